@@ -1,0 +1,1 @@
+"""Glimpse: an image service speaking the OpenStack Images API v2."""

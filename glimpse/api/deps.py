@@ -1,0 +1,42 @@
+"""What handlers need from a request: the caller's context, the services, and JSON bodies."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+
+from glimpse.auth.context import RequestContext
+from glimpse.config import Settings
+from glimpse.domain.service import ImageService
+from glimpse.errors import BadRequest
+
+
+def context(request: Request) -> RequestContext:
+    ctx = request.scope.get("context")
+    assert isinstance(ctx, RequestContext), "the auth middleware sets the context"
+    return ctx
+
+
+def images(request: Request) -> ImageService:
+    service: ImageService = request.app.state.images
+    return service
+
+
+def settings(request: Request) -> Settings:
+    value: Settings = request.app.state.settings
+    return value
+
+
+async def json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw:
+        raise BadRequest("Request body is empty: a JSON document is required.")
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise BadRequest(f"Malformed JSON in request body: {exc}.") from None
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()

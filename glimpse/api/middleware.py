@@ -1,0 +1,61 @@
+"""ASGI middleware: a request id on every response, and the request context of the no-auth mode."""
+from __future__ import annotations
+
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from glimpse.auth.context import RequestContext
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+class RequestIdMiddleware:
+    """Adds x-openstack-request-id to every response and keeps it in scope['request_id']."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = f"req-{uuid.uuid4()}"
+        scope["request_id"] = request_id
+        raw = request_id.encode()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-openstack-request-id", raw)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class NoAuthContextMiddleware:
+    """No-authentication mode: the context comes from X-Project-Id, X-User-Id and X-Roles headers.
+
+    Without them the caller is an administrator with no project, as in Glance's unauthenticated mode.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            project = _header(scope, b"x-project-id") or _header(scope, b"x-tenant-id")
+            user = _header(scope, b"x-user-id")
+            roles_header = _header(scope, b"x-roles")
+            if roles_header is None:
+                roles = frozenset({"admin"}) if project is None else frozenset({"member", "reader"})
+            else:
+                roles = frozenset(r.strip().lower() for r in roles_header.split(",") if r.strip())
+            scope["context"] = RequestContext(
+                project_id=project, user_id=user, roles=roles, request_id=scope.get("request_id", "")
+            )
+        await self.app(scope, receive, send)

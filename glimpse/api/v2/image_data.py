@@ -1,0 +1,120 @@
+"""Image data: streaming upload (PUT) and download (GET, with Range) of /v2/images/{id}/file."""
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+
+import anyio.from_thread
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from glimpse.api import deps
+from glimpse.errors import BadRequest, UnsupportedMediaType
+
+BATCH = 1024 * 1024
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+
+
+class RequestBodyReader:
+    """The request body as a blocking iterator, for the store code running in a worker thread.
+
+    Each step hops to the event loop once and brings back about a megabyte, so the thread
+    switches stay rare while memory stays bounded.
+    """
+
+    def __init__(self, stream: AsyncIterator[bytes]) -> None:
+        self._stream = stream
+        self._done = False
+
+    async def _next_batch(self) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self._stream:
+            if chunk:
+                parts.append(chunk)
+                size += len(chunk)
+            if size >= BATCH:
+                break
+        else:
+            self._done = True
+        return b"".join(parts)
+
+    def __iter__(self) -> Iterator[bytes]:
+        while not self._done:
+            batch = anyio.from_thread.run(self._next_batch)
+            if batch:
+                yield batch
+
+
+def _expected_size(request: Request) -> int | None:
+    value = request.headers.get("x-openstack-image-size")
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise BadRequest(f"Invalid x-openstack-image-size header: {value!r} is not a size in bytes.")
+    return int(value)
+
+
+async def upload(request: Request) -> Response:
+    media = deps.media_type(request)
+    if media and media != "application/octet-stream":
+        raise UnsupportedMediaType(f"Unsupported Content-Type {media}: image data must be application/octet-stream.")
+    reader = RequestBodyReader(request.stream())
+    try:
+        await run_in_threadpool(
+            deps.images(request).upload,
+            deps.context(request),
+            request.path_params["image_id"],
+            reader,
+            _expected_size(request),
+            request.headers.get("x-image-meta-store"),
+        )
+    except ClientDisconnect:
+        return Response(status_code=400)  # nobody is listening; the image is back in queued
+    return Response(status_code=204)
+
+
+def parse_range(request: Request) -> tuple[int | None, int | None] | None:
+    header = request.headers.get("range")
+    if header:
+        match = _RANGE.match(header.replace(" ", ""))
+        if not match or match.group(1) == match.group(2) == "":
+            raise BadRequest(f"Invalid Range header {header!r}: one range 'bytes=start-end' is supported.")
+        start, end = match.group(1), match.group(2)
+        if start == "":
+            return None, int(end)
+        return int(start), int(end) if end else None
+    legacy = request.headers.get("content-range")
+    if legacy:
+        match = _CONTENT_RANGE.match(legacy.strip())
+        if not match:
+            raise BadRequest(f"Invalid Content-Range header {legacy!r}.")
+        return int(match.group(1)), int(match.group(2))
+    return None
+
+
+async def download(request: Request) -> Response:
+    wanted = parse_range(request)
+    result = await run_in_threadpool(
+        deps.images(request).download, deps.context(request), request.path_params["image_id"], wanted
+    )
+    image = result.image
+    if not image.has_data or image.size is None:
+        return Response(status_code=204)
+    headers = {"Content-Length": str(result.length)}
+    if image.checksum:
+        headers["Content-MD5"] = image.checksum
+    status = 200
+    if wanted is not None:
+        status = 206
+        headers["Content-Range"] = f"bytes {result.start}-{result.start + result.length - 1}/{image.size}"
+    return StreamingResponse(result.chunks, status_code=status, headers=headers, media_type="application/octet-stream")
+
+
+routes = [
+    Route("/v2/images/{image_id}/file", upload, methods=["PUT"]),
+    Route("/v2/images/{image_id}/file", download, methods=["GET"]),
+]

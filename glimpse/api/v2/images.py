@@ -1,0 +1,106 @@
+"""Image metadata endpoints: create, list, show, update (JSON-patch), delete, actions and tags."""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from glimpse.api import deps
+from glimpse.api.errors import error_response
+from glimpse.api.v2.views import image_view
+from glimpse.db.records import Image
+from glimpse.domain.patch import MEDIA_TYPES
+
+
+def _view(request: Request, image: Image) -> dict[str, Any]:
+    s = deps.settings(request)
+    return image_view(image, direct_url=s.show_image_direct_url, locations=s.show_multiple_locations)
+
+
+async def create(request: Request) -> Response:
+    body = await deps.json_body(request)
+    image = await run_in_threadpool(deps.images(request).create, deps.context(request), body)
+    headers = {"Location": f"{request.base_url}v2/images/{image.id}".replace("//v2", "/v2")}
+    methods = request.app.state.import_methods
+    if methods:
+        headers["OpenStack-image-import-methods"] = ",".join(methods)
+    return JSONResponse(_view(request, image), status_code=201, headers=headers)
+
+
+async def index(request: Request) -> Response:
+    params = {key: request.query_params.getlist(key) for key in request.query_params}
+    found, more = await run_in_threadpool(deps.images(request).list, deps.context(request), params)
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
+    body: dict[str, Any] = {
+        "images": [_view(request, image) for image in found],
+        "first": "/v2/images" + (f"?{urlencode(query)}" if query else ""),
+        "schema": "/v2/schemas/images",
+    }
+    if more and found:
+        body["next"] = "/v2/images?" + urlencode([*query, ("marker", found[-1].id)])
+    return JSONResponse(body)
+
+
+async def show(request: Request) -> Response:
+    image = await run_in_threadpool(deps.images(request).get, deps.context(request), request.path_params["image_id"])
+    return JSONResponse(_view(request, image))
+
+
+async def update(request: Request) -> Response:
+    media = deps.media_type(request)
+    if media not in MEDIA_TYPES:
+        return error_response(
+            request,
+            415,
+            f"Unsupported Content-Type: {media or 'none'}; use one of {', '.join(MEDIA_TYPES)}.",
+            headers={"Accept-Patch": ", ".join(MEDIA_TYPES)},
+        )
+    body = await deps.json_body(request)
+    image = await run_in_threadpool(
+        deps.images(request).update, deps.context(request), request.path_params["image_id"], body, media
+    )
+    return JSONResponse(_view(request, image))
+
+
+async def delete(request: Request) -> Response:
+    await run_in_threadpool(deps.images(request).delete, deps.context(request), request.path_params["image_id"])
+    return Response(status_code=204)
+
+
+async def deactivate(request: Request) -> Response:
+    await run_in_threadpool(deps.images(request).deactivate, deps.context(request), request.path_params["image_id"])
+    return Response(status_code=204)
+
+
+async def reactivate(request: Request) -> Response:
+    await run_in_threadpool(deps.images(request).reactivate, deps.context(request), request.path_params["image_id"])
+    return Response(status_code=204)
+
+
+async def add_tag(request: Request) -> Response:
+    p = request.path_params
+    await run_in_threadpool(deps.images(request).add_tag, deps.context(request), p["image_id"], p["tag"])
+    return Response(status_code=204)
+
+
+async def delete_tag(request: Request) -> Response:
+    p = request.path_params
+    await run_in_threadpool(deps.images(request).remove_tag, deps.context(request), p["image_id"], p["tag"])
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/v2/images", create, methods=["POST"]),
+    Route("/v2/images", index, methods=["GET"]),
+    Route("/v2/images/{image_id}", show, methods=["GET"]),
+    Route("/v2/images/{image_id}", update, methods=["PATCH"]),
+    Route("/v2/images/{image_id}", delete, methods=["DELETE"]),
+    Route("/v2/images/{image_id}/actions/deactivate", deactivate, methods=["POST"]),
+    Route("/v2/images/{image_id}/actions/reactivate", reactivate, methods=["POST"]),
+    Route("/v2/images/{image_id}/tags/{tag:path}", add_tag, methods=["PUT"]),
+    Route("/v2/images/{image_id}/tags/{tag:path}", delete_tag, methods=["DELETE"]),
+]

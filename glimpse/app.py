@@ -1,0 +1,99 @@
+"""Composition root: the only place that builds the database engine, the stores and the app."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from glimpse.api import versions
+from glimpse.api.errors import domain_error, error_response
+from glimpse.api.middleware import NoAuthContextMiddleware, RequestIdMiddleware
+from glimpse.api.v2 import discovery, image_data, images
+from glimpse.config import Settings, load_settings
+from glimpse.db import migrate
+from glimpse.db.repositories import ImageRepository
+from glimpse.db.session import make_engine, make_sessionmaker
+from glimpse.domain.service import ImageService, Limits
+from glimpse.errors import ConfigError, GlimpseError
+from glimpse.store.filesystem import FilesystemStore
+from glimpse.store.registry import StoreRegistry
+
+log = logging.getLogger(__name__)
+
+# Import methods this build carries out; the operator's enabled_import_methods can only narrow them.
+IMPLEMENTED_IMPORT_METHODS: tuple[str, ...] = ()
+SETTINGS_ENV = "GLIMPSE_SERVE_ARGS"
+
+
+def node_name(settings: Settings) -> str:
+    return f"{socket.gethostname()}:{settings.bind_port}"
+
+
+def build_stores(settings: Settings, node: str) -> StoreRegistry:
+    unknown = [s for s in settings.stores if s not in ("file", "http")]
+    if unknown:
+        raise ConfigError(f"Store types {', '.join(unknown)} are not available; this build has the file store.")
+    return StoreRegistry({"file": FilesystemStore("file", settings.filesystem_store_datadir, node)}, "file")
+
+
+def build_service(settings: Settings, *, migrate_embedded: bool = True) -> ImageService:
+    engine = make_engine(settings.database_url)
+    if not migrate.is_current(engine):
+        if settings.embedded_database and migrate_embedded:
+            migrate.upgrade(engine)
+        else:
+            raise ConfigError(
+                f"The database is at revision {migrate.current_revision(engine) or 'none'}, "
+                f"not {migrate.head_revision()}: run 'glimpse db sync' first."
+            )
+    node = node_name(settings)
+    limits = Limits(
+        image_size_cap=settings.image_size_cap,
+        user_storage_quota=settings.user_storage_quota,
+        image_property_quota=settings.image_property_quota,
+        image_tag_quota=settings.image_tag_quota,
+        limit_param_default=settings.limit_param_default,
+        api_limit_max=settings.api_limit_max,
+        hashing_algorithm=settings.hashing_algorithm,
+    )
+    return ImageService(ImageRepository(make_sessionmaker(engine)), build_stores(settings, node), limits, node)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers or {})
+    messages = {404: "The resource could not be found.", 405: "The method is not allowed for this resource."}
+    return error_response(request, exc.status_code, messages.get(exc.status_code, str(exc.detail)), headers)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("Unexpected error on %s %s", request.method, request.url.path)
+    return error_response(request, 500, "The server failed to complete the request; see its log.")
+
+
+def create_app(settings: Settings, service: ImageService | None = None) -> Starlette:
+    if settings.auth_flavor not in ("", "noauth"):
+        raise ConfigError(f"[paste_deploy] flavor = {settings.auth_flavor} is not supported by this build.")
+    service = service or build_service(settings)
+    app = Starlette(
+        routes=[*versions.routes, *images.routes, *image_data.routes, *discovery.routes],
+        middleware=[Middleware(RequestIdMiddleware), Middleware(NoAuthContextMiddleware)],
+        exception_handlers={GlimpseError: domain_error, HTTPException: http_error, Exception: unexpected_error},
+    )
+    app.state.settings = settings
+    app.state.images = service
+    app.state.import_methods = [m for m in settings.enabled_import_methods if m in IMPLEMENTED_IMPORT_METHODS]
+    return app
+
+
+def app_from_environment() -> Starlette:
+    """Factory for uvicorn worker processes: settings arrive as JSON in the environment."""
+    args = json.loads(os.environ[SETTINGS_ENV])
+    return create_app(load_settings(args["config_files"], args["config_dir"], args["overrides"]))

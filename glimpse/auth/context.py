@@ -1,0 +1,21 @@
+"""Who is asking: the request context every use case receives."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    project_id: str | None
+    user_id: str | None
+    roles: frozenset[str] = frozenset()
+    request_id: str = ""
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+    @property
+    def owner(self) -> str | None:
+        """Images belong to projects, not users."""
+        return self.project_id

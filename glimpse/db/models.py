@@ -1,0 +1,145 @@
+"""SQLAlchemy 2 models. Alembic migrations in db/migrations/ create exactly these tables."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+# Microsecond timestamps everywhere (MySQL's DATETIME drops them by default): sorting by time needs them.
+Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class ImageRow(Base):
+    __tablename__ = "images"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(30))
+    visibility: Mapped[str] = mapped_column(String(20))
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    os_hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    owner: Mapped[str | None] = mapped_column(String(255))
+    checksum: Mapped[str | None] = mapped_column(String(32))
+    os_hash_algo: Mapped[str | None] = mapped_column(String(64))
+    os_hash_value: Mapped[str | None] = mapped_column(String(128))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    virtual_size: Mapped[int | None] = mapped_column(BigInteger)
+    container_format: Mapped[str | None] = mapped_column(String(32))
+    disk_format: Mapped[str | None] = mapped_column(String(32))
+    min_disk: Mapped[int] = mapped_column(Integer, default=0)
+    min_ram: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+    deleted_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # Deleted images stay as tombstones so an id is never reused.
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    # Which server process is writing this image's data (status saving), so a restart can recover it.
+    upload_node: Mapped[str | None] = mapped_column(String(255))
+
+    properties: Mapped[list[PropertyRow]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="PropertyRow.name"
+    )
+    tags: Mapped[list[TagRow]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="TagRow.id"
+    )
+    locations: Mapped[list[LocationRow]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="LocationRow.id"
+    )
+
+    __table_args__ = (
+        # Keyset pagination on the default sort (created_at desc, id desc) with the usual filters.
+        Index("ix_images_deleted_created_at_id", "deleted", "created_at", "id"),
+        Index("ix_images_owner_created_at", "owner", "created_at"),
+        Index("ix_images_visibility_created_at", "visibility", "created_at"),
+        Index("ix_images_status", "status"),
+        Index("ix_images_name", "name"),
+        Index("ix_images_updated_at", "updated_at"),
+        Index("ix_images_checksum", "checksum"),
+        Index("ix_images_os_hash_value", "os_hash_value"),
+        Index("ix_images_upload_node", "upload_node"),
+    )
+
+
+class PropertyRow(Base):
+    __tablename__ = "image_properties"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("image_id", "name", name="uq_image_properties_image_id_name"),
+        Index("ix_image_properties_name_value", "name", "value", mysql_length={"value": 255}).ddl_if(
+            dialect=("sqlite", "mysql", "mariadb")
+        ),
+        # PostgreSQL limits b-tree entries to ~2.7 KB; a hash index has no such limit.
+        Index("ix_image_properties_name", "name").ddl_if(dialect="postgresql"),
+        Index("ix_image_properties_value_hash", "value", postgresql_using="hash").ddl_if(dialect="postgresql"),
+    )
+
+
+class TagRow(Base):
+    __tablename__ = "image_tags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    value: Mapped[str] = mapped_column(String(255))
+
+    __table_args__ = (
+        UniqueConstraint("image_id", "value", name="uq_image_tags_image_id_value"),
+        Index("ix_image_tags_value", "value"),
+    )
+
+
+class LocationRow(Base):
+    __tablename__ = "image_locations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    meta: Mapped[str] = mapped_column(Text, default="{}")
+    status: Mapped[str] = mapped_column(String(30), default="active")
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class MemberRow(Base):
+    __tablename__ = "image_members"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    member: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+    __table_args__ = (
+        UniqueConstraint("image_id", "member", name="uq_image_members_image_id_member"),
+        Index("ix_image_members_member_status", "member", "status"),
+    )

@@ -1,0 +1,78 @@
+"""Plain records the repository reads and writes; the domain applies its rules to them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass
+class Location:
+    url: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Image:
+    id: str
+    owner: str | None
+    name: str | None = None
+    status: str = "queued"
+    visibility: str = "shared"
+    protected: bool = False
+    os_hidden: bool = False
+    checksum: str | None = None
+    os_hash_algo: str | None = None
+    os_hash_value: str | None = None
+    size: int | None = None
+    virtual_size: int | None = None
+    container_format: str | None = None
+    disk_format: str | None = None
+    min_disk: int = 0
+    min_ram: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    tags: list[str] = field(default_factory=list)
+    properties: dict[str, str] = field(default_factory=dict)
+    locations: list[Location] = field(default_factory=list)
+    # Compare-and-swap counter: every save checks it so no concurrent update is lost.
+    revision: int = 0
+
+    @property
+    def has_data(self) -> bool:
+        return bool(self.locations) and self.status in ("active", "deactivated")
+
+
+@dataclass
+class Member:
+    image_id: str
+    member_id: str
+    status: str = "pending"
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A filter value with its operator: eq, neq, gt, gte, lt, lte or in."""
+
+    op: str
+    value: object
+
+
+@dataclass
+class ImageQuery:
+    """What GET /v2/images asks for, already parsed and checked."""
+
+    # Visibility scope, computed by the domain from the caller and the visibility filter.
+    viewer: str | None = None  # project id of a non-admin caller; None for an admin
+    visibility: str | None = None
+    member_status: str = "accepted"
+    columns: dict[str, Comparison] = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    size_min: int | None = None
+    size_max: int | None = None
+    os_hidden: bool | None = False
+    sort: list[tuple[str, str]] = field(default_factory=lambda: [("created_at", "desc")])
+    limit: int = 25
+    marker: str | None = None

@@ -1,0 +1,278 @@
+"""ImageRepository: every read and write of image records, with compare-and-swap saves."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from glimpse.db.models import ImageRow, LocationRow, MemberRow, PropertyRow, TagRow
+from glimpse.db.records import Comparison, Image, ImageQuery, Location, Member
+from glimpse.errors import BadRequest, Conflict, NotFound
+
+COLUMN_FIELDS = (
+    "name", "status", "visibility", "protected", "os_hidden", "owner", "checksum", "os_hash_algo",
+    "os_hash_value", "size", "virtual_size", "container_format", "disk_format", "min_disk", "min_ram",
+)  # fmt: skip
+NULLABLE_SORT = {"name": "", "size": -1, "container_format": "", "disk_format": ""}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _to_record(row: ImageRow) -> Image:
+    return Image(
+        id=row.id,
+        **{f: getattr(row, f) for f in COLUMN_FIELDS},
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        tags=[t.value for t in row.tags],
+        properties={p.name: p.value for p in row.properties},
+        locations=[Location(url=loc.url, metadata=json.loads(loc.meta)) for loc in row.locations],
+        revision=row.revision,
+    )
+
+
+class ImageRepository:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    # --- reads -----------------------------------------------------------------------------
+    def get(self, image_id: str) -> Image:
+        with self._tx() as s:
+            row = s.get(ImageRow, image_id)
+            if row is None or row.deleted:
+                raise NotFound(f"No image found with ID {image_id}")
+            return _to_record(row)
+
+    def members(self, image_id: str) -> list[Member]:
+        with self._tx() as s:
+            rows = s.scalars(select(MemberRow).where(MemberRow.image_id == image_id).order_by(MemberRow.id))
+            return [Member(r.image_id, r.member, r.status, r.created_at, r.updated_at) for r in rows]
+
+    def member_status(self, image_id: str, project_id: str) -> str | None:
+        with self._tx() as s:
+            return s.scalar(
+                select(MemberRow.status).where(MemberRow.image_id == image_id, MemberRow.member == project_id)
+            )
+
+    def usage(self, owner: str) -> int:
+        """Bytes of image data the project stores (active, deactivated and uploads in progress)."""
+        with self._tx() as s:
+            total = s.scalar(
+                select(func.coalesce(func.sum(ImageRow.size), 0)).where(
+                    ImageRow.owner == owner, ImageRow.deleted == false()
+                )
+            )
+            return int(total or 0)
+
+    def ids_saving_on(self, node: str) -> list[str]:
+        with self._tx() as s:
+            return list(
+                s.scalars(select(ImageRow.id).where(ImageRow.status == "saving", ImageRow.upload_node == node))
+            )
+
+    def list(self, q: ImageQuery) -> list[Image]:
+        with self._tx() as s:
+            stmt = select(ImageRow).where(ImageRow.deleted == false(), *self._conditions(q))
+            order = [self._sort_expr(key, direction) for key, direction in q.sort]
+            if q.marker is not None:
+                marker = s.get(ImageRow, q.marker)
+                if marker is None or marker.deleted:
+                    raise BadRequest(f"Invalid marker. Image {q.marker} could not be found.")
+                stmt = stmt.where(self._after(q.sort, marker))
+            stmt = stmt.order_by(*order).limit(q.limit)
+            return [_to_record(row) for row in s.scalars(stmt)]
+
+    # --- query building ----------------------------------------------------------------------
+    @staticmethod
+    def _column(key: str) -> Any:
+        col = getattr(ImageRow, key)
+        if key in NULLABLE_SORT:
+            return func.coalesce(col, NULLABLE_SORT[key])
+        return col
+
+    def _sort_expr(self, key: str, direction: str) -> Any:
+        col = self._column(key)
+        return col.asc() if direction == "asc" else col.desc()
+
+    def _after(self, sort: list[tuple[str, str]], marker: ImageRow) -> ColumnElement[bool]:
+        """Keyset condition: rows strictly after the marker in the sort order (sort ends with id)."""
+        clauses = []
+        for i, (key, direction) in enumerate(sort):
+            equal = [self._column(k) == self._marker_value(marker, k) for k, _ in sort[:i]]
+            col, value = self._column(key), self._marker_value(marker, key)
+            clauses.append(and_(*equal, col > value if direction == "asc" else col < value))
+        return or_(*clauses)
+
+    @staticmethod
+    def _marker_value(marker: ImageRow, key: str) -> Any:
+        value = getattr(marker, key)
+        return NULLABLE_SORT[key] if value is None and key in NULLABLE_SORT else value
+
+    def _conditions(self, q: ImageQuery) -> list[ColumnElement[bool]]:
+        conds = [self._visibility(q)]
+        for key, cmp in q.columns.items():
+            conds.append(_compare(getattr(ImageRow, key), cmp))
+        for name, value in q.properties.items():
+            conds.append(
+                exists().where(PropertyRow.image_id == ImageRow.id, PropertyRow.name == name, PropertyRow.value == value)
+            )
+        for tag in q.tags:
+            conds.append(exists().where(TagRow.image_id == ImageRow.id, TagRow.value == tag))
+        if q.size_min is not None:
+            conds.append(ImageRow.size >= q.size_min)
+        if q.size_max is not None:
+            conds.append(ImageRow.size <= q.size_max)
+        if q.os_hidden is not None:
+            conds.append(ImageRow.os_hidden == (true() if q.os_hidden else false()))
+        return conds
+
+    @staticmethod
+    def _visibility(q: ImageQuery) -> ColumnElement[bool]:
+        def shared_with_viewer(status: str) -> ColumnElement[bool]:
+            member = exists().where(MemberRow.image_id == ImageRow.id, MemberRow.member == q.viewer)
+            if status != "all":
+                member = exists().where(
+                    MemberRow.image_id == ImageRow.id, MemberRow.member == q.viewer, MemberRow.status == status
+                )
+            return and_(ImageRow.visibility == "shared", member)
+
+        vis, viewer = q.visibility, q.viewer
+        if viewer is None:  # admin: everything, or just the visibility asked for
+            if vis in (None, "all"):
+                return true()
+            return ImageRow.visibility == vis
+        owned = ImageRow.owner == viewer
+        if vis == "public":
+            return ImageRow.visibility == "public"
+        if vis == "community":
+            return ImageRow.visibility == "community"
+        if vis == "private":
+            return and_(ImageRow.visibility == "private", owned)
+        if vis == "shared":
+            return or_(and_(ImageRow.visibility == "shared", owned), shared_with_viewer(q.member_status))
+        default = or_(ImageRow.visibility == "public", owned, shared_with_viewer(q.member_status))
+        if vis == "all":
+            return or_(default, ImageRow.visibility == "community")
+        return default
+
+    # --- writes ------------------------------------------------------------------------------
+    def add(self, image: Image) -> Image:
+        now = utcnow()
+        row = ImageRow(id=image.id, created_at=now, updated_at=now, deleted=False, revision=0)
+        for f in COLUMN_FIELDS:
+            setattr(row, f, getattr(image, f))
+        row.properties = [PropertyRow(name=k, value=v) for k, v in image.properties.items()]
+        row.tags = [TagRow(value=t) for t in dict.fromkeys(image.tags)]
+        try:
+            with self._tx() as s:
+                if s.get(ImageRow, image.id) is not None:
+                    raise Conflict(f"An image with identifier {image.id} already exists")
+                s.add(row)
+        except IntegrityError as exc:
+            raise Conflict(f"An image with identifier {image.id} already exists") from exc
+        return self.get(image.id)
+
+    def save(self, image: Image) -> Image:
+        """Write every mutable field, only if nobody saved the image since it was read (else 409)."""
+        with self._tx() as s:
+            values = {f: getattr(image, f) for f in COLUMN_FIELDS}
+            result = s.execute(
+                update(ImageRow)
+                .where(ImageRow.id == image.id, ImageRow.revision == image.revision, ImageRow.deleted == false())
+                .values(**values, updated_at=utcnow(), revision=image.revision + 1)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise Conflict(f"Image {image.id} was changed by another request; retry with its new state.")
+            row = s.get(ImageRow, image.id)
+            assert row is not None
+            s.refresh(row)
+            self._sync_children(s, row, image)
+        return self.get(image.id)
+
+    @staticmethod
+    def _sync_children(s: Session, row: ImageRow, image: Image) -> None:
+        current = {p.name: p for p in row.properties}
+        for name, prop in current.items():
+            if name not in image.properties:
+                row.properties.remove(prop)
+            elif prop.value != image.properties[name]:
+                prop.value = image.properties[name]
+        for name, value in image.properties.items():
+            if name not in current:
+                row.properties.append(PropertyRow(name=name, value=value))
+        wanted = list(dict.fromkeys(image.tags))
+        for tag in list(row.tags):
+            if tag.value not in wanted:
+                row.tags.remove(tag)
+        have = {t.value for t in row.tags}
+        row.tags.extend(TagRow(value=t) for t in wanted if t not in have)
+        s.flush()
+
+    def transition(self, image_id: str, from_status: str, to_status: str, **values: Any) -> None:
+        """Move the image between statuses atomically; Conflict when it is no longer in from_status."""
+        with self._tx() as s:
+            result = s.execute(
+                update(ImageRow)
+                .where(ImageRow.id == image_id, ImageRow.status == from_status, ImageRow.deleted == false())
+                .values(status=to_status, updated_at=utcnow(), revision=ImageRow.revision + 1, **values)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise Conflict(f"Image {image_id} is no longer {from_status}.")
+
+    def activate(self, image_id: str, from_status: str, location: Location, **values: Any) -> None:
+        """Publish uploaded data: status, checksums and location in one compare-and-swap."""
+        with self._tx() as s:
+            result = s.execute(
+                update(ImageRow)
+                .where(ImageRow.id == image_id, ImageRow.status == from_status, ImageRow.deleted == false())
+                .values(status="active", updated_at=utcnow(), revision=ImageRow.revision + 1, upload_node=None, **values)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise Conflict(f"Image {image_id} is no longer {from_status}.")
+            s.add(
+                LocationRow(
+                    image_id=image_id, url=location.url, meta=json.dumps(location.metadata), created_at=utcnow()
+                )
+            )
+
+    def delete(self, image_id: str) -> list[Location]:
+        """Mark the image deleted (its id stays reserved) and hand back the locations to purge."""
+        with self._tx() as s:
+            row = s.get(ImageRow, image_id, with_for_update=True)
+            if row is None or row.deleted:
+                raise NotFound(f"No image found with ID {image_id}")
+            locations = [Location(url=loc.url, metadata=json.loads(loc.meta)) for loc in row.locations]
+            now = utcnow()
+            row.status, row.deleted, row.deleted_at, row.updated_at = "deleted", True, now, now
+            row.revision += 1
+            row.properties.clear()
+            row.tags.clear()
+            row.locations.clear()
+            s.execute(MemberRow.__table__.delete().where(MemberRow.image_id == image_id))
+            return locations
+
+
+def _compare(col: Any, cmp: Comparison) -> ColumnElement[bool]:
+    ops = {
+        "eq": lambda v: col == v,
+        "neq": lambda v: col != v,
+        "gt": lambda v: col > v,
+        "gte": lambda v: col >= v,
+        "lt": lambda v: col < v,
+        "lte": lambda v: col <= v,
+        "in": lambda v: col.in_(v),
+    }
+    return ops[cmp.op](cmp.value)

@@ -1,0 +1,150 @@
+"""GET /v2/images query parameters -> a checked ImageQuery: filters, sorting, pagination."""
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from glimpse.auth.context import RequestContext
+from glimpse.db.records import Comparison, ImageQuery
+from glimpse.domain.image import STATUSES, VISIBILITIES
+from glimpse.errors import BadRequest
+
+SORT_KEYS = ("name", "status", "container_format", "disk_format", "size", "id", "created_at", "updated_at")
+SORT_DIRS = ("asc", "desc")
+IN_KEYS = ("container_format", "disk_format", "id", "name", "status")
+EQ_KEYS = ("name", "status", "owner", "container_format", "disk_format", "checksum", "os_hash_value", "id")
+TIME_KEYS = ("created_at", "updated_at")
+TIME_OPS = ("gt", "gte", "lt", "lte", "eq", "neq")
+MEMBER_STATUSES = ("pending", "accepted", "rejected", "all")
+# Parameters that are not property filters.
+CONTROL = {"limit", "marker", "sort", "sort_key", "sort_dir", "tag", "size_min", "size_max", "visibility",
+           "member_status", "protected", "os_hidden", "changes-since"}  # fmt: skip
+
+
+def _one(params: Mapping[str, Sequence[str]], key: str) -> str | None:
+    values = params.get(key)
+    return values[-1] if values else None
+
+
+def _int(value: str, name: str, minimum: int = 0) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadRequest(f"{name} param must be an integer") from None
+    if number < minimum:
+        raise BadRequest(f"{name} param must be positive")
+    return number
+
+
+def _bool(value: str, name: str) -> bool:
+    lowered = value.lower()
+    if lowered not in ("true", "false"):
+        raise BadRequest(f"Invalid value '{value}' for '{name}' filter: valid values are true and false.")
+    return lowered == "true"
+
+
+def parse_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"Invalid time format for '{value}': use ISO 8601, e.g. 2016-04-18T21:38:54Z.") from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
+def _split_in(value: str) -> list[str]:
+    """`in:a,"b,c",d` -> ['a', 'b,c', 'd'] (quote values holding commas)."""
+    return next(csv.reader([value], skipinitialspace=True))
+
+
+def _column_filter(key: str, value: str) -> Comparison:
+    if value.startswith("in:"):
+        if key not in IN_KEYS:
+            raise BadRequest(f"The 'in' operator is not supported for '{key}'.")
+        return Comparison("in", _split_in(value[3:]))
+    if key == "status" and value not in STATUSES:
+        raise BadRequest(f"Invalid status value: {value}")
+    return Comparison("eq", value)
+
+
+def _time_filter(key: str, value: str) -> Comparison:
+    op, sep, rest = value.partition(":")
+    if not sep or op not in TIME_OPS:
+        op, rest = "eq", value
+    return Comparison(op, parse_time(rest))
+
+
+def parse_sort(params: Mapping[str, Sequence[str]]) -> list[tuple[str, str]]:
+    sort = _one(params, "sort")
+    keys, dirs = list(params.get("sort_key", [])), list(params.get("sort_dir", []))
+    if sort is not None and (keys or dirs):
+        raise BadRequest("The 'sort' argument is not supported with 'sort_key' or 'sort_dir'.")
+    pairs: list[tuple[str, str]] = []
+    if sort is not None:
+        for item in sort.split(","):
+            key, _, direction = item.strip().partition(":")
+            pairs.append((key, direction or "desc"))
+    else:
+        if dirs and len(dirs) != 1 and len(dirs) != len(keys):
+            raise BadRequest("Number of sort dirs does not match the number of sort keys")
+        if dirs and not keys:
+            keys = ["created_at"]
+        pairs = [(k, dirs[i] if len(dirs) > 1 else (dirs[0] if dirs else "desc")) for i, k in enumerate(keys)]
+    for key, direction in pairs:
+        if key not in SORT_KEYS:
+            raise BadRequest(f"Invalid sort key: {key}. It should be one of the following: {', '.join(SORT_KEYS)}.")
+        if direction not in SORT_DIRS:
+            raise BadRequest(f"Invalid sort direction: {direction}")
+    if not pairs:
+        pairs = [("created_at", "desc")]
+    # A unique tiebreaker makes keyset pagination exact.
+    if "created_at" not in [k for k, _ in pairs] and "id" not in [k for k, _ in pairs]:
+        pairs.append(("created_at", pairs[-1][1]))
+    if "id" not in [k for k, _ in pairs]:
+        pairs.append(("id", pairs[-1][1]))
+    return pairs
+
+
+def parse_query(
+    params: Mapping[str, Sequence[str]], ctx: RequestContext, *, default_limit: int, max_limit: int
+) -> ImageQuery:
+    if "changes-since" in params:
+        raise BadRequest("The 'changes-since' filter is no longer available on v2.")
+    q = ImageQuery(viewer=None if ctx.is_admin else (ctx.project_id or ""))
+    limit = _one(params, "limit")
+    q.limit = min(_int(limit, "limit") if limit is not None else default_limit, max_limit)
+    q.marker = _one(params, "marker")
+    q.sort = parse_sort(params)
+    visibility = _one(params, "visibility")
+    if visibility is not None and visibility not in (*VISIBILITIES, "all"):
+        raise BadRequest(f"Invalid visibility value: {visibility}")
+    q.visibility = visibility
+    member_status = _one(params, "member_status")
+    if member_status is not None:
+        if member_status not in MEMBER_STATUSES:
+            raise BadRequest(f"Invalid status: {member_status}")
+        q.member_status = member_status
+    protected = _one(params, "protected")
+    if protected is not None:
+        q.columns["protected"] = Comparison("eq", _bool(protected, "protected"))
+    hidden = _one(params, "os_hidden")
+    q.os_hidden = _bool(hidden, "os_hidden") if hidden is not None else False
+    q.tags = list(params.get("tag", []))
+    size_min, size_max = _one(params, "size_min"), _one(params, "size_max")
+    q.size_min = _int(size_min, "size_min") if size_min is not None else None
+    q.size_max = _int(size_max, "size_max") if size_max is not None else None
+    for key, values in params.items():
+        if key in CONTROL or not values:
+            continue
+        value = values[-1]
+        if key in EQ_KEYS:
+            q.columns[key] = _column_filter(key, value)
+        elif key in TIME_KEYS:
+            q.columns[key] = _time_filter(key, value)
+        elif key in ("min_ram", "min_disk", "virtual_size"):
+            q.columns[key] = Comparison("eq", _int(value, key))
+        else:
+            q.properties[key] = value
+    return q

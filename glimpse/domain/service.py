@@ -1,0 +1,313 @@
+"""The image use cases: create, read, list, update, delete, upload, download, (de)activate, tags."""
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from glimpse.auth.context import RequestContext
+from glimpse.db.records import Image, Location
+from glimpse.db.repositories import ImageRepository
+from glimpse.domain import listing, patch, visibility
+from glimpse.domain.schema import BASE_PROPERTIES, COLUMNS, RESERVED, RESERVED_PREFIX, validate_image
+from glimpse.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    Gone,
+    NotFound,
+    RangeNotSatisfiable,
+    StoreError,
+    TooLarge,
+)
+from glimpse.store.base import StoredData
+from glimpse.store.registry import StoreRegistry
+
+log = logging.getLogger(__name__)
+
+CREATE_FORBIDDEN = frozenset({"direct_url", "self", "file", "schema", "stores", "status", "checksum", "size",
+                              "virtual_size", "created_at", "updated_at", "os_hash_algo", "os_hash_value"})  # fmt: skip
+WRITABLE_COLUMNS = COLUMNS - {"id", "status", "checksum", "os_hash_algo", "os_hash_value", "size", "virtual_size",
+                              "created_at", "updated_at"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Limits:
+    image_size_cap: int
+    user_storage_quota: int
+    image_property_quota: int
+    image_tag_quota: int
+    limit_param_default: int
+    api_limit_max: int
+    hashing_algorithm: str
+
+
+@dataclass(frozen=True)
+class Download:
+    image: Image
+    chunks: Iterator[bytes]
+    start: int
+    length: int
+
+
+def _within(count: int, quota: int) -> bool:
+    return quota < 0 or count <= quota
+
+
+class ImageService:
+    def __init__(self, repo: ImageRepository, stores: StoreRegistry, limits: Limits, node: str) -> None:
+        self.repo = repo
+        self.stores = stores
+        self.limits = limits
+        self.node = node
+
+    # --- reading ---------------------------------------------------------------------------------
+    def get(self, ctx: RequestContext, image_id: str) -> Image:
+        image = self.repo.get(image_id)
+        member = None if ctx.is_admin or image.owner == ctx.project_id else self._membership(ctx, image)
+        if not visibility.can_see(ctx, image, member):
+            raise NotFound(f"No image found with ID {image_id}")
+        return image
+
+    def _membership(self, ctx: RequestContext, image: Image) -> str | None:
+        if image.visibility != "shared" or ctx.project_id is None:
+            return None
+        return self.repo.member_status(image.id, ctx.project_id)
+
+    def list(self, ctx: RequestContext, params: Mapping[str, Sequence[str]]) -> tuple[list[Image], bool]:
+        """A page of images and whether another page follows."""
+        query = listing.parse_query(
+            params, ctx, default_limit=self.limits.limit_param_default, max_limit=self.limits.api_limit_max
+        )
+        if query.marker is not None:
+            self.get(ctx, query.marker)  # a marker the caller cannot see is as unknown as a missing one
+        wanted = query.limit
+        query.limit = wanted + 1
+        images = self.repo.list(query)
+        return images[:wanted], len(images) > wanted
+
+    def _modifiable(self, ctx: RequestContext, image_id: str) -> Image:
+        image = self.get(ctx, image_id)
+        if not visibility.can_modify(ctx, image):
+            raise Forbidden("You are not permitted to modify this image.")
+        return image
+
+    # --- metadata ----------------------------------------------------------------------------------
+    def create(self, ctx: RequestContext, body: Any) -> Image:
+        if not isinstance(body, dict):
+            raise BadRequest("Request body must be a JSON object describing the image.")
+        for key in body:
+            if key in CREATE_FORBIDDEN:
+                raise Forbidden(f"Attribute '{key}' is read-only.")
+            if key in RESERVED or key.startswith(RESERVED_PREFIX) or key == "locations":
+                raise Forbidden(f"Attribute '{key}' is reserved.")
+        validate_image(body)
+        image_id = body.get("id") or str(uuid.uuid4())
+        owner = body.get("owner", ctx.project_id)
+        if owner != ctx.project_id and not ctx.is_admin:
+            raise Forbidden(f"You are not permitted to create images owned by '{owner}'.")
+        image = Image(id=image_id.lower(), owner=owner)
+        self._apply(ctx, image, {**body, "tags": body.get("tags", [])}, creating=True)
+        return self.repo.add(image)
+
+    def update(self, ctx: RequestContext, image_id: str, body: Any, media_type: str) -> Image:
+        changes = patch.parse_changes(body, media_type)
+        image = self._modifiable(ctx, image_id)
+        doc = patch.apply_changes(self._document(image), changes, media_type)
+        validate_image({k: v for k, v in doc.items() if not (k not in BASE_PROPERTIES and v is None)})
+        self._apply(ctx, image, doc, creating=False)
+        return self.repo.save(image)
+
+    @staticmethod
+    def _document(image: Image) -> dict[str, Any]:
+        doc: dict[str, Any] = {k: getattr(image, k) for k in WRITABLE_COLUMNS}
+        doc["tags"] = list(image.tags)
+        doc.update(image.properties)
+        return doc
+
+    def _apply(self, ctx: RequestContext, image: Image, doc: dict[str, Any], creating: bool) -> None:
+        """Set the writable attributes from doc, enforcing the rules that go beyond the schema."""
+        new_visibility = doc.get("visibility") or image.visibility
+        if new_visibility == "public" and image.visibility != "public" and not ctx.is_admin:
+            raise Forbidden("You are not authorized to complete publicize_image action.")
+        if not creating and doc.get("owner", image.owner) != image.owner and not ctx.is_admin:
+            raise Forbidden("Owner can't be updated by non admin.")
+        properties = {k: v for k, v in doc.items() if k not in BASE_PROPERTIES and k != "id"}
+        tags = doc.get("tags") or []
+        if not _within(len(properties), self.limits.image_property_quota):
+            raise TooLarge(f"Maximum number of properties exceeded (limit {self.limits.image_property_quota}).")
+        if not _within(len(set(tags)), self.limits.image_tag_quota):
+            raise TooLarge(f"Maximum number of tags exceeded (limit {self.limits.image_tag_quota}).")
+        for key in properties:
+            if len(key) > 255:
+                raise BadRequest(f"Property name '{key[:32]}...' is longer than 255 characters.")
+        for key in WRITABLE_COLUMNS:
+            if key in doc:
+                value = doc[key]
+                if key in ("protected", "os_hidden"):
+                    value = bool(value)
+                elif key in ("min_disk", "min_ram"):
+                    value = int(value or 0)
+                    if value < 0:
+                        raise BadRequest(f"{key} must be a non-negative integer.")
+                elif key == "visibility":
+                    value = value or image.visibility
+                setattr(image, key, value)
+        image.tags = list(dict.fromkeys(tags))
+        image.properties = properties
+
+    def delete(self, ctx: RequestContext, image_id: str) -> None:
+        image = self._modifiable(ctx, image_id)
+        if image.protected:
+            raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
+        for location in self.repo.delete(image_id):
+            self._purge(location)
+
+    def _purge(self, location: Location) -> None:
+        try:
+            self.stores.for_location(location.url, location.metadata).delete(location.url)
+        except StoreError:
+            log.exception("Could not delete image data at %s; it is left for the scrubber.", location.url)
+
+    def add_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
+        if len(tag) > 255:
+            raise BadRequest("Tag is longer than 255 characters.")
+        image = self._modifiable(ctx, image_id)
+        if tag in image.tags:
+            return
+        if not _within(len(image.tags) + 1, self.limits.image_tag_quota):
+            raise TooLarge(f"Maximum number of tags exceeded (limit {self.limits.image_tag_quota}).")
+        image.tags.append(tag)
+        self.repo.save(image)
+
+    def remove_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
+        image = self._modifiable(ctx, image_id)
+        if tag not in image.tags:
+            raise NotFound(f"Tag {tag} not found on image {image_id}.")
+        image.tags.remove(tag)
+        self.repo.save(image)
+
+    def deactivate(self, ctx: RequestContext, image_id: str) -> None:
+        self._toggle(ctx, image_id, "active", "deactivated")
+
+    def reactivate(self, ctx: RequestContext, image_id: str) -> None:
+        self._toggle(ctx, image_id, "deactivated", "active")
+
+    def _toggle(self, ctx: RequestContext, image_id: str, source: str, target: str) -> None:
+        image = self._modifiable(ctx, image_id)
+        if image.status == target:
+            return
+        if image.status != source:
+            verb = "deactivate" if target == "deactivated" else "reactivate"
+            raise Forbidden(f"Not allowed to {verb} image in status '{image.status}'")
+        self.repo.transition(image_id, source, target)
+
+    # --- data --------------------------------------------------------------------------------------
+    def upload(
+        self,
+        ctx: RequestContext,
+        image_id: str,
+        chunks: Iterable[bytes],
+        expected_size: int | None = None,
+        store_name: str | None = None,
+    ) -> Image:
+        image = self._modifiable(ctx, image_id)
+        if image.status != "queued":
+            raise Conflict(f"Image status transition from {image.status} to saving is not allowed")
+        if not image.disk_format or not image.container_format:
+            raise BadRequest("Properties disk_format, container_format must be set prior to saving data.")
+        store = self.stores.writable(store_name)
+        max_size = self._upload_allowance(image)
+        if expected_size is not None and expected_size > max_size:
+            raise TooLarge(f"Image size {expected_size} exceeds the allowed {max_size} bytes.")
+        self.repo.transition(image_id, "queued", "saving", upload_node=self.node)
+        try:
+            stored = store.add(
+                image_id, chunks, max_size=max_size, expected_size=expected_size, hash_algo=self.limits.hashing_algorithm
+            )
+        except BaseException:
+            self._back_to_queued(image_id)
+            raise
+        self._publish(image_id, store.name, stored)
+        return self.repo.get(image_id)
+
+    def _upload_allowance(self, image: Image) -> int:
+        allowance = self.limits.image_size_cap
+        quota = self.limits.user_storage_quota
+        if quota > 0 and image.owner is not None:
+            allowance = min(allowance, quota - self.repo.usage(image.owner))
+            if allowance <= 0:
+                raise TooLarge(f"Denying attempt to upload image because it exceeds the quota of {quota} bytes.")
+        return allowance
+
+    def _back_to_queued(self, image_id: str) -> None:
+        try:
+            self.repo.transition(image_id, "saving", "queued", upload_node=None)
+        except Conflict:
+            pass  # deleted meanwhile: nothing to restore
+
+    def _publish(self, image_id: str, store_name: str, stored: StoredData) -> None:
+        location = Location(url=stored.url, metadata={"store": store_name, **stored.metadata})
+        try:
+            self.repo.activate(
+                image_id,
+                "saving",
+                location,
+                size=stored.size,
+                checksum=stored.checksum,
+                os_hash_algo=stored.hash_algo,
+                os_hash_value=stored.hash_value,
+            )
+        except Conflict:
+            self._purge(location)  # the image was deleted while its data was arriving
+            raise Gone(f"Image {image_id} was deleted during the upload; its data was removed.") from None
+
+    def download(self, ctx: RequestContext, image_id: str, byte_range: tuple[int | None, int | None] | None) -> Download:
+        """byte_range is (start, end inclusive) or (None, suffix length) for `bytes=-n`."""
+        image = self.get(ctx, image_id)
+        if image.status == "deactivated" and not ctx.is_admin:
+            raise Forbidden("The requested image has been deactivated. Image data download is forbidden.")
+        if not image.has_data or image.size is None:
+            return Download(image, iter(()), 0, 0)
+        start, length = resolve_range(byte_range, image.size)
+        last_error: Exception | None = None
+        for location in image.locations:
+            try:
+                store = self.stores.for_location(location.url, location.metadata)
+                return Download(image, store.get(location.url, start, length), start, length)
+            except (NotFound, StoreError) as exc:
+                last_error = exc
+                log.warning("Image %s: location %s unreadable: %s", image_id, location.url, exc)
+        raise NotFound(f"Image {image_id} has no readable data.") from last_error
+
+    def recover(self) -> int:
+        """After a restart: uploads this node had in progress go back to queued, their partial data removed."""
+        recovered = 0
+        for image_id in self.repo.ids_saving_on(self.node):
+            self._back_to_queued(image_id)
+            recovered += 1
+        for store in self.stores.stores.values():
+            if not store.read_only:
+                store.recover(self.node)
+        return recovered
+
+
+def resolve_range(byte_range: tuple[int | None, int | None] | None, size: int) -> tuple[int, int]:
+    """(start, length) of the bytes to send; RangeNotSatisfiable when none of them exist."""
+
+    if byte_range is None:
+        return 0, size
+    start, end = byte_range
+    if start is None:  # suffix: the last `end` bytes
+        if not end:
+            raise RangeNotSatisfiable("Requested range not satisfiable.", size)
+        length = min(end, size)
+        return size - length, length
+    if start >= size:
+        raise RangeNotSatisfiable("Requested range not satisfiable.", size)
+    last = size - 1 if end is None else min(end, size - 1)
+    if last < start:
+        raise RangeNotSatisfiable("Requested range not satisfiable.", size)
+    return start, last - start + 1

@@ -1,0 +1,60 @@
+"""The domain's errors. api/errors.py is the one table that maps them to HTTP."""
+from __future__ import annotations
+
+
+class GlimpseError(Exception):
+    """Base of every error Glimpse raises on purpose; the message is shown to the user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(GlimpseError):
+    pass
+
+
+class NotFound(GlimpseError):
+    pass
+
+
+class Forbidden(GlimpseError):
+    pass
+
+
+class Conflict(GlimpseError):
+    pass
+
+
+class Gone(GlimpseError):
+    """The image went away (deleted) while its data was being written."""
+
+
+class TooLarge(GlimpseError):
+    """A size cap or a quota would be exceeded."""
+
+
+class UnsupportedMediaType(GlimpseError):
+    pass
+
+
+class RangeNotSatisfiable(GlimpseError):
+    def __init__(self, message: str, size: int) -> None:
+        super().__init__(message)
+        self.size = size
+
+
+class StoreError(GlimpseError):
+    """A storage backend failed in a way the user cannot fix."""
+
+
+class StoreFull(TooLarge):
+    pass
+
+
+class StoreUnavailable(GlimpseError):
+    pass
+
+
+class ConfigError(GlimpseError):
+    pass

@@ -1,0 +1,81 @@
+"""The store-driver interface every backend implements, and the hashing writer they share."""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from glimpse.errors import BadRequest, TooLarge
+
+
+@dataclass(frozen=True)
+class StoredData:
+    """What a store reports once data is written in full."""
+
+    url: str
+    size: int
+    checksum: str
+    hash_algo: str
+    hash_value: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class Store(Protocol):
+    name: str
+    type: str
+    read_only: bool
+
+    def add(
+        self, image_id: str, chunks: Iterable[bytes], *, max_size: int, expected_size: int | None, hash_algo: str
+    ) -> StoredData:
+        """Write data under a temporary name, hashing it; publish it under its final name only when complete.
+
+        Raises TooLarge past max_size, BadRequest when expected_size is given and not met, StoreFull,
+        StoreError; the temporary data is gone whenever it raises.
+        """
+        ...
+
+    def get(self, url: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+        """Stream `length` bytes (all remaining when None) from `offset`. Raises NotFound."""
+        ...
+
+    def delete(self, url: str) -> None:
+        """Remove the data; data already gone is not an error."""
+        ...
+
+    def recover(self, node: str) -> int:
+        """Remove partial data a crashed writer `node` left behind; returns how many were removed."""
+        ...
+
+
+class HashingMeter:
+    """Hashes and counts bytes as they pass, refusing more than max_size."""
+
+    def __init__(self, max_size: int, hash_algo: str) -> None:
+        self.max_size = max_size
+        self.size = 0
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.hash_algo = hash_algo
+        self.multihash = hashlib.new(hash_algo)
+
+    def update(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.max_size:
+            raise TooLarge(f"Image exceeds the storage quota or size limit of {self.max_size} bytes.")
+        self.md5.update(chunk)
+        self.multihash.update(chunk)
+
+    def check_expected(self, expected_size: int | None) -> None:
+        if expected_size is not None and expected_size != self.size:
+            raise BadRequest(f"Image size {self.size} does not match the expected size {expected_size}.")
+
+    def result(self, url: str, metadata: dict[str, str] | None = None) -> StoredData:
+        return StoredData(
+            url=url,
+            size=self.size,
+            checksum=self.md5.hexdigest(),
+            hash_algo=self.hash_algo,
+            hash_value=self.multihash.hexdigest(),
+            metadata=metadata or {},
+        )

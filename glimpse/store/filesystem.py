@@ -1,0 +1,96 @@
+"""The file store: one file per image in a folder, written under a temporary name, then renamed."""
+from __future__ import annotations
+
+import errno
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from glimpse.errors import NotFound, StoreError, StoreFull
+from glimpse.store.base import HashingMeter, StoredData
+
+READ_CHUNK = 1024 * 1024
+PARTIAL = ".partial"
+
+
+class FilesystemStore:
+    type = "file"
+    read_only = False
+
+    def __init__(self, name: str, datadir: Path, node: str) -> None:
+        self.name = name
+        self.datadir = datadir.absolute()
+        self.node = node.replace("/", "_").replace(":", "_")
+        self.datadir.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, url: str) -> Path:
+        if not url.startswith("file://"):
+            raise StoreError(f"Location {url} is not a file location.")
+        path = Path(url[len("file://") :])
+        if path.parent != self.datadir:
+            raise StoreError(f"Location {url} is outside the file store.")
+        return path
+
+    def add(
+        self, image_id: str, chunks: Iterable[bytes], *, max_size: int, expected_size: int | None, hash_algo: str
+    ) -> StoredData:
+        final = self.datadir / image_id
+        partial = self.datadir / f"{image_id}.{self.node}.{uuid.uuid4().hex[:8]}{PARTIAL}"
+        meter = HashingMeter(max_size, hash_algo)
+        try:
+            with open(partial, "xb") as out:
+                for chunk in chunks:
+                    meter.update(chunk)
+                    out.write(chunk)
+                meter.check_expected(expected_size)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(partial, final)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StoreFull("Image storage media is full.") from exc
+            raise StoreError(f"The file store could not write image data: {exc.strerror}.") from exc
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return meter.result(f"file://{final}")
+
+    def get(self, url: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+        path = self._path(url)
+        try:
+            handle = open(path, "rb")
+        except FileNotFoundError as exc:
+            raise NotFound(f"Image data at {url} is missing.") from exc
+        return _read(handle, offset, length)
+
+    def size(self, url: str) -> int:
+        try:
+            return self._path(url).stat().st_size
+        except FileNotFoundError as exc:
+            raise NotFound(f"Image data at {url} is missing.") from exc
+
+    def delete(self, url: str) -> None:
+        self._path(url).unlink(missing_ok=True)
+
+    def recover(self, node: str) -> int:
+        mine = node.replace("/", "_").replace(":", "_")
+        removed = 0
+        for path in self.datadir.glob(f"*.{mine}.*{PARTIAL}"):
+            path.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
+
+def _read(handle, offset: int, length: int | None) -> Iterator[bytes]:  # type: ignore[no-untyped-def]
+    with handle:
+        handle.seek(offset)
+        remaining = length
+        while remaining is None or remaining > 0:
+            chunk = handle.read(READ_CHUNK if remaining is None else min(READ_CHUNK, remaining))
+            if not chunk:
+                return
+            if remaining is not None:
+                remaining -= len(chunk)
+            yield chunk
