@@ -1,4 +1,5 @@
 """Composition root: the only place that builds the database engine, the stores and the app."""
+
 from __future__ import annotations
 
 import json
@@ -69,7 +70,10 @@ def build_service(settings: Settings, *, migrate_embedded: bool = True) -> Image
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     headers = dict(exc.headers or {})
-    messages = {404: "The resource could not be found.", 405: "The method is not allowed for this resource."}
+    messages = {
+        404: "The resource could not be found.",
+        405: f"The method {request.method} is not allowed for this resource.",
+    }
     return error_response(request, exc.status_code, messages.get(exc.status_code, str(exc.detail)), headers)
 
 

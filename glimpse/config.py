@@ -4,6 +4,7 @@ The options keep Glance's names and sections so an operator's existing file work
 `load_settings` turns them, once, into one typed `Settings` object that is passed down;
 nothing else in Glimpse reads oslo.config.
 """
+
 from __future__ import annotations
 
 import configparser

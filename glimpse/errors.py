@@ -1,4 +1,5 @@
 """The domain's errors. api/errors.py is the one table that maps them to HTTP."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """What handlers need from a request: the caller's context, the services, and JSON bodies."""
+
 from __future__ import annotations
 
 import json

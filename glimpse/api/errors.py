@@ -1,10 +1,12 @@
 """The one table from domain errors to HTTP, and Glance's error body format.
 
-Glance's errors are WebOb's: text/plain "<status>\\n\\n<explanation>\\n\\n <detail>", or a JSON object
-{"message", "code", "title"} when the client asks for JSON. The real clients parse both.
+Glance's errors are WebOb's, in one of three shapes chosen by the Accept header: HTML (for */*),
+JSON {"message", "code", "title"} or plain text. The real clients parse the HTML and JSON forms.
 """
+
 from __future__ import annotations
 
+import html
 import json
 import logging
 from http import HTTPStatus
@@ -40,26 +42,35 @@ HTTP_STATUS: dict[type[GlimpseError], int] = {
     GlimpseError: 500,
 }
 
-# WebOb's standard explanation line for each status, which Glance's bodies start with.
-EXPLANATIONS = {
-    400: "The server could not comply with the request since it is either malformed or otherwise incorrect.",
-    401: "This server could not verify that you are authorized to access the document you requested.",
-    403: "Access was denied to this resource.",
-    404: "The resource could not be found.",
-    405: "The method specified is not allowed for this resource.",
-    409: "There was a conflict when trying to complete your request.",
-    410: "This resource is no longer available.  No forwarding address is given.",
-    413: "The request is larger than the server is willing or able to process.",
-    415: "The request media type is not supported by this server.",
-    416: "The Range requested is not available.",
-    500: "The server has either erred or is incapable of performing the requested operation.",
-    503: "The server is currently unavailable. Please try again at a later time.",
-}
+OFFERS = ("text/html", "application/json")
 
 
-def _wants_json(request: Request | None) -> bool:
-    accept = request.headers.get("accept", "") if request is not None else ""
-    return "application/json" in accept and "text/html" not in accept
+def _quality(accept: str, offer: str) -> float:
+    """The q-value an Accept header gives an offer (0 when it is not acceptable)."""
+    best, best_specificity = 0.0, -1
+    major = offer.split("/")[0]
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            if param.startswith("q="):
+                try:
+                    q = float(param[2:])
+                except ValueError:
+                    q = 0.0
+        specificity = {offer: 2, f"{major}/*": 1, "*/*": 0}.get(media.lower(), -1)
+        if specificity > best_specificity:
+            best, best_specificity = q, specificity
+    return best
+
+
+def negotiate(accept: str | None) -> str:
+    """WebOb's choice, which the clients expect: html for */*, json when asked, plain otherwise."""
+    if not accept:
+        return "text/plain"
+    scored = [(_quality(accept, offer), -i, offer) for i, offer in enumerate(OFFERS)]
+    q, _, offer = max(scored)
+    return offer if q > 0 else "text/plain"
 
 
 def error_response(
@@ -67,11 +78,17 @@ def error_response(
 ) -> Response:
     phrase = HTTPStatus(status).phrase
     title = f"{status} {phrase}"
-    if _wants_json(request):
-        body = json.dumps({"message": message, "code": title, "title": phrase})
+    kind = negotiate(request.headers.get("accept") if request is not None else None)
+    if kind == "application/json":
+        body = json.dumps({"message": f"{message}<br /><br />\n\n\n", "code": title, "title": phrase})
         return Response(body, status, headers=headers, media_type="application/json")
-    text = f"{title}\n\n{EXPLANATIONS.get(status, phrase)}\n\n {message}  "
-    return Response(text, status, headers=headers, media_type="text/plain")
+    if kind == "text/html":
+        text = (
+            f"<html>\n <head>\n  <title>{title}</title>\n </head>\n <body>\n  <h1>{title}</h1>\n"
+            f"  {html.escape(message, quote=False)}<br /><br />\n\n\n\n </body>\n</html>"
+        )
+        return Response(text, status, headers=headers, media_type="text/html")
+    return Response(f"{title}\n\n{message}\n\n   ", status, headers=headers, media_type="text/plain")
 
 
 def status_for(exc: GlimpseError) -> int:

@@ -1,4 +1,5 @@
 """ASGI middleware: a request id on every response, and the request context of the no-auth mode."""
+
 from __future__ import annotations
 
 import uuid

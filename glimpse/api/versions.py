@@ -1,4 +1,5 @@
 """The versions document at / (300 Multiple Choices) and /versions (200)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Who is asking: the request context every use case receives."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """The `glimpse` command: serve, db sync, db version."""
+
 from __future__ import annotations
 
 import argparse

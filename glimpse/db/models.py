@@ -1,4 +1,5 @@
 """SQLAlchemy 2 models. Alembic migrations in db/migrations/ create exactly these tables."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -65,9 +66,7 @@ class ImageRow(Base):
     properties: Mapped[list[PropertyRow]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="PropertyRow.name"
     )
-    tags: Mapped[list[TagRow]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin", order_by="TagRow.id"
-    )
+    tags: Mapped[list[TagRow]] = relationship(cascade="all, delete-orphan", lazy="selectin", order_by="TagRow.id")
     locations: Mapped[list[LocationRow]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="LocationRow.id"
     )

@@ -1,4 +1,5 @@
 """Plain records the repository reads and writes; the domain applies its rules to them."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ class ImageQuery:
 
     # Visibility scope, computed by the domain from the caller and the visibility filter.
     viewer: str | None = None  # project id of a non-admin caller; None for an admin
+    admin_project: str | None = None  # an admin's own project (its community images are listed)
     visibility: str | None = None
     member_status: str = "accepted"
     columns: dict[str, Comparison] = field(default_factory=dict)

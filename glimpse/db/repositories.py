@@ -1,10 +1,11 @@
 """ImageRepository: every read and write of image records, with compare-and-swap saves."""
+
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true, update
@@ -79,9 +80,7 @@ class ImageRepository:
 
     def ids_saving_on(self, node: str) -> list[str]:
         with self._tx() as s:
-            return list(
-                s.scalars(select(ImageRow.id).where(ImageRow.status == "saving", ImageRow.upload_node == node))
-            )
+            return list(s.scalars(select(ImageRow.id).where(ImageRow.status == "saving", ImageRow.upload_node == node)))
 
     def list(self, q: ImageQuery) -> list[Image]:
         with self._tx() as s:
@@ -90,7 +89,7 @@ class ImageRepository:
             if q.marker is not None:
                 marker = s.get(ImageRow, q.marker)
                 if marker is None or marker.deleted:
-                    raise BadRequest(f"Invalid marker. Image {q.marker} could not be found.")
+                    raise BadRequest(f"No image found with ID {q.marker}")
                 stmt = stmt.where(self._after(q.sort, marker))
             stmt = stmt.order_by(*order).limit(q.limit)
             return [_to_record(row) for row in s.scalars(stmt)]
@@ -122,12 +121,14 @@ class ImageRepository:
         return NULLABLE_SORT[key] if value is None and key in NULLABLE_SORT else value
 
     def _conditions(self, q: ImageQuery) -> list[ColumnElement[bool]]:
-        conds = [self._visibility(q)]
+        conds = [self._visibility(q), ImageRow.status != "killed"]
         for key, cmp in q.columns.items():
             conds.append(_compare(getattr(ImageRow, key), cmp))
         for name, value in q.properties.items():
             conds.append(
-                exists().where(PropertyRow.image_id == ImageRow.id, PropertyRow.name == name, PropertyRow.value == value)
+                exists().where(
+                    PropertyRow.image_id == ImageRow.id, PropertyRow.name == name, PropertyRow.value == value
+                )
             )
         for tag in q.tags:
             conds.append(exists().where(TagRow.image_id == ImageRow.id, TagRow.value == tag))
@@ -150,9 +151,11 @@ class ImageRepository:
             return and_(ImageRow.visibility == "shared", member)
 
         vis, viewer = q.visibility, q.viewer
-        if viewer is None:  # admin: everything, or just the visibility asked for
-            if vis in (None, "all"):
+        if viewer is None:  # admin: everything but others' community images, or the visibility asked for
+            if vis == "all":
                 return true()
+            if vis is None:
+                return or_(ImageRow.visibility != "community", ImageRow.owner == q.admin_project)
             return ImageRow.visibility == vis
         owned = ImageRow.owner == viewer
         if vis == "public":
@@ -238,7 +241,9 @@ class ImageRepository:
             result = s.execute(
                 update(ImageRow)
                 .where(ImageRow.id == image_id, ImageRow.status == from_status, ImageRow.deleted == false())
-                .values(status="active", updated_at=utcnow(), revision=ImageRow.revision + 1, upload_node=None, **values)
+                .values(
+                    status="active", updated_at=utcnow(), revision=ImageRow.revision + 1, upload_node=None, **values
+                )
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise Conflict(f"Image {image_id} is no longer {from_status}.")
@@ -266,6 +271,8 @@ class ImageRepository:
 
 
 def _compare(col: Any, cmp: Comparison) -> ColumnElement[bool]:
+    if isinstance(cmp.value, datetime):
+        return _compare_time(col, cmp.op, cmp.value)
     ops = {
         "eq": lambda v: col == v,
         "neq": lambda v: col != v,
@@ -276,3 +283,17 @@ def _compare(col: Any, cmp: Comparison) -> ColumnElement[bool]:
         "in": lambda v: col.in_(v),
     }
     return ops[cmp.op](cmp.value)
+
+
+def _compare_time(col: Any, op: str, value: datetime) -> ColumnElement[bool]:
+    """Times are shown to the second but stored finer: a shown time stands for its whole second."""
+    start, end = value, value + timedelta(seconds=1)
+    ops = {
+        "eq": lambda: and_(col >= start, col < end),
+        "neq": lambda: or_(col < start, col >= end),
+        "gt": lambda: col >= end,
+        "gte": lambda: col >= start,
+        "lt": lambda: col < start,
+        "lte": lambda: col < end,
+    }
+    return ops[op]()

@@ -1,4 +1,5 @@
 """Engine and session factory for SQLite (embedded default), MariaDB/MySQL and PostgreSQL."""
+
 from __future__ import annotations
 
 from pathlib import Path

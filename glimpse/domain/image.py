@@ -1,4 +1,5 @@
 """The image entity and its lifecycle: a transition table and one function that applies it."""
+
 from __future__ import annotations
 
 from glimpse.errors import Conflict
@@ -24,5 +25,3 @@ DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi
 def check_transition(image_id: str, current: str, target: str) -> None:
     if target not in STATUS_TRANSITIONS[current]:
         raise Conflict(f"Image {image_id} cannot go from status {current} to {target}.")
-
-

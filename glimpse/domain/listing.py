@@ -1,4 +1,5 @@
 """GET /v2/images query parameters -> a checked ImageQuery: filters, sorting, pagination."""
+
 from __future__ import annotations
 
 import csv
@@ -37,18 +38,27 @@ def _int(value: str, name: str, minimum: int = 0) -> int:
     return number
 
 
+def _size_bound(params: Mapping[str, Sequence[str]], key: str) -> int | None:
+    value = _one(params, key)
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise BadRequest("Unable to filter on a range with a non-numeric value.")
+    return int(value)
+
+
 def _bool(value: str, name: str) -> bool:
     lowered = value.lower()
     if lowered not in ("true", "false"):
-        raise BadRequest(f"Invalid value '{value}' for '{name}' filter: valid values are true and false.")
+        raise BadRequest(f"Invalid value '{value}' for '{name}' filter. Valid values are 'true' or 'false'.")
     return lowered == "true"
 
 
-def parse_time(value: str) -> datetime:
+def parse_time(value: str, key: str = "created_at") -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise BadRequest(f"Invalid time format for '{value}': use ISO 8601, e.g. 2016-04-18T21:38:54Z.") from None
+        raise BadRequest(f'Bad "{key}" query filter format. Use ISO 8601 DateTime notation.') from None
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed
@@ -73,14 +83,14 @@ def _time_filter(key: str, value: str) -> Comparison:
     op, sep, rest = value.partition(":")
     if not sep or op not in TIME_OPS:
         op, rest = "eq", value
-    return Comparison(op, parse_time(rest))
+    return Comparison(op, parse_time(rest, key))
 
 
 def parse_sort(params: Mapping[str, Sequence[str]]) -> list[tuple[str, str]]:
     sort = _one(params, "sort")
     keys, dirs = list(params.get("sort_key", [])), list(params.get("sort_dir", []))
     if sort is not None and (keys or dirs):
-        raise BadRequest("The 'sort' argument is not supported with 'sort_key' or 'sort_dir'.")
+        raise BadRequest("Old and new sorting syntax cannot be combined")
     pairs: list[tuple[str, str]] = []
     if sort is not None:
         for item in sort.split(","):
@@ -94,7 +104,7 @@ def parse_sort(params: Mapping[str, Sequence[str]]) -> list[tuple[str, str]]:
         pairs = [(k, dirs[i] if len(dirs) > 1 else (dirs[0] if dirs else "desc")) for i, k in enumerate(keys)]
     for key, direction in pairs:
         if key not in SORT_KEYS:
-            raise BadRequest(f"Invalid sort key: {key}. It should be one of the following: {', '.join(SORT_KEYS)}.")
+            raise BadRequest(f"Invalid sort key: {key}. It must be one of the following: {', '.join(SORT_KEYS)}.")
         if direction not in SORT_DIRS:
             raise BadRequest(f"Invalid sort direction: {direction}")
     if not pairs:
@@ -111,8 +121,8 @@ def parse_query(
     params: Mapping[str, Sequence[str]], ctx: RequestContext, *, default_limit: int, max_limit: int
 ) -> ImageQuery:
     if "changes-since" in params:
-        raise BadRequest("The 'changes-since' filter is no longer available on v2.")
-    q = ImageQuery(viewer=None if ctx.is_admin else (ctx.project_id or ""))
+        raise BadRequest('The "changes-since" filter is no longer available on v2.')
+    q = ImageQuery(viewer=None if ctx.is_admin else (ctx.project_id or ""), admin_project=ctx.project_id)
     limit = _one(params, "limit")
     q.limit = min(_int(limit, "limit") if limit is not None else default_limit, max_limit)
     q.marker = _one(params, "marker")
@@ -132,9 +142,7 @@ def parse_query(
     hidden = _one(params, "os_hidden")
     q.os_hidden = _bool(hidden, "os_hidden") if hidden is not None else False
     q.tags = list(params.get("tag", []))
-    size_min, size_max = _one(params, "size_min"), _one(params, "size_max")
-    q.size_min = _int(size_min, "size_min") if size_min is not None else None
-    q.size_max = _int(size_max, "size_max") if size_max is not None else None
+    q.size_min, q.size_max = _size_bound(params, "size_min"), _size_bound(params, "size_max")
     for key, values in params.items():
         if key in CONTROL or not values:
             continue

@@ -3,6 +3,7 @@
 Only add, remove and replace exist; every path is one level deep except inside /tags and
 /locations; read-only, reserved and os_glance* attributes are refused as Glance refuses them.
 """
+
 from __future__ import annotations
 
 import re
@@ -43,7 +44,9 @@ def parse_changes(body: Any, media_type: str) -> list[Change]:
         if media_type == MEDIA_V20:
             ops = [op for op in OPS if op in raw]
             if len(ops) != 1:
-                raise BadRequest("Operation objects must contain exactly one member named \"add\", \"remove\", or \"replace\".")
+                raise BadRequest(
+                    'Operation objects must contain exactly one member named "add", "remove", or "replace".'
+                )
             op, pointer = ops[0], raw[ops[0]]
         else:
             op, pointer = raw.get("op"), raw.get("path")
@@ -55,7 +58,7 @@ def parse_changes(body: Any, media_type: str) -> list[Change]:
                 raise BadRequest("Unable to find 'path' in JSON Schema change")
         path = _decode_pointer(pointer)
         if op != "remove" and "value" not in raw:
-            raise BadRequest(f"Operation \"{op}\" requires a member named \"value\".")
+            raise BadRequest(f'Operation "{op}" requires a member named "value".')
         if len(path) > 1 and path[0] not in ("tags", "locations"):
             raise BadRequest("Nested paths are not allowed")
         changes.append(Change(op=op, path=path, value=raw.get("value")))

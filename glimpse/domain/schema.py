@@ -3,6 +3,7 @@
 The real clients download these documents and validate what they send against them, so what
 the API accepts and what it serves must never drift apart.
 """
+
 from __future__ import annotations
 
 import copy
@@ -106,13 +107,15 @@ COMMON_PROPERTIES: dict[str, dict[str, Any]] = {
     "kernel_id": {
         "type": ["null", "string"],
         "pattern": UUID_PATTERN,
-        "description": "ID of image stored in Glance that should be used as the kernel when booting an AMI-style image.",
+        "description": "ID of image stored in Glance that should be used as the kernel when booting "
+        "an AMI-style image.",
         "is_base": False,
     },
     "ramdisk_id": {
         "type": ["null", "string"],
         "pattern": UUID_PATTERN,
-        "description": "ID of image stored in Glance that should be used as the ramdisk when booting an AMI-style image.",
+        "description": "ID of image stored in Glance that should be used as the ramdisk when booting "
+        "an AMI-style image.",
         "is_base": False,
     },
     "instance_uuid": {
@@ -138,7 +141,11 @@ COMMON_PROPERTIES: dict[str, dict[str, Any]] = {
         "description": "Operating system version as specified by the distributor.",
         "is_base": False,
     },
-    "description": {"type": "string", "description": "A human-readable string describing this image.", "is_base": False},
+    "description": {
+        "type": "string",
+        "description": "A human-readable string describing this image.",
+        "is_base": False,
+    },
     "cinder_encryption_key_id": {
         "type": "string",
         "description": "Identifier in the OpenStack Key Management Service for the encryption key for the "
@@ -229,6 +236,6 @@ def validate_image(doc: dict[str, Any]) -> None:
     error = jsonschema.exceptions.best_match(_validator.iter_errors(doc))
     if error is not None:
         where = ".".join(str(p) for p in error.absolute_path)
-        raise BadRequest(f"Provided object does not match schema 'image': {error.message}" + (
-            f" (at '{where}')" if where else ""
-        ))
+        raise BadRequest(
+            f"Provided object does not match schema 'image': {error.message}" + (f" (at '{where}')" if where else "")
+        )

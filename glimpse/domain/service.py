@@ -1,4 +1,5 @@
 """The image use cases: create, read, list, update, delete, upload, download, (de)activate, tags."""
+
 from __future__ import annotations
 
 import logging
@@ -82,16 +83,19 @@ class ImageService:
             params, ctx, default_limit=self.limits.limit_param_default, max_limit=self.limits.api_limit_max
         )
         if query.marker is not None:
-            self.get(ctx, query.marker)  # a marker the caller cannot see is as unknown as a missing one
+            try:
+                self.get(ctx, query.marker)  # a marker the caller cannot see is as unknown as a missing one
+            except NotFound as exc:
+                raise BadRequest(exc.message) from None
         wanted = query.limit
         query.limit = wanted + 1
         images = self.repo.list(query)
         return images[:wanted], len(images) > wanted
 
-    def _modifiable(self, ctx: RequestContext, image_id: str) -> Image:
+    def _modifiable(self, ctx: RequestContext, image_id: str, action: str = "modify_image") -> Image:
         image = self.get(ctx, image_id)
         if not visibility.can_modify(ctx, image):
-            raise Forbidden("You are not permitted to modify this image.")
+            raise Forbidden(f"You are not authorized to complete {action} action.")
         return image
 
     # --- metadata ----------------------------------------------------------------------------------
@@ -159,7 +163,7 @@ class ImageService:
         image.properties = properties
 
     def delete(self, ctx: RequestContext, image_id: str) -> None:
-        image = self._modifiable(ctx, image_id)
+        image = self._modifiable(ctx, image_id, "delete_image")
         if image.protected:
             raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
         for location in self.repo.delete(image_id):
@@ -196,7 +200,7 @@ class ImageService:
         self._toggle(ctx, image_id, "deactivated", "active")
 
     def _toggle(self, ctx: RequestContext, image_id: str, source: str, target: str) -> None:
-        image = self._modifiable(ctx, image_id)
+        image = self._modifiable(ctx, image_id, "deactivate" if target == "deactivated" else "reactivate")
         if image.status == target:
             return
         if image.status != source:
@@ -213,7 +217,7 @@ class ImageService:
         expected_size: int | None = None,
         store_name: str | None = None,
     ) -> Image:
-        image = self._modifiable(ctx, image_id)
+        image = self._modifiable(ctx, image_id, "upload_image")
         if image.status != "queued":
             raise Conflict(f"Image status transition from {image.status} to saving is not allowed")
         if not image.disk_format or not image.container_format:
@@ -225,7 +229,11 @@ class ImageService:
         self.repo.transition(image_id, "queued", "saving", upload_node=self.node)
         try:
             stored = store.add(
-                image_id, chunks, max_size=max_size, expected_size=expected_size, hash_algo=self.limits.hashing_algorithm
+                image_id,
+                chunks,
+                max_size=max_size,
+                expected_size=expected_size,
+                hash_algo=self.limits.hashing_algorithm,
             )
         except BaseException:
             self._back_to_queued(image_id)
@@ -264,7 +272,9 @@ class ImageService:
             self._purge(location)  # the image was deleted while its data was arriving
             raise Gone(f"Image {image_id} was deleted during the upload; its data was removed.") from None
 
-    def download(self, ctx: RequestContext, image_id: str, byte_range: tuple[int | None, int | None] | None) -> Download:
+    def download(
+        self, ctx: RequestContext, image_id: str, byte_range: tuple[int | None, int | None] | None
+    ) -> Download:
         """byte_range is (start, end inclusive) or (None, suffix length) for `bytes=-n`."""
         image = self.get(ctx, image_id)
         if image.status == "deactivated" and not ctx.is_admin:

@@ -1,4 +1,5 @@
 """Who may see and who may change an image. An image you may not see is 'not found', never 'forbidden'."""
+
 from __future__ import annotations
 
 from glimpse.auth.context import RequestContext

@@ -1,4 +1,5 @@
 """The store-driver interface every backend implements, and the hashing writer they share."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """The file store: one file per image in a folder, written under a temporary name, then renamed."""
+
 from __future__ import annotations
 
 import errno

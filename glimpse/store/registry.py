@@ -1,4 +1,5 @@
 """The configured stores by name, with the default one and lookup by location URL."""
+
 from __future__ import annotations
 
 from glimpse.errors import BadRequest, StoreError

@@ -1,4 +1,5 @@
 """Discovery and schema documents: /v2/info/* and /v2/schemas/*."""
+
 from __future__ import annotations
 
 from starlette.requests import Request

@@ -1,4 +1,5 @@
 """Image data: streaming upload (PUT) and download (GET, with Range) of /v2/images/{id}/file."""
+
 from __future__ import annotations
 
 import re

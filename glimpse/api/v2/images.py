@@ -1,4 +1,5 @@
 """Image metadata endpoints: create, list, show, update (JSON-patch), delete, actions and tags."""
+
 from __future__ import annotations
 
 from typing import Any

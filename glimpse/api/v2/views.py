@@ -1,4 +1,5 @@
 """Response shapes: an image record as Glance's JSON document."""
+
 from __future__ import annotations
 
 from datetime import datetime

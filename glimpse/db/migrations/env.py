@@ -1,4 +1,5 @@
 """Alembic environment: runs on the connection that glimpse.db.schema hands it."""
+
 from __future__ import annotations
 
 from alembic import context

@@ -2,6 +2,7 @@
 
 Revision ID: 0001
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -70,9 +71,7 @@ def upgrade() -> None:
     )
     if op.get_context().dialect.name == "postgresql":
         op.create_index("ix_image_properties_name", "image_properties", ["name"])
-        op.create_index(
-            "ix_image_properties_value_hash", "image_properties", ["value"], postgresql_using="hash"
-        )
+        op.create_index("ix_image_properties_value_hash", "image_properties", ["value"], postgresql_using="hash")
     else:
         op.create_index(
             "ix_image_properties_name_value", "image_properties", ["name", "value"], mysql_length={"value": 255}
