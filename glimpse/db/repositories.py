@@ -155,6 +155,8 @@ class ImageRepository:
             if vis == "all":
                 return true()
             if vis is None:
+                if q.admin_project is None:
+                    return ImageRow.visibility != "community"
                 return or_(ImageRow.visibility != "community", ImageRow.owner == q.admin_project)
             return ImageRow.visibility == vis
         owned = ImageRow.owner == viewer
@@ -182,10 +184,10 @@ class ImageRepository:
         try:
             with self._tx() as s:
                 if s.get(ImageRow, image.id) is not None:
-                    raise Conflict(f"An image with identifier {image.id} already exists")
+                    raise Conflict(f"Image ID {image.id} already exists!")
                 s.add(row)
         except IntegrityError as exc:
-            raise Conflict(f"An image with identifier {image.id} already exists") from exc
+            raise Conflict(f"Image ID {image.id} already exists!") from exc
         return self.get(image.id)
 
     def save(self, image: Image) -> Image:

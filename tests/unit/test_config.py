@@ -1,0 +1,221 @@
+"""glimpse.config: glance-api.conf-style files -> Settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from glimpse.config import TIB, Settings, load_settings, parse_size, unknown_options
+from glimpse.errors import ConfigError
+
+CONF = """\
+[DEFAULT]
+bind_host = 0.0.0.0
+bind_port = 9393
+workers = 3
+image_size_cap = 1000
+user_storage_quota = 10GB
+image_property_quota = 7
+image_tag_quota = -1
+limit_param_default = 10
+api_limit_max = 50
+show_image_direct_url = true
+hashing_algorithm = sha256
+enabled_import_methods = glance-direct,web-download
+public_endpoint = https://images.example.com
+debug = true
+log_file = /var/log/glance/api.log
+
+[database]
+connection = sqlite:////srv/glance/glance.db
+max_pool_size = 5
+
+[glance_store]
+stores = file
+default_store = file
+filesystem_store_datadir = /srv/glance/images
+
+[paste_deploy]
+flavor = keystone
+
+[keystone_authtoken]
+auth_url = http://keystone:5000
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "glance-api.conf") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_defaults_without_files(tmp_path: Path) -> None:
+    settings = load_settings([], overrides={"data_dir": str(tmp_path / "data")})
+    assert settings.bind_host == "127.0.0.1"
+    assert settings.bind_port == 9292
+    assert settings.workers == 1
+    assert settings.image_size_cap == TIB
+    assert settings.user_storage_quota == 0
+    assert settings.limit_param_default == 25
+    assert settings.api_limit_max == 1000
+    assert settings.hashing_algorithm == "sha512"
+    assert settings.stores == ("file", "http")
+    assert settings.auth_flavor == ""
+    assert settings.unknown_options == ()
+    assert settings.database_url == f"sqlite:///{(tmp_path / 'data' / 'glimpse.db').absolute()}"
+    assert settings.filesystem_store_datadir == tmp_path / "data" / "images"
+    assert settings.embedded_database
+
+
+def test_load_from_file(tmp_path: Path) -> None:
+    settings = load_settings([write(tmp_path, CONF)])
+    assert settings.bind_host == "0.0.0.0"
+    assert settings.bind_port == 9393
+    assert settings.workers == 3
+    assert settings.image_size_cap == 1000
+    assert settings.user_storage_quota == 10 * 1024**3
+    assert settings.image_property_quota == 7
+    assert settings.image_tag_quota == -1
+    assert settings.limit_param_default == 10
+    assert settings.api_limit_max == 50
+    assert settings.show_image_direct_url is True
+    assert settings.show_multiple_locations is False
+    assert settings.hashing_algorithm == "sha256"
+    assert settings.enabled_import_methods == ("glance-direct", "web-download")
+    assert settings.public_endpoint == "https://images.example.com"
+    assert settings.database_url == "sqlite:////srv/glance/glance.db"
+    assert settings.stores == ("file",)
+    assert settings.default_store == "file"
+    assert settings.filesystem_store_datadir == Path("/srv/glance/images")
+    assert settings.auth_flavor == "keystone"
+
+
+def test_unknown_options_are_reported(tmp_path: Path) -> None:
+    settings = load_settings([write(tmp_path, CONF)])
+    assert settings.unknown_options == (
+        "[DEFAULT] debug",
+        "[DEFAULT] log_file",
+        "[database] max_pool_size",
+        "[keystone_authtoken] auth_url",
+    )
+
+
+def test_unknown_options_function(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[DEFAULT]\nbind_port = 1\nverbose = true\n[database]\nconnection = x\nbind_host = y\n[oslo_policy]\nenforce_scope = true\n",
+    )
+    # A known DEFAULT option placed in another section is not known there.
+    assert unknown_options([path]) == ["[DEFAULT] verbose", "[database] bind_host", "[oslo_policy] enforce_scope"]
+
+
+def test_known_options_are_not_reported(tmp_path: Path) -> None:
+    path = write(tmp_path, "[DEFAULT]\nbind_port = 1\n[glance_store]\nstores = file\n[paste_deploy]\nflavor =\n")
+    assert unknown_options([path]) == []
+
+
+def test_unknown_options_across_files_are_merged_and_deduplicated(tmp_path: Path) -> None:
+    a = write(tmp_path, "[DEFAULT]\nfoo = 1\n", "a.conf")
+    b = write(tmp_path, "[DEFAULT]\nfoo = 2\nbar = 3\n", "b.conf")
+    assert unknown_options([a, b]) == ["[DEFAULT] bar", "[DEFAULT] foo"]
+
+
+def test_command_line_overrides_win_over_the_file(tmp_path: Path) -> None:
+    settings = load_settings(
+        [write(tmp_path, CONF)], overrides={"bind_host": "10.0.0.1", "bind_port": 8080, "workers": 5}
+    )
+    assert (settings.bind_host, settings.bind_port, settings.workers) == ("10.0.0.1", 8080, 5)
+
+
+def test_none_overrides_do_not_replace_file_values(tmp_path: Path) -> None:
+    settings = load_settings([write(tmp_path, CONF)], overrides={"bind_host": None, "bind_port": None})
+    assert (settings.bind_host, settings.bind_port) == ("0.0.0.0", 9393)
+
+
+def test_data_dir_override_moves_derived_paths(tmp_path: Path) -> None:
+    path = write(tmp_path, "[DEFAULT]\ndata_dir = /from/file\n")
+    settings = load_settings([path], overrides={"data_dir": str(tmp_path / "cli")})
+    assert settings.data_dir == tmp_path / "cli"
+    assert settings.filesystem_store_datadir == tmp_path / "cli" / "images"
+    assert settings.database_url.endswith(str(tmp_path / "cli" / "glimpse.db"))
+
+
+def test_data_dir_override_keeps_explicit_store_and_database(tmp_path: Path) -> None:
+    settings = load_settings([write(tmp_path, CONF)], overrides={"data_dir": str(tmp_path / "cli")})
+    assert settings.filesystem_store_datadir == Path("/srv/glance/images")
+    assert settings.database_url == "sqlite:////srv/glance/glance.db"
+
+
+def test_data_dir_from_file(tmp_path: Path) -> None:
+    settings = load_settings([write(tmp_path, f"[DEFAULT]\ndata_dir = {tmp_path / 'd'}\n")])
+    assert settings.data_dir == tmp_path / "d"
+    assert settings.filesystem_store_datadir == tmp_path / "d" / "images"
+
+
+def test_config_dir(tmp_path: Path) -> None:
+    conf_dir = tmp_path / "conf.d"
+    conf_dir.mkdir()
+    (conf_dir / "10-port.conf").write_text("[DEFAULT]\nbind_port = 7000\n")
+    (conf_dir / "20-workers.conf").write_text("[DEFAULT]\nworkers = 4\nbind_port = 7001\n")
+    (conf_dir / "ignored.txt").write_text("[DEFAULT]\nworkers = 9\n")
+    settings = load_settings([write(tmp_path, CONF)], config_dir=str(conf_dir))
+    assert settings.workers == 4
+    assert settings.bind_port == 7001  # later files win
+    assert settings.bind_host == "0.0.0.0"
+
+
+def test_later_file_wins(tmp_path: Path) -> None:
+    a = write(tmp_path, "[DEFAULT]\nbind_port = 1111\n", "a.conf")
+    b = write(tmp_path, "[DEFAULT]\nbind_port = 2222\n", "b.conf")
+    assert load_settings([a, b]).bind_port == 2222
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings([str(tmp_path / "nope.conf")])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[DEFAULT]\nbind_port = abc\n",
+        "[DEFAULT]\nbind_port = 70000\n",
+        "[DEFAULT]\nworkers = 0\n",
+        "[DEFAULT]\nimage_size_cap = big\n",
+        "[DEFAULT]\nuser_storage_quota = 1.5GB\n",
+        "[DEFAULT]\nshow_image_direct_url = maybe\n",
+    ],
+)
+def test_invalid_values(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError):
+        load_settings([write(tmp_path, text)])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0", 0),
+        ("1024", 1024),
+        ("7B", 7),
+        ("1KB", 1024),
+        ("5MB", 5 * 1024**2),
+        ("10GB", 10 * 1024**3),
+        ("2TB", 2 * 1024**4),
+        ("10gb", 10 * 1024**3),
+        (" 10 GB ", 10 * 1024**3),
+    ],
+)
+def test_parse_size(text: str, expected: int) -> None:
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "GB", "-1", "1.5GB", "10G", "10 PB", "ten", "10GBs"])
+def test_parse_size_rejects(text: str) -> None:
+    with pytest.raises(ConfigError, match="Invalid size"):
+        parse_size(text)
+
+
+def test_settings_embedded_database_flag() -> None:
+    assert Settings(database_url="sqlite:///x.db").embedded_database
+    assert not Settings(database_url="mysql+pymysql://u:p@h/glance").embedded_database
