@@ -73,10 +73,18 @@ def negotiate(accept: str | None) -> str:
     return offer if q > 0 else "text/plain"
 
 
+def _webob_escape(text: str) -> str:
+    return html.escape(text, quote=True).encode("ascii", "xmlcharrefreplace").decode("ascii")
+
+
+# WebOb's reason phrases (Python's own changed for 413 and 416 in 3.13).
+TITLES = {413: "Request Entity Too Large", 416: "Requested Range Not Satisfiable"}
+
+
 def error_response(
     request: Request | None, status: int, message: str, headers: dict[str, str] | None = None
 ) -> Response:
-    phrase = HTTPStatus(status).phrase
+    phrase = TITLES.get(status) or HTTPStatus(status).phrase
     title = f"{status} {phrase}"
     kind = negotiate(request.headers.get("accept") if request is not None else None)
     if kind == "application/json":
@@ -85,7 +93,7 @@ def error_response(
     if kind == "text/html":
         text = (
             f"<html>\n <head>\n  <title>{title}</title>\n </head>\n <body>\n  <h1>{title}</h1>\n"
-            f"  {html.escape(message, quote=False)}<br /><br />\n\n\n\n </body>\n</html>"
+            f"  {_webob_escape(message)}<br /><br />\n\n\n\n </body>\n</html>"
         )
         return Response(text, status, headers=headers, media_type="text/html")
     return Response(f"{title}\n\n{message}\n\n   ", status, headers=headers, media_type="text/plain")

@@ -94,8 +94,8 @@ def parse_sort(params: Mapping[str, Sequence[str]]) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     if sort is not None:
         for item in sort.split(","):
-            key, _, direction = item.strip().partition(":")
-            pairs.append((key, direction or "desc"))
+            key, _, direction = item.partition(":")
+            pairs.append((key.strip(), direction.strip() or "desc"))
     else:
         if dirs and len(dirs) != 1 and len(dirs) != len(keys):
             raise BadRequest("Number of sort dirs does not match the number of sort keys")
@@ -109,11 +109,14 @@ def parse_sort(params: Mapping[str, Sequence[str]]) -> list[tuple[str, str]]:
             raise BadRequest(f"Invalid sort direction: {direction}")
     if not pairs:
         pairs = [("created_at", "desc")]
-    # A unique tiebreaker makes keyset pagination exact.
+    # Tie-breakers as Glance adds them: the one direction given, else descending. id makes the order
+    # total, which keyset pagination needs.
+    one_direction = {d for _, d in pairs} if len(pairs) == 1 or (len(dirs) == 1 and sort is None) else set()
+    tie = one_direction.pop() if len(one_direction) == 1 else "desc"
     if "created_at" not in [k for k, _ in pairs] and "id" not in [k for k, _ in pairs]:
-        pairs.append(("created_at", pairs[-1][1]))
+        pairs.append(("created_at", tie))
     if "id" not in [k for k, _ in pairs]:
-        pairs.append(("id", pairs[-1][1]))
+        pairs.append(("id", tie))
     return pairs
 
 

@@ -66,7 +66,7 @@ def parse_changes(body: Any, media_type: str) -> list[Change]:
 
 
 def check_writable(name: str) -> None:
-    if name in READ_ONLY:
+    if name in READ_ONLY or name == "id":
         raise Forbidden(f"Attribute '{name}' is read-only.")
     if name in RESERVED or name.startswith(RESERVED_PREFIX):
         raise Forbidden(f"Attribute '{name}' is reserved.")
@@ -94,7 +94,7 @@ def apply_changes(doc: dict[str, Any], changes: list[Change], media_type: str) -
             doc[name] = change.value
         else:
             if name in BASE_PROPERTIES:
-                raise Forbidden(f"Properties {name} may not be removed.")
+                raise Forbidden(f"Property {name} may not be removed.")
             if not exists:
                 raise Conflict(f"Property {name} does not exist.")
             del doc[name]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import uuid
 from collections.abc import Iterable, Iterator
@@ -22,7 +23,7 @@ class FilesystemStore:
     def __init__(self, name: str, datadir: Path, node: str) -> None:
         self.name = name
         self.datadir = datadir.absolute()
-        self.node = node.replace("/", "_").replace(":", "_")
+        self.node = node_tag(node)
         self.datadir.mkdir(parents=True, exist_ok=True)
 
     def _path(self, url: str) -> Path:
@@ -76,12 +77,17 @@ class FilesystemStore:
         self._path(url).unlink(missing_ok=True)
 
     def recover(self, node: str) -> int:
-        mine = node.replace("/", "_").replace(":", "_")
+        mine = node_tag(node)
         removed = 0
         for path in self.datadir.glob(f"*.{mine}.*{PARTIAL}"):
             path.unlink(missing_ok=True)
             removed += 1
         return removed
+
+
+def node_tag(node: str) -> str:
+    """A dot-free tag naming the writer in partial file names, so one node never matches another."""
+    return hashlib.sha1(node.encode(), usedforsecurity=False).hexdigest()[:16]
 
 
 def _read(handle, offset: int, length: int | None) -> Iterator[bytes]:  # type: ignore[no-untyped-def]

@@ -1,4 +1,5 @@
 """Run the real OpenStack clients (openstack, glance, openstacksdk) from their own virtualenv."""
+
 from __future__ import annotations
 
 import json

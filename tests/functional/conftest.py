@@ -1,4 +1,5 @@
 """Servers for the functional tests: one real `glimpse serve` per database, started once per run."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

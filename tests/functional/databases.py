@@ -1,4 +1,5 @@
 """Fresh databases on the machine's MariaDB and PostgreSQL servers, one per test run."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """A real `glimpse serve` process for functional tests, on a free port with its own config and data."""
+
 from __future__ import annotations
 
 import os

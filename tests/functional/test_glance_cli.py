@@ -1,4 +1,5 @@
 """The real `glance` client (python-glanceclient) against glimpse serve on every database."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """The real `openstack image ...` client against glimpse serve, on SQLite, MariaDB and PostgreSQL."""
+
 from __future__ import annotations
 
 import hashlib

@@ -104,7 +104,9 @@ def test_unknown_options_are_reported(tmp_path: Path) -> None:
 def test_unknown_options_function(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        "[DEFAULT]\nbind_port = 1\nverbose = true\n[database]\nconnection = x\nbind_host = y\n[oslo_policy]\nenforce_scope = true\n",
+        "[DEFAULT]\nbind_port = 1\nverbose = true\n"
+        "[database]\nconnection = x\nbind_host = y\n"
+        "[oslo_policy]\nenforce_scope = true\n",
     )
     # A known DEFAULT option placed in another section is not known there.
     assert unknown_options([path]) == ["[DEFAULT] verbose", "[database] bind_host", "[oslo_policy] enforce_scope"]
@@ -169,6 +171,12 @@ def test_later_file_wins(tmp_path: Path) -> None:
     a = write(tmp_path, "[DEFAULT]\nbind_port = 1111\n", "a.conf")
     b = write(tmp_path, "[DEFAULT]\nbind_port = 2222\n", "b.conf")
     assert load_settings([a, b]).bind_port == 2222
+
+
+@pytest.mark.parametrize("text", ["bind_port = 1\n", "[DEFAULT]\nbind_port 1\n"])
+def test_malformed_file(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError, match="Invalid configuration"):
+        load_settings([write(tmp_path, text)])
 
 
 def test_missing_file(tmp_path: Path) -> None:

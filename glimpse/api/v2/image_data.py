@@ -9,9 +9,9 @@ import anyio.from_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
 
 from glimpse.api import deps
+from glimpse.api.routing import resource
 from glimpse.errors import BadRequest, UnsupportedMediaType
 
 BATCH = 1024 * 1024
@@ -115,7 +115,4 @@ async def download(request: Request) -> Response:
     return StreamingResponse(result.chunks, status_code=status, headers=headers, media_type="application/octet-stream")
 
 
-routes = [
-    Route("/v2/images/{image_id}/file", upload, methods=["PUT"]),
-    Route("/v2/images/{image_id}/file", download, methods=["GET"]),
-]
+routes = [resource("/v2/images/{image_id}/file", put=upload, get=download)]

@@ -8,10 +8,10 @@ from urllib.parse import urlencode
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from glimpse.api import deps
 from glimpse.api.errors import error_response
+from glimpse.api.routing import resource
 from glimpse.api.v2.views import image_view
 from glimpse.db.records import Image
 from glimpse.domain.patch import MEDIA_TYPES
@@ -95,13 +95,9 @@ async def delete_tag(request: Request) -> Response:
 
 
 routes = [
-    Route("/v2/images", create, methods=["POST"]),
-    Route("/v2/images", index, methods=["GET"]),
-    Route("/v2/images/{image_id}", show, methods=["GET"]),
-    Route("/v2/images/{image_id}", update, methods=["PATCH"]),
-    Route("/v2/images/{image_id}", delete, methods=["DELETE"]),
-    Route("/v2/images/{image_id}/actions/deactivate", deactivate, methods=["POST"]),
-    Route("/v2/images/{image_id}/actions/reactivate", reactivate, methods=["POST"]),
-    Route("/v2/images/{image_id}/tags/{tag:path}", add_tag, methods=["PUT"]),
-    Route("/v2/images/{image_id}/tags/{tag:path}", delete_tag, methods=["DELETE"]),
+    resource("/v2/images", get=index, post=create),
+    resource("/v2/images/{image_id}", get=show, patch=update, delete=delete),
+    resource("/v2/images/{image_id}/actions/deactivate", post=deactivate),
+    resource("/v2/images/{image_id}/actions/reactivate", post=reactivate),
+    resource("/v2/images/{image_id}/tags/{tag:path}", put=add_tag, delete=delete_tag),
 ]

@@ -73,14 +73,23 @@ def test_json_body() -> None:
 
 
 def test_html_body() -> None:
-    response = error_response(make_request("*/*"), 403, "Attribute 'status' is read-only.")
+    response = error_response(make_request("*/*"), 403, "Image abc is protected and cannot be deleted.")
     assert response.status_code == 403
     assert response.headers["content-type"].startswith("text/html")
     text = response.body.decode()
     assert text == (
         "<html>\n <head>\n  <title>403 Forbidden</title>\n </head>\n <body>\n  <h1>403 Forbidden</h1>\n"
-        "  Attribute 'status' is read-only.<br /><br />\n\n\n\n </body>\n</html>"
+        "  Image abc is protected and cannot be deleted.<br /><br />\n\n\n\n </body>\n</html>"
     )
+
+
+def test_html_body_escapes_quotes_and_non_ascii_like_webob() -> None:
+    # WebOb's html_body escapes the explanation with webob.util.html_escape: html.escape(s, quote=True),
+    # then non-ASCII as character references. Glance's 403 for PATCH /status therefore reads
+    # "Attribute &#x27;status&#x27; is read-only." in the HTML form.
+    response = error_response(make_request("text/html"), 403, "Attribute 'status' is read-only. \"caf\u00e9\"")
+    text = response.body.decode()
+    assert "  Attribute &#x27;status&#x27; is read-only. &quot;caf&#233;&quot;<br /><br />" in text
 
 
 def test_html_body_escapes_the_message() -> None:
@@ -95,6 +104,30 @@ def test_plain_body() -> None:
     assert response.status_code == 409
     assert response.headers["content-type"].startswith("text/plain")
     assert response.body.decode() == "409 Conflict\n\nProperty foo does not exist.\n\n   "
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (400, "400 Bad Request"),
+        (403, "403 Forbidden"),
+        (404, "404 Not Found"),
+        (409, "409 Conflict"),
+        (410, "410 Gone"),
+        (413, "413 Request Entity Too Large"),
+        (415, "415 Unsupported Media Type"),
+        (416, "416 Requested Range Not Satisfiable"),
+        (500, "500 Internal Server Error"),
+        (503, "503 Service Unavailable"),
+    ],
+)
+def test_status_titles_are_webobs(status: int, code: str) -> None:
+    # WebOb's titles; Python 3.13 renamed some http.HTTPStatus phrases (413 "Content Too Large",
+    # 416 "Range Not Satisfiable"), which must not leak into Glance-compatible bodies.
+    body = json.loads(error_response(make_request("application/json"), status, "m").body)
+    assert body["code"] == code
+    assert body["title"] == code.split(" ", 1)[1]
+    assert error_response(make_request("text/plain"), status, "m").body.decode().startswith(f"{code}\n\nm")
 
 
 def test_no_request_gives_plain_text() -> None:

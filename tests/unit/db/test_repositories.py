@@ -461,9 +461,7 @@ DISKS = ["qcow2", "raw", None, "raw", "iso", "vmdk"]
 
 
 @pytest.fixture(scope="module")
-def thirty(
-    migrated: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[ImageRepository, list[Image]]]:
+def thirty(migrated: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ImageRepository, list[Image]]]:
     """30 public images with many ties (names, sizes, formats, and created_at shared by threes)."""
     d = _open(migrated, tmp_path_factory.mktemp("pagination") / "glimpse.db")
     rng = random.Random(1234)
@@ -632,3 +630,10 @@ def test_marker_pagination_respects_visibility(repo: ImageRepository, world: dic
         marker = page[-1].id
     assert {k for k, v in world.items() if v in seen} == PUBLIC | {"privB", "comB", "shrA_acc"}
     assert len(seen) == len(set(seen))
+
+
+def test_admin_without_a_project_sees_no_community_images_by_default(
+    repo: ImageRepository, world: dict[str, str]
+) -> None:
+    assert visible(repo, world, None, admin_project=None) == ADMIN_DEFAULT - {"comAdm"}
+    assert visible(repo, world, None, admin_project=None, visibility="community") == {"comA", "comB", "comAdm"}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from glimpse.errors import BadRequest, NotFound, StoreError, TooLarge
-from glimpse.store.filesystem import FilesystemStore
+from glimpse.store.filesystem import FilesystemStore, node_tag
 
 IMAGE = "5f0c0a3e-1b2c-4d5e-8f90-123456789abc"
 BIG = 10**12
@@ -127,7 +127,7 @@ def test_data_is_under_a_partial_name_while_it_arrives(store: FilesystemStore) -
 
     store.add(IMAGE, source(), max_size=BIG, expected_size=None, hash_algo="sha512")
     assert len(seen[0]) == 1
-    assert seen[0][0].startswith(f"{IMAGE}.host1_9292.")
+    assert seen[0][0].startswith(f"{IMAGE}.{node_tag('host1:9292')}.")
     assert seen[0][0].endswith(".partial")
     assert files(store) == [IMAGE]
 
@@ -205,7 +205,7 @@ def test_size(store: FilesystemStore) -> None:
 
 
 def _partial(store: FilesystemStore, image_id: str, node: str, tag: str = "0123abcd") -> Path:
-    path = store.datadir / f"{image_id}.{node}.{tag}.partial"
+    path = store.datadir / f"{image_id}.{node_tag(node)}.{tag}.partial"
     path.write_bytes(b"partial")
     return path
 
@@ -213,10 +213,10 @@ def _partial(store: FilesystemStore, image_id: str, node: str, tag: str = "0123a
 def test_recover_removes_only_that_nodes_partials(store: FilesystemStore) -> None:
     other = "00000000-0000-0000-0000-000000000002"
     done = store.add(IMAGE, [b"complete"], max_size=BIG, expected_size=None, hash_algo="sha512")
-    mine1 = _partial(store, other, "host1_9292", "aaaaaaaa")
-    mine2 = _partial(store, "00000000-0000-0000-0000-000000000003", "host1_9292", "bbbbbbbb")
-    theirs = _partial(store, other, "host2_9292")
-    other_port = _partial(store, other, "host1_19292")
+    mine1 = _partial(store, other, "host1:9292", "aaaaaaaa")
+    mine2 = _partial(store, "00000000-0000-0000-0000-000000000003", "host1:9292", "bbbbbbbb")
+    theirs = _partial(store, other, "host2:9292")
+    other_port = _partial(store, other, "host1:19292")
     assert store.recover("host1:9292") == 2
     assert not mine1.exists()
     assert not mine2.exists()
@@ -228,8 +228,8 @@ def test_recover_removes_only_that_nodes_partials(store: FilesystemStore) -> Non
 
 
 def test_recover_another_node(store: FilesystemStore) -> None:
-    theirs = _partial(store, IMAGE, "host2_9292")
-    mine = _partial(store, IMAGE, "host1_9292")
+    theirs = _partial(store, IMAGE, "host2:9292")
+    mine = _partial(store, IMAGE, "host1:9292")
     assert store.recover("host2:9292") == 1
     assert not theirs.exists()
     assert mine.exists()
@@ -237,8 +237,8 @@ def test_recover_another_node(store: FilesystemStore) -> None:
 
 def test_recover_does_not_touch_a_node_whose_name_ends_with_this_one(store: FilesystemStore) -> None:
     # Node names are hostname:port; "glance:9292" and "east.glance:9292" are different nodes sharing a store.
-    theirs = _partial(store, IMAGE, "east.glance_9292")
-    mine = _partial(store, IMAGE, "glance_9292")
+    theirs = _partial(store, IMAGE, "east.glance:9292")
+    mine = _partial(store, IMAGE, "glance:9292")
     assert store.recover("glance:9292") == 1
     assert not mine.exists()
     assert theirs.exists()
