@@ -28,7 +28,8 @@ tags = conn.image.get_image(again.id).tags
 conn.image.delete_image(again)
 gone = conn.image.find_image(again.id, ignore_missing=True)
 print(json.dumps({{'id': found.id, 'status': again.status, 'min_ram': again.min_ram,
-                   'os_distro': again.os_distro, 'snapshots': snapshots, 'md5': __import__('hashlib').md5(body).hexdigest(),
+                   'os_distro': again.os_distro, 'snapshots': snapshots,
+                   'md5': __import__('hashlib').md5(body).hexdigest(),
                    'checksum': again.checksum, 'hash': again.hash_value, 'tags': tags, 'gone': gone is None}}))
 """
     )
