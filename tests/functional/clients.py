@@ -48,9 +48,10 @@ class Clients:
             text=True,
             env=self._env(program),
             timeout=120,
-            # No standard input at all, as in a terminal-less job: the clients read a piped stdin as image data.
-            stdin=None,
-            preexec_fn=_close_stdin,
+            # Both clients read a piped stdin as image data. glance skips a closed stdin; openstack needs
+            # one to exist, so it gets an empty one (and uploads zero bytes when no --file is given).
+            stdin=None if program == "glance" else subprocess.DEVNULL,
+            preexec_fn=_close_stdin if program == "glance" else None,
         )
         if check and result.returncode != 0:
             raise AssertionError(
