@@ -37,6 +37,18 @@ def _start_upload(server: GlimpseServer, image_id: str, declared: int, sent: byt
     return sock
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def _wait_for(condition, timeout: float = 15) -> bool:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -152,5 +164,65 @@ def test_unknown_options_are_reported_once(tmp_path: Path) -> None:
         log = server.log.read_text()
         assert log.count("Options Glimpse does not know") == 1
         assert "[DEFAULT] made_up_option" in log and "[glance_store] swift_store_nonsense" in log
+    finally:
+        server.stop()
+
+
+def test_image_deleted_during_upload_keeps_nothing(tmp_path: Path) -> None:
+    server = GlimpseServer(tmp_path).start()
+    try:
+        image_id = _queued_image(server)
+        sock = _start_upload(server, image_id, 4 * 1024 * 1024, b"d" * (1024 * 1024))
+        assert _wait_for(lambda: _status(server, image_id) == "saving")
+        assert httpx.delete(f"{server.url}/v2/images/{image_id}").status_code == 204
+        sock.sendall(b"d" * (3 * 1024 * 1024))
+        reply = sock.recv(4096).decode()
+        sock.close()
+        assert reply.startswith("HTTP/1.1 410")
+        assert httpx.get(f"{server.url}/v2/images/{image_id}").status_code == 404
+        assert list((server.data_dir / "images").iterdir()) == []
+    finally:
+        server.stop()
+
+
+def test_two_uploads_racing_for_one_image(tmp_path: Path) -> None:
+    server = GlimpseServer(tmp_path).start()
+    try:
+        image_id = _queued_image(server)
+        first = _start_upload(server, image_id, 2 * 1024 * 1024, b"1" * (1024 * 1024))
+        assert _wait_for(lambda: _status(server, image_id) == "saving")
+        second = httpx.put(
+            f"{server.url}/v2/images/{image_id}/file",
+            content=b"2" * 10,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert second.status_code == 409
+        first.sendall(b"1" * (1024 * 1024))
+        assert first.recv(4096).decode().startswith("HTTP/1.1 204")
+        first.close()
+        body = httpx.get(f"{server.url}/v2/images/{image_id}/file").content
+        assert body == b"1" * (2 * 1024 * 1024)
+    finally:
+        server.stop()
+
+
+def test_several_worker_processes_share_one_database(tmp_path: Path) -> None:
+    server = GlimpseServer(tmp_path, extra_conf="workers = 2").start()
+    try:
+        ids = []
+        for i in range(8):
+            image_id = _queued_image(server)
+            data = bytes([i]) * 1000
+            put = httpx.put(
+                f"{server.url}/v2/images/{image_id}/file",
+                content=data,
+                headers={"Content-Type": "application/octet-stream"},
+            )
+            assert put.status_code == 204
+            ids.append((image_id, data))
+        for image_id, data in ids:
+            assert httpx.get(f"{server.url}/v2/images/{image_id}/file").content == data
+        assert server.proc is not None
+        assert len(_children(server.proc.pid)) >= 2  # uvicorn's worker processes
     finally:
         server.stop()

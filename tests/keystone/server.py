@@ -1,0 +1,320 @@
+"""A real Keystone for the functional tests: PyPI `keystone` from its own venv, on SQLite, served by gunicorn.
+
+The venv comes from `scripts/install-keystone` (see `install_keystone()`); nothing here imports keystone, so this
+module runs in the test venv and drives Keystone only through its command line and HTTP.
+"""
+
+from __future__ import annotations
+
+import grp
+import json
+import os
+import pwd
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+INSTALL_SCRIPT = ROOT / "scripts" / "install-keystone"
+KEYSTONE_VENV = Path(os.environ.get("GLIMPSE_KEYSTONE_VENV", ROOT / ".venv-keystone"))
+
+REGION = "RegionOne"
+
+# Keystone parses sys.argv as its own options: under gunicorn that would be gunicorn's command line.
+WSGI_ENTRY = """\
+import sys
+
+sys.argv = sys.argv[:1]
+
+from keystone.server.wsgi import initialize_public_application
+
+application = initialize_public_application()
+"""
+
+
+MANAGE_DRIVER = """\
+import json, os, sys, traceback
+
+from keystone.cmd import manage
+
+conf, stages = json.loads(sys.argv[1])
+for stage in stages:
+    children = []
+    for argv in stage:
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                sys.argv = ["keystone-manage", "--config-file", conf, *argv]
+                manage.main()
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        children.append((pid, argv[0]))
+    failed = False
+    for pid, name in children:
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        if code != 0:
+            print(f"keystone-manage {name} exited with {code}", flush=True)
+            failed = True
+    if failed:
+        sys.exit(1)
+"""
+
+
+def install_keystone(timeout: float = 900) -> None:
+    """Run scripts/install-keystone: a no-op (well under a second) once the venv is in place."""
+    result = subprocess.run(
+        ["bash", str(INSTALL_SCRIPT)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "GLIMPSE_KEYSTONE_VENV": str(KEYSTONE_VENV)},
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"scripts/install-keystone failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class KeystoneServer:
+    """One Keystone on 127.0.0.1:<free port>, with all its state (database, keys, config, log) in `workdir`.
+
+    After `start()`: `url` is the identity v3 endpoint (also what the catalog lists for public, internal and admin),
+    and `admin_username` / `admin_password` / `admin_project` are the bootstrap admin's credentials (role `admin`
+    on project `admin`, domain Default).
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        workers: int = 2,
+        threads: int = 2,
+        admin_password: str = "keystone-admin-secret",
+        venv: Path = KEYSTONE_VENV,
+    ) -> None:
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.venv = Path(venv)
+        self.workers = workers
+        self.threads = threads
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{self.base_url}/v3"
+        self.admin_username = "admin"
+        self.admin_password = admin_password
+        self.admin_project = "admin"
+        self.region = REGION
+        self.conf = self.workdir / "keystone.conf"
+        self.db = self.workdir / "keystone.db"
+        self.log = self.workdir / "keystone.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.startup_seconds: float | None = None
+
+    # -- set-up ------------------------------------------------------------------------------------------------------
+
+    def _bin(self, name: str) -> str:
+        path = self.venv / "bin" / name
+        if not path.exists():
+            raise RuntimeError(f"{path} is missing: install Keystone with scripts/install-keystone")
+        return str(path)
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "PYTHON"))}
+        env["OS_KEYSTONE_CONFIG_DIR"] = str(self.workdir)  # where the WSGI app finds keystone.conf
+        env["PYTHONWARNINGS"] = "ignore"  # eventlet and friends warn on import; keep the log readable
+        return env
+
+    def _write_config(self) -> None:
+        fernet = self.workdir / "fernet-keys"
+        credential = self.workdir / "credential-keys"
+        self.conf.write_text(
+            f"""\
+[DEFAULT]
+debug = false
+use_stderr = true
+
+[database]
+connection = sqlite:///{self.db}?timeout=60
+sqlite_synchronous = false
+
+[token]
+provider = fernet
+expiration = 7200
+
+[fernet_tokens]
+key_repository = {fernet}
+max_active_keys = 3
+
+[fernet_receipts]
+key_repository = {fernet}
+
+[credential]
+key_repository = {credential}
+
+[identity]
+# The minimum for bcrypt: every user creation and password check hashes, and tests make many of both.
+password_hash_rounds = 4
+# bcrypt's own limit: above it Keystone warns on every password it hashes or checks.
+max_password_length = 72
+
+[cache]
+enabled = false
+"""
+        )
+
+    def _manage(self, *stages: list[list[str]]) -> None:
+        """Run keystone-manage commands: the commands of a stage in parallel, the stages one after the other.
+
+        One process imports Keystone (two seconds) and forks a child per command, which runs keystone-manage's own
+        entry point with that command line: the same as running the `keystone-manage` script each time.
+        """
+        with open(self.log, "ab") as log:
+            for stage in stages:
+                for argv in stage:
+                    log.write(f"$ keystone-manage --config-file {self.conf} {' '.join(argv)}\n".encode())
+            log.flush()
+            result = subprocess.run(
+                [self._bin("python"), "-c", MANAGE_DRIVER, json.dumps([str(self.conf), stages])],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self._env(),
+                cwd=self.workdir,
+                timeout=300,
+            )
+        if result.returncode != 0:
+            raise RuntimeError(f"keystone-manage failed ({result.returncode}):\n{self.log_tail()}")
+
+    def _prepare(self) -> None:
+        """The schema, the key repositories, then bootstrap (which fills in the catalog).
+
+        Bootstrap creates domain Default, the admin user, project `admin` and roles admin > manager > member > reader
+        (each implying the next) and service, grants admin on `admin` (and on the system) to the admin user, and
+        registers region RegionOne with the identity service and its public/internal/admin endpoints at `url`.
+        """
+        owner = [
+            "--keystone-user",
+            pwd.getpwuid(os.getuid()).pw_name,
+            "--keystone-group",
+            grp.getgrgid(os.getgid()).gr_name,
+        ]
+        bootstrap = [
+            "bootstrap",
+            "--bootstrap-password", self.admin_password,
+            "--bootstrap-username", self.admin_username,
+            "--bootstrap-project-name", self.admin_project,
+            "--bootstrap-role-name", "admin",
+            "--bootstrap-service-name", "keystone",
+            "--bootstrap-region-id", self.region,
+            "--bootstrap-admin-url", self.url,
+            "--bootstrap-internal-url", self.url,
+            "--bootstrap-public-url", self.url,
+        ]  # fmt: skip
+        # The key repositories do not touch the database: they are made while the schema is migrated.
+        self._manage([["db_sync"], ["fernet_setup", *owner], ["credential_setup", *owner]], [bootstrap])
+        # Readers no longer wait for writers (and vice versa): fewer "database is locked" under concurrent requests.
+        con = sqlite3.connect(self.db)
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+        finally:
+            con.close()
+
+    # -- life cycle --------------------------------------------------------------------------------------------------
+
+    def start(self, timeout: float = 120) -> KeystoneServer:
+        started = time.monotonic()
+        if self.proc is not None:
+            raise RuntimeError("KeystoneServer already started")
+        fresh = not self.db.exists()
+        if fresh:
+            self._write_config()
+        (self.workdir / "keystone_wsgi.py").write_text(WSGI_ENTRY)
+        with open(self.log, "ab") as log:
+            log.write(b"\n$ gunicorn keystone_wsgi:application\n")
+            log.flush()
+            self.proc = subprocess.Popen(
+                [
+                    self._bin("gunicorn"),
+                    "--bind", f"127.0.0.1:{self.port}",
+                    "--workers", str(self.workers),
+                    "--threads", str(self.threads),
+                    "--chdir", str(self.workdir),
+                    "--timeout", "120",
+                    "--graceful-timeout", "5",
+                    "--no-control-socket",  # gunicorn >= 24 would share one in ~/.gunicorn between servers
+                    "--access-logfile", "-",
+                    "--error-logfile", "-",
+                    "keystone_wsgi:application",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self._env(),
+                cwd=self.workdir,
+                start_new_session=True,
+            )  # fmt: skip
+        if fresh:
+            # The workers take seconds to import Keystone: they do it while keystone-manage sets up. (Keystone opens
+            # no database connection until the first request, and readiness below waits for the set-up.)
+            try:
+                self._prepare()
+            except BaseException:
+                self.stop()
+                raise
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                code = self.proc.returncode
+                self.proc = None
+                raise RuntimeError(f"Keystone (gunicorn) exited with {code} while starting:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"Keystone did not answer GET {self.url} within {timeout:.0f} s:\n{self.log_tail()}")
+            time.sleep(0.1)
+        self.startup_seconds = time.monotonic() - started
+        return self
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGTERM)  # its own session: the master and its workers
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+    def __enter__(self) -> KeystoneServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"

@@ -1,0 +1,150 @@
+"""The real Keystone the functional tests log in with: tokens, roles, the catalog, and the real openstack CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.keystone.server import ROOT, KeystoneServer
+from tests.keystone.setup import (
+    image_endpoints,
+    issue_token,
+    openstack_env,
+    register_image_service,
+    unregister_image_service,
+)
+
+OPENSTACK = Path(os.environ.get("GLIMPSE_CLIENTS_VENV", ROOT / ".venv-clients")) / "bin" / "openstack"
+needs_openstack_cli = pytest.mark.skipif(not OPENSTACK.exists(), reason=f"{OPENSTACK} is not installed")
+
+
+def role_names(token: dict[str, Any]) -> set[str]:
+    return {role["name"] for role in token["roles"]}
+
+
+def openstack(env: dict[str, str], home: Path, *args: str) -> Any:
+    home.mkdir(parents=True, exist_ok=True)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    result = subprocess.run(
+        [str(OPENSTACK), *args, "-f", "json"],
+        capture_output=True,
+        text=True,
+        env={**environ, "HOME": str(home), **env},
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+    assert result.returncode == 0, f"openstack {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    return json.loads(result.stdout)
+
+
+def test_identity_v3_answers(keystone_server: KeystoneServer) -> None:
+    version = httpx.get(keystone_server.url).json()["version"]
+    assert version["id"].startswith("v3.")
+    assert version["status"] == "stable"
+
+
+def test_member_token_is_scoped_to_its_project(keystone_projects: dict[str, Any]) -> None:
+    token_id, token = keystone_projects["token"]("Prj1-member")
+    assert token_id
+    assert token["project"]["id"] == keystone_projects["projects"]["Prj1"]
+    assert token["project"]["name"] == "Prj1"
+    assert token["user"]["id"] == keystone_projects["users"]["Prj1-member"]["id"]
+    assert role_names(token) == {"member", "reader"}  # member implies reader
+    assert any(entry["type"] == "identity" for entry in token["catalog"])
+
+
+@pytest.mark.parametrize(
+    ("user", "expected"),
+    [
+        ("Prj2-admin", {"admin", "manager", "member", "reader"}),
+        ("Prj2-reader", {"reader"}),
+        ("glance", {"admin", "manager", "member", "reader"}),
+    ],
+)
+def test_roles_by_user(keystone_projects: dict[str, Any], user: str, expected: set[str]) -> None:
+    _, token = keystone_projects["token"](user)
+    assert role_names(token) == expected
+    assert token["project"]["id"] == keystone_projects["users"][user]["project_id"]
+
+
+def test_bad_password_is_401(keystone_server: KeystoneServer, keystone_projects: dict[str, Any]) -> None:
+    with pytest.raises(httpx.HTTPStatusError) as caught:
+        issue_token(keystone_server.url, "Prj1-member", "not-the-password", "Prj1")
+    assert caught.value.response.status_code == 401
+
+
+def test_no_token_for_another_project(keystone_projects: dict[str, Any]) -> None:
+    with pytest.raises(httpx.HTTPStatusError) as caught:
+        keystone_projects["token"]("Prj1-member", "Prj2")
+    assert caught.value.response.status_code == 401
+
+
+def test_service_user_validates_user_tokens(keystone_server: KeystoneServer, keystone_projects: dict[str, Any]) -> None:
+    """What keystonemiddleware does with [keystone_authtoken]'s user: GET /v3/auth/tokens."""
+    options = keystone_projects["keystone_authtoken"]
+    service_token, _ = issue_token(
+        keystone_server.url, options["username"], options["password"], options["project_name"]
+    )
+    user_token, _ = keystone_projects["token"]("Prj3-reader")
+    response = httpx.get(
+        f"{keystone_server.url}/auth/tokens", headers={"X-Auth-Token": service_token, "X-Subject-Token": user_token}
+    )
+    assert response.status_code == 200, response.text
+    token = response.json()["token"]
+    assert token["project"]["id"] == keystone_projects["projects"]["Prj3"]
+    assert role_names(token) == {"reader"}
+    bogus = httpx.get(
+        f"{keystone_server.url}/auth/tokens", headers={"X-Auth-Token": service_token, "X-Subject-Token": "bogus"}
+    )
+    assert bogus.status_code == 404
+
+
+def test_concurrent_token_requests(keystone_projects: dict[str, Any]) -> None:
+    """SQLite under parallel logins (each writes nothing, but checks passwords and reads assignments)."""
+    users = [f"{p}-{r}" for p in ("Prj1", "Prj2", "Prj3") for r in ("admin", "member", "reader")] * 2
+    with ThreadPoolExecutor(8) as pool:
+        tokens = list(pool.map(lambda user: keystone_projects["token"](user), users))
+    assert len({token_id for token_id, _ in tokens}) == len(users)
+
+
+@needs_openstack_cli
+def test_openstack_token_issue(
+    keystone_server: KeystoneServer, keystone_projects: dict[str, Any], tmp_path: Path
+) -> None:
+    user = keystone_projects["users"]["Prj2-reader"]
+    env = openstack_env(keystone_server, "Prj2-reader", "Prj2", user["password"])
+    issued = openstack(env, tmp_path / "home", "token", "issue")
+    assert issued["project_id"] == keystone_projects["projects"]["Prj2"]
+    assert issued["user_id"] == user["id"]
+    assert issued["id"]
+
+
+@needs_openstack_cli
+def test_openstack_catalog_lists_the_image_service(
+    keystone_server: KeystoneServer, keystone_projects: dict[str, Any], tmp_path: Path
+) -> None:
+    before = image_endpoints(keystone_server)  # another test's real endpoint, if any, is put back afterwards
+    dummy = "http://127.0.0.1:9/dummy-image-endpoint"
+    register_image_service(keystone_server, dummy)
+    try:
+        assert image_endpoints(keystone_server) == {"public": dummy, "internal": dummy, "admin": dummy}
+        user = keystone_projects["users"]["Prj2-member"]
+        env = openstack_env(keystone_server, "Prj2-member", "Prj2", user["password"])
+        catalog = openstack(env, tmp_path / "home", "catalog", "list")
+        entries = {entry["Type"]: entry for entry in catalog}
+        assert entries["image"]["Name"] == "glance"
+        listed = {(e["interface"], e["region"], e["url"]) for e in entries["image"]["Endpoints"]}
+        assert listed == {(i, "RegionOne", dummy) for i in ("public", "internal", "admin")}
+        assert entries["identity"]["Name"] == "keystone"
+    finally:
+        if before:
+            register_image_service(keystone_server, before["public"])
+        else:
+            unregister_image_service(keystone_server)
