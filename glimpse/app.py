@@ -16,11 +16,13 @@ from starlette.responses import Response
 from glimpse.api import versions
 from glimpse.api.errors import domain_error, error_response
 from glimpse.api.middleware import NoAuthContextMiddleware, RequestIdMiddleware
-from glimpse.api.v2 import discovery, image_data, images
+from glimpse.api.v2 import discovery, image_data, images, members
+from glimpse.auth.policy import Policy
 from glimpse.config import Settings, load_settings
 from glimpse.db import migrate
 from glimpse.db.repositories import ImageRepository
 from glimpse.db.session import make_engine, make_sessionmaker
+from glimpse.domain.members import MemberService
 from glimpse.domain.service import ImageService, Limits
 from glimpse.errors import ConfigError, GlimpseError
 from glimpse.store.filesystem import FilesystemStore
@@ -44,7 +46,7 @@ def build_stores(settings: Settings, node: str) -> StoreRegistry:
     return StoreRegistry({"file": FilesystemStore("file", settings.filesystem_store_datadir, node)}, "file")
 
 
-def build_service(settings: Settings, *, migrate_embedded: bool = True) -> ImageService:
+def build_service(settings: Settings, policy: Policy | None = None, *, migrate_embedded: bool = True) -> ImageService:
     engine = make_engine(settings.database_url)
     if not migrate.is_current(engine):
         if settings.embedded_database and migrate_embedded:
@@ -64,7 +66,8 @@ def build_service(settings: Settings, *, migrate_embedded: bool = True) -> Image
         api_limit_max=settings.api_limit_max,
         hashing_algorithm=settings.hashing_algorithm,
     )
-    return ImageService(ImageRepository(make_sessionmaker(engine)), build_stores(settings, node), limits, node)
+    repo = ImageRepository(make_sessionmaker(engine))
+    return ImageService(repo, build_stores(settings, node), limits, node, policy or Policy(settings.policy_file))
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -85,14 +88,16 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
 def create_app(settings: Settings, service: ImageService | None = None) -> Starlette:
     if settings.auth_flavor not in ("", "noauth"):
         raise ConfigError(f"[paste_deploy] flavor = {settings.auth_flavor} is not supported by this build.")
-    service = service or build_service(settings)
+    policy = Policy(settings.policy_file)
+    service = service or build_service(settings, policy)
     app = Starlette(
-        routes=[*versions.routes, *images.routes, *image_data.routes, *discovery.routes],
-        middleware=[Middleware(RequestIdMiddleware), Middleware(NoAuthContextMiddleware)],
+        routes=[*versions.routes, *images.routes, *image_data.routes, *members.routes, *discovery.routes],
+        middleware=[Middleware(RequestIdMiddleware), Middleware(NoAuthContextMiddleware, policy=policy)],
         exception_handlers={GlimpseError: domain_error, HTTPException: http_error, Exception: unexpected_error},
     )
     app.state.settings = settings
     app.state.images = service
+    app.state.members = MemberService(service.repo, policy, settings.image_member_quota)
     app.state.import_methods = [m for m in settings.enabled_import_methods if m in IMPLEMENTED_IMPORT_METHODS]
     return app
 

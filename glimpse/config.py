@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from oslo_config import cfg
+from oslo_policy import opts as policy_opts
 
 from glimpse.errors import ConfigError
 
@@ -68,6 +69,7 @@ SECTIONS: dict[str, list[cfg.Opt]] = {
     "database": DATABASE_OPTS,
     "glance_store": STORE_OPTS,
     "paste_deploy": PASTE_OPTS,
+    "oslo_policy": list(policy_opts._options),  # oslo.policy's own options, read by auth/policy.py
 }
 
 
@@ -101,6 +103,7 @@ class Settings:
     allow_insecure_noauth_bind: bool = False
     enabled_import_methods: tuple[str, ...] = ("glance-direct", "web-download", "copy-image")
     public_endpoint: str | None = None
+    policy_file: str | None = None
     unknown_options: tuple[str, ...] = field(default=())
 
     @property
@@ -158,6 +161,17 @@ def unknown_options(files: list[str]) -> list[str]:
     return sorted(set(unknown))
 
 
+def _find_policy_file(name: str, config_files: list[str]) -> str | None:
+    """The operator's policy file: as given, or beside a configuration file (as oslo.policy looks)."""
+    candidates = [Path(name)] + [Path(f).parent / name for f in config_files]
+    for candidate in candidates:
+        if candidate.is_file():
+            return str(candidate.absolute())
+    if name != "policy.yaml":  # the default name may be absent; a name the operator chose must exist
+        raise ConfigError(f"Policy file {name} not found.")
+    return None
+
+
 def load_settings(
     config_files: list[str] | None = None,
     config_dir: str | None = None,
@@ -201,6 +215,7 @@ def load_settings(
             allow_insecure_noauth_bind=conf.allow_insecure_noauth_bind,
             enabled_import_methods=tuple(conf.enabled_import_methods),
             public_endpoint=conf.public_endpoint,
+            policy_file=_find_policy_file(conf.oslo_policy.policy_file, files),
             unknown_options=tuple(unknown_options(files)),
         )
     except cfg.Error as exc:

@@ -7,6 +7,17 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from glimpse.auth.context import RequestContext
+from glimpse.auth.policy import Policy
+
+# Keystone's default role implications, applied here as a token would carry them.
+IMPLIED_ROLES = {"admin": {"member", "reader"}, "member": {"reader"}}
+
+
+def expand_roles(roles: set[str]) -> frozenset[str]:
+    expanded = set(roles)
+    for role in roles:
+        expanded |= IMPLIED_ROLES.get(role, set())
+    return frozenset(expanded)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -44,8 +55,9 @@ class NoAuthContextMiddleware:
     Without them the caller is an administrator with no project, as in Glance's unauthenticated mode.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, policy: Policy) -> None:
         self.app = app
+        self.policy = policy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -53,10 +65,15 @@ class NoAuthContextMiddleware:
             user = _header(scope, b"x-user-id")
             roles_header = _header(scope, b"x-roles")
             if roles_header is None:
-                roles = frozenset({"admin"}) if project is None else frozenset({"member", "reader"})
+                named = {"admin"} if project is None else {"member"}
             else:
-                roles = frozenset(r.strip().lower() for r in roles_header.split(",") if r.strip())
+                named = {r.strip().lower() for r in roles_header.split(",") if r.strip()}
+            roles = expand_roles(named)
             scope["context"] = RequestContext(
-                project_id=project, user_id=user, roles=roles, request_id=scope.get("request_id", "")
+                project_id=project,
+                user_id=user,
+                roles=roles,
+                request_id=scope.get("request_id", ""),
+                is_admin=self.policy.check_roles(roles, project, "context_is_admin"),
             )
         await self.app(scope, receive, send)

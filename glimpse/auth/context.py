@@ -11,10 +11,8 @@ class RequestContext:
     user_id: str | None
     roles: frozenset[str] = frozenset()
     request_id: str = ""
-
-    @property
-    def is_admin(self) -> bool:
-        return "admin" in self.roles
+    # Decided by the policy's context_is_admin rule when the request arrives.
+    is_admin: bool = False
 
     @property
     def owner(self) -> str | None:

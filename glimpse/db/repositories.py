@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from glimpse.db.models import ImageRow, LocationRow, MemberRow, PropertyRow, TagRow
 from glimpse.db.records import Comparison, Image, ImageQuery, Location, Member
-from glimpse.errors import BadRequest, Conflict, NotFound
+from glimpse.errors import BadRequest, Conflict, NotFound, TooLarge
 
 COLUMN_FIELDS = (
     "name", "status", "visibility", "protected", "os_hidden", "owner", "checksum", "os_hash_algo",
@@ -61,6 +61,45 @@ class ImageRepository:
         with self._tx() as s:
             rows = s.scalars(select(MemberRow).where(MemberRow.image_id == image_id).order_by(MemberRow.id))
             return [Member(r.image_id, r.member, r.status, r.created_at, r.updated_at) for r in rows]
+
+    def member(self, image_id: str, member_id: str) -> Member:
+        with self._tx() as s:
+            row = s.scalar(select(MemberRow).where(MemberRow.image_id == image_id, MemberRow.member == member_id))
+            if row is None:
+                raise NotFound(f"{member_id} is not a member of image {image_id}")
+            return Member(row.image_id, row.member, row.status, row.created_at, row.updated_at)
+
+    def add_member(self, image_id: str, member_id: str, quota: int) -> Member:
+        """Add a pending member; Conflict when it is one already, TooLarge past the quota."""
+        now = utcnow()
+        try:
+            with self._tx() as s:
+                count = s.scalar(select(func.count()).where(MemberRow.image_id == image_id)) or 0
+                if 0 <= quota <= count:
+                    raise TooLarge(f"Maximum number of members exceeded (limit {quota}).")
+                s.add(MemberRow(image_id=image_id, member=member_id, status="pending", created_at=now, updated_at=now))
+        except IntegrityError as exc:
+            raise Conflict(f"{member_id} is already a member of image {image_id}.") from exc
+        return self.member(image_id, member_id)
+
+    def set_member_status(self, image_id: str, member_id: str, status: str) -> Member:
+        with self._tx() as s:
+            result = s.execute(
+                update(MemberRow)
+                .where(MemberRow.image_id == image_id, MemberRow.member == member_id)
+                .values(status=status, updated_at=utcnow())
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise NotFound(f"{member_id} is not a member of image {image_id}")
+        return self.member(image_id, member_id)
+
+    def delete_member(self, image_id: str, member_id: str) -> None:
+        with self._tx() as s:
+            result = s.execute(
+                MemberRow.__table__.delete().where(MemberRow.image_id == image_id, MemberRow.member == member_id)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise NotFound(f"{member_id} is not a member of image {image_id}")
 
     def member_status(self, image_id: str, project_id: str) -> str | None:
         with self._tx() as s:

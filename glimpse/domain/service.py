@@ -11,7 +11,9 @@ from typing import Any
 from glimpse.auth.context import RequestContext
 from glimpse.db.records import Image, Location
 from glimpse.db.repositories import ImageRepository
-from glimpse.domain import listing, patch, visibility
+from glimpse.domain import listing, patch
+from glimpse.domain.access import ImageAccess
+from glimpse.domain.authorization import Authorizer, image_target, new_image_target
 from glimpse.domain.schema import BASE_PROPERTIES, COLUMNS, RESERVED, RESERVED_PREFIX, validate_image
 from glimpse.errors import (
     BadRequest,
@@ -58,27 +60,23 @@ def _within(count: int, quota: int) -> bool:
 
 
 class ImageService:
-    def __init__(self, repo: ImageRepository, stores: StoreRegistry, limits: Limits, node: str) -> None:
+    def __init__(
+        self, repo: ImageRepository, stores: StoreRegistry, limits: Limits, node: str, policy: Authorizer
+    ) -> None:
         self.repo = repo
         self.stores = stores
         self.limits = limits
         self.node = node
+        self.policy = policy
+        self.access = ImageAccess(repo, policy)
 
     # --- reading ---------------------------------------------------------------------------------
     def get(self, ctx: RequestContext, image_id: str) -> Image:
-        image = self.repo.get(image_id)
-        member = None if ctx.is_admin or image.owner == ctx.project_id else self._membership(ctx, image)
-        if not visibility.can_see(ctx, image, member):
-            raise NotFound(f"No image found with ID {image_id}")
-        return image
-
-    def _membership(self, ctx: RequestContext, image: Image) -> str | None:
-        if image.visibility != "shared" or ctx.project_id is None:
-            return None
-        return self.repo.member_status(image.id, ctx.project_id)
+        return self.access.load(ctx, image_id)
 
     def list(self, ctx: RequestContext, params: Mapping[str, Sequence[str]]) -> tuple[list[Image], bool]:
         """A page of images and whether another page follows."""
+        self.policy.enforce(ctx, "get_images", {"project_id": ctx.project_id})
         query = listing.parse_query(
             params, ctx, default_limit=self.limits.limit_param_default, max_limit=self.limits.api_limit_max
         )
@@ -92,11 +90,8 @@ class ImageService:
         images = self.repo.list(query)
         return images[:wanted], len(images) > wanted
 
-    def _modifiable(self, ctx: RequestContext, image_id: str, action: str = "modify_image") -> Image:
-        image = self.get(ctx, image_id)
-        if not visibility.can_modify(ctx, image):
-            raise Forbidden(f"You are not authorized to complete {action} action.")
-        return image
+    def _modifiable(self, ctx: RequestContext, image_id: str, rule: str = "modify_image") -> Image:
+        return self.access.load(ctx, image_id, rule)
 
     # --- metadata ----------------------------------------------------------------------------------
     def create(self, ctx: RequestContext, body: Any) -> Image:
@@ -110,8 +105,10 @@ class ImageService:
         validate_image(body)
         image_id = body.get("id") or str(uuid.uuid4())
         owner = body.get("owner", ctx.project_id)
-        if owner != ctx.project_id and not ctx.is_admin:
-            raise Forbidden(f"You are not permitted to create images owned by '{owner}'.")
+        if not self.policy.check(ctx, "add_image", new_image_target(owner, body.get("visibility", "shared"))):
+            if owner != ctx.project_id:
+                raise Forbidden(f"You are not permitted to create images owned by '{owner}'.")
+            raise Forbidden("You are not authorized to complete add_image action.")
         image = Image(id=image_id.lower(), owner=owner)
         self._apply(ctx, image, {**body, "tags": body.get("tags", [])}, creating=True)
         return self.repo.add(image)
@@ -134,8 +131,10 @@ class ImageService:
     def _apply(self, ctx: RequestContext, image: Image, doc: dict[str, Any], creating: bool) -> None:
         """Set the writable attributes from doc, enforcing the rules that go beyond the schema."""
         new_visibility = doc.get("visibility") or image.visibility
-        if new_visibility == "public" and image.visibility != "public" and not ctx.is_admin:
-            raise Forbidden("You are not authorized to complete publicize_image action.")
+        if new_visibility != image.visibility or creating:
+            rule = {"public": "publicize_image", "community": "communitize_image"}.get(new_visibility)
+            if rule is not None:
+                self.policy.enforce(ctx, rule, image_target(image))
         if not creating and doc.get("owner", image.owner) != image.owner and not ctx.is_admin:
             raise Forbidden("Owner can't be updated by non admin.")
         properties = {k: v for k, v in doc.items() if k not in BASE_PROPERTIES and k != "id"}
@@ -276,7 +275,7 @@ class ImageService:
         self, ctx: RequestContext, image_id: str, byte_range: tuple[int | None, int | None] | None
     ) -> Download:
         """byte_range is (start, end inclusive) or (None, suffix length) for `bytes=-n`."""
-        image = self.get(ctx, image_id)
+        image = self.access.load(ctx, image_id, "download_image")
         if image.status == "deactivated" and not ctx.is_admin:
             raise Forbidden("The requested image has been deactivated. Image data download is forbidden.")
         if not image.has_data or image.size is None:

@@ -17,8 +17,3 @@ def can_see(ctx: RequestContext, image: Image, member_status: str | None) -> boo
     if image.visibility in ("public", "community"):
         return True
     return image.visibility == "shared" and member_status is not None
-
-
-def can_modify(ctx: RequestContext, image: Image) -> bool:
-    """A private image belongs to its project, not to a user: any member of the project may change it."""
-    return ctx.is_admin or is_owner(ctx, image)

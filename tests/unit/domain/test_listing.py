@@ -13,7 +13,7 @@ from glimpse.domain.listing import SORT_KEYS, parse_query, parse_sort, parse_tim
 from glimpse.errors import BadRequest
 
 USER = RequestContext(project_id="p1", user_id="u1")
-ADMIN = RequestContext(project_id="adm", user_id="u0", roles=frozenset({"admin", "member"}))
+ADMIN = RequestContext(project_id="adm", user_id="u0", roles=frozenset({"admin", "member"}), is_admin=True)
 
 
 def query(params: Mapping[str, Sequence[str]], ctx: RequestContext = USER) -> ImageQuery:

@@ -1,0 +1,72 @@
+"""Sharing an image with other projects: the owner adds members, each member accepts or rejects.
+
+A member may read and download the image whatever its status; the status only decides whether the
+image shows in the member's default list (accepted) or not (pending, rejected).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from glimpse.auth.context import RequestContext
+from glimpse.db.records import Member
+from glimpse.db.repositories import ImageRepository
+from glimpse.domain.access import ImageAccess
+from glimpse.domain.authorization import Authorizer
+from glimpse.errors import BadRequest, Forbidden, NotFound
+
+STATUSES = ("pending", "accepted", "rejected")
+
+
+class MemberService:
+    def __init__(self, repo: ImageRepository, policy: Authorizer, member_quota: int) -> None:
+        self.repo = repo
+        self.policy = policy
+        self.access = ImageAccess(repo, policy)
+        self.member_quota = member_quota
+
+    def _target(self, image_id: str, owner: str | None, member_id: str | None) -> dict[str, Any]:
+        return {"id": image_id, "project_id": owner, "owner": owner, "member_id": member_id}
+
+    def list(self, ctx: RequestContext, image_id: str) -> list[Member]:
+        image = self.access.load(ctx, image_id)
+        self.policy.enforce(ctx, "get_members", self._target(image.id, image.owner, ctx.project_id))
+        members = self.repo.members(image.id)
+        if ctx.is_admin or image.owner == ctx.project_id:
+            return members
+        return [m for m in members if m.member_id == ctx.project_id]  # a member sees only itself
+
+    def get(self, ctx: RequestContext, image_id: str, member_id: str) -> Member:
+        image = self.access.load(ctx, image_id)
+        self.policy.enforce(ctx, "get_member", self._target(image.id, image.owner, member_id))
+        if not (ctx.is_admin or image.owner == ctx.project_id or member_id == ctx.project_id):
+            raise NotFound(f"{member_id} is not a member of image {image_id}")
+        return self.repo.member(image.id, member_id)
+
+    def add(self, ctx: RequestContext, image_id: str, body: Any) -> Member:
+        if not isinstance(body, dict) or not isinstance(body.get("member"), str) or not body["member"].strip():
+            raise BadRequest('Request body must be {"member": "<project id>"}.')
+        member_id = body["member"].strip()
+        if len(member_id) > 255:
+            raise BadRequest("Member id is longer than 255 characters.")
+        image = self.access.load(ctx, image_id)
+        self.policy.enforce(ctx, "add_member", self._target(image.id, image.owner, member_id))
+        if image.visibility != "shared":
+            raise Forbidden(f"Only shared images have members; image {image_id} is {image.visibility}.")
+        if member_id == image.owner:
+            raise BadRequest("An image cannot be shared with the project that owns it.")
+        return self.repo.add_member(image.id, member_id, self.member_quota)
+
+    def set_status(self, ctx: RequestContext, image_id: str, member_id: str, body: Any) -> Member:
+        status = body.get("status") if isinstance(body, dict) else None
+        if status not in STATUSES:
+            raise BadRequest(f"Invalid status: {status}. Valid values are {', '.join(STATUSES)}.")
+        image = self.access.load(ctx, image_id)
+        self.repo.member(image.id, member_id)  # 404 before 403 for a project that is no member
+        self.policy.enforce(ctx, "modify_member", self._target(image.id, image.owner, member_id))
+        return self.repo.set_member_status(image.id, member_id, status)
+
+    def delete(self, ctx: RequestContext, image_id: str, member_id: str) -> None:
+        image = self.access.load(ctx, image_id)
+        self.policy.enforce(ctx, "delete_member", self._target(image.id, image.owner, member_id))
+        self.repo.delete_member(image.id, member_id)
