@@ -15,9 +15,11 @@ from starlette.responses import Response
 
 from glimpse.api import versions
 from glimpse.api.errors import domain_error, error_response
-from glimpse.api.middleware import NoAuthContextMiddleware, RequestIdMiddleware
+from glimpse.api.middleware import KeystoneAuthMiddleware, NoAuthContextMiddleware, RequestIdMiddleware
 from glimpse.api.v2 import discovery, image_data, images, members
+from glimpse.auth.keystone import KeystoneSettings, KeystoneValidator
 from glimpse.auth.policy import Policy
+from glimpse.auth.token_cache import InProcessCache, MemcachedCache, RedisCache, TokenCache
 from glimpse.config import Settings, load_settings
 from glimpse.db import migrate
 from glimpse.db.repositories import ImageRepository
@@ -85,14 +87,47 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
     return error_response(request, 500, "The server failed to complete the request; see its log.")
 
 
+def auth_middleware(settings: Settings, policy: Policy) -> Middleware:
+    """No authentication (headers give the context) or Keystone, as [paste_deploy] flavor says."""
+    if settings.auth_flavor in ("", "noauth"):
+        return Middleware(NoAuthContextMiddleware, policy=policy)
+    if settings.auth_flavor != "keystone":
+        raise ConfigError(f"[paste_deploy] flavor = {settings.auth_flavor} is unknown: use keystone or leave it empty.")
+    ks = settings.keystone
+    missing = [k for k in ("auth_url", "username", "password") if not ks.get(k)]
+    if missing:
+        raise ConfigError(f"flavor = keystone needs [keystone_authtoken] {', '.join(missing)}.")
+    if ks.get("auth_type") not in (None, "password"):
+        raise ConfigError(f"[keystone_authtoken] auth_type = {ks['auth_type']} is not supported: use password.")
+    keystone = KeystoneSettings(
+        auth_url=str(ks["auth_url"]),
+        www_authenticate_uri=str(ks.get("www_authenticate_uri") or ks.get("auth_uri") or ks["auth_url"]),
+        username=str(ks["username"]),
+        password=str(ks["password"]),
+        project_name=str(ks.get("project_name") or "service"),
+        user_domain_name=str(ks.get("user_domain_name") or "Default"),
+        project_domain_name=str(ks.get("project_domain_name") or "Default"),
+        token_cache_time=int(ks.get("token_cache_time") or 300),  # type: ignore[call-overload]
+        timeout=float(ks.get("http_connect_timeout") or 10.0),  # type: ignore[arg-type]
+    )
+    cache: TokenCache = InProcessCache()
+    if ks.get("memcached_servers"):
+        cache = MemcachedCache(list(ks["memcached_servers"]))  # type: ignore[call-overload]
+    elif ks.get("redis_url"):
+        cache = RedisCache(str(ks["redis_url"]))
+    validator = KeystoneValidator(keystone, cache)
+    return Middleware(
+        KeystoneAuthMiddleware, validator=validator, policy=policy, www_authenticate_uri=keystone.www_authenticate_uri
+    )
+
+
 def create_app(settings: Settings, service: ImageService | None = None) -> Starlette:
-    if settings.auth_flavor not in ("", "noauth"):
-        raise ConfigError(f"[paste_deploy] flavor = {settings.auth_flavor} is not supported by this build.")
     policy = Policy(settings.policy_file)
+    auth = auth_middleware(settings, policy)
     service = service or build_service(settings, policy)
     app = Starlette(
         routes=[*versions.routes, *images.routes, *image_data.routes, *members.routes, *discovery.routes],
-        middleware=[Middleware(RequestIdMiddleware), Middleware(NoAuthContextMiddleware, policy=policy)],
+        middleware=[Middleware(RequestIdMiddleware), auth],
         exception_handlers={GlimpseError: domain_error, HTTPException: http_error, Exception: unexpected_error},
     )
     app.state.settings = settings

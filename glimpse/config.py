@@ -60,6 +60,23 @@ STORE_OPTS = [
     cfg.StrOpt("default_store", default="file", help="Store type new data goes to."),
     cfg.StrOpt("filesystem_store_datadir", help="Folder of the file store."),
 ]
+AUTHTOKEN_OPTS = [
+    cfg.StrOpt("www_authenticate_uri", help="Keystone URL clients are sent to (WWW-Authenticate)."),
+    cfg.StrOpt("auth_uri", deprecated_for_removal=True, help="Older name of www_authenticate_uri."),
+    cfg.StrOpt("auth_url", help="Keystone URL Glimpse authenticates its service user against."),
+    cfg.StrOpt("auth_type", default="password", help="Only 'password' is supported."),
+    cfg.StrOpt("username", help="Glimpse's service user."),
+    cfg.StrOpt("password", secret=True, help="Password of the service user."),
+    cfg.StrOpt("project_name", default="service", help="Project of the service user."),
+    cfg.StrOpt("user_domain_name", default="Default", help="Domain of the service user."),
+    cfg.StrOpt("project_domain_name", default="Default", help="Domain of the service project."),
+    cfg.IntOpt("token_cache_time", default=300, help="Seconds a validated token is remembered (never past expiry)."),
+    cfg.ListOpt("memcached_servers", default=[], help="memcached host:port list to share validated tokens."),
+    cfg.StrOpt("redis_url", help="Redis URL (redis://host:port/db) to share validated tokens instead."),
+    cfg.FloatOpt("http_connect_timeout", default=10.0, help="Seconds to wait for Keystone."),
+    cfg.StrOpt("region_name", help="Region of the identity service (informational)."),
+    cfg.StrOpt("interface", default="internal", help="Identity endpoint interface (informational)."),
+]
 PASTE_OPTS = [
     cfg.StrOpt("flavor", default="", help="'keystone' to authenticate requests; empty for no authentication."),
 ]
@@ -69,6 +86,7 @@ SECTIONS: dict[str, list[cfg.Opt]] = {
     "database": DATABASE_OPTS,
     "glance_store": STORE_OPTS,
     "paste_deploy": PASTE_OPTS,
+    "keystone_authtoken": AUTHTOKEN_OPTS,
     "oslo_policy": list(policy_opts._options),  # oslo.policy's own options, read by auth/policy.py
 }
 
@@ -104,6 +122,7 @@ class Settings:
     enabled_import_methods: tuple[str, ...] = ("glance-direct", "web-download", "copy-image")
     public_endpoint: str | None = None
     policy_file: str | None = None
+    keystone: dict[str, object] = field(default_factory=dict)
     unknown_options: tuple[str, ...] = field(default=())
 
     @property
@@ -216,6 +235,7 @@ def load_settings(
             enabled_import_methods=tuple(conf.enabled_import_methods),
             public_endpoint=conf.public_endpoint,
             policy_file=_find_policy_file(conf.oslo_policy.policy_file, files),
+            keystone={opt.dest: conf.keystone_authtoken[opt.dest] for opt in AUTHTOKEN_OPTS},
             unknown_options=tuple(unknown_options(files)),
         )
     except cfg.Error as exc:

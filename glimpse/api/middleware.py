@@ -1,12 +1,17 @@
-"""ASGI middleware: a request id on every response, and the request context of the no-auth mode."""
+"""ASGI middleware: a request id on every response, and the request context (no-auth or Keystone)."""
 
 from __future__ import annotations
 
 import uuid
 
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from glimpse.api.errors import error_response
 from glimpse.auth.context import RequestContext
+from glimpse.auth.keystone import IdentityUnavailable, InvalidToken, KeystoneValidator
 from glimpse.auth.policy import Policy
 
 # Keystone's default role implications, applied here as a token would carry them.
@@ -77,3 +82,43 @@ class NoAuthContextMiddleware:
                 is_admin=self.policy.check_roles(roles, project, "context_is_admin"),
             )
         await self.app(scope, receive, send)
+
+
+class KeystoneAuthMiddleware:
+    """Every request but version discovery carries X-Auth-Token, validated against Keystone."""
+
+    PUBLIC = frozenset({"/", "/versions"})
+
+    def __init__(self, app: ASGIApp, validator: KeystoneValidator, policy: Policy, www_authenticate_uri: str) -> None:
+        self.app = app
+        self.validator = validator
+        self.policy = policy
+        self.challenge = f'Keystone uri="{www_authenticate_uri}"'
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.PUBLIC:
+            await self.app(scope, receive, send)
+            return
+        token = _header(scope, b"x-auth-token")
+        try:
+            if not token:
+                raise InvalidToken("The request you have made requires authentication.")
+            info = await anyio.to_thread.run_sync(self.validator.validate, token)
+        except InvalidToken as exc:
+            await self._unauthorized(exc.message)(scope, receive, send)
+            return
+        except IdentityUnavailable as exc:
+            await error_response(Request(scope), 503, exc.message)(scope, receive, send)
+            return
+        scope["context"] = RequestContext(
+            project_id=info.project_id,
+            user_id=info.user_id,
+            roles=info.roles,
+            request_id=scope.get("request_id", ""),
+            is_admin=self.policy.check_roles(info.roles, info.project_id, "context_is_admin"),
+        )
+        await self.app(scope, receive, send)
+
+    def _unauthorized(self, message: str) -> Response:
+        body = {"error": {"code": 401, "title": "Unauthorized", "message": message}}
+        return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": self.challenge})

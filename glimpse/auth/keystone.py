@@ -1,0 +1,128 @@
+"""Keystone token validation with the [keystone_authtoken] options operators already have.
+
+Glimpse authenticates itself as its service user (keystoneauth1, password plugin) and asks Keystone
+about each caller's token (GET /v3/auth/tokens); answers are cached until min(token_cache_time,
+the token's own expiry).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from keystoneauth1 import exceptions as ks_exceptions
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
+
+from glimpse.auth.token_cache import TokenCache
+from glimpse.errors import GlimpseError
+
+log = logging.getLogger(__name__)
+
+
+class InvalidToken(GlimpseError):
+    pass
+
+
+class IdentityUnavailable(GlimpseError):
+    pass
+
+
+@dataclass(frozen=True)
+class KeystoneSettings:
+    auth_url: str
+    www_authenticate_uri: str
+    username: str
+    password: str
+    project_name: str
+    user_domain_name: str = "Default"
+    project_domain_name: str = "Default"
+    token_cache_time: int = 300
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    user_id: str
+    project_id: str | None
+    roles: frozenset[str]
+    expires_at: datetime
+
+
+def _v3(url: str) -> str:
+    url = url.rstrip("/")
+    return url if url.endswith("/v3") else url + "/v3"
+
+
+class KeystoneValidator:
+    def __init__(self, settings: KeystoneSettings, cache: TokenCache) -> None:
+        self.settings = settings
+        self.cache = cache
+        auth = v3.Password(
+            auth_url=_v3(settings.auth_url),
+            username=settings.username,
+            password=settings.password,
+            project_name=settings.project_name,
+            user_domain_name=settings.user_domain_name,
+            project_domain_name=settings.project_domain_name,
+        )
+        self._session = ks_session.Session(auth=auth, timeout=settings.timeout)
+        self._tokens_url = _v3(settings.auth_url) + "/auth/tokens"
+
+    def validate(self, token: str) -> TokenInfo:
+        cached = self.cache.get(token)
+        if cached is not None:
+            return _from_cache(cached)
+        info = self._ask_keystone(token)
+        remaining = int((info.expires_at - datetime.now(UTC)).total_seconds())
+        ttl = min(self.settings.token_cache_time, remaining)
+        if ttl > 0:
+            self.cache.set(token, _to_cache(info), ttl)
+        return info
+
+    def _ask_keystone(self, token: str) -> TokenInfo:
+        try:
+            response = self._session.get(
+                self._tokens_url, headers={"X-Subject-Token": token}, authenticated=True, raise_exc=False
+            )
+        except (ks_exceptions.ConnectFailure, ks_exceptions.ConnectTimeout, ks_exceptions.DiscoveryFailure) as exc:
+            raise IdentityUnavailable(f"The identity service at {self.settings.auth_url} is unreachable.") from exc
+        except ks_exceptions.Unauthorized as exc:
+            log.error("Glimpse's own service credentials were refused by Keystone: %s", exc)
+            raise IdentityUnavailable("The image service could not authenticate to the identity service.") from exc
+        except ks_exceptions.ClientException as exc:
+            raise IdentityUnavailable(f"The identity service failed: {exc}.") from exc
+        if response.status_code in (401, 404):
+            raise InvalidToken("The request you have made requires authentication.")
+        if response.status_code >= 500 or response.status_code == 403:
+            raise IdentityUnavailable(f"The identity service answered {response.status_code}.")
+        body: dict[str, Any] = response.json()["token"]
+        expires = datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00"))
+        if expires <= datetime.now(UTC):
+            raise InvalidToken("The request you have made requires authentication.")
+        return TokenInfo(
+            user_id=body["user"]["id"],
+            project_id=(body.get("project") or {}).get("id"),
+            roles=frozenset(r["name"].lower() for r in body.get("roles", [])),
+            expires_at=expires,
+        )
+
+
+def _to_cache(info: TokenInfo) -> dict[str, Any]:
+    return {
+        "user_id": info.user_id,
+        "project_id": info.project_id,
+        "roles": sorted(info.roles),
+        "expires_at": info.expires_at.isoformat(),
+    }
+
+
+def _from_cache(value: dict[str, Any]) -> TokenInfo:
+    return TokenInfo(
+        user_id=value["user_id"],
+        project_id=value["project_id"],
+        roles=frozenset(value["roles"]),
+        expires_at=datetime.fromisoformat(value["expires_at"]),
+    )
