@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import socket
+from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -16,15 +17,17 @@ from starlette.responses import Response
 from glimpse.api import versions
 from glimpse.api.errors import domain_error, error_response
 from glimpse.api.middleware import KeystoneAuthMiddleware, NoAuthContextMiddleware, RequestIdMiddleware
-from glimpse.api.v2 import discovery, image_data, images, members
+from glimpse.api.v2 import discovery, image_data, images, members, quotas
 from glimpse.auth.keystone import KeystoneSettings, KeystoneValidator
 from glimpse.auth.policy import Policy
 from glimpse.auth.token_cache import InProcessCache, MemcachedCache, RedisCache, TokenCache
 from glimpse.config import Settings, load_settings
 from glimpse.db import migrate
+from glimpse.db.quotas import QuotaRepository
 from glimpse.db.repositories import ImageRepository
 from glimpse.db.session import make_engine, make_sessionmaker
 from glimpse.domain.members import MemberService
+from glimpse.domain.quotas import QuotaService
 from glimpse.domain.service import ImageService, Limits
 from glimpse.errors import ConfigError, GlimpseError
 from glimpse.store.filesystem import FilesystemStore
@@ -48,7 +51,14 @@ def build_stores(settings: Settings, node: str) -> StoreRegistry:
     return StoreRegistry({"file": FilesystemStore("file", settings.filesystem_store_datadir, node)}, "file")
 
 
-def build_service(settings: Settings, policy: Policy | None = None, *, migrate_embedded: bool = True) -> ImageService:
+@dataclass(frozen=True)
+class Services:
+    images: ImageService
+    members: MemberService
+    quotas: QuotaService
+
+
+def build_services(settings: Settings, policy: Policy | None = None, *, migrate_embedded: bool = True) -> Services:
     engine = make_engine(settings.database_url)
     if not migrate.is_current(engine):
         if settings.embedded_database and migrate_embedded:
@@ -58,18 +68,21 @@ def build_service(settings: Settings, policy: Policy | None = None, *, migrate_e
                 f"The database is at revision {migrate.current_revision(engine) or 'none'}, "
                 f"not {migrate.head_revision()}: run 'glimpse db sync' first."
             )
+    policy = policy or Policy(settings.policy_file)
+    sessions = make_sessionmaker(engine)
     node = node_name(settings)
     limits = Limits(
         image_size_cap=settings.image_size_cap,
-        user_storage_quota=settings.user_storage_quota,
         image_property_quota=settings.image_property_quota,
         image_tag_quota=settings.image_tag_quota,
         limit_param_default=settings.limit_param_default,
         api_limit_max=settings.api_limit_max,
         hashing_algorithm=settings.hashing_algorithm,
     )
-    repo = ImageRepository(make_sessionmaker(engine))
-    return ImageService(repo, build_stores(settings, node), limits, node, policy or Policy(settings.policy_file))
+    repo = ImageRepository(sessions)
+    quotas = QuotaService(QuotaRepository(sessions), policy, settings.user_storage_quota)
+    images = ImageService(repo, build_stores(settings, node), limits, node, policy, quotas)
+    return Services(images, MemberService(repo, policy, settings.image_member_quota), quotas)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -121,18 +134,26 @@ def auth_middleware(settings: Settings, policy: Policy) -> Middleware:
     )
 
 
-def create_app(settings: Settings, service: ImageService | None = None) -> Starlette:
+def create_app(settings: Settings, services: Services | None = None) -> Starlette:
     policy = Policy(settings.policy_file)
     auth = auth_middleware(settings, policy)
-    service = service or build_service(settings, policy)
+    services = services or build_services(settings, policy)
     app = Starlette(
-        routes=[*versions.routes, *images.routes, *image_data.routes, *members.routes, *discovery.routes],
+        routes=[
+            *versions.routes,
+            *images.routes,
+            *image_data.routes,
+            *members.routes,
+            *quotas.routes,
+            *discovery.routes,
+        ],
         middleware=[Middleware(RequestIdMiddleware), auth],
         exception_handlers={GlimpseError: domain_error, HTTPException: http_error, Exception: unexpected_error},
     )
     app.state.settings = settings
-    app.state.images = service
-    app.state.members = MemberService(service.repo, policy, settings.image_member_quota)
+    app.state.images = services.images
+    app.state.members = services.members
+    app.state.quotas = services.quotas
     app.state.import_methods = [m for m in settings.enabled_import_methods if m in IMPLEMENTED_IMPORT_METHODS]
     return app
 

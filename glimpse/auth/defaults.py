@@ -335,6 +335,19 @@ RULES: list[tuple[str, str, str, list[tuple[str, str]]]] = [
     ),
     ("cache_clean", "rule:context_is_admin", "Clean the image cache.", [("POST", "/v2/cache/clean")]),
     ("cache_prune", "rule:context_is_admin", "Prune the image cache.", [("POST", "/v2/cache/prune")]),
+    # Glimpse's own: per-project quotas (GET/PUT /v2/quotas/{project_id}, GET /v2/info/usage).
+    (
+        "get_project_quota",
+        "rule:context_is_admin or (role:reader and project_id:%(project_id)s)",
+        "See a project's quotas and usage.",
+        [("GET", "/v2/info/usage"), ("GET", "/v2/quotas/{project_id}")],
+    ),
+    (
+        "set_project_quota",
+        "rule:context_is_admin",
+        "Set or list per-project quotas.",
+        [("PUT", "/v2/quotas/{project_id}"), ("GET", "/v2/quotas")],
+    ),
     (
         "stores_info_detail",
         "rule:context_is_admin or rule:service_api",

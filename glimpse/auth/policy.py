@@ -38,6 +38,9 @@ class Policy:
         return {"roles": sorted(ctx.roles), "project_id": ctx.project_id, "user_id": ctx.user_id}
 
     def check(self, ctx: RequestContext, rule: str, target: Mapping[str, Any]) -> bool:
+        if rule not in self._enforcer.registered_rules:
+            # oslo.policy would apply the catch-all "default" rule; a misspelt name must fail loudly instead.
+            raise KeyError(f"Policy rule {rule} is not registered.")
         return bool(self._enforcer.enforce(rule, dict(target), self.credentials(ctx)))
 
     def check_roles(self, roles: frozenset[str], project_id: str | None, rule: str) -> bool:

@@ -1,4 +1,4 @@
-"""The `glimpse` command: serve, db sync, db version."""
+"""The `glimpse` command: serve, db sync|version, quota set|show|list."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import sys
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.table import Table
 
-from glimpse.config import Settings, load_settings
-from glimpse.errors import ConfigError
+from glimpse.auth.context import RequestContext
+from glimpse.config import Settings, load_settings, parse_size
+from glimpse.errors import BadRequest, ConfigError
 
 console = Console(stderr=True)
 
@@ -23,6 +25,20 @@ def _config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", metavar="DIR", help="folder of the embedded database and images")
 
 
+QUOTA_FLAGS = {
+    "images": "number of images (image_count_total)",
+    "size": "bytes stored, units KB/MB/GB/TB allowed (image_size_total)",
+    "staged": "bytes staged for import, units allowed (image_stage_total)",
+    "uploads": "uploads in progress at once (image_count_uploading)",
+}
+QUOTA_NAMES = {
+    "images": "image_count_total",
+    "size": "image_size_total",
+    "staged": "image_stage_total",
+    "uploads": "image_count_uploading",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="glimpse", description="Glimpse image service")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -31,6 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--bind", dest="bind_host", metavar="ADDR", help="address to listen on (127.0.0.1)")
     serve.add_argument("--port", dest="bind_port", type=int, metavar="N", help="port to listen on (9292)")
     serve.add_argument("--workers", type=int, metavar="N", help="worker processes (1)")
+    quota = sub.add_parser("quota", help="per-project quotas").add_subparsers(dest="quota_command", required=True)
+    set_quota = quota.add_parser("set", help="set a project's limits (omitted ones stay; 'none' removes one)")
+    set_quota.add_argument("project")
+    for flag, help_text in QUOTA_FLAGS.items():
+        set_quota.add_argument(f"--{flag}", metavar="N", help=help_text)
+    show_quota = quota.add_parser("show", help="a project's limits and usage")
+    show_quota.add_argument("project")
+    quota.add_parser("list", help="every project with limits")
+    for command in (set_quota, show_quota, quota.choices["list"]):
+        _config_args(command)
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     for name, text in (("sync", "create or upgrade the schema"), ("version", "print the schema revision")):
         _config_args(db.add_parser(name, help=text))
@@ -54,7 +80,7 @@ def _is_loopback(host: str) -> bool:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from glimpse.app import SETTINGS_ENV, build_service, create_app
+    from glimpse.app import SETTINGS_ENV, build_services, create_app
 
     settings = _settings(args)
     if not settings.auth_flavor and not _is_loopback(settings.bind_host) and not settings.allow_insecure_noauth_bind:
@@ -63,8 +89,8 @@ def serve(args: argparse.Namespace) -> int:
             "an administrator. Bind to 127.0.0.1, configure [paste_deploy] flavor = keystone, or set "
             "[DEFAULT] allow_insecure_noauth_bind = true."
         )
-    service = build_service(settings)
-    recovered = service.recover()
+    services = build_services(settings)
+    recovered = services.images.recover()
     if recovered:
         console.print(f"Recovered {recovered} interrupted upload(s): the images are queued again.")
     console.print(
@@ -82,7 +108,7 @@ def serve(args: argparse.Namespace) -> int:
         )
         uvicorn.run("glimpse.app:app_from_environment", factory=True, workers=settings.workers, **common)
     else:
-        uvicorn.run(create_app(settings, service), **common)
+        uvicorn.run(create_app(settings, services), **common)
     return 0
 
 
@@ -100,14 +126,63 @@ def db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _admin() -> RequestContext:
+    return RequestContext(project_id=None, user_id="glimpse-cli", roles=frozenset({"admin"}), is_admin=True)
+
+
+def _quota_table(title: str, usage: dict[str, dict[str, int]]) -> Table:
+    table = Table(title=title)
+    for column in ("limit", "in use", "of"):
+        table.add_column(column, justify="right" if column != "of" else "left")
+    for name, entry in usage.items():
+        unit = " MiB" if name in ("image_size_total", "image_stage_total") else ""
+        limit = "no limit" if entry["limit"] < 0 else f"{entry['limit']}{unit}"
+        table.add_row(limit, f"{entry['usage']}{unit}", name)
+    return table
+
+
+def quota(args: argparse.Namespace) -> int:
+    from glimpse.app import build_services
+
+    quotas = build_services(_settings(args)).quotas
+    out = Console()
+    if args.quota_command == "list":
+        table = Table(title="Per-project quotas")
+        table.add_column("project")
+        for name in QUOTA_NAMES.values():
+            table.add_column(name, justify="right")
+        for project, limits in quotas.list(_admin()).items():
+            table.add_row(project, *("-" if limits[n] is None else str(limits[n]) for n in QUOTA_NAMES.values()))
+        out.print(table)
+        return 0
+    if args.quota_command == "set":
+        body: dict[str, int | None] = {}
+        for flag, name in QUOTA_NAMES.items():
+            value = getattr(args, flag)
+            if value is None:
+                continue
+            if value.lower() == "none":
+                body[name] = None
+            elif flag in ("size", "staged"):
+                body[name] = -(-parse_size(value) // (1024 * 1024))  # the API counts MiB
+            else:
+                body[name] = int(value)
+        usage = quotas.set(_admin(), args.project, body)
+    else:
+        usage = quotas.usage(_admin(), args.project)
+    out.print(_quota_table(f"Quotas of project {args.project}", usage))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
-        return serve(args) if args.command == "serve" else db(args)
-    except ConfigError as exc:
-        console.print(f"[red]glimpse: {exc.message}[/red]")
+        commands = {"serve": serve, "db": db, "quota": quota}
+        return commands[args.command](args)
+    except (ConfigError, BadRequest, ValueError) as exc:
+        console.print(f"[red]glimpse: {getattr(exc, 'message', exc)}[/red]")
         return 2
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -29,6 +29,11 @@ NAMING = {
 
 # Microsecond timestamps everywhere (MySQL's DATETIME drops them by default): sorting by time needs them.
 Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
+def utcnow() -> datetime:
+    """Naive UTC, as every timestamp column stores it."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class Base(DeclarativeBase):
@@ -142,3 +147,29 @@ class MemberRow(Base):
         UniqueConstraint("image_id", "member", name="uq_image_members_image_id_member"),
         Index("ix_image_members_member_status", "member", "status"),
     )
+
+
+class QuotaRow(Base):
+    """Per-project limits an administrator set (None: no limit of that kind). Its row is also the
+    lock that serialises one project's reservations across every API process."""
+
+    __tablename__ = "project_quotas"
+
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    image_count_total: Mapped[int | None] = mapped_column(BigInteger)
+    image_size_total: Mapped[int | None] = mapped_column(BigInteger)  # bytes
+    image_stage_total: Mapped[int | None] = mapped_column(BigInteger)  # bytes
+    image_count_uploading: Mapped[int | None] = mapped_column(BigInteger)
+    lock_counter: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class ReservationRow(Base):
+    """Bytes an upload in progress holds against its project's quota until it ends."""
+
+    __tablename__ = "quota_reservations"
+
+    image_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from glimpse.db.models import ImageRow, LocationRow, MemberRow, PropertyRow, TagRow
+from glimpse.db.models import ImageRow, LocationRow, MemberRow, PropertyRow, ReservationRow, TagRow, utcnow
+from glimpse.db.quotas import UPLOADING, count_images, lock_project
 from glimpse.db.records import Comparison, Image, ImageQuery, Location, Member
 from glimpse.errors import BadRequest, Conflict, NotFound, TooLarge
 
@@ -21,10 +22,6 @@ COLUMN_FIELDS = (
     "os_hash_value", "size", "virtual_size", "container_format", "disk_format", "min_disk", "min_ram",
 )  # fmt: skip
 NULLABLE_SORT = {"name": "", "size": -1, "container_format": "", "disk_format": ""}
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _to_record(row: ImageRow) -> Image:
@@ -213,7 +210,8 @@ class ImageRepository:
         return default
 
     # --- writes ------------------------------------------------------------------------------
-    def add(self, image: Image) -> Image:
+    def add(self, image: Image, max_images: int | None = None) -> Image:
+        """Insert the image; with max_images, only while its project owns fewer images than that."""
         now = utcnow()
         row = ImageRow(id=image.id, created_at=now, updated_at=now, deleted=False, revision=0)
         for f in COLUMN_FIELDS:
@@ -224,6 +222,10 @@ class ImageRepository:
             with self._tx() as s:
                 if s.get(ImageRow, image.id) is not None:
                     raise Conflict(f"Image ID {image.id} already exists!")
+                if max_images is not None and image.owner is not None:
+                    lock_project(s, image.owner)
+                    if count_images(s, image.owner) >= max_images:
+                        raise TooLarge(f"Maximum number of images exceeded: the limit is {max_images}.")
                 s.add(row)
         except IntegrityError as exc:
             raise Conflict(f"Image ID {image.id} already exists!") from exc
@@ -276,6 +278,21 @@ class ImageRepository:
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise Conflict(f"Image {image_id} is no longer {from_status}.")
 
+    def begin_upload(self, image_id: str, owner: str | None, node: str, max_uploading: int | None) -> None:
+        """queued -> saving for this node; with max_uploading, only while the project has fewer uploads."""
+        with self._tx() as s:
+            if max_uploading is not None and owner is not None:
+                lock_project(s, owner)
+                if count_images(s, owner, UPLOADING) >= max_uploading:
+                    raise TooLarge(f"Maximum number of uploads in progress exceeded: the limit is {max_uploading}.")
+            result = s.execute(
+                update(ImageRow)
+                .where(ImageRow.id == image_id, ImageRow.status == "queued", ImageRow.deleted == false())
+                .values(status="saving", updated_at=utcnow(), revision=ImageRow.revision + 1, upload_node=node)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise Conflict("Image status transition from queued to saving is not allowed")
+
     def activate(self, image_id: str, from_status: str, location: Location, **values: Any) -> None:
         """Publish uploaded data: status, checksums and location in one compare-and-swap."""
         with self._tx() as s:
@@ -293,6 +310,8 @@ class ImageRepository:
                     image_id=image_id, url=location.url, meta=json.dumps(location.metadata), created_at=utcnow()
                 )
             )
+            # The image's size now counts for its project; the upload's reservation goes in the same commit.
+            s.execute(ReservationRow.__table__.delete().where(ReservationRow.image_id == image_id))
 
     def delete(self, image_id: str) -> list[Location]:
         """Mark the image deleted (its id stays reserved) and hand back the locations to purge."""

@@ -14,6 +14,7 @@ from glimpse.db.repositories import ImageRepository
 from glimpse.domain import listing, patch
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.authorization import Authorizer, image_target, new_image_target
+from glimpse.domain.quotas import QuotaService
 from glimpse.domain.schema import BASE_PROPERTIES, COLUMNS, RESERVED, RESERVED_PREFIX, validate_image
 from glimpse.errors import (
     BadRequest,
@@ -39,7 +40,6 @@ WRITABLE_COLUMNS = COLUMNS - {"id", "status", "checksum", "os_hash_algo", "os_ha
 @dataclass(frozen=True)
 class Limits:
     image_size_cap: int
-    user_storage_quota: int
     image_property_quota: int
     image_tag_quota: int
     limit_param_default: int
@@ -61,8 +61,15 @@ def _within(count: int, quota: int) -> bool:
 
 class ImageService:
     def __init__(
-        self, repo: ImageRepository, stores: StoreRegistry, limits: Limits, node: str, policy: Authorizer
+        self,
+        repo: ImageRepository,
+        stores: StoreRegistry,
+        limits: Limits,
+        node: str,
+        policy: Authorizer,
+        quotas: QuotaService,
     ) -> None:
+        self.quotas = quotas
         self.repo = repo
         self.stores = stores
         self.limits = limits
@@ -111,7 +118,8 @@ class ImageService:
             raise Forbidden("You are not authorized to complete add_image action.")
         image = Image(id=image_id.lower(), owner=owner)
         self._apply(ctx, image, {**body, "tags": body.get("tags", [])}, creating=True)
-        return self.repo.add(image)
+        max_images = self.quotas.effective(owner).image_count_total if owner else None
+        return self.repo.add(image, max_images=max_images)
 
     def update(self, ctx: RequestContext, image_id: str, body: Any, media_type: str) -> Image:
         changes = patch.parse_changes(body, media_type)
@@ -222,32 +230,26 @@ class ImageService:
         if not image.disk_format or not image.container_format:
             raise BadRequest("Properties disk_format, container_format must be set prior to saving data.")
         store = self.stores.writable(store_name)
-        max_size = self._upload_allowance(image)
+        max_size = self.limits.image_size_cap
         if expected_size is not None and expected_size > max_size:
             raise TooLarge(f"Image size {expected_size} exceeds the allowed {max_size} bytes.")
-        self.repo.transition(image_id, "queued", "saving", upload_node=self.node)
+        max_uploading = self.quotas.effective(image.owner).image_count_uploading if image.owner else None
+        self.repo.begin_upload(image_id, image.owner, self.node, max_uploading)
         try:
+            metered = self.quotas.metered(image_id, image.owner, chunks, expected_size)
             stored = store.add(
                 image_id,
-                chunks,
+                metered,
                 max_size=max_size,
                 expected_size=expected_size,
                 hash_algo=self.limits.hashing_algorithm,
             )
         except BaseException:
+            self.quotas.release(image_id)
             self._back_to_queued(image_id)
             raise
         self._publish(image_id, store.name, stored)
         return self.repo.get(image_id)
-
-    def _upload_allowance(self, image: Image) -> int:
-        allowance = self.limits.image_size_cap
-        quota = self.limits.user_storage_quota
-        if quota > 0 and image.owner is not None:
-            allowance = min(allowance, quota - self.repo.usage(image.owner))
-            if allowance <= 0:
-                raise TooLarge(f"Denying attempt to upload image because it exceeds the quota of {quota} bytes.")
-        return allowance
 
     def _back_to_queued(self, image_id: str) -> None:
         try:
@@ -268,6 +270,7 @@ class ImageService:
                 os_hash_value=stored.hash_value,
             )
         except Conflict:
+            self.quotas.release(image_id)
             self._purge(location)  # the image was deleted while its data was arriving
             raise Gone(f"Image {image_id} was deleted during the upload; its data was removed.") from None
 
@@ -296,6 +299,7 @@ class ImageService:
         recovered = 0
         for image_id in self.repo.ids_saving_on(self.node):
             self._back_to_queued(image_id)
+            self.quotas.release(image_id)
             recovered += 1
         for store in self.stores.stores.values():
             if not store.read_only:

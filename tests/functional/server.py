@@ -24,6 +24,7 @@ def free_port() -> int:
 class GlimpseServer:
     def __init__(self, workdir: Path, database_url: str | None = None, extra_conf: str = "") -> None:
         self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = workdir / "data"

@@ -1,4 +1,5 @@
 """Sharing between projects through image members, with the project given by headers (no-auth mode)."""
+
 from __future__ import annotations
 
 import uuid

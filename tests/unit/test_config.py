@@ -41,6 +41,7 @@ flavor = keystone
 
 [keystone_authtoken]
 auth_url = http://keystone:5000
+service_token_roles = service
 """
 
 
@@ -97,7 +98,7 @@ def test_unknown_options_are_reported(tmp_path: Path) -> None:
         "[DEFAULT] debug",
         "[DEFAULT] log_file",
         "[database] max_pool_size",
-        "[keystone_authtoken] auth_url",
+        "[keystone_authtoken] service_token_roles",
     )
 
 

@@ -1,0 +1,120 @@
+"""Per-project limits, usage and upload reservations, safe across many API processes.
+
+Every check-then-act on one project's quota first takes that project's quota row (an UPDATE holds its
+row lock until commit on PostgreSQL and MariaDB; on SQLite the write lock covers the database), so two
+processes can never both pass a check that only one of them should.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from sqlalchemy import delete, false, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from glimpse.db.models import ImageRow, QuotaRow, ReservationRow, utcnow
+
+UPLOADING = ("saving", "uploading", "importing")
+
+
+@dataclass(frozen=True)
+class ProjectLimits:
+    """None means no limit of that kind for the project."""
+
+    image_count_total: int | None = None
+    image_size_total: int | None = None  # bytes
+    image_stage_total: int | None = None  # bytes
+    image_count_uploading: int | None = None
+
+
+LIMIT_NAMES = tuple(f.name for f in fields(ProjectLimits))
+
+
+@dataclass(frozen=True)
+class ProjectUsage:
+    image_count_total: int
+    image_size_total: int  # bytes stored plus bytes reserved by uploads in progress
+    image_stage_total: int
+    image_count_uploading: int
+
+
+def lock_project(s: Session, project_id: str) -> None:
+    """Take the project's quota row lock for the rest of the transaction, creating the row if needed."""
+    bump = update(QuotaRow).where(QuotaRow.project_id == project_id).values(lock_counter=QuotaRow.lock_counter + 1)
+    if s.execute(bump).rowcount == 1:  # type: ignore[attr-defined]
+        return
+    try:
+        with s.begin_nested():
+            s.add(QuotaRow(project_id=project_id, lock_counter=0, updated_at=utcnow()))
+    except IntegrityError:
+        pass  # another process created it meanwhile
+    s.execute(bump)
+
+
+def count_images(s: Session, project_id: str, statuses: tuple[str, ...] | None = None) -> int:
+    query = select(func.count()).where(ImageRow.owner == project_id, ImageRow.deleted == false())
+    if statuses is not None:
+        query = query.where(ImageRow.status.in_(statuses))
+    return int(s.scalar(query) or 0)
+
+
+def stored_bytes(s: Session, project_id: str) -> int:
+    stored = s.scalar(
+        select(func.coalesce(func.sum(ImageRow.size), 0)).where(
+            ImageRow.owner == project_id, ImageRow.deleted == false()
+        )
+    )
+    reserved = s.scalar(
+        select(func.coalesce(func.sum(ReservationRow.bytes), 0)).where(ReservationRow.project_id == project_id)
+    )
+    return int(stored or 0) + int(reserved or 0)
+
+
+class QuotaRepository:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def limits(self, project_id: str) -> ProjectLimits:
+        with self._sessions.begin() as s:
+            row = s.get(QuotaRow, project_id)
+            return ProjectLimits(**{n: getattr(row, n) for n in LIMIT_NAMES}) if row else ProjectLimits()
+
+    def all_limits(self) -> dict[str, ProjectLimits]:
+        with self._sessions.begin() as s:
+            rows = s.scalars(select(QuotaRow).order_by(QuotaRow.project_id))
+            found = {r.project_id: ProjectLimits(**{n: getattr(r, n) for n in LIMIT_NAMES}) for r in rows}
+        return {p: lim for p, lim in found.items() if lim != ProjectLimits()}
+
+    def set_limits(self, project_id: str, limits: ProjectLimits) -> None:
+        with self._sessions.begin() as s:
+            lock_project(s, project_id)
+            s.execute(
+                update(QuotaRow).where(QuotaRow.project_id == project_id).values(**asdict(limits), updated_at=utcnow())
+            )
+
+    def usage(self, project_id: str) -> ProjectUsage:
+        with self._sessions.begin() as s:
+            return ProjectUsage(
+                image_count_total=count_images(s, project_id),
+                image_size_total=stored_bytes(s, project_id),
+                image_stage_total=0,
+                image_count_uploading=count_images(s, project_id, UPLOADING),
+            )
+
+    def reserve(self, image_id: str, project_id: str, want: int, limit: int) -> int:
+        """Reserve up to `want` more bytes for the upload of image_id; returns how many were granted."""
+        with self._sessions.begin() as s:
+            lock_project(s, project_id)
+            granted = max(0, min(want, limit - stored_bytes(s, project_id)))
+            if granted:
+                held = s.get(ReservationRow, image_id)
+                if held is None:
+                    s.add(ReservationRow(image_id=image_id, project_id=project_id, bytes=granted, created_at=utcnow()))
+                else:
+                    held.bytes += granted
+            return granted
+
+    def release(self, image_id: str) -> None:
+        with self._sessions.begin() as s:
+            s.execute(delete(ReservationRow).where(ReservationRow.image_id == image_id))
