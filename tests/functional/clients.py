@@ -27,15 +27,19 @@ def _close_stdin() -> None:
 
 
 class Clients:
-    def __init__(self, endpoint: str, home: Path) -> None:
+    def __init__(self, endpoint: str, home: Path, keystone_env: dict[str, str] | None = None) -> None:
+        """keystone_env: OS_* variables of a Keystone user; without them the clients skip Keystone."""
         self.endpoint = endpoint
+        self.keystone_env = keystone_env
         self.home = home  # glanceclient caches schemas under ~/.glanceclient
         home.mkdir(parents=True, exist_ok=True)
 
     def _env(self, program: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
         env["HOME"] = str(self.home)
-        if program == "glance":  # glanceclient skips Keystone when given both an image URL and a token
+        if self.keystone_env is not None:  # the clients find the image endpoint in Keystone's catalog
+            env.update(self.keystone_env)
+        elif program == "glance":  # glanceclient skips Keystone when given both an image URL and a token
             env.update(OS_IMAGE_URL=self.endpoint, OS_AUTH_TOKEN="glimpse-noauth")
         else:
             env.update(OS_AUTH_TYPE="none", OS_ENDPOINT=self.endpoint)

@@ -11,6 +11,7 @@ import pytest
 from tests.functional.clients import Clients
 from tests.functional.databases import fresh_database
 from tests.functional.server import GlimpseServer
+from tests.keystone.fixtures import keystone_projects, keystone_server  # noqa: F401  (a real Keystone)
 
 BACKENDS = ("sqlite", "mysql", "postgresql")
 

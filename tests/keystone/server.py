@@ -10,6 +10,7 @@ import grp
 import json
 import os
 import pwd
+import shutil
 import signal
 import socket
 import sqlite3
@@ -25,15 +26,29 @@ KEYSTONE_VENV = Path(os.environ.get("GLIMPSE_KEYSTONE_VENV", ROOT / ".venv-keyst
 
 REGION = "RegionOne"
 
-# Keystone parses sys.argv as its own options: under gunicorn that would be gunicorn's command line.
+# The WSGI entry gunicorn loads. Keystone parses sys.argv as its own options: under gunicorn that would be gunicorn's
+# command line, so it is cleared first. The import (the slow part) runs while keystone-manage sets up; the app is made
+# once that is done (Keystone checks its key repositories then). Keystone's SystemExit on a bad set-up becomes an
+# exception: gunicorn then stops with "Worker failed to boot" instead of starting a new worker forever.
 WSGI_ENTRY = """\
+import os
 import sys
+import time
 
 sys.argv = sys.argv[:1]
 
 from keystone.server.wsgi import initialize_public_application
 
-application = initialize_public_application()
+READY = {ready!r}
+deadline = time.monotonic() + 100
+while not os.path.exists(READY):
+    if time.monotonic() > deadline:
+        raise RuntimeError(f"{{READY}} did not appear: keystone-manage did not finish setting up")
+    time.sleep(0.05)
+try:
+    application = initialize_public_application()
+except SystemExit as exc:
+    raise RuntimeError(f"Keystone exited while loading: {{exc}}") from exc
 """
 
 
@@ -99,14 +114,22 @@ class KeystoneServer:
     After `start()`: `url` is the identity v3 endpoint (also what the catalog lists for public, internal and admin),
     and `admin_username` / `admin_password` / `admin_project` are the bootstrap admin's credentials (role `admin`
     on project `admin`, domain Default).
+
+    One gunicorn worker with one thread by default, on purpose:
+    - Keystone on SQLite cannot take concurrent writes: oslo.db opens deferred transactions, and one that read and then
+      writes while another writer holds the lock gets "database is locked" at once (SQLite does not wait there, so
+      the URL's ?timeout=60 does not help). Two threads creating and deleting users in parallel get HTTP 500s.
+      With one thread requests queue in the listen backlog instead; each takes ~10 ms.
+    - With one worker Keystone's in-memory cache stays coherent, and it makes requests ~20x faster (see
+      _write_config). More workers turn the cache off.
     """
 
     def __init__(
         self,
         workdir: Path,
         *,
-        workers: int = 2,
-        threads: int = 2,
+        workers: int = 1,
+        threads: int = 1,
         admin_password: str = "keystone-admin-secret",
         venv: Path = KEYSTONE_VENV,
     ) -> None:
@@ -115,7 +138,9 @@ class KeystoneServer:
         self.venv = Path(venv)
         self.workers = workers
         self.threads = threads
-        self.port = free_port()
+        self.bootstrapped = self.workdir / "bootstrapped"  # written once keystone-manage has set everything up
+        # A workdir set up before keeps its port: its catalog names it.
+        self.port = int(self.bootstrapped.read_text()) if self.bootstrapped.exists() else free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.url = f"{self.base_url}/v3"
         self.admin_username = "admin"
@@ -145,6 +170,10 @@ class KeystoneServer:
     def _write_config(self) -> None:
         fernet = self.workdir / "fernet-keys"
         credential = self.workdir / "credential-keys"
+        # Keystone is chatty with its database (~200 queries to validate a token and list roles: ~250 ms on
+        # SQLite); its in-memory cache makes that ~10 ms. The cache is per process, and Keystone invalidates it
+        # only in the process that made a change, so it is on only when there is one worker.
+        cache = "enabled = true\nbackend = dogpile.cache.memory" if self.workers == 1 else "enabled = false"
         self.conf.write_text(
             f"""\
 [DEFAULT]
@@ -176,7 +205,7 @@ password_hash_rounds = 4
 max_password_length = 72
 
 [cache]
-enabled = false
+{cache}
 """
         )
 
@@ -191,16 +220,22 @@ enabled = false
                 for argv in stage:
                     log.write(f"$ keystone-manage --config-file {self.conf} {' '.join(argv)}\n".encode())
             log.flush()
-            result = subprocess.run(
+            driver = subprocess.Popen(
                 [self._bin("python"), "-c", MANAGE_DRIVER, json.dumps([str(self.conf), stages])],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=self._env(),
                 cwd=self.workdir,
-                timeout=300,
+                start_new_session=True,  # so that a hung command is ended with its parent
             )
-        if result.returncode != 0:
-            raise RuntimeError(f"keystone-manage failed ({result.returncode}):\n{self.log_tail()}")
+            try:
+                code = driver.wait(300)
+            except subprocess.TimeoutExpired:
+                os.killpg(driver.pid, signal.SIGKILL)
+                driver.wait()
+                raise RuntimeError(f"keystone-manage did not finish within 300 s:\n{self.log_tail()}") from None
+        if code != 0:
+            raise RuntimeError(f"keystone-manage failed ({code}):\n{self.log_tail()}")
 
     def _prepare(self) -> None:
         """The schema, the key repositories, then bootstrap (which fills in the catalog).
@@ -235,6 +270,7 @@ enabled = false
             con.execute("PRAGMA journal_mode=WAL")
         finally:
             con.close()
+        self.bootstrapped.write_text(f"{self.port}\n")
 
     # -- life cycle --------------------------------------------------------------------------------------------------
 
@@ -242,10 +278,14 @@ enabled = false
         started = time.monotonic()
         if self.proc is not None:
             raise RuntimeError("KeystoneServer already started")
-        fresh = not self.db.exists()
-        if fresh:
+        fresh = not self.bootstrapped.exists()
+        if fresh:  # (again, after a set-up that failed half-way)
+            for leftover in ("keystone.db", "keystone.db-wal", "keystone.db-shm"):
+                (self.workdir / leftover).unlink(missing_ok=True)
+            for keys in ("fernet-keys", "credential-keys"):
+                shutil.rmtree(self.workdir / keys, ignore_errors=True)
             self._write_config()
-        (self.workdir / "keystone_wsgi.py").write_text(WSGI_ENTRY)
+        (self.workdir / "keystone_wsgi.py").write_text(WSGI_ENTRY.format(ready=str(self.bootstrapped)))
         with open(self.log, "ab") as log:
             log.write(b"\n$ gunicorn keystone_wsgi:application\n")
             log.flush()
@@ -254,6 +294,7 @@ enabled = false
                     self._bin("gunicorn"),
                     "--bind", f"127.0.0.1:{self.port}",
                     "--workers", str(self.workers),
+                    "--worker-class", "gthread",
                     "--threads", str(self.threads),
                     "--chdir", str(self.workdir),
                     "--timeout", "120",
@@ -270,8 +311,7 @@ enabled = false
                 start_new_session=True,
             )  # fmt: skip
         if fresh:
-            # The workers take seconds to import Keystone: they do it while keystone-manage sets up. (Keystone opens
-            # no database connection until the first request, and readiness below waits for the set-up.)
+            # The worker takes seconds to import Keystone: it does so while keystone-manage sets up.
             try:
                 self._prepare()
             except BaseException:

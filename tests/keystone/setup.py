@@ -181,6 +181,12 @@ def authtoken_options(ks: KeystoneServer) -> dict[str, str]:
     }
 
 
+def authtoken_conf(ks: KeystoneServer) -> str:
+    """authtoken_options(ks) as a glance-api.conf section: "[keystone_authtoken]\nauth_url = ...\n..."."""
+    lines = [f"{key} = {value}" for key, value in authtoken_options(ks).items()]
+    return "[keystone_authtoken]\n" + "\n".join(lines) + "\n"
+
+
 def bootstrap_projects(ks: KeystoneServer, image_endpoint: str | None = None) -> dict[str, Any]:
     """Create (or find) the service project/user, Prj1..3 with their admin/member/reader users, and optionally the
     image service. Returns:

@@ -14,6 +14,7 @@ import pytest
 
 from tests.keystone.server import ROOT, KeystoneServer
 from tests.keystone.setup import (
+    admin_client,
     image_endpoints,
     issue_token,
     openstack_env,
@@ -112,6 +113,55 @@ def test_concurrent_token_requests(keystone_projects: dict[str, Any]) -> None:
     with ThreadPoolExecutor(8) as pool:
         tokens = list(pool.map(lambda user: keystone_projects["token"](user), users))
     assert len({token_id for token_id, _ in tokens}) == len(users)
+
+
+def test_concurrent_writes(keystone_server: KeystoneServer, keystone_projects: dict[str, Any]) -> None:
+    """Parallel creations and deletions on SQLite: no "database is locked" (see KeystoneServer's docstring)."""
+    names = [f"concurrent-{i}" for i in range(12)]
+
+    def create_and_delete(name: str) -> int:
+        with admin_client(keystone_server) as client:
+            body = {"user": {"name": name, "password": "x", "domain_id": "default"}}
+            created = client.post("users", json=body)
+            assert created.status_code == 201, created.text
+            return client.delete(f"users/{created.json()['user']['id']}").status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(create_and_delete, names)) == [204] * len(names)
+
+
+def test_restart_keeps_state_and_port(tmp_path: Path) -> None:
+    ks = KeystoneServer(tmp_path / "ks").start()
+    try:
+        url = ks.url
+        admin_token, _ = issue_token(url, ks.admin_username, ks.admin_password, ks.admin_project)
+        ks.stop()
+        again = KeystoneServer(tmp_path / "ks")  # the same workdir: the same port, users and keys
+        assert again.url == url
+        again.start()
+        try:
+            _, token = issue_token(url, ks.admin_username, ks.admin_password, ks.admin_project)
+            assert role_names(token) >= {"admin"}
+            # Same fernet keys: a token issued before the restart is still valid.
+            checked = httpx.get(
+                f"{url}/auth/tokens", headers={"X-Auth-Token": admin_token, "X-Subject-Token": admin_token}
+            )
+            assert checked.status_code == 200, checked.text
+        finally:
+            again.stop()
+    finally:
+        ks.stop()
+
+
+def test_start_failure_reports_the_log(tmp_path: Path) -> None:
+    broken = KeystoneServer(tmp_path / "broken")
+    (tmp_path / "broken" / "keystone.conf").write_text("[database]\nconnection = nonsense://\n")
+    broken.bootstrapped.write_text(f"{broken.port}\n")  # pretend it was set up: gunicorn's worker fails to boot
+    with pytest.raises(RuntimeError, match="exited with") as caught:
+        broken.start(timeout=60)
+    assert "Keystone exited while loading" in str(caught.value)  # the log's tail comes with the error
+    assert "Worker failed to boot" in str(caught.value)
+    assert broken.proc is None
 
 
 @needs_openstack_cli

@@ -1,0 +1,98 @@
+"""The policy engine with Glance's rule names, and the oslopolicy-* tools through Glimpse's entry points."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from glimpse.auth.context import RequestContext
+from glimpse.auth.defaults import list_rules
+from glimpse.auth.policy import Policy
+from glimpse.errors import Forbidden
+
+BIN = Path(sys.executable).parent
+GLANCE_RULES = {
+    "get_image", "get_images", "add_image", "modify_image", "delete_image", "upload_image", "download_image",
+    "publicize_image", "communitize_image", "deactivate", "reactivate", "add_member", "get_member", "get_members",
+    "modify_member", "delete_member", "copy_image", "tasks_api_access", "get_task", "cache_image", "cache_list",
+    "cache_delete", "get_metadef_namespace", "add_metadef_namespace", "stores_info_detail", "context_is_admin",
+}  # fmt: skip
+
+
+def ctx(project: str | None, *roles: str) -> RequestContext:
+    return RequestContext(project_id=project, user_id="u", roles=frozenset(roles))
+
+
+def test_every_glance_rule_name_is_registered() -> None:
+    names = {rule.name for rule in list_rules()}
+    assert names >= GLANCE_RULES
+
+
+def test_defaults_are_secure_rbac() -> None:
+    policy = Policy()
+    mine = {"project_id": "p1", "owner": "p1", "visibility": "private", "member_id": None}
+    assert policy.check(ctx("p1", "member", "reader"), "modify_image", mine)
+    assert not policy.check(ctx("p1", "reader"), "modify_image", mine)
+    assert not policy.check(ctx("p2", "member", "reader"), "modify_image", mine)
+    assert policy.check(ctx("p2", "admin"), "modify_image", mine)
+    assert not policy.check(ctx("p1", "member", "reader"), "publicize_image", mine)
+    assert policy.check(ctx("p1", "member", "reader"), "communitize_image", mine)
+    shared = {**mine, "visibility": "shared", "member_id": "p2"}
+    assert policy.check(ctx("p2", "member"), "modify_member", shared)
+    assert not policy.check(ctx("p1", "member"), "modify_member", shared)
+    with pytest.raises(Forbidden, match="not authorized to complete delete_image"):
+        policy.enforce(ctx("p2", "member"), "delete_image", mine)
+
+
+def test_unregistered_rule_fails_loudly() -> None:
+    with pytest.raises(KeyError):
+        Policy().check(ctx("p1", "admin"), "no_such_rule", {})
+
+
+def test_an_operators_policy_file_overrides_defaults(tmp_path: Path) -> None:
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text('"publicize_image": "role:member"\n"delete_image": "!"\n')
+    policy = Policy(str(policy_file))
+    target = {"project_id": "p1", "owner": "p1", "visibility": "private"}
+    assert policy.check(ctx("p1", "member"), "publicize_image", target)
+    assert not policy.check(ctx("p1", "admin"), "delete_image", target)
+
+
+def test_oslopolicy_tools_find_glimpse(tmp_path: Path) -> None:
+    sample = subprocess.run(
+        [BIN / "oslopolicy-sample-generator", "--namespace", "glimpse"], capture_output=True, text=True, check=True
+    )
+    assert '#"get_image":' in sample.stdout
+    effective = tmp_path / "policy.yaml"
+    subprocess.run(
+        [BIN / "oslopolicy-policy-generator", "--namespace", "glimpse", "--output-file", effective], check=True
+    )
+    access = tmp_path / "access.json"
+    access.write_text(
+        json.dumps(
+            {
+                "token": {
+                    "roles": [{"name": "reader", "id": "r"}],
+                    "project": {"id": "p1", "name": "P1", "domain": {"id": "default", "name": "Default"}},
+                    "user": {"id": "u1", "name": "u", "domain": {"id": "default", "name": "Default"}},
+                    "expires_at": "2099-01-01T00:00:00Z",
+                    "issued_at": "2020-01-01T00:00:00Z",
+                    "methods": ["password"],
+                    "catalog": [],
+                }
+            }
+        )
+    )
+    target = tmp_path / "target.json"
+    target.write_text(json.dumps({"project_id": "p1", "owner": "p1"}))
+
+    def check(rule: str) -> str:
+        args = ["--policy", effective, "--access", access, "--rule", rule, "--target", target]
+        return subprocess.run([BIN / "oslopolicy-checker", *args], capture_output=True, text=True).stdout
+
+    assert "passed: get_images" in check("get_images")
+    assert "failed: add_image" in check("add_image")
