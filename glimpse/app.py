@@ -21,6 +21,7 @@ from glimpse.api.v2 import discovery, image_data, images, members, quotas
 from glimpse.auth.keystone import KeystoneSettings, KeystoneValidator
 from glimpse.auth.policy import Policy
 from glimpse.auth.token_cache import InProcessCache, MemcachedCache, RedisCache, TokenCache
+from glimpse.auth.unified_limits import KeystoneLimits
 from glimpse.config import Settings, load_settings
 from glimpse.db import migrate
 from glimpse.db.quotas import QuotaRepository
@@ -80,7 +81,8 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
         hashing_algorithm=settings.hashing_algorithm,
     )
     repo = ImageRepository(sessions)
-    quotas = QuotaService(QuotaRepository(sessions), policy, settings.user_storage_quota)
+    external = KeystoneLimits(list(settings.config_files)) if settings.use_keystone_limits else None
+    quotas = QuotaService(QuotaRepository(sessions), policy, settings.user_storage_quota, external)
     images = ImageService(repo, build_stores(settings, node), limits, node, policy, quotas)
     return Services(images, MemberService(repo, policy, settings.image_member_quota), quotas)
 

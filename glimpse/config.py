@@ -51,6 +51,11 @@ DEFAULT_OPTS = [
         help="Interoperable import methods offered.",
     ),
     cfg.StrOpt("public_endpoint", help="Public URL of the API, used in the versions document."),
+    cfg.BoolOpt(
+        "use_keystone_limits",
+        default=False,
+        help="Take per-project limits from Keystone's unified limits ([oslo_limit]) instead of Glimpse's own.",
+    ),
 ]
 DATABASE_OPTS = [
     cfg.StrOpt("connection", secret=True, help="SQLAlchemy URL of the database."),
@@ -123,6 +128,8 @@ class Settings:
     public_endpoint: str | None = None
     policy_file: str | None = None
     keystone: dict[str, object] = field(default_factory=dict)
+    use_keystone_limits: bool = False
+    config_files: tuple[str, ...] = ()
     unknown_options: tuple[str, ...] = field(default=())
 
     @property
@@ -159,6 +166,11 @@ def _config_files(files: list[str], config_dir: str | None) -> list[str]:
     return found
 
 
+# Sections whose options belong to a library that checks them itself (keystoneauth's plugin options
+# differ by auth_type).
+PASSTHROUGH_SECTIONS = frozenset({"oslo_limit"})
+
+
 def unknown_options(files: list[str]) -> list[str]:
     """Every `section.option` in the files that Glimpse does not know."""
     known = {(s, o.dest) for s, opts in SECTIONS.items() for o in opts}
@@ -172,6 +184,8 @@ def unknown_options(files: list[str]) -> list[str]:
             if ("DEFAULT", key) not in known:
                 unknown.append(f"[DEFAULT] {key}")
         for section in parser.sections():
+            if section in PASSTHROUGH_SECTIONS:
+                continue
             for key in parser.options(section):
                 if key in parser.defaults():
                     continue
@@ -236,6 +250,8 @@ def load_settings(
             public_endpoint=conf.public_endpoint,
             policy_file=_find_policy_file(conf.oslo_policy.policy_file, files),
             keystone={opt.dest: conf.keystone_authtoken[opt.dest] for opt in AUTHTOKEN_OPTS},
+            use_keystone_limits=conf.use_keystone_limits,
+            config_files=tuple(files),
             unknown_options=tuple(unknown_options(files)),
         )
     except cfg.Error as exc:

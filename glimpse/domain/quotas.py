@@ -46,12 +46,22 @@ class QuotaMeter:
 
 
 class QuotaService:
-    def __init__(self, repo: QuotaRepository, policy: Authorizer, user_storage_quota: int) -> None:
+    def __init__(
+        self,
+        repo: QuotaRepository,
+        policy: Authorizer,
+        user_storage_quota: int,
+        external_limits: Callable[[str], ProjectLimits] | None = None,
+    ) -> None:
+        """external_limits: where limits come from instead of this database (Keystone's unified limits)."""
         self.repo = repo
         self.policy = policy
         self.user_storage_quota = user_storage_quota
+        self.external_limits = external_limits
 
     def effective(self, project_id: str) -> ProjectLimits:
+        if self.external_limits is not None:
+            return self.external_limits(project_id)  # as Glance: user_storage_quota no longer applies
         limits = self.repo.limits(project_id)
         if limits.image_size_total is None and self.user_storage_quota > 0:
             limits = ProjectLimits(**{**asdict(limits), "image_size_total": self.user_storage_quota})
@@ -97,6 +107,8 @@ class QuotaService:
 
     def set(self, ctx: RequestContext, project_id: str, body: Any) -> dict[str, dict[str, int]]:
         self.policy.enforce(ctx, "set_project_quota", {"project_id": project_id})
+        if self.external_limits is not None:
+            raise BadRequest("Limits are Keystone's unified limits here: set them in Keystone.")
         if not isinstance(body, dict) or not set(body) <= set(LIMIT_NAMES):
             raise BadRequest(f"Quota body must be an object with any of {', '.join(LIMIT_NAMES)}.")
         current = asdict(self.repo.limits(project_id))

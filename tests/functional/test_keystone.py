@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pymemcache
 import pytest
 import redis
 
+from glimpse.auth.token_cache import cache_key
 from tests.functional.clients import Clients
 from tests.functional.server import GlimpseServer, free_port
 from tests.keystone.server import KeystoneServer
@@ -145,3 +149,118 @@ def test_validations_are_shared_through_redis(
         server.stop()
         for key in cache.keys("glimpse-token-*"):
             cache.delete(key)
+
+
+def test_validations_are_shared_through_memcached(
+    keystone_server: KeystoneServer, keystone_projects: dict[str, Any], tmp_path: Path
+) -> None:
+    port = free_port()
+    memcached = subprocess.Popen(["memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-u", "root"])
+    conf = authtoken_conf(keystone_server) + f"memcached_servers = 127.0.0.1:{port}\ntoken_cache_time = 60\n"
+    server = GlimpseServer(tmp_path, extra_conf=KEYSTONE_FLAVOR + conf).start()
+    try:
+        token, _ = keystone_projects["token"]("Prj3-reader")
+        assert httpx.get(f"{server.url}/v2/images", headers={"X-Auth-Token": token}).status_code == 200
+        cached = pymemcache.Client(("127.0.0.1", port)).get(cache_key(token))
+        assert cached is not None
+        assert json.loads(cached)["project_id"] == keystone_projects["projects"]["Prj3"]
+    finally:
+        server.stop()
+        memcached.terminate()
+        memcached.wait(10)
+
+
+def _system_admin(ks: KeystoneServer) -> httpx.Client:
+    auth = {
+        "identity": {
+            "methods": ["password"],
+            "password": {
+                "user": {"name": ks.admin_username, "domain": {"name": "Default"}, "password": ks.admin_password}
+            },
+        },
+        "scope": {"system": {"all": True}},
+    }
+    response = httpx.post(f"{ks.url}/auth/tokens", json={"auth": auth}, timeout=60)
+    response.raise_for_status()
+    return httpx.Client(base_url=ks.url + "/", headers={"X-Auth-Token": response.headers["X-Subject-Token"]})
+
+
+def test_keystone_unified_limits(
+    glimpse_ks: GlimpseServer, keystone_server: KeystoneServer, keystone_projects: dict[str, Any], tmp_path: Path
+) -> None:
+    """use_keystone_limits: limits registered in Keystone for the image endpoint, read through oslo.limit."""
+    projects, users = keystone_projects["projects"], keystone_projects["users"]
+    oslo_limit = (
+        "[oslo_limit]\n"
+        f"auth_url = {keystone_server.base_url}\nauth_type = password\nusername = glance\n"
+        f"password = {users['glance']['password']}\nuser_domain_name = Default\nsystem_scope = all\n"
+        "endpoint_service_type = image\nendpoint_region_name = RegionOne\nendpoint_interface = public\n"
+    )
+    conf = "use_keystone_limits = true\n" + KEYSTONE_FLAVOR + authtoken_conf(keystone_server) + oslo_limit
+    server = GlimpseServer(tmp_path, extra_conf=conf)
+    service_id = register_image_service(keystone_server, server.url)  # oslo.limit finds limits by this endpoint
+    with _system_admin(keystone_server) as admin:
+        # The service user reads limits with a system-scoped reader role, as Glance's guide sets it up.
+        granted = admin.put(f"system/users/{users['glance']['id']}/roles/{keystone_projects['roles']['reader']}")
+        assert granted.status_code in (200, 204), granted.text
+        existing = admin.get("registered_limits", params={"service_id": service_id}).json()["registered_limits"]
+        for limit in existing:
+            admin.delete(f"registered_limits/{limit['id']}")
+        defaults = {"image_count_total": 2, "image_size_total": 1, "image_stage_total": 0, "image_count_uploading": 2}
+        # Limits belong to the endpoint's region, which is where oslo.limit looks for them.
+        body = [
+            {"service_id": service_id, "region_id": "RegionOne", "resource_name": k, "default_limit": v}
+            for k, v in defaults.items()
+        ]
+        created = admin.post("registered_limits", json={"registered_limits": body})
+        assert created.status_code == 201, created.text
+        override = [{"service_id": service_id, "region_id": "RegionOne", "project_id": projects["Prj2"],
+                     "resource_name": "image_count_total", "resource_limit": 5}]  # fmt: skip
+        assert admin.post("limits", json={"limits": override}).status_code == 201
+    server.start()
+    try:
+
+        def headers(user: str) -> dict[str, str]:
+            return {"X-Auth-Token": keystone_projects["token"](user)[0]}
+
+        prj1 = headers("Prj1-member")
+        created = [httpx.post(f"{server.url}/v2/images", json={"name": f"l{i}"}, headers=prj1) for i in range(3)]
+        assert [r.status_code for r in created] == [201, 201, 413]
+        usage = httpx.get(f"{server.url}/v2/info/usage", headers=prj1).json()["usage"]
+        assert usage["image_count_total"] == {"limit": 2, "usage": 2}
+        assert usage["image_size_total"]["limit"] == 1
+        upload = httpx.put(
+            f"{server.url}/v2/images/{created[0].json()['id']}/file",
+            content=b"x" * (2 * 1024 * 1024),
+            headers={**prj1, "Content-Type": "application/octet-stream"},
+        )
+        # no formats set: refused before any quota question; set them and try again
+        assert upload.status_code == 400
+        patch = {**prj1, "Content-Type": "application/openstack-images-v2.1-json-patch"}
+        ops = [
+            {"op": "add", "path": "/disk_format", "value": "raw"},
+            {"op": "add", "path": "/container_format", "value": "bare"},
+        ]
+        assert (
+            httpx.patch(f"{server.url}/v2/images/{created[0].json()['id']}", json=ops, headers=patch).status_code == 200
+        )
+        upload = httpx.put(
+            f"{server.url}/v2/images/{created[0].json()['id']}/file",
+            content=b"x" * (2 * 1024 * 1024),
+            headers={**prj1, "Content-Type": "application/octet-stream"},
+        )
+        assert upload.status_code == 413
+        prj2 = httpx.get(f"{server.url}/v2/info/usage", headers=headers("Prj2-member")).json()["usage"]
+        assert prj2["image_count_total"]["limit"] == 5
+        refused = httpx.put(
+            f"{server.url}/v2/quotas/{projects['Prj1']}", json={"image_count_total": 9}, headers=headers("Prj1-admin")
+        )
+        assert refused.status_code == 400  # limits live in Keystone here
+    finally:
+        server.stop()
+        register_image_service(keystone_server, glimpse_ks.url)  # the catalog points at the shared server again
+        with _system_admin(keystone_server) as admin:
+            for limit in admin.get("limits", params={"service_id": service_id}).json()["limits"]:
+                admin.delete(f"limits/{limit['id']}")
+            for limit in admin.get("registered_limits", params={"service_id": service_id}).json()["registered_limits"]:
+                admin.delete(f"registered_limits/{limit['id']}")
