@@ -29,8 +29,10 @@ from glimpse.db.repositories import ImageRepository
 from glimpse.db.session import make_engine, make_sessionmaker
 from glimpse.domain.members import MemberService
 from glimpse.domain.quotas import QuotaService
+from glimpse.domain.schema import ImageSchema
 from glimpse.domain.service import ImageService, Limits
 from glimpse.errors import ConfigError, GlimpseError
+from glimpse.formats.inspection import FormatRules
 from glimpse.store.filesystem import FilesystemStore
 from glimpse.store.registry import StoreRegistry
 
@@ -83,7 +85,16 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
     repo = ImageRepository(sessions)
     external = KeystoneLimits(list(settings.config_files)) if settings.use_keystone_limits else None
     quotas = QuotaService(QuotaRepository(sessions), policy, settings.user_storage_quota, external)
-    images = ImageService(repo, build_stores(settings, node), limits, node, policy, quotas)
+    try:
+        schema = ImageSchema(settings.disk_formats, settings.container_formats)
+    except ValueError as exc:
+        raise ConfigError(f"[image_format] {exc}") from None
+    rules = FormatRules(
+        require_image_format_match=settings.require_image_format_match,
+        vmdk_allowed_types=settings.vmdk_allowed_types,
+        gpt_safety_checks_nonfatal=settings.gpt_safety_checks_nonfatal,
+    )
+    images = ImageService(repo, build_stores(settings, node), limits, node, policy, quotas, schema, rules)
     return Services(images, MemberService(repo, policy, settings.image_member_quota), quotas)
 
 

@@ -82,6 +82,27 @@ AUTHTOKEN_OPTS = [
     cfg.StrOpt("region_name", help="Region of the identity service (informational)."),
     cfg.StrOpt("interface", default="internal", help="Identity endpoint interface (informational)."),
 ]
+IMAGE_FORMAT_OPTS = [
+    cfg.ListOpt(
+        "disk_formats",
+        default=["ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop"],
+        help="Disk formats images may declare.",
+    ),
+    cfg.ListOpt(
+        "container_formats",
+        default=["ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"],
+        help="Container formats images may declare.",
+    ),
+    cfg.BoolOpt(
+        "require_image_format_match", default=True, help="Refuse data whose content is not its declared disk_format."
+    ),
+    cfg.ListOpt(
+        "vmdk_allowed_types",
+        default=["streamOptimized", "monolithicSparse"],
+        help="VMDK subformats accepted (single-file ones only are safe).",
+    ),
+    cfg.ListOpt("gpt_safety_checks_nonfatal", default=[], help="GPT/MBR safety checks that only warn (mbr, gptmbr)."),
+]
 PASTE_OPTS = [
     cfg.StrOpt("flavor", default="", help="'keystone' to authenticate requests; empty for no authentication."),
 ]
@@ -92,6 +113,7 @@ SECTIONS: dict[str, list[cfg.Opt]] = {
     "glance_store": STORE_OPTS,
     "paste_deploy": PASTE_OPTS,
     "keystone_authtoken": AUTHTOKEN_OPTS,
+    "image_format": IMAGE_FORMAT_OPTS,
     "oslo_policy": list(policy_opts._options),  # oslo.policy's own options, read by auth/policy.py
 }
 
@@ -129,6 +151,11 @@ class Settings:
     policy_file: str | None = None
     keystone: dict[str, object] = field(default_factory=dict)
     use_keystone_limits: bool = False
+    disk_formats: tuple[str, ...] = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
+    container_formats: tuple[str, ...] = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
+    require_image_format_match: bool = True
+    vmdk_allowed_types: tuple[str, ...] = ("streamOptimized", "monolithicSparse")
+    gpt_safety_checks_nonfatal: tuple[str, ...] = ()
     config_files: tuple[str, ...] = ()
     unknown_options: tuple[str, ...] = field(default=())
 
@@ -251,6 +278,11 @@ def load_settings(
             policy_file=_find_policy_file(conf.oslo_policy.policy_file, files),
             keystone={opt.dest: conf.keystone_authtoken[opt.dest] for opt in AUTHTOKEN_OPTS},
             use_keystone_limits=conf.use_keystone_limits,
+            disk_formats=tuple(conf.image_format.disk_formats),
+            container_formats=tuple(conf.image_format.container_formats),
+            require_image_format_match=conf.image_format.require_image_format_match,
+            vmdk_allowed_types=tuple(conf.image_format.vmdk_allowed_types),
+            gpt_safety_checks_nonfatal=tuple(conf.image_format.gpt_safety_checks_nonfatal),
             config_files=tuple(files),
             unknown_options=tuple(unknown_options(files)),
         )

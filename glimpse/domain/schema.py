@@ -221,21 +221,53 @@ COLUMNS = frozenset(BASE_PROPERTIES) - {"self", "file", "schema", "direct_url", 
 RESERVED = frozenset({"location", "deleted", "deleted_at"})
 RESERVED_PREFIX = "os_glance"
 
-_validator = jsonschema.Draft4Validator(
-    {k: v for k, v in IMAGE_SCHEMA.items() if k != "links"}, format_checker=jsonschema.FormatChecker()
-)
-
 
 def schema_document(schema: dict[str, Any]) -> dict[str, Any]:
     """The document served at /v2/schemas/*: a deep copy so callers cannot change the original."""
     return copy.deepcopy(schema)
 
 
-def validate_image(doc: dict[str, Any]) -> None:
-    """Validate an image document (or part of one) against the image schema; 400 names the problem."""
-    error = jsonschema.exceptions.best_match(_validator.iter_errors(doc))
+class ImageSchema:
+    """The image schemas for the formats the operator allows ([image_format] disk_formats, container_formats)."""
+
+    def __init__(
+        self, disk_formats: tuple[str, ...] = DISK_FORMATS, container_formats: tuple[str, ...] = CONTAINER_FORMATS
+    ) -> None:
+        unknown = (set(disk_formats) - set(DISK_FORMATS)) | (set(container_formats) - set(CONTAINER_FORMATS))
+        if unknown:
+            raise ValueError(f"Unknown image formats: {', '.join(sorted(unknown))}.")
+        self.image = copy.deepcopy(IMAGE_SCHEMA)
+        self.image["properties"]["disk_format"]["enum"] = [None, *disk_formats]
+        self.image["properties"]["container_format"]["enum"] = [None, *container_formats]
+        self.images = copy.deepcopy(IMAGES_SCHEMA)
+        self.images["properties"]["images"]["items"] = self.image
+        self.documents = {
+            "image": self.image,
+            "images": self.images,
+            "member": MEMBER_SCHEMA,
+            "members": MEMBERS_SCHEMA,
+        }
+        self._validator = jsonschema.Draft4Validator(
+            {k: v for k, v in self.image.items() if k != "links"}, format_checker=jsonschema.FormatChecker()
+        )
+
+    def validate(self, doc: dict[str, Any]) -> None:
+        """Validate an image document (or part of one); 400 names the problem."""
+        _raise_first(self._validator, doc)
+
+
+def _raise_first(validator: jsonschema.protocols.Validator, doc: dict[str, Any]) -> None:
+    error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
     if error is not None:
         where = ".".join(str(p) for p in error.absolute_path)
         raise BadRequest(
             f"Provided object does not match schema 'image': {error.message}" + (f" (at '{where}')" if where else "")
         )
+
+
+DEFAULT_SCHEMA = ImageSchema()
+
+
+def validate_image(doc: dict[str, Any]) -> None:
+    """Validate against the schema of Glance's default formats."""
+    DEFAULT_SCHEMA.validate(doc)

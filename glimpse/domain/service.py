@@ -15,7 +15,7 @@ from glimpse.domain import listing, patch
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.authorization import Authorizer, image_target, new_image_target
 from glimpse.domain.quotas import QuotaService
-from glimpse.domain.schema import BASE_PROPERTIES, COLUMNS, RESERVED, RESERVED_PREFIX, validate_image
+from glimpse.domain.schema import BASE_PROPERTIES, COLUMNS, DEFAULT_SCHEMA, RESERVED, RESERVED_PREFIX, ImageSchema
 from glimpse.errors import (
     BadRequest,
     Conflict,
@@ -26,6 +26,7 @@ from glimpse.errors import (
     StoreError,
     TooLarge,
 )
+from glimpse.formats.inspection import FormatGuard, FormatRules
 from glimpse.store.base import StoredData
 from glimpse.store.registry import StoreRegistry
 
@@ -68,7 +69,11 @@ class ImageService:
         node: str,
         policy: Authorizer,
         quotas: QuotaService,
+        schema: ImageSchema = DEFAULT_SCHEMA,
+        format_rules: FormatRules | None = None,
     ) -> None:
+        self.schema = schema
+        self.format_rules = format_rules or FormatRules()
         self.quotas = quotas
         self.repo = repo
         self.stores = stores
@@ -109,7 +114,7 @@ class ImageService:
                 raise Forbidden(f"Attribute '{key}' is read-only.")
             if key in RESERVED or key.startswith(RESERVED_PREFIX) or key == "locations":
                 raise Forbidden(f"Attribute '{key}' is reserved.")
-        validate_image(body)
+        self.schema.validate(body)
         image_id = body.get("id") or str(uuid.uuid4())
         owner = body.get("owner", ctx.project_id)
         if not self.policy.check(ctx, "add_image", new_image_target(owner, body.get("visibility", "shared"))):
@@ -125,7 +130,7 @@ class ImageService:
         changes = patch.parse_changes(body, media_type)
         image = self._modifiable(ctx, image_id)
         doc = patch.apply_changes(self._document(image), changes, media_type)
-        validate_image({k: v for k, v in doc.items() if not (k not in BASE_PROPERTIES and v is None)})
+        self.schema.validate({k: v for k, v in doc.items() if not (k not in BASE_PROPERTIES and v is None)})
         self._apply(ctx, image, doc, creating=False)
         return self.repo.save(image)
 
@@ -237,9 +242,10 @@ class ImageService:
         self.repo.begin_upload(image_id, image.owner, self.node, max_uploading)
         try:
             metered = self.quotas.metered(image_id, image.owner, chunks, expected_size)
+            guard = FormatGuard(metered, image.disk_format, self.format_rules)
             stored = store.add(
                 image_id,
-                metered,
+                guard,
                 max_size=max_size,
                 expected_size=expected_size,
                 hash_algo=self.limits.hashing_algorithm,
@@ -248,7 +254,7 @@ class ImageService:
             self.quotas.release(image_id)
             self._back_to_queued(image_id)
             raise
-        self._publish(image_id, store.name, stored)
+        self._publish(image_id, store.name, stored, guard.verdict.virtual_size if guard.verdict else None)
         return self.repo.get(image_id)
 
     def _back_to_queued(self, image_id: str) -> None:
@@ -257,7 +263,7 @@ class ImageService:
         except Conflict:
             pass  # deleted meanwhile: nothing to restore
 
-    def _publish(self, image_id: str, store_name: str, stored: StoredData) -> None:
+    def _publish(self, image_id: str, store_name: str, stored: StoredData, virtual_size: int | None) -> None:
         location = Location(url=stored.url, metadata={"store": store_name, **stored.metadata})
         try:
             self.repo.activate(
@@ -268,6 +274,7 @@ class ImageService:
                 checksum=stored.checksum,
                 os_hash_algo=stored.hash_algo,
                 os_hash_value=stored.hash_value,
+                virtual_size=virtual_size,
             )
         except Conflict:
             self.quotas.release(image_id)

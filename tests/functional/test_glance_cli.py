@@ -30,7 +30,7 @@ def test_glance_image_lifecycle(clients: Clients, tmp_path: Path) -> None:
     name = f"glance-{uuid.uuid4().hex[:8]}"
     created = _json_table(
         clients.glance(
-            "image-create", "--name", name, "--disk-format", "qcow2", "--container-format", "bare",
+            "image-create", "--name", name, "--disk-format", "raw", "--container-format", "bare",
             "--property", "os_distro=debian", "--min-ram", "128", "--file", str(source),
         ).stdout
     )  # fmt: skip
@@ -82,13 +82,13 @@ def test_glance_create_then_upload_and_errors(clients: Clients, tmp_path: Path) 
     created = _json_table(clients.glance("image-create", "--name", "two-step").stdout)
     image_id = created["id"]
     assert created["status"] == "queued"
-    source = tmp_path / "data.iso"
-    source.write_bytes(b"iso9660" * 1000)
+    source = tmp_path / "data.raw"
+    source.write_bytes(b"rawdisk" * 1000)
     # Formats missing: the upload is refused and the image stays queued.
     refused = clients.glance("image-upload", "--file", str(source), image_id, check=False)
     assert refused.returncode != 0
     assert "disk_format" in refused.stderr
-    clients.glance("image-update", "--disk-format", "iso", "--container-format", "bare", image_id)
+    clients.glance("image-update", "--disk-format", "raw", "--container-format", "bare", image_id)
     clients.glance("image-upload", "--file", str(source), image_id)
     shown = _json_table(clients.glance("image-show", image_id).stdout)
     assert shown["status"] == "active" and shown["size"] == str(7000)

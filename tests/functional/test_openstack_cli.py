@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from tests.functional.clients import Clients
+from tests.functional.images import make_image
 from tests.functional.server import GlimpseServer
 
 
@@ -20,7 +21,7 @@ def _image_file(tmp_path: Path, size: int = 3 * 1024 * 1024 + 17) -> Path:
 
 
 def test_create_upload_list_show_download_delete(clients: Clients, tmp_path: Path) -> None:
-    source = _image_file(tmp_path)
+    source = make_image(tmp_path, "qcow2", "64M")  # a real qcow2: its content is checked against disk_format
     name = f"cirros-{uuid.uuid4().hex[:8]}"
     created = clients.openstack_json(
         "image", "create", "--disk-format", "qcow2", "--container-format", "bare", "--file", str(source),
@@ -33,6 +34,7 @@ def test_create_upload_list_show_download_delete(clients: Clients, tmp_path: Pat
     assert created["checksum"] == hashlib.md5(data).hexdigest()
     assert created["properties"]["os_hash_value"] == hashlib.sha512(data).hexdigest()
     assert created["properties"]["os_distro"] == "cirros"
+    assert created["virtual_size"] == 64 * 1024 * 1024  # read from the qcow2 header
 
     listed = clients.openstack_json("image", "list", "--property", "os_distro=cirros", "--long")
     assert [row["Name"] for row in listed] == [name]

@@ -11,11 +11,11 @@ from tests.functional.clients import Clients
 
 def test_sdk_create_upload_find_update_download_delete(clients: Clients, tmp_path: Path) -> None:
     data = os.urandom(1024 * 1024 + 3)
-    source = tmp_path / "snap.qcow2"
+    source = tmp_path / "snap.raw"
     source.write_bytes(data)
     result = clients.sdk(
         f"""
-image = conn.image.create_image(name='sdk-snap', filename={str(source)!r}, disk_format='qcow2',
+image = conn.image.create_image(name='sdk-snap', filename={str(source)!r}, disk_format='raw',
                                 container_format='bare', image_type='snapshot', instance_uuid='i-1',
                                 base_image_ref='b-1', wait=True)
 found = conn.image.find_image('sdk-snap')

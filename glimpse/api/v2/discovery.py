@@ -6,13 +6,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from glimpse.domain.schema import IMAGE_SCHEMA, IMAGES_SCHEMA, MEMBER_SCHEMA, MEMBERS_SCHEMA, schema_document
+from glimpse.domain.schema import schema_document
 
-SCHEMAS = {"image": IMAGE_SCHEMA, "images": IMAGES_SCHEMA, "member": MEMBER_SCHEMA, "members": MEMBERS_SCHEMA}
+SCHEMAS = ("image", "images", "member", "members")
 
 
 async def schema(request: Request) -> Response:
-    return JSONResponse(schema_document(SCHEMAS[request.url.path.rsplit("/", 1)[1]]))
+    documents = request.app.state.images.schema.documents
+    return JSONResponse(schema_document(documents[request.url.path.rsplit("/", 1)[1]]))
 
 
 async def import_info(request: Request) -> Response:
