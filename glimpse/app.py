@@ -6,8 +6,11 @@ import json
 import logging
 import os
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -17,7 +20,7 @@ from starlette.responses import Response
 from glimpse.api import versions
 from glimpse.api.errors import domain_error, error_response
 from glimpse.api.middleware import KeystoneAuthMiddleware, NoAuthContextMiddleware, RequestIdMiddleware
-from glimpse.api.v2 import discovery, image_data, images, members, quotas
+from glimpse.api.v2 import discovery, image_data, images, imports, members, quotas
 from glimpse.auth.keystone import KeystoneSettings, KeystoneValidator
 from glimpse.auth.policy import Policy
 from glimpse.auth.token_cache import InProcessCache, MemcachedCache, RedisCache, TokenCache
@@ -27,19 +30,23 @@ from glimpse.db import migrate
 from glimpse.db.quotas import QuotaRepository
 from glimpse.db.repositories import ImageRepository
 from glimpse.db.session import make_engine, make_sessionmaker
+from glimpse.db.tasks import TaskRepository
+from glimpse.domain.imports import ImportOptions, ImportService
 from glimpse.domain.members import MemberService
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.schema import ImageSchema
 from glimpse.domain.service import ImageService, Limits
 from glimpse.errors import ConfigError, GlimpseError
 from glimpse.formats.inspection import FormatRules
+from glimpse.sources.web import UrlFilter, download
 from glimpse.store.filesystem import FilesystemStore
 from glimpse.store.registry import StoreRegistry
+from glimpse.worker import TaskWorker
 
 log = logging.getLogger(__name__)
 
 # Import methods this build carries out; the operator's enabled_import_methods can only narrow them.
-IMPLEMENTED_IMPORT_METHODS: tuple[str, ...] = ()
+IMPLEMENTED_IMPORT_METHODS: tuple[str, ...] = ("glance-direct", "web-download")
 SETTINGS_ENV = "GLIMPSE_SERVE_ARGS"
 
 
@@ -59,6 +66,7 @@ class Services:
     images: ImageService
     members: MemberService
     quotas: QuotaService
+    imports: ImportService
 
 
 def build_services(settings: Settings, policy: Policy | None = None, *, migrate_embedded: bool = True) -> Services:
@@ -95,7 +103,33 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
         gpt_safety_checks_nonfatal=settings.gpt_safety_checks_nonfatal,
     )
     images = ImageService(repo, build_stores(settings, node), limits, node, policy, quotas, schema, rules)
-    return Services(images, MemberService(repo, policy, settings.image_member_quota), quotas)
+    members = MemberService(repo, policy, settings.image_member_quota)
+    return Services(images, members, quotas, build_imports(settings, images, sessions, policy, node))
+
+
+def build_imports(
+    settings: Settings, images: ImageService, sessions: sessionmaker[Session], policy: Policy, node: str
+) -> ImportService:
+    f = settings.import_filter
+    url_filter = UrlFilter(
+        allowed_schemes=tuple(f.get("allowed_schemes") or ()),  # type: ignore[call-overload]
+        disallowed_schemes=tuple(f.get("disallowed_schemes") or ()),  # type: ignore[call-overload]
+        allowed_hosts=tuple(f.get("allowed_hosts") or ()),  # type: ignore[call-overload]
+        disallowed_hosts=tuple(f.get("disallowed_hosts") or ()),  # type: ignore[call-overload]
+        allowed_ports=tuple(int(p) for p in f.get("allowed_ports") or ()),  # type: ignore[attr-defined]
+        disallowed_ports=tuple(int(p) for p in f.get("disallowed_ports") or ()),  # type: ignore[attr-defined]
+        allow_private_addresses=bool(f.get("allow_private_addresses")),
+    )
+    options = ImportOptions(
+        methods=tuple(m for m in settings.enabled_import_methods if m in IMPLEMENTED_IMPORT_METHODS),
+        url_filter=url_filter,
+        plugins=settings.import_plugins,
+        conversion_format=settings.conversion_format,
+        inject=settings.inject_properties,
+        inject_ignore_roles=settings.inject_ignore_roles,
+    )
+    staging = FilesystemStore("os_glance_staging_store", settings.staging_dir, node)
+    return ImportService(images, TaskRepository(sessions), policy, staging, options, node, download)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -151,12 +185,22 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     policy = Policy(settings.policy_file)
     auth = auth_middleware(settings, policy)
     services = services or build_services(settings, policy)
+    worker = TaskWorker(services.imports)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        worker.start()
+        yield
+        worker.stop()
+
     app = Starlette(
+        lifespan=lifespan,
         routes=[
             *versions.routes,
             *images.routes,
             *image_data.routes,
             *members.routes,
+            *imports.routes,
             *quotas.routes,
             *discovery.routes,
         ],
@@ -167,7 +211,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     app.state.images = services.images
     app.state.members = services.members
     app.state.quotas = services.quotas
-    app.state.import_methods = [m for m in settings.enabled_import_methods if m in IMPLEMENTED_IMPORT_METHODS]
+    app.state.imports = services.imports
+    app.state.import_methods = list(services.imports.options.methods)
     return app
 
 

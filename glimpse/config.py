@@ -51,6 +51,11 @@ DEFAULT_OPTS = [
         help="Interoperable import methods offered.",
     ),
     cfg.StrOpt("public_endpoint", help="Public URL of the API, used in the versions document."),
+    cfg.StrOpt(
+        "node_staging_uri",
+        help="file:// folder where staged and importing data waits (default <data_dir>/staging); "
+        "with several API nodes, a folder they all share.",
+    ),
     cfg.BoolOpt(
         "use_keystone_limits",
         default=False,
@@ -103,6 +108,33 @@ IMAGE_FORMAT_OPTS = [
     ),
     cfg.ListOpt("gpt_safety_checks_nonfatal", default=[], help="GPT/MBR safety checks that only warn (mbr, gptmbr)."),
 ]
+IMPORT_FILTER_OPTS = [
+    cfg.ListOpt("allowed_schemes", default=["http", "https"], help="URL schemes web-download may fetch."),
+    cfg.ListOpt("disallowed_schemes", default=[], help="URL schemes web-download refuses."),
+    cfg.ListOpt("allowed_hosts", default=[], help="If set, the only hosts web-download may fetch from."),
+    cfg.ListOpt("disallowed_hosts", default=[], help="Hosts web-download refuses."),
+    cfg.ListOpt("allowed_ports", default=["80", "443"], help="Ports web-download may connect to."),
+    cfg.ListOpt("disallowed_ports", default=[], help="Ports web-download refuses."),
+    cfg.BoolOpt(
+        "allow_private_addresses",
+        default=False,
+        help="Let web-download reach loopback, private and link-local addresses (refused by default).",
+    ),
+]
+IMPORT_OPTS = [
+    cfg.ListOpt(
+        "image_import_plugins",
+        default=[],
+        help="Import plugins, in order: image_decompression, image_conversion, inject_image_metadata.",
+    ),
+]
+CONVERSION_OPTS = [
+    cfg.StrOpt("output_format", default="raw", choices=["raw", "qcow2", "vmdk"], help="Format imports convert to."),
+]
+INJECT_OPTS = [
+    cfg.DictOpt("inject", default={}, help="Properties the inject_image_metadata plugin sets on imported images."),
+    cfg.ListOpt("ignore_user_roles", default=["admin"], help="Roles whose imports get no injected properties."),
+]
 PASTE_OPTS = [
     cfg.StrOpt("flavor", default="", help="'keystone' to authenticate requests; empty for no authentication."),
 ]
@@ -114,6 +146,10 @@ SECTIONS: dict[str, list[cfg.Opt]] = {
     "paste_deploy": PASTE_OPTS,
     "keystone_authtoken": AUTHTOKEN_OPTS,
     "image_format": IMAGE_FORMAT_OPTS,
+    "import_filtering_opts": IMPORT_FILTER_OPTS,
+    "image_import_opts": IMPORT_OPTS,
+    "image_conversion": CONVERSION_OPTS,
+    "inject_metadata_properties": INJECT_OPTS,
     "oslo_policy": list(policy_opts._options),  # oslo.policy's own options, read by auth/policy.py
 }
 
@@ -156,6 +192,12 @@ class Settings:
     require_image_format_match: bool = True
     vmdk_allowed_types: tuple[str, ...] = ("streamOptimized", "monolithicSparse")
     gpt_safety_checks_nonfatal: tuple[str, ...] = ()
+    staging_dir: Path = Path("glimpse-data/staging")
+    import_filter: dict[str, object] = field(default_factory=dict)
+    import_plugins: tuple[str, ...] = ()
+    conversion_format: str = "raw"
+    inject_properties: dict[str, str] = field(default_factory=dict)
+    inject_ignore_roles: tuple[str, ...] = ("admin",)
     config_files: tuple[str, ...] = ()
     unknown_options: tuple[str, ...] = field(default=())
 
@@ -221,6 +263,14 @@ def unknown_options(files: list[str]) -> list[str]:
     return sorted(set(unknown))
 
 
+def _staging_dir(uri: str | None, data_dir: Path) -> Path:
+    if not uri:
+        return data_dir / "staging"
+    if not uri.startswith("file://"):
+        raise ConfigError(f"node_staging_uri {uri} must be a file:// URI.")
+    return Path(uri[len("file://") :])
+
+
 def _find_policy_file(name: str, config_files: list[str]) -> str | None:
     """The operator's policy file: as given, or beside a configuration file (as oslo.policy looks)."""
     candidates = [Path(name)] + [Path(f).parent / name for f in config_files]
@@ -283,6 +333,12 @@ def load_settings(
             require_image_format_match=conf.image_format.require_image_format_match,
             vmdk_allowed_types=tuple(conf.image_format.vmdk_allowed_types),
             gpt_safety_checks_nonfatal=tuple(conf.image_format.gpt_safety_checks_nonfatal),
+            staging_dir=_staging_dir(conf.node_staging_uri, data_dir),
+            import_filter={o.dest: conf.import_filtering_opts[o.dest] for o in IMPORT_FILTER_OPTS},
+            import_plugins=tuple(conf.image_import_opts.image_import_plugins),
+            conversion_format=conf.image_conversion.output_format,
+            inject_properties=dict(conf.inject_metadata_properties.inject),
+            inject_ignore_roles=tuple(conf.inject_metadata_properties.ignore_user_roles),
             config_files=tuple(files),
             unknown_options=tuple(unknown_options(files)),
         )

@@ -16,7 +16,10 @@ from glimpse.errors import Forbidden
 def _conf(policy_file: str | None) -> cfg.ConfigOpts:
     conf = cfg.ConfigOpts()
     conf([], project="glimpse", default_config_files=[], default_config_dirs=[])
-    opts.set_defaults(conf, policy_file=policy_file or "policy.yaml")
+    # An override on this ConfigOpts only: opts.set_defaults would change the option objects every
+    # enforcer in the process shares.
+    conf.register_opts(opts._options, group="oslo_policy")
+    conf.set_override("policy_file", policy_file or "policy.yaml", group="oslo_policy")
     return conf
 
 

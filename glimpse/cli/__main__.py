@@ -93,6 +93,9 @@ def serve(args: argparse.Namespace) -> int:
     recovered = services.images.recover()
     if recovered:
         console.print(f"Recovered {recovered} interrupted upload(s): the images are queued again.")
+    resumed = services.imports.recover()
+    if resumed:
+        console.print(f"Resuming {resumed} interrupted import(s).")
     console.print(
         f"Glimpse serving the Images API v2 on http://{settings.bind_host}:{settings.bind_port} "
         f"(database {settings.database_url.split('://')[0]}, images in {settings.filesystem_store_datadir})"

@@ -173,3 +173,31 @@ class ReservationRow(Base):
     project_id: Mapped[str] = mapped_column(String(255), index=True)
     bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class TaskRow(Base):
+    """An asynchronous job, such as an image import; its row is its state, so any process may run it."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    type: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(30))  # pending, processing, success, failure
+    owner: Mapped[str | None] = mapped_column(String(255))
+    image_id: Mapped[str | None] = mapped_column(String(36))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    request_id: Mapped[str | None] = mapped_column(String(255))
+    input: Mapped[str] = mapped_column(Text, default="{}")
+    result: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text, default="")
+    node: Mapped[str | None] = mapped_column(String(255))  # the process running it
+    heartbeat_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+    expires_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+    __table_args__ = (
+        Index("ix_tasks_status_heartbeat_at", "status", "heartbeat_at"),
+        Index("ix_tasks_image_id", "image_id"),
+        Index("ix_tasks_owner_created_at", "owner", "created_at"),
+    )

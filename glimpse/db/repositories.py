@@ -114,10 +114,6 @@ class ImageRepository:
             )
             return int(total or 0)
 
-    def ids_saving_on(self, node: str) -> list[str]:
-        with self._tx() as s:
-            return list(s.scalars(select(ImageRow.id).where(ImageRow.status == "saving", ImageRow.upload_node == node)))
-
     def list(self, q: ImageQuery) -> list[Image]:
         with self._tx() as s:
             stmt = select(ImageRow).where(ImageRow.deleted == false(), *self._conditions(q))
@@ -278,8 +274,11 @@ class ImageRepository:
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise Conflict(f"Image {image_id} is no longer {from_status}.")
 
-    def begin_upload(self, image_id: str, owner: str | None, node: str, max_uploading: int | None) -> None:
-        """queued -> saving for this node; with max_uploading, only while the project has fewer uploads."""
+    def begin_upload(
+        self, image_id: str, owner: str | None, node: str, max_uploading: int | None, to_status: str = "saving"
+    ) -> None:
+        """queued -> saving (or uploading, for staging) for this node; with max_uploading, only while the
+        project has fewer uploads in progress."""
         with self._tx() as s:
             if max_uploading is not None and owner is not None:
                 lock_project(s, owner)
@@ -288,10 +287,36 @@ class ImageRepository:
             result = s.execute(
                 update(ImageRow)
                 .where(ImageRow.id == image_id, ImageRow.status == "queued", ImageRow.deleted == false())
-                .values(status="saving", updated_at=utcnow(), revision=ImageRow.revision + 1, upload_node=node)
+                .values(status=to_status, updated_at=utcnow(), revision=ImageRow.revision + 1, upload_node=node)
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
-                raise Conflict("Image status transition from queued to saving is not allowed")
+                raise Conflict(f"Image status transition from queued to {to_status} is not allowed")
+
+    def add_location(self, image_id: str, location: Location) -> None:
+        with self._tx() as s:
+            s.add(
+                LocationRow(
+                    image_id=image_id, url=location.url, meta=json.dumps(location.metadata), created_at=utcnow()
+                )
+            )
+
+    def set_internal_properties(self, image_id: str, values: dict[str, str], remove: tuple[str, ...] = ()) -> None:
+        """Server-kept properties (os_glance_*), changed without touching the user's revision."""
+        with self._tx() as s:
+            rows = {p.name: p for p in s.scalars(select(PropertyRow).where(PropertyRow.image_id == image_id))}
+            for name in remove:
+                if name in rows:
+                    s.delete(rows[name])
+            for name, value in values.items():
+                if name in rows:
+                    rows[name].value = value
+                else:
+                    s.add(PropertyRow(image_id=image_id, name=name, value=value))
+
+    def ids_in_status_on(self, status: str, node: str) -> list[str]:
+        with self._tx() as s:
+            query = select(ImageRow.id).where(ImageRow.status == status, ImageRow.upload_node == node)
+            return list(s.scalars(query))
 
     def activate(self, image_id: str, from_status: str, location: Location, **values: Any) -> None:
         """Publish uploaded data: status, checksums and location in one compare-and-swap."""

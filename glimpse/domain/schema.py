@@ -215,6 +215,57 @@ MEMBERS_SCHEMA: dict[str, Any] = {
     "links": [{"rel": "describedby", "href": "{schema}"}],
 }
 
+TASK_SCHEMA: dict[str, Any] = {
+    "name": "task",
+    "properties": {
+        "id": {"type": "string", "description": "An identifier for the task", "pattern": UUID_PATTERN},
+        "type": {
+            "type": "string",
+            "description": "The type of task represented by this content",
+            "enum": ["import", "api_image_import", "location_import"],
+        },
+        "status": {
+            "type": "string",
+            "description": "The current status of this task",
+            "enum": ["pending", "processing", "success", "failure"],
+        },
+        "input": {"type": ["null", "object"], "description": "The parameters required by task, JSON blob"},
+        "result": {"type": ["null", "object"], "description": "The result of current task, JSON blob"},
+        "owner": {"type": ["null", "string"], "description": "An identifier for the owner of this task"},
+        "message": {
+            "type": "string",
+            "description": "Human-readable informative message only included when appropriate",
+        },
+        "image_id": {"type": ["null", "string"], "description": "Image associated with the task"},
+        "request_id": {"type": ["null", "string"], "description": "Request ID that started the task"},
+        "user_id": {"type": ["null", "string"], "description": "User that started the task"},
+        "expires_at": {
+            "type": ["null", "string"],
+            "description": "Datetime when this resource would be subject to removal",
+        },
+        "created_at": {"type": "string", "description": "Datetime when this resource was created"},
+        "updated_at": {"type": "string", "description": "Datetime when this resource was updated"},
+        "self": {"type": "string"},
+        "schema": {"type": "string"},
+    },
+    "links": [{"rel": "self", "href": "{self}"}, {"rel": "describedby", "href": "{schema}"}],
+}
+
+TASKS_SCHEMA: dict[str, Any] = {
+    "name": "tasks",
+    "properties": {
+        "tasks": {"type": "array", "items": TASK_SCHEMA},
+        "schema": {"type": "string"},
+        "first": {"type": "string"},
+        "next": {"type": "string"},
+    },
+    "links": [
+        {"rel": "first", "href": "{first}"},
+        {"rel": "next", "href": "{next}"},
+        {"rel": "describedby", "href": "{schema}"},
+    ],
+}
+
 READ_ONLY = frozenset(k for k, v in BASE_PROPERTIES.items() if v.get("readOnly"))
 # Attributes the database keeps in columns (the rest are extra properties).
 COLUMNS = frozenset(BASE_PROPERTIES) - {"self", "file", "schema", "direct_url", "locations", "stores", "tags"}
@@ -246,6 +297,8 @@ class ImageSchema:
             "images": self.images,
             "member": MEMBER_SCHEMA,
             "members": MEMBERS_SCHEMA,
+            "task": TASK_SCHEMA,
+            "tasks": TASKS_SCHEMA,
         }
         self._validator = jsonschema.Draft4Validator(
             {k: v for k, v in self.image.items() if k != "links"}, format_checker=jsonschema.FormatChecker()

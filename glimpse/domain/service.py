@@ -304,7 +304,7 @@ class ImageService:
     def recover(self) -> int:
         """After a restart: uploads this node had in progress go back to queued, their partial data removed."""
         recovered = 0
-        for image_id in self.repo.ids_saving_on(self.node):
+        for image_id in self.repo.ids_in_status_on("saving", self.node):
             self._back_to_queued(image_id)
             self.quotas.release(image_id)
             recovered += 1

@@ -254,3 +254,9 @@ def test_schemas_served(api: httpx.Client) -> None:
     stores = api.get("/v2/info/stores").json()["stores"]
     assert any(s.get("default") == "true" for s in stores)
     assert api.get("/v2/info/import").json()["import-methods"]["type"] == "array"
+
+
+def test_task_schemas_served(api: httpx.Client) -> None:
+    task = api.get("/v2/schemas/task").json()
+    assert task["properties"]["status"]["enum"] == ["pending", "processing", "success", "failure"]
+    assert api.get("/v2/schemas/tasks").json()["properties"]["tasks"]["items"] == task

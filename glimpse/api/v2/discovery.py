@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from glimpse.domain.schema import schema_document
 
-SCHEMAS = ("image", "images", "member", "members")
+SCHEMAS = ("image", "images", "member", "members", "task", "tasks")
 
 
 async def schema(request: Request) -> Response:

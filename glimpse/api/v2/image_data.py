@@ -50,7 +50,7 @@ class RequestBodyReader:
                 yield batch
 
 
-def _expected_size(request: Request) -> int | None:
+def expected_size(request: Request) -> int | None:
     value = request.headers.get("x-openstack-image-size")
     if value is None:
         return None
@@ -70,7 +70,7 @@ async def upload(request: Request) -> Response:
             deps.context(request),
             request.path_params["image_id"],
             reader,
-            _expected_size(request),
+            expected_size(request),
             request.headers.get("x-image-meta-store"),
         )
     except ClientDisconnect:

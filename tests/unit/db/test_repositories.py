@@ -213,12 +213,12 @@ def test_transition_compare_and_swap(repo: ImageRepository) -> None:
     got = repo.get(image.id)
     assert got.status == "saving"
     assert got.revision == 1
-    assert repo.ids_saving_on("node-a") == [image.id]
-    assert repo.ids_saving_on("node-b") == []
+    assert repo.ids_in_status_on("saving", "node-a") == [image.id]
+    assert repo.ids_in_status_on("saving", "node-b") == []
     with pytest.raises(Conflict):
         repo.transition(image.id, "queued", "saving", upload_node="node-b")
     assert repo.get(image.id).status == "saving"
-    assert repo.ids_saving_on("node-b") == []
+    assert repo.ids_in_status_on("saving", "node-b") == []
 
 
 def test_transition_makes_stale_saves_conflict(repo: ImageRepository) -> None:
@@ -248,7 +248,7 @@ def test_activate(repo: ImageRepository) -> None:
     assert (got.size, got.checksum, got.os_hash_algo, got.os_hash_value) == (42, "c" * 32, "sha512", "d")
     assert got.locations == [location]
     assert got.has_data
-    assert repo.ids_saving_on("n") == []
+    assert repo.ids_in_status_on("saving", "n") == []
     assert repo.usage("p9") == 42
     with pytest.raises(Conflict):
         repo.activate(image.id, "saving", location, size=1)

@@ -1,0 +1,92 @@
+"""Interoperable import: PUT /v2/images/{id}/stage, POST /v2/images/{id}/import, and tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+from glimpse.api import deps
+from glimpse.api.routing import resource
+from glimpse.api.v2.image_data import RequestBodyReader, expected_size
+from glimpse.api.v2.views import isotime
+from glimpse.db.tasks import Task
+from glimpse.domain.imports import ImportService
+
+
+def _imports(request: Request) -> ImportService:
+    service: ImportService = request.app.state.imports
+    return service
+
+
+def task_view(task: Task) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "type": task.type,
+        "status": task.status,
+        "input": task.input,
+        "result": task.result,
+        "owner": task.owner,
+        "message": task.message,
+        "image_id": task.image_id,
+        "request_id": task.request_id,
+        "user_id": task.user_id,
+        "expires_at": isotime(task.expires_at),
+        "created_at": isotime(task.created_at),
+        "updated_at": isotime(task.updated_at),
+        "self": f"/v2/tasks/{task.id}",
+        "schema": "/v2/schemas/task",
+    }
+
+
+async def stage(request: Request) -> Response:
+    reader = RequestBodyReader(request.stream())
+    try:
+        await run_in_threadpool(
+            _imports(request).stage,
+            deps.context(request),
+            request.path_params["image_id"],
+            reader,
+            expected_size(request),
+        )
+    except ClientDisconnect:
+        return Response(status_code=400)
+    return Response(status_code=204)
+
+
+async def start(request: Request) -> Response:
+    body = await deps.json_body(request)
+    await run_in_threadpool(_imports(request).start, deps.context(request), request.path_params["image_id"], body)
+    return Response(status_code=202)
+
+
+async def image_tasks(request: Request) -> Response:
+    found = await run_in_threadpool(
+        _imports(request).image_tasks, deps.context(request), request.path_params["image_id"]
+    )
+    return JSONResponse({"tasks": [task_view(t) for t in found]})
+
+
+async def index(request: Request) -> Response:
+    q = request.query_params
+    limit = int(q["limit"]) if q.get("limit", "").isdigit() else 25
+    found = await run_in_threadpool(
+        _imports(request).list_tasks, deps.context(request), q.get("status"), q.get("type"), limit
+    )
+    return JSONResponse({"tasks": [task_view(t) for t in found], "first": "/v2/tasks", "schema": "/v2/schemas/tasks"})
+
+
+async def show(request: Request) -> Response:
+    task = await run_in_threadpool(_imports(request).get_task, deps.context(request), request.path_params["task_id"])
+    return JSONResponse(task_view(task))
+
+
+routes = [
+    resource("/v2/images/{image_id}/stage", put=stage),
+    resource("/v2/images/{image_id}/import", post=start),
+    resource("/v2/images/{image_id}/tasks", get=image_tasks),
+    resource("/v2/tasks", get=index),
+    resource("/v2/tasks/{task_id}", get=show),
+]
