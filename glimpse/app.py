@@ -46,7 +46,7 @@ from glimpse.worker import TaskWorker
 log = logging.getLogger(__name__)
 
 # Import methods this build carries out; the operator's enabled_import_methods can only narrow them.
-IMPLEMENTED_IMPORT_METHODS: tuple[str, ...] = ("glance-direct", "web-download")
+IMPLEMENTED_IMPORT_METHODS: tuple[str, ...] = ("glance-direct", "web-download", "glance-download")
 SETTINGS_ENV = "GLIMPSE_SERVE_ARGS"
 
 
@@ -127,6 +127,8 @@ def build_imports(
         conversion_format=settings.conversion_format,
         inject=settings.inject_properties,
         inject_ignore_roles=settings.inject_ignore_roles,
+        remote_endpoints=settings.remote_endpoints,
+        download_properties=settings.download_properties,
     )
     staging = FilesystemStore("os_glance_staging_store", settings.staging_dir, node)
     return ImportService(images, TaskRepository(sessions), policy, staging, options, node, download)

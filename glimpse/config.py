@@ -135,6 +135,20 @@ INJECT_OPTS = [
     cfg.DictOpt("inject", default={}, help="Properties the inject_image_metadata plugin sets on imported images."),
     cfg.ListOpt("ignore_user_roles", default=["admin"], help="Roles whose imports get no injected properties."),
 ]
+GLANCE_DOWNLOAD_OPTS = [
+    cfg.DictOpt(
+        "region_endpoints",
+        default={},
+        help="region:URL of other image services for glance-download when the caller's catalog has none.",
+    ),
+]
+GLANCE_DOWNLOAD_PROPERTY_OPTS = [
+    cfg.ListOpt(
+        "extra_properties",
+        default=["hw_", "trait:", "os_distro", "os_secure_boot", "os_type"],
+        help="Property names (or prefixes) an image downloaded from another region takes over.",
+    ),
+]
 PASTE_OPTS = [
     cfg.StrOpt("flavor", default="", help="'keystone' to authenticate requests; empty for no authentication."),
 ]
@@ -150,6 +164,8 @@ SECTIONS: dict[str, list[cfg.Opt]] = {
     "image_import_opts": IMPORT_OPTS,
     "image_conversion": CONVERSION_OPTS,
     "inject_metadata_properties": INJECT_OPTS,
+    "glance_download_opts": GLANCE_DOWNLOAD_OPTS,
+    "glance_download_properties": GLANCE_DOWNLOAD_PROPERTY_OPTS,
     "oslo_policy": list(policy_opts._options),  # oslo.policy's own options, read by auth/policy.py
 }
 
@@ -198,6 +214,8 @@ class Settings:
     conversion_format: str = "raw"
     inject_properties: dict[str, str] = field(default_factory=dict)
     inject_ignore_roles: tuple[str, ...] = ("admin",)
+    remote_endpoints: dict[str, str] = field(default_factory=dict)
+    download_properties: tuple[str, ...] = ("hw_", "trait:", "os_distro", "os_secure_boot", "os_type")
     config_files: tuple[str, ...] = ()
     unknown_options: tuple[str, ...] = field(default=())
 
@@ -339,6 +357,8 @@ def load_settings(
             conversion_format=conf.image_conversion.output_format,
             inject_properties=dict(conf.inject_metadata_properties.inject),
             inject_ignore_roles=tuple(conf.inject_metadata_properties.ignore_user_roles),
+            remote_endpoints=dict(conf.glance_download_opts.region_endpoints),
+            download_properties=tuple(conf.glance_download_properties.extra_properties),
             config_files=tuple(files),
             unknown_options=tuple(unknown_options(files)),
         )

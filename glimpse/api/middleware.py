@@ -116,6 +116,8 @@ class KeystoneAuthMiddleware:
             roles=info.roles,
             request_id=scope.get("request_id", ""),
             is_admin=self.policy.check_roles(info.roles, info.project_id, "context_is_admin"),
+            auth_token=token,
+            service_catalog=info.catalog,
         )
         await self.app(scope, receive, send)
 

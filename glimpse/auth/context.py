@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -13,6 +14,9 @@ class RequestContext:
     request_id: str = ""
     # Decided by the policy's context_is_admin rule when the request arrives.
     is_admin: bool = False
+    # With Keystone: the caller's token and its service catalog (for calls made on the caller's behalf).
+    auth_token: str | None = field(default=None, repr=False)
+    service_catalog: tuple[dict[str, Any], ...] = ()
 
     @property
     def owner(self) -> str | None:

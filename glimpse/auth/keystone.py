@@ -49,6 +49,7 @@ class TokenInfo:
     project_id: str | None
     roles: frozenset[str]
     expires_at: datetime
+    catalog: tuple[dict[str, Any], ...] = ()
 
 
 def _v3(url: str) -> str:
@@ -107,6 +108,7 @@ class KeystoneValidator:
             project_id=(body.get("project") or {}).get("id"),
             roles=frozenset(r["name"].lower() for r in body.get("roles", [])),
             expires_at=expires,
+            catalog=tuple(body.get("catalog", [])),
         )
 
 
@@ -116,6 +118,7 @@ def _to_cache(info: TokenInfo) -> dict[str, Any]:
         "project_id": info.project_id,
         "roles": sorted(info.roles),
         "expires_at": info.expires_at.isoformat(),
+        "catalog": list(info.catalog),
     }
 
 
@@ -125,4 +128,5 @@ def _from_cache(value: dict[str, Any]) -> TokenInfo:
         project_id=value["project_id"],
         roles=frozenset(value["roles"]),
         expires_at=datetime.fromisoformat(value["expires_at"]),
+        catalog=tuple(value.get("catalog", [])),
     )

@@ -153,3 +153,13 @@ class TaskRepository:
                     status=status, message=message, result=json.dumps(result), updated_at=now, expires_at=now + TASK_TTL
                 )
             )
+
+    def abandon(self, task_id: str, message: str) -> None:
+        """A task that never started (its image changed meanwhile) ends as a failure."""
+        now = utcnow()
+        with self._sessions.begin() as s:
+            s.execute(
+                update(TaskRow)
+                .where(TaskRow.id == task_id, TaskRow.status == "pending")
+                .values(status="failure", message=message, updated_at=now, expires_at=now + TASK_TTL)
+            )

@@ -27,6 +27,7 @@ from glimpse.domain.service import ImageService
 from glimpse.errors import BadRequest, Conflict, GlimpseError, NotFound
 from glimpse.formats import conversion
 from glimpse.formats.inspection import FormatGuard
+from glimpse.sources import remote_glance
 from glimpse.sources.web import UrlFilter
 from glimpse.store.base import Store, StoredData
 from glimpse.store.filesystem import node_tag
@@ -48,6 +49,8 @@ class ImportOptions:
     conversion_format: str = "raw"
     inject: dict[str, str] = field(default_factory=dict)
     inject_ignore_roles: tuple[str, ...] = ("admin",)
+    remote_endpoints: dict[str, str] = field(default_factory=dict)  # region -> URL when there is no catalog
+    download_properties: tuple[str, ...] = ("hw_", "trait:", "os_distro", "os_secure_boot", "os_type")
 
 
 class ImportService:
@@ -70,6 +73,8 @@ class ImportService:
         self.options = options
         self.node = node
         self.download = download
+        # Callers' tokens for glance-download, kept in memory only: never written to the database.
+        self._tokens: dict[str, str | None] = {}
 
     # --- staging ---------------------------------------------------------------------------------
     def stage(self, ctx: RequestContext, image_id: str, chunks: Iterable[bytes], expected_size: int | None) -> None:
@@ -112,6 +117,11 @@ class ImportService:
             if not isinstance(uri, str) or not uri:
                 raise BadRequest("web-download needs a 'uri'.")
             self.options.url_filter.check(uri)
+        if name == "glance-download":
+            if image.status != "queued":
+                raise Conflict(f"Image {image_id} must be queued for glance-download, not {image.status}.")
+            method = self._prepare_remote(ctx, image, method)
+            image = self.repo.get(image_id)
         if not image.disk_format or not image.container_format:
             raise BadRequest("Properties disk_format, container_format must be set prior to importing data.")
         for store in stores:
@@ -121,15 +131,39 @@ class ImportService:
             "api_image_import", image.owner, image_id, {"method": method, "stores": stores, **self._inject(ctx)},
             ctx.user_id, ctx.request_id,
         )  # fmt: skip
+        if name == "glance-download":
+            self._tokens[task.id] = ctx.auth_token
         try:
             self.repo.transition(image_id, source, "importing", upload_node=None)
         except Conflict:
-            self.tasks.finish(task.id, "", "failure", "The image changed status before the import began.", {})
+            self.tasks.abandon(task.id, "The image changed status before the import began.")
             raise
         self.repo.set_internal_properties(
             image_id, {IMPORT_TASK: task.id, IMPORTING_TO: ",".join(stores or [self.images.stores.default])}
         )
         return task
+
+    def _prepare_remote(self, ctx: RequestContext, image: Image, method: dict[str, Any]) -> dict[str, Any]:
+        """Look the remote image up with the caller's token and let the local image inherit its metadata."""
+        remote_id = method.get("glance_image_id")
+        region = method.get("glance_region")
+        if not isinstance(remote_id, str) or not isinstance(region, str):
+            raise BadRequest("glance-download needs 'glance_image_id' and 'glance_region'.")
+        interface = method.get("glance_service_interface") or "public"
+        endpoint = remote_glance.find_endpoint(ctx.service_catalog, self.options.remote_endpoints, region, interface)
+        remote = remote_glance.remote_image(endpoint, remote_id, ctx.auth_token)
+        inherited = remote_glance.inherited_metadata(remote, self.options.download_properties)
+        columns = {k: v for k, v in inherited.items() if k in remote_glance.INHERITED}
+        for key, value in columns.items():
+            setattr(image, key, value)
+        image.properties.update({k: v for k, v in inherited.items() if k not in columns})
+        self.repo.save(image)
+        return {
+            **method,
+            "endpoint": endpoint,
+            "expect": remote.get("os_hash_value"),
+            "algo": remote.get("os_hash_algo"),
+        }
 
     def _parse(self, body: Any) -> tuple[dict[str, Any], list[str]]:
         if not isinstance(body, dict) or not isinstance(body.get("method"), dict):
@@ -188,6 +222,8 @@ class ImportService:
             self._fail(task, worker, f"Import failed: {exc}")
         else:
             self.tasks.finish(task.id, worker, "success", "Import complete", result)
+        finally:
+            self._tokens.pop(task.id, None)
         return True
 
     def _fail(self, task: Task, worker: str, message: str) -> None:
@@ -223,12 +259,17 @@ class ImportService:
         with tempfile.TemporaryDirectory(dir=self._workdir()) as tmp:
             work = Path(tmp)
             local = work / "source"
-            source = self._source(image, method)
+            source = self._source(image, method, task.id)
             self._write(progress.count(source), local)
             disk_format, container_format, local = self._prepare(image, local, work)
             targets = task.input.get("stores") or [self.images.stores.default]
             placed, failed = self._store_all(task, image, targets, local, disk_format, progress)
         stored, verdict, store = placed[0]
+        expected = method.get("expect")
+        if expected and method.get("algo") == stored.hash_algo and expected != stored.hash_value:
+            for data, _, where in placed:
+                where.delete(data.url)
+            raise BadRequest("The downloaded data does not match the remote image's os_hash_value.")
         values: dict[str, Any] = dict(
             size=stored.size, checksum=stored.checksum, os_hash_algo=stored.hash_algo,
             os_hash_value=stored.hash_value, virtual_size=verdict, disk_format=disk_format,
@@ -271,7 +312,10 @@ class ImportService:
             raise GlimpseError(f"The import failed on every store: {', '.join(failed)}.")
         return placed, failed
 
-    def _source(self, image: Image, method: dict[str, Any]) -> Iterable[bytes]:
+    def _needs_token(self, method: dict[str, Any]) -> bool:
+        return method.get("glance_region") not in self.options.remote_endpoints
+
+    def _source(self, image: Image, method: dict[str, Any], task_id: str) -> Iterable[bytes]:
         if method["name"] == "glance-direct":
             try:
                 return self.staging.get(self._staged_url(image.id))
@@ -279,6 +323,10 @@ class ImportService:
                 raise NotFound(f"The staged data of image {image.id} is gone; stage it again.") from None
         if method["name"] == "web-download":
             return self.download(method["uri"], self.options.url_filter)
+        if method["name"] == "glance-download":
+            if task_id not in self._tokens and self._needs_token(method):
+                raise Conflict("The caller's token is gone (the server restarted): start the import again.")
+            return remote_glance.download(method["endpoint"], method["glance_image_id"], self._tokens.get(task_id))
         raise BadRequest(f"Import method {method['name']} is not supported.")
 
     def _write(self, chunks: Iterable[bytes], path: Path) -> None:

@@ -234,3 +234,35 @@ def test_injected_metadata_and_stage_rules(files: FileServer, tmp_path: Path) ->
         assert "provenance" not in _wait_status(server, admin_image["id"], "active", "queued")
     finally:
         server.stop()
+
+
+def test_glance_download_from_another_region(files: FileServer, tmp_path: Path) -> None:
+    remote = GlimpseServer(tmp_path / "region-two").start()
+    local = _importer(
+        tmp_path / "region-one",
+        files,
+        "[DEFAULT]\nenabled_import_methods = glance-direct,web-download,glance-download\n"
+        f"[glance_download_opts]\nregion_endpoints = RegionTwo:{remote.url}\n",
+    )
+    try:
+        source = _create(remote, disk_format="qcow2", min_ram=512, os_distro="fedora", hw_disk_bus="scsi", secret="x")
+        qcow2 = (files.root / "disk.qcow2").read_bytes()
+        put = httpx.put(f"{remote.url}/v2/images/{source['id']}/file", content=qcow2,
+                        headers={"Content-Type": "application/octet-stream"})  # fmt: skip
+        assert put.status_code == 204
+        image = httpx.post(f"{local.url}/v2/images", json={"name": "copy-from-region-two"}).json()
+        method = {"name": "glance-download", "glance_image_id": source["id"], "glance_region": "RegionTwo"}
+        started = _import(local, image["id"], method)
+        assert started.status_code == 202, started.text
+        done = _wait_status(local, image["id"], "active", "queued")
+        assert done["status"] == "active"
+        assert (done["disk_format"], done["container_format"], done["min_ram"]) == ("qcow2", "bare", 512)
+        assert done["os_distro"] == "fedora" and done["hw_disk_bus"] == "scsi"
+        assert "secret" not in done  # only the properties the operator lists are inherited
+        assert done["os_hash_value"] == hashlib.sha512(qcow2).hexdigest()
+        unknown = {"name": "glance-download", "glance_image_id": source["id"], "glance_region": "Nowhere"}
+        other = httpx.post(f"{local.url}/v2/images", json={"name": "x"}).json()
+        assert _import(local, other["id"], unknown).status_code == 400
+    finally:
+        local.stop()
+        remote.stop()
