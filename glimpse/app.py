@@ -89,6 +89,7 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
         limit_param_default=settings.limit_param_default,
         api_limit_max=settings.api_limit_max,
         hashing_algorithm=settings.hashing_algorithm,
+        heartbeat_every=settings.upload_heartbeat_timeout / 4,
     )
     repo = ImageRepository(sessions)
     external = KeystoneLimits(list(settings.config_files)) if settings.use_keystone_limits else None
@@ -187,7 +188,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     policy = Policy(settings.policy_file)
     auth = auth_middleware(settings, policy)
     services = services or build_services(settings, policy)
-    worker = TaskWorker(services.imports)
+    worker = TaskWorker(services.imports, abandoned_after=settings.upload_heartbeat_timeout)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

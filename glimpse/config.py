@@ -51,6 +51,12 @@ DEFAULT_OPTS = [
         help="Interoperable import methods offered.",
     ),
     cfg.StrOpt("public_endpoint", help="Public URL of the API, used in the versions document."),
+    cfg.IntOpt(
+        "upload_heartbeat_timeout",
+        default=120,
+        min=5,
+        help="Seconds without data after which another process treats an upload as abandoned.",
+    ),
     cfg.StrOpt(
         "node_staging_uri",
         help="file:// folder where staged and importing data waits (default <data_dir>/staging); "
@@ -209,6 +215,7 @@ class Settings:
     vmdk_allowed_types: tuple[str, ...] = ("streamOptimized", "monolithicSparse")
     gpt_safety_checks_nonfatal: tuple[str, ...] = ()
     staging_dir: Path = Path("glimpse-data/staging")
+    upload_heartbeat_timeout: int = 120
     import_filter: dict[str, object] = field(default_factory=dict)
     import_plugins: tuple[str, ...] = ()
     conversion_format: str = "raw"
@@ -352,6 +359,7 @@ def load_settings(
             vmdk_allowed_types=tuple(conf.image_format.vmdk_allowed_types),
             gpt_safety_checks_nonfatal=tuple(conf.image_format.gpt_safety_checks_nonfatal),
             staging_dir=_staging_dir(conf.node_staging_uri, data_dir),
+            upload_heartbeat_timeout=conf.upload_heartbeat_timeout,
             import_filter={o.dest: conf.import_filtering_opts[o.dest] for o in IMPORT_FILTER_OPTS},
             import_plugins=tuple(conf.image_import_opts.image_import_plugins),
             conversion_format=conf.image_conversion.output_format,

@@ -67,6 +67,8 @@ class ImageRow(Base):
     revision: Mapped[int] = mapped_column(Integer, default=0)
     # Which server process is writing this image's data (status saving), so a restart can recover it.
     upload_node: Mapped[str | None] = mapped_column(String(255))
+    # Refreshed while data arrives; an upload whose heartbeat stopped belongs to a dead process.
+    upload_heartbeat_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
     properties: Mapped[list[PropertyRow]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="PropertyRow.name"
@@ -87,6 +89,7 @@ class ImageRow(Base):
         Index("ix_images_checksum", "checksum"),
         Index("ix_images_os_hash_value", "os_hash_value"),
         Index("ix_images_upload_node", "upload_node"),
+        Index("ix_images_status_upload_heartbeat_at", "status", "upload_heartbeat_at"),
     )
 
 

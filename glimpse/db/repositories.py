@@ -287,10 +287,43 @@ class ImageRepository:
             result = s.execute(
                 update(ImageRow)
                 .where(ImageRow.id == image_id, ImageRow.status == "queued", ImageRow.deleted == false())
-                .values(status=to_status, updated_at=utcnow(), revision=ImageRow.revision + 1, upload_node=node)
+                .values(
+                    status=to_status,
+                    updated_at=utcnow(),
+                    revision=ImageRow.revision + 1,
+                    upload_node=node,
+                    upload_heartbeat_at=utcnow(),
+                )
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise Conflict(f"Image status transition from queued to {to_status} is not allowed")
+
+    def staged(self, image_id: str) -> None:
+        with self._tx() as s:
+            s.execute(
+                update(ImageRow).where(ImageRow.id == image_id).values(upload_node=None, upload_heartbeat_at=None)
+            )
+
+    def upload_heartbeat(self, image_id: str, node: str) -> None:
+        with self._tx() as s:
+            s.execute(
+                update(ImageRow)
+                .where(ImageRow.id == image_id, ImageRow.upload_node == node)
+                .values(upload_heartbeat_at=utcnow())
+            )
+
+    def abandoned_uploads(self, older_than: timedelta) -> list[tuple[str, str, str]]:
+        """(image id, status, node) of uploads and stagings whose writer stopped beating."""
+        cutoff = utcnow() - older_than
+        with self._tx() as s:
+            rows = s.execute(
+                select(ImageRow.id, ImageRow.status, ImageRow.upload_node).where(
+                    ImageRow.status.in_(("saving", "uploading")),
+                    ImageRow.deleted == false(),
+                    ImageRow.upload_heartbeat_at < cutoff,
+                )
+            )
+            return [(r[0], r[1], r[2] or "") for r in rows]
 
     def add_location(self, image_id: str, location: Location) -> None:
         with self._tx() as s:

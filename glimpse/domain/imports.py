@@ -29,7 +29,7 @@ from glimpse.formats import conversion
 from glimpse.formats.inspection import FormatGuard
 from glimpse.sources import remote_glance
 from glimpse.sources.web import UrlFilter
-from glimpse.store.base import Store, StoredData
+from glimpse.store.base import Heartbeat, Store, StoredData
 from glimpse.store.filesystem import node_tag
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,10 @@ class ImportService:
         limits = self.images.quotas.effective(image.owner).image_count_uploading if image.owner else None
         self.repo.begin_upload(image_id, image.owner, self.node, limits, to_status="uploading")
         try:
-            metered = self.images.quotas.metered(image_id, image.owner, chunks, expected_size)
+            beating = Heartbeat(
+                chunks, lambda: self.repo.upload_heartbeat(image_id, self.node), self.images.limits.heartbeat_every
+            )
+            metered = self.images.quotas.metered(image_id, image.owner, beating, expected_size)
             stored = self.staging.add(
                 image_id, metered, max_size=self.images.limits.image_size_cap, expected_size=expected_size,
                 hash_algo=self.images.limits.hashing_algorithm,
@@ -96,6 +99,7 @@ class ImportService:
             self._restore(image_id, "uploading")
             raise
         self.repo.set_internal_properties(image_id, {"os_glance_stage_url": stored.url})
+        self.repo.staged(image_id)  # staged for good: no longer an upload in progress
 
     def _restore(self, image_id: str, status: str) -> None:
         try:
@@ -237,6 +241,10 @@ class ImportService:
             pass
         self._drop_staged(image_id)
         self.tasks.finish(task.id, worker, "failure", message, {})
+
+    def sweep_abandoned(self, older_than: timedelta) -> int:
+        """Uploads and stagings whose process died go back to queued, wherever their partial data is."""
+        return self.images.sweep_abandoned(older_than, extra_stores=[self.staging])
 
     def _drop_staged(self, image_id: str) -> None:
         self.staging.delete(self._staged_url(image_id))

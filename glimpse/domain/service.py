@@ -6,6 +6,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from glimpse.auth.context import RequestContext
@@ -27,10 +28,11 @@ from glimpse.errors import (
     TooLarge,
 )
 from glimpse.formats.inspection import FormatGuard, FormatRules
-from glimpse.store.base import StoredData
+from glimpse.store.base import Heartbeat, Store, StoredData
 from glimpse.store.registry import StoreRegistry
 
 log = logging.getLogger(__name__)
+
 
 CREATE_FORBIDDEN = frozenset({"direct_url", "self", "file", "schema", "stores", "status", "checksum", "size",
                               "virtual_size", "created_at", "updated_at", "os_hash_algo", "os_hash_value"})  # fmt: skip
@@ -46,6 +48,7 @@ class Limits:
     limit_param_default: int
     api_limit_max: int
     hashing_algorithm: str
+    heartbeat_every: float = 10.0  # seconds between an upload's signs of life
 
 
 @dataclass(frozen=True)
@@ -241,7 +244,10 @@ class ImageService:
         max_uploading = self.quotas.effective(image.owner).image_count_uploading if image.owner else None
         self.repo.begin_upload(image_id, image.owner, self.node, max_uploading)
         try:
-            metered = self.quotas.metered(image_id, image.owner, chunks, expected_size)
+            beating = Heartbeat(
+                chunks, lambda: self.repo.upload_heartbeat(image_id, self.node), self.limits.heartbeat_every
+            )
+            metered = self.quotas.metered(image_id, image.owner, beating, expected_size)
             guard = FormatGuard(metered, image.disk_format, self.format_rules)
             stored = store.add(
                 image_id,
@@ -300,6 +306,22 @@ class ImageService:
                 last_error = exc
                 log.warning("Image %s: location %s unreadable: %s", image_id, location.url, exc)
         raise NotFound(f"Image {image_id} has no readable data.") from last_error
+
+    def sweep_abandoned(self, older_than: timedelta, extra_stores: Sequence[Store] = ()) -> int:
+        """Uploads whose process died (on any node) go back to queued, their partial data removed
+        (from the image stores and from `extra_stores`, such as the staging folder)."""
+        swept = 0
+        for image_id, status, node in self.repo.abandoned_uploads(older_than):
+            try:
+                self.repo.transition(image_id, status, "queued", upload_node=None, upload_heartbeat_at=None)
+            except Conflict:
+                continue  # its writer woke up, or another process swept it first
+            self.quotas.release(image_id)
+            for store in [*self.stores.stores.values(), *extra_stores]:
+                if not store.read_only:
+                    store.discard_partial(image_id, node)
+            swept += 1
+        return swept
 
     def recover(self) -> int:
         """After a restart: uploads this node had in progress go back to queued, their partial data removed."""

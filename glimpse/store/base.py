@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -48,6 +49,27 @@ class Store(Protocol):
     def recover(self, node: str) -> int:
         """Remove partial data a crashed writer `node` left behind; returns how many were removed."""
         ...
+
+    def discard_partial(self, image_id: str, node: str) -> None:
+        """Remove the partial data of one image that the dead writer `node` left behind."""
+        ...
+
+
+class Heartbeat:
+    """Passes chunks through, calling `beat` at most every `every` seconds while data flows."""
+
+    def __init__(self, chunks: Iterable[bytes], beat: Callable[[], None], every: float = 10.0) -> None:
+        self._chunks = chunks
+        self._beat = beat
+        self._every = every
+
+    def __iter__(self) -> Iterator[bytes]:
+        due = time.monotonic() + self._every
+        for chunk in self._chunks:
+            if time.monotonic() >= due:
+                self._beat()
+                due = time.monotonic() + self._every
+            yield chunk
 
 
 class HashingMeter:

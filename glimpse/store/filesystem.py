@@ -77,12 +77,18 @@ class FilesystemStore:
         self._path(url).unlink(missing_ok=True)
 
     def recover(self, node: str) -> int:
-        mine = node_tag(node)
-        removed = 0
-        for path in self.datadir.glob(f"*.{mine}.*{PARTIAL}"):
-            path.unlink(missing_ok=True)
-            removed += 1
-        return removed
+        return _discard(self.datadir, f"*.{node_tag(node)}.*{PARTIAL}")
+
+    def discard_partial(self, image_id: str, node: str) -> None:
+        _discard(self.datadir, f"{image_id}.{node_tag(node)}.*{PARTIAL}")
+
+
+def _discard(datadir: Path, pattern: str) -> int:
+    removed = 0
+    for path in datadir.glob(pattern):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 def node_tag(node: str) -> str:

@@ -226,3 +226,33 @@ def test_several_worker_processes_share_one_database(tmp_path: Path) -> None:
         assert len(_children(server.proc.pid)) >= 2  # uvicorn's worker processes
     finally:
         server.stop()
+
+
+def test_an_upload_whose_node_died_is_recovered_by_another_node(tmp_path: Path) -> None:
+    """Two nodes over one PostgreSQL and one image folder; node A dies mid-upload and never comes back."""
+    with fresh_database("postgresql") as url:
+        shared = f"upload_heartbeat_timeout = 6\n[glance_store]\nfilesystem_store_datadir = {tmp_path / 'images'}"
+        node_a = GlimpseServer(tmp_path / "a", url, extra_conf=shared)
+        node_b = GlimpseServer(tmp_path / "b", url, extra_conf=shared)
+        assert node_a.command("db", "sync").returncode == 0
+        node_a.start()
+        node_b.start()
+        try:
+            image_id = _queued_image(node_a)
+            sock = _start_upload(node_a, image_id, 40 * 1024 * 1024, b"k" * (3 * 1024 * 1024))
+            assert _wait_for(lambda: _status(node_b, image_id) == "saving")
+            assert _wait_for(lambda: len(list((tmp_path / "images").glob("*.partial"))) == 1)
+            node_a.kill()
+            sock.close()
+            # Node B notices the silence and puts the image back; the dead node's partial file goes too.
+            assert _wait_for(lambda: _status(node_b, image_id) == "queued", timeout=40)
+            assert _wait_for(lambda: list((tmp_path / "images").glob("*.partial")) == [])
+            put = httpx.put(
+                f"{node_b.url}/v2/images/{image_id}/file",
+                content=b"again",
+                headers={"Content-Type": "application/octet-stream"},
+            )
+            assert put.status_code == 204
+        finally:
+            node_a.stop()
+            node_b.stop()
