@@ -21,7 +21,7 @@ from glimpse.api.v2 import discovery, image_data, images, members, quotas
 from glimpse.auth.keystone import KeystoneSettings, KeystoneValidator
 from glimpse.auth.policy import Policy
 from glimpse.auth.token_cache import InProcessCache, MemcachedCache, RedisCache, TokenCache
-from glimpse.config import Settings, load_settings
+from glimpse.config import BackendConfig, Settings, load_settings
 from glimpse.db import migrate
 from glimpse.db.quotas import QuotaRepository
 from glimpse.db.repositories import ImageRepository
@@ -30,7 +30,7 @@ from glimpse.domain.members import MemberService
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.service import ImageService, Limits
 from glimpse.errors import ConfigError, GlimpseError
-from glimpse.store.filesystem import FilesystemStore
+from glimpse.store.factory import build_registry
 from glimpse.store.registry import StoreRegistry
 
 log = logging.getLogger(__name__)
@@ -45,10 +45,11 @@ def node_name(settings: Settings) -> str:
 
 
 def build_stores(settings: Settings, node: str) -> StoreRegistry:
-    unknown = [s for s in settings.stores if s not in ("file", "http")]
-    if unknown:
-        raise ConfigError(f"Store types {', '.join(unknown)} are not available; this build has the file store.")
-    return StoreRegistry({"file": FilesystemStore("file", settings.filesystem_store_datadir, node)}, "file")
+    if settings.backends:
+        return build_registry(settings.backends, settings.default_backend, multi=settings.multi_store, node=node)
+    datadir = {"filesystem_store_datadir": settings.filesystem_store_datadir}
+    legacy = tuple(BackendConfig(kind, kind, f"{kind} store", options=datadir) for kind in settings.stores)
+    return build_registry(legacy, settings.default_store, multi=False, node=node)
 
 
 @dataclass(frozen=True)
