@@ -29,6 +29,7 @@ from glimpse.db.session import make_engine, make_sessionmaker
 from glimpse.domain.members import MemberService
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.service import ImageService, Limits
+from glimpse.domain.stores import StoreMaintenance
 from glimpse.errors import ConfigError, GlimpseError
 from glimpse.store.factory import build_registry
 from glimpse.store.registry import StoreRegistry
@@ -57,6 +58,7 @@ class Services:
     images: ImageService
     members: MemberService
     quotas: QuotaService
+    stores: StoreMaintenance
 
 
 def build_services(settings: Settings, policy: Policy | None = None, *, migrate_embedded: bool = True) -> Services:
@@ -82,8 +84,10 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
     )
     repo = ImageRepository(sessions)
     quotas = QuotaService(QuotaRepository(sessions), policy, settings.user_storage_quota)
-    images = ImageService(repo, build_stores(settings, node), limits, node, policy, quotas)
-    return Services(images, MemberService(repo, policy, settings.image_member_quota), quotas)
+    stores = build_stores(settings, node)
+    images = ImageService(repo, stores, limits, node, policy, quotas)
+    maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm)
+    return Services(images, MemberService(repo, policy, settings.image_member_quota), quotas, maintenance)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

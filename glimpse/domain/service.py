@@ -285,14 +285,43 @@ class ImageService:
             return Download(image, iter(()), 0, 0)
         start, length = resolve_range(byte_range, image.size)
         last_error: Exception | None = None
-        for location in image.locations:
-            try:
-                store = self.stores.for_location(location.url, location.metadata)
-                return Download(image, store.get(location.url, start, length), start, length)
-            except (NotFound, StoreError) as exc:
-                last_error = exc
-                log.warning("Image %s: location %s unreadable: %s", image_id, location.url, exc)
+        for attempt in range(2):
+            # Heaviest store first; a location that fails gives way to the next one.
+            for location in self.stores.by_weight(image.locations):
+                try:
+                    store = self.stores.for_location(location.url, location.metadata)
+                    return Download(image, store.get(location.url, start, length), start, length)
+                except (NotFound, StoreError) as exc:
+                    last_error = exc
+                    log.warning("Image %s: location %s unreadable: %s", image_id, location.url, exc)
+            if attempt == 0:  # the data may have moved (store migrate) since the image was read
+                fresh = self.repo.get(image_id)
+                if [loc.url for loc in fresh.locations] == [loc.url for loc in image.locations]:
+                    break
+                image = fresh
         raise NotFound(f"Image {image_id} has no readable data.") from last_error
+
+    # --- stores --------------------------------------------------------------------------------------
+    def store_ids(self, image: Image) -> list[str]:
+        """The stores holding the image's data (the `stores` property), in location order."""
+        ids = (self.stores.store_id(loc.url, loc.metadata) for loc in image.locations)
+        return list(dict.fromkeys(i for i in ids if i is not None))
+
+    def delete_from_store(self, ctx: RequestContext, store_id: str, image_id: str) -> None:
+        """DELETE /v2/stores/{store_id}/{image_id}: drop one store's copy, never the last one."""
+        if not self.stores.multi:
+            raise NotFound("Multiple stores are not enabled on this service (enabled_backends).")
+        if store_id not in self.stores.stores:
+            raise Conflict(f"The selected store {store_id} is not available on this node.")
+        image = self.access.load(ctx, image_id, "delete_image_location")
+        if image.status != "active":
+            raise Conflict("It's not allowed to remove image data from store if image status is not 'active'")
+        held = [loc for loc in image.locations if self.stores.store_id(loc.url, loc.metadata) == store_id]
+        if not held:
+            raise NotFound(f"Image {image_id} is not available in store {store_id}.")
+        for location in held:
+            self.repo.remove_location(image_id, location.url)
+            self._purge(location)
 
     def recover(self) -> int:
         """After a restart: uploads this node had in progress go back to queued, their partial data removed."""
