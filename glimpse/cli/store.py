@@ -1,0 +1,159 @@
+"""`glimpse store migrate|verify|list`: move image data between stores and check it, with progress bars."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from glimpse.config import Settings
+from glimpse.db.records import Image
+from glimpse.domain.stores import StoreMaintenance
+
+
+def add_parser(sub: argparse._SubParsersAction, config_args: Callable[[argparse.ArgumentParser], None]) -> None:  # type: ignore[type-arg]
+    store = sub.add_parser("store", help="image data in the stores").add_subparsers(dest="store_command", required=True)
+    migrate = store.add_parser(
+        "migrate",
+        help="copy every image's data from one store to another while the service keeps serving",
+        description="Copies each image's data from store FROM to store TO and records the new location; "
+        "images already in TO are skipped, so an interrupted run is resumed by running it again.",
+    )
+    migrate.add_argument("--from", dest="source", required=True, metavar="FROM", help="store id to copy from")
+    migrate.add_argument("--to", dest="target", required=True, metavar="TO", help="store id to copy to")
+    migrate.add_argument("--verify", action="store_true", help="read each new copy back and check its checksums")
+    migrate.add_argument(
+        "--delete-source", action="store_true", help="then remove the FROM location and its data (never the last one)"
+    )
+    verify = store.add_parser("verify", help="re-read image data and check sizes and checksums")
+    verify.add_argument("--store", metavar="S", help="only the copies in this store")
+    listing = store.add_parser("list", help="the configured stores")
+    for command in (migrate, verify, listing):
+        config_args(command)
+
+
+class RichProgress:
+    """One bar for the whole run (images) and one for the image being read (bytes)."""
+
+    def __init__(self, progress: Progress, total_images: int, verb: str) -> None:
+        self.progress = progress
+        self.verb = verb
+        self.overall: TaskID = progress.add_task(f"[bold]{verb}", total=total_images)
+        self.current: TaskID | None = None
+
+    def start_image(self, image: Image, total: int) -> None:
+        label = image.name or image.id
+        self.current = self.progress.add_task(f"  {label[:40]}", total=total or None)
+
+    def advance(self, nbytes: int) -> None:
+        if self.current is not None:
+            self.progress.advance(self.current, nbytes)
+
+    def end_image(self, image: Image, outcome: str) -> None:
+        if self.current is not None:
+            self.progress.remove_task(self.current)
+            self.current = None
+        self.progress.advance(self.overall, 1)
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def run(args: argparse.Namespace, settings: Settings, maintenance: StoreMaintenance) -> int:
+    out = Console()
+    if args.store_command == "list":
+        return _list(out, maintenance)
+    if args.store_command == "migrate":
+        return _migrate(args, out, maintenance)
+    return _verify(args, out, maintenance)
+
+
+def _list(out: Console, maintenance: StoreMaintenance) -> int:
+    registry = maintenance.stores
+    table = Table(title="Stores")
+    for column in ("id", "type", "default", "read-only", "weight", "description"):
+        table.add_column(column)
+    for name, store in registry.stores.items():
+        info = registry.info[name]
+        table.add_row(
+            name,
+            store.type,
+            "yes" if name == registry.default else "",
+            "yes" if store.read_only else "",
+            str(info.weight),
+            info.description,
+        )
+    out.print(table)
+    return 0
+
+
+def _migrate(args: argparse.Namespace, out: Console, maintenance: StoreMaintenance) -> int:
+    maintenance.check_migration(args.source, args.target)
+    images = list(maintenance.images(args.source))
+    with _progress(out) as bars:
+        reporter = RichProgress(bars, len(images), f"{args.source} -> {args.target}")
+        outcomes = maintenance.migrate(
+            args.source,
+            args.target,
+            verify=args.verify,
+            delete_source=args.delete_source,
+            progress=reporter,
+            images=images,
+        )
+    counts = Counter(o.action for o in outcomes)
+    failed = [o for o in outcomes if o.action == "failed"]
+    if failed:
+        table = Table(title="Images not migrated")
+        table.add_column("image")
+        table.add_column("reason")
+        for outcome in failed:
+            table.add_row(outcome.image_id, outcome.detail)
+        out.print(table)
+    removed = sum(o.source_deleted for o in outcomes)
+    out.print(
+        f"Migrated from {args.source} to {args.target}: {counts['copied']} copied, {counts['skipped']} skipped, "
+        f"{counts['failed']} failed" + (f"; {removed} removed from {args.source}" if removed else "")
+    )
+    return 1 if failed else 0
+
+
+def _verify(args: argparse.Namespace, out: Console, maintenance: StoreMaintenance) -> int:
+    images = list(maintenance.images(args.store))
+    with _progress(out) as bars:
+        reporter = RichProgress(bars, sum(len(i.locations) for i in images), "verifying")
+        checked, findings = maintenance.verify(args.store, reporter)
+    if findings:
+        table = Table(title="Problems found")
+        for column in ("image", "store", "problem", "detail"):
+            table.add_column(column)
+        for f in findings:
+            table.add_row(f.image_id, f.store_id or "?", f.problem, f.detail)
+        out.print(table)
+    where = f" in store {args.store}" if args.store else ""
+    out.print(
+        f"Verified {checked} cop{'y' if checked == 1 else 'ies'} of image data{where}: {len(findings)} problem(s)."
+    )
+    return 1 if findings else 0
