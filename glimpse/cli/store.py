@@ -125,17 +125,13 @@ def _migrate(args: argparse.Namespace, out: Console, maintenance: StoreMaintenan
         )
     counts = Counter(o.action for o in outcomes)
     failed = [o for o in outcomes if o.action == "failed"]
-    if failed:
-        table = Table(title="Images not migrated")
-        table.add_column("image")
-        table.add_column("reason")
-        for outcome in failed:
-            table.add_row(outcome.image_id, outcome.detail)
-        out.print(table)
+    for outcome in failed:
+        out.print(f"[red]not migrated[/red] {outcome.image_id}: {outcome.detail}", soft_wrap=True)
     removed = sum(o.source_deleted for o in outcomes)
     out.print(
         f"Migrated from {args.source} to {args.target}: {counts['copied']} copied, {counts['skipped']} skipped, "
-        f"{counts['failed']} failed" + (f"; {removed} removed from {args.source}" if removed else "")
+        f"{counts['failed']} failed" + (f"; {removed} removed from {args.source}" if removed else ""),
+        soft_wrap=True,
     )
     return 1 if failed else 0
 
@@ -145,13 +141,8 @@ def _verify(args: argparse.Namespace, out: Console, maintenance: StoreMaintenanc
     with _progress(out) as bars:
         reporter = RichProgress(bars, sum(len(i.locations) for i in images), "verifying")
         checked, findings = maintenance.verify(args.store, reporter)
-    if findings:
-        table = Table(title="Problems found")
-        for column in ("image", "store", "problem", "detail"):
-            table.add_column(column)
-        for f in findings:
-            table.add_row(f.image_id, f.store_id or "?", f.problem, f.detail)
-        out.print(table)
+    for f in findings:
+        out.print(f"[red]{f.problem}[/red] image {f.image_id} in store {f.store_id or '?'}: {f.detail}", soft_wrap=True)
     where = f" in store {args.store}" if args.store else ""
     out.print(
         f"Verified {checked} cop{'y' if checked == 1 else 'ies'} of image data{where}: {len(findings)} problem(s)."
