@@ -26,7 +26,7 @@ from glimpse.errors import (
     StoreError,
     TooLarge,
 )
-from glimpse.store.base import StoredData
+from glimpse.store.base import HashingMeter, StoredData
 from glimpse.store.registry import StoreRegistry
 
 log = logging.getLogger(__name__)
@@ -302,6 +302,48 @@ class ImageService:
         raise NotFound(f"Image {image_id} has no readable data.") from last_error
 
     # --- stores --------------------------------------------------------------------------------------
+    def add_location(self, ctx: RequestContext, image_id: str, body: Any) -> None:
+        """POST /v2/images/{id}/locations: a queued image gets data already served by a web server.
+
+        Only locations a read-only (http) store reads are accepted, as Glance allows end users; the data
+        is read once to learn its size and hashes (checked against validation_data when given)."""
+        if not isinstance(body, dict) or not isinstance(body.get("url"), str):
+            raise BadRequest('The request body must be {"url": ..., "validation_data": {...}}.')
+        url, validation = body["url"], body.get("validation_data") or {}
+        if not isinstance(validation, dict):
+            raise BadRequest("validation_data must be an object with os_hash_algo and os_hash_value.")
+        algo = validation.get("os_hash_algo") or self.limits.hashing_algorithm
+        if algo not in ("md5", "sha1", "sha256", "sha512"):
+            raise BadRequest(f"os_hash_algo {algo} is not one of md5, sha1, sha256, sha512.")
+        image = self._modifiable(ctx, image_id, "add_image_location")
+        if image.status != "queued":
+            raise Conflict(f"A location can only be added to a queued image; image {image_id} is {image.status}.")
+        store_id = self.stores.store_id(url, {})
+        if store_id is None or not self.stores.stores[store_id].read_only:
+            raise BadRequest(f"Location {url} is not served by an http store of this service.")
+        store = self.stores.stores[store_id]
+        try:
+            size = store.size(url)
+            meter = HashingMeter(self.limits.image_size_cap, algo)
+            for chunk in store.get(url):
+                meter.update(chunk)
+        except NotFound as exc:
+            raise BadRequest(f"Location {url} has no data: {exc.message}") from None
+        meter.check_expected(size)
+        wanted = validation.get("os_hash_value")
+        if wanted and wanted != meter.multihash.hexdigest():
+            raise BadRequest(f"The data at {url} does not match validation_data's os_hash_value.")
+        stored = meter.result(url)
+        self.repo.activate(
+            image_id,
+            "queued",
+            Location(url=url, metadata={"store": store_id}),
+            size=stored.size,
+            checksum=stored.checksum,
+            os_hash_algo=stored.hash_algo,
+            os_hash_value=stored.hash_value,
+        )
+
     def store_ids(self, image: Image) -> list[str]:
         """The stores holding the image's data (the `stores` property), in location order."""
         ids = (self.stores.store_id(loc.url, loc.metadata) for loc in image.locations)

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.contract.fixtures import s3_server  # noqa: F401  (a real S3-compatible server, once per run)
-from tests.contract.servers import ACCESS_KEY, SECRET_KEY, S3Server
+from tests.contract.fixtures import s3_server, web_server  # noqa: F401  (real servers, once per run)
+from tests.contract.servers import ACCESS_KEY, SECRET_KEY, S3Server, WebServer
 from tests.functional.clients import Clients
 from tests.functional.server import GlimpseServer
 
@@ -26,7 +26,7 @@ MEMBER = {"X-Project-Id": "project-a", "X-Roles": "member,reader"}
 
 
 def _conf(s3: S3Server, bucket: str) -> str:
-    return f"""enabled_backends = local:file, objects:s3
+    return f"""enabled_backends = local:file, objects:s3, web:http
 
 [glance_store]
 default_backend = local
@@ -46,6 +46,9 @@ s3_store_create_bucket_on_put = true
 s3_store_bucket_url_format = path
 s3_store_large_object_size = 5
 s3_store_large_object_chunk_size = 5
+
+[web]
+store_description = Web server
 """
 
 
@@ -103,6 +106,7 @@ def test_stores_discovery(api: httpx.Client) -> None:
     assert stores == [
         {"id": "local", "description": "Local disks", "default": "true"},
         {"id": "objects", "description": "S3 objects"},
+        {"id": "web", "description": "Web server", "read-only": "true"},
     ]
     detail = api.get("/v2/info/stores/detail")
     assert detail.status_code == 200
@@ -237,6 +241,47 @@ def test_migrate_while_downloading_then_verify(
     found = server.command("store", "verify", "--store", "objects")
     assert found.returncode == 1, found.stdout
     assert broken in found.stdout and "missing" in found.stdout
+
+
+def test_image_registered_by_http_location(
+    api: httpx.Client,
+    multi: tuple[GlimpseServer, str],
+    web_server: WebServer,  # noqa: F811
+) -> None:
+    data = os.urandom(3 * MIB + 9)
+    url = web_server.publish(f"{uuid.uuid4().hex}.img", data)
+    image_id = _create(api, name="from the web").json()["id"]
+    bad = api.post(
+        f"/v2/images/{image_id}/locations",
+        json={"url": url, "validation_data": {"os_hash_algo": "sha256", "os_hash_value": "0" * 64}},
+    )
+    assert bad.status_code == 400, bad.text
+    assert api.post(f"/v2/images/{image_id}/locations", json={"url": "file:///etc/passwd"}).status_code == 400
+    assert api.post(f"/v2/images/{image_id}/locations", json={"url": url + ".missing"}).status_code == 400
+    good = api.post(
+        f"/v2/images/{image_id}/locations",
+        json={
+            "url": url,
+            "validation_data": {"os_hash_algo": "sha256", "os_hash_value": hashlib.sha256(data).hexdigest()},
+        },
+    )
+    assert good.status_code == 202, good.text
+    shown = api.get(f"/v2/images/{image_id}").json()
+    assert (shown["status"], shown["stores"], shown["size"]) == ("active", "web", len(data))
+    assert shown["checksum"] == hashlib.md5(data).hexdigest()
+    assert api.get(f"/v2/images/{image_id}/file").content == data
+    ranged = api.get(f"/v2/images/{image_id}/file", headers={"Range": "bytes=-10"})
+    assert ranged.status_code == 206 and ranged.content == data[-10:]
+    assert api.post(f"/v2/images/{image_id}/locations", json={"url": url}).status_code == 409  # no longer queued
+    upload = api.put(f"/v2/images/{image_id}/file", content=b"x", headers={"Content-Type": "application/octet-stream"})
+    assert upload.status_code == 409
+    # The data can be moved off the web server into a store Glimpse manages.
+    server, _ = multi
+    moved = server.command("store", "migrate", "--from", "web", "--to", "objects", "--verify", "--delete-source")
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert api.get(f"/v2/images/{image_id}").json()["stores"] == "objects"
+    assert api.get(f"/v2/images/{image_id}/file").content == data
+    assert api.delete(f"/v2/images/{image_id}").status_code == 204
 
 
 def _payloads() -> list[bytes]:

@@ -99,6 +99,14 @@ async def delete_tag(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def add_location(request: Request) -> Response:
+    body = await deps.json_body(request)
+    await run_in_threadpool(
+        deps.images(request).add_location, deps.context(request), request.path_params["image_id"], body
+    )
+    return Response(status_code=202)
+
+
 async def delete_from_store(request: Request) -> Response:
     p = request.path_params
     await run_in_threadpool(deps.images(request).delete_from_store, deps.context(request), p["store_id"], p["image_id"])
@@ -111,5 +119,6 @@ routes = [
     resource("/v2/images/{image_id}/actions/deactivate", post=deactivate),
     resource("/v2/images/{image_id}/actions/reactivate", post=reactivate),
     resource("/v2/images/{image_id}/tags/{tag:path}", put=add_tag, delete=delete_tag),
+    resource("/v2/images/{image_id}/locations", post=add_location),
     resource("/v2/stores/{store_id}/{image_id}", delete=delete_from_store),
 ]
