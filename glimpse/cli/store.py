@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
     TextColumn,
@@ -46,19 +45,26 @@ def add_parser(sub: argparse._SubParsersAction, config_args: Callable[[argparse.
 
 
 class RichProgress:
-    """One bar for the whole run (images) and one for the image being read (bytes)."""
+    """One bar for the whole run and one for the image being read, both in bytes; the first counts images."""
 
-    def __init__(self, progress: Progress, total_images: int, verb: str) -> None:
+    def __init__(self, progress: Progress, images: int, total_bytes: int, verb: str, unit: str = "images") -> None:
         self.progress = progress
+        self.unit = unit
         self.verb = verb
-        self.overall: TaskID = progress.add_task(f"[bold]{verb}", total=total_images)
+        self.images = images
+        self.done = 0
+        self.overall: TaskID = progress.add_task(self._label(), total=total_bytes or None)
         self.current: TaskID | None = None
+
+    def _label(self) -> str:
+        return f"[bold]{self.verb}[/bold] {self.done}/{self.images} {self.unit}"
 
     def start_image(self, image: Image, total: int) -> None:
         label = image.name or image.id
         self.current = self.progress.add_task(f"  {label[:40]}", total=total or None)
 
     def advance(self, nbytes: int) -> None:
+        self.progress.advance(self.overall, nbytes)
         if self.current is not None:
             self.progress.advance(self.current, nbytes)
 
@@ -66,14 +72,14 @@ class RichProgress:
         if self.current is not None:
             self.progress.remove_task(self.current)
             self.current = None
-        self.progress.advance(self.overall, 1)
+        self.done += 1
+        self.progress.update(self.overall, description=self._label())
 
 
 def _progress(console: Console) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
@@ -114,7 +120,9 @@ def _migrate(args: argparse.Namespace, out: Console, maintenance: StoreMaintenan
     maintenance.check_migration(args.source, args.target)
     images = list(maintenance.images(args.source))
     with _progress(out) as bars:
-        reporter = RichProgress(bars, len(images), f"{args.source} -> {args.target}")
+        passes = 2 if args.verify else 1  # with --verify each copy is read back
+        total = passes * sum(i.size or 0 for i in images)
+        reporter = RichProgress(bars, len(images), total, f"{args.source} -> {args.target}")
         outcomes = maintenance.migrate(
             args.source,
             args.target,
@@ -139,7 +147,14 @@ def _migrate(args: argparse.Namespace, out: Console, maintenance: StoreMaintenan
 def _verify(args: argparse.Namespace, out: Console, maintenance: StoreMaintenance) -> int:
     images = list(maintenance.images(args.store))
     with _progress(out) as bars:
-        reporter = RichProgress(bars, sum(len(i.locations) for i in images), "verifying")
+        registry = maintenance.stores
+        copies = [
+            (i, loc)
+            for i in images
+            for loc in i.locations
+            if args.store is None or registry.store_id(loc.url, loc.metadata) == args.store
+        ]
+        reporter = RichProgress(bars, len(copies), sum(i.size or 0 for i, _ in copies), "verifying", "copies")
         checked, findings = maintenance.verify(args.store, reporter)
     for f in findings:
         out.print(f"[red]{f.problem}[/red] image {f.image_id} in store {f.store_id or '?'}: {f.detail}", soft_wrap=True)
