@@ -25,7 +25,7 @@ from glimpse.auth.keystone import KeystoneSettings, KeystoneValidator
 from glimpse.auth.policy import Policy
 from glimpse.auth.token_cache import InProcessCache, MemcachedCache, RedisCache, TokenCache
 from glimpse.auth.unified_limits import KeystoneLimits
-from glimpse.config import Settings, load_settings
+from glimpse.config import BackendConfig, Settings, load_settings
 from glimpse.db import migrate
 from glimpse.db.quotas import QuotaRepository
 from glimpse.db.repositories import ImageRepository
@@ -36,9 +36,11 @@ from glimpse.domain.members import MemberService
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.schema import ImageSchema
 from glimpse.domain.service import ImageService, Limits
+from glimpse.domain.stores import StoreMaintenance
 from glimpse.errors import ConfigError, GlimpseError
 from glimpse.formats.inspection import FormatRules
 from glimpse.sources.web import UrlFilter, download
+from glimpse.store.factory import build_registry
 from glimpse.store.filesystem import FilesystemStore
 from glimpse.store.registry import StoreRegistry
 from glimpse.worker import TaskWorker
@@ -55,10 +57,11 @@ def node_name(settings: Settings) -> str:
 
 
 def build_stores(settings: Settings, node: str) -> StoreRegistry:
-    unknown = [s for s in settings.stores if s not in ("file", "http")]
-    if unknown:
-        raise ConfigError(f"Store types {', '.join(unknown)} are not available; this build has the file store.")
-    return StoreRegistry({"file": FilesystemStore("file", settings.filesystem_store_datadir, node)}, "file")
+    if settings.backends:
+        return build_registry(settings.backends, settings.default_backend, multi=settings.multi_store, node=node)
+    datadir = {"filesystem_store_datadir": settings.filesystem_store_datadir}
+    legacy = tuple(BackendConfig(kind, kind, f"{kind} store", options=datadir) for kind in settings.stores)
+    return build_registry(legacy, settings.default_store, multi=False, node=node)
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class Services:
     members: MemberService
     quotas: QuotaService
     imports: ImportService
+    stores: StoreMaintenance
 
 
 def build_services(settings: Settings, policy: Policy | None = None, *, migrate_embedded: bool = True) -> Services:
@@ -103,9 +107,12 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
         vmdk_allowed_types=settings.vmdk_allowed_types,
         gpt_safety_checks_nonfatal=settings.gpt_safety_checks_nonfatal,
     )
-    images = ImageService(repo, build_stores(settings, node), limits, node, policy, quotas, schema, rules)
+    stores = build_stores(settings, node)
+    images = ImageService(repo, stores, limits, node, policy, quotas, schema, rules)
     members = MemberService(repo, policy, settings.image_member_quota)
-    return Services(images, members, quotas, build_imports(settings, images, sessions, policy, node))
+    imports = build_imports(settings, images, sessions, policy, node)
+    maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm)
+    return Services(images, members, quotas, imports, maintenance)
 
 
 def build_imports(

@@ -67,14 +67,58 @@ DEFAULT_OPTS = [
         default=False,
         help="Take per-project limits from Keystone's unified limits ([oslo_limit]) instead of Glimpse's own.",
     ),
+    cfg.DictOpt(
+        "enabled_backends",
+        help="Multi-store: store id -> store type (file, http, s3), e.g. 'fast:s3, reliable:file'. "
+        "Each store id has its own section with the driver's options, store_description and weight.",
+    ),
 ]
 DATABASE_OPTS = [
     cfg.StrOpt("connection", secret=True, help="SQLAlchemy URL of the database."),
 ]
+# Driver options, with glance_store's names: in [glance_store] for the single-store mode, and in each
+# store's own section in the multi-store mode.
+FILE_STORE_OPTS = [
+    cfg.StrOpt("filesystem_store_datadir", help="Folder of the file store."),
+]
+HTTP_STORE_OPTS = [
+    cfg.BoolOpt("https_insecure", default=True, help="Do not verify the certificates of https locations."),
+    cfg.StrOpt("https_ca_certificates_file", help="CA bundle to verify https locations with."),
+    cfg.DictOpt("http_proxy_information", default={}, help="Proxy per scheme, e.g. 'http:http://proxy:3128'."),
+]
+S3_STORE_OPTS = [
+    cfg.StrOpt("s3_store_host", help="S3 endpoint URL (http[s]://host:port); empty for AWS."),
+    cfg.StrOpt("s3_store_access_key", secret=True, help="S3 access key."),
+    cfg.StrOpt("s3_store_secret_key", secret=True, help="S3 secret key."),
+    cfg.StrOpt("s3_store_bucket", help="Bucket holding the images."),
+    cfg.BoolOpt("s3_store_create_bucket_on_put", default=False, help="Create the bucket when it is missing."),
+    cfg.StrOpt(
+        "s3_store_bucket_url_format",
+        default="auto",
+        choices=["auto", "path", "virtual"],
+        help="Bucket addressing: path (host/bucket) or virtual (bucket.host).",
+    ),
+    cfg.StrOpt("s3_store_region_name", help="Region of the S3 service."),
+    cfg.IntOpt(
+        "s3_store_large_object_size", default=100, min=1, help="MiB from which images go up as multipart uploads."
+    ),
+    cfg.IntOpt("s3_store_large_object_chunk_size", default=10, min=5, help="MiB per part of a multipart upload."),
+    cfg.StrOpt("s3_store_cacert", help="CA bundle to verify the S3 endpoint with."),
+]
+DRIVER_OPTS: dict[str, list[cfg.Opt]] = {"file": FILE_STORE_OPTS, "http": HTTP_STORE_OPTS, "s3": S3_STORE_OPTS}
+BACKEND_OPTS = [
+    cfg.StrOpt("store_description", help="What /v2/info/stores says about this store."),
+    cfg.IntOpt("weight", default=0, help="Locations in heavier stores are read first."),
+]
+# Glance's internal file stores; their sections may appear in an operator's file.
+RESERVED_STORES = ("os_glance_staging_store", "os_glance_tasks_store")
 STORE_OPTS = [
     cfg.ListOpt("stores", default=["file", "http"], help="Store types enabled (single-store mode)."),
-    cfg.StrOpt("default_store", default="file", help="Store type new data goes to."),
-    cfg.StrOpt("filesystem_store_datadir", help="Folder of the file store."),
+    cfg.StrOpt("default_store", default="file", help="Store type new data goes to (single-store mode)."),
+    cfg.StrOpt("default_backend", help="Store id new data goes to (multi-store mode)."),
+    *FILE_STORE_OPTS,
+    *HTTP_STORE_OPTS,
+    *S3_STORE_OPTS,
 ]
 AUTHTOKEN_OPTS = [
     cfg.StrOpt("www_authenticate_uri", help="Keystone URL clients are sent to (WWW-Authenticate)."),
@@ -182,6 +226,17 @@ def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
 
 
 @dataclass(frozen=True)
+class BackendConfig:
+    """One store: its id, driver type and the driver's options (glance_store names, sizes in MiB)."""
+
+    id: str
+    type: str
+    description: str = ""
+    weight: int = 0
+    options: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Settings:
     bind_host: str = "127.0.0.1"
     bind_port: int = 9292
@@ -202,6 +257,10 @@ class Settings:
     stores: tuple[str, ...] = ("file", "http")
     default_store: str = "file"
     filesystem_store_datadir: Path = Path("glimpse-data/images")
+    # Every configured store; in single-store mode one per type of `stores`, its id being the type.
+    backends: tuple[BackendConfig, ...] = ()
+    default_backend: str = "file"
+    multi_store: bool = False
     auth_flavor: str = ""
     allow_insecure_noauth_bind: bool = False
     enabled_import_methods: tuple[str, ...] = ("glance-direct", "web-download", "copy-image")
@@ -265,10 +324,15 @@ def _config_files(files: list[str], config_dir: str | None) -> list[str]:
 PASSTHROUGH_SECTIONS = frozenset({"oslo_limit"})
 
 
-def unknown_options(files: list[str]) -> list[str]:
-    """Every `section.option` in the files that Glimpse does not know."""
-    known = {(s, o.dest) for s, opts in SECTIONS.items() for o in opts}
-    known |= {(s, o.name) for s, opts in SECTIONS.items() for o in opts}
+def unknown_options(files: list[str], backends: dict[str, str] | None = None) -> list[str]:
+    """Every `section.option` in the files that Glimpse does not know; backends: store id -> type."""
+    sections: dict[str, list[cfg.Opt]] = dict(SECTIONS)
+    for store_id in RESERVED_STORES:
+        sections[store_id] = FILE_STORE_OPTS + BACKEND_OPTS
+    for store_id, kind in (backends or {}).items():
+        sections[store_id] = DRIVER_OPTS.get(kind, []) + BACKEND_OPTS
+    known = {(s, o.dest) for s, opts in sections.items() for o in opts}
+    known |= {(s, o.name) for s, opts in sections.items() for o in opts}
     unknown: list[str] = []
     for f in files:
         parser = configparser.RawConfigParser(strict=False, interpolation=None)
@@ -307,6 +371,46 @@ def _find_policy_file(name: str, config_files: list[str]) -> str | None:
     return None
 
 
+def _driver_options(group: cfg.ConfigOpts.GroupAttr, kind: str) -> dict[str, object]:
+    return {opt.dest: group[opt.dest] for opt in DRIVER_OPTS.get(kind, [])}
+
+
+def _backends(conf: cfg.ConfigOpts, data_dir: Path, datadir: str) -> tuple[tuple[BackendConfig, ...], str, bool]:
+    """The configured stores, the default store id, and whether this is the multi-store mode."""
+    enabled: dict[str, str] = {k.strip(): v.strip() for k, v in (conf.enabled_backends or {}).items()}
+    if not enabled:
+        legacy = []
+        for kind in conf.glance_store.stores:
+            options = _driver_options(conf.glance_store, kind)
+            if kind == "file":
+                options["filesystem_store_datadir"] = datadir
+            legacy.append(BackendConfig(id=kind, type=kind, description=f"{kind} store", options=options))
+        return tuple(legacy), conf.glance_store.default_store, False
+    backends = []
+    for store_id, kind in enabled.items():
+        if store_id.startswith("os_glance_") or store_id in SECTIONS:
+            raise ConfigError(f"enabled_backends: '{store_id}' is reserved and cannot name a store.")
+        if kind not in DRIVER_OPTS:
+            raise ConfigError(
+                f"enabled_backends: store {store_id} has type '{kind}', which this build does not have "
+                f"(available: {', '.join(DRIVER_OPTS)})."
+            )
+        conf.register_opts(DRIVER_OPTS[kind] + BACKEND_OPTS, group=store_id)
+        group = conf[store_id]
+        options = _driver_options(group, kind)
+        if kind == "file" and not options["filesystem_store_datadir"]:
+            options["filesystem_store_datadir"] = str(data_dir / "images" / store_id)
+        description = group.store_description or f"{kind} store {store_id}"
+        backends.append(BackendConfig(store_id, kind, description, group.weight, options))
+    default = conf.glance_store.default_backend
+    if not default or default not in enabled:
+        raise ConfigError(
+            f"[glance_store] default_backend = {default or '(unset)'}: it must be one of the enabled_backends "
+            f"({', '.join(enabled)})."
+        )
+    return tuple(backends), default, True
+
+
 def load_settings(
     config_files: list[str] | None = None,
     config_dir: str | None = None,
@@ -326,6 +430,8 @@ def load_settings(
     if "data_dir" in o and not conf.glance_store.filesystem_store_datadir:
         datadir = str(data_dir / "images")
     try:
+        backends, default_backend, multi_store = _backends(conf, data_dir, datadir)
+        enabled = {b.id: b.type for b in backends} if multi_store else {}
         return Settings(
             bind_host=str(o.get("bind_host", conf.bind_host)),
             bind_port=int(o.get("bind_port", conf.bind_port)),  # type: ignore[call-overload]
@@ -346,6 +452,9 @@ def load_settings(
             stores=tuple(conf.glance_store.stores),
             default_store=conf.glance_store.default_store,
             filesystem_store_datadir=Path(datadir),
+            backends=backends,
+            default_backend=default_backend,
+            multi_store=multi_store,
             auth_flavor=(conf.paste_deploy.flavor or "").strip(),
             allow_insecure_noauth_bind=conf.allow_insecure_noauth_bind,
             enabled_import_methods=tuple(conf.enabled_import_methods),
@@ -368,7 +477,7 @@ def load_settings(
             remote_endpoints=dict(conf.glance_download_opts.region_endpoints),
             download_properties=tuple(conf.glance_download_properties.extra_properties),
             config_files=tuple(files),
-            unknown_options=tuple(unknown_options(files)),
+            unknown_options=tuple(unknown_options(files, enabled)),
         )
     except cfg.Error as exc:
         raise ConfigError(f"Invalid configuration: {exc}") from exc

@@ -1,4 +1,4 @@
-"""The `glimpse` command: serve, db sync|version, quota set|show|list."""
+"""The `glimpse` command: serve, db sync|version, quota set|show|list, store migrate|verify|list."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from glimpse.auth.context import RequestContext
+from glimpse.cli import store as store_cli
 from glimpse.config import Settings, load_settings, parse_size
 from glimpse.errors import BadRequest, ConfigError
 
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     quota.add_parser("list", help="every project with limits")
     for command in (set_quota, show_quota, quota.choices["list"]):
         _config_args(command)
+    store_cli.add_parser(sub, _config_args)
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     for name, text in (("sync", "create or upgrade the schema"), ("version", "print the schema revision")):
         _config_args(db.add_parser(name, help=text))
@@ -177,12 +179,19 @@ def quota(args: argparse.Namespace) -> int:
     return 0
 
 
+def store(args: argparse.Namespace) -> int:
+    from glimpse.app import build_services
+
+    settings = _settings(args)
+    return store_cli.run(args, settings, build_services(settings).stores)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
-        commands = {"serve": serve, "db": db, "quota": quota}
+        commands = {"serve": serve, "db": db, "quota": quota, "store": store}
         return commands[args.command](args)
     except (ConfigError, BadRequest, ValueError) as exc:
         console.print(f"[red]glimpse: {getattr(exc, 'message', exc)}[/red]")

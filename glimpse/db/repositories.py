@@ -325,14 +325,6 @@ class ImageRepository:
             )
             return [(r[0], r[1], r[2] or "") for r in rows]
 
-    def add_location(self, image_id: str, location: Location) -> None:
-        with self._tx() as s:
-            s.add(
-                LocationRow(
-                    image_id=image_id, url=location.url, meta=json.dumps(location.metadata), created_at=utcnow()
-                )
-            )
-
     def set_internal_properties(self, image_id: str, values: dict[str, str], remove: tuple[str, ...] = ()) -> None:
         """Server-kept properties (os_glance_*), changed without touching the user's revision."""
         with self._tx() as s:
@@ -370,6 +362,57 @@ class ImageRepository:
             )
             # The image's size now counts for its project; the upload's reservation goes in the same commit.
             s.execute(ReservationRow.__table__.delete().where(ReservationRow.image_id == image_id))
+
+    def with_data(self, after: str | None = None, limit: int = 100) -> list[Image]:
+        """A page of the images holding data (active or deactivated), in id order after `after`."""
+        with self._tx() as s:
+            stmt = select(ImageRow).where(ImageRow.deleted == false(), ImageRow.status.in_(("active", "deactivated")))
+            if after is not None:
+                stmt = stmt.where(ImageRow.id > after)
+            return [_to_record(row) for row in s.scalars(stmt.order_by(ImageRow.id).limit(limit))]
+
+    def add_location(self, image_id: str, location: Location, *, size: int | None, checksum: str | None) -> None:
+        """Record one more copy of the data, only while the image still holds that very data (a compare-and-
+        swap on status, size and checksum); Conflict when it was deleted or its data changed meanwhile."""
+        with self._tx() as s:
+            result = s.execute(
+                update(ImageRow)
+                .where(
+                    ImageRow.id == image_id,
+                    ImageRow.deleted == false(),
+                    ImageRow.status.in_(("active", "deactivated")),
+                    ImageRow.size == size,
+                    ImageRow.checksum == checksum,
+                )
+                .values(updated_at=utcnow())
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise Conflict(f"Image {image_id} was deleted or its data changed; the copy is not recorded.")
+            known = s.scalar(
+                select(LocationRow.id).where(LocationRow.image_id == image_id, LocationRow.url == location.url)
+            )
+            if known is None:
+                s.add(
+                    LocationRow(
+                        image_id=image_id, url=location.url, meta=json.dumps(location.metadata), created_at=utcnow()
+                    )
+                )
+
+    def remove_location(self, image_id: str, url: str) -> None:
+        """Forget one copy of the data; Conflict when it is the image's last one, NotFound when absent."""
+        with self._tx() as s:
+            row = s.get(ImageRow, image_id, with_for_update=True)
+            if row is None or row.deleted:
+                raise NotFound(f"No image found with ID {image_id}")
+            found = [loc for loc in row.locations if loc.url == url]
+            if not found:
+                raise NotFound(f"Image {image_id} has no location {url}.")
+            if len(row.locations) <= 1:
+                raise Conflict(
+                    "Cannot delete image data from the only store containing it. Consider deleting the image instead."
+                )
+            row.locations.remove(found[0])
+            row.updated_at = utcnow()
 
     def delete(self, image_id: str) -> list[Location]:
         """Mark the image deleted (its id stays reserved) and hand back the locations to purge."""

@@ -286,7 +286,9 @@ class ImportService:
         try:
             self.repo.activate(image.id, "importing", _location(store, stored), **values)
             for extra_stored, _, extra_store in placed[1:]:
-                self.repo.add_location(image.id, _location(extra_store, extra_stored))
+                self.repo.add_location(
+                    image.id, _location(extra_store, extra_stored), size=stored.size, checksum=stored.checksum
+                )
         except Conflict:
             for data, _, where in placed:
                 where.delete(data.url)

@@ -28,7 +28,7 @@ from glimpse.errors import (
     TooLarge,
 )
 from glimpse.formats.inspection import FormatGuard, FormatRules
-from glimpse.store.base import Heartbeat, Store, StoredData
+from glimpse.store.base import HashingMeter, Heartbeat, Store, StoredData
 from glimpse.store.registry import StoreRegistry
 
 log = logging.getLogger(__name__)
@@ -298,13 +298,20 @@ class ImageService:
             return Download(image, iter(()), 0, 0)
         start, length = resolve_range(byte_range, image.size)
         last_error: Exception | None = None
-        for location in image.locations:
-            try:
-                store = self.stores.for_location(location.url, location.metadata)
-                return Download(image, store.get(location.url, start, length), start, length)
-            except (NotFound, StoreError) as exc:
-                last_error = exc
-                log.warning("Image %s: location %s unreadable: %s", image_id, location.url, exc)
+        for attempt in range(2):
+            # Heaviest store first; a location that fails gives way to the next one.
+            for location in self.stores.by_weight(image.locations):
+                try:
+                    store = self.stores.for_location(location.url, location.metadata)
+                    return Download(image, store.get(location.url, start, length), start, length)
+                except (NotFound, StoreError) as exc:
+                    last_error = exc
+                    log.warning("Image %s: location %s unreadable: %s", image_id, location.url, exc)
+            if attempt == 0:  # the data may have moved (store migrate) since the image was read
+                fresh = self.repo.get(image_id)
+                if [loc.url for loc in fresh.locations] == [loc.url for loc in image.locations]:
+                    break
+                image = fresh
         raise NotFound(f"Image {image_id} has no readable data.") from last_error
 
     def sweep_abandoned(self, older_than: timedelta, extra_stores: Sequence[Store] = ()) -> int:
@@ -323,12 +330,79 @@ class ImageService:
             swept += 1
         return swept
 
+    # --- stores --------------------------------------------------------------------------------------
+    def add_location(self, ctx: RequestContext, image_id: str, body: Any) -> None:
+        """POST /v2/images/{id}/locations: a queued image gets data already served by a web server.
+
+        Only locations a read-only (http) store reads are accepted, as Glance allows end users; the data
+        is read once to learn its size and hashes (checked against validation_data when given)."""
+        if not isinstance(body, dict) or not isinstance(body.get("url"), str):
+            raise BadRequest('The request body must be {"url": ..., "validation_data": {...}}.')
+        url, validation = body["url"], body.get("validation_data") or {}
+        if not isinstance(validation, dict):
+            raise BadRequest("validation_data must be an object with os_hash_algo and os_hash_value.")
+        algo = validation.get("os_hash_algo") or self.limits.hashing_algorithm
+        if algo not in ("md5", "sha1", "sha256", "sha512"):
+            raise BadRequest(f"os_hash_algo {algo} is not one of md5, sha1, sha256, sha512.")
+        image = self._modifiable(ctx, image_id, "add_image_location")
+        if image.status != "queued":
+            raise Conflict(f"A location can only be added to a queued image; image {image_id} is {image.status}.")
+        store_id = self.stores.store_id(url, {})
+        if store_id is None or not self.stores.stores[store_id].read_only:
+            raise BadRequest(f"Location {url} is not served by an http store of this service.")
+        store = self.stores.stores[store_id]
+        try:
+            size = store.size(url)
+            meter = HashingMeter(self.limits.image_size_cap, algo)
+            for chunk in store.get(url):
+                meter.update(chunk)
+        except NotFound as exc:
+            raise BadRequest(f"Location {url} has no data: {exc.message}") from None
+        meter.check_expected(size)
+        wanted = validation.get("os_hash_value")
+        if wanted and wanted != meter.multihash.hexdigest():
+            raise BadRequest(f"The data at {url} does not match validation_data's os_hash_value.")
+        stored = meter.result(url)
+        self.repo.activate(
+            image_id,
+            "queued",
+            Location(url=url, metadata={"store": store_id}),
+            size=stored.size,
+            checksum=stored.checksum,
+            os_hash_algo=stored.hash_algo,
+            os_hash_value=stored.hash_value,
+        )
+
+    def store_ids(self, image: Image) -> list[str]:
+        """The stores holding the image's data (the `stores` property), in location order."""
+        ids = (self.stores.store_id(loc.url, loc.metadata) for loc in image.locations)
+        return list(dict.fromkeys(i for i in ids if i is not None))
+
+    def delete_from_store(self, ctx: RequestContext, store_id: str, image_id: str) -> None:
+        """DELETE /v2/stores/{store_id}/{image_id}: drop one store's copy, never the last one."""
+        if not self.stores.multi:
+            raise NotFound("Multiple stores are not enabled on this service (enabled_backends).")
+        if store_id not in self.stores.stores:
+            raise Conflict(f"The selected store {store_id} is not available on this node.")
+        image = self.access.load(ctx, image_id, "delete_image_location")
+        if image.status != "active":
+            raise Conflict("It's not allowed to remove image data from store if image status is not 'active'")
+        held = [loc for loc in image.locations if self.stores.store_id(loc.url, loc.metadata) == store_id]
+        if not held:
+            raise NotFound(f"Image {image_id} is not available in store {store_id}.")
+        for location in held:
+            self.repo.remove_location(image_id, location.url)
+            self._purge(location)
+
     def recover(self) -> int:
         """After a restart: uploads this node had in progress go back to queued, their partial data removed."""
         recovered = 0
         for image_id in self.repo.ids_in_status_on("saving", self.node):
             self._back_to_queued(image_id)
             self.quotas.release(image_id)
+            for store in self.stores.stores.values():
+                if not store.read_only:
+                    store.discard_partial(image_id, self.node)
             recovered += 1
         for store in self.stores.stores.values():
             if not store.read_only:

@@ -26,6 +26,9 @@ class StoredData:
 class Store(Protocol):
     name: str
     type: str
+    # Location URL schemes this driver reads, e.g. ("s3", "s3+http", "s3+https").
+    schemes: tuple[str, ...]
+    # A read-only store (http) serves data registered by URL; add raises StoreError.
     read_only: bool
 
     def add(
@@ -39,11 +42,23 @@ class Store(Protocol):
         ...
 
     def get(self, url: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
-        """Stream `length` bytes (all remaining when None) from `offset`. Raises NotFound."""
+        """Stream `length` bytes (all remaining when None) from `offset`.
+
+        Raises NotFound (or StoreError, StoreUnavailable) before returning, so a caller can fall back to
+        another location; the iterator releases its connection or file when exhausted or closed.
+        """
+        ...
+
+    def size(self, url: str) -> int:
+        """Bytes stored at url. Raises NotFound."""
         ...
 
     def delete(self, url: str) -> None:
         """Remove the data; data already gone is not an error."""
+        ...
+
+    def properties(self) -> dict[str, object]:
+        """What /v2/info/stores/detail shows about the store (no secrets)."""
         ...
 
     def recover(self, node: str) -> int:

@@ -18,6 +18,7 @@ PARTIAL = ".partial"
 
 class FilesystemStore:
     type = "file"
+    schemes = ("file",)
     read_only = False
 
     def __init__(self, name: str, datadir: Path, node: str) -> None:
@@ -75,6 +76,9 @@ class FilesystemStore:
 
     def delete(self, url: str) -> None:
         self._path(url).unlink(missing_ok=True)
+
+    def properties(self) -> dict[str, object]:
+        return {"datadir": str(self.datadir)}
 
     def recover(self, node: str) -> int:
         return _discard(self.datadir, f"*.{node_tag(node)}.*{PARTIAL}")

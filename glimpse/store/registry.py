@@ -1,32 +1,85 @@
-"""The configured stores by name, with the default one and lookup by location URL."""
+"""The configured stores by id, with the default one, their weights, and lookup by location URL."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
 
 from glimpse.errors import BadRequest, StoreError
 from glimpse.store.base import Store
 
 
+@dataclass(frozen=True)
+class StoreInfo:
+    """What the operator said about a store beyond its driver options."""
+
+    description: str = ""
+    weight: int = 0
+
+
+class _HasMetadata:
+    url: str
+    metadata: dict[str, str]
+
+
+L = TypeVar("L", bound=_HasMetadata)
+
+
 class StoreRegistry:
-    def __init__(self, stores: dict[str, Store], default: str) -> None:
+    def __init__(
+        self,
+        stores: dict[str, Store],
+        default: str,
+        *,
+        multi: bool = False,
+        info: dict[str, StoreInfo] | None = None,
+    ) -> None:
         if default not in stores:
             raise StoreError(f"The default store '{default}' is not configured.")
         self.stores = stores
         self.default = default
+        # Multi-store mode (enabled_backends): store ids are shown to users and chosen by them.
+        self.multi = multi
+        self.info = {name: (info or {}).get(name, StoreInfo()) for name in stores}
 
-    def writable(self, name: str | None) -> Store:
-        store = self.stores.get(name or self.default)
+    def get(self, name: str) -> Store:
+        store = self.stores.get(name)
         if store is None:
             raise BadRequest(f"Store {name} is not available on this service. Valid stores: {', '.join(self.stores)}.")
-        if store.read_only:
-            raise BadRequest(f"Store {name} is read-only.")
         return store
 
-    def for_location(self, url: str, metadata: dict[str, str]) -> Store:
-        named = self.stores.get(metadata.get("store", ""))
-        if named is not None:
+    def writable(self, name: str | None) -> Store:
+        store = self.get(name or self.default)
+        if store.read_only:
+            raise BadRequest(f"Store {store.name} is read-only.")
+        return store
+
+    def writable_ids(self) -> list[str]:
+        return [name for name, store in self.stores.items() if not store.read_only]
+
+    def store_id(self, url: str, metadata: dict[str, str]) -> str | None:
+        """The id of the store holding a location, or None when no configured store reads it."""
+        named = metadata.get("store", "")
+        if named in self.stores:
             return named
         scheme = url.split("://", 1)[0]
-        for store in self.stores.values():
-            if store.type == scheme:
-                return store
-        raise StoreError(f"No configured store can read location {url}.")
+        for name, store in self.stores.items():
+            if scheme in store.schemes:
+                return name
+        return None
+
+    def for_location(self, url: str, metadata: dict[str, str]) -> Store:
+        name = self.store_id(url, metadata)
+        if name is None:
+            raise StoreError(f"No configured store can read location {url}.")
+        return self.stores[name]
+
+    def by_weight(self, locations: Sequence[L]) -> list[L]:
+        """Locations in the order to read them: heaviest store first, then as recorded (Glance's weight)."""
+
+        def weight(location: L) -> int:
+            name = self.store_id(location.url, location.metadata)
+            return self.info[name].weight if name is not None else -(2**31)
+
+        return sorted(locations, key=weight, reverse=True)

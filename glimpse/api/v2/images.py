@@ -19,7 +19,9 @@ from glimpse.domain.patch import MEDIA_TYPES
 
 def _view(request: Request, image: Image) -> dict[str, Any]:
     s = deps.settings(request)
-    return image_view(image, direct_url=s.show_image_direct_url, locations=s.show_multiple_locations)
+    service = deps.images(request)
+    stores = service.store_ids(image) if service.stores.multi else None
+    return image_view(image, direct_url=s.show_image_direct_url, locations=s.show_multiple_locations, stores=stores)
 
 
 async def create(request: Request) -> Response:
@@ -29,6 +31,9 @@ async def create(request: Request) -> Response:
     methods = request.app.state.import_methods
     if methods:
         headers["OpenStack-image-import-methods"] = ",".join(methods)
+    registry = deps.images(request).stores
+    if registry.multi:
+        headers["OpenStack-image-store-ids"] = ",".join(registry.writable_ids())
     return JSONResponse(_view(request, image), status_code=201, headers=headers)
 
 
@@ -94,10 +99,26 @@ async def delete_tag(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def add_location(request: Request) -> Response:
+    body = await deps.json_body(request)
+    await run_in_threadpool(
+        deps.images(request).add_location, deps.context(request), request.path_params["image_id"], body
+    )
+    return Response(status_code=202)
+
+
+async def delete_from_store(request: Request) -> Response:
+    p = request.path_params
+    await run_in_threadpool(deps.images(request).delete_from_store, deps.context(request), p["store_id"], p["image_id"])
+    return Response(status_code=204)
+
+
 routes = [
     resource("/v2/images", get=index, post=create),
     resource("/v2/images/{image_id}", get=show, patch=update, delete=delete),
     resource("/v2/images/{image_id}/actions/deactivate", post=deactivate),
     resource("/v2/images/{image_id}/actions/reactivate", post=reactivate),
     resource("/v2/images/{image_id}/tags/{tag:path}", put=add_tag, delete=delete_tag),
+    resource("/v2/images/{image_id}/locations", post=add_location),
+    resource("/v2/stores/{store_id}/{image_id}", delete=delete_from_store),
 ]

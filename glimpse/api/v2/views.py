@@ -12,7 +12,10 @@ def isotime(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
 
 
-def image_view(image: Image, *, direct_url: bool = False, locations: bool = False) -> dict[str, Any]:
+def image_view(
+    image: Image, *, direct_url: bool = False, locations: bool = False, stores: list[str] | None = None
+) -> dict[str, Any]:
+    """stores: the ids of the stores holding the data, shown (when not empty) in multi-store mode."""
     doc: dict[str, Any] = {
         "id": image.id,
         "name": image.name,
@@ -39,6 +42,8 @@ def image_view(image: Image, *, direct_url: bool = False, locations: bool = Fals
         doc["direct_url"] = image.locations[0].url
     if locations:
         doc["locations"] = [{"url": loc.url, "metadata": loc.metadata} for loc in image.locations]
+    if stores:
+        doc["stores"] = ",".join(stores)
     doc["self"] = f"/v2/images/{image.id}"
     doc["file"] = f"/v2/images/{image.id}/file"
     doc["schema"] = "/v2/schemas/image"

@@ -1,0 +1,165 @@
+"""`glimpse store migrate|verify|list`: move image data between stores and check it, with progress bars."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from glimpse.config import Settings
+from glimpse.db.records import Image
+from glimpse.domain.stores import StoreMaintenance
+
+
+def add_parser(sub: argparse._SubParsersAction, config_args: Callable[[argparse.ArgumentParser], None]) -> None:  # type: ignore[type-arg]
+    store = sub.add_parser("store", help="image data in the stores").add_subparsers(dest="store_command", required=True)
+    migrate = store.add_parser(
+        "migrate",
+        help="copy every image's data from one store to another while the service keeps serving",
+        description="Copies each image's data from store FROM to store TO and records the new location; "
+        "images already in TO are skipped, so an interrupted run is resumed by running it again.",
+    )
+    migrate.add_argument("--from", dest="source", required=True, metavar="FROM", help="store id to copy from")
+    migrate.add_argument("--to", dest="target", required=True, metavar="TO", help="store id to copy to")
+    migrate.add_argument("--verify", action="store_true", help="read each new copy back and check its checksums")
+    migrate.add_argument(
+        "--delete-source", action="store_true", help="then remove the FROM location and its data (never the last one)"
+    )
+    verify = store.add_parser("verify", help="re-read image data and check sizes and checksums")
+    verify.add_argument("--store", metavar="S", help="only the copies in this store")
+    listing = store.add_parser("list", help="the configured stores")
+    for command in (migrate, verify, listing):
+        config_args(command)
+
+
+class RichProgress:
+    """One bar for the whole run and one for the image being read, both in bytes; the first counts images."""
+
+    def __init__(self, progress: Progress, images: int, total_bytes: int, verb: str, unit: str = "images") -> None:
+        self.progress = progress
+        self.unit = unit
+        self.verb = verb
+        self.images = images
+        self.done = 0
+        self.overall: TaskID = progress.add_task(self._label(), total=total_bytes or None)
+        self.current: TaskID | None = None
+
+    def _label(self) -> str:
+        return f"[bold]{self.verb}[/bold] {self.done}/{self.images} {self.unit}"
+
+    def start_image(self, image: Image, total: int) -> None:
+        label = image.name or image.id
+        self.current = self.progress.add_task(f"  {label[:40]}", total=total or None)
+
+    def advance(self, nbytes: int) -> None:
+        self.progress.advance(self.overall, nbytes)
+        if self.current is not None:
+            self.progress.advance(self.current, nbytes)
+
+    def end_image(self, image: Image, outcome: str) -> None:
+        if self.current is not None:
+            self.progress.remove_task(self.current)
+            self.current = None
+        self.done += 1
+        self.progress.update(self.overall, description=self._label())
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def run(args: argparse.Namespace, settings: Settings, maintenance: StoreMaintenance) -> int:
+    out = Console()
+    if args.store_command == "list":
+        return _list(out, maintenance)
+    if args.store_command == "migrate":
+        return _migrate(args, out, maintenance)
+    return _verify(args, out, maintenance)
+
+
+def _list(out: Console, maintenance: StoreMaintenance) -> int:
+    registry = maintenance.stores
+    table = Table(title="Stores")
+    for column in ("id", "type", "default", "read-only", "weight", "description"):
+        table.add_column(column)
+    for name, store in registry.stores.items():
+        info = registry.info[name]
+        table.add_row(
+            name,
+            store.type,
+            "yes" if name == registry.default else "",
+            "yes" if store.read_only else "",
+            str(info.weight),
+            info.description,
+        )
+    out.print(table)
+    return 0
+
+
+def _migrate(args: argparse.Namespace, out: Console, maintenance: StoreMaintenance) -> int:
+    maintenance.check_migration(args.source, args.target)
+    images = list(maintenance.images(args.source))
+    with _progress(out) as bars:
+        passes = 2 if args.verify else 1  # with --verify each copy is read back
+        total = passes * sum(i.size or 0 for i in images)
+        reporter = RichProgress(bars, len(images), total, f"{args.source} -> {args.target}")
+        outcomes = maintenance.migrate(
+            args.source,
+            args.target,
+            verify=args.verify,
+            delete_source=args.delete_source,
+            progress=reporter,
+            images=images,
+        )
+    counts = Counter(o.action for o in outcomes)
+    failed = [o for o in outcomes if o.action == "failed"]
+    for outcome in failed:
+        out.print(f"[red]not migrated[/red] {outcome.image_id}: {outcome.detail}", soft_wrap=True)
+    removed = sum(o.source_deleted for o in outcomes)
+    out.print(
+        f"Migrated from {args.source} to {args.target}: {counts['copied']} copied, {counts['skipped']} skipped, "
+        f"{counts['failed']} failed" + (f"; {removed} removed from {args.source}" if removed else ""),
+        soft_wrap=True,
+    )
+    return 1 if failed else 0
+
+
+def _verify(args: argparse.Namespace, out: Console, maintenance: StoreMaintenance) -> int:
+    images = list(maintenance.images(args.store))
+    with _progress(out) as bars:
+        registry = maintenance.stores
+        copies = [
+            (i, loc)
+            for i in images
+            for loc in i.locations
+            if args.store is None or registry.store_id(loc.url, loc.metadata) == args.store
+        ]
+        reporter = RichProgress(bars, len(copies), sum(i.size or 0 for i, _ in copies), "verifying", "copies")
+        checked, findings = maintenance.verify(args.store, reporter)
+    for f in findings:
+        out.print(f"[red]{f.problem}[/red] image {f.image_id} in store {f.store_id or '?'}: {f.detail}", soft_wrap=True)
+    where = f" in store {args.store}" if args.store else ""
+    out.print(
+        f"Verified {checked} cop{'y' if checked == 1 else 'ies'} of image data{where}: {len(findings)} problem(s)."
+    )
+    return 1 if findings else 0

@@ -1,0 +1,264 @@
+"""Operator work on stores while the service keeps serving: migrate images between stores, verify data.
+
+Migration of one image, in an order that keeps every download working:
+1. stream the data from the old store into the new one, hashing it on the way; a copy whose size,
+   md5 or os_hash_value differs from the image record is deleted, never recorded;
+2. with verify, read the new copy back and hash it again;
+3. record the new location with a compare-and-swap on the image (still active/deactivated, same size
+   and checksum), so an image deleted or re-uploaded meanwhile gets no stale location (its copy is removed);
+4. only then, with delete_source, forget the old location (never the last one) and delete its data.
+A download that picked the old location just before step 4 falls back to the new one (ImageService).
+Images already on the new store are skipped, so an interrupted run is resumed by running it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from glimpse.db.records import Image, Location
+from glimpse.db.repositories import ImageRepository
+from glimpse.errors import BadRequest, Conflict, GlimpseError, NotFound, StoreError
+from glimpse.store.base import Store
+from glimpse.store.registry import StoreRegistry
+
+PAGE = 100
+
+
+class Progress(Protocol):
+    """What a long operation reports; the CLI draws it with rich, tests record it."""
+
+    def start_image(self, image: Image, total: int) -> None: ...
+
+    def advance(self, nbytes: int) -> None: ...
+
+    def end_image(self, image: Image, outcome: str) -> None: ...
+
+
+class NoProgress:
+    def start_image(self, image: Image, total: int) -> None:
+        pass
+
+    def advance(self, nbytes: int) -> None:
+        pass
+
+    def end_image(self, image: Image, outcome: str) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Outcome:
+    image_id: str
+    # copied | skipped | failed
+    action: str
+    detail: str = ""
+    source_deleted: bool = False
+
+
+@dataclass(frozen=True)
+class Finding:
+    image_id: str
+    store_id: str | None
+    url: str
+    # missing | corrupt | unreadable | unknown-store
+    problem: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Digest:
+    size: int
+    checksum: str
+    hash_value: str | None
+
+
+class StoreMaintenance:
+    def __init__(self, repo: ImageRepository, stores: StoreRegistry, hashing_algorithm: str) -> None:
+        self.repo = repo
+        self.stores = stores
+        self.hashing_algorithm = hashing_algorithm
+
+    # --- listing -------------------------------------------------------------------------------------
+    def images(self, store_id: str | None = None) -> Iterator[Image]:
+        """Every image holding data (in store_id, when given), page by page in id order."""
+        after: str | None = None
+        while True:
+            page = self.repo.with_data(after, PAGE)
+            for image in page:
+                if store_id is None or self._held_in(image, store_id):
+                    yield image
+            if len(page) < PAGE:
+                return
+            after = page[-1].id
+
+    def _held_in(self, image: Image, store_id: str) -> list[Location]:
+        return [loc for loc in image.locations if self.stores.store_id(loc.url, loc.metadata) == store_id]
+
+    # --- migrate -------------------------------------------------------------------------------------
+    def check_migration(self, source: str, target: str) -> None:
+        for name in (source, target):
+            if name not in self.stores.stores:
+                raise BadRequest(f"Store {name} is not configured (stores: {', '.join(self.stores.stores)}).")
+        if source == target:
+            raise BadRequest("The source and target stores are the same store.")
+        if self.stores.stores[target].read_only:
+            raise BadRequest(f"Store {target} is read-only.")
+
+    def migrate(
+        self,
+        source: str,
+        target: str,
+        *,
+        verify: bool = False,
+        delete_source: bool = False,
+        progress: Progress | None = None,
+        images: Iterable[Image] | None = None,
+    ) -> list[Outcome]:
+        self.check_migration(source, target)
+        progress = progress or NoProgress()
+        return [
+            self.migrate_image(image, source, target, verify=verify, delete_source=delete_source, progress=progress)
+            for image in (images if images is not None else list(self.images(source)))
+        ]
+
+    def migrate_image(
+        self, image: Image, source: str, target: str, *, verify: bool, delete_source: bool, progress: Progress
+    ) -> Outcome:
+        progress.start_image(image, image.size or 0)
+        try:
+            outcome = self._migrate(image, source, target, verify, delete_source, progress)
+        except GlimpseError as exc:
+            outcome = Outcome(image.id, "failed", exc.message)
+        progress.end_image(image, outcome.action)
+        return outcome
+
+    def _migrate(
+        self, image: Image, source: str, target: str, verify: bool, delete_source: bool, progress: Progress
+    ) -> Outcome:
+        image = self.repo.get(image.id)  # its current locations: another run may have moved it
+        old = self._held_in(image, source)
+        on_target = self._held_in(image, target)
+        if on_target:
+            action, detail = "skipped", f"already in {target}"
+            if verify:
+                problem = self._check(image, target, on_target[0], progress)
+                if problem is not None:
+                    return Outcome(image.id, "failed", f"the copy in {target} is {problem.problem}: {problem.detail}")
+        elif not old:
+            return Outcome(image.id, "skipped", f"not in {source}")
+        else:
+            copied = self._copy(image, old[0], target, verify, progress)
+            if copied is None:
+                return Outcome(image.id, "skipped", "deleted or re-uploaded during the copy; the copy was removed")
+            action, detail = "copied", ""
+        if delete_source and old:
+            self._drop(image.id, old)
+        return Outcome(image.id, action, detail, source_deleted=bool(delete_source and old))
+
+    def _copy(self, image: Image, location: Location, target: str, verify: bool, progress: Progress) -> str | None:
+        """The new location's URL once recorded; None when the image went away meanwhile."""
+        reader = self.stores.for_location(location.url, location.metadata)
+        writer = self.stores.stores[target]
+        algo = image.os_hash_algo or self.hashing_algorithm
+        size = image.size if image.size is not None else reader.size(location.url)
+        chunks = _counted(reader.get(location.url), progress)
+        stored = writer.add(image.id, chunks, max_size=size, expected_size=size, hash_algo=algo)
+        new = Location(url=stored.url, metadata={"store": target, **stored.metadata})
+        try:
+            expected = Digest(image.size or stored.size, image.checksum or stored.checksum, image.os_hash_value)
+            problem = _compare(expected, Digest(stored.size, stored.checksum, stored.hash_value))
+            if problem is not None:
+                raise StoreError(f"the data read from {location.url} is corrupt: {problem}; nothing was recorded")
+            if verify:
+                found = self._check(image, target, new, progress)
+                if found is not None:
+                    raise StoreError(f"the new copy does not read back intact: {found.detail}")
+            self.repo.add_location(image.id, new, size=image.size, checksum=image.checksum)
+        except Conflict:
+            writer.delete(stored.url)
+            return None
+        except BaseException:
+            writer.delete(stored.url)
+            raise
+        return new.url
+
+    def _drop(self, image_id: str, locations: list[Location]) -> None:
+        for location in locations:
+            self.repo.remove_location(image_id, location.url)  # Conflict for the last location: never happens here
+            self.stores.for_location(location.url, location.metadata).delete(location.url)
+
+    # --- verify --------------------------------------------------------------------------------------
+    def verify(self, store_id: str | None = None, progress: Progress | None = None) -> tuple[int, list[Finding]]:
+        """Re-read every copy (in store_id, when given) and check size, md5 and os_hash_value.
+
+        Returns how many copies were checked and what is wrong with them."""
+        if store_id is not None and store_id not in self.stores.stores:
+            raise BadRequest(f"Store {store_id} is not configured (stores: {', '.join(self.stores.stores)}).")
+        progress = progress or NoProgress()
+        checked, findings = 0, []
+        for image in self.images():
+            for location in image.locations:
+                held_by = self.stores.store_id(location.url, location.metadata)
+                if store_id is not None and held_by != store_id:
+                    continue
+                checked += 1
+                progress.start_image(image, image.size or 0)
+                if held_by is None:
+                    found: Finding | None = Finding(
+                        image.id, None, location.url, "unknown-store", "no configured store reads this location"
+                    )
+                else:
+                    found = self._check(image, held_by, location, progress)
+                if found is not None:
+                    findings.append(found)
+                progress.end_image(image, "ok" if found is None else found.problem)
+        return checked, findings
+
+    def _check(self, image: Image, store_id: str, location: Location, progress: Progress) -> Finding | None:
+        store = self.stores.stores[store_id]
+        try:
+            digest = _digest(store, location.url, image.os_hash_algo, progress)
+        except NotFound as exc:
+            return Finding(image.id, store_id, location.url, "missing", exc.message)
+        except GlimpseError as exc:
+            return Finding(image.id, store_id, location.url, "unreadable", exc.message)
+        expected = Digest(image.size or 0, image.checksum or "", image.os_hash_value)
+        problem = _compare(expected, digest)
+        if problem is not None:
+            return Finding(image.id, store_id, location.url, "corrupt", problem)
+        return None
+
+
+def _counted(chunks: Iterator[bytes], progress: Progress) -> Iterator[bytes]:
+    try:
+        for chunk in chunks:
+            progress.advance(len(chunk))
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+
+
+def _digest(store: Store, url: str, hash_algo: str | None, progress: Progress) -> Digest:
+    md5 = hashlib.md5(usedforsecurity=False)
+    multihash = hashlib.new(hash_algo) if hash_algo else None
+    size = 0
+    for chunk in _counted(store.get(url), progress):
+        size += len(chunk)
+        md5.update(chunk)
+        if multihash is not None:
+            multihash.update(chunk)
+    return Digest(size, md5.hexdigest(), multihash.hexdigest() if multihash is not None else None)
+
+
+def _compare(expected: Digest, found: Digest) -> str | None:
+    if expected.size != found.size:
+        return f"size {found.size} instead of {expected.size}"
+    if expected.checksum and expected.checksum != found.checksum:
+        return f"md5 {found.checksum} instead of {expected.checksum}"
+    if expected.hash_value and expected.hash_value != found.hash_value:
+        return "os_hash_value differs from the image's"
+    return None

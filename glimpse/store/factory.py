@@ -1,0 +1,71 @@
+"""Builds the store drivers the configuration names (called from the composition root, app.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from glimpse.config import BackendConfig
+from glimpse.errors import ConfigError
+from glimpse.store.base import Store
+from glimpse.store.filesystem import FilesystemStore
+from glimpse.store.http import HttpStore
+from glimpse.store.registry import StoreInfo, StoreRegistry
+
+MIB = 1024 * 1024
+
+
+def _file(cfg: BackendConfig, node: str) -> Store:
+    return FilesystemStore(cfg.id, Path(str(cfg.options["filesystem_store_datadir"])), node)
+
+
+def _http(cfg: BackendConfig, node: str) -> Store:
+    o = cfg.options
+    proxies = o.get("http_proxy_information") or {}
+    return HttpStore(
+        cfg.id,
+        insecure=bool(o.get("https_insecure", True)),
+        ca_file=str(o["https_ca_certificates_file"]) if o.get("https_ca_certificates_file") else None,
+        proxies={str(k): str(v) for k, v in proxies.items()},  # type: ignore[attr-defined]
+    )
+
+
+def _s3(cfg: BackendConfig, node: str) -> Store:
+    from glimpse.store.s3 import S3Store  # boto3 is loaded only when an s3 store is configured
+
+    o = cfg.options
+    missing = [k for k in ("s3_store_bucket", "s3_store_access_key", "s3_store_secret_key") if not o.get(k)]
+    if missing:
+        raise ConfigError(f"Store {cfg.id} (s3) needs {', '.join(missing)}.")
+
+    def text(key: str) -> str | None:
+        value = o.get(key)
+        return str(value) if value else None
+
+    return S3Store(
+        cfg.id,
+        host=text("s3_store_host"),
+        access_key=text("s3_store_access_key"),
+        secret_key=text("s3_store_secret_key"),
+        bucket=str(o["s3_store_bucket"]),
+        region_name=text("s3_store_region_name"),
+        create_bucket_on_put=bool(o.get("s3_store_create_bucket_on_put")),
+        bucket_url_format=str(o.get("s3_store_bucket_url_format") or "auto"),
+        large_object_size=int(o.get("s3_store_large_object_size") or 100) * MIB,  # type: ignore[call-overload]
+        large_object_chunk_size=int(o.get("s3_store_large_object_chunk_size") or 10) * MIB,  # type: ignore[call-overload]
+        cacert=text("s3_store_cacert"),
+    )
+
+
+DRIVERS: dict[str, Callable[[BackendConfig, str], Store]] = {"file": _file, "http": _http, "s3": _s3}
+
+
+def build_registry(backends: Sequence[BackendConfig], default: str, *, multi: bool, node: str) -> StoreRegistry:
+    unknown = [b.type for b in backends if b.type not in DRIVERS]
+    if unknown:
+        raise ConfigError(f"Store types {', '.join(unknown)} are not available; this build has {', '.join(DRIVERS)}.")
+    stores = {b.id: DRIVERS[b.type](b, node) for b in backends}
+    if default not in stores:
+        raise ConfigError(f"The default store '{default}' is not among the enabled stores ({', '.join(stores)}).")
+    info = {b.id: StoreInfo(description=b.description, weight=b.weight) for b in backends}
+    return StoreRegistry(stores, default, multi=multi, info=info)

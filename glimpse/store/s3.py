@@ -1,0 +1,306 @@
+"""The s3 store: one object per image in a bucket of any S3-compatible service, through boto3.
+
+Writes never hold the image in memory. Data is spooled (in memory up to one part, then on disk)
+until it reaches s3_store_large_object_size; a smaller image goes up in one PUT with its MD5, a
+larger one as a multipart upload in parts of s3_store_large_object_chunk_size, each with its MD5.
+Any failure, the size cap included, aborts the multipart upload, so no orphan parts are left.
+
+Locations look like Glance's, without the credentials Glance embeds in them:
+`s3+http://host:port/bucket/key` (`s3://` for https or AWS). The store's own credentials are used
+for every location it reads, including Glance-style ones that carry `access:secret@`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import tempfile
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+from glimpse.errors import NotFound, StoreError, StoreUnavailable
+from glimpse.store.base import HashingMeter, StoredData
+
+log = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+READ_CHUNK = MIB
+MIN_PART = 5 * MIB  # S3 refuses smaller parts except the last
+MISSING = {"NoSuchKey", "NoSuchBucket", "404", "NotFound"}
+
+
+class S3Store:
+    type = "s3"
+    schemes = ("s3", "s3+http", "s3+https")
+    read_only = False
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        host: str | None,
+        access_key: str | None,
+        secret_key: str | None,
+        bucket: str,
+        region_name: str | None = None,
+        create_bucket_on_put: bool = False,
+        bucket_url_format: str = "auto",
+        large_object_size: int = 100 * MIB,
+        large_object_chunk_size: int = 10 * MIB,
+        cacert: str | None = None,
+    ) -> None:
+        if large_object_chunk_size < MIN_PART:
+            raise StoreError(f"Store {name}: s3_store_large_object_chunk_size must be at least 5 (MiB).")
+        if bucket_url_format not in ("auto", "path", "virtual"):
+            raise StoreError(f"Store {name}: s3_store_bucket_url_format must be auto, path or virtual.")
+        self.name = name
+        self.bucket = bucket
+        self.region_name = region_name
+        self.create_bucket_on_put = create_bucket_on_put
+        self.bucket_url_format = bucket_url_format
+        self.large_object_size = large_object_size
+        self.chunk_size = large_object_chunk_size
+        self.endpoint = _endpoint(host)
+        scheme = self.endpoint.split("://", 1)[0] if self.endpoint else "https"
+        self.location_scheme = "s3+http" if scheme == "http" else "s3"
+        self.netloc = self.endpoint.split("://", 1)[1].rstrip("/") if self.endpoint else "s3.amazonaws.com"
+        self._client: Any = boto3.session.Session().client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            region_name=region_name or "us-east-1",
+            verify=cacert if cacert else None,
+            config=Config(
+                s3={"addressing_style": bucket_url_format},
+                retries={"max_attempts": 3, "mode": "standard"},
+                # Glimpse sends Content-MD5 itself and hashes everything it reads; the newer CRC
+                # trailers are not understood by every S3-compatible server.
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
+        )
+        self._bucket_ready = False
+
+    # --- locations -----------------------------------------------------------------------------
+    def url_for(self, key: str) -> str:
+        return f"{self.location_scheme}://{self.netloc}/{self.bucket}/{key}"
+
+    def _parse(self, url: str) -> tuple[str, str]:
+        scheme, sep, rest = url.partition("://")
+        if not sep or scheme not in self.schemes:
+            raise StoreError(f"Location {url} is not an s3 location.")
+        rest = rest.rsplit("@", 1)[-1]  # Glance's locations carry access:secret@
+        parts = rest.split("/", 2)
+        if len(parts) != 3 or not parts[1] or not parts[2]:
+            raise StoreError(f"Location {url} does not name a bucket and an object.")
+        return parts[1], parts[2]
+
+    # --- writing -------------------------------------------------------------------------------
+    def add(
+        self, image_id: str, chunks: Iterable[bytes], *, max_size: int, expected_size: int | None, hash_algo: str
+    ) -> StoredData:
+        self._ensure_bucket()
+        meter = HashingMeter(max_size, hash_algo)
+        source = iter(chunks)
+        with tempfile.SpooledTemporaryFile(max_size=self.chunk_size) as spool:
+            for chunk in source:
+                meter.update(chunk)
+                spool.write(chunk)
+                if meter.size >= self.large_object_size:
+                    break
+            else:
+                meter.check_expected(expected_size)
+                spool.seek(0)
+                self._put(image_id, spool, meter)
+                return meter.result(self.url_for(image_id))
+            self._multipart(image_id, _parts(spool, source, meter, self.chunk_size, expected_size))
+        return meter.result(self.url_for(image_id))
+
+    def _put(self, key: str, body: IO[bytes], meter: HashingMeter) -> None:
+        with _errors(f"s3://{self.bucket}/{key}"):
+            self._client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentLength=meter.size,
+                ContentMD5=base64.b64encode(meter.md5.digest()).decode(),
+            )
+
+    def _multipart(self, key: str, parts: Iterator[bytes]) -> None:
+        with _errors(f"s3://{self.bucket}/{key}"):
+            upload_id = self._client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
+        done: list[dict[str, Any]] = []
+        try:
+            for number, part in enumerate(parts, start=1):
+                with _errors(f"s3://{self.bucket}/{key} part {number}"):
+                    answer = self._client.upload_part(
+                        Bucket=self.bucket,
+                        Key=key,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        Body=part,
+                        ContentLength=len(part),
+                        ContentMD5=base64.b64encode(hashlib.md5(part, usedforsecurity=False).digest()).decode(),
+                    )
+                done.append({"PartNumber": number, "ETag": answer["ETag"]})
+            with _errors(f"s3://{self.bucket}/{key}"):
+                self._client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": done}
+                )
+        except BaseException:
+            self._abort(key, upload_id)
+            raise
+
+    def _abort(self, key: str, upload_id: str) -> None:
+        try:
+            self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except (BotoCoreError, ClientError):
+            log.exception("Could not abort the multipart upload %s of s3://%s/%s", upload_id, self.bucket, key)
+
+    def _ensure_bucket(self) -> None:
+        if self._bucket_ready:
+            return
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if _code(exc) not in MISSING:
+                raise StoreError(f"Bucket {self.bucket} of store {self.name} is not usable: {exc}.") from exc
+            if not self.create_bucket_on_put:
+                raise StoreError(
+                    f"Bucket {self.bucket} of store {self.name} does not exist; create it or set "
+                    "s3_store_create_bucket_on_put = true."
+                ) from exc
+            args: dict[str, Any] = {"Bucket": self.bucket}
+            if self.region_name and self.region_name != "us-east-1":
+                args["CreateBucketConfiguration"] = {"LocationConstraint": self.region_name}
+            with _errors(f"s3://{self.bucket}"):
+                self._client.create_bucket(**args)
+        except (BotoCoreError, EndpointConnectionError) as exc:
+            raise StoreUnavailable(f"Store {self.name} cannot reach {self.endpoint or 'S3'}: {exc}.") from exc
+        self._bucket_ready = True
+
+    # --- reading -------------------------------------------------------------------------------
+    def get(self, url: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+        bucket, key = self._parse(url)
+        if length == 0:
+            return iter(())
+        args: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if offset or length is not None:
+            args["Range"] = f"bytes={offset}-{'' if length is None else offset + length - 1}"
+        with _errors(url):
+            body = self._client.get_object(**args)["Body"]
+        return _stream(body, url)
+
+    def size(self, url: str) -> int:
+        bucket, key = self._parse(url)
+        with _errors(url):
+            return int(self._client.head_object(Bucket=bucket, Key=key)["ContentLength"])
+
+    def delete(self, url: str) -> None:
+        bucket, key = self._parse(url)
+        try:
+            with _errors(url):
+                self._client.delete_object(Bucket=bucket, Key=key)
+        except NotFound:
+            pass
+
+    def properties(self) -> dict[str, object]:
+        return {
+            "bucket": self.bucket,
+            "host": self.endpoint or "https://s3.amazonaws.com",
+            "region_name": self.region_name or "",
+            "bucket_url_format": self.bucket_url_format,
+            "large_object_size": self.large_object_size,
+            "large_object_chunk_size": self.chunk_size,
+        }
+
+    def recover(self, node: str) -> int:
+        """Nothing to do: an interrupted multipart upload is aborted by the writer that failed, and one
+        left by a killed process is invisible until completed; a bucket lifecycle rule
+        (AbortIncompleteMultipartUpload) reclaims its parts."""
+        return 0
+
+    def discard_partial(self, image_id: str, node: str) -> None:
+        """Abort the multipart uploads of an image whose writer died (their parts would linger unseen)."""
+        with _errors(f"s3://{self.bucket}"):
+            answer = self._client.list_multipart_uploads(Bucket=self.bucket, Prefix=image_id)
+            for upload in answer.get("Uploads", []):
+                if upload["Key"] == image_id:
+                    self._abort(upload["Key"], upload["UploadId"])
+
+    def incomplete_uploads(self) -> list[str]:
+        """Keys with a multipart upload in progress (for operators and tests)."""
+        with _errors(f"s3://{self.bucket}"):
+            answer = self._client.list_multipart_uploads(Bucket=self.bucket)
+        return [u["Key"] for u in answer.get("Uploads", [])]
+
+
+def _endpoint(host: str | None) -> str | None:
+    if not host:
+        return None
+    if "://" not in host:
+        return f"https://{host}"
+    return host
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class _errors:
+    """Turns boto errors into the store errors the domain understands."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        if isinstance(exc, ClientError):
+            code = _code(exc)
+            if code in MISSING:
+                raise NotFound(f"Image data at {self.what} is missing.") from exc
+            raise StoreError(f"S3 refused an operation on {self.what}: {code or exc}.") from exc
+        if isinstance(exc, BotoCoreError):
+            raise StoreUnavailable(f"S3 could not be reached for {self.what}: {exc}.") from exc
+        return False
+
+
+def _parts(
+    spool: IO[bytes], rest: Iterator[bytes], meter: HashingMeter, size: int, expected_size: int | None
+) -> Iterator[bytes]:
+    """Parts of exactly `size` bytes (the last one shorter): first what was spooled, then the rest.
+
+    The size is checked before the last part, so a short or long upload is never completed."""
+    buffer = bytearray()
+    spool.seek(0)
+    while block := spool.read(READ_CHUNK):
+        buffer += block
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+    for chunk in rest:
+        meter.update(chunk)
+        buffer += chunk
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+    meter.check_expected(expected_size)
+    if buffer:
+        yield bytes(buffer)
+
+
+def _stream(body: Any, url: str) -> Iterator[bytes]:
+    try:
+        yield from body.iter_chunks(READ_CHUNK)
+    except (BotoCoreError, ClientError) as exc:
+        raise StoreUnavailable(f"Reading image data from {url} failed: {exc}.") from exc
+    finally:
+        body.close()

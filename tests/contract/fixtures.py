@@ -1,0 +1,37 @@
+"""Session fixtures for the real servers of tests/contract/servers.py: one of each per test run.
+
+Import them from a conftest: `from tests.contract.fixtures import s3_server, web_server  # noqa: F401`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.contract.servers import S3Server, WebServer
+
+# Several conftests may import these fixtures; each import is its own definition, so they share the servers.
+_shared: dict[str, Any] = {"s3": None, "s3_users": 0}
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    if _shared["s3"] is None:
+        _shared["s3"] = S3Server(tmp_path_factory.mktemp("s3")).start()
+    _shared["s3_users"] += 1
+    try:
+        yield _shared["s3"]
+    finally:
+        _shared["s3_users"] -= 1
+        if _shared["s3_users"] == 0:
+            _shared["s3"].stop()
+            _shared["s3"] = None
+
+
+@pytest.fixture(scope="session")
+def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
+    server = WebServer(tmp_path_factory.mktemp("web")).start()
+    yield server
+    server.stop()

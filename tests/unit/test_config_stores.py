@@ -1,0 +1,119 @@
+"""glimpse.config: the multi-store sections (enabled_backends) and the single-store [glance_store] mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from glimpse.config import load_settings
+from glimpse.errors import ConfigError
+
+MULTI = """\
+[DEFAULT]
+enabled_backends = fast:s3, reliable:file, web:http
+
+[glance_store]
+default_backend = reliable
+
+[fast]
+store_description = Fast object storage
+weight = 100
+s3_store_host = http://127.0.0.1:9000
+s3_store_access_key = AK
+s3_store_secret_key = SK
+s3_store_bucket = images
+s3_store_create_bucket_on_put = true
+s3_store_bucket_url_format = path
+s3_store_region_name = eu-west-1
+s3_store_large_object_size = 50
+s3_store_large_object_chunk_size = 8
+
+[reliable]
+store_description = Reliable disks
+weight = 10
+filesystem_store_datadir = /srv/images
+
+[web]
+https_insecure = false
+
+[os_glance_staging_store]
+filesystem_store_datadir = /var/lib/glance/staging
+
+[os_glance_tasks_store]
+filesystem_store_datadir = /var/lib/glance/tasks
+"""
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "glance-api.conf"
+    path.write_text(text)
+    return str(path)
+
+
+def test_multi_store_sections(tmp_path: Path) -> None:
+    settings = load_settings([write(tmp_path, MULTI)])
+    assert settings.multi_store
+    assert settings.default_backend == "reliable"
+    assert settings.unknown_options == ()
+    by_id = {b.id: b for b in settings.backends}
+    assert [b.id for b in settings.backends] == ["fast", "reliable", "web"]
+    fast = by_id["fast"]
+    assert (fast.type, fast.description, fast.weight) == ("s3", "Fast object storage", 100)
+    assert fast.options["s3_store_host"] == "http://127.0.0.1:9000"
+    assert fast.options["s3_store_create_bucket_on_put"] is True
+    assert fast.options["s3_store_bucket_url_format"] == "path"
+    assert fast.options["s3_store_large_object_size"] == 50
+    assert fast.options["s3_store_large_object_chunk_size"] == 8
+    assert by_id["reliable"].options == {"filesystem_store_datadir": "/srv/images"}
+    assert by_id["web"].options["https_insecure"] is False
+    assert by_id["web"].weight == 0 and by_id["web"].description == "http store web"
+
+
+def test_options_of_another_driver_are_unknown(tmp_path: Path) -> None:
+    text = MULTI.replace("[web]\n", "[web]\nfilesystem_store_datadir = /x\n") + "\n[nowhere]\nweight = 3\n"
+    settings = load_settings([write(tmp_path, text)])
+    assert settings.unknown_options == ("[nowhere] weight", "[web] filesystem_store_datadir")
+
+
+def test_file_store_without_datadir_gets_one_under_data_dir(tmp_path: Path) -> None:
+    text = "[DEFAULT]\nenabled_backends = a:file, b:file\n[glance_store]\ndefault_backend = b\n"
+    settings = load_settings([write(tmp_path, text)], overrides={"data_dir": str(tmp_path / "d")})
+    assert [b.options["filesystem_store_datadir"] for b in settings.backends] == [
+        str(tmp_path / "d" / "images" / "a"),
+        str(tmp_path / "d" / "images" / "b"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[DEFAULT]\nenabled_backends = a:file\n", "default_backend = (unset)"),
+        ("[DEFAULT]\nenabled_backends = a:file\n[glance_store]\ndefault_backend = b\n", "default_backend = b"),
+        ("[DEFAULT]\nenabled_backends = a:cinder\n[glance_store]\ndefault_backend = a\n", "type 'cinder'"),
+        ("[DEFAULT]\nenabled_backends = os_glance_x:file\n[glance_store]\ndefault_backend = os_glance_x\n", "reserved"),
+        ("[DEFAULT]\nenabled_backends = database:file\n[glance_store]\ndefault_backend = database\n", "reserved"),
+        (
+            "[DEFAULT]\nenabled_backends = a:s3\n[glance_store]\ndefault_backend = a\n[a]\n"
+            "s3_store_large_object_chunk_size = 4\n",
+            "s3_store_large_object_chunk_size",
+        ),
+    ],
+)
+def test_invalid_multi_store_configuration(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_settings([write(tmp_path, text)])
+
+
+def test_single_store_mode_reads_driver_options_from_glance_store(tmp_path: Path) -> None:
+    text = (
+        "[glance_store]\nstores = file, s3\ndefault_store = s3\nfilesystem_store_datadir = /srv/i\n"
+        "s3_store_host = http://h:1\ns3_store_bucket = b\ns3_store_access_key = a\ns3_store_secret_key = s\n"
+    )
+    settings = load_settings([write(tmp_path, text)])
+    assert not settings.multi_store
+    assert settings.unknown_options == ()
+    assert settings.default_store == "s3"
+    by_id = {b.id: b for b in settings.backends}
+    assert by_id["file"].options == {"filesystem_store_datadir": "/srv/i"}
+    assert by_id["s3"].options["s3_store_bucket"] == "b"
