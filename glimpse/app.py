@@ -48,7 +48,7 @@ from glimpse.worker import TaskWorker
 log = logging.getLogger(__name__)
 
 # Import methods this build carries out; the operator's enabled_import_methods can only narrow them.
-IMPLEMENTED_IMPORT_METHODS: tuple[str, ...] = ("glance-direct", "web-download", "glance-download")
+IMPLEMENTED_IMPORT_METHODS: tuple[str, ...] = ("glance-direct", "web-download", "copy-image", "glance-download")
 SETTINGS_ENV = "GLIMPSE_SERVE_ARGS"
 
 

@@ -110,6 +110,8 @@ class ImportService:
     # --- starting an import ------------------------------------------------------------------------
     def start(self, ctx: RequestContext, image_id: str, body: Any) -> Task:
         method, stores = self._parse(body)
+        if method["name"] == "copy-image":
+            return self._start_copy(ctx, image_id, method, stores)
         image = self.access.load(ctx, image_id, "modify_image")
         name = method["name"]
         if name == "glance-direct" and image.status != "uploading":
@@ -146,6 +148,63 @@ class ImportService:
             image_id, {IMPORT_TASK: task.id, IMPORTING_TO: ",".join(stores or [self.images.stores.default])}
         )
         return task
+
+    def _start_copy(self, ctx: RequestContext, image_id: str, method: dict[str, Any], stores: list[str]) -> Task:
+        """copy-image: an active image's data to more stores; the image stays active meanwhile."""
+        image = self.access.load(ctx, image_id, "copy_image")
+        if image.status != "active":
+            raise Conflict(f"Image {image_id} is {image.status}: only active images are copied.")
+        held = set(self.images.store_ids(image))
+        targets = [s for s in stores if s not in held]
+        if not stores:
+            raise BadRequest("copy-image needs 'stores' or 'all_stores'.")
+        if not targets:
+            raise Conflict(f"Image {image_id} is already in store(s) {', '.join(stores)}.")
+        for store in targets:
+            self.images.stores.writable(store)
+        running = image.properties.get(IMPORT_TASK)
+        if running and self.tasks.get(running).status in ("pending", "processing"):
+            raise Conflict(f"Image {image_id} is being imported or copied already (task {running}).")
+        task = self.tasks.create(
+            "api_image_import", image.owner, image_id, {"method": method, "stores": targets, "copy": True},
+            ctx.user_id, ctx.request_id,
+        )  # fmt: skip
+        self.repo.set_internal_properties(image_id, {IMPORT_TASK: task.id, IMPORTING_TO: ",".join(targets)})
+        return task
+
+    def _run_copy(self, task: Task, progress: _Progress) -> dict[str, Any]:
+        image = self.repo.get(task.image_id or "")
+        if image.status != "active":
+            raise Conflict(f"Image {image.id} is {image.status}: copying stopped.")
+        copied, failed = [], []
+        with tempfile.TemporaryDirectory(dir=self._workdir()) as tmp:
+            local = Path(tmp) / "source"
+            self._write(progress.count(self._current_data(image)), local)
+            for name in task.input["stores"]:
+                store = self.images.stores.writable(name)
+                try:
+                    stored, _ = self._store(image, store, local, image.disk_format or "raw", progress)
+                    if stored.hash_value != image.os_hash_value:
+                        store.delete(stored.url)
+                        raise BadRequest(f"The copy in {name} does not match the image's os_hash_value.")
+                    self.repo.add_location(image.id, _location(store, stored), size=image.size, checksum=image.checksum)
+                    copied.append(name)
+                except GlimpseError as exc:
+                    log.warning("Copying image %s to %s failed: %s", image.id, name, exc)
+                    if task.input.get("all_stores_must_succeed", True):
+                        raise
+                    failed.append(name)
+        properties = {FAILED_IMPORT: ",".join(failed)} if failed else {}
+        self.repo.set_internal_properties(image.id, properties, remove=(IMPORT_TASK, IMPORTING_TO))
+        return {"image_id": image.id, "stores": ",".join(copied)}
+
+    def _current_data(self, image: Image) -> Iterable[bytes]:
+        for location in self.images.stores.by_weight(image.locations):
+            try:
+                return self.images.stores.for_location(location.url, location.metadata).get(location.url)
+            except GlimpseError:
+                continue
+        raise NotFound(f"Image {image.id} has no readable data to copy.")
 
     def _prepare_remote(self, ctx: RequestContext, image: Image, method: dict[str, Any]) -> dict[str, Any]:
         """Look the remote image up with the caller's token and let the local image inherit its metadata."""
@@ -232,7 +291,8 @@ class ImportService:
 
     def _fail(self, task: Task, worker: str, message: str) -> None:
         image_id = task.image_id or ""
-        self._restore(image_id, "importing")
+        if not task.input.get("copy"):
+            self._restore(image_id, "importing")
         self.images.quotas.release(image_id)
         try:
             self.repo.set_internal_properties(image_id, {FAILED_IMPORT: ",".join(task.input.get("stores") or [])},
@@ -259,6 +319,8 @@ class ImportService:
         return f"file://{Path(getattr(self.staging, 'datadir', '/nonexistent')) / image_id}"
 
     def _run(self, task: Task, worker: str) -> dict[str, Any]:
+        if task.input.get("copy"):
+            return self._run_copy(task, _Progress(lambda message: self.tasks.heartbeat(task.id, worker, message)))
         image = self.repo.get(task.image_id or "")
         if image.status != "importing":
             raise Conflict(f"Image {image.id} is {image.status}, no longer importing.")

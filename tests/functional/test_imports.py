@@ -65,7 +65,7 @@ def test_glance_direct_and_web_download_with_the_glance_client(files: FileServer
     server = _importer(tmp_path / "srv", files)
     try:
         info = httpx.get(f"{server.url}/v2/info/import").json()["import-methods"]["value"]
-        assert set(info) == {"glance-direct", "web-download"}
+        assert set(info) == {"glance-direct", "web-download", "copy-image"}
         glance = Clients(server.url, tmp_path / "home")
         qcow2 = files.root / "disk.qcow2"
         out = glance.glance(
@@ -266,3 +266,41 @@ def test_glance_download_from_another_region(files: FileServer, tmp_path: Path) 
     finally:
         local.stop()
         remote.stop()
+
+
+def test_copy_image_to_another_store(tmp_path: Path) -> None:
+    conf = (
+        "enabled_backends = fast:file, slow:file\n"
+        "[glance_store]\ndefault_backend = fast\n"
+        f"[fast]\nfilesystem_store_datadir = {tmp_path / 'fast'}\n"
+        f"[slow]\nfilesystem_store_datadir = {tmp_path / 'slow'}\n"
+    )
+    server = GlimpseServer(tmp_path / "srv", extra_conf=conf).start()
+    try:
+        image = _create(server)
+        data = os.urandom(2 * MIB)
+        url = f"{server.url}/v2/images/{image['id']}"
+        assert (
+            httpx.put(f"{url}/file", content=data, headers={"Content-Type": "application/octet-stream"}).status_code
+            == 204
+        )
+        assert httpx.get(url).json()["stores"] == "fast"
+        member = {"X-Project-Id": "p1", "X-Roles": "member"}
+        copy = {"method": {"name": "copy-image"}, "stores": ["slow"]}
+        assert httpx.post(f"{url}/import", json=copy, headers=member).status_code in (403, 404)
+        assert httpx.post(f"{url}/import", json=copy).status_code == 202
+        deadline = time.monotonic() + 30
+        while "slow" not in httpx.get(url).json()["stores"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        shown = httpx.get(url).json()
+        assert sorted(shown["stores"].split(",")) == ["fast", "slow"]
+        assert shown["status"] == "active" and "os_glance_importing_to_stores" not in shown
+        assert (
+            httpx.post(f"{url}/import", json={"method": {"name": "copy-image"}, "all_stores": True}).status_code == 409
+        )
+        # The copy stands on its own: drop the first store's copy and the data still comes back whole.
+        assert httpx.delete(f"{server.url}/v2/stores/fast/{image['id']}").status_code == 204
+        assert httpx.get(f"{url}/file").content == data
+        assert httpx.get(f"{url}/tasks").json()["tasks"][0]["status"] == "success"
+    finally:
+        server.stop()
