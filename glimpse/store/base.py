@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -87,6 +88,11 @@ class Heartbeat:
             yield chunk
 
 
+# hashlib releases the GIL on large buffers: md5 and the multihash run side by side on two cores.
+_HASHERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="glimpse-hash")
+PARALLEL_FROM = 256 * 1024
+
+
 class HashingMeter:
     """Hashes and counts bytes as they pass, refusing more than max_size."""
 
@@ -101,8 +107,13 @@ class HashingMeter:
         self.size += len(chunk)
         if self.size > self.max_size:
             raise TooLarge(f"Image exceeds the storage quota or size limit of {self.max_size} bytes.")
-        self.md5.update(chunk)
-        self.multihash.update(chunk)
+        if len(chunk) >= PARALLEL_FROM:
+            other = _HASHERS.submit(self.multihash.update, chunk)
+            self.md5.update(chunk)
+            other.result()
+        else:
+            self.md5.update(chunk)
+            self.multihash.update(chunk)
 
     def check_expected(self, expected_size: int | None) -> None:
         if expected_size is not None and expected_size != self.size:
