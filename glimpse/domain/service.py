@@ -331,6 +331,10 @@ class ImageService:
         return swept
 
     # --- stores --------------------------------------------------------------------------------------
+    def locations(self, ctx: RequestContext, image_id: str) -> list[Location]:
+        """GET /v2/images/{id}/locations: for other services (fetch_image_location), never end users."""
+        return list(self.access.load(ctx, image_id, "fetch_image_location").locations)
+
     def add_location(self, ctx: RequestContext, image_id: str, body: Any) -> None:
         """POST /v2/images/{id}/locations: a queued image gets data already served by a web server.
 

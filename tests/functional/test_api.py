@@ -260,3 +260,15 @@ def test_task_schemas_served(api: httpx.Client) -> None:
     task = api.get("/v2/schemas/task").json()
     assert task["properties"]["status"]["enum"] == ["pending", "processing", "success", "failure"]
     assert api.get("/v2/schemas/tasks").json()["properties"]["tasks"]["items"] == task
+
+
+def test_locations_are_for_services_only(api: httpx.Client) -> None:
+    image = _create(api, PROJECT_A, name="located", visibility="community")
+    url = f"/v2/images/{image['id']}"
+    api.put(f"{url}/file", content=b"abc", headers={**PROJECT_A, "Content-Type": "application/octet-stream"})
+    assert api.get(f"{url}/locations", headers=PROJECT_A).status_code == 403
+    service = {"X-Project-Id": "service", "X-Roles": "service,reader"}
+    found = api.get(f"{url}/locations", headers=service)
+    assert found.status_code == 200
+    assert [loc["metadata"].get("store") for loc in found.json()] == ["file"]
+    assert "locations" not in api.get(url).json()  # show_multiple_locations is off

@@ -99,6 +99,13 @@ async def delete_tag(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def list_locations(request: Request) -> Response:
+    found = await run_in_threadpool(
+        deps.images(request).locations, deps.context(request), request.path_params["image_id"]
+    )
+    return JSONResponse([{"url": loc.url, "metadata": loc.metadata} for loc in found])
+
+
 async def add_location(request: Request) -> Response:
     body = await deps.json_body(request)
     await run_in_threadpool(
@@ -119,6 +126,6 @@ routes = [
     resource("/v2/images/{image_id}/actions/deactivate", post=deactivate),
     resource("/v2/images/{image_id}/actions/reactivate", post=reactivate),
     resource("/v2/images/{image_id}/tags/{tag:path}", put=add_tag, delete=delete_tag),
-    resource("/v2/images/{image_id}/locations", post=add_location),
+    resource("/v2/images/{image_id}/locations", post=add_location, get=list_locations),
     resource("/v2/stores/{store_id}/{image_id}", delete=delete_from_store),
 ]
