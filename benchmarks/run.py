@@ -258,6 +258,8 @@ def main() -> int:
     parser.add_argument("--only", choices=["data", "memory", "metadata", "scale"], action="append")
     parser.add_argument("--postgresql", default="postgresql://postgres@127.0.0.1:5432/test",
                         help="admin URL of a PostgreSQL server for the metadata run ('' to skip)")  # fmt: skip
+    parser.add_argument("--compare-glance", action="store_true",
+                        help="also run data and metadata on Glance (benchmarks/install-glance)")  # fmt: skip
     args = parser.parse_args()
     parts = set(args.only or ["data", "memory", "metadata", "scale"])
     size = 64 * MIB if args.quick else 1024 * MIB
@@ -289,6 +291,13 @@ def main() -> int:
                         pg.stop()
         if "scale" in parts:
             bench_list_scale(counts, workdir)
+
+    # --- the same data and metadata sections against OpenStack Glance, with ratios (benchmarks/glance_baseline.py)
+    if args.compare_glance:
+        from benchmarks.glance_baseline import compare_with_glance
+
+        with tempfile.TemporaryDirectory(dir=ROOT / "benchmarks") as tmp:
+            compare_with_glance(sys.modules[__name__], parts, size, requests, Path(tmp))
     return 0
 
 

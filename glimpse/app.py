@@ -41,7 +41,7 @@ from glimpse.errors import ConfigError, GlimpseError
 from glimpse.formats.inspection import FormatRules
 from glimpse.sources.web import UrlFilter, download
 from glimpse.store.factory import build_registry
-from glimpse.store.filesystem import FilesystemStore
+from glimpse.store.filesystem import FilesystemStore, node_tag
 from glimpse.store.registry import StoreRegistry
 from glimpse.worker import TaskWorker
 
@@ -139,7 +139,8 @@ def build_imports(
         download_properties=settings.download_properties,
     )
     staging = FilesystemStore("os_glance_staging_store", settings.staging_dir, node)
-    return ImportService(images, TaskRepository(sessions), policy, staging, options, node, download)
+    scratch = settings.staging_dir / f"work-{node_tag(node)}"
+    return ImportService(images, TaskRepository(sessions), policy, staging, scratch, options, node, download)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

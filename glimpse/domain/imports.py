@@ -30,7 +30,6 @@ from glimpse.formats.inspection import FormatGuard
 from glimpse.sources import remote_glance
 from glimpse.sources.web import UrlFilter
 from glimpse.store.base import Heartbeat, Store, StoredData
-from glimpse.store.filesystem import node_tag
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +59,7 @@ class ImportService:
         tasks: TaskRepository,
         policy: Authorizer,
         staging: Store,
+        scratch: Path,
         options: ImportOptions,
         node: str,
         download: Callable[[str, UrlFilter], Iterator[bytes]],
@@ -70,6 +70,7 @@ class ImportService:
         self.policy = policy
         self.access = ImageAccess(images.repo, policy)
         self.staging = staging
+        self.scratch = scratch
         self.options = options
         self.node = node
         self.download = download
@@ -310,13 +311,12 @@ class ImportService:
         self.staging.delete(self._staged_url(image_id))
 
     def _workdir(self) -> Path:
-        """This node's scratch folder beside the staged data (cleared when the node starts)."""
-        path = Path(getattr(self.staging, "datadir", tempfile.gettempdir())) / f"work-{node_tag(self.node)}"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        """This node's scratch folder (cleared when the node starts)."""
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        return self.scratch
 
     def _staged_url(self, image_id: str) -> str:
-        return f"file://{Path(getattr(self.staging, 'datadir', '/nonexistent')) / image_id}"
+        return self.staging.url_for(image_id)
 
     def _run(self, task: Task, worker: str) -> dict[str, Any]:
         if task.input.get("copy"):

@@ -42,6 +42,10 @@ class Store(Protocol):
         """
         ...
 
+    def url_for(self, image_id: str) -> str:
+        """The location the store gives an image's data."""
+        ...
+
     def get(self, url: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
         """Stream `length` bytes (all remaining when None) from `offset`.
 

@@ -27,6 +27,9 @@ class FilesystemStore:
         self.node = node_tag(node)
         self.datadir.mkdir(parents=True, exist_ok=True)
 
+    def url_for(self, image_id: str) -> str:
+        return f"file://{self.datadir / image_id}"
+
     def _path(self, url: str) -> Path:
         if not url.startswith("file://"):
             raise StoreError(f"Location {url} is not a file location.")
@@ -58,7 +61,7 @@ class FilesystemStore:
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
-        return meter.result(f"file://{final}")
+        return meter.result(self.url_for(image_id))
 
     def get(self, url: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
         path = self._path(url)

@@ -93,6 +93,9 @@ class HttpStore:
     def discard_partial(self, image_id: str, node: str) -> None:
         """Read-only: nothing is ever written here."""
 
+    def url_for(self, image_id: str) -> str:
+        raise StoreError("The http store is read-only: it names no locations of its own.")
+
 
 def _check(response: httpx.Response, url: str) -> None:
     if response.status_code in (404, 410):
