@@ -77,6 +77,9 @@ AUTHTOKEN_OPTS = [
     cfg.StrOpt("region_name", help="Region of the identity service (informational)."),
     cfg.StrOpt("interface", default="internal", help="Identity endpoint interface (informational)."),
 ]
+DASHBOARD_OPTS = [
+    cfg.StrOpt("secret_key", secret=True, help="Key signing dashboard sessions; generated in data_dir when unset."),
+]
 PASTE_OPTS = [
     cfg.StrOpt("flavor", default="", help="'keystone' to authenticate requests; empty for no authentication."),
 ]
@@ -87,6 +90,7 @@ SECTIONS: dict[str, list[cfg.Opt]] = {
     "glance_store": STORE_OPTS,
     "paste_deploy": PASTE_OPTS,
     "keystone_authtoken": AUTHTOKEN_OPTS,
+    "dashboard": DASHBOARD_OPTS,
     "oslo_policy": list(policy_opts._options),  # oslo.policy's own options, read by auth/policy.py
 }
 
@@ -123,6 +127,7 @@ class Settings:
     public_endpoint: str | None = None
     policy_file: str | None = None
     keystone: dict[str, object] = field(default_factory=dict)
+    dashboard_secret_key: str | None = None
     unknown_options: tuple[str, ...] = field(default=())
 
     @property
@@ -236,6 +241,7 @@ def load_settings(
             public_endpoint=conf.public_endpoint,
             policy_file=_find_policy_file(conf.oslo_policy.policy_file, files),
             keystone={opt.dest: conf.keystone_authtoken[opt.dest] for opt in AUTHTOKEN_OPTS},
+            dashboard_secret_key=conf.dashboard.secret_key,
             unknown_options=tuple(unknown_options(files)),
         )
     except cfg.Error as exc:
