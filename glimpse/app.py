@@ -22,6 +22,7 @@ from glimpse.auth.keystone import KeystoneSettings, KeystoneValidator
 from glimpse.auth.policy import Policy
 from glimpse.auth.token_cache import InProcessCache, MemcachedCache, RedisCache, TokenCache
 from glimpse.config import Settings, load_settings
+from glimpse.dashboard import dashboard_middleware
 from glimpse.db import migrate
 from glimpse.db.quotas import QuotaRepository
 from glimpse.db.repositories import ImageRepository
@@ -138,6 +139,11 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     policy = Policy(settings.policy_file)
     auth = auth_middleware(settings, policy)
     services = services or build_services(settings, policy)
+    import_methods = [m for m in settings.enabled_import_methods if m in IMPLEMENTED_IMPORT_METHODS]
+    dashboard = dashboard_middleware(
+        settings, policy, images=services.images, members=services.members, quotas=services.quotas,
+        import_methods=import_methods,
+    )  # fmt: skip
     app = Starlette(
         routes=[
             *versions.routes,
@@ -147,14 +153,14 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             *quotas.routes,
             *discovery.routes,
         ],
-        middleware=[Middleware(RequestIdMiddleware), auth],
+        middleware=[Middleware(RequestIdMiddleware), dashboard, auth],
         exception_handlers={GlimpseError: domain_error, HTTPException: http_error, Exception: unexpected_error},
     )
     app.state.settings = settings
     app.state.images = services.images
     app.state.members = services.members
     app.state.quotas = services.quotas
-    app.state.import_methods = [m for m in settings.enabled_import_methods if m in IMPLEMENTED_IMPORT_METHODS]
+    app.state.import_methods = import_methods
     return app
 
 
