@@ -167,7 +167,7 @@ ACTIONS: dict[str, Action] = {
 
 async def act(request: Request) -> Response:
     page = Page(request)
-    page.ctx  # noqa: B018  (log in first)
+    page.require_login()
     image_id, name = request.path_params["image_id"], request.path_params["action"]
     action = ACTIONS.get(name)
     if action is None:

@@ -76,7 +76,7 @@ def _form_page(page: Page, values: dict[str, Any], error: str | None = None) -> 
 
 async def new(request: Request) -> Response:
     page = Page(request)
-    page.ctx  # noqa: B018  (log in first)
+    page.require_login()
     return _form_page(page, {"visibility": "shared", "container_format": "bare", "disk_format": "qcow2"})
 
 

@@ -70,6 +70,9 @@ class Page:
             raise NeedLogin()
         return self.identity.context(self.dash.policy, self.request.scope.get("request_id", ""))
 
+    def require_login(self) -> None:
+        self.ctx  # noqa: B018  (raises NeedLogin for a caller without a session)
+
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """A domain use case, run in a worker thread with the caller's context."""
         return await run_in_threadpool(fn, self.ctx, *args)

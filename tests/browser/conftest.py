@@ -29,13 +29,14 @@ if not Path(CHROMIUM).exists():  # scripts/test installs Debian's chromium
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright  # noqa: E402
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's event loop must be gone before other tests call asyncio.run().
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as pw:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield browser
