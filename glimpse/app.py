@@ -26,6 +26,7 @@ from glimpse.auth.policy import Policy
 from glimpse.auth.token_cache import InProcessCache, MemcachedCache, RedisCache, TokenCache
 from glimpse.auth.unified_limits import KeystoneLimits
 from glimpse.config import BackendConfig, Settings, load_settings
+from glimpse.dashboard import dashboard_middleware
 from glimpse.db import migrate
 from glimpse.db.quotas import QuotaRepository
 from glimpse.db.repositories import ImageRepository
@@ -204,6 +205,11 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         yield
         worker.stop()
 
+    import_methods = list(services.imports.options.methods)
+    dashboard = dashboard_middleware(
+        settings, policy, images=services.images, members=services.members, quotas=services.quotas,
+        import_methods=import_methods,
+    )  # fmt: skip
     app = Starlette(
         lifespan=lifespan,
         routes=[
@@ -215,7 +221,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             *quotas.routes,
             *discovery.routes,
         ],
-        middleware=[Middleware(RequestIdMiddleware), auth],
+        middleware=[Middleware(RequestIdMiddleware), dashboard, auth],
         exception_handlers={GlimpseError: domain_error, HTTPException: http_error, Exception: unexpected_error},
     )
     app.state.settings = settings
@@ -223,7 +229,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     app.state.members = services.members
     app.state.quotas = services.quotas
     app.state.imports = services.imports
-    app.state.import_methods = list(services.imports.options.methods)
+    app.state.import_methods = import_methods
     return app
 
 

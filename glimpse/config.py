@@ -199,6 +199,9 @@ GLANCE_DOWNLOAD_PROPERTY_OPTS = [
         help="Property names (or prefixes) an image downloaded from another region takes over.",
     ),
 ]
+DASHBOARD_OPTS = [
+    cfg.StrOpt("secret_key", secret=True, help="Key signing dashboard sessions; generated in data_dir when unset."),
+]
 PASTE_OPTS = [
     cfg.StrOpt("flavor", default="", help="'keystone' to authenticate requests; empty for no authentication."),
 ]
@@ -216,6 +219,7 @@ SECTIONS: dict[str, list[cfg.Opt]] = {
     "inject_metadata_properties": INJECT_OPTS,
     "glance_download_opts": GLANCE_DOWNLOAD_OPTS,
     "glance_download_properties": GLANCE_DOWNLOAD_PROPERTY_OPTS,
+    "dashboard": DASHBOARD_OPTS,
     "oslo_policy": list(policy_opts._options),  # oslo.policy's own options, read by auth/policy.py
 }
 
@@ -283,6 +287,7 @@ class Settings:
     remote_endpoints: dict[str, str] = field(default_factory=dict)
     download_properties: tuple[str, ...] = ("hw_", "trait:", "os_distro", "os_secure_boot", "os_type")
     config_files: tuple[str, ...] = ()
+    dashboard_secret_key: str | None = None
     unknown_options: tuple[str, ...] = field(default=())
 
     @property
@@ -477,6 +482,7 @@ def load_settings(
             remote_endpoints=dict(conf.glance_download_opts.region_endpoints),
             download_properties=tuple(conf.glance_download_properties.extra_properties),
             config_files=tuple(files),
+            dashboard_secret_key=conf.dashboard.secret_key,
             unknown_options=tuple(unknown_options(files, enabled)),
         )
     except cfg.Error as exc:

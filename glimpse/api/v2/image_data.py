@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
 
-import anyio.from_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
@@ -13,41 +11,10 @@ from starlette.responses import Response, StreamingResponse
 from glimpse.api import deps
 from glimpse.api.routing import resource
 from glimpse.errors import BadRequest, UnsupportedMediaType
+from glimpse.streaming import RequestBodyReader
 
-BATCH = 1024 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
-
-
-class RequestBodyReader:
-    """The request body as a blocking iterator, for the store code running in a worker thread.
-
-    Each step hops to the event loop once and brings back about a megabyte, so the thread
-    switches stay rare while memory stays bounded.
-    """
-
-    def __init__(self, stream: AsyncIterator[bytes]) -> None:
-        self._stream = stream
-        self._done = False
-
-    async def _next_batch(self) -> bytes:
-        parts: list[bytes] = []
-        size = 0
-        async for chunk in self._stream:
-            if chunk:
-                parts.append(chunk)
-                size += len(chunk)
-            if size >= BATCH:
-                break
-        else:
-            self._done = True
-        return b"".join(parts)
-
-    def __iter__(self) -> Iterator[bytes]:
-        while not self._done:
-            batch = anyio.from_thread.run(self._next_batch)
-            if batch:
-                yield batch
 
 
 def expected_size(request: Request) -> int | None:

@@ -10,10 +10,11 @@ from starlette.responses import JSONResponse, Response
 
 from glimpse.api import deps
 from glimpse.api.routing import resource
-from glimpse.api.v2.image_data import RequestBodyReader, expected_size
+from glimpse.api.v2.image_data import expected_size
 from glimpse.api.v2.views import isotime
 from glimpse.db.tasks import Task
 from glimpse.domain.imports import ImportService
+from glimpse.streaming import RequestBodyReader
 
 
 def _imports(request: Request) -> ImportService:

@@ -1,0 +1,128 @@
+"""The images page (table, filters, search, sort, pages, usage) and the Create Image form with its upload."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import IO, Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+from glimpse.dashboard import forms
+from glimpse.dashboard.search import ListRequest, search
+from glimpse.dashboard.web import BASE, Page
+from glimpse.db.records import Image
+from glimpse.domain.image import CONTAINER_FORMATS, DISK_FORMATS, VISIBILITIES
+from glimpse.errors import BadRequest, Forbidden, GlimpseError, NotFound, TooLarge
+from glimpse.streaming import RequestBodyReader
+
+CHUNK = 1024 * 1024
+STATUS_CODES = {BadRequest: 400, Forbidden: 403, NotFound: 404, TooLarge: 413}
+
+
+def status_for(exc: GlimpseError) -> int:
+    return next((STATUS_CODES[c] for c in type(exc).__mro__ if c in STATUS_CODES), 409)
+
+
+def image_type(image: Image) -> str:
+    return "snapshot" if image.properties.get("image_type") == "snapshot" else "image"
+
+
+async def index(request: Request) -> Response:
+    page = Page(request)
+    wanted = ListRequest.from_query(request.query_params, page.ctx)
+    found: list[Image] = []
+    next_marker, truncated, error = None, False, None
+    try:
+        found, next_marker, truncated = await page.call(search, page.dash.images, wanted)
+    except GlimpseError as exc:
+        error = exc.message
+    usage: dict[str, Any] | None = None
+    usage_error = None
+    try:
+        usage = await page.call(page.dash.quotas.usage)
+    except GlimpseError as exc:
+        usage_error = exc.message
+    return page.render(
+        "images.html",
+        images=[(image, image_type(image)) for image in found],
+        wanted=wanted,
+        next_url=wanted.url(marker=next_marker) if next_marker else None,
+        first_url=wanted.url(marker=None) if wanted.marker else None,
+        truncated=truncated,
+        list_error=error,
+        usage=usage,
+        usage_error=usage_error,
+        statuses=("queued", "saving", "active", "deactivated", "killed"),
+        visibilities=VISIBILITIES,
+        disk_formats=DISK_FORMATS,
+    )
+
+
+def _form_page(page: Page, values: dict[str, Any], error: str | None = None) -> Response:
+    return page.render(
+        "create.html",
+        status_code=400 if error else 200,
+        values=values,
+        form_error=error,
+        disk_formats=DISK_FORMATS,
+        container_formats=CONTAINER_FORMATS,
+        visibilities=VISIBILITIES,
+        web_download=page.dash.web_download,
+    )
+
+
+async def new(request: Request) -> Response:
+    page = Page(request)
+    page.require_login()
+    return _form_page(page, {"visibility": "shared", "container_format": "bare", "disk_format": "qcow2"})
+
+
+def _chunks(file: IO[bytes]) -> Iterator[bytes]:
+    while chunk := file.read(CHUNK):
+        yield chunk
+
+
+async def create(request: Request) -> Response:
+    """Create the image; the script then PUTs the file. Without the script the file comes in the form."""
+    page = Page(request)
+    ctx = page.ctx
+    form = await page.form()
+    wants_json = "application/json" in request.headers.get("accept", "")
+    try:
+        image = await page.call(page.dash.images.create, forms.create_body(form))
+    except GlimpseError as exc:
+        if wants_json:
+            return JSONResponse({"error": exc.message}, status_code=status_for(exc))
+        return _form_page(page, {k: v for k, v in form.items() if isinstance(v, str)}, exc.message)
+    detail = f"{BASE}/images/{image.id}"
+    if wants_json:
+        return JSONResponse({"id": image.id, "detail": detail, "upload": f"{detail}/file"}, status_code=201)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return page.redirect(detail, "Image created without data; it stays queued until data is uploaded.")
+    try:
+        await run_in_threadpool(page.dash.images.upload, ctx, image.id, _chunks(upload.file), upload.size)
+    except GlimpseError as exc:
+        return page.redirect(detail, f"The image was created but its upload failed: {exc.message}", error=True)
+    return page.redirect(detail, "Image created and uploaded.")
+
+
+async def upload(request: Request) -> Response:
+    """The body streams straight into ImageService.upload; the session's CSRF token comes as a header."""
+    page = Page(request)
+    if page.identity is None:
+        return JSONResponse({"error": "Your session has ended: log in again."}, status_code=401)
+    image_id = request.path_params["image_id"]
+    length = request.headers.get("content-length")
+    try:
+        page.check_csrf_header()
+        reader = RequestBodyReader(request.stream())
+        await page.call(page.dash.images.upload, image_id, reader, int(length) if length else None)
+    except ClientDisconnect:
+        return Response(status_code=400)  # cancelled: the image is back in queued
+    except GlimpseError as exc:
+        return JSONResponse({"error": exc.message}, status_code=status_for(exc))
+    return JSONResponse({"detail": f"{BASE}/images/{image_id}"})

@@ -1,0 +1,117 @@
+"""Who the dashboard user is: a project and role chosen at login (no-auth mode) or a Keystone login.
+
+Either way the session keeps an Identity, and each request turns it into the same RequestContext
+the REST API builds, so the domain's policy checks apply unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from keystoneauth1 import exceptions as ks_exceptions
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
+
+from glimpse.auth.context import RequestContext
+from glimpse.auth.policy import Policy
+from glimpse.errors import GlimpseError
+
+# The roles offered in no-auth mode, with the ones Keystone's defaults imply (as the API's X-Roles).
+NOAUTH_ROLES: dict[str, tuple[str, ...]] = {
+    "reader": ("reader",),
+    "member": ("member", "reader"),
+    "admin": ("admin", "member", "reader"),
+}
+
+
+class LoginFailed(GlimpseError):
+    pass
+
+
+@dataclass(frozen=True)
+class Identity:
+    project_id: str
+    project_name: str
+    user_id: str | None
+    user_name: str
+    roles: tuple[str, ...]
+    expires: float
+
+    def to_session(self) -> dict[str, Any]:
+        return {
+            "project_id": self.project_id,
+            "project_name": self.project_name,
+            "user_id": self.user_id,
+            "user_name": self.user_name,
+            "roles": list(self.roles),
+            "expires": self.expires,
+        }
+
+    @classmethod
+    def from_session(cls, data: dict[str, Any]) -> Identity | None:
+        if not data.get("project_id"):
+            return None
+        return cls(
+            project_id=data["project_id"],
+            project_name=data.get("project_name") or data["project_id"],
+            user_id=data.get("user_id"),
+            user_name=data.get("user_name") or "",
+            roles=tuple(data.get("roles") or ()),
+            expires=float(data.get("expires") or 0),
+        )
+
+    def context(self, policy: Policy, request_id: str = "") -> RequestContext:
+        roles = frozenset(self.roles)
+        return RequestContext(
+            project_id=self.project_id,
+            user_id=self.user_id,
+            roles=roles,
+            request_id=request_id,
+            is_admin=policy.check_roles(roles, self.project_id, "context_is_admin"),
+        )
+
+
+def noauth_identity(project: str, role: str, user: str, max_age: int) -> Identity:
+    project = project.strip()
+    if not project or len(project) > 255:
+        raise LoginFailed("Enter a project id (at most 255 characters).")
+    if role not in NOAUTH_ROLES:
+        raise LoginFailed(f"Choose a role: {', '.join(NOAUTH_ROLES)}.")
+    user = user.strip() or f"{role}@{project}"
+    return Identity(project, project, user, user, NOAUTH_ROLES[role], time.time() + max_age)
+
+
+class KeystoneLogin:
+    """Password authentication against Keystone, scoped to a project, as the `openstack` CLI does."""
+
+    def __init__(self, auth_url: str, timeout: float = 10.0) -> None:
+        url = auth_url.rstrip("/")
+        self.auth_url = url if url.endswith("/v3") else url + "/v3"
+        self.timeout = timeout
+
+    def authenticate(self, user: str, password: str, project: str, domain: str, max_age: int) -> Identity:
+        if not (user and password and project):
+            raise LoginFailed("Enter your user name, password and project.")
+        auth = v3.Password(
+            auth_url=self.auth_url,
+            username=user,
+            password=password,
+            project_name=project,
+            user_domain_name=domain or "Default",
+            project_domain_name=domain or "Default",
+        )
+        try:
+            access = auth.get_access(ks_session.Session(auth=auth, timeout=self.timeout))
+        except ks_exceptions.Unauthorized:
+            raise LoginFailed("The user name, password or project is not right.") from None
+        except (ks_exceptions.ConnectFailure, ks_exceptions.ConnectTimeout, ks_exceptions.DiscoveryFailure):
+            raise LoginFailed("The identity service cannot be reached; try again later.") from None
+        except ks_exceptions.ClientException as exc:
+            raise LoginFailed(f"The identity service refused the login: {exc}.") from None
+        if not access.project_id:
+            raise LoginFailed(f"You have no role on project {project}.")
+        expires = min(access.expires.timestamp(), time.time() + max_age)
+        roles = tuple(sorted(r.lower() for r in access.role_names))
+        return Identity(access.project_id, access.project_name or project, access.user_id, user, roles, expires)

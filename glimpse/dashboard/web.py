@@ -1,0 +1,111 @@
+"""What every dashboard handler needs: the services, the session, the caller's context, rendering."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from glimpse.auth.context import RequestContext
+from glimpse.auth.policy import Policy
+from glimpse.dashboard.login import Identity, KeystoneLogin
+from glimpse.dashboard.session import CSRF_FIELD, CSRF_HEADER, Sessions, check_csrf
+from glimpse.domain.members import MemberService
+from glimpse.domain.quotas import QuotaService
+from glimpse.domain.service import ImageService
+
+BASE = "/dashboard"
+T = TypeVar("T")
+
+
+def human_size(value: int | None) -> str:
+    if value is None:
+        return "—"
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(value)
+
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.filters["size"] = human_size
+
+
+@dataclass(frozen=True)
+class Dash:
+    images: ImageService
+    members: MemberService
+    quotas: QuotaService
+    policy: Policy
+    sessions: Sessions
+    keystone: KeystoneLogin | None
+    web_download: bool
+
+
+class NeedLogin(Exception):
+    """Raised by a handler whose caller has no session; answered with the login page."""
+
+
+class Page:
+    """One dashboard request: its session, its caller and its responses."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.dash: Dash = request.app.state.dash
+        self.session = self.dash.sessions.read(request)
+        self.identity = Identity.from_session(self.session)
+
+    @property
+    def ctx(self) -> RequestContext:
+        if self.identity is None:
+            raise NeedLogin()
+        return self.identity.context(self.dash.policy, self.request.scope.get("request_id", ""))
+
+    def require_login(self) -> None:
+        self.ctx  # noqa: B018  (raises NeedLogin for a caller without a session)
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """A domain use case, run in a worker thread with the caller's context."""
+        return await run_in_threadpool(fn, self.ctx, *args)
+
+    async def form(self) -> FormData:
+        """The posted form, once its CSRF token has been checked."""
+        form = await self.request.form()
+        submitted = form.get(CSRF_FIELD) or self.request.headers.get(CSRF_HEADER)
+        check_csrf(self.session, submitted if isinstance(submitted, str) else None)
+        return form
+
+    def check_csrf_header(self) -> None:
+        check_csrf(self.session, self.request.headers.get(CSRF_HEADER))
+
+    def flash(self, message: str, *, error: bool = False) -> None:
+        self.session["flash"] = {"text": message, "error": error}
+
+    def render(self, template: str, status_code: int = 200, **values: Any) -> Response:
+        values.update(
+            identity=self.identity,
+            csrf_token=self.session[CSRF_FIELD],
+            flash=self.session.pop("flash", None),
+            base=BASE,
+            is_admin=self.identity is not None and self.ctx.is_admin,
+            keystone=self.dash.keystone is not None,
+        )
+        response = templates.TemplateResponse(self.request, template, values, status_code=status_code)
+        self.dash.sessions.write(response, self.session)
+        return response
+
+    def redirect(self, url: str, message: str | None = None, *, error: bool = False) -> Response:
+        if message:
+            self.flash(message, error=error)
+        response = RedirectResponse(url, status_code=303)
+        self.dash.sessions.write(response, self.session)
+        return response

@@ -1,0 +1,46 @@
+"""What a person does on the dashboard, as small steps the tests combine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+
+def log_in(page: Page, url: str, project: str, role: str) -> None:
+    page.goto(f"{url}/dashboard/login")
+    page.get_by_label("Project id").fill(project)
+    page.get_by_label("Role").select_option(role)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Logged in to project {project}")
+
+
+def log_out(page: Page) -> None:
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("status")).to_contain_text("You are logged out")
+
+
+def open_image(page: Page, url: str, image_id: str) -> None:
+    page.goto(f"{url}/dashboard/images/{image_id}")
+
+
+def image_id_of(page: Page) -> str:
+    return page.url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def fill_create_form(page: Page, name: str, source: Path | None) -> None:
+    page.get_by_role("link", name="Create image").first.click()
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Format", exact=True).select_option("raw")
+    page.get_by_label("Architecture").fill("x86_64")
+    page.get_by_label("Other properties").fill("os_distro=cirros")
+    if source is not None:
+        page.get_by_label("Image file").set_input_files(str(source))
+
+
+def flash(page: Page, text: str, *, error: bool = False) -> None:
+    expect(page.get_by_role("alert" if error else "status").first).to_contain_text(text)
+
+
+def csrf_token(page: Page) -> str:
+    return page.locator("input[name=csrf_token]").first.get_attribute("value") or ""
