@@ -208,7 +208,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     import_methods = list(services.imports.options.methods)
     dashboard = dashboard_middleware(
         settings, policy, images=services.images, members=services.members, quotas=services.quotas,
-        import_methods=import_methods,
+        import_methods=import_methods, imports=services.imports,
     )  # fmt: skip
     app = Starlette(
         lifespan=lifespan,

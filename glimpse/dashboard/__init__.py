@@ -24,6 +24,7 @@ from glimpse.dashboard import images as image_pages
 from glimpse.dashboard.login import KeystoneLogin
 from glimpse.dashboard.session import Sessions, load_secret
 from glimpse.dashboard.web import BASE, Dash, NeedLogin, Page
+from glimpse.domain.imports import ImportService
 from glimpse.domain.members import MemberService
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.service import ImageService
@@ -126,6 +127,7 @@ def dashboard_middleware(
     members: MemberService,
     quotas: QuotaService,
     import_methods: list[str],
+    imports: ImportService | None = None,
 ) -> Middleware:
     keystone = None
     if settings.auth_flavor == "keystone":
@@ -139,6 +141,7 @@ def dashboard_middleware(
         policy=policy,
         sessions=Sessions(load_secret(settings.dashboard_secret_key, settings.data_dir)),
         keystone=keystone,
-        web_download="web-download" in import_methods,
+        web_download="web-download" in import_methods and imports is not None,
+        imports=imports,
     )
     return Middleware(DashboardMiddleware, dashboard=build_dashboard(settings, dash))

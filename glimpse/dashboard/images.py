@@ -101,6 +101,13 @@ async def create(request: Request) -> Response:
     if wants_json:
         return JSONResponse({"id": image.id, "detail": detail, "upload": f"{detail}/file"}, status_code=201)
     upload = form.get("file")
+    url = form.get("url")
+    if isinstance(url, str) and url.strip() and page.dash.imports is not None:
+        try:
+            await page.call(page.dash.imports.start, image.id, {"method": {"name": "web-download", "uri": url.strip()}})
+        except GlimpseError as exc:
+            return page.redirect(detail, f"The image was created but its import was refused: {exc.message}", error=True)
+        return page.redirect(detail, "Import started: the image becomes active once its data is downloaded.")
     if not isinstance(upload, UploadFile) or not upload.filename:
         return page.redirect(detail, "Image created without data; it stays queued until data is uploaded.")
     try:

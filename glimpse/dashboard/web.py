@@ -17,6 +17,7 @@ from glimpse.auth.context import RequestContext
 from glimpse.auth.policy import Policy
 from glimpse.dashboard.login import Identity, KeystoneLogin
 from glimpse.dashboard.session import CSRF_FIELD, CSRF_HEADER, Sessions, check_csrf
+from glimpse.domain.imports import ImportService
 from glimpse.domain.members import MemberService
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.service import ImageService
@@ -49,6 +50,7 @@ class Dash:
     sessions: Sessions
     keystone: KeystoneLogin | None
     web_download: bool
+    imports: ImportService | None = None
 
 
 class NeedLogin(Exception):

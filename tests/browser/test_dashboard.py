@@ -11,6 +11,7 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from tests.browser.pages import csrf_token, fill_create_form, flash, image_id_of, log_in, log_out, open_image
+from tests.functional.http_server import FileServer
 from tests.functional.server import GlimpseServer
 
 MIB = 1024 * 1024
@@ -192,3 +193,33 @@ def test_narrow_screen_has_no_sideways_scrolling(page: Page, glimpse: GlimpseSer
     page.screenshot(path=shots / "narrow.png", full_page=True)
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+
+
+def test_create_from_a_url(page: Page, tmp_path: Path, shots: Path) -> None:
+    """With web-download enabled (and loopback allowed for the test), the Create form imports from a URL."""
+    root = tmp_path / "web"
+    root.mkdir()
+    data = os.urandom(2 * MIB)
+    (root / "disk.raw").write_bytes(data)
+    with FileServer(root) as files:
+        conf = f"[import_filtering_opts]\nallow_private_addresses = true\nallowed_ports = {files.port}\n"
+        server = GlimpseServer(tmp_path / "srv", extra_conf=conf).start()
+        try:
+            project = f"prj-u-{uuid.uuid4().hex[:6]}"
+            log_in(page, server.url, project, "member")
+            fill_create_form(page, "from-url", None)
+            page.get_by_label("Or import from URL").fill(f"{files.url}/files/disk.raw")
+            page.get_by_role("button", name="Create image").click()
+            flash(page, "Import started")
+            image_id = image_id_of(page)
+            with _api(server, project) as api:
+                for _ in range(100):
+                    if api.get(f"/v2/images/{image_id}").json()["status"] == "active":
+                        break
+                    page.wait_for_timeout(200)
+                assert api.get(f"/v2/images/{image_id}/file").content == data
+            page.reload()
+            expect(page.get_by_text("active").first).to_be_visible()
+            page.screenshot(path=shots / "created-from-url.png", full_page=True)
+        finally:
+            server.stop()
