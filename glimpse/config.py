@@ -69,7 +69,7 @@ DEFAULT_OPTS = [
     ),
     cfg.DictOpt(
         "enabled_backends",
-        help="Multi-store: store id -> store type (file, http, s3), e.g. 'fast:s3, reliable:file'. "
+        help="Multi-store: store id -> store type (file, http, s3, swift), e.g. 'fast:s3, reliable:file'. "
         "Each store id has its own section with the driver's options, store_description and weight.",
     ),
 ]
@@ -105,7 +105,50 @@ S3_STORE_OPTS = [
     cfg.IntOpt("s3_store_large_object_chunk_size", default=10, min=5, help="MiB per part of a multipart upload."),
     cfg.StrOpt("s3_store_cacert", help="CA bundle to verify the S3 endpoint with."),
 ]
-DRIVER_OPTS: dict[str, list[cfg.Opt]] = {"file": FILE_STORE_OPTS, "http": HTTP_STORE_OPTS, "s3": S3_STORE_OPTS}
+SWIFT_STORE_OPTS = [
+    cfg.StrOpt(
+        "swift_store_auth_address",
+        help="Auth URL: tempauth's (http://host:8080/auth/v1.0) or Keystone's (http://host:5000/v3).",
+    ),
+    cfg.StrOpt("swift_store_user", help="tempauth 'account:user', or Keystone 'project:user'."),
+    cfg.StrOpt("swift_store_key", secret=True, help="Key or password of swift_store_user."),
+    cfg.StrOpt(
+        "swift_store_auth_version",
+        default="3",
+        choices=["1", "2", "3"],
+        help="1 for tempauth (and other v1.0 auth), 3 for Keystone v3 (2: Keystone v2.0). Glance's default is 2; "
+        "Keystone serves only v3 nowadays.",
+    ),
+    cfg.StrOpt("swift_store_container", default="glance", help="Container holding the images and their segments."),
+    cfg.BoolOpt("swift_store_create_container_on_put", default=False, help="Create the container when it is missing."),
+    cfg.IntOpt(
+        "swift_store_large_object_size",
+        default=5120,
+        min=1,
+        help="MiB from which images are stored as segments and a manifest (a static large object).",
+    ),
+    cfg.IntOpt("swift_store_large_object_chunk_size", default=200, min=1, help="MiB per segment."),
+    cfg.StrOpt("swift_store_region", help="Region of the object-store endpoint in Keystone's catalog."),
+    cfg.StrOpt(
+        "swift_store_endpoint_type",
+        default="publicURL",
+        choices=["publicURL", "adminURL", "internalURL"],
+        help="Interface of the object-store endpoint in Keystone's catalog.",
+    ),
+    cfg.StrOpt("swift_store_service_type", default="object-store", help="Service type of Swift in the catalog."),
+    cfg.StrOpt(
+        "swift_store_endpoint",
+        help="Storage URL to use instead of the one authentication returns, e.g. http://host:8080/v1/AUTH_x.",
+    ),
+    cfg.BoolOpt("swift_store_auth_insecure", default=False, help="Do not verify the certificates of https URLs."),
+    cfg.StrOpt("swift_store_cacert", help="CA bundle to verify the Swift and auth URLs with."),
+]
+DRIVER_OPTS: dict[str, list[cfg.Opt]] = {
+    "file": FILE_STORE_OPTS,
+    "http": HTTP_STORE_OPTS,
+    "s3": S3_STORE_OPTS,
+    "swift": SWIFT_STORE_OPTS,
+}
 BACKEND_OPTS = [
     cfg.StrOpt("store_description", help="What /v2/info/stores says about this store."),
     cfg.IntOpt("weight", default=0, help="Locations in heavier stores are read first."),
@@ -119,6 +162,7 @@ STORE_OPTS = [
     *FILE_STORE_OPTS,
     *HTTP_STORE_OPTS,
     *S3_STORE_OPTS,
+    *SWIFT_STORE_OPTS,
 ]
 AUTHTOKEN_OPTS = [
     cfg.StrOpt("www_authenticate_uri", help="Keystone URL clients are sent to (WWW-Authenticate)."),

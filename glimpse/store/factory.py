@@ -57,7 +57,40 @@ def _s3(cfg: BackendConfig, node: str) -> Store:
     )
 
 
-DRIVERS: dict[str, Callable[[BackendConfig, str], Store]] = {"file": _file, "http": _http, "s3": _s3}
+def _swift(cfg: BackendConfig, node: str) -> Store:
+    from glimpse.store.swift import SwiftStore  # swiftclient is loaded only when a swift store is configured
+
+    o = cfg.options
+    needed = ("swift_store_auth_address", "swift_store_user", "swift_store_key")
+    missing = [k for k in needed if not o.get(k)]
+    if missing:
+        raise ConfigError(f"Store {cfg.id} (swift) needs {', '.join(missing)}.")
+
+    def text(key: str) -> str | None:
+        value = o.get(key)
+        return str(value) if value else None
+
+    return SwiftStore(
+        cfg.id,
+        node=node,
+        auth_address=str(o["swift_store_auth_address"]),
+        user=str(o["swift_store_user"]),
+        key=str(o["swift_store_key"]),
+        auth_version=str(o.get("swift_store_auth_version") or "3"),
+        container=str(o.get("swift_store_container") or "glance"),
+        create_container_on_put=bool(o.get("swift_store_create_container_on_put")),
+        large_object_size=int(o.get("swift_store_large_object_size") or 5120) * MIB,  # type: ignore[call-overload]
+        large_object_chunk_size=int(o.get("swift_store_large_object_chunk_size") or 200) * MIB,  # type: ignore[call-overload]
+        region=text("swift_store_region"),
+        endpoint_type=str(o.get("swift_store_endpoint_type") or "publicURL"),
+        service_type=str(o.get("swift_store_service_type") or "object-store"),
+        endpoint=text("swift_store_endpoint"),
+        insecure=bool(o.get("swift_store_auth_insecure")),
+        cacert=text("swift_store_cacert"),
+    )
+
+
+DRIVERS: dict[str, Callable[[BackendConfig, str], Store]] = {"file": _file, "http": _http, "s3": _s3, "swift": _swift}
 
 
 def build_registry(backends: Sequence[BackendConfig], default: str, *, multi: bool, node: str) -> StoreRegistry:

@@ -1,6 +1,6 @@
 """Session fixtures for the real servers of tests/contract/servers.py: one of each per test run.
 
-Import them from a conftest: `from tests.contract.fixtures import s3_server, web_server  # noqa: F401`.
+Import them from a conftest: `from tests.contract.fixtures import s3_server, swift_server, web_server  # noqa: F401`.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.contract.servers import S3Server, WebServer
+from tests.contract.servers import S3Server, SwiftServer, WebServer
 
 # Several conftests may import these fixtures; each import is its own definition, so they share the servers.
-_shared: dict[str, Any] = {"s3": None, "s3_users": 0}
+_shared: dict[str, Any] = {"s3": None, "s3_users": 0, "swift": None, "swift_users": 0}
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +28,21 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         if _shared["s3_users"] == 0:
             _shared["s3"].stop()
             _shared["s3"] = None
+
+
+@pytest.fixture(scope="session")
+def swift_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwiftServer]:
+    """An all-in-one Swift (proxy, account, container, object servers, tempauth) on loopback."""
+    if _shared["swift"] is None:
+        _shared["swift"] = SwiftServer(tmp_path_factory.mktemp("swift")).start()
+    _shared["swift_users"] += 1
+    try:
+        yield _shared["swift"]
+    finally:
+        _shared["swift_users"] -= 1
+        if _shared["swift_users"] == 0:
+            _shared["swift"].stop()
+            _shared["swift"] = None
 
 
 @pytest.fixture(scope="session")

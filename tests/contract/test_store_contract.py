@@ -2,6 +2,8 @@
 
 - file: a folder;
 - s3: moto_server, a real S3-compatible HTTP server on loopback (multipart above 5 MiB);
+- swift: a real all-in-one OpenStack Swift on loopback with tempauth (segments of 2 MiB and a static
+  large object manifest above 5 MiB);
 - http: a real web server on loopback with Range support (read-only: the reading half of the contract).
 """
 
@@ -9,23 +11,28 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from swiftclient.exceptions import ClientException
 
 from glimpse.errors import BadRequest, NotFound, StoreError, TooLarge
 from glimpse.store.base import Store
 from glimpse.store.filesystem import FilesystemStore
 from glimpse.store.http import HttpStore
 from glimpse.store.s3 import MIB, S3Store
-from tests.contract.fixtures import s3_server, web_server  # noqa: F401  (real servers, once per run)
-from tests.contract.servers import ACCESS_KEY, SECRET_KEY, S3Server, WebServer
+from glimpse.store.swift import SwiftStore
+from tests.contract.fixtures import s3_server, swift_server, web_server  # noqa: F401  (real servers, once per run)
+from tests.contract.servers import ACCESS_KEY, SECRET_KEY, S3Server, SwiftServer, WebServer
 
 BIG = 10**12
-WRITABLE = ("file", "s3")
+# A swift segment: <image id>-<node tag>-<upload tag>-<number>.
+SEGMENT = re.compile(r"^.+-[0-9a-f]{16}-[0-9a-f]{8}-\d{5}$")
+WRITABLE = ("file", "s3", "swift")
 
 
 @dataclass
@@ -76,17 +83,56 @@ def _s3(server: S3Server) -> Backend:
     return Backend("s3", store, seed, contents)
 
 
+def swift_store(server: SwiftServer, container: str | None = None, node: str = "node-1") -> SwiftStore:
+    return SwiftStore(
+        "cold",
+        node=node,
+        auth_address=server.auth_url,
+        user=server.user,
+        key=server.key,
+        container=container or f"glimpse-{uuid.uuid4().hex[:12]}",
+        create_container_on_put=True,
+        large_object_size=5 * MIB,
+        large_object_chunk_size=2 * MIB,
+    )
+
+
+def _swift(server: SwiftServer) -> Backend:
+    store = swift_store(server)
+
+    def seed(image_id: str, data: bytes) -> str:
+        return store.add(image_id, [data], max_size=BIG, expected_size=None, hash_algo="sha512").url
+
+    def contents() -> list[str]:
+        """Published objects, and segments no manifest uses (a segmented image's own segments are part of it)."""
+        conn = server.connection()
+        try:
+            _, listing = conn.get_container(store.container, full_listing=True)
+        except ClientException as exc:
+            if exc.http_status == 404:
+                return []
+            raise
+        finally:
+            conn.close()
+        orphans = store.orphan_segments()
+        return sorted([o["name"] for o in listing if not SEGMENT.match(o["name"])] + orphans)
+
+    return Backend("swift", store, seed, contents)
+
+
 def _http(server: WebServer) -> Backend:
     store = HttpStore("web")
     return Backend("http", store, lambda image_id, data: server.publish(image_id, data), lambda: [])
 
 
-@pytest.fixture(params=["file", "s3", "http"])
+@pytest.fixture(params=["file", "s3", "swift", "http"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "file":
         return _file(tmp_path)
     if request.param == "s3":
         return _s3(request.getfixturevalue("s3_server"))
+    if request.param == "swift":
+        return _swift(request.getfixturevalue("swift_server"))
     return _http(request.getfixturevalue("web_server"))
 
 
@@ -94,6 +140,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
 def writable(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "file":
         return _file(tmp_path)
+    if request.param == "swift":
+        return _swift(request.getfixturevalue("swift_server"))
     return _s3(request.getfixturevalue("s3_server"))
 
 

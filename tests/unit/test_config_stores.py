@@ -117,3 +117,68 @@ def test_single_store_mode_reads_driver_options_from_glance_store(tmp_path: Path
     by_id = {b.id: b for b in settings.backends}
     assert by_id["file"].options == {"filesystem_store_datadir": "/srv/i"}
     assert by_id["s3"].options["s3_store_bucket"] == "b"
+
+
+SWIFT = """\
+[DEFAULT]
+enabled_backends = hot:file, cold:swift
+
+[glance_store]
+default_backend = hot
+
+[cold]
+store_description = Swift, three replicas
+swift_store_auth_address = http://127.0.0.1:8080/auth/v1.0
+swift_store_user = test:tester
+swift_store_key = testing
+swift_store_auth_version = 1
+swift_store_container = images
+swift_store_create_container_on_put = true
+swift_store_large_object_size = 1024
+swift_store_large_object_chunk_size = 100
+swift_store_region = RegionOne
+swift_store_endpoint_type = internalURL
+swift_store_service_type = object-store
+"""
+
+
+def test_swift_store_section(tmp_path: Path) -> None:
+    from glimpse.store.factory import build_registry
+    from glimpse.store.swift import MIB, SwiftStore
+
+    settings = load_settings([write(tmp_path, SWIFT)], overrides={"data_dir": str(tmp_path / "d")})
+    assert settings.unknown_options == ()
+    cold = {b.id: b for b in settings.backends}["cold"]
+    assert cold.type == "swift"
+    assert cold.options["swift_store_auth_version"] == "1"
+    assert cold.options["swift_store_create_container_on_put"] is True
+    registry = build_registry(settings.backends, settings.default_backend, multi=True, node="n")
+    store = registry.stores["cold"]
+    assert isinstance(store, SwiftStore)
+    assert (store.container, store.large_object_size, store.chunk_size) == ("images", 1024 * MIB, 100 * MIB)
+    assert (store.region, store.endpoint_type, store.auth_version) == ("RegionOne", "internalURL", "1")
+    assert store.url_for("abc") == "swift+http://127.0.0.1:8080/auth/v1.0/images/abc"
+    assert "testing" not in str(store.properties())
+
+
+KEYSTONE_USER_WITHOUT_PROJECT = (
+    "swift_store_user = test:tester\nswift_store_key = testing\nswift_store_auth_version = 1\n",
+    "swift_store_user = tester\nswift_store_key = testing\n",  # auth version 3 by default
+)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("swift_store_key = testing\n", "", "needs swift_store_key"),
+        ("swift_store_auth_version = 1\n", "swift_store_auth_version = 4\n", "swift_store_auth_version"),
+        (*KEYSTONE_USER_WITHOUT_PROJECT, "project:user"),
+    ],
+)
+def test_invalid_swift_store_section(tmp_path: Path, old: str, new: str, message: str) -> None:
+    from glimpse.store.factory import build_registry
+
+    assert old in SWIFT
+    with pytest.raises(Exception, match=message):
+        settings = load_settings([write(tmp_path, SWIFT.replace(old, new))])
+        build_registry(settings.backends, settings.default_backend, multi=True, node="n")
