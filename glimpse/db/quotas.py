@@ -71,6 +71,16 @@ def stored_bytes(s: Session, project_id: str) -> int:
     return int(stored or 0) + int(reserved or 0)
 
 
+def staged_bytes(s: Session, project_id: str) -> int:
+    """Bytes held by staged data (images uploading to, or waiting in, the staging area)."""
+    staged = s.scalar(
+        select(func.coalesce(func.sum(ReservationRow.bytes), 0))
+        .join(ImageRow, ImageRow.id == ReservationRow.image_id)
+        .where(ReservationRow.project_id == project_id, ImageRow.status.in_(("uploading", "importing")))
+    )
+    return int(staged or 0)
+
+
 class QuotaRepository:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
@@ -98,15 +108,23 @@ class QuotaRepository:
             return ProjectUsage(
                 image_count_total=count_images(s, project_id),
                 image_size_total=stored_bytes(s, project_id),
-                image_stage_total=0,
+                image_stage_total=staged_bytes(s, project_id),
                 image_count_uploading=count_images(s, project_id, UPLOADING),
             )
 
-    def reserve(self, image_id: str, project_id: str, want: int, limit: int) -> int:
-        """Reserve up to `want` more bytes for the upload of image_id; returns how many were granted."""
+    def reserve(
+        self, image_id: str, project_id: str, want: int, limit: int | None, stage_limit: int | None = None
+    ) -> int:
+        """Reserve up to `want` more bytes for the upload of image_id, within the project's byte limit and,
+        for staged data, its staging limit; returns how many were granted."""
         with self._sessions.begin() as s:
             lock_project(s, project_id)
-            granted = max(0, min(want, limit - stored_bytes(s, project_id)))
+            granted = want
+            if limit is not None:
+                granted = min(granted, limit - stored_bytes(s, project_id))
+            if stage_limit is not None:
+                granted = min(granted, stage_limit - staged_bytes(s, project_id))
+            granted = max(0, granted)
             if granted:
                 held = s.get(ReservationRow, image_id)
                 if held is None:

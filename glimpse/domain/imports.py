@@ -90,7 +90,7 @@ class ImportService:
             beating = Heartbeat(
                 chunks, lambda: self.repo.upload_heartbeat(image_id, self.node), self.images.limits.heartbeat_every
             )
-            metered = self.images.quotas.metered(image_id, image.owner, beating, expected_size)
+            metered = self.images.quotas.metered(image_id, image.owner, beating, expected_size, staging=True)
             stored = self.staging.add(
                 image_id, metered, max_size=self.images.limits.image_size_cap, expected_size=expected_size,
                 hash_algo=self.images.limits.hashing_algorithm,

@@ -68,25 +68,33 @@ class QuotaService:
         return limits
 
     def metered(
-        self, image_id: str, owner: str | None, chunks: Iterable[bytes], expected_size: int | None
+        self,
+        image_id: str,
+        owner: str | None,
+        chunks: Iterable[bytes],
+        expected_size: int | None,
+        staging: bool = False,
     ) -> Iterable[bytes]:
-        """The upload's chunks, counted against the owner's byte limit when it has one."""
+        """The upload's chunks, counted against the owner's byte limit (and staging limit when `staging`)."""
         if owner is None:
             return chunks
-        limit = self.effective(owner).image_size_total
-        if limit is None:
+        limits = self.effective(owner)
+        limit = limits.image_size_total
+        stage_limit = limits.image_stage_total if staging else None
+        if limit is None and stage_limit is None:
             return chunks
+        shown = min(x for x in (limit, stage_limit) if x is not None)
         granted = 0
         if expected_size:  # the size is announced: reserve it all before any byte is written
-            granted = self.repo.reserve(image_id, owner, expected_size, limit)
+            granted = self.repo.reserve(image_id, owner, expected_size, limit, stage_limit)
             if granted < expected_size:
                 self.repo.release(image_id)
-                raise TooLarge(f"Denying attempt to upload image because it exceeds the quota of {limit} bytes.")
+                raise TooLarge(f"Denying attempt to upload image because it exceeds the quota of {shown} bytes.")
 
         def reserve(want: int) -> int:
-            return self.repo.reserve(image_id, owner, want, limit)
+            return self.repo.reserve(image_id, owner, want, limit, stage_limit)
 
-        return QuotaMeter(chunks, reserve, limit, granted)
+        return QuotaMeter(chunks, reserve, shown, granted)
 
     def release(self, image_id: str) -> None:
         self.repo.release(image_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -128,3 +129,30 @@ def test_uploads_racing_on_two_processes_never_pass_the_quota(tmp_path: Path) ->
         finally:
             for node in nodes:
                 node.stop()
+
+
+def test_staging_limit(server: GlimpseServer) -> None:
+    project = f"stage-{uuid.uuid4().hex[:6]}"
+    assert httpx.put(f"{server.url}/v2/quotas/{project}", json={"image_stage_total": 1}).status_code == 200
+    big, small = (_new(server, project).json()["id"] for _ in range(2))
+    over = httpx.put(
+        f"{server.url}/v2/images/{big}/stage", content=b"s" * (2 * MIB), headers={**OCTETS, **_as(project)}
+    )
+    assert over.status_code == 413
+    assert httpx.get(f"{server.url}/v2/images/{big}", headers=_as(project)).json()["status"] == "queued"
+    fits = httpx.put(
+        f"{server.url}/v2/images/{small}/stage", content=b"s" * (512 * 1024), headers={**OCTETS, **_as(project)}
+    )
+    assert fits.status_code == 204
+    usage = httpx.get(f"{server.url}/v2/info/usage", headers=_as(project)).json()["usage"]
+    assert usage["image_stage_total"] == {"limit": 1, "usage": 1}
+    started = httpx.post(
+        f"{server.url}/v2/images/{small}/import", json={"method": {"name": "glance-direct"}}, headers=_as(project)
+    )
+    assert started.status_code == 202
+    for _ in range(100):
+        if httpx.get(f"{server.url}/v2/images/{small}", headers=_as(project)).json()["status"] == "active":
+            break
+        time.sleep(0.2)
+    usage = httpx.get(f"{server.url}/v2/info/usage", headers=_as(project)).json()["usage"]
+    assert usage["image_stage_total"]["usage"] == 0  # imported: no longer staged
