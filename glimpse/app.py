@@ -95,6 +95,7 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
         api_limit_max=settings.api_limit_max,
         hashing_algorithm=settings.hashing_algorithm,
         heartbeat_every=settings.upload_heartbeat_timeout / 4,
+        image_location_quota=settings.image_location_quota,
     )
     repo = ImageRepository(sessions)
     external = KeystoneLimits(list(settings.config_files)) if settings.use_keystone_limits else None

@@ -24,7 +24,7 @@ from glimpse.db.tasks import Task, TaskRepository
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.authorization import Authorizer
 from glimpse.domain.service import ImageService
-from glimpse.errors import BadRequest, Conflict, GlimpseError, NotFound
+from glimpse.errors import BadRequest, Conflict, GlimpseError, NotFound, TooLarge
 from glimpse.formats import conversion
 from glimpse.formats.inspection import FormatGuard
 from glimpse.sources import remote_glance
@@ -163,6 +163,9 @@ class ImportService:
             raise Conflict(f"Image {image_id} is already in store(s) {', '.join(stores)}.")
         for store in targets:
             self.images.stores.writable(store)
+        quota = self.images.limits.image_location_quota
+        if 0 <= quota < len(image.locations) + len(targets):
+            raise TooLarge(f"Maximum number of locations exceeded (limit {quota}).")
         running = image.properties.get(IMPORT_TASK)
         if running and self.tasks.get(running).status in ("pending", "processing"):
             raise Conflict(f"Image {image_id} is being imported or copied already (task {running}).")

@@ -49,6 +49,7 @@ class Limits:
     api_limit_max: int
     hashing_algorithm: str
     heartbeat_every: float = 10.0  # seconds between an upload's signs of life
+    image_location_quota: int = 10
 
 
 @dataclass(frozen=True)

@@ -304,3 +304,22 @@ def test_copy_image_to_another_store(tmp_path: Path) -> None:
         assert httpx.get(f"{url}/tasks").json()["tasks"][0]["status"] == "success"
     finally:
         server.stop()
+
+
+def test_copy_image_respects_the_location_quota(tmp_path: Path) -> None:
+    conf = (
+        "image_location_quota = 1\nenabled_backends = fast:file, slow:file\n"
+        "[glance_store]\ndefault_backend = fast\n"
+        f"[fast]\nfilesystem_store_datadir = {tmp_path / 'fast'}\n"
+        f"[slow]\nfilesystem_store_datadir = {tmp_path / 'slow'}\n"
+    )
+    server = GlimpseServer(tmp_path / "srv", extra_conf=conf).start()
+    try:
+        image = _create(server)
+        url = f"{server.url}/v2/images/{image['id']}"
+        httpx.put(f"{url}/file", content=b"x" * 1024, headers={"Content-Type": "application/octet-stream"})
+        refused = httpx.post(f"{url}/import", json={"method": {"name": "copy-image"}, "stores": ["slow"]})
+        assert refused.status_code == 413
+        assert httpx.get(url).json()["stores"] == "fast"
+    finally:
+        server.stop()
