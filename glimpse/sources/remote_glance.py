@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import httpx
-
 from glimpse.errors import BadRequest, NotFound
 
 CHUNK = 1024 * 1024
@@ -37,6 +35,8 @@ def _headers(token: str | None) -> dict[str, str]:
 
 
 def remote_image(endpoint: str, image_id: str, token: str | None) -> dict[str, Any]:
+    import httpx  # loaded on the first glance-download only
+
     try:
         response = httpx.get(f"{endpoint}/v2/images/{image_id}", headers=_headers(token), timeout=30)
     except httpx.HTTPError as exc:
@@ -61,6 +61,8 @@ def inherited_metadata(remote: Mapping[str, Any], property_prefixes: Sequence[st
 
 
 def download(endpoint: str, image_id: str, token: str | None) -> Iterator[bytes]:
+    import httpx
+
     with httpx.Client(timeout=60) as client:
         with client.stream("GET", f"{endpoint}/v2/images/{image_id}/file", headers=_headers(token)) as response:
             if response.status_code != 200:

@@ -15,8 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-import httpx
-
 from glimpse.errors import BadRequest
 
 MAX_REDIRECTS = 5
@@ -78,6 +76,8 @@ def _is_internal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool
 
 def download(url: str, url_filter: UrlFilter, timeout: float = 30.0) -> Iterator[bytes]:
     """Stream the body of `url`, following redirects only to URLs the filter accepts."""
+    import httpx  # loaded when an import first downloads, not by every API process
+
     with httpx.Client(follow_redirects=False, timeout=timeout) as client:
         for _ in range(MAX_REDIRECTS + 1):
             url_filter.check(url)

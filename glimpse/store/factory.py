@@ -9,7 +9,6 @@ from glimpse.config import BackendConfig
 from glimpse.errors import ConfigError
 from glimpse.store.base import Store
 from glimpse.store.filesystem import FilesystemStore
-from glimpse.store.http import HttpStore
 from glimpse.store.registry import StoreInfo, StoreRegistry
 
 MIB = 1024 * 1024
@@ -20,6 +19,8 @@ def _file(cfg: BackendConfig, node: str) -> Store:
 
 
 def _http(cfg: BackendConfig, node: str) -> Store:
+    from glimpse.store.http import HttpStore  # httpx is loaded only when an http store is configured
+
     o = cfg.options
     proxies = o.get("http_proxy_information") or {}
     return HttpStore(
