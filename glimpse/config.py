@@ -69,7 +69,7 @@ DEFAULT_OPTS = [
     ),
     cfg.DictOpt(
         "enabled_backends",
-        help="Multi-store: store id -> store type (file, http, s3), e.g. 'fast:s3, reliable:file'. "
+        help="Multi-store: store id -> store type (file, http, s3, rbd), e.g. 'fast:rbd, reliable:file'. "
         "Each store id has its own section with the driver's options, store_description and weight.",
     ),
 ]
@@ -105,7 +105,33 @@ S3_STORE_OPTS = [
     cfg.IntOpt("s3_store_large_object_chunk_size", default=10, min=5, help="MiB per part of a multipart upload."),
     cfg.StrOpt("s3_store_cacert", help="CA bundle to verify the S3 endpoint with."),
 ]
-DRIVER_OPTS: dict[str, list[cfg.Opt]] = {"file": FILE_STORE_OPTS, "http": HTTP_STORE_OPTS, "s3": S3_STORE_OPTS}
+RBD_STORE_OPTS = [
+    cfg.StrOpt("rbd_store_pool", default="images", help="Ceph pool holding the images."),
+    cfg.StrOpt("rbd_store_user", help="Ceph user (client.<user>) to connect as; empty for librados' default (admin)."),
+    cfg.StrOpt(
+        "rbd_store_ceph_conf",
+        default="",
+        help="ceph.conf to read (it names the monitors and the keyring); empty for librados' default search.",
+    ),
+    cfg.IntOpt(
+        "rbd_store_chunk_size",
+        default=8,
+        min=1,
+        help="MiB written at a time, and the RBD object size of new images; a power of two.",
+    ),
+    cfg.IntOpt(
+        "rados_connect_timeout",
+        default=0,
+        help="Seconds to wait when connecting to the cluster (client_mount_timeout); 0 keeps librados' default.",
+    ),
+    cfg.BoolOpt("rbd_thin_provisioning", default=False, help="Skip writing chunks that are all zeros."),
+]
+DRIVER_OPTS: dict[str, list[cfg.Opt]] = {
+    "file": FILE_STORE_OPTS,
+    "http": HTTP_STORE_OPTS,
+    "s3": S3_STORE_OPTS,
+    "rbd": RBD_STORE_OPTS,
+}
 BACKEND_OPTS = [
     cfg.StrOpt("store_description", help="What /v2/info/stores says about this store."),
     cfg.IntOpt("weight", default=0, help="Locations in heavier stores are read first."),
@@ -119,6 +145,7 @@ STORE_OPTS = [
     *FILE_STORE_OPTS,
     *HTTP_STORE_OPTS,
     *S3_STORE_OPTS,
+    *RBD_STORE_OPTS,
 ]
 AUTHTOKEN_OPTS = [
     cfg.StrOpt("www_authenticate_uri", help="Keystone URL clients are sent to (WWW-Authenticate)."),
