@@ -2,7 +2,8 @@
 
 - file: a folder;
 - s3: moto_server, a real S3-compatible HTTP server on loopback (multipart above 5 MiB);
-- http: a real web server on loopback with Range support (read-only: the reading half of the contract).
+- http: a real web server on loopback with Range support (read-only: the reading half of the contract);
+- rbd: a real one-node Ceph cluster (tests/contract/ceph.py), images in its `images` pool as client.glance.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from glimpse.errors import BadRequest, NotFound, StoreError, TooLarge
 from glimpse.store.base import Store
 from glimpse.store.filesystem import FilesystemStore
 from glimpse.store.http import HttpStore
+from glimpse.store.rbd import RbdStore
 from glimpse.store.s3 import MIB, S3Store
-from tests.contract.fixtures import s3_server, web_server  # noqa: F401  (real servers, once per run)
+from tests.contract.ceph import CephCluster
+from tests.contract.fixtures import ceph_cluster, s3_server, web_server  # noqa: F401  (real servers, once per run)
 from tests.contract.servers import ACCESS_KEY, SECRET_KEY, S3Server, WebServer
 
 BIG = 10**12
-WRITABLE = ("file", "s3")
+WRITABLE = ("file", "s3", "rbd")
 
 
 @dataclass
@@ -76,25 +79,59 @@ def _s3(server: S3Server) -> Backend:
     return Backend("s3", store, seed, contents)
 
 
+def _rbd(cluster: CephCluster) -> Backend:
+    # Small objects (1 MiB) so that the larger sizes below span several chunks and growth steps.
+    store = RbdStore(
+        "ceph",
+        pool=cluster.pool,
+        user=cluster.user,
+        conf_file=str(cluster.conf),
+        chunk_size=MIB,
+        connect_timeout=10,
+        node="node-1",
+    )
+    ioctx = store._ioctx()
+    try:
+        before = set(store.rbd.RBD().list(ioctx))  # the pool is shared by the whole run
+    finally:
+        ioctx.close()
+
+    def seed(image_id: str, data: bytes) -> str:
+        return store.add(image_id, [data], max_size=BIG, expected_size=None, hash_algo="sha512").url
+
+    def contents() -> list[str]:
+        ioctx = store._ioctx()
+        try:
+            return sorted(set(store.rbd.RBD().list(ioctx)) - before)
+        finally:
+            ioctx.close()
+
+    return Backend("rbd", store, seed, contents)
+
+
 def _http(server: WebServer) -> Backend:
     store = HttpStore("web")
     return Backend("http", store, lambda image_id, data: server.publish(image_id, data), lambda: [])
 
 
-@pytest.fixture(params=["file", "s3", "http"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    if request.param == "file":
+def _make(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if kind == "file":
         return _file(tmp_path)
-    if request.param == "s3":
+    if kind == "s3":
         return _s3(request.getfixturevalue("s3_server"))
+    if kind == "rbd":
+        return _rbd(request.getfixturevalue("ceph_cluster"))
     return _http(request.getfixturevalue("web_server"))
+
+
+@pytest.fixture(params=["file", "s3", "http", "rbd"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    return _make(request.param, request, tmp_path)
 
 
 @pytest.fixture(params=WRITABLE)
 def writable(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    if request.param == "file":
-        return _file(tmp_path)
-    return _s3(request.getfixturevalue("s3_server"))
+    return _make(request.param, request, tmp_path)
 
 
 def image_id() -> str:
@@ -156,7 +193,7 @@ def test_read_only_store_refuses_writes(backend: Backend) -> None:
         backend.store.add(image_id(), [b"data"], max_size=BIG, expected_size=None, hash_algo="sha512")
 
 
-# --- writing: file and s3 -------------------------------------------------------------------------
+# --- writing: file, s3 and rbd -------------------------------------------------------------------------
 @pytest.mark.parametrize("size", [0, 1, 1024 * 1024, 5 * MIB, 12 * MIB + 3])
 def test_add_streams_hashes_and_reads_back(writable: Backend, size: int) -> None:
     data = os.urandom(size)
