@@ -10,7 +10,8 @@ one-part locations, `rbd://<image>`, are read from the store's pool.
 
 Writing: the data goes into an image of a temporary name, `<image id>.<node tag>.<random>.partial`,
 created at the announced size (or empty) and grown as data streams in, written in
-rbd_store_chunk_size pieces (all-zero pieces are skipped with rbd_thin_provisioning); once complete
+rbd_store_chunk_size pieces, a few asynchronous writes in flight while the next pieces arrive
+(all-zero pieces are skipped with rbd_thin_provisioning); once complete
 and of the expected size it is shrunk to the exact size, snapshotted, the snapshot protected, and the
 image renamed to the image id. Any failure removes the temporary image, so a failed upload leaves
 nothing and a failed replacement keeps the old data; `recover` and `discard_partial` remove the
@@ -35,6 +36,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -51,6 +53,11 @@ MAX_GROW = 8 * 1024 * MIB  # grow a streaming image by at most this much at a ti
 # A writer killed mid-upload keeps its watch on the partial image until the OSDs time it out
 # (osd_client_watch_timeout, 30 s by default); removing the image fails until then.
 STALE_WATCH_WAIT = 45.0
+IN_FLIGHT = 4  # chunks being written at once
+
+
+def _ignore(completion: Any) -> None:
+    return None
 
 
 class ImageInUse(StoreError):
@@ -191,10 +198,22 @@ class RbdStore:
     def _write(
         self, ioctx: Any, name: str, chunks: Iterable[bytes], meter: HashingMeter, expected_size: int | None
     ) -> None:
+        """Chunks go out as asynchronous writes, IN_FLIGHT at a time, while the next ones arrive and hash."""
         with self._errors(f"writing {self.pool}/{name}"), self.rbd.Image(ioctx, name) as image:
             allocated = expected_size or 0
             offset = 0
             buffer = bytearray()
+            pending: deque[tuple[Any, bytes]] = deque()
+
+            def settle(keep: int) -> None:
+                while len(pending) > keep:
+                    completion, block = pending.popleft()
+                    completion.wait_for_complete_and_cb()
+                    code = completion.get_return_value()
+                    if code < 0:
+                        raise StoreError(
+                            f"Ceph failed writing {len(block)} bytes to {self.pool}/{name}: {os.strerror(-code)}."
+                        )
 
             def flush(block: bytes) -> None:
                 nonlocal allocated, offset
@@ -203,20 +222,24 @@ class RbdStore:
                     allocated = max(end, allocated + min(max(allocated, self.chunk_size), MAX_GROW))
                     image.resize(allocated)
                 if not (self.thin_provisioning and block == self._zeros[: len(block)]):
-                    written = image.write(block, offset)
-                    if written != len(block):
-                        raise StoreError(f"Ceph wrote {written} of {len(block)} bytes to {self.pool}/{name}.")
+                    pending.append((image.aio_write(block, offset, _ignore), block))
+                    settle(IN_FLIGHT - 1)
                 offset = end
 
-            for chunk in chunks:
-                meter.update(chunk)
-                buffer += chunk
-                while len(buffer) >= self.chunk_size:
-                    flush(bytes(buffer[: self.chunk_size]))
-                    del buffer[: self.chunk_size]
-            meter.check_expected(expected_size)
-            if buffer:
-                flush(bytes(buffer))
+            try:
+                for chunk in chunks:
+                    meter.update(chunk)
+                    buffer += chunk
+                    while len(buffer) >= self.chunk_size:
+                        flush(bytes(buffer[: self.chunk_size]))
+                        del buffer[: self.chunk_size]
+                meter.check_expected(expected_size)
+                if buffer:
+                    flush(bytes(buffer))
+                settle(0)
+            finally:
+                for completion, _block in pending:  # never close the image under writes in flight
+                    completion.wait_for_complete_and_cb()
             if allocated != meter.size:
                 image.resize(meter.size)
             image.flush()
