@@ -69,7 +69,7 @@ DEFAULT_OPTS = [
     ),
     cfg.DictOpt(
         "enabled_backends",
-        help="Multi-store: store id -> store type (file, http, s3, swift), e.g. 'fast:s3, reliable:file'. "
+        help="Multi-store: store id -> store type (file, http, s3, swift, rbd), e.g. 'fast:s3, reliable:file'. "
         "Each store id has its own section with the driver's options, store_description and weight.",
     ),
 ]
@@ -143,11 +143,33 @@ SWIFT_STORE_OPTS = [
     cfg.BoolOpt("swift_store_auth_insecure", default=False, help="Do not verify the certificates of https URLs."),
     cfg.StrOpt("swift_store_cacert", help="CA bundle to verify the Swift and auth URLs with."),
 ]
+RBD_STORE_OPTS = [
+    cfg.StrOpt("rbd_store_pool", default="images", help="Ceph pool holding the images."),
+    cfg.StrOpt("rbd_store_user", help="Ceph user (client.<user>) to connect as; empty for librados' default (admin)."),
+    cfg.StrOpt(
+        "rbd_store_ceph_conf",
+        default="",
+        help="ceph.conf to read (it names the monitors and the keyring); empty for librados' default search.",
+    ),
+    cfg.IntOpt(
+        "rbd_store_chunk_size",
+        default=8,
+        min=1,
+        help="MiB written at a time, and the RBD object size of new images; a power of two.",
+    ),
+    cfg.IntOpt(
+        "rados_connect_timeout",
+        default=0,
+        help="Seconds to wait when connecting to the cluster (client_mount_timeout); 0 keeps librados' default.",
+    ),
+    cfg.BoolOpt("rbd_thin_provisioning", default=False, help="Skip writing chunks that are all zeros."),
+]
 DRIVER_OPTS: dict[str, list[cfg.Opt]] = {
     "file": FILE_STORE_OPTS,
     "http": HTTP_STORE_OPTS,
     "s3": S3_STORE_OPTS,
     "swift": SWIFT_STORE_OPTS,
+    "rbd": RBD_STORE_OPTS,
 }
 BACKEND_OPTS = [
     cfg.StrOpt("store_description", help="What /v2/info/stores says about this store."),
@@ -163,6 +185,7 @@ STORE_OPTS = [
     *HTTP_STORE_OPTS,
     *S3_STORE_OPTS,
     *SWIFT_STORE_OPTS,
+    *RBD_STORE_OPTS,
 ]
 AUTHTOKEN_OPTS = [
     cfg.StrOpt("www_authenticate_uri", help="Keystone URL clients are sent to (WWW-Authenticate)."),

@@ -91,7 +91,32 @@ def _swift(cfg: BackendConfig, node: str) -> Store:
     )
 
 
-DRIVERS: dict[str, Callable[[BackendConfig, str], Store]] = {"file": _file, "http": _http, "s3": _s3, "swift": _swift}
+def _rbd(cfg: BackendConfig, node: str) -> Store:
+    from glimpse.store.rbd import RbdStore  # Ceph's bindings are loaded only when an rbd store is configured
+
+    o = cfg.options
+    chunk = int(o.get("rbd_store_chunk_size") or 8)  # type: ignore[call-overload]
+    if chunk & (chunk - 1):
+        raise ConfigError(f"Store {cfg.id} (rbd): rbd_store_chunk_size = {chunk} must be a power of two (MiB).")
+    return RbdStore(
+        cfg.id,
+        pool=str(o.get("rbd_store_pool") or "images"),
+        user=str(o["rbd_store_user"]) if o.get("rbd_store_user") else None,
+        conf_file=str(o.get("rbd_store_ceph_conf") or ""),
+        chunk_size=chunk * MIB,
+        connect_timeout=int(o.get("rados_connect_timeout") or 0),  # type: ignore[call-overload]
+        thin_provisioning=bool(o.get("rbd_thin_provisioning")),
+        node=node,
+    )
+
+
+DRIVERS: dict[str, Callable[[BackendConfig, str], Store]] = {
+    "file": _file,
+    "http": _http,
+    "s3": _s3,
+    "swift": _swift,
+    "rbd": _rbd,
+}
 
 
 def build_registry(backends: Sequence[BackendConfig], default: str, *, multi: bool, node: str) -> StoreRegistry:

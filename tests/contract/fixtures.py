@@ -1,6 +1,7 @@
 """Session fixtures for the real servers of tests/contract/servers.py: one of each per test run.
 
-Import them from a conftest: `from tests.contract.fixtures import s3_server, swift_server, web_server  # noqa: F401`.
+Import them from a conftest: `from tests.contract.fixtures import s3_server, swift_server, web_server  # noqa: F401`
+(and `ceph_cluster` for a real one-node Ceph, tests/contract/ceph.py).
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from tests.contract.ceph import CephCluster
 from tests.contract.servers import S3Server, SwiftServer, WebServer
 
 # Several conftests may import these fixtures; each import is its own definition, so they share the servers.
-_shared: dict[str, Any] = {"s3": None, "s3_users": 0, "swift": None, "swift_users": 0}
+_shared: dict[str, Any] = {"s3": None, "s3_users": 0, "swift": None, "swift_users": 0, "ceph": None, "ceph_users": 0}
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +52,18 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
     server = WebServer(tmp_path_factory.mktemp("web")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def ceph_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephCluster]:
+    """A throwaway one-node Ceph (mon, mgr, memstore OSD) with an `images` pool, once per run."""
+    if _shared["ceph"] is None:
+        _shared["ceph"] = CephCluster(tmp_path_factory.mktemp("ceph")).start()
+    _shared["ceph_users"] += 1
+    try:
+        yield _shared["ceph"]
+    finally:
+        _shared["ceph_users"] -= 1
+        if _shared["ceph_users"] == 0:
+            _shared["ceph"].stop()
+            _shared["ceph"] = None

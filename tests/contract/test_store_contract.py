@@ -4,7 +4,8 @@
 - s3: moto_server, a real S3-compatible HTTP server on loopback (multipart above 5 MiB);
 - swift: a real all-in-one OpenStack Swift on loopback with tempauth (segments of 2 MiB and a static
   large object manifest above 5 MiB);
-- http: a real web server on loopback with Range support (read-only: the reading half of the contract).
+- http: a real web server on loopback with Range support (read-only: the reading half of the contract);
+- rbd: a real one-node Ceph cluster (tests/contract/ceph.py), images in its `images` pool as client.glance.
 """
 
 from __future__ import annotations
@@ -24,15 +25,22 @@ from glimpse.errors import BadRequest, NotFound, StoreError, TooLarge
 from glimpse.store.base import Store
 from glimpse.store.filesystem import FilesystemStore
 from glimpse.store.http import HttpStore
+from glimpse.store.rbd import RbdStore
 from glimpse.store.s3 import MIB, S3Store
 from glimpse.store.swift import SwiftStore
-from tests.contract.fixtures import s3_server, swift_server, web_server  # noqa: F401  (real servers, once per run)
+from tests.contract.ceph import CephCluster
+from tests.contract.fixtures import (  # noqa: F401  (real servers, once per run)
+    ceph_cluster,
+    s3_server,
+    swift_server,
+    web_server,
+)
 from tests.contract.servers import ACCESS_KEY, SECRET_KEY, S3Server, SwiftServer, WebServer
 
 BIG = 10**12
 # A swift segment: <image id>-<node tag>-<upload tag>-<number>.
 SEGMENT = re.compile(r"^.+-[0-9a-f]{16}-[0-9a-f]{8}-\d{5}$")
-WRITABLE = ("file", "s3", "swift")
+WRITABLE = ("file", "s3", "swift", "rbd")
 
 
 @dataclass
@@ -120,29 +128,61 @@ def _swift(server: SwiftServer) -> Backend:
     return Backend("swift", store, seed, contents)
 
 
+def _rbd(cluster: CephCluster) -> Backend:
+    # Small objects (1 MiB) so that the larger sizes below span several chunks and growth steps.
+    store = RbdStore(
+        "ceph",
+        pool=cluster.pool,
+        user=cluster.user,
+        conf_file=str(cluster.conf),
+        chunk_size=MIB,
+        connect_timeout=10,
+        node="node-1",
+    )
+    ioctx = store._ioctx()
+    try:
+        before = set(store.rbd.RBD().list(ioctx))  # the pool is shared by the whole run
+    finally:
+        ioctx.close()
+
+    def seed(image_id: str, data: bytes) -> str:
+        return store.add(image_id, [data], max_size=BIG, expected_size=None, hash_algo="sha512").url
+
+    def contents() -> list[str]:
+        ioctx = store._ioctx()
+        try:
+            return sorted(set(store.rbd.RBD().list(ioctx)) - before)
+        finally:
+            ioctx.close()
+
+    return Backend("rbd", store, seed, contents)
+
+
 def _http(server: WebServer) -> Backend:
     store = HttpStore("web")
     return Backend("http", store, lambda image_id, data: server.publish(image_id, data), lambda: [])
 
 
-@pytest.fixture(params=["file", "s3", "swift", "http"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    if request.param == "file":
+def _make(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if kind == "file":
         return _file(tmp_path)
-    if request.param == "s3":
+    if kind == "s3":
         return _s3(request.getfixturevalue("s3_server"))
-    if request.param == "swift":
+    if kind == "swift":
         return _swift(request.getfixturevalue("swift_server"))
+    if kind == "rbd":
+        return _rbd(request.getfixturevalue("ceph_cluster"))
     return _http(request.getfixturevalue("web_server"))
+
+
+@pytest.fixture(params=["file", "s3", "swift", "http", "rbd"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    return _make(request.param, request, tmp_path)
 
 
 @pytest.fixture(params=WRITABLE)
 def writable(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    if request.param == "file":
-        return _file(tmp_path)
-    if request.param == "swift":
-        return _swift(request.getfixturevalue("swift_server"))
-    return _s3(request.getfixturevalue("s3_server"))
+    return _make(request.param, request, tmp_path)
 
 
 def image_id() -> str:
@@ -204,7 +244,7 @@ def test_read_only_store_refuses_writes(backend: Backend) -> None:
         backend.store.add(image_id(), [b"data"], max_size=BIG, expected_size=None, hash_algo="sha512")
 
 
-# --- writing: file and s3 -------------------------------------------------------------------------
+# --- writing: file, s3 and rbd -------------------------------------------------------------------------
 @pytest.mark.parametrize("size", [0, 1, 1024 * 1024, 5 * MIB, 12 * MIB + 3])
 def test_add_streams_hashes_and_reads_back(writable: Backend, size: int) -> None:
     data = os.urandom(size)

@@ -182,3 +182,54 @@ def test_invalid_swift_store_section(tmp_path: Path, old: str, new: str, message
     with pytest.raises(Exception, match=message):
         settings = load_settings([write(tmp_path, SWIFT.replace(old, new))])
         build_registry(settings.backends, settings.default_backend, multi=True, node="n")
+
+
+RBD = """\
+[DEFAULT]
+enabled_backends = fast:rbd, local:file
+
+[glance_store]
+default_backend = fast
+
+[fast]
+store_description = Ceph
+rbd_store_pool = glance-images
+rbd_store_user = glance
+rbd_store_ceph_conf = /etc/ceph/ceph.conf
+rbd_store_chunk_size = 4
+rados_connect_timeout = 10
+rbd_thin_provisioning = true
+"""
+
+
+def test_rbd_store_section(tmp_path: Path) -> None:
+    settings = load_settings([write(tmp_path, RBD)])
+    assert settings.unknown_options == ()
+    fast = {b.id: b for b in settings.backends}["fast"]
+    assert (fast.type, fast.description) == ("rbd", "Ceph")
+    assert fast.options == {
+        "rbd_store_pool": "glance-images",
+        "rbd_store_user": "glance",
+        "rbd_store_ceph_conf": "/etc/ceph/ceph.conf",
+        "rbd_store_chunk_size": 4,
+        "rados_connect_timeout": 10,
+        "rbd_thin_provisioning": True,
+    }
+
+
+def test_rbd_store_defaults_are_glances(tmp_path: Path) -> None:
+    text = "[DEFAULT]\nenabled_backends = ceph:rbd\n[glance_store]\ndefault_backend = ceph\n"
+    ceph = load_settings([write(tmp_path, text)]).backends[0]
+    assert ceph.options == {
+        "rbd_store_pool": "images",
+        "rbd_store_user": None,
+        "rbd_store_ceph_conf": "",
+        "rbd_store_chunk_size": 8,
+        "rados_connect_timeout": 0,
+        "rbd_thin_provisioning": False,
+    }
+
+
+def test_rbd_options_in_a_file_store_section_are_unknown(tmp_path: Path) -> None:
+    settings = load_settings([write(tmp_path, RBD + "\n[local]\nrbd_store_pool = x\n")])
+    assert settings.unknown_options == ("[local] rbd_store_pool",)
