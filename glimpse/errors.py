@@ -27,6 +27,10 @@ class Conflict(GlimpseError):
     pass
 
 
+class InUse(Conflict):
+    """Image data others depend on (clones of it in Ceph): it cannot be removed yet."""
+
+
 class Gone(GlimpseError):
     """The image went away (deleted) while its data was being written."""
 

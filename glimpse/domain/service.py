@@ -28,7 +28,7 @@ from glimpse.errors import (
     TooLarge,
 )
 from glimpse.formats.inspection import FormatGuard, FormatRules
-from glimpse.store.base import HashingMeter, Heartbeat, Store, StoredData
+from glimpse.store.base import HashingMeter, Heartbeat, Store, StoredData, check_deletable
 from glimpse.store.registry import StoreRegistry
 
 log = logging.getLogger(__name__)
@@ -182,6 +182,8 @@ class ImageService:
         image = self._modifiable(ctx, image_id, "delete_image")
         if image.protected:
             raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
+        for location in image.locations:  # data others still use (Ceph clones) keeps its image: 409
+            check_deletable(self.stores.for_location(location.url, location.metadata), location.url)
         for location in self.repo.delete(image_id):
             self._purge(location)
 

@@ -75,6 +75,13 @@ class Store(Protocol):
         ...
 
 
+def check_deletable(store: Store, url: str) -> None:
+    """Raise InUse when the data at `url` cannot be removed now (stores that know such a thing say so)."""
+    check = getattr(store, "check_deletable", None)
+    if check is not None:
+        check(url)
+
+
 class Heartbeat:
     """Passes chunks through, calling `beat` at most every `every` seconds while data flows."""
 

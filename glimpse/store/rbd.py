@@ -40,7 +40,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from glimpse.errors import NotFound, StoreError, StoreFull, StoreUnavailable
+from glimpse.errors import InUse, NotFound, StoreError, StoreFull, StoreUnavailable
 from glimpse.store.base import HashingMeter, StoredData
 from glimpse.store.filesystem import node_tag
 
@@ -60,7 +60,7 @@ def _ignore(completion: Any) -> None:
     return None
 
 
-class ImageInUse(StoreError):
+class ImageInUse(InUse, StoreError):
     """Clones of the image exist, or a client has it open."""
 
 
@@ -304,6 +304,26 @@ class RbdStore:
             ioctx.close()
 
     # --- deleting ----------------------------------------------------------------------------------
+    def check_deletable(self, url: str) -> None:
+        """ImageInUse when a snapshot of the image has clones (volumes, instances): Glance answers 409."""
+        pool, name, _snapshot = self._parse(url)
+        ioctx = self._ioctx(pool)
+        try:
+            where = f"{pool}/{name}"
+            with self._errors(where), self.rbd.Image(ioctx, name, read_only=True) as image:
+                for snap in image.list_snaps():
+                    image.set_snap(snap["name"])
+                    children = [f"{c['pool']}/{c['image']}" for c in image.list_children2()]
+                    if children:
+                        raise ImageInUse(
+                            f"Image data {where} is in use: its snapshot {snap['name']} has clones "
+                            f"({', '.join(sorted(children))}); flatten or delete them first."
+                        )
+        except NotFound:
+            pass
+        finally:
+            ioctx.close()
+
     def delete(self, url: str) -> None:
         pool, name, _snapshot = self._parse(url)
         ioctx = self._ioctx(pool)
