@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -140,6 +140,12 @@ class ImageRepository:
 
     def _after(self, sort: list[tuple[str, str]], marker: ImageRow) -> ColumnElement[bool]:
         """Keyset condition: rows strictly after the marker in the sort order (sort ends with id)."""
+        directions = {direction for _, direction in sort}
+        if len(directions) == 1:
+            # One direction: a row-value comparison, which the (created_at, id) index answers as a range.
+            cols = tuple_(*(self._column(k) for k, _ in sort))
+            values = tuple_(*(self._marker_value(marker, k) for k, _ in sort))
+            return cols > values if directions == {"asc"} else cols < values
         clauses = []
         for i, (key, direction) in enumerate(sort):
             equal = [self._column(k) == self._marker_value(marker, k) for k, _ in sort[:i]]
