@@ -270,7 +270,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(dir=ROOT / "benchmarks") as tmp:
         workdir = Path(tmp)
         if parts & {"data", "memory", "metadata"}:
-            server = GlimpseServer(workdir / "sqlite").start()
+            server = GlimpseServer(workdir / "sqlite")
+            assert server.command("db", "sync").returncode == 0  # as in production: migrated before serving
+            server.start()
             try:
                 if "data" in parts:
                     bench_data(server, size, workdir)
