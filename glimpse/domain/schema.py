@@ -15,7 +15,6 @@ from glimpse.domain.image import CONTAINER_FORMATS, DISK_FORMATS, STATUSES, VISI
 from glimpse.errors import BadRequest
 
 UUID_PATTERN = "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"
-DATETIME_PATTERN = "^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z$"
 
 
 def _ro(schema: dict[str, Any]) -> dict[str, Any]:
