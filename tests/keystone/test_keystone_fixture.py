@@ -155,11 +155,21 @@ def test_restart_keeps_state_and_port(tmp_path: Path) -> None:
 
 def test_start_failure_reports_the_log(tmp_path: Path) -> None:
     broken = KeystoneServer(tmp_path / "broken")
-    (tmp_path / "broken" / "keystone.conf").write_text("[database]\nconnection = nonsense://\n")
+    # Keystone checks its fernet key repositories when the app loads (the database is opened lazily, so a bad
+    # connection URL alone would not stop it). They are named explicitly: Keystone's default,
+    # /etc/keystone/fernet-keys/, may exist on one machine and not on another.
+    missing = tmp_path / "no-such-fernet-keys"
+    (tmp_path / "broken" / "keystone.conf").write_text(
+        f"[fernet_tokens]\nkey_repository = {missing}\n[fernet_receipts]\nkey_repository = {missing}\n"
+    )
     broken.bootstrapped.write_text(f"{broken.port}\n")  # pretend it was set up: gunicorn's worker fails to boot
-    with pytest.raises(RuntimeError, match="exited with") as caught:
-        broken.start(timeout=60)
+    try:
+        with pytest.raises(RuntimeError, match="exited with") as caught:
+            broken.start(timeout=60)
+    finally:
+        broken.stop()  # if it started after all, leave no gunicorn behind
     assert "Keystone exited while loading" in str(caught.value)  # the log's tail comes with the error
+    assert str(missing) in str(caught.value)
     assert "Worker failed to boot" in str(caught.value)
     assert broken.proc is None
 
