@@ -21,7 +21,6 @@ from glimpse.api import versions
 from glimpse.api.errors import domain_error, error_response
 from glimpse.api.middleware import KeystoneAuthMiddleware, NoAuthContextMiddleware, RequestIdMiddleware
 from glimpse.api.v2 import discovery, image_data, images, imports, members, quotas
-from glimpse.auth.keystone import KeystoneSettings, KeystoneValidator
 from glimpse.auth.policy import Policy
 from glimpse.auth.token_cache import InProcessCache, MemcachedCache, RedisCache, TokenCache
 from glimpse.auth.unified_limits import KeystoneLimits
@@ -39,6 +38,7 @@ from glimpse.domain.schema import ImageSchema
 from glimpse.domain.service import ImageService, Limits
 from glimpse.domain.stores import StoreMaintenance
 from glimpse.errors import ConfigError, GlimpseError
+from glimpse.extras import require
 from glimpse.formats.inspection import FormatRules
 from glimpse.sources.web import UrlFilter, download
 from glimpse.store.factory import build_registry
@@ -98,7 +98,10 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
         image_location_quota=settings.image_location_quota,
     )
     repo = ImageRepository(sessions)
-    external = KeystoneLimits(list(settings.config_files)) if settings.use_keystone_limits else None
+    external = None
+    if settings.use_keystone_limits:
+        require("oslo_limit", "use_keystone_limits = true")
+        external = KeystoneLimits(list(settings.config_files))
     quotas = QuotaService(QuotaRepository(sessions), policy, settings.user_storage_quota, external)
     try:
         schema = ImageSchema(settings.disk_formats, settings.container_formats)
@@ -172,6 +175,9 @@ def auth_middleware(settings: Settings, policy: Policy) -> Middleware:
         raise ConfigError(f"flavor = keystone needs [keystone_authtoken] {', '.join(missing)}.")
     if ks.get("auth_type") not in (None, "password"):
         raise ConfigError(f"[keystone_authtoken] auth_type = {ks['auth_type']} is not supported: use password.")
+    require("keystoneauth1", "[paste_deploy] flavor = keystone")
+    from glimpse.auth.keystone import KeystoneSettings, KeystoneValidator
+
     keystone = KeystoneSettings(
         auth_url=str(ks["auth_url"]),
         www_authenticate_uri=str(ks.get("www_authenticate_uri") or ks.get("auth_uri") or ks["auth_url"]),
@@ -185,8 +191,10 @@ def auth_middleware(settings: Settings, policy: Policy) -> Middleware:
     )
     cache: TokenCache = InProcessCache()
     if ks.get("memcached_servers"):
+        require("pymemcache", "[keystone_authtoken] memcached_servers")
         cache = MemcachedCache(list(ks["memcached_servers"]))  # type: ignore[call-overload]
     elif ks.get("redis_url"):
+        require("redis", "[keystone_authtoken] redis_url")
         cache = RedisCache(str(ks["redis_url"]))
     validator = KeystoneValidator(keystone, cache)
     return Middleware(

@@ -12,10 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from keystoneauth1 import exceptions as ks_exceptions
-from keystoneauth1 import session as ks_session
-from keystoneauth1.identity import v3
-
 from glimpse.auth.token_cache import TokenCache
 from glimpse.errors import GlimpseError
 
@@ -59,6 +55,10 @@ def _v3(url: str) -> str:
 
 class KeystoneValidator:
     def __init__(self, settings: KeystoneSettings, cache: TokenCache) -> None:
+        # keystoneauth1 comes with glimpse[keystone]: loaded only when flavor = keystone builds a validator.
+        from keystoneauth1 import session as ks_session
+        from keystoneauth1.identity import v3
+
         self.settings = settings
         self.cache = cache
         auth = v3.Password(
@@ -84,6 +84,8 @@ class KeystoneValidator:
         return info
 
     def _ask_keystone(self, token: str) -> TokenInfo:
+        from keystoneauth1 import exceptions as ks_exceptions
+
         try:
             response = self._session.get(
                 self._tokens_url, headers={"X-Subject-Token": token}, authenticated=True, raise_exc=False

@@ -10,10 +10,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from keystoneauth1 import exceptions as ks_exceptions
-from keystoneauth1 import session as ks_session
-from keystoneauth1.identity import v3
-
 from glimpse.auth.context import RequestContext
 from glimpse.auth.policy import Policy
 from glimpse.errors import GlimpseError
@@ -94,6 +90,11 @@ class KeystoneLogin:
     def authenticate(self, user: str, password: str, project: str, domain: str, max_age: int) -> Identity:
         if not (user and password and project):
             raise LoginFailed("Enter your user name, password and project.")
+        # keystoneauth1 comes with glimpse[keystone]; app.py checks it is there when flavor = keystone.
+        from keystoneauth1 import exceptions as ks_exceptions
+        from keystoneauth1 import session as ks_session
+        from keystoneauth1.identity import v3
+
         auth = v3.Password(
             auth_url=self.auth_url,
             username=user,

@@ -12,6 +12,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from glimpse.errors import ConfigError
+from glimpse.extras import missing_message
+
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
@@ -31,7 +34,11 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_recycle=3600)
+    try:
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_recycle=3600)
+    except ImportError as exc:  # the URL's driver is an extra of the glimpse package
+        module = (exc.name or "").split(".")[0]
+        raise ConfigError(missing_message(module, f"[database] connection = {parsed.drivername}://...")) from exc
 
 
 class SerializedSessions:

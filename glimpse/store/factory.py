@@ -7,6 +7,7 @@ from pathlib import Path
 
 from glimpse.config import BackendConfig
 from glimpse.errors import ConfigError
+from glimpse.extras import require
 from glimpse.store.base import Store
 from glimpse.store.filesystem import FilesystemStore
 from glimpse.store.registry import StoreInfo, StoreRegistry
@@ -32,6 +33,7 @@ def _http(cfg: BackendConfig, node: str) -> Store:
 
 
 def _s3(cfg: BackendConfig, node: str) -> Store:
+    require("boto3", f"Store {cfg.id} (s3)")
     from glimpse.store.s3 import S3Store  # boto3 is loaded only when an s3 store is configured
 
     o = cfg.options
@@ -59,6 +61,8 @@ def _s3(cfg: BackendConfig, node: str) -> Store:
 
 
 def _swift(cfg: BackendConfig, node: str) -> Store:
+    for module in ("swiftclient", "keystoneclient"):
+        require(module, f"Store {cfg.id} (swift)")
     from glimpse.store.swift import SwiftStore  # swiftclient is loaded only when a swift store is configured
 
     o = cfg.options
@@ -92,6 +96,8 @@ def _swift(cfg: BackendConfig, node: str) -> Store:
 
 
 def _rbd(cfg: BackendConfig, node: str) -> Store:
+    for module in ("rados", "rbd"):
+        require(module, f"Store {cfg.id} (rbd)")
     from glimpse.store.rbd import RbdStore  # Ceph's bindings are loaded only when an rbd store is configured
 
     o = cfg.options
