@@ -13,6 +13,7 @@ httpx is imported when the first fetch happens, not by every API process.
 
 from __future__ import annotations
 
+import os
 import ssl
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -133,6 +134,17 @@ def _backend(policy: EgressPolicy, guard: _Guard) -> Any:
     return PinnedBackend()
 
 
+def _ssl_context(verify: bool | str) -> ssl.SSLContext:
+    """True: the system's CAs (certifi's); False: no verification; a path: that CA file or folder."""
+    import httpx
+
+    if isinstance(verify, str):
+        if os.path.isdir(verify):
+            return ssl.create_default_context(capath=verify)
+        return ssl.create_default_context(cafile=verify)
+    return httpx.create_ssl_context(verify=verify, trust_env=False)
+
+
 def _client(policy: EgressPolicy, guard: _Guard, verify: bool | str, proxy: str | None) -> httpx.Client:
     import httpcore
     import httpx
@@ -141,8 +153,8 @@ def _client(policy: EgressPolicy, guard: _Guard, verify: bool | str, proxy: str 
         """httpx's own transport, over a connection pool whose network backend is the pinned one."""
 
         def __init__(self) -> None:
-            super().__init__(verify=verify, trust_env=False)
-            context = httpx.create_ssl_context(verify=verify, trust_env=False)
+            context = _ssl_context(verify)
+            super().__init__(verify=context, trust_env=False)
             backend = _backend(policy.trusting(proxy) if proxy else policy, guard)
             if proxy:
                 url = httpx.URL(proxy)

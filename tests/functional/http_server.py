@@ -17,6 +17,7 @@ class FileServer:
         self.root = root
         self.drip_every = drip_every
         self.hits: list[str] = []
+        self.hosts: list[str] = []  # the Host header of each request
         handler = self._handler()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.port = self.httpd.server_address[1]
@@ -43,6 +44,7 @@ class FileServer:
 
             def do_GET(self) -> None:
                 server.hits.append(self.path)
+                server.hosts.append(self.headers.get("Host", ""))
                 parts = urlsplit(self.path)
                 if parts.path == "/redirect":
                     self.send_response(302)

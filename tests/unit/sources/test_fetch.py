@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import socket
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,3 +168,55 @@ def test_an_unreachable_server_is_a_bad_request(tmp_path: Path) -> None:
     sock.close()
     with pytest.raises(fetch.Unreachable):
         web.download(f"http://127.0.0.1:{port}/x", _open_to(port, allow_private_addresses=True))
+
+
+def _self_signed(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_file, key_file
+
+
+def test_pinned_tls_still_checks_the_certificate_against_the_host_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = _self_signed(tmp_path, "pinned.test")
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "data").write_bytes(DATA)
+    server = FileServer(tmp_path / "root")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)
+    with server:
+        asked = _rebinding(monkeypatch, "pinned.test", ["127.0.0.1", "10.255.255.1"])
+        policy = _open_to(server.port, allowed_hosts=("pinned.test",), limits=Limits(connect_timeout=2))
+        with fetch.open_url(policy, f"https://pinned.test:{server.port}/files/data", verify=str(cert)) as transfer:
+            assert transfer.read(len(DATA)) == DATA
+        assert asked == ["pinned.test"]  # connected to the address judged, not to a second answer
+        assert server.hosts[-1] == f"pinned.test:{server.port}"  # the name, not the address, in Host
+        # The same server by its address: the certificate names pinned.test, so TLS refuses it.
+        by_address = _open_to(server.port, allow_private_addresses=True)
+        with pytest.raises(fetch.Unreachable, match=r"(?i)certificate"):
+            fetch.open_url(by_address, f"https://127.0.0.1:{server.port}/files/data", verify=str(cert))
