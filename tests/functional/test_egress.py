@@ -162,3 +162,33 @@ def test_a_dripping_web_download_is_cut_off(files: FileServer, tmp_path: Path) -
         assert _task(server, fine)["status"] == "success"
     finally:
         server.stop()
+
+
+def test_glance_download_trusts_only_the_operators_endpoint(tmp_path: Path) -> None:
+    remote = GlimpseServer(tmp_path / "region-two").start()
+    local = GlimpseServer(  # the default policy: loopback refused, ports 80 and 443 only
+        tmp_path / "region-one",
+        extra_conf="enabled_import_methods = glance-direct,web-download,glance-download\n"
+        f"[glance_download_opts]\nregion_endpoints = RegionTwo:{remote.url}\n",
+    ).start()
+    try:
+        source = _create(remote)
+        put = httpx.put(f"{remote.url}/v2/images/{source}/file", content=DATA,
+                        headers={**MEMBER, "Content-Type": "application/octet-stream"})  # fmt: skip
+        assert put.status_code == 204
+        image_id = _create(local)
+        method = {"name": "glance-download", "glance_image_id": source, "glance_region": "RegionTwo"}
+        started = httpx.post(f"{local.url}/v2/images/{image_id}/import", json={"method": method}, headers=MEMBER)
+        assert started.status_code == 202, started.text
+        assert _task(local, image_id)["status"] == "success"
+        assert httpx.get(f"{local.url}/v2/images/{image_id}/file", headers=MEMBER).content == DATA
+        # The endpoint is trusted for glance-download only: web-download cannot reach it.
+        other = _create(local)
+        refused = _import(local, other, f"{remote.url}/v2/images/{source}/file")
+        assert refused.status_code == 400, refused.text
+        bad_id = {**method, "glance_image_id": "../../v2/images"}
+        assert httpx.post(f"{local.url}/v2/images/{other}/import", json={"method": bad_id},
+                          headers=MEMBER).status_code == 400  # fmt: skip
+    finally:
+        local.stop()
+        remote.stop()
