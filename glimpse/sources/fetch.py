@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import httpx
 
 CHUNK = 1024 * 1024
+CREDENTIALS = frozenset({"x-auth-token", "authorization", "cookie", "x-service-token"})
 
 
 class Unreachable(BadRequest):
@@ -239,16 +240,20 @@ def open_url(
 
     guard = _Guard(policy.limits)
     target = policy.check(url)
+    sent = dict(headers or {})
     client = _client(policy, guard, verify, proxy)
     try:
         for _ in range(policy.limits.max_redirects + 1):
-            request = client.build_request(method, target.url, headers=dict(headers or {}))
-            response = client.send(request, stream=True)
+            if proxy:  # the proxy resolves the name itself: judge it here at least (it cannot be pinned)
+                policy.addresses(target.host, target.port)
+            response = client.send(client.build_request(method, target.url, headers=sent), stream=True)
             if not response.is_redirect:
                 return Transfer(client, response, target, guard)
             location = response.headers.get("location", "")
             response.close()
-            target = policy.check(urljoin(target.url, location))
+            previous, target = target, policy.check(urljoin(target.url, location))
+            if (target.scheme, target.host, target.port) != (previous.scheme, previous.host, previous.port):
+                sent = {k: v for k, v in sent.items() if k.lower() not in CREDENTIALS}  # never to another origin
             if response.status_code == 303 and method != "HEAD":
                 method = "GET"
         raise BadRequest(f"More than {policy.limits.max_redirects} redirects fetching {url}.")

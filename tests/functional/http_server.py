@@ -18,6 +18,7 @@ class FileServer:
         self.drip_every = drip_every
         self.hits: list[str] = []
         self.hosts: list[str] = []  # the Host header of each request
+        self.tokens: list[str | None] = []  # the X-Auth-Token header of each request
         handler = self._handler()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.port = self.httpd.server_address[1]
@@ -45,6 +46,7 @@ class FileServer:
             def do_GET(self) -> None:
                 server.hits.append(self.path)
                 server.hosts.append(self.headers.get("Host", ""))
+                server.tokens.append(self.headers.get("X-Auth-Token"))
                 parts = urlsplit(self.path)
                 if parts.path == "/redirect":
                     self.send_response(302)

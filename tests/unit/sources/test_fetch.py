@@ -220,3 +220,22 @@ def test_pinned_tls_still_checks_the_certificate_against_the_host_name(
         by_address = _open_to(server.port, allow_private_addresses=True)
         with pytest.raises(fetch.Unreachable, match=r"(?i)certificate"):
             fetch.open_url(by_address, f"https://127.0.0.1:{server.port}/files/data", verify=str(cert))
+
+
+def test_credentials_never_follow_a_redirect_to_another_origin(files: FileServer) -> None:
+    policy = _open_to(files.port, allow_private_addresses=True)
+    token = {"X-Auth-Token": "caller-token"}
+    same = f"http://127.0.0.1:{files.port}/files/data"
+    with fetch.open_url(policy, f"{files.url}/redirect?to={same}", headers=token) as transfer:
+        assert transfer.status_code == 200
+    assert files.tokens[-2:] == ["caller-token", "caller-token"]
+    other = f"http://localhost:{files.port}/files/data"
+    with fetch.open_url(policy, f"{files.url}/redirect?to={other}", headers=token) as transfer:
+        assert transfer.status_code == 200
+    assert files.tokens[-2:] == ["caller-token", None]
+
+
+def test_through_a_proxy_the_destination_is_still_judged(files: FileServer) -> None:
+    store = HttpStore("web", egress=EgressPolicy(allowed_ports=()), proxies={"http": "http://127.0.0.1:9"})
+    with pytest.raises(StoreError, match="internal address"):
+        store.size(f"http://localhost:{files.port}/files/data")
