@@ -107,6 +107,9 @@ class EgressPolicy:
     def addresses(self, host: str, port: int) -> list[Address]:
         """Resolve `host` once and judge every address; the caller must connect to one of these only."""
         found = resolve(host, port)
+        for address in found:  # a disallowed address stays disallowed under another spelling (2130706433...)
+            if str(address) in self.disallowed_hosts and not self.is_trusted(host, port):
+                raise BadRequest(f"The host {host} resolves to {address}, which is not allowed.")
         if self.allow_private_addresses or host in self.allowed_hosts or self.is_trusted(host, port):
             return found
         for address in found:
