@@ -84,8 +84,8 @@ def egress_policy(settings: Settings) -> EgressPolicy:
     return EgressPolicy(
         allowed_schemes=words(f, "allowed_schemes"),
         disallowed_schemes=words(f, "disallowed_schemes"),
-        allowed_hosts=words(f, "allowed_hosts"),
-        disallowed_hosts=words(f, "disallowed_hosts"),
+        allowed_hosts=tuple(h.rstrip(".") for h in words(f, "allowed_hosts")),
+        disallowed_hosts=tuple(h.rstrip(".") for h in words(f, "disallowed_hosts")),
         allowed_ports=ports("allowed_ports"),
         disallowed_ports=ports("disallowed_ports"),
         allow_private_addresses=bool(f.get("allow_private_addresses")),

@@ -144,8 +144,10 @@ def parse(url: str) -> Target:
             ipaddress.IPv6Address(host)
         except ValueError:
             raise BadRequest(f"The host of {url} is not a valid IPv6 address.") from None
-    elif not _HOSTNAME.match(host):
+    elif not _HOSTNAME.match(host) or "\\" in parts.netloc:
         raise BadRequest(f"The host {host} of {url} is not a valid host name.")
+    else:
+        host = host.rstrip(".")  # "example.com." is example.com, for the lists too
     port = port or DEFAULT_PORTS.get(scheme)
     if not port:
         raise BadRequest(f"The URL {url} has no usable port.")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from glimpse.errors import BadRequest, TooLarge
-from glimpse.sources.egress import EgressPolicy, Limits, Target
+from glimpse.sources.egress import DEFAULT_PORTS, EgressPolicy, Limits, Target
 
 if TYPE_CHECKING:
     import httpx
@@ -244,6 +244,7 @@ def open_url(
     client = _client(policy, guard, verify, proxy)
     try:
         for _ in range(policy.limits.max_redirects + 1):
+            _same_reading(target)
             if proxy:  # the proxy resolves the name itself: judge it here at least (it cannot be pinned)
                 policy.addresses(target.host, target.port)
             response = client.send(client.build_request(method, target.url, headers=sent), stream=True)
@@ -266,6 +267,19 @@ def open_url(
     except BaseException:
         client.close()
         raise
+
+
+def _same_reading(target: Target) -> None:
+    """The host and port httpx will use must be the ones the policy judged (no parser confusion)."""
+    import httpx
+
+    try:
+        url = httpx.URL(target.url)
+    except httpx.InvalidURL:
+        raise BadRequest(f"The URL {target.url} is malformed.") from None
+    host = url.host.lower().rstrip(".") if ":" not in url.host else url.host.lower()
+    if host != target.host or (url.port or DEFAULT_PORTS.get(url.scheme)) != target.port:
+        raise BadRequest(f"The URL {target.url} is ambiguous: it names {url.host} or {target.host}.")
 
 
 def stream(policy: EgressPolicy, url: str, *, max_bytes: int | None = None,

@@ -116,4 +116,8 @@ def test_private_addresses_only_where_the_operator_says(monkeypatch: pytest.Monk
 def test_parse_keeps_ipv6_literals_and_default_ports() -> None:
     assert parse("https://[2001:db8::1]/x").host == "2001:db8::1"
     assert parse("https://[2001:db8::1]/x").port == 443
-    assert parse("http://example.com./x").host == "example.com."
+    assert parse("http://example.com./x").host == "example.com"
+    with pytest.raises(BadRequest):
+        parse("http://127.0.0.1\\@example.com/")  # one backslash: some parsers end the host there
+    with pytest.raises(BadRequest, match="not allowed"):
+        EgressPolicy(disallowed_hosts=("evil.example",)).check("http://EVIL.example./x")
