@@ -115,7 +115,8 @@ def _backend(policy: EgressPolicy, guard: _Guard) -> Any:
             socket_options: Iterable[Any] | None = None,
         ) -> httpcore.NetworkStream:
             failure: Exception | None = None
-            for address in policy.addresses(host.lower().strip("[]"), port):  # resolved once, every one judged
+            name = host.lower().strip("[]").rstrip(".")
+            for address in policy.addresses(name, port):  # resolved once, every one judged
                 try:
                     stream = self._inner.connect_tcp(
                         str(address), port, guard.timeout(timeout), local_address, socket_options
