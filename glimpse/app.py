@@ -38,7 +38,7 @@ from glimpse.domain.quotas import QuotaService
 from glimpse.domain.schema import ImageSchema
 from glimpse.domain.service import ImageService, Limits
 from glimpse.domain.stores import StoreMaintenance
-from glimpse.errors import ConfigError, GlimpseError
+from glimpse.errors import BadRequest, ConfigError, GlimpseError
 from glimpse.formats.inspection import FormatRules
 from glimpse.sources.egress import EgressPolicy
 from glimpse.sources.egress import Limits as EgressLimits
@@ -81,7 +81,7 @@ def egress_policy(settings: Settings) -> EgressPolicy:
         total_timeout=float(e.get("total_timeout") or defaults.total_timeout),  # type: ignore[arg-type]
         max_redirects=int(e.get("max_redirects", defaults.max_redirects)),  # type: ignore[call-overload]
     )
-    return EgressPolicy(
+    policy = EgressPolicy(
         allowed_schemes=words(f, "allowed_schemes"),
         disallowed_schemes=words(f, "disallowed_schemes"),
         allowed_hosts=tuple(h.rstrip(".") for h in words(f, "allowed_hosts")),
@@ -91,6 +91,19 @@ def egress_policy(settings: Settings) -> EgressPolicy:
         allow_private_addresses=bool(f.get("allow_private_addresses")),
         limits=limits,
     )
+    try:
+        return policy.refusing(*own_endpoints(settings))
+    except BadRequest as exc:
+        raise ConfigError(f"public_endpoint or bind_host cannot be read as an address: {exc.message}") from None
+
+
+def own_endpoints(settings: Settings) -> list[str]:
+    """Where this service answers: a fetch must never come back to it (whatever the operator trusts)."""
+    own = [settings.public_endpoint] if settings.public_endpoint else []
+    if settings.bind_host not in ("0.0.0.0", "::", ""):
+        own.append(f"[{settings.bind_host}]:{settings.bind_port}" if ":" in settings.bind_host
+                   else f"{settings.bind_host}:{settings.bind_port}")  # fmt: skip
+    return own
 
 
 def store_egress_policy(settings: Settings) -> EgressPolicy:

@@ -70,18 +70,16 @@ class EgressPolicy:
     disallowed_ports: tuple[int, ...] = ()
     allow_private_addresses: bool = False
     trusted: frozenset[tuple[str, int | None]] = frozenset()  # (host, port or None for any port)
+    refused: frozenset[tuple[str, int | None]] = frozenset()  # this service's own endpoints, whatever else says
     limits: Limits = field(default_factory=Limits)
 
     def trusting(self, *origins: str) -> EgressPolicy:
         """This policy, also trusting the operator's own origins: URLs, `host:port` or bare hosts."""
-        added = set(self.trusted)
-        for origin in origins:
-            if "://" in origin:
-                target = parse(origin)
-                added.add((target.host, target.port))
-            else:
-                added.add(_origin(origin))
-        return replace(self, trusted=frozenset(added))
+        return replace(self, trusted=self.trusted | {_origin(o) for o in origins})
+
+    def refusing(self, *origins: str) -> EgressPolicy:
+        """This policy, never fetching from these origins (the service's own endpoints), trusted or not."""
+        return replace(self, refused=self.refused | {_origin(o) for o in origins})
 
     def is_trusted(self, host: str, port: int) -> bool:
         return (host, port) in self.trusted or (host, None) in self.trusted
@@ -90,6 +88,8 @@ class EgressPolicy:
         """Parse `url` and apply the scheme, host and port lists; raise BadRequest naming the reason."""
         target = parse(url)
         scheme, host, port = target.scheme, target.host, target.port
+        if (host, port) in self.refused or (host, None) in self.refused:
+            raise BadRequest(f"{host}:{port} is this image service's own endpoint; it never fetches from itself.")
         if self.is_trusted(host, port):
             if scheme not in ("http", "https"):
                 raise BadRequest(f"The scheme {scheme} of {url} is not allowed.")
@@ -155,8 +155,11 @@ def parse(url: str) -> Target:
 
 
 def _origin(entry: str) -> tuple[str, int | None]:
-    """`host`, `host:port`, `[v6]` or `[v6]:port` as the operator writes them."""
-    entry = entry.strip().lower()
+    """A URL, or `host`, `host:port`, `[v6]` or `[v6]:port` as the operator writes them."""
+    if "://" in entry:
+        target = parse(entry.strip())
+        return target.host, target.port
+    entry = entry.strip().lower().rstrip(".")
     host, sep, port = entry.rpartition(":")
     if not sep or not port.isdigit() or (":" in host and not host.endswith("]")):
         return entry.strip("[]"), None

@@ -20,7 +20,7 @@ def _settings(tmp_path: Path, text: str) -> Settings:
 
 def test_defaults_are_the_strict_policy(tmp_path: Path) -> None:
     policy = egress_policy(_settings(tmp_path, "[DEFAULT]\n"))
-    assert policy == EgressPolicy()
+    assert policy == EgressPolicy().refusing("127.0.0.1:9292")  # never its own API, trusted or not
     assert policy.limits == Limits()
     assert (policy.limits.min_rate, policy.limits.rate_window, policy.limits.max_redirects) == (10240, 30.0, 5)
 
@@ -48,3 +48,14 @@ def test_the_operators_options(tmp_path: Path) -> None:
 def test_bad_ports_are_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="allowed_ports"):
         egress_policy(_settings(tmp_path, "[import_filtering_opts]\nallowed_ports = http\n"))
+
+
+def test_the_service_never_fetches_from_its_own_endpoints(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, "[DEFAULT]\npublic_endpoint = https://images.example.com/\nbind_port = 9393\n")
+    policy = egress_policy(settings).trusting("images.example.com", "127.0.0.1")
+    for url in ("https://images.example.com/v2/images/x/file", "http://127.0.0.1:9393/v2/images"):
+        with pytest.raises(BadRequest, match="own endpoint"):
+            policy.check(url)
+    assert policy.check("http://images.example.com/x").port == 80  # another port of that host is another thing
+    with pytest.raises(ConfigError, match="public_endpoint"):
+        egress_policy(_settings(tmp_path, "[DEFAULT]\npublic_endpoint = http://[::1\n"))
