@@ -14,8 +14,6 @@ from glimpse.sources import fetch
 from glimpse.sources.egress import EgressPolicy
 from glimpse.store.base import StoredData
 
-READ_CHUNK = 1024 * 1024
-
 
 class HttpStore:
     """Every read and size probe goes through the egress policy (sources/egress.py): the connection is
