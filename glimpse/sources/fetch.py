@@ -193,7 +193,8 @@ class Transfer:
 
         try:
             declared = self.response.headers.get("content-length", "")
-            if raw and max_bytes is not None and declared.isdigit() and int(declared) > max_bytes:
+            identity = raw or self.response.headers.get("content-encoding", "identity").lower() == "identity"
+            if identity and max_bytes is not None and declared.isdigit() and int(declared) > max_bytes:
                 raise TooLarge(f"The data at {self.target.url} is {declared} bytes, more than {max_bytes} allowed.")
             total = 0
             body = self.response.iter_raw(CHUNK) if raw else self.response.iter_bytes(CHUNK)
