@@ -37,10 +37,12 @@ from glimpse.domain.quotas import QuotaService
 from glimpse.domain.schema import ImageSchema
 from glimpse.domain.service import ImageService, Limits
 from glimpse.domain.stores import StoreMaintenance
-from glimpse.errors import ConfigError, GlimpseError
+from glimpse.errors import BadRequest, ConfigError, GlimpseError
 from glimpse.extras import require
 from glimpse.formats.inspection import FormatRules
-from glimpse.sources.web import UrlFilter, download
+from glimpse.sources.egress import EgressPolicy
+from glimpse.sources.egress import Limits as EgressLimits
+from glimpse.sources.web import download
 from glimpse.store.factory import build_registry
 from glimpse.store.filesystem import FilesystemStore, node_tag
 from glimpse.store.registry import StoreRegistry
@@ -57,12 +59,68 @@ def node_name(settings: Settings) -> str:
     return f"{socket.gethostname()}:{settings.bind_port}"
 
 
+def egress_policy(settings: Settings) -> EgressPolicy:
+    """The one egress policy: [import_filtering_opts] (Glance's names) and [egress] (Glimpse's own limits)."""
+    f, e = settings.import_filter, settings.egress
+
+    def words(opts: dict[str, object], key: str) -> tuple[str, ...]:
+        return tuple(str(v).strip().lower() for v in opts.get(key) or () if str(v).strip())  # type: ignore[attr-defined]
+
+    def ports(key: str) -> tuple[int, ...]:
+        try:
+            return tuple(int(p) for p in words(f, key))
+        except ValueError:
+            raise ConfigError(f"[import_filtering_opts] {key} must list port numbers.") from None
+
+    defaults = EgressLimits()
+    limits = EgressLimits(
+        connect_timeout=float(e.get("connect_timeout") or defaults.connect_timeout),  # type: ignore[arg-type]
+        read_timeout=float(e.get("read_timeout") or defaults.read_timeout),  # type: ignore[arg-type]
+        min_rate=int(e.get("min_rate", defaults.min_rate)),  # type: ignore[call-overload]
+        rate_window=float(e.get("min_rate_window") or defaults.rate_window),  # type: ignore[arg-type]
+        total_timeout=float(e.get("total_timeout") or defaults.total_timeout),  # type: ignore[arg-type]
+        max_redirects=int(e.get("max_redirects", defaults.max_redirects)),  # type: ignore[call-overload]
+    )
+    policy = EgressPolicy(
+        allowed_schemes=words(f, "allowed_schemes"),
+        disallowed_schemes=words(f, "disallowed_schemes"),
+        allowed_hosts=tuple(h.rstrip(".") for h in words(f, "allowed_hosts")),
+        disallowed_hosts=tuple(h.rstrip(".") for h in words(f, "disallowed_hosts")),
+        allowed_ports=ports("allowed_ports"),
+        disallowed_ports=ports("disallowed_ports"),
+        allow_private_addresses=bool(f.get("allow_private_addresses")),
+        limits=limits,
+    )
+    try:
+        return policy.refusing(*own_endpoints(settings))
+    except BadRequest as exc:
+        raise ConfigError(f"public_endpoint or bind_host cannot be read as an address: {exc.message}") from None
+
+
+def own_endpoints(settings: Settings) -> list[str]:
+    """Where this service answers: a fetch must never come back to it (whatever the operator trusts)."""
+    own = [settings.public_endpoint] if settings.public_endpoint else []
+    if settings.bind_host not in ("0.0.0.0", "::", ""):
+        own.append(f"[{settings.bind_host}]:{settings.bind_port}" if ":" in settings.bind_host
+                   else f"{settings.bind_host}:{settings.bind_port}")  # fmt: skip
+    return own
+
+
+def store_egress_policy(settings: Settings) -> EgressPolicy:
+    """What the http store (and so a location) may read: the same policy, plus the operator's own web servers."""
+    hosts = settings.egress.get("http_store_allowed_hosts") or ()
+    return egress_policy(settings).trusting(*(str(h) for h in hosts if str(h).strip()))  # type: ignore[attr-defined]
+
+
 def build_stores(settings: Settings, node: str) -> StoreRegistry:
+    egress = store_egress_policy(settings)
     if settings.backends:
-        return build_registry(settings.backends, settings.default_backend, multi=settings.multi_store, node=node)
+        return build_registry(
+            settings.backends, settings.default_backend, multi=settings.multi_store, node=node, egress=egress
+        )
     datadir = {"filesystem_store_datadir": settings.filesystem_store_datadir}
     legacy = tuple(BackendConfig(kind, kind, f"{kind} store", options=datadir) for kind in settings.stores)
-    return build_registry(legacy, settings.default_store, multi=False, node=node)
+    return build_registry(legacy, settings.default_store, multi=False, node=node, egress=egress)
 
 
 @dataclass(frozen=True)
@@ -123,19 +181,9 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
 def build_imports(
     settings: Settings, images: ImageService, sessions: sessionmaker[Session], policy: Policy, node: str
 ) -> ImportService:
-    f = settings.import_filter
-    url_filter = UrlFilter(
-        allowed_schemes=tuple(f.get("allowed_schemes") or ()),  # type: ignore[call-overload]
-        disallowed_schemes=tuple(f.get("disallowed_schemes") or ()),  # type: ignore[call-overload]
-        allowed_hosts=tuple(f.get("allowed_hosts") or ()),  # type: ignore[call-overload]
-        disallowed_hosts=tuple(f.get("disallowed_hosts") or ()),  # type: ignore[call-overload]
-        allowed_ports=tuple(int(p) for p in f.get("allowed_ports") or ()),  # type: ignore[attr-defined]
-        disallowed_ports=tuple(int(p) for p in f.get("disallowed_ports") or ()),  # type: ignore[attr-defined]
-        allow_private_addresses=bool(f.get("allow_private_addresses")),
-    )
     options = ImportOptions(
         methods=tuple(m for m in settings.enabled_import_methods if m in IMPLEMENTED_IMPORT_METHODS),
-        url_filter=url_filter,
+        egress=egress_policy(settings),
         plugins=settings.import_plugins,
         conversion_format=settings.conversion_format,
         inject=settings.inject_properties,

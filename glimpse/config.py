@@ -225,17 +225,48 @@ IMAGE_FORMAT_OPTS = [
     ),
     cfg.ListOpt("gpt_safety_checks_nonfatal", default=[], help="GPT/MBR safety checks that only warn (mbr, gptmbr)."),
 ]
-IMPORT_FILTER_OPTS = [
-    cfg.ListOpt("allowed_schemes", default=["http", "https"], help="URL schemes web-download may fetch."),
-    cfg.ListOpt("disallowed_schemes", default=[], help="URL schemes web-download refuses."),
-    cfg.ListOpt("allowed_hosts", default=[], help="If set, the only hosts web-download may fetch from."),
-    cfg.ListOpt("disallowed_hosts", default=[], help="Hosts web-download refuses."),
-    cfg.ListOpt("allowed_ports", default=["80", "443"], help="Ports web-download may connect to."),
-    cfg.ListOpt("disallowed_ports", default=[], help="Ports web-download refuses."),
+IMPORT_FILTER_OPTS = [  # Glance's names; Glimpse applies them to every fetch a user can aim (sources/egress.py)
+    cfg.ListOpt("allowed_schemes", default=["http", "https"], help="URL schemes server-side fetches may use."),
+    cfg.ListOpt("disallowed_schemes", default=[], help="URL schemes server-side fetches refuse."),
+    cfg.ListOpt(
+        "allowed_hosts",
+        default=[],
+        help="If set, the only hosts web-download, locations and the http store may fetch from; a host listed "
+        "here may also be internal (loopback, private).",
+    ),
+    cfg.ListOpt("disallowed_hosts", default=[], help="Hosts server-side fetches refuse."),
+    cfg.ListOpt("allowed_ports", default=["80", "443"], help="Ports server-side fetches may connect to (empty: any)."),
+    cfg.ListOpt("disallowed_ports", default=[], help="Ports server-side fetches refuse."),
     cfg.BoolOpt(
         "allow_private_addresses",
         default=False,
-        help="Let web-download reach loopback, private and link-local addresses (refused by default).",
+        help="Let server-side fetches reach every non-global address (loopback, private, CGNAT, link-local...): "
+        "refused by default.",
+    ),
+]
+EGRESS_OPTS = [  # Glimpse's own: how long and how slowly any server-side fetch may run
+    cfg.FloatOpt("connect_timeout", default=10.0, min=0.1, help="Seconds to connect to a remote server."),
+    cfg.FloatOpt("read_timeout", default=60.0, min=0.1, help="Longest wait, in seconds, for any single read."),
+    cfg.IntOpt(
+        "min_rate",
+        default=10240,
+        min=0,
+        help="Minimum bytes per second a remote server must deliver, measured over min_rate_window seconds of "
+        "waiting on it; a slower transfer is cut off.",
+    ),
+    cfg.FloatOpt("min_rate_window", default=30.0, min=0.1, help="Seconds of waiting over which min_rate is judged."),
+    cfg.FloatOpt(
+        "total_timeout",
+        default=43200.0,
+        min=1.0,
+        help="Wall-clock seconds a whole fetch (redirects included) may last; generous for very large images.",
+    ),
+    cfg.IntOpt("max_redirects", default=5, min=0, max=20, help="Redirects followed, each checked again."),
+    cfg.ListOpt(
+        "http_store_allowed_hosts",
+        default=[],
+        help="Hosts (host or host:port) the http store and image locations may read from even when internal and "
+        "on any port, e.g. an internal web server holding images; connections stay pinned and bounded.",
     ),
 ]
 IMPORT_OPTS = [
@@ -281,6 +312,7 @@ SECTIONS: dict[str, list[cfg.Opt]] = {
     "keystone_authtoken": AUTHTOKEN_OPTS,
     "image_format": IMAGE_FORMAT_OPTS,
     "import_filtering_opts": IMPORT_FILTER_OPTS,
+    "egress": EGRESS_OPTS,
     "image_import_opts": IMPORT_OPTS,
     "image_conversion": CONVERSION_OPTS,
     "inject_metadata_properties": INJECT_OPTS,
@@ -347,6 +379,7 @@ class Settings:
     staging_dir: Path = Path("glimpse-data/staging")
     upload_heartbeat_timeout: int = 120
     import_filter: dict[str, object] = field(default_factory=dict)
+    egress: dict[str, object] = field(default_factory=dict)
     import_plugins: tuple[str, ...] = ()
     conversion_format: str = "raw"
     inject_properties: dict[str, str] = field(default_factory=dict)
@@ -542,6 +575,7 @@ def load_settings(
             staging_dir=_staging_dir(conf.node_staging_uri, data_dir),
             upload_heartbeat_timeout=conf.upload_heartbeat_timeout,
             import_filter={o.dest: conf.import_filtering_opts[o.dest] for o in IMPORT_FILTER_OPTS},
+            egress={o.dest: conf.egress[o.dest] for o in EGRESS_OPTS},
             import_plugins=tuple(conf.image_import_opts.image_import_plugins),
             conversion_format=conf.image_conversion.output_format,
             inject_properties=dict(conf.inject_metadata_properties.inject),

@@ -28,7 +28,7 @@ from glimpse.errors import BadRequest, Conflict, GlimpseError, NotFound, TooLarg
 from glimpse.formats import conversion
 from glimpse.formats.inspection import FormatGuard
 from glimpse.sources import remote_glance
-from glimpse.sources.web import UrlFilter
+from glimpse.sources.egress import EgressPolicy
 from glimpse.store.base import Heartbeat, Store, StoredData
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ HEARTBEAT_EVERY = 5 * 1024 * 1024  # bytes between heartbeats
 @dataclass(frozen=True)
 class ImportOptions:
     methods: tuple[str, ...]
-    url_filter: UrlFilter = field(default_factory=UrlFilter)
+    egress: EgressPolicy = field(default_factory=EgressPolicy)  # every fetch an import makes obeys it
     plugins: tuple[str, ...] = ()  # image_conversion, image_decompression, inject_image_metadata
     conversion_format: str = "raw"
     inject: dict[str, str] = field(default_factory=dict)
@@ -62,7 +62,7 @@ class ImportService:
         scratch: Path,
         options: ImportOptions,
         node: str,
-        download: Callable[[str, UrlFilter], Iterator[bytes]],
+        download: Callable[[str, EgressPolicy, int | None], Iterator[bytes]],
     ) -> None:
         self.images = images
         self.repo: ImageRepository = images.repo
@@ -123,7 +123,7 @@ class ImportService:
             uri = method.get("uri")
             if not isinstance(uri, str) or not uri:
                 raise BadRequest("web-download needs a 'uri'.")
-            self.options.url_filter.check(uri)
+            self.options.egress.vet(uri)
         if name == "glance-download":
             if image.status != "queued":
                 raise Conflict(f"Image {image_id} must be queued for glance-download, not {image.status}.")
@@ -218,7 +218,7 @@ class ImportService:
             raise BadRequest("glance-download needs 'glance_image_id' and 'glance_region'.")
         interface = method.get("glance_service_interface") or "public"
         endpoint = remote_glance.find_endpoint(ctx.service_catalog, self.options.remote_endpoints, region, interface)
-        remote = remote_glance.remote_image(endpoint, remote_id, ctx.auth_token)
+        remote = remote_glance.remote_image(endpoint, remote_id, ctx.auth_token, self.options.egress)
         inherited = remote_glance.inherited_metadata(remote, self.options.download_properties)
         columns = {k: v for k, v in inherited.items() if k in remote_glance.INHERITED}
         for key, value in columns.items():
@@ -397,11 +397,14 @@ class ImportService:
             except NotFound:
                 raise NotFound(f"The staged data of image {image.id} is gone; stage it again.") from None
         if method["name"] == "web-download":
-            return self.download(method["uri"], self.options.url_filter)
+            return self.download(method["uri"], self.options.egress, self.images.limits.image_size_cap)
         if method["name"] == "glance-download":
             if task_id not in self._tokens and self._needs_token(method):
                 raise Conflict("The caller's token is gone (the server restarted): start the import again.")
-            return remote_glance.download(method["endpoint"], method["glance_image_id"], self._tokens.get(task_id))
+            return remote_glance.download(
+                method["endpoint"], method["glance_image_id"], self._tokens.get(task_id), self.options.egress,
+                self.images.limits.image_size_cap,
+            )  # fmt: skip
         raise BadRequest(f"Import method {method['name']} is not supported.")
 
     def _write(self, chunks: Iterable[bytes], path: Path) -> None:

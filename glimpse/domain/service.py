@@ -25,6 +25,7 @@ from glimpse.errors import (
     NotFound,
     RangeNotSatisfiable,
     StoreError,
+    StoreUnavailable,
     TooLarge,
 )
 from glimpse.formats.inspection import FormatGuard, FormatRules
@@ -358,13 +359,18 @@ class ImageService:
         if store_id is None or not self.stores.stores[store_id].read_only:
             raise BadRequest(f"Location {url} is not served by an http store of this service.")
         store = self.stores.stores[store_id]
-        try:
+        cap = self.limits.image_size_cap
+        try:  # the store reads under the egress policy: pinned, redirects judged, deadline and minimum rate
             size = store.size(url)
-            meter = HashingMeter(self.limits.image_size_cap, algo)
+            if size > cap:
+                raise TooLarge(f"The data at {url} is {size} bytes, more than the limit of {cap} bytes.")
+            meter = HashingMeter(cap, algo)
             for chunk in store.get(url):
                 meter.update(chunk)
         except NotFound as exc:
             raise BadRequest(f"Location {url} has no data: {exc.message}") from None
+        except (StoreError, StoreUnavailable) as exc:
+            raise BadRequest(f"Location {url} cannot be read: {exc.message}") from None
         meter.check_expected(size)
         wanted = validation.get("os_hash_value")
         if wanted and wanted != meter.multihash.hexdigest():

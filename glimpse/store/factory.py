@@ -8,6 +8,7 @@ from pathlib import Path
 from glimpse.config import BackendConfig
 from glimpse.errors import ConfigError
 from glimpse.extras import require
+from glimpse.sources.egress import EgressPolicy
 from glimpse.store.base import Store
 from glimpse.store.filesystem import FilesystemStore
 from glimpse.store.registry import StoreInfo, StoreRegistry
@@ -19,7 +20,7 @@ def _file(cfg: BackendConfig, node: str) -> Store:
     return FilesystemStore(cfg.id, Path(str(cfg.options["filesystem_store_datadir"])), node)
 
 
-def _http(cfg: BackendConfig, node: str) -> Store:
+def _http(cfg: BackendConfig, node: str, egress: EgressPolicy | None = None) -> Store:
     from glimpse.store.http import HttpStore  # httpx is loaded only when an http store is configured
 
     o = cfg.options
@@ -29,6 +30,7 @@ def _http(cfg: BackendConfig, node: str) -> Store:
         insecure=bool(o.get("https_insecure", True)),
         ca_file=str(o["https_ca_certificates_file"]) if o.get("https_ca_certificates_file") else None,
         proxies={str(k): str(v) for k, v in proxies.items()},  # type: ignore[attr-defined]
+        egress=egress or EgressPolicy(),
     )
 
 
@@ -125,11 +127,14 @@ DRIVERS: dict[str, Callable[[BackendConfig, str], Store]] = {
 }
 
 
-def build_registry(backends: Sequence[BackendConfig], default: str, *, multi: bool, node: str) -> StoreRegistry:
+def build_registry(
+    backends: Sequence[BackendConfig], default: str, *, multi: bool, node: str, egress: EgressPolicy | None = None
+) -> StoreRegistry:
+    """egress: what the http store may read (default: the strict policy, no internal address)."""
     unknown = [b.type for b in backends if b.type not in DRIVERS]
     if unknown:
         raise ConfigError(f"Store types {', '.join(unknown)} are not available; this build has {', '.join(DRIVERS)}.")
-    stores = {b.id: DRIVERS[b.type](b, node) for b in backends}
+    stores = {b.id: _http(b, node, egress) if b.type == "http" else DRIVERS[b.type](b, node) for b in backends}
     if default not in stores:
         raise ConfigError(f"The default store '{default}' is not among the enabled stores ({', '.join(stores)}).")
     info = {b.id: StoreInfo(description=b.description, weight=b.weight) for b in backends}

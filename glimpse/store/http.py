@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-import httpx
-
-from glimpse.errors import NotFound, StoreError, StoreUnavailable
+from glimpse.errors import BadRequest, NotFound, StoreError, StoreUnavailable
+from glimpse.sources import fetch
+from glimpse.sources.egress import EgressPolicy
 from glimpse.store.base import StoredData
-
-READ_CHUNK = 1024 * 1024
-MAX_REDIRECTS = 5
 
 
 class HttpStore:
+    """Every read and size probe goes through the egress policy (sources/egress.py): the connection is
+    pinned to a checked address, redirects are judged again, and slow servers are cut off. An internal
+    web server is reached only when the operator says so ([egress] http_store_allowed_hosts, or
+    [import_filtering_opts] allowed_hosts / allow_private_addresses)."""
+
     type = "http"
     schemes = ("http", "https")
     read_only = True
@@ -30,20 +32,23 @@ class HttpStore:
         insecure: bool = False,
         ca_file: str | None = None,
         proxies: dict[str, str] | None = None,
-        timeout: float = 30.0,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self.name = name
-        verify: bool | str = ca_file or not insecure
-        mounts = {
-            f"{scheme}://": httpx.HTTPTransport(proxy=url, verify=verify) for scheme, url in (proxies or {}).items()
-        }
-        self._client = httpx.Client(
-            verify=verify,
-            timeout=httpx.Timeout(timeout),
-            follow_redirects=True,
-            max_redirects=MAX_REDIRECTS,
-            mounts=mounts or None,
-        )
+        self.egress = egress or EgressPolicy()
+        self._verify: bool | str = ca_file or not insecure
+        self._proxies = dict(proxies or {})
+
+    def _open(self, url: str, method: str, headers: dict[str, str]) -> fetch.Transfer:
+        scheme = url.partition(":")[0].lower()
+        try:
+            return fetch.open_url(
+                self.egress, url, method=method, headers=headers, verify=self._verify, proxy=self._proxies.get(scheme)
+            )
+        except fetch.Unreachable as exc:
+            raise StoreUnavailable(f"Image data at {url} could not be reached: {exc.message}") from None
+        except BadRequest as exc:
+            raise StoreError(f"Image data at {url} may not be fetched: {exc.message}") from None
 
     def add(
         self, image_id: str, chunks: Iterable[bytes], *, max_size: int, expected_size: int | None, hash_algo: str
@@ -57,26 +62,19 @@ class HttpStore:
         if offset or length is not None:
             end = "" if length is None else str(offset + length - 1)
             headers["Range"] = f"bytes={offset}-{end}"
-        request = self._client.build_request("GET", url, headers=headers)
+        transfer = self._open(url, "GET", headers)
         try:
-            response = self._client.send(request, stream=True)
-        except httpx.TransportError as exc:
-            raise StoreUnavailable(f"Image data at {url} could not be reached: {exc}.") from exc
-        try:
-            _check(response, url)
+            _check(transfer.status_code, url)
         except BaseException:
-            response.close()
+            transfer.close()
             raise
-        skip = offset if response.status_code == 200 else 0
-        return _stream(response, skip, length)
+        skip = offset if transfer.status_code == 200 else 0
+        return _stream(transfer, url, skip, length)
 
     def size(self, url: str) -> int:
-        try:
-            response = self._client.head(url, headers={"Accept-Encoding": "identity"})
-        except httpx.TransportError as exc:
-            raise StoreUnavailable(f"Image data at {url} could not be reached: {exc}.") from exc
-        _check(response, url)
-        value = response.headers.get("content-length")
+        with self._open(url, "HEAD", {"Accept-Encoding": "identity"}) as transfer:
+            _check(transfer.status_code, url)
+            value = transfer.headers.get("content-length")
         if value is None or not value.isdigit():
             raise StoreError(f"The server of {url} does not tell the size of the data.")
         return int(value)
@@ -97,19 +95,19 @@ class HttpStore:
         raise StoreError("The http store is read-only: it names no locations of its own.")
 
 
-def _check(response: httpx.Response, url: str) -> None:
-    if response.status_code in (404, 410):
-        raise NotFound(f"Image data at {url} is missing (HTTP {response.status_code}).")
-    if response.status_code >= 500:
-        raise StoreUnavailable(f"The server of {url} failed (HTTP {response.status_code}).")
-    if response.status_code not in (200, 206):
-        raise StoreError(f"The server of {url} answered HTTP {response.status_code}.")
+def _check(status: int, url: str) -> None:
+    if status in (404, 410):
+        raise NotFound(f"Image data at {url} is missing (HTTP {status}).")
+    if status >= 500:
+        raise StoreUnavailable(f"The server of {url} failed (HTTP {status}).")
+    if status not in (200, 206):
+        raise StoreError(f"The server of {url} answered HTTP {status}.")
 
 
-def _stream(response: httpx.Response, skip: int, length: int | None) -> Iterator[bytes]:
+def _stream(transfer: fetch.Transfer, url: str, skip: int, length: int | None) -> Iterator[bytes]:
     remaining = length
     try:
-        for chunk in response.iter_raw(READ_CHUNK):
+        for chunk in transfer.chunks(raw=True):
             if skip:
                 dropped = min(skip, len(chunk))
                 chunk, skip = chunk[dropped:], skip - dropped
@@ -120,7 +118,7 @@ def _stream(response: httpx.Response, skip: int, length: int | None) -> Iterator
                 yield chunk
             if remaining == 0:
                 return
-    except httpx.TransportError as exc:
-        raise StoreUnavailable(f"Reading image data from {response.url} failed: {exc}.") from exc
+    except fetch.Unreachable as exc:
+        raise StoreUnavailable(f"Reading image data from {url} failed: {exc.message}") from None
     finally:
-        response.close()
+        transfer.close()

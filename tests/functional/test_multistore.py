@@ -49,6 +49,9 @@ s3_store_large_object_chunk_size = 5
 
 [web]
 store_description = Web server
+
+[egress]
+http_store_allowed_hosts = 127.0.0.1
 """
 
 
