@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 import anyio.to_thread
@@ -74,13 +75,8 @@ class NoAuthContextMiddleware:
             else:
                 named = {r.strip().lower() for r in roles_header.split(",") if r.strip()}
             roles = expand_roles(named)
-            scope["context"] = RequestContext(
-                project_id=project,
-                user_id=user,
-                roles=roles,
-                request_id=scope.get("request_id", ""),
-                is_admin=self.policy.check_roles(roles, project, "context_is_admin"),
-            )
+            ctx = RequestContext(project_id=project, user_id=user, roles=roles, request_id=scope.get("request_id", ""))
+            scope["context"] = dataclasses.replace(ctx, is_admin=self.policy.is_admin(ctx))
         await self.app(scope, receive, send)
 
 
@@ -110,15 +106,19 @@ class KeystoneAuthMiddleware:
         except IdentityUnavailable as exc:
             await error_response(Request(scope), 503, exc.message)(scope, receive, send)
             return
-        scope["context"] = RequestContext(
+        ctx = RequestContext(
             project_id=info.project_id,
             user_id=info.user_id,
             roles=info.roles,
             request_id=scope.get("request_id", ""),
-            is_admin=self.policy.check_roles(info.roles, info.project_id, "context_is_admin"),
             auth_token=token,
             service_catalog=info.catalog,
+            system_scope=info.system_scope,
+            domain_id=info.domain_id,
+            user_domain_id=info.user_domain_id,
+            project_domain_id=info.project_domain_id,
         )
+        scope["context"] = dataclasses.replace(ctx, is_admin=self.policy.is_admin(ctx))
         await self.app(scope, receive, send)
 
     def _unauthorized(self, message: str) -> Response:

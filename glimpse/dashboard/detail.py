@@ -34,7 +34,7 @@ def permissions(page: Page, image: Image, mine: Member | None) -> dict[str, bool
     ctx = page.ctx
     target = image_target(image, ctx.project_id if mine is not None else None)
     allowed = {rule: page.dash.policy.check(ctx, rule, target) for rule in RULES}
-    allowed["owner_view"] = ctx.is_admin or image.owner == ctx.project_id
+    allowed["owner_view"] = ctx.is_admin or ctx.owns(image.owner)
     return allowed
 
 
