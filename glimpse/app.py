@@ -23,7 +23,7 @@ from glimpse.api.middleware import KeystoneAuthMiddleware, NoAuthContextMiddlewa
 from glimpse.api.v2 import discovery, image_data, images, imports, members, quotas
 from glimpse.auth.keystone import KeystoneSettings, KeystoneValidator
 from glimpse.auth.policy import Policy
-from glimpse.auth.token_cache import InProcessCache, MemcachedCache, RedisCache, TokenCache
+from glimpse.auth.token_cache import InProcessCache, MemcachedCache, Protection, RedisCache, TokenCache
 from glimpse.auth.unified_limits import KeystoneLimits
 from glimpse.config import BackendConfig, Settings, load_settings
 from glimpse.dashboard import dashboard_middleware
@@ -183,15 +183,30 @@ def auth_middleware(settings: Settings, policy: Policy) -> Middleware:
         token_cache_time=int(ks.get("token_cache_time") or 300),  # type: ignore[call-overload]
         timeout=float(ks.get("http_connect_timeout") or 10.0),  # type: ignore[arg-type]
     )
-    cache: TokenCache = InProcessCache()
-    if ks.get("memcached_servers"):
-        cache = MemcachedCache(list(ks["memcached_servers"]))  # type: ignore[call-overload]
-    elif ks.get("redis_url"):
-        cache = RedisCache(str(ks["redis_url"]))
-    validator = KeystoneValidator(keystone, cache)
+    validator = KeystoneValidator(keystone, token_cache(ks))
     return Middleware(
         KeystoneAuthMiddleware, validator=validator, policy=policy, www_authenticate_uri=keystone.www_authenticate_uri
     )
+
+
+def token_cache(ks: dict[str, object]) -> TokenCache:
+    """In the process, or shared through memcached or Redis with keystonemiddleware's security strategy."""
+    secret = ks.get("memcache_secret_key")
+    try:
+        protection = Protection(str(ks.get("memcache_security_strategy") or "none"), str(secret) if secret else None)
+    except ValueError as exc:
+        raise ConfigError(f"[keystone_authtoken] {exc}") from None
+    if not (ks.get("memcached_servers") or ks.get("redis_url")):
+        return InProcessCache()
+    if protection.strategy == "none":
+        log.warning(
+            "[keystone_authtoken] token validations are shared through %s without memcache_security_strategy: "
+            "anyone who can write to it can forge a validation. Set MAC or ENCRYPT and memcache_secret_key.",
+            "memcached" if ks.get("memcached_servers") else "Redis",
+        )
+    if ks.get("memcached_servers"):
+        return MemcachedCache(list(ks["memcached_servers"]), protection)  # type: ignore[call-overload]
+    return RedisCache(str(ks["redis_url"]), protection)
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:

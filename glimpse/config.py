@@ -200,6 +200,14 @@ AUTHTOKEN_OPTS = [
     cfg.IntOpt("token_cache_time", default=300, help="Seconds a validated token is remembered (never past expiry)."),
     cfg.ListOpt("memcached_servers", default=[], help="memcached host:port list to share validated tokens."),
     cfg.StrOpt("redis_url", help="Redis URL (redis://host:port/db) to share validated tokens instead."),
+    cfg.StrOpt(
+        "memcache_security_strategy",
+        help="None, MAC or ENCRYPT (any case): authenticate (MAC) or also encrypt (ENCRYPT) the validations shared "
+        "through memcached or Redis, so whoever can write to the cache cannot forge one. Needs memcache_secret_key.",
+    ),
+    cfg.StrOpt(
+        "memcache_secret_key", secret=True, help="Secret the shared cache entries are authenticated and encrypted with."
+    ),
     cfg.FloatOpt("http_connect_timeout", default=10.0, help="Seconds to wait for Keystone."),
     cfg.StrOpt("region_name", help="Region of the identity service (informational)."),
     cfg.StrOpt("interface", default="internal", help="Identity endpoint interface (informational)."),

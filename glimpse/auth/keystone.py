@@ -79,7 +79,10 @@ class KeystoneValidator:
     def validate(self, token: str) -> TokenInfo:
         cached = self.cache.get(token)
         if cached is not None:
-            return _from_cache(cached)
+            try:
+                return _from_cache(cached)
+            except (KeyError, TypeError, ValueError):
+                log.warning("A token cache entry could not be read; the token is validated again.")
         info = self._ask_keystone(token)
         remaining = int((info.expires_at - datetime.now(UTC)).total_seconds())
         ttl = min(self.settings.token_cache_time, remaining)
