@@ -184,7 +184,7 @@ class ImageService:
             raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
         for location in image.locations:  # data others still use (Ceph clones) keeps its image: 409
             check_deletable(self.stores.for_location(location.url, location.metadata), location.url)
-        for location in self.repo.delete(image_id):
+        for location in self.repo.delete(image_id, image.revision):  # protected or changed meanwhile: refused
             self._purge(location)
 
     def _purge(self, location: Location) -> None:
