@@ -71,6 +71,7 @@ class ImageRepository:
         now = utcnow()
         try:
             with self._tx() as s:
+                _lock_image(s, image_id)  # concurrent adds queue here, so the count below stays true
                 count = s.scalar(select(func.count()).where(MemberRow.image_id == image_id)) or 0
                 if 0 <= quota <= count:
                     raise TooLarge(f"Maximum number of members exceeded (limit {quota}).")
@@ -450,6 +451,15 @@ class ImageRepository:
             row.locations.clear()
             s.execute(MemberRow.__table__.delete().where(MemberRow.image_id == image_id))
             return locations
+
+
+def _lock_image(s: Session, image_id: str) -> None:
+    """Hold the image row until the transaction ends: an UPDATE that changes nothing is a row lock on
+    PostgreSQL and MariaDB and takes SQLite's single write lock, so what is read after it is current."""
+    s.execute(update(ImageRow).where(ImageRow.id == image_id).values(revision=ImageRow.revision))
+    row = s.get(ImageRow, image_id)
+    if row is None or row.deleted:
+        raise NotFound(f"No image found with ID {image_id}")
 
 
 def _compare(col: Any, cmp: Comparison) -> ColumnElement[bool]:

@@ -15,7 +15,7 @@ from glimpse.db.migrate import upgrade
 from glimpse.db.records import Image
 from glimpse.db.repositories import ImageRepository
 from glimpse.db.session import make_engine, make_sessionmaker
-from glimpse.errors import Conflict, Forbidden, NotFound
+from glimpse.errors import Conflict, Forbidden, NotFound, TooLarge
 from tests.functional.databases import fresh_database
 
 
@@ -116,3 +116,14 @@ def test_racing_protect_and_delete_never_loses_a_protected_image(repo: ImageRepo
             assert repo.get(image.id).protected
         wins[next(iter(done))] += 1
     assert sum(wins.values()) == 60
+
+
+def test_parallel_member_adds_never_exceed_the_quota(repo: ImageRepository) -> None:
+    quota = 5
+    for _ in range(8):
+        image = _add(repo, visibility="shared")
+        projects = [f"prj-{n}" for n in range(12)]
+        errors = _together(*(lambda p=p, i=image.id: repo.add_member(i, p, quota) and None for p in projects))
+        assert all(isinstance(e, TooLarge) for e in errors), errors
+        assert len(repo.members(image.id)) == quota
+        assert len(errors) == len(projects) - quota
