@@ -17,6 +17,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from glimpse import logsafe
 from glimpse.api import versions
 from glimpse.api.errors import domain_error, error_response
 from glimpse.api.middleware import KeystoneAuthMiddleware, NoAuthContextMiddleware, RequestIdMiddleware
@@ -210,6 +211,7 @@ def token_cache(ks: dict[str, object]) -> TokenCache:
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+    logsafe.install()  # no log line carries a location's or a URL's credentials
     policy = Policy(settings.policy_file)
     auth = auth_middleware(settings, policy)
     services = services or build_services(settings, policy)

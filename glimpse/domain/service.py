@@ -28,6 +28,7 @@ from glimpse.errors import (
     TooLarge,
 )
 from glimpse.formats.inspection import FormatGuard, FormatRules
+from glimpse.logsafe import redact_url
 from glimpse.store.base import HashingMeter, Heartbeat, Store, StoredData, check_deletable
 from glimpse.store.registry import StoreRegistry
 
@@ -191,7 +192,7 @@ class ImageService:
         try:
             self.stores.for_location(location.url, location.metadata).delete(location.url)
         except StoreError:
-            log.exception("Could not delete image data at %s; it is left for the scrubber.", location.url)
+            log.exception("Could not delete image data at %s; it is left for the scrubber.", redact_url(location.url))
 
     def add_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         if len(tag) > 255:
@@ -309,7 +310,7 @@ class ImageService:
                     return Download(image, store.get(location.url, start, length), start, length)
                 except (NotFound, StoreError) as exc:
                     last_error = exc
-                    log.warning("Image %s: location %s unreadable: %s", image_id, location.url, exc)
+                    log.warning("Image %s: location %s unreadable: %s", image_id, redact_url(location.url), exc)
             if attempt == 0:  # the data may have moved (store migrate) since the image was read
                 fresh = self.repo.get(image_id)
                 if [loc.url for loc in fresh.locations] == [loc.url for loc in image.locations]:
