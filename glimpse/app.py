@@ -40,6 +40,7 @@ from glimpse.domain.schema import ImageSchema
 from glimpse.domain.service import ImageService, Limits
 from glimpse.domain.stores import StoreMaintenance
 from glimpse.errors import ConfigError, GlimpseError
+from glimpse.formats.conversion import ProcessLimits
 from glimpse.formats.inspection import FormatRules
 from glimpse.sources.web import UrlFilter, download
 from glimpse.store.factory import build_registry
@@ -136,6 +137,7 @@ def build_imports(
         url_filter=url_filter,
         plugins=settings.import_plugins,
         conversion_format=settings.conversion_format,
+        qemu_limits=ProcessLimits(settings.qemu_img_memory_limit * 1024 * 1024, settings.qemu_img_cpu_time_limit),
         inject=settings.inject_properties,
         inject_ignore_roles=settings.inject_ignore_roles,
         remote_endpoints=settings.remote_endpoints,

@@ -255,6 +255,15 @@ IMPORT_OPTS = [
 ]
 CONVERSION_OPTS = [
     cfg.StrOpt("output_format", default="raw", choices=["raw", "qcow2", "vmdk"], help="Format imports convert to."),
+    cfg.IntOpt(
+        "qemu_img_memory_limit",
+        default=1024,
+        min=64,
+        help="MiB of address space one qemu-img process may use (Glance caps qemu-img info at 1 GiB).",
+    ),
+    cfg.IntOpt(
+        "qemu_img_cpu_time_limit", default=1800, min=1, help="Seconds of CPU time one qemu-img process may use."
+    ),
 ]
 INJECT_OPTS = [
     cfg.DictOpt("inject", default={}, help="Properties the inject_image_metadata plugin sets on imported images."),
@@ -357,6 +366,8 @@ class Settings:
     import_filter: dict[str, object] = field(default_factory=dict)
     import_plugins: tuple[str, ...] = ()
     conversion_format: str = "raw"
+    qemu_img_memory_limit: int = 1024  # MiB
+    qemu_img_cpu_time_limit: int = 1800  # seconds
     inject_properties: dict[str, str] = field(default_factory=dict)
     inject_ignore_roles: tuple[str, ...] = ("admin",)
     remote_endpoints: dict[str, str] = field(default_factory=dict)
@@ -552,6 +563,8 @@ def load_settings(
             import_filter={o.dest: conf.import_filtering_opts[o.dest] for o in IMPORT_FILTER_OPTS},
             import_plugins=tuple(conf.image_import_opts.image_import_plugins),
             conversion_format=conf.image_conversion.output_format,
+            qemu_img_memory_limit=conf.image_conversion.qemu_img_memory_limit,
+            qemu_img_cpu_time_limit=conf.image_conversion.qemu_img_cpu_time_limit,
             inject_properties=dict(conf.inject_metadata_properties.inject),
             inject_ignore_roles=tuple(conf.inject_metadata_properties.ignore_user_roles),
             remote_endpoints=dict(conf.glance_download_opts.region_endpoints),
