@@ -43,3 +43,48 @@ def test_a_member_without_project_cannot_change_ownerless_images(client: TestCli
     assert client.delete(f"/v2/images/{image_id}", headers=NO_PROJECT_MEMBER).status_code == 403
     after = client.get(f"/v2/images/{image_id}").json()
     assert (after["name"], after["status"]) == ("base", "active")
+
+
+FORM_TYPES = ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None]
+BODY = b'{"member": "prj-evil", "name": "x", "method": {"name": "web-download"}, "status": "accepted"}'
+
+
+def _sent_as(content_type: str | None) -> dict[str, str]:
+    return {"Content-Type": content_type} if content_type else {}
+
+
+@pytest.mark.parametrize("content_type", FORM_TYPES)
+def test_json_endpoints_refuse_what_a_browser_form_can_send(client: TestClient, content_type: str | None) -> None:
+    image_id = _ownerless_public(client)
+    shared = client.post("/v2/images", json={"visibility": "shared", "disk_format": "raw", "container_format": "bare"})
+    shared_id = shared.json()["id"]
+    before = client.get("/v2/images").json()["images"]
+    attempts = [
+        ("POST", "/v2/images"),
+        ("POST", f"/v2/images/{shared_id}/members"),
+        ("PUT", f"/v2/images/{shared_id}/members/prj-evil"),
+        ("POST", f"/v2/images/{image_id}/import"),
+        ("POST", f"/v2/images/{image_id}/locations"),
+        ("PUT", "/v2/quotas/prj-evil"),
+        ("PATCH", f"/v2/images/{image_id}"),
+    ]
+    for method, url in attempts:
+        response = client.request(method, url, content=BODY, headers=_sent_as(content_type))
+        assert response.status_code == 415, (method, url, response.text)
+        assert "415" in response.text
+    assert client.get("/v2/images").json()["images"] == before
+    assert client.get(f"/v2/images/{shared_id}/members").json()["members"] == []
+
+
+def test_json_endpoints_accept_json(client: TestClient) -> None:
+    body = {"visibility": "shared", "disk_format": "raw", "container_format": "bare"}
+    created = client.post("/v2/images", json=body, headers={"Content-Type": "application/json; charset=UTF-8"})
+    assert created.status_code == 201
+    added = client.post(f"/v2/images/{created.json()['id']}/members", json={"member": "prj-ok"})
+    assert added.status_code == 200
+    url = f"/v2/images/{created.json()['id']}"
+    patched = client.patch(url, json=[{"op": "replace", "path": "/name", "value": "n"}], headers=PATCH)
+    assert patched.status_code == 200
+    v20 = {"Content-Type": "application/openstack-images-v2.0-json-patch"}
+    assert client.patch(url, json=[{"replace": "/name", "value": "m"}], headers=v20).status_code == 200
+    assert client.get(url).json()["name"] == "m"
