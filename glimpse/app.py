@@ -46,6 +46,7 @@ from glimpse.sources.web import UrlFilter, download
 from glimpse.store.factory import build_registry
 from glimpse.store.filesystem import FilesystemStore, node_tag
 from glimpse.store.registry import StoreRegistry
+from glimpse.streaming import Transfers
 from glimpse.worker import TaskWorker
 
 log = logging.getLogger(__name__)
@@ -226,9 +227,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         worker.stop()
 
     import_methods = list(services.imports.options.methods)
+    transfers = Transfers(settings.data_transfer_threads)
     dashboard = dashboard_middleware(
         settings, policy, images=services.images, members=services.members, quotas=services.quotas,
-        import_methods=import_methods, imports=services.imports,
+        import_methods=import_methods, imports=services.imports, transfers=transfers,
     )  # fmt: skip
     app = Starlette(
         lifespan=lifespan,
@@ -250,6 +252,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     app.state.quotas = services.quotas
     app.state.imports = services.imports
     app.state.import_methods = import_methods
+    app.state.transfers = transfers
     return app
 
 

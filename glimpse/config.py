@@ -57,6 +57,13 @@ DEFAULT_OPTS = [
         min=5,
         help="Seconds without data after which another process treats an upload as abandoned.",
     ),
+    cfg.IntOpt(
+        "data_transfer_threads",
+        default=100,
+        min=1,
+        help="Threads image data uploads and downloads may hold at once, apart from the threads metadata requests "
+        "use: slow transfers past this number wait, and never leave the rest of the API without threads.",
+    ),
     cfg.StrOpt(
         "node_staging_uri",
         help="file:// folder where staged and importing data waits (default <data_dir>/staging); "
@@ -363,6 +370,7 @@ class Settings:
     gpt_safety_checks_nonfatal: tuple[str, ...] = ()
     staging_dir: Path = Path("glimpse-data/staging")
     upload_heartbeat_timeout: int = 120
+    data_transfer_threads: int = 100
     import_filter: dict[str, object] = field(default_factory=dict)
     import_plugins: tuple[str, ...] = ()
     conversion_format: str = "raw"
@@ -560,6 +568,7 @@ def load_settings(
             gpt_safety_checks_nonfatal=tuple(conf.image_format.gpt_safety_checks_nonfatal),
             staging_dir=_staging_dir(conf.node_staging_uri, data_dir),
             upload_heartbeat_timeout=conf.upload_heartbeat_timeout,
+            data_transfer_threads=conf.data_transfer_threads,
             import_filter={o.dest: conf.import_filtering_opts[o.dest] for o in IMPORT_FILTER_OPTS},
             import_plugins=tuple(conf.image_import_opts.image_import_plugins),
             conversion_format=conf.image_conversion.output_format,

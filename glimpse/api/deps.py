@@ -11,6 +11,7 @@ from glimpse.auth.context import RequestContext
 from glimpse.config import Settings
 from glimpse.domain.service import ImageService
 from glimpse.errors import BadRequest, UnsupportedMediaType
+from glimpse.streaming import Transfers
 
 
 def context(request: Request) -> RequestContext:
@@ -22,6 +23,11 @@ def context(request: Request) -> RequestContext:
 def images(request: Request) -> ImageService:
     service: ImageService = request.app.state.images
     return service
+
+
+def transfers(request: Request) -> Transfers:
+    value: Transfers = request.app.state.transfers
+    return value
 
 
 def settings(request: Request) -> Settings:

@@ -86,7 +86,8 @@ async def download(request: Request) -> Response:
         "Content-Length": str(result.length),
         "Content-Disposition": f'attachment; filename="{stem}.{result.image.disk_format or "img"}"',
     }
-    return StreamingResponse(result.chunks, headers=headers, media_type="application/octet-stream")
+    chunks = page.dash.transfers.iterate(result.chunks)
+    return StreamingResponse(chunks, headers=headers, media_type="application/octet-stream")
 
 
 # --- actions: each returns the message shown after it ---------------------------------------------------
