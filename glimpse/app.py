@@ -20,7 +20,12 @@ from starlette.responses import Response
 from glimpse import logsafe
 from glimpse.api import versions
 from glimpse.api.errors import domain_error, error_response
-from glimpse.api.middleware import KeystoneAuthMiddleware, NoAuthContextMiddleware, RequestIdMiddleware
+from glimpse.api.middleware import (
+    CrossSiteGuard,
+    KeystoneAuthMiddleware,
+    NoAuthContextMiddleware,
+    RequestIdMiddleware,
+)
 from glimpse.api.v2 import discovery, image_data, images, imports, members, quotas
 from glimpse.auth.keystone import KeystoneSettings, KeystoneValidator
 from glimpse.auth.policy import Policy
@@ -243,7 +248,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             *quotas.routes,
             *discovery.routes,
         ],
-        middleware=[Middleware(RequestIdMiddleware), dashboard, auth],
+        middleware=[Middleware(RequestIdMiddleware), dashboard, Middleware(CrossSiteGuard), auth],
         exception_handlers={GlimpseError: domain_error, HTTPException: http_error, Exception: unexpected_error},
     )
     app.state.settings = settings

@@ -55,6 +55,39 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+class CrossSiteGuard:
+    """A browser page of another site cannot change anything through the API.
+
+    Without authentication every caller is trusted, so a form or fetch() sent by any web page a local
+    browser opens would act as an administrator. Browsers say where a request comes from
+    (Sec-Fetch-Site, Origin); the API's clients never send those headers. Reading stays open, and the
+    dashboard (in front of this) has its own CSRF tokens.
+    """
+
+    SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in self.SAFE and self._from_another_site(scope):
+            message = "Requests sent by a web page of another site are refused: use an API client or the dashboard."
+            await error_response(Request(scope), 403, message)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _from_another_site(scope: Scope) -> bool:
+        fetch_site = _header(scope, b"sec-fetch-site")
+        if fetch_site is not None:
+            return fetch_site not in ("same-origin", "none")
+        origin = _header(scope, b"origin")
+        if origin is None:
+            return False
+        host = _header(scope, b"host") or ""
+        return origin.split("://", 1)[-1].rstrip("/") != host
+
+
 class NoAuthContextMiddleware:
     """No-authentication mode: the context comes from X-Project-Id, X-User-Id and X-Roles headers.
 

@@ -88,3 +88,31 @@ def test_json_endpoints_accept_json(client: TestClient) -> None:
     v20 = {"Content-Type": "application/openstack-images-v2.0-json-patch"}
     assert client.patch(url, json=[{"replace": "/name", "value": "m"}], headers=v20).status_code == 200
     assert client.get(url).json()["name"] == "m"
+
+
+@pytest.mark.parametrize(
+    "browser",
+    [
+        {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "http://localhost:3000"},
+        {"Origin": "https://evil.example"},  # a browser without Fetch metadata
+        {"Origin": "null"},
+    ],
+)
+def test_another_sites_page_cannot_change_anything(client: TestClient, browser: dict[str, str]) -> None:
+    image_id = _ownerless_public(client)
+    assert client.post(f"/v2/images/{image_id}/actions/deactivate", headers=browser).status_code == 403
+    assert client.delete(f"/v2/images/{image_id}", headers=browser).status_code == 403
+    created = client.post("/v2/images", json={"disk_format": "raw", "container_format": "bare"}, headers=browser)
+    assert created.status_code == 403
+    assert client.get(f"/v2/images/{image_id}", headers=browser).json()["status"] == "active"
+
+
+def test_same_origin_and_api_clients_are_not_refused(client: TestClient) -> None:
+    image_id = _ownerless_public(client)
+    same = {"Sec-Fetch-Site": "same-origin", "Origin": "http://testserver"}
+    assert client.post(f"/v2/images/{image_id}/actions/deactivate", headers=same).status_code == 204
+    assert (
+        client.post(f"/v2/images/{image_id}/actions/reactivate", headers={"Origin": "http://testserver"}).status_code
+        == 204
+    )
