@@ -17,6 +17,7 @@ from glimpse.auth.context import RequestContext
 from glimpse.cli import store as store_cli
 from glimpse.config import Settings, load_settings, parse_size
 from glimpse.errors import BadRequest, ConfigError
+from glimpse.logsafe import redact
 
 console = Console(stderr=True)
 
@@ -196,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = {"serve": serve, "db": db, "quota": quota, "store": store}
         return commands[args.command](args)
     except (ConfigError, BadRequest, ValueError) as exc:
-        console.print(f"[red]glimpse: {getattr(exc, 'message', exc)}[/red]")
+        console.print(f"[red]glimpse: {redact(str(getattr(exc, 'message', exc)))}[/red]")
         return 2
 
 
