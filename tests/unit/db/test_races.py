@@ -1,4 +1,4 @@
-"""Races between requests on a real database (SQLite file, PostgreSQL on 127.0.0.1:5432): the
+"""Races between requests on a real database (SQLite file, PostgreSQL and MariaDB on loopback): the
 compare-and-swap delete and the member quota hold when two writers meet."""
 
 from __future__ import annotations
@@ -19,7 +19,14 @@ from glimpse.errors import Conflict, Forbidden, NotFound, TooLarge
 from tests.functional.databases import fresh_database
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+@pytest.fixture(
+    scope="module",
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgresql),
+        pytest.param("mysql", marks=pytest.mark.mysql),
+    ],
+)
 def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     if request.param == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('races')}/glimpse.db")
@@ -27,7 +34,7 @@ def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         yield engine
         engine.dispose()
         return
-    with fresh_database("postgresql") as url:
+    with fresh_database(request.param) as url:
         engine = make_engine(url)
         upgrade(engine)
         yield engine
