@@ -17,12 +17,18 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from glimpse import logsafe
 from glimpse.api import versions
 from glimpse.api.errors import domain_error, error_response
-from glimpse.api.middleware import KeystoneAuthMiddleware, NoAuthContextMiddleware, RequestIdMiddleware
+from glimpse.api.middleware import (
+    CrossSiteGuard,
+    KeystoneAuthMiddleware,
+    NoAuthContextMiddleware,
+    RequestIdMiddleware,
+)
 from glimpse.api.v2 import discovery, image_data, images, imports, members, quotas
 from glimpse.auth.policy import Policy
-from glimpse.auth.token_cache import InProcessCache, MemcachedCache, RedisCache, TokenCache
+from glimpse.auth.token_cache import InProcessCache, MemcachedCache, Protection, RedisCache, TokenCache
 from glimpse.auth.unified_limits import KeystoneLimits
 from glimpse.config import BackendConfig, Settings, load_settings
 from glimpse.dashboard import dashboard_middleware
@@ -39,6 +45,7 @@ from glimpse.domain.service import ImageService, Limits
 from glimpse.domain.stores import StoreMaintenance
 from glimpse.errors import BadRequest, ConfigError, GlimpseError
 from glimpse.extras import require
+from glimpse.formats.conversion import ProcessLimits
 from glimpse.formats.inspection import FormatRules
 from glimpse.sources.egress import EgressPolicy
 from glimpse.sources.egress import Limits as EgressLimits
@@ -46,6 +53,7 @@ from glimpse.sources.web import download
 from glimpse.store.factory import build_registry
 from glimpse.store.filesystem import FilesystemStore, node_tag
 from glimpse.store.registry import StoreRegistry
+from glimpse.streaming import Transfers
 from glimpse.worker import TaskWorker
 
 log = logging.getLogger(__name__)
@@ -186,6 +194,7 @@ def build_imports(
         egress=egress_policy(settings),
         plugins=settings.import_plugins,
         conversion_format=settings.conversion_format,
+        qemu_limits=ProcessLimits(settings.qemu_img_memory_limit * 1024 * 1024, settings.qemu_img_cpu_time_limit),
         inject=settings.inject_properties,
         inject_ignore_roles=settings.inject_ignore_roles,
         remote_endpoints=settings.remote_endpoints,
@@ -237,20 +246,36 @@ def auth_middleware(settings: Settings, policy: Policy) -> Middleware:
         token_cache_time=int(ks.get("token_cache_time") or 300),  # type: ignore[call-overload]
         timeout=float(ks.get("http_connect_timeout") or 10.0),  # type: ignore[arg-type]
     )
-    cache: TokenCache = InProcessCache()
-    if ks.get("memcached_servers"):
-        require("pymemcache", "[keystone_authtoken] memcached_servers")
-        cache = MemcachedCache(list(ks["memcached_servers"]))  # type: ignore[call-overload]
-    elif ks.get("redis_url"):
-        require("redis", "[keystone_authtoken] redis_url")
-        cache = RedisCache(str(ks["redis_url"]))
-    validator = KeystoneValidator(keystone, cache)
+    validator = KeystoneValidator(keystone, token_cache(ks))
     return Middleware(
         KeystoneAuthMiddleware, validator=validator, policy=policy, www_authenticate_uri=keystone.www_authenticate_uri
     )
 
 
+def token_cache(ks: dict[str, object]) -> TokenCache:
+    """In the process, or shared through memcached or Redis with keystonemiddleware's security strategy."""
+    secret = ks.get("memcache_secret_key")
+    try:
+        protection = Protection(str(ks.get("memcache_security_strategy") or "none"), str(secret) if secret else None)
+    except ValueError as exc:
+        raise ConfigError(f"[keystone_authtoken] {exc}") from None
+    if not (ks.get("memcached_servers") or ks.get("redis_url")):
+        return InProcessCache()
+    if protection.strategy == "none":
+        log.warning(
+            "[keystone_authtoken] token validations are shared through %s without memcache_security_strategy: "
+            "anyone who can write to it can forge a validation. Set MAC or ENCRYPT and memcache_secret_key.",
+            "memcached" if ks.get("memcached_servers") else "Redis",
+        )
+    if ks.get("memcached_servers"):
+        require("pymemcache", "[keystone_authtoken] memcached_servers")
+        return MemcachedCache(list(ks["memcached_servers"]), protection)  # type: ignore[call-overload]
+    require("redis", "[keystone_authtoken] redis_url")
+    return RedisCache(str(ks["redis_url"]), protection)
+
+
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+    logsafe.install()  # no log line carries a location's or a URL's credentials
     policy = Policy(settings.policy_file)
     auth = auth_middleware(settings, policy)
     services = services or build_services(settings, policy)
@@ -263,9 +288,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         worker.stop()
 
     import_methods = list(services.imports.options.methods)
+    transfers = Transfers(settings.data_transfer_threads)
     dashboard = dashboard_middleware(
         settings, policy, images=services.images, members=services.members, quotas=services.quotas,
-        import_methods=import_methods, imports=services.imports,
+        import_methods=import_methods, imports=services.imports, transfers=transfers,
     )  # fmt: skip
     app = Starlette(
         lifespan=lifespan,
@@ -278,7 +304,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             *quotas.routes,
             *discovery.routes,
         ],
-        middleware=[Middleware(RequestIdMiddleware), dashboard, auth],
+        middleware=[Middleware(RequestIdMiddleware), dashboard, Middleware(CrossSiteGuard), auth],
         exception_handlers={GlimpseError: domain_error, HTTPException: http_error, Exception: unexpected_error},
     )
     app.state.settings = settings
@@ -287,6 +313,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     app.state.quotas = services.quotas
     app.state.imports = services.imports
     app.state.import_methods = import_methods
+    app.state.transfers = transfers
     return app
 
 

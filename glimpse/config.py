@@ -57,6 +57,13 @@ DEFAULT_OPTS = [
         min=5,
         help="Seconds without data after which another process treats an upload as abandoned.",
     ),
+    cfg.IntOpt(
+        "data_transfer_threads",
+        default=100,
+        min=1,
+        help="Threads image data uploads and downloads may hold at once, apart from the threads metadata requests "
+        "use: slow transfers past this number wait, and never leave the rest of the API without threads.",
+    ),
     cfg.StrOpt(
         "node_staging_uri",
         help="file:// folder where staged and importing data waits (default <data_dir>/staging); "
@@ -200,6 +207,14 @@ AUTHTOKEN_OPTS = [
     cfg.IntOpt("token_cache_time", default=300, help="Seconds a validated token is remembered (never past expiry)."),
     cfg.ListOpt("memcached_servers", default=[], help="memcached host:port list to share validated tokens."),
     cfg.StrOpt("redis_url", help="Redis URL (redis://host:port/db) to share validated tokens instead."),
+    cfg.StrOpt(
+        "memcache_security_strategy",
+        help="None, MAC or ENCRYPT (any case): authenticate (MAC) or also encrypt (ENCRYPT) the validations shared "
+        "through memcached or Redis, so whoever can write to the cache cannot forge one. Needs memcache_secret_key.",
+    ),
+    cfg.StrOpt(
+        "memcache_secret_key", secret=True, help="Secret the shared cache entries are authenticated and encrypted with."
+    ),
     cfg.FloatOpt("http_connect_timeout", default=10.0, help="Seconds to wait for Keystone."),
     cfg.StrOpt("region_name", help="Region of the identity service (informational)."),
     cfg.StrOpt("interface", default="internal", help="Identity endpoint interface (informational)."),
@@ -278,6 +293,15 @@ IMPORT_OPTS = [
 ]
 CONVERSION_OPTS = [
     cfg.StrOpt("output_format", default="raw", choices=["raw", "qcow2", "vmdk"], help="Format imports convert to."),
+    cfg.IntOpt(
+        "qemu_img_memory_limit",
+        default=1024,
+        min=64,
+        help="MiB of address space one qemu-img process may use (Glance caps qemu-img info at 1 GiB).",
+    ),
+    cfg.IntOpt(
+        "qemu_img_cpu_time_limit", default=1800, min=1, help="Seconds of CPU time one qemu-img process may use."
+    ),
 ]
 INJECT_OPTS = [
     cfg.DictOpt("inject", default={}, help="Properties the inject_image_metadata plugin sets on imported images."),
@@ -378,10 +402,13 @@ class Settings:
     gpt_safety_checks_nonfatal: tuple[str, ...] = ()
     staging_dir: Path = Path("glimpse-data/staging")
     upload_heartbeat_timeout: int = 120
+    data_transfer_threads: int = 100
     import_filter: dict[str, object] = field(default_factory=dict)
     egress: dict[str, object] = field(default_factory=dict)
     import_plugins: tuple[str, ...] = ()
     conversion_format: str = "raw"
+    qemu_img_memory_limit: int = 1024  # MiB
+    qemu_img_cpu_time_limit: int = 1800  # seconds
     inject_properties: dict[str, str] = field(default_factory=dict)
     inject_ignore_roles: tuple[str, ...] = ("admin",)
     remote_endpoints: dict[str, str] = field(default_factory=dict)
@@ -574,10 +601,13 @@ def load_settings(
             gpt_safety_checks_nonfatal=tuple(conf.image_format.gpt_safety_checks_nonfatal),
             staging_dir=_staging_dir(conf.node_staging_uri, data_dir),
             upload_heartbeat_timeout=conf.upload_heartbeat_timeout,
+            data_transfer_threads=conf.data_transfer_threads,
             import_filter={o.dest: conf.import_filtering_opts[o.dest] for o in IMPORT_FILTER_OPTS},
             egress={o.dest: conf.egress[o.dest] for o in EGRESS_OPTS},
             import_plugins=tuple(conf.image_import_opts.image_import_plugins),
             conversion_format=conf.image_conversion.output_format,
+            qemu_img_memory_limit=conf.image_conversion.qemu_img_memory_limit,
+            qemu_img_cpu_time_limit=conf.image_conversion.qemu_img_cpu_time_limit,
             inject_properties=dict(conf.inject_metadata_properties.inject),
             inject_ignore_roles=tuple(conf.inject_metadata_properties.ignore_user_roles),
             remote_endpoints=dict(conf.glance_download_opts.region_endpoints),

@@ -10,7 +10,8 @@ from starlette.requests import Request
 from glimpse.auth.context import RequestContext
 from glimpse.config import Settings
 from glimpse.domain.service import ImageService
-from glimpse.errors import BadRequest
+from glimpse.errors import BadRequest, UnsupportedMediaType
+from glimpse.streaming import Transfers
 
 
 def context(request: Request) -> RequestContext:
@@ -24,12 +25,29 @@ def images(request: Request) -> ImageService:
     return service
 
 
+def transfers(request: Request) -> Transfers:
+    value: Transfers = request.app.state.transfers
+    return value
+
+
 def settings(request: Request) -> Settings:
     value: Settings = request.app.state.settings
     return value
 
 
-async def json_body(request: Request) -> Any:
+JSON_MEDIA_TYPES = ("application/json",)
+
+
+def require_media_type(request: Request, allowed: tuple[str, ...] = JSON_MEDIA_TYPES) -> None:
+    """A JSON body must say so: a browser's cross-site form post (text/plain, urlencoded, multipart or
+    no type at all) is refused before anything is read, as Glance's clients always send the type."""
+    media = media_type(request)
+    if media not in allowed:
+        raise UnsupportedMediaType(f"Invalid content type {media or '(none)'}: use {' or '.join(allowed)}.")
+
+
+async def json_body(request: Request, allowed: tuple[str, ...] = JSON_MEDIA_TYPES) -> Any:
+    require_media_type(request, allowed)
     raw = await request.body()
     if not raw:
         raise BadRequest("Request body is empty: a JSON document is required.")

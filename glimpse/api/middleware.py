@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 import anyio.to_thread
@@ -54,6 +55,39 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+class CrossSiteGuard:
+    """A browser page of another site cannot change anything through the API.
+
+    Without authentication every caller is trusted, so a form or fetch() sent by any web page a local
+    browser opens would act as an administrator. Browsers say where a request comes from
+    (Sec-Fetch-Site, Origin); the API's clients never send those headers. Reading stays open, and the
+    dashboard (in front of this) has its own CSRF tokens.
+    """
+
+    SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in self.SAFE and self._from_another_site(scope):
+            message = "Requests sent by a web page of another site are refused: use an API client or the dashboard."
+            await error_response(Request(scope), 403, message)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _from_another_site(scope: Scope) -> bool:
+        fetch_site = _header(scope, b"sec-fetch-site")
+        if fetch_site is not None:
+            return fetch_site not in ("same-origin", "none")
+        origin = _header(scope, b"origin")
+        if origin is None:
+            return False
+        host = _header(scope, b"host") or ""
+        return origin.split("://", 1)[-1].rstrip("/") != host
+
+
 class NoAuthContextMiddleware:
     """No-authentication mode: the context comes from X-Project-Id, X-User-Id and X-Roles headers.
 
@@ -74,13 +108,8 @@ class NoAuthContextMiddleware:
             else:
                 named = {r.strip().lower() for r in roles_header.split(",") if r.strip()}
             roles = expand_roles(named)
-            scope["context"] = RequestContext(
-                project_id=project,
-                user_id=user,
-                roles=roles,
-                request_id=scope.get("request_id", ""),
-                is_admin=self.policy.check_roles(roles, project, "context_is_admin"),
-            )
+            ctx = RequestContext(project_id=project, user_id=user, roles=roles, request_id=scope.get("request_id", ""))
+            scope["context"] = dataclasses.replace(ctx, is_admin=self.policy.is_admin(ctx))
         await self.app(scope, receive, send)
 
 
@@ -110,15 +139,19 @@ class KeystoneAuthMiddleware:
         except IdentityUnavailable as exc:
             await error_response(Request(scope), 503, exc.message)(scope, receive, send)
             return
-        scope["context"] = RequestContext(
+        ctx = RequestContext(
             project_id=info.project_id,
             user_id=info.user_id,
             roles=info.roles,
             request_id=scope.get("request_id", ""),
-            is_admin=self.policy.check_roles(info.roles, info.project_id, "context_is_admin"),
             auth_token=token,
             service_catalog=info.catalog,
+            system_scope=info.system_scope,
+            domain_id=info.domain_id,
+            user_domain_id=info.user_domain_id,
+            project_domain_id=info.project_domain_id,
         )
+        scope["context"] = dataclasses.replace(ctx, is_admin=self.policy.is_admin(ctx))
         await self.app(scope, receive, send)
 
     def _unauthorized(self, message: str) -> Response:

@@ -46,6 +46,10 @@ class TokenInfo:
     roles: frozenset[str]
     expires_at: datetime
     catalog: tuple[dict[str, Any], ...] = ()
+    system_scope: str | None = None  # "all" for a system-scoped token
+    domain_id: str | None = None  # the domain of a domain-scoped token
+    user_domain_id: str | None = None
+    project_domain_id: str | None = None
 
 
 def _v3(url: str) -> str:
@@ -75,7 +79,10 @@ class KeystoneValidator:
     def validate(self, token: str) -> TokenInfo:
         cached = self.cache.get(token)
         if cached is not None:
-            return _from_cache(cached)
+            try:
+                return _from_cache(cached)
+            except (KeyError, TypeError, ValueError):
+                log.warning("A token cache entry could not be read; the token is validated again.")
         info = self._ask_keystone(token)
         remaining = int((info.expires_at - datetime.now(UTC)).total_seconds())
         ttl = min(self.settings.token_cache_time, remaining)
@@ -105,12 +112,18 @@ class KeystoneValidator:
         expires = datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00"))
         if expires <= datetime.now(UTC):
             raise InvalidToken("The request you have made requires authentication.")
+        project = body.get("project") or {}
+        system = body.get("system") or {}
         return TokenInfo(
             user_id=body["user"]["id"],
-            project_id=(body.get("project") or {}).get("id"),
+            project_id=project.get("id"),
             roles=frozenset(r["name"].lower() for r in body.get("roles", [])),
             expires_at=expires,
             catalog=tuple(body.get("catalog", [])),
+            system_scope="all" if system.get("all") else None,
+            domain_id=(body.get("domain") or {}).get("id"),
+            user_domain_id=(body["user"].get("domain") or {}).get("id"),
+            project_domain_id=(project.get("domain") or {}).get("id"),
         )
 
 
@@ -121,6 +134,10 @@ def _to_cache(info: TokenInfo) -> dict[str, Any]:
         "roles": sorted(info.roles),
         "expires_at": info.expires_at.isoformat(),
         "catalog": list(info.catalog),
+        "system_scope": info.system_scope,
+        "domain_id": info.domain_id,
+        "user_domain_id": info.user_domain_id,
+        "project_domain_id": info.project_domain_id,
     }
 
 
@@ -131,4 +148,8 @@ def _from_cache(value: dict[str, Any]) -> TokenInfo:
         roles=frozenset(value["roles"]),
         expires_at=datetime.fromisoformat(value["expires_at"]),
         catalog=tuple(value.get("catalog", [])),
+        system_scope=value.get("system_scope"),
+        domain_id=value.get("domain_id"),
+        user_domain_id=value.get("user_domain_id"),
+        project_domain_id=value.get("project_domain_id"),
     )

@@ -6,11 +6,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from oslo_config import cfg
+from oslo_context import context as oslo_context
 from oslo_policy import opts, policy
 
 from glimpse.auth.context import RequestContext
 from glimpse.auth.defaults import list_rules
 from glimpse.errors import Forbidden
+
+# oslo.policy formats %(project_id)s with str(), so an absent owner would read "None" and equal a caller
+# without a project ("None" too). Absent values become two different markers that match nothing.
+ABSENT_IN_TARGET = "<absent:target>"
+ABSENT_IN_CREDENTIALS = "<absent:caller>"
+# domain_id and system_scope stay None when absent: oslo.policy infers the token's scope from their truth.
+IDENTITY_KEYS = ("user_id", "user_domain_id", "project_id", "project_domain_id")
 
 
 def _conf(policy_file: str | None) -> cfg.ConfigOpts:
@@ -38,18 +46,43 @@ class Policy:
 
     @staticmethod
     def credentials(ctx: RequestContext) -> dict[str, Any]:
-        return {"roles": sorted(ctx.roles), "project_id": ctx.project_id, "user_id": ctx.user_id}
+        """What rules read of the caller, built as oslo.context does (system_scope, domain_id, ...)."""
+        values = oslo_context.RequestContext(
+            user_id=ctx.user_id,
+            project_id=ctx.project_id,
+            domain_id=ctx.domain_id,
+            user_domain_id=ctx.user_domain_id,
+            project_domain_id=ctx.project_domain_id,
+            system_scope=ctx.system_scope,
+            roles=sorted(ctx.roles),
+            is_admin=ctx.is_admin,
+            request_id=ctx.request_id or None,
+        ).to_policy_values()
+        creds = {key: values[key] for key in values}
+        for key in IDENTITY_KEYS:
+            if not creds.get(key):
+                creds[key] = ABSENT_IN_CREDENTIALS
+        return creds
+
+    @staticmethod
+    def target(target: Mapping[str, Any]) -> dict[str, Any]:
+        return {key: ABSENT_IN_TARGET if value is None else value for key, value in target.items()}
 
     def check(self, ctx: RequestContext, rule: str, target: Mapping[str, Any]) -> bool:
         if rule not in self._enforcer.registered_rules:
             # oslo.policy would apply the catch-all "default" rule; a misspelt name must fail loudly instead.
             raise KeyError(f"Policy rule {rule} is not registered.")
-        return bool(self._enforcer.enforce(rule, dict(target), self.credentials(ctx)))
+        return bool(self._enforcer.enforce(rule, self.target(target), self.credentials(ctx)))
+
+    def is_admin(self, ctx: RequestContext) -> bool:
+        """The context_is_admin rule, which depends on the caller only."""
+        target = {"project_id": ctx.project_id, "domain_id": ctx.domain_id}
+        return bool(self._enforcer.enforce("context_is_admin", self.target(target), self.credentials(ctx)))
 
     def check_roles(self, roles: frozenset[str], project_id: str | None, rule: str) -> bool:
         """A rule that depends on the caller only, such as context_is_admin."""
-        creds = {"roles": sorted(roles), "project_id": project_id}
-        return bool(self._enforcer.enforce(rule, {"project_id": project_id}, creds))
+        ctx = RequestContext(project_id=project_id, user_id=None, roles=roles)
+        return bool(self._enforcer.enforce(rule, self.target({"project_id": project_id}), self.credentials(ctx)))
 
     def enforce(self, ctx: RequestContext, rule: str, target: Mapping[str, Any]) -> None:
         if not self.check(ctx, rule, target):

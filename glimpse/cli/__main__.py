@@ -12,10 +12,12 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
+from glimpse import logsafe
 from glimpse.auth.context import RequestContext
 from glimpse.cli import store as store_cli
 from glimpse.config import Settings, load_settings, parse_size
 from glimpse.errors import BadRequest, ConfigError
+from glimpse.logsafe import redact
 
 console = Console(stderr=True)
 
@@ -188,13 +190,14 @@ def store(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logsafe.install()
     logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
         commands = {"serve": serve, "db": db, "quota": quota, "store": store}
         return commands[args.command](args)
     except (ConfigError, BadRequest, ValueError) as exc:
-        console.print(f"[red]glimpse: {getattr(exc, 'message', exc)}[/red]")
+        console.print(f"[red]glimpse: {redact(str(getattr(exc, 'message', exc)))}[/red]")
         return 2
 
 

@@ -21,6 +21,7 @@ from rich.table import Table
 from glimpse.config import Settings
 from glimpse.db.records import Image
 from glimpse.domain.stores import StoreMaintenance
+from glimpse.logsafe import redact
 
 
 def add_parser(sub: argparse._SubParsersAction, config_args: Callable[[argparse.ArgumentParser], None]) -> None:  # type: ignore[type-arg]
@@ -134,7 +135,7 @@ def _migrate(args: argparse.Namespace, out: Console, maintenance: StoreMaintenan
     counts = Counter(o.action for o in outcomes)
     failed = [o for o in outcomes if o.action == "failed"]
     for outcome in failed:
-        out.print(f"[red]not migrated[/red] {outcome.image_id}: {outcome.detail}", soft_wrap=True)
+        out.print(f"[red]not migrated[/red] {outcome.image_id}: {redact(outcome.detail)}", soft_wrap=True)
     removed = sum(o.source_deleted for o in outcomes)
     out.print(
         f"Migrated from {args.source} to {args.target}: {counts['copied']} copied, {counts['skipped']} skipped, "
@@ -157,7 +158,8 @@ def _verify(args: argparse.Namespace, out: Console, maintenance: StoreMaintenanc
         reporter = RichProgress(bars, len(copies), sum(i.size or 0 for i, _ in copies), "verifying", "copies")
         checked, findings = maintenance.verify(args.store, reporter)
     for f in findings:
-        out.print(f"[red]{f.problem}[/red] image {f.image_id} in store {f.store_id or '?'}: {f.detail}", soft_wrap=True)
+        copy = f"image {f.image_id} in store {f.store_id or '?'}"
+        out.print(f"[red]{f.problem}[/red] {copy}: {redact(f.detail)}", soft_wrap=True)
     where = f" in store {args.store}" if args.store else ""
     out.print(
         f"Verified {checked} cop{'y' if checked == 1 else 'ies'} of image data{where}: {len(findings)} problem(s)."

@@ -29,6 +29,7 @@ from glimpse.domain.members import MemberService
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.service import ImageService
 from glimpse.errors import GlimpseError
+from glimpse.streaming import Transfers
 
 SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
@@ -128,6 +129,7 @@ def dashboard_middleware(
     quotas: QuotaService,
     import_methods: list[str],
     imports: ImportService | None = None,
+    transfers: Transfers | None = None,
 ) -> Middleware:
     keystone = None
     if settings.auth_flavor == "keystone":
@@ -143,5 +145,6 @@ def dashboard_middleware(
         keystone=keystone,
         web_download="web-download" in import_methods and imports is not None,
         imports=imports,
+        transfers=transfers or Transfers(),
     )
     return Middleware(DashboardMiddleware, dashboard=build_dashboard(settings, dash))

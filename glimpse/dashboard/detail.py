@@ -34,7 +34,7 @@ def permissions(page: Page, image: Image, mine: Member | None) -> dict[str, bool
     ctx = page.ctx
     target = image_target(image, ctx.project_id if mine is not None else None)
     allowed = {rule: page.dash.policy.check(ctx, rule, target) for rule in RULES}
-    allowed["owner_view"] = ctx.is_admin or image.owner == ctx.project_id
+    allowed["owner_view"] = ctx.is_admin or ctx.owns(image.owner)
     return allowed
 
 
@@ -86,7 +86,8 @@ async def download(request: Request) -> Response:
         "Content-Length": str(result.length),
         "Content-Disposition": f'attachment; filename="{stem}.{result.image.disk_format or "img"}"',
     }
-    return StreamingResponse(result.chunks, headers=headers, media_type="application/octet-stream")
+    chunks = page.dash.transfers.iterate(result.chunks)
+    return StreamingResponse(chunks, headers=headers, media_type="application/octet-stream")
 
 
 # --- actions: each returns the message shown after it ---------------------------------------------------

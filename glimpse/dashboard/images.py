@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import IO, Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -111,7 +110,7 @@ async def create(request: Request) -> Response:
     if not isinstance(upload, UploadFile) or not upload.filename:
         return page.redirect(detail, "Image created without data; it stays queued until data is uploaded.")
     try:
-        await run_in_threadpool(page.dash.images.upload, ctx, image.id, _chunks(upload.file), upload.size)
+        await page.dash.transfers.run(page.dash.images.upload, ctx, image.id, _chunks(upload.file), upload.size)
     except GlimpseError as exc:
         return page.redirect(detail, f"The image was created but its upload failed: {exc.message}", error=True)
     return page.redirect(detail, "Image created and uploaded.")
@@ -127,7 +126,7 @@ async def upload(request: Request) -> Response:
     try:
         page.check_csrf_header()
         reader = RequestBodyReader(request.stream())
-        await page.call(page.dash.images.upload, image_id, reader, int(length) if length else None)
+        await page.transfer(page.dash.images.upload, image_id, reader, int(length) if length else None)
     except ClientDisconnect:
         return Response(status_code=400)  # cancelled: the image is back in queued
     except GlimpseError as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +21,7 @@ from glimpse.domain.imports import ImportService
 from glimpse.domain.members import MemberService
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.service import ImageService
+from glimpse.streaming import Transfers
 
 BASE = "/dashboard"
 T = TypeVar("T")
@@ -51,6 +52,7 @@ class Dash:
     keystone: KeystoneLogin | None
     web_download: bool
     imports: ImportService | None = None
+    transfers: Transfers = field(default_factory=Transfers)
 
 
 class NeedLogin(Exception):
@@ -78,6 +80,10 @@ class Page:
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """A domain use case, run in a worker thread with the caller's context."""
         return await run_in_threadpool(fn, self.ctx, *args)
+
+    async def transfer(self, fn: Callable[..., T], *args: Any) -> T:
+        """An upload, in the threads kept for image data (streaming.Transfers)."""
+        return await self.dash.transfers.run(fn, self.ctx, *args)
 
     async def form(self) -> FormData:
         """The posted form, once its CSRF token has been checked."""

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from glimpse.db.models import ImageRow, LocationRow, MemberRow, PropertyRow, ReservationRow, TagRow, utcnow
 from glimpse.db.quotas import UPLOADING, count_images, lock_project
 from glimpse.db.records import Comparison, Image, ImageQuery, Location, Member
-from glimpse.errors import BadRequest, Conflict, NotFound, TooLarge
+from glimpse.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
 
 COLUMN_FIELDS = (
     "name", "status", "visibility", "protected", "os_hidden", "owner", "checksum", "os_hash_algo",
@@ -71,6 +71,7 @@ class ImageRepository:
         now = utcnow()
         try:
             with self._tx() as s:
+                _lock_image(s, image_id)  # concurrent adds queue here, so the count below stays true
                 count = s.scalar(select(func.count()).where(MemberRow.image_id == image_id)) or 0
                 if 0 <= quota <= count:
                     raise TooLarge(f"Maximum number of members exceeded (limit {quota}).")
@@ -420,21 +421,45 @@ class ImageRepository:
             row.locations.remove(found[0])
             row.updated_at = utcnow()
 
-    def delete(self, image_id: str) -> list[Location]:
-        """Mark the image deleted (its id stays reserved) and hand back the locations to purge."""
+    def delete(self, image_id: str, revision: int | None = None) -> list[Location]:
+        """Mark the image deleted (its id stays reserved) and hand back the locations to purge.
+
+        A compare-and-swap: only an unprotected image (Forbidden otherwise) and, given the revision the
+        caller read, only if nobody changed it since (Conflict): a racing protected=true always wins.
+        """
+        now = utcnow()
+        wanted = [ImageRow.id == image_id, ImageRow.deleted == false(), ImageRow.protected == false()]
+        if revision is not None:
+            wanted.append(ImageRow.revision == revision)
         with self._tx() as s:
-            row = s.get(ImageRow, image_id, with_for_update=True)
-            if row is None or row.deleted:
-                raise NotFound(f"No image found with ID {image_id}")
+            result = s.execute(
+                update(ImageRow)
+                .where(*wanted)
+                .values(status="deleted", deleted=True, deleted_at=now, updated_at=now, revision=ImageRow.revision + 1)
+            )
+            row = s.get(ImageRow, image_id)
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                if row is None or row.deleted:
+                    raise NotFound(f"No image found with ID {image_id}")
+                if row.protected:
+                    raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
+                raise Conflict(f"Image {image_id} was changed by another request; retry with its new state.")
+            assert row is not None
             locations = [Location(url=loc.url, metadata=json.loads(loc.meta)) for loc in row.locations]
-            now = utcnow()
-            row.status, row.deleted, row.deleted_at, row.updated_at = "deleted", True, now, now
-            row.revision += 1
             row.properties.clear()
             row.tags.clear()
             row.locations.clear()
             s.execute(MemberRow.__table__.delete().where(MemberRow.image_id == image_id))
             return locations
+
+
+def _lock_image(s: Session, image_id: str) -> None:
+    """Hold the image row until the transaction ends: an UPDATE that changes nothing is a row lock on
+    PostgreSQL and MariaDB and takes SQLite's single write lock, so what is read after it is current."""
+    s.execute(update(ImageRow).where(ImageRow.id == image_id).values(revision=ImageRow.revision))
+    row = s.get(ImageRow, image_id)
+    if row is None or row.deleted:
+        raise NotFound(f"No image found with ID {image_id}")
 
 
 def _compare(col: Any, cmp: Comparison) -> ColumnElement[bool]:

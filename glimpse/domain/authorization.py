@@ -13,6 +13,9 @@ from glimpse.db.records import Image
 
 
 class Authorizer(Protocol):
+    """An absent value (an ownerless image, a caller without a project) never satisfies a rule that
+    compares it: None is not a project, and two absences are not a match."""
+
     def check(self, ctx: RequestContext, rule: str, target: Mapping[str, Any]) -> bool: ...
 
     def enforce(self, ctx: RequestContext, rule: str, target: Mapping[str, Any]) -> None:

@@ -50,6 +50,7 @@ class ImportOptions:
     inject_ignore_roles: tuple[str, ...] = ("admin",)
     remote_endpoints: dict[str, str] = field(default_factory=dict)  # region -> URL when there is no catalog
     download_properties: tuple[str, ...] = ("hw_", "trait:", "os_distro", "os_secure_boot", "os_type")
+    qemu_limits: conversion.ProcessLimits = field(default_factory=conversion.ProcessLimits)
 
 
 class ImportService:
@@ -428,7 +429,7 @@ class ImportService:
         if "image_conversion" in self.options.plugins and disk_format != target:
             self._inspect_file(local, disk_format)  # qemu-img only ever sees data that passed the inspector
             converted = work / "converted"
-            conversion.convert(local, disk_format, target, converted)
+            conversion.convert(local, disk_format, target, converted, limits=self.options.qemu_limits)
             local, disk_format = converted, target
         return disk_format, container_format, local
 

@@ -32,14 +32,14 @@ class MemberService:
         image = self.access.load(ctx, image_id)
         self.policy.enforce(ctx, "get_members", self._target(image.id, image.owner, ctx.project_id))
         members = self.repo.members(image.id)
-        if ctx.is_admin or image.owner == ctx.project_id:
+        if ctx.is_admin or ctx.owns(image.owner):
             return members
         return [m for m in members if m.member_id == ctx.project_id]  # a member sees only itself
 
     def get(self, ctx: RequestContext, image_id: str, member_id: str) -> Member:
         image = self.access.load(ctx, image_id)
         self.policy.enforce(ctx, "get_member", self._target(image.id, image.owner, member_id))
-        if not (ctx.is_admin or image.owner == ctx.project_id or member_id == ctx.project_id):
+        if not (ctx.is_admin or ctx.owns(image.owner) or member_id == ctx.project_id):
             raise NotFound(f"{member_id} is not a member of image {image_id}")
         return self.repo.member(image.id, member_id)
 

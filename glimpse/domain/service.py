@@ -29,6 +29,7 @@ from glimpse.errors import (
     TooLarge,
 )
 from glimpse.formats.inspection import FormatGuard, FormatRules
+from glimpse.logsafe import redact_url
 from glimpse.store.base import HashingMeter, Heartbeat, Store, StoredData, check_deletable
 from glimpse.store.registry import StoreRegistry
 
@@ -185,14 +186,14 @@ class ImageService:
             raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
         for location in image.locations:  # data others still use (Ceph clones) keeps its image: 409
             check_deletable(self.stores.for_location(location.url, location.metadata), location.url)
-        for location in self.repo.delete(image_id):
+        for location in self.repo.delete(image_id, image.revision):  # protected or changed meanwhile: refused
             self._purge(location)
 
     def _purge(self, location: Location) -> None:
         try:
             self.stores.for_location(location.url, location.metadata).delete(location.url)
         except StoreError:
-            log.exception("Could not delete image data at %s; it is left for the scrubber.", location.url)
+            log.exception("Could not delete image data at %s; it is left for the scrubber.", redact_url(location.url))
 
     def add_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         if len(tag) > 255:
@@ -310,7 +311,7 @@ class ImageService:
                     return Download(image, store.get(location.url, start, length), start, length)
                 except (NotFound, StoreError) as exc:
                     last_error = exc
-                    log.warning("Image %s: location %s unreadable: %s", image_id, location.url, exc)
+                    log.warning("Image %s: location %s unreadable: %s", image_id, redact_url(location.url), exc)
             if attempt == 0:  # the data may have moved (store migrate) since the image was read
                 fresh = self.repo.get(image_id)
                 if [loc.url for loc in fresh.locations] == [loc.url for loc in image.locations]:

@@ -21,6 +21,7 @@ from typing import Protocol
 from glimpse.db.records import Image, Location
 from glimpse.db.repositories import ImageRepository
 from glimpse.errors import BadRequest, Conflict, GlimpseError, NotFound, StoreError
+from glimpse.logsafe import redact_url
 from glimpse.store.base import Store
 from glimpse.store.registry import StoreRegistry
 
@@ -170,7 +171,8 @@ class StoreMaintenance:
             expected = Digest(image.size or stored.size, image.checksum or stored.checksum, image.os_hash_value)
             problem = _compare(expected, Digest(stored.size, stored.checksum, stored.hash_value))
             if problem is not None:
-                raise StoreError(f"the data read from {location.url} is corrupt: {problem}; nothing was recorded")
+                where = redact_url(location.url)
+                raise StoreError(f"the data read from {where} is corrupt: {problem}; nothing was recorded")
             if verify:
                 found = self._check(image, target, new, progress)
                 if found is not None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from glimpse.errors import BadRequest, StoreError
+from glimpse.logsafe import redact_url
 from glimpse.store.base import Store
 
 
@@ -72,7 +73,7 @@ class StoreRegistry:
     def for_location(self, url: str, metadata: dict[str, str]) -> Store:
         name = self.store_id(url, metadata)
         if name is None:
-            raise StoreError(f"No configured store can read location {url}.")
+            raise StoreError(f"No configured store can read location {redact_url(url)}.")
         return self.stores[name]
 
     def by_weight(self, locations: Sequence[L]) -> list[L]:

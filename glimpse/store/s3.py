@@ -24,6 +24,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
 from glimpse.errors import NotFound, StoreError, StoreUnavailable
+from glimpse.logsafe import redact_url
 from glimpse.store.base import HashingMeter, StoredData
 
 log = logging.getLogger(__name__)
@@ -94,11 +95,11 @@ class S3Store:
     def _parse(self, url: str) -> tuple[str, str]:
         scheme, sep, rest = url.partition("://")
         if not sep or scheme not in self.schemes:
-            raise StoreError(f"Location {url} is not an s3 location.")
+            raise StoreError(f"Location {redact_url(url)} is not an s3 location.")
         rest = rest.rsplit("@", 1)[-1]  # Glance's locations carry access:secret@
         parts = rest.split("/", 2)
         if len(parts) != 3 or not parts[1] or not parts[2]:
-            raise StoreError(f"Location {url} does not name a bucket and an object.")
+            raise StoreError(f"Location {redact_url(url)} does not name a bucket and an object.")
         return parts[1], parts[2]
 
     # --- writing -------------------------------------------------------------------------------
@@ -301,6 +302,6 @@ def _stream(body: Any, url: str) -> Iterator[bytes]:
     try:
         yield from body.iter_chunks(READ_CHUNK)
     except (BotoCoreError, ClientError) as exc:
-        raise StoreUnavailable(f"Reading image data from {url} failed: {exc}.") from exc
+        raise StoreUnavailable(f"Reading image data from {redact_url(url)} failed: {exc}.") from exc
     finally:
         body.close()

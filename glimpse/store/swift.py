@@ -43,6 +43,7 @@ from swiftclient import client as swift
 from swiftclient.exceptions import ClientException
 
 from glimpse.errors import BadRequest, NotFound, StoreError, StoreFull, StoreUnavailable, TooLarge
+from glimpse.logsafe import redact_url
 from glimpse.store.base import HashingMeter, StoredData
 from glimpse.store.filesystem import node_tag
 
@@ -156,11 +157,11 @@ class SwiftStore:
     def _parse(self, url: str) -> tuple[str, str]:
         scheme, sep, rest = url.partition("://")
         if not sep or scheme not in self.schemes:
-            raise StoreError(f"Location {url} is not a swift location.")
+            raise StoreError(f"Location {redact_url(url)} is not a swift location.")
         rest = rest.rsplit("@", 1)[-1]  # Glance's locations carry user:key@
         parts = rest.rsplit("/", 2)
         if len(parts) != 3 or not parts[1] or not parts[2]:
-            raise StoreError(f"Location {url} does not name a container and an object.")
+            raise StoreError(f"Location {redact_url(url)} does not name a container and an object.")
         return parts[1], parts[2]
 
     # --- writing -------------------------------------------------------------------------------
@@ -520,7 +521,7 @@ def _read(body: Any, conn: swift.Connection, store: SwiftStore, url: str) -> Ite
     try:
         yield from body
     except (RequestException, OSError, ClientException) as exc:
-        raise StoreUnavailable(f"Reading image data from {url} failed: {exc}.") from exc
+        raise StoreUnavailable(f"Reading image data from {redact_url(url)} failed: {exc}.") from exc
     finally:
         body.close()
         store._done(conn)

@@ -56,7 +56,7 @@ def test_create_with_id_and_reserved_attributes(api: httpx.Client) -> None:
     assert bad.status_code == 400
     assert "qcow2" in bad.json()["message"]  # the valid values are named
     assert api.post("/v2/images", json={"foo": 5}).status_code == 400  # extra properties are strings
-    assert api.post("/v2/images", content=b"{not json").status_code == 400
+    assert api.post("/v2/images", content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 400
 
 
 def test_error_bodies_follow_accept(api: httpx.Client) -> None:

@@ -170,6 +170,57 @@ def test_validations_are_shared_through_memcached(
         memcached.wait(10)
 
 
+def test_a_forged_validation_in_redis_is_not_trusted(
+    keystone_server: KeystoneServer, keystone_projects: dict[str, Any], tmp_path: Path
+) -> None:
+    """memcache_security_strategy = MAC: whoever writes to Redis cannot make a member an admin."""
+    cache = redis.Redis(host="127.0.0.1", port=6379, db=8)
+    conf = authtoken_conf(keystone_server) + "redis_url = redis://127.0.0.1:6379/8\n"
+    conf += "memcache_security_strategy = mac\nmemcache_secret_key = shared-by-the-api-nodes\n"
+    server = GlimpseServer(tmp_path, extra_conf=KEYSTONE_FLAVOR + conf).start()
+    try:
+        token, _ = keystone_projects["token"]("Prj2-member")
+        headers = {"X-Auth-Token": token}
+        assert httpx.get(f"{server.url}/v2/images", headers=headers).status_code == 200
+        keys = cache.keys("glimpse-token-*")
+        assert keys and cache_key(token).encode() not in keys  # keyed with the secret too
+        project = keystone_projects["projects"]["Prj2"]
+        forged = json.dumps({"user_id": "x", "project_id": project, "roles": ["admin", "member", "reader"],
+                             "expires_at": "2999-01-01T00:00:00+00:00", "catalog": []})  # fmt: skip
+        for key in [*keys, cache_key(token).encode()]:
+            cache.set(key, forged, ex=60)
+        public = {"name": "pub", "visibility": "public", "disk_format": "raw", "container_format": "bare"}
+        refused = httpx.post(f"{server.url}/v2/images", json=public, headers=headers)
+        assert refused.status_code == 403, refused.text
+        assert "publicize_image" in refused.text
+        assert "without memcache_security_strategy" not in server.log.read_text()
+    finally:
+        server.stop()
+        for key in cache.keys("glimpse-token-*"):
+            cache.delete(key)
+
+
+def test_system_scope_from_the_token_reaches_the_policy(
+    keystone_server: KeystoneServer, keystone_projects: dict[str, Any], tmp_path: Path
+) -> None:
+    """A Glance policy.yaml whose admin is `role:admin and system_scope:all` is read as Glance reads it:
+    a project admin is no admin, and a system-scoped token meets the image rules' project scope (403)."""
+    (tmp_path / "policy.yaml").write_text('"context_is_admin": "role:admin and system_scope:all"\n')
+    server = GlimpseServer(tmp_path, extra_conf=KEYSTONE_FLAVOR + authtoken_conf(keystone_server)).start()
+    try:
+        public = {"name": "pub", "visibility": "public", "disk_format": "raw", "container_format": "bare"}
+        project_admin = {"X-Auth-Token": keystone_projects["token"]("Prj1-admin")[0]}
+        refused = httpx.post(f"{server.url}/v2/images", json=public, headers=project_admin)
+        assert refused.status_code == 403, refused.text
+        assert httpx.get(f"{server.url}/v2/images", headers=project_admin).status_code == 200
+        with _system_admin(keystone_server) as ks:
+            system_admin = {"X-Auth-Token": ks.headers["X-Auth-Token"]}
+        assert httpx.get(f"{server.url}/v2/images", headers=system_admin).status_code == 403
+        assert httpx.post(f"{server.url}/v2/images", json=public, headers=system_admin).status_code == 403
+    finally:
+        server.stop()
+
+
 def _system_admin(ks: KeystoneServer) -> httpx.Client:
     auth = {
         "identity": {

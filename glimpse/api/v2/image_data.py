@@ -32,7 +32,7 @@ async def upload(request: Request) -> Response:
         raise UnsupportedMediaType(f"Unsupported Content-Type {media}: image data must be application/octet-stream.")
     reader = RequestBodyReader(request.stream())
     try:
-        await run_in_threadpool(
+        await deps.transfers(request).run(
             deps.images(request).upload,
             deps.context(request),
             request.path_params["image_id"],
@@ -79,7 +79,8 @@ async def download(request: Request) -> Response:
     if wanted is not None:
         status = 206
         headers["Content-Range"] = f"bytes {result.start}-{result.start + result.length - 1}/{image.size}"
-    return StreamingResponse(result.chunks, status_code=status, headers=headers, media_type="application/octet-stream")
+    chunks = deps.transfers(request).iterate(result.chunks)
+    return StreamingResponse(chunks, status_code=status, headers=headers, media_type="application/octet-stream")
 
 
 routes = [resource("/v2/images/{image_id}/file", put=upload, get=download)]

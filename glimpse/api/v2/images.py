@@ -65,7 +65,7 @@ async def update(request: Request) -> Response:
             f"Unsupported Content-Type: {media or 'none'}; use one of {', '.join(MEDIA_TYPES)}.",
             headers={"Accept-Patch": ", ".join(MEDIA_TYPES)},
         )
-    body = await deps.json_body(request)
+    body = await deps.json_body(request, MEDIA_TYPES)
     image = await run_in_threadpool(
         deps.images(request).update, deps.context(request), request.path_params["image_id"], body, media
     )

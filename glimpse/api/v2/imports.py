@@ -45,7 +45,7 @@ def task_view(task: Task) -> dict[str, Any]:
 async def stage(request: Request) -> Response:
     reader = RequestBodyReader(request.stream())
     try:
-        await run_in_threadpool(
+        await deps.transfers(request).run(
             _imports(request).stage,
             deps.context(request),
             request.path_params["image_id"],

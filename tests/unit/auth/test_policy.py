@@ -96,3 +96,53 @@ def test_oslopolicy_tools_find_glimpse(tmp_path: Path) -> None:
 
     assert "passed: get_images" in check("get_images")
     assert "failed: add_image" in check("add_image")
+
+
+OWNERLESS_PUBLIC = {"id": "i1", "project_id": None, "owner": None, "visibility": "public", "member_id": None}
+
+
+@pytest.mark.parametrize("rule", ["modify_image", "deactivate", "reactivate", "delete_image", "add_member"])
+def test_a_caller_without_project_never_matches_an_ownerless_image(rule: str) -> None:
+    policy = Policy()
+    assert not policy.check(ctx(None, "member", "reader"), rule, OWNERLESS_PUBLIC)
+    assert not policy.check(ctx("p1", "member", "reader"), rule, OWNERLESS_PUBLIC)
+    assert policy.check(RequestContext(None, "u", frozenset({"admin"}), is_admin=True), rule, OWNERLESS_PUBLIC)
+
+
+def test_an_absent_member_id_matches_no_caller() -> None:
+    shared = {"id": "i1", "project_id": "p1", "owner": "p1", "visibility": "shared", "member_id": None}
+    assert not Policy().check(ctx(None, "member"), "modify_member", shared)
+
+
+def test_owns_needs_a_project() -> None:
+    assert not ctx(None).owns(None)
+    assert ctx("p1").owns("p1")
+    assert not ctx("p1").owns(None)
+
+
+def test_credentials_come_from_oslo_context_with_scope_and_domain() -> None:
+    caller = RequestContext(
+        project_id=None, user_id="u", roles=frozenset({"admin"}), system_scope="all", user_domain_id="default"
+    )
+    creds = Policy.credentials(caller)
+    assert creds["system_scope"] == "all"
+    assert creds["user_domain_id"] == "default"
+    assert creds["roles"] == ["admin"]
+    assert "project_id" in creds and creds["project_id"] != "None"
+
+
+def test_a_glance_policy_file_with_system_scope_and_domain_rules(tmp_path: Path) -> None:
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(
+        '"context_is_admin": "role:admin and system_scope:all"\n'
+        '"get_images": "role:reader and project_domain_id:%(domain)s"\n'
+    )
+    policy = Policy(str(policy_file))
+    system_admin = RequestContext(None, "u", frozenset({"admin", "member", "reader"}), system_scope="all")
+    project_admin = RequestContext("p1", "u", frozenset({"admin", "member", "reader"}))
+    assert policy.is_admin(system_admin)
+    assert not policy.is_admin(project_admin)
+    in_domain = RequestContext("p1", "u", frozenset({"reader"}), project_domain_id="d1")
+    assert policy.check(in_domain, "get_images", {"domain": "d1"})
+    assert not policy.check(in_domain, "get_images", {"domain": "d2"})
+    assert not policy.check(ctx("p1", "reader"), "get_images", {"domain": None})

@@ -434,8 +434,8 @@ def test_list_created_at_filters(
 
 
 def test_list_excludes_deleted(repo: ImageRepository, catalog: dict[str, Image]) -> None:
-    repo.delete(catalog["a"].id)
-    assert keys_of(catalog, listed(repo)) == {"b", "c", "d"}
+    repo.delete(catalog["b"].id)  # "a" is protected: the repository refuses to delete it
+    assert keys_of(catalog, listed(repo)) == {"a", "c", "d"}
 
 
 def test_list_limit(repo: ImageRepository, catalog: dict[str, Image]) -> None:
