@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from glimpse.db.models import ImageRow, LocationRow, MemberRow, PropertyRow, ReservationRow, TagRow, utcnow
 from glimpse.db.quotas import UPLOADING, count_images, lock_project
 from glimpse.db.records import Comparison, Image, ImageQuery, Location, Member
+from glimpse.db.tasks import Fence, hold_claim
 from glimpse.errors import BadRequest, Conflict, NotFound, TooLarge
 
 COLUMN_FIELDS = (
@@ -269,12 +271,26 @@ class ImageRepository:
         row.tags.extend(TagRow(value=t) for t in wanted if t not in have)
         s.flush()
 
-    def transition(self, image_id: str, from_status: str, to_status: str, **values: Any) -> None:
-        """Move the image between statuses atomically; Conflict when it is no longer in from_status."""
+    def transition(
+        self,
+        image_id: str,
+        from_status: str,
+        to_status: str,
+        fence: Fence | None = None,
+        if_claim: str | None = None,
+        **values: Any,
+    ) -> None:
+        """Move the image between statuses atomically; Conflict when it is no longer in from_status, or
+        (with a fence, or if_claim: an upload's claim token) when that claim was lost: one transaction."""
         with self._tx() as s:
+            if fence is not None:
+                hold_claim(s, fence)
+            conditions = [ImageRow.id == image_id, ImageRow.status == from_status, ImageRow.deleted == false()]
+            if if_claim is not None:
+                conditions.append(ImageRow.upload_claim == if_claim)
             result = s.execute(
                 update(ImageRow)
-                .where(ImageRow.id == image_id, ImageRow.status == from_status, ImageRow.deleted == false())
+                .where(*conditions)
                 .values(status=to_status, updated_at=utcnow(), revision=ImageRow.revision + 1, **values)
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -282,9 +298,11 @@ class ImageRepository:
 
     def begin_upload(
         self, image_id: str, owner: str | None, node: str, max_uploading: int | None, to_status: str = "saving"
-    ) -> None:
+    ) -> str:
         """queued -> saving (or uploading, for staging) for this node; with max_uploading, only while the
-        project has fewer uploads in progress."""
+        project has fewer uploads in progress. Returns the upload's claim token: only the holder of the
+        current token may publish, beat or give the image back."""
+        claim = str(uuid.uuid4())
         with self._tx() as s:
             if max_uploading is not None and owner is not None:
                 lock_project(s, owner)
@@ -299,24 +317,58 @@ class ImageRepository:
                     revision=ImageRow.revision + 1,
                     upload_node=node,
                     upload_heartbeat_at=utcnow(),
+                    upload_claim=claim,
                 )
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise Conflict(f"Image status transition from queued to {to_status} is not allowed")
+        return claim
 
-    def staged(self, image_id: str) -> None:
+    def staged(self, image_id: str, claim: str, url: str) -> None:
+        """The staging under `claim` completed: record where its data waits; Conflict when the image was
+        deleted or given back meanwhile (the caller then removes the staged file)."""
         with self._tx() as s:
-            s.execute(
-                update(ImageRow).where(ImageRow.id == image_id).values(upload_node=None, upload_heartbeat_at=None)
-            )
-
-    def upload_heartbeat(self, image_id: str, node: str) -> None:
-        with self._tx() as s:
-            s.execute(
+            result = s.execute(
                 update(ImageRow)
-                .where(ImageRow.id == image_id, ImageRow.upload_node == node)
+                .where(
+                    ImageRow.id == image_id,
+                    ImageRow.status == "uploading",
+                    ImageRow.upload_claim == claim,
+                    ImageRow.deleted == false(),
+                )
+                .values(upload_node=None, upload_heartbeat_at=None, updated_at=utcnow())
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise Conflict(f"Image {image_id} was deleted or reset while it was being staged.")
+            s.execute(
+                PropertyRow.__table__.delete().where(
+                    PropertyRow.image_id == image_id, PropertyRow.name == "os_glance_stage_url"
+                )
+            )
+            s.add(PropertyRow(image_id=image_id, name="os_glance_stage_url", value=url))
+
+    def upload_heartbeat(self, image_id: str, claim: str) -> bool:
+        """Still the image's upload? False once it was deleted, swept or taken by another upload."""
+        with self._tx() as s:
+            result = s.execute(
+                update(ImageRow)
+                .where(
+                    ImageRow.id == image_id,
+                    ImageRow.upload_claim == claim,
+                    ImageRow.deleted == false(),
+                    ImageRow.status.in_(("saving", "uploading")),
+                )
                 .values(upload_heartbeat_at=utcnow())
             )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    def statuses(self, image_ids: Sequence[str]) -> dict[str, str]:
+        """Status of each image still there (deleted images are left out)."""
+        with self._tx() as s:
+            rows = s.execute(
+                select(ImageRow.id, ImageRow.status).where(ImageRow.id.in_(image_ids), ImageRow.deleted == false())
+            )
+            return {r[0]: r[1] for r in rows}
 
     def abandoned_uploads(self, older_than: timedelta) -> list[tuple[str, str, str]]:
         """(image id, status, node) of uploads and stagings whose writer stopped beating."""
@@ -331,9 +383,13 @@ class ImageRepository:
             )
             return [(r[0], r[1], r[2] or "") for r in rows]
 
-    def set_internal_properties(self, image_id: str, values: dict[str, str], remove: tuple[str, ...] = ()) -> None:
+    def set_internal_properties(
+        self, image_id: str, values: dict[str, str], remove: tuple[str, ...] = (), fence: Fence | None = None
+    ) -> None:
         """Server-kept properties (os_glance_*), changed without touching the user's revision."""
         with self._tx() as s:
+            if fence is not None:
+                hold_claim(s, fence)
             rows = {p.name: p for p in s.scalars(select(PropertyRow).where(PropertyRow.image_id == image_id))}
             for name in remove:
                 if name in rows:
@@ -349,23 +405,43 @@ class ImageRepository:
             query = select(ImageRow.id).where(ImageRow.status == status, ImageRow.upload_node == node)
             return list(s.scalars(query))
 
-    def activate(self, image_id: str, from_status: str, location: Location, **values: Any) -> None:
-        """Publish uploaded data: status, checksums and location in one compare-and-swap."""
+    def activate(
+        self,
+        image_id: str,
+        from_status: str,
+        location: Location,
+        *,
+        extra: Sequence[Location] = (),
+        fence: Fence | None = None,
+        if_claim: str | None = None,
+        **values: Any,
+    ) -> None:
+        """Publish data: status, checksums and locations in one compare-and-swap, which also checks the
+        task's claim (fence) or the upload's claim token (if_claim) when given. ClaimLost/Conflict otherwise."""
         with self._tx() as s:
+            if fence is not None:
+                hold_claim(s, fence)
+            conditions = [ImageRow.id == image_id, ImageRow.status == from_status, ImageRow.deleted == false()]
+            if if_claim is not None:
+                conditions.append(ImageRow.upload_claim == if_claim)
             result = s.execute(
                 update(ImageRow)
-                .where(ImageRow.id == image_id, ImageRow.status == from_status, ImageRow.deleted == false())
+                .where(*conditions)
                 .values(
-                    status="active", updated_at=utcnow(), revision=ImageRow.revision + 1, upload_node=None, **values
+                    status="active",
+                    updated_at=utcnow(),
+                    revision=ImageRow.revision + 1,
+                    upload_node=None,
+                    upload_claim=None,
+                    **values,
                 )
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise Conflict(f"Image {image_id} is no longer {from_status}.")
-            s.add(
-                LocationRow(
-                    image_id=image_id, url=location.url, meta=json.dumps(location.metadata), created_at=utcnow()
+            for place in (location, *extra):
+                s.add(
+                    LocationRow(image_id=image_id, url=place.url, meta=json.dumps(place.metadata), created_at=utcnow())
                 )
-            )
             # The image's size now counts for its project; the upload's reservation goes in the same commit.
             s.execute(ReservationRow.__table__.delete().where(ReservationRow.image_id == image_id))
 
@@ -377,10 +453,15 @@ class ImageRepository:
                 stmt = stmt.where(ImageRow.id > after)
             return [_to_record(row) for row in s.scalars(stmt.order_by(ImageRow.id).limit(limit))]
 
-    def add_location(self, image_id: str, location: Location, *, size: int | None, checksum: str | None) -> None:
+    def add_location(
+        self, image_id: str, location: Location, *, size: int | None, checksum: str | None, fence: Fence | None = None
+    ) -> None:
         """Record one more copy of the data, only while the image still holds that very data (a compare-and-
-        swap on status, size and checksum); Conflict when it was deleted or its data changed meanwhile."""
+        swap on status, size and checksum, and on the task's claim with a fence); Conflict when it was
+        deleted or its data changed meanwhile. The copy now counts as stored: its reservation shrinks."""
         with self._tx() as s:
+            if fence is not None:
+                hold_claim(s, fence)
             result = s.execute(
                 update(ImageRow)
                 .where(
@@ -403,6 +484,9 @@ class ImageRepository:
                         image_id=image_id, url=location.url, meta=json.dumps(location.metadata), created_at=utcnow()
                     )
                 )
+                held = s.get(ReservationRow, image_id)
+                if held is not None:
+                    held.bytes = max(0, held.bytes - (size or 0))
 
     def remove_location(self, image_id: str, url: str) -> None:
         """Forget one copy of the data; Conflict when it is the image's last one, NotFound when absent."""
@@ -430,10 +514,13 @@ class ImageRepository:
             now = utcnow()
             row.status, row.deleted, row.deleted_at, row.updated_at = "deleted", True, now, now
             row.revision += 1
+            row.upload_node, row.upload_claim = None, None
             row.properties.clear()
             row.tags.clear()
             row.locations.clear()
             s.execute(MemberRow.__table__.delete().where(MemberRow.image_id == image_id))
+            # Whatever upload or import was under way has nothing to reserve for any more.
+            s.execute(ReservationRow.__table__.delete().where(ReservationRow.image_id == image_id))
             return locations
 
 
