@@ -237,8 +237,8 @@ class TaskRepository:
         return self.get(task.id) if claimed == 1 else None
 
     def release_node_prefix(self, prefix: str) -> int:
-        """After a restart: the node's running tasks (workers named prefix...) go back to pending; the
-        generation grows, so a worker of the old process still running somehow is fenced out."""
+        """After a restart: the node's running tasks (workers named prefix...) go back to pending (their
+        processes are gone: the next claim raises the generation)."""
         with self._sessions.begin() as s:
             result = s.execute(
                 update(TaskRow)
@@ -247,7 +247,7 @@ class TaskRepository:
                     TaskRow.status == "processing",
                     TaskRow.pinned_node.is_(None),
                 )
-                .values(status="pending", node=None, updated_at=utcnow(), generation=TaskRow.generation + 1)
+                .values(status="pending", node=None, updated_at=utcnow())
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 

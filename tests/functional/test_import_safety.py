@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.functional import images
 from tests.functional.databases import fresh_database
 from tests.functional.http_server import FileServer
 from tests.functional.server import GlimpseServer
@@ -209,3 +210,44 @@ def test_glance_download_runs_only_where_the_token_is(files: FileServer, tmp_pat
             a.stop()
             b.stop()
             remote.stop()
+
+
+def test_each_copy_and_the_converted_size_count(files: FileServer, tmp_path: Path) -> None:
+    """copy-image counts each new copy; a conversion counts what it would store, refused before qemu-img."""
+    qcow2 = images.make_image(tmp_path, "qcow2", "48M")  # small file, 48 MiB once converted to raw
+    (files.root / "q.qcow2").write_bytes(qcow2.read_bytes())
+    conf = (
+        "[glance_store]\ndefault_backend = fast\n"
+        f"[fast]\nfilesystem_store_datadir = {tmp_path / 'fast'}\n"
+        f"[slow]\nfilesystem_store_datadir = {tmp_path / 'slow'}\n"
+        "[image_import_opts]\nimage_import_plugins = image_conversion\n"
+    )
+    multi = "enabled_backends = fast:file, slow:file\n"
+    server = GlimpseServer(tmp_path / "srv", extra_conf=_conf(files, multi) + conf).start()
+    try:
+        assert httpx.put(f"{server.url}/v2/quotas/p1", json={"image_size_total": 3}).status_code == 200
+        image_id = _image(server, MEMBER)
+        data = os.urandom(2 * MIB)
+        put = httpx.put(f"{server.url}/v2/images/{image_id}/file", content=data, headers={**MEMBER, **OCTETS})
+        assert put.status_code == 204
+        copy = {"method": {"name": "copy-image"}, "stores": ["slow"]}
+        refused = httpx.post(f"{server.url}/v2/images/{image_id}/import", json=copy)
+        assert refused.status_code == 413, refused.text
+        assert _bytes_used(server) == (2, 0) and _files(tmp_path / "slow") == []
+        assert httpx.put(f"{server.url}/v2/quotas/p1", json={"image_size_total": 5}).status_code == 200
+        assert httpx.post(f"{server.url}/v2/images/{image_id}/import", json=copy).status_code == 202
+        _until(lambda: _task(server, image_id)["status"] == "success", what="the copy")
+        assert _bytes_used(server) == (4, 0)  # two copies of 2 MiB
+
+        converted = _image(server, {**MEMBER})
+        patch = [{"op": "replace", "path": "/disk_format", "value": "qcow2"}]
+        headers = {**MEMBER, "Content-Type": "application/openstack-images-v2.1-json-patch"}
+        assert httpx.patch(f"{server.url}/v2/images/{converted}", json=patch, headers=headers).status_code == 200
+        _web(server, converted, f"{files.url}/files/q.qcow2", MEMBER)
+        _until(lambda: _task(server, converted)["status"] == "failure", what="the conversion to be refused")
+        assert "quota" in _task(server, converted)["message"]
+        assert _bytes_used(server) == (4, 0)
+        assert _show(server, converted)["status"] == "queued"
+        assert _files(server.data_dir / "staging") == []
+    finally:
+        server.stop()
