@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from glimpse.db.models import ImageRow, LocationRow, QuotaRow, ReservationRow, TaskRow, utcnow
-from glimpse.errors import Conflict
+from glimpse.errors import Gone
 
 UPLOADING = ("saving", "uploading", "importing")
 
@@ -189,4 +189,4 @@ def _check_alive(s: Session, image_id: str) -> None:
     """A deleted image reserves nothing: its upload or import must stop (and remove its data)."""
     alive = s.scalar(select(ImageRow.id).where(ImageRow.id == image_id, ImageRow.deleted == false()))
     if alive is None:
-        raise Conflict(f"Image {image_id} was deleted: its data is not kept.")
+        raise Gone(f"Image {image_id} was deleted: its data is not kept.")
