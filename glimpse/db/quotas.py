@@ -61,17 +61,22 @@ def count_images(s: Session, project_id: str, statuses: tuple[str, ...] | None =
 
 
 def stored_bytes(s: Session, project_id: str) -> int:
-    """Bytes the project stores, each copy counted (as Glance counts each location), plus reservations."""
+    """Bytes the project stores, each copy counted (as Glance counts each location), plus reservations.
+
+    One statement, so one snapshot: an upload activating meanwhile (size set and reservation dropped in
+    one commit) is seen either before or after, never half (neither counted)."""
     copies = select(func.count()).where(LocationRow.image_id == ImageRow.id).scalar_subquery()
-    stored = s.scalar(
-        select(func.coalesce(func.sum(ImageRow.size * case((copies > 1, copies), else_=1)), 0)).where(
-            ImageRow.owner == project_id, ImageRow.deleted == false()
-        )
+    stored = (
+        select(func.coalesce(func.sum(ImageRow.size * case((copies > 1, copies), else_=1)), 0))
+        .where(ImageRow.owner == project_id, ImageRow.deleted == false())
+        .scalar_subquery()
     )
-    reserved = s.scalar(
-        select(func.coalesce(func.sum(ReservationRow.bytes), 0)).where(ReservationRow.project_id == project_id)
+    reserved = (
+        select(func.coalesce(func.sum(ReservationRow.bytes), 0))
+        .where(ReservationRow.project_id == project_id)
+        .scalar_subquery()
     )
-    return int(stored or 0) + int(reserved or 0)
+    return int(s.scalar(select(stored + reserved)) or 0)
 
 
 def staged_bytes(s: Session, project_id: str) -> int:
