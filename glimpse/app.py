@@ -9,8 +9,8 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -37,7 +37,10 @@ from glimpse.db.quotas import QuotaRepository
 from glimpse.db.repositories import ImageRepository
 from glimpse.db.session import make_engine, make_sessionmaker
 from glimpse.db.tasks import TaskRepository
-from glimpse.domain.imports import ImportOptions, ImportService
+from glimpse.domain.import_claim import ImportTiming
+from glimpse.domain.import_runner import ImportRunner
+from glimpse.domain.import_sources import ImportOptions, Sources
+from glimpse.domain.imports import ImportService
 from glimpse.domain.members import MemberService
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.schema import ImageSchema
@@ -138,6 +141,7 @@ class Services:
     quotas: QuotaService
     imports: ImportService
     stores: StoreMaintenance
+    runner: ImportRunner
 
 
 def build_services(settings: Settings, policy: Policy | None = None, *, migrate_embedded: bool = True) -> Services:
@@ -179,16 +183,25 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
         gpt_safety_checks_nonfatal=settings.gpt_safety_checks_nonfatal,
     )
     stores = build_stores(settings, node)
-    images = ImageService(repo, stores, limits, node, policy, quotas, schema, rules)
+    staging = FilesystemStore("os_glance_staging_store", settings.staging_dir, node)
+    images = ImageService(repo, stores, limits, node, policy, quotas, schema, rules, staging=staging)
     members = MemberService(repo, policy, settings.image_member_quota)
-    imports = build_imports(settings, images, sessions, policy, node)
+    sources = Sources(import_options(settings), staging, download, settings.image_size_cap)
+    tasks = TaskRepository(sessions)
+    imports = ImportService(images, tasks, policy, sources, node)
+    timing = ImportTiming(
+        heartbeat_every=settings.task_heartbeat_interval,
+        stale_after=timedelta(seconds=settings.task_stale_after),
+        step_timeout=float(settings.import_step_timeout),
+        upload_abandoned_after=timedelta(seconds=settings.upload_heartbeat_timeout),
+    )
+    scratch = settings.staging_dir / f"work-{node_tag(node)}"
+    runner = ImportRunner(images, tasks, sources, scratch, node, timing)
     maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm)
-    return Services(images, members, quotas, imports, maintenance)
+    return Services(images, members, quotas, imports, maintenance, runner)
 
 
-def build_imports(
-    settings: Settings, images: ImageService, sessions: sessionmaker[Session], policy: Policy, node: str
-) -> ImportService:
+def import_options(settings: Settings) -> ImportOptions:
     options = ImportOptions(
         methods=tuple(m for m in settings.enabled_import_methods if m in IMPLEMENTED_IMPORT_METHODS),
         egress=egress_policy(settings),
@@ -200,9 +213,7 @@ def build_imports(
         remote_endpoints=settings.remote_endpoints,
         download_properties=settings.download_properties,
     )
-    staging = FilesystemStore("os_glance_staging_store", settings.staging_dir, node)
-    scratch = settings.staging_dir / f"work-{node_tag(node)}"
-    return ImportService(images, TaskRepository(sessions), policy, staging, scratch, options, node, download)
+    return options
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -279,7 +290,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     policy = Policy(settings.policy_file)
     auth = auth_middleware(settings, policy)
     services = services or build_services(settings, policy)
-    worker = TaskWorker(services.imports, abandoned_after=settings.upload_heartbeat_timeout)
+    worker = TaskWorker(services.runner, max_workers=settings.import_max_workers)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

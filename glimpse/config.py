@@ -64,6 +64,25 @@ DEFAULT_OPTS = [
         help="Threads image data uploads and downloads may hold at once, apart from the threads metadata requests "
         "use: slow transfers past this number wait, and never leave the rest of the API without threads.",
     ),
+    cfg.FloatOpt(
+        "task_heartbeat_interval",
+        default=5.0,
+        min=0.1,
+        help="Seconds between the heartbeats of a running import, copy or glance-download task.",
+    ),
+    cfg.FloatOpt(
+        "task_stale_after",
+        default=60.0,
+        min=1.0,
+        help="Seconds without a heartbeat after which another process takes a task over (or, for a "
+        "glance-download, fails it); keep it well above task_heartbeat_interval.",
+    ),
+    cfg.IntOpt(
+        "import_step_timeout",
+        default=3600,
+        min=1,
+        help="Seconds one step of an import (download, conversion, writing to a store) may take.",
+    ),
     cfg.StrOpt(
         "node_staging_uri",
         help="file:// folder where staged and importing data waits (default <data_dir>/staging); "
@@ -321,6 +340,9 @@ GLANCE_DOWNLOAD_PROPERTY_OPTS = [
         help="Property names (or prefixes) an image downloaded from another region takes over.",
     ),
 ]
+TASKFLOW_OPTS = [
+    cfg.IntOpt("max_workers", default=10, min=1, help="Imports each API process runs at once."),
+]
 DASHBOARD_OPTS = [
     cfg.StrOpt("secret_key", secret=True, help="Key signing dashboard sessions; generated in data_dir when unset."),
 ]
@@ -342,6 +364,7 @@ SECTIONS: dict[str, list[cfg.Opt]] = {
     "inject_metadata_properties": INJECT_OPTS,
     "glance_download_opts": GLANCE_DOWNLOAD_OPTS,
     "glance_download_properties": GLANCE_DOWNLOAD_PROPERTY_OPTS,
+    "taskflow_executor": TASKFLOW_OPTS,
     "dashboard": DASHBOARD_OPTS,
     "oslo_policy": list(policy_opts._options),  # oslo.policy's own options, read by auth/policy.py
 }
@@ -403,6 +426,10 @@ class Settings:
     staging_dir: Path = Path("glimpse-data/staging")
     upload_heartbeat_timeout: int = 120
     data_transfer_threads: int = 100
+    task_heartbeat_interval: float = 5.0
+    task_stale_after: float = 60.0
+    import_step_timeout: int = 3600
+    import_max_workers: int = 10
     import_filter: dict[str, object] = field(default_factory=dict)
     egress: dict[str, object] = field(default_factory=dict)
     import_plugins: tuple[str, ...] = ()
@@ -602,6 +629,10 @@ def load_settings(
             staging_dir=_staging_dir(conf.node_staging_uri, data_dir),
             upload_heartbeat_timeout=conf.upload_heartbeat_timeout,
             data_transfer_threads=conf.data_transfer_threads,
+            task_heartbeat_interval=conf.task_heartbeat_interval,
+            task_stale_after=max(conf.task_stale_after, 2 * conf.task_heartbeat_interval),
+            import_step_timeout=conf.import_step_timeout,
+            import_max_workers=conf.taskflow_executor.max_workers,
             import_filter={o.dest: conf.import_filtering_opts[o.dest] for o in IMPORT_FILTER_OPTS},
             egress={o.dest: conf.egress[o.dest] for o in EGRESS_OPTS},
             import_plugins=tuple(conf.image_import_opts.image_import_plugins),

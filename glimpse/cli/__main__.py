@@ -97,7 +97,7 @@ def serve(args: argparse.Namespace) -> int:
     recovered = services.images.recover()
     if recovered:
         console.print(f"Recovered {recovered} interrupted upload(s): the images are queued again.")
-    resumed = services.imports.recover()
+    resumed = services.runner.recover()
     if resumed:
         console.print(f"Resuming {resumed} interrupted import(s).")
     console.print(

@@ -69,6 +69,8 @@ class ImageRow(Base):
     upload_node: Mapped[str | None] = mapped_column(String(255))
     # Refreshed while data arrives; an upload whose heartbeat stopped belongs to a dead process.
     upload_heartbeat_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # The claim token of the upload (or staging) allowed to publish data; a new upload gets a new one.
+    upload_claim: Mapped[str | None] = mapped_column(String(36))
 
     properties: Mapped[list[PropertyRow]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="PropertyRow.name"
@@ -195,6 +197,10 @@ class TaskRow(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     node: Mapped[str | None] = mapped_column(String(255))  # the process running it
     heartbeat_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # Fencing number: grows by one at every claim; a publishing write checks it in its own transaction.
+    generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The only process that may run the task (it holds the caller's token in memory), or None.
+    pinned_node: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
     expires_at: Mapped[datetime | None] = mapped_column(Timestamp)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from sqlalchemy import delete, false, func, select, update
+from sqlalchemy import case, delete, exists, false, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from glimpse.db.models import ImageRow, QuotaRow, ReservationRow, utcnow
+from glimpse.db.models import ImageRow, LocationRow, QuotaRow, ReservationRow, TaskRow, utcnow
+from glimpse.errors import Gone
 
 UPLOADING = ("saving", "uploading", "importing")
 
@@ -60,15 +61,22 @@ def count_images(s: Session, project_id: str, statuses: tuple[str, ...] | None =
 
 
 def stored_bytes(s: Session, project_id: str) -> int:
-    stored = s.scalar(
-        select(func.coalesce(func.sum(ImageRow.size), 0)).where(
-            ImageRow.owner == project_id, ImageRow.deleted == false()
-        )
+    """Bytes the project stores, each copy counted (as Glance counts each location), plus reservations.
+
+    One statement, so one snapshot: an upload activating meanwhile (size set and reservation dropped in
+    one commit) is seen either before or after, never half (neither counted)."""
+    copies = select(func.count()).where(LocationRow.image_id == ImageRow.id).scalar_subquery()
+    stored = (
+        select(func.coalesce(func.sum(ImageRow.size * case((copies > 1, copies), else_=1)), 0))
+        .where(ImageRow.owner == project_id, ImageRow.deleted == false())
+        .scalar_subquery()
     )
-    reserved = s.scalar(
-        select(func.coalesce(func.sum(ReservationRow.bytes), 0)).where(ReservationRow.project_id == project_id)
+    reserved = (
+        select(func.coalesce(func.sum(ReservationRow.bytes), 0))
+        .where(ReservationRow.project_id == project_id)
+        .scalar_subquery()
     )
-    return int(stored or 0) + int(reserved or 0)
+    return int(s.scalar(select(stored + reserved)) or 0)
 
 
 def staged_bytes(s: Session, project_id: str) -> int:
@@ -119,6 +127,7 @@ class QuotaRepository:
         for staged data, its staging limit; returns how many were granted."""
         with self._sessions.begin() as s:
             lock_project(s, project_id)
+            _check_alive(s, image_id)
             granted = want
             if limit is not None:
                 granted = min(granted, limit - stored_bytes(s, project_id))
@@ -133,6 +142,56 @@ class QuotaRepository:
                     held.bytes += granted
             return granted
 
+    def reserve_up_to(
+        self, image_id: str, project_id: str, total: int, limit: int | None, stage_limit: int | None = None
+    ) -> bool:
+        """Make the image's reservation at least `total` bytes, within the limits; False when it cannot.
+
+        Unlike reserve, calling it again with the same total reserves nothing more: a worker that takes
+        an import over does not count the bytes of the attempt it replaces a second time."""
+        with self._sessions.begin() as s:
+            lock_project(s, project_id)
+            _check_alive(s, image_id)
+            held = s.get(ReservationRow, image_id)
+            want = total - (held.bytes if held else 0)
+            if want <= 0:
+                return True
+            if limit is not None and want > limit - stored_bytes(s, project_id):
+                return False
+            if stage_limit is not None and want > stage_limit - staged_bytes(s, project_id):
+                return False
+            if held is None:
+                s.add(ReservationRow(image_id=image_id, project_id=project_id, bytes=want, created_at=utcnow()))
+            else:
+                held.bytes += want
+            return True
+
+    def sweep(self) -> int:
+        """Drop reservations with no live upload or import behind them (image gone, or neither uploading,
+        staged, importing, nor being copied by a pending or running task); returns how many went."""
+        live_image = exists().where(
+            ImageRow.id == ReservationRow.image_id, ImageRow.deleted == false(), ImageRow.status.in_(UPLOADING)
+        )
+        live_task = exists().where(
+            TaskRow.image_id == ReservationRow.image_id, TaskRow.status.in_(("pending", "processing"))
+        )
+        with self._sessions.begin() as s:
+            result = s.execute(delete(ReservationRow).where(~live_image, ~live_task))
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def headroom(self, image_id: str, project_id: str, limit: int) -> int:
+        """What the image's reservation could grow to within `limit` (its own reservation included)."""
+        with self._sessions.begin() as s:
+            held = s.get(ReservationRow, image_id)
+            return max(0, limit - stored_bytes(s, project_id) + (held.bytes if held else 0))
+
     def release(self, image_id: str) -> None:
         with self._sessions.begin() as s:
             s.execute(delete(ReservationRow).where(ReservationRow.image_id == image_id))
+
+
+def _check_alive(s: Session, image_id: str) -> None:
+    """A deleted image reserves nothing: its upload or import must stop (and remove its data)."""
+    alive = s.scalar(select(ImageRow.id).where(ImageRow.id == image_id, ImageRow.deleted == false()))
+    if alive is None:
+        raise Gone(f"Image {image_id} was deleted: its data is not kept.")

@@ -12,9 +12,11 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, tr
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from glimpse.db.models import ImageRow, LocationRow, MemberRow, PropertyRow, ReservationRow, TagRow, utcnow
-from glimpse.db.quotas import UPLOADING, count_images, lock_project
+from glimpse.db.image_data import ImageDataWrites
+from glimpse.db.models import ImageRow, MemberRow, PropertyRow, ReservationRow, TagRow, utcnow
+from glimpse.db.quotas import count_images, lock_project
 from glimpse.db.records import Comparison, Image, ImageQuery, Location, Member
+from glimpse.db.tasks import Fence, hold_claim
 from glimpse.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
 
 COLUMN_FIELDS = (
@@ -37,7 +39,7 @@ def _to_record(row: ImageRow) -> Image:
     )
 
 
-class ImageRepository:
+class ImageRepository(ImageDataWrites):
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
@@ -270,105 +272,30 @@ class ImageRepository:
         row.tags.extend(TagRow(value=t) for t in wanted if t not in have)
         s.flush()
 
-    def transition(self, image_id: str, from_status: str, to_status: str, **values: Any) -> None:
-        """Move the image between statuses atomically; Conflict when it is no longer in from_status."""
+    def transition(
+        self,
+        image_id: str,
+        from_status: str,
+        to_status: str,
+        fence: Fence | None = None,
+        if_claim: str | None = None,
+        **values: Any,
+    ) -> None:
+        """Move the image between statuses atomically; Conflict when it is no longer in from_status, or
+        (with a fence, or if_claim: an upload's claim token) when that claim was lost: one transaction."""
         with self._tx() as s:
+            if fence is not None:
+                hold_claim(s, fence)
+            conditions = [ImageRow.id == image_id, ImageRow.status == from_status, ImageRow.deleted == false()]
+            if if_claim is not None:
+                conditions.append(ImageRow.upload_claim == if_claim)
             result = s.execute(
                 update(ImageRow)
-                .where(ImageRow.id == image_id, ImageRow.status == from_status, ImageRow.deleted == false())
+                .where(*conditions)
                 .values(status=to_status, updated_at=utcnow(), revision=ImageRow.revision + 1, **values)
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise Conflict(f"Image {image_id} is no longer {from_status}.")
-
-    def begin_upload(
-        self, image_id: str, owner: str | None, node: str, max_uploading: int | None, to_status: str = "saving"
-    ) -> None:
-        """queued -> saving (or uploading, for staging) for this node; with max_uploading, only while the
-        project has fewer uploads in progress."""
-        with self._tx() as s:
-            if max_uploading is not None and owner is not None:
-                lock_project(s, owner)
-                if count_images(s, owner, UPLOADING) >= max_uploading:
-                    raise TooLarge(f"Maximum number of uploads in progress exceeded: the limit is {max_uploading}.")
-            result = s.execute(
-                update(ImageRow)
-                .where(ImageRow.id == image_id, ImageRow.status == "queued", ImageRow.deleted == false())
-                .values(
-                    status=to_status,
-                    updated_at=utcnow(),
-                    revision=ImageRow.revision + 1,
-                    upload_node=node,
-                    upload_heartbeat_at=utcnow(),
-                )
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                raise Conflict(f"Image status transition from queued to {to_status} is not allowed")
-
-    def staged(self, image_id: str) -> None:
-        with self._tx() as s:
-            s.execute(
-                update(ImageRow).where(ImageRow.id == image_id).values(upload_node=None, upload_heartbeat_at=None)
-            )
-
-    def upload_heartbeat(self, image_id: str, node: str) -> None:
-        with self._tx() as s:
-            s.execute(
-                update(ImageRow)
-                .where(ImageRow.id == image_id, ImageRow.upload_node == node)
-                .values(upload_heartbeat_at=utcnow())
-            )
-
-    def abandoned_uploads(self, older_than: timedelta) -> list[tuple[str, str, str]]:
-        """(image id, status, node) of uploads and stagings whose writer stopped beating."""
-        cutoff = utcnow() - older_than
-        with self._tx() as s:
-            rows = s.execute(
-                select(ImageRow.id, ImageRow.status, ImageRow.upload_node).where(
-                    ImageRow.status.in_(("saving", "uploading")),
-                    ImageRow.deleted == false(),
-                    ImageRow.upload_heartbeat_at < cutoff,
-                )
-            )
-            return [(r[0], r[1], r[2] or "") for r in rows]
-
-    def set_internal_properties(self, image_id: str, values: dict[str, str], remove: tuple[str, ...] = ()) -> None:
-        """Server-kept properties (os_glance_*), changed without touching the user's revision."""
-        with self._tx() as s:
-            rows = {p.name: p for p in s.scalars(select(PropertyRow).where(PropertyRow.image_id == image_id))}
-            for name in remove:
-                if name in rows:
-                    s.delete(rows[name])
-            for name, value in values.items():
-                if name in rows:
-                    rows[name].value = value
-                else:
-                    s.add(PropertyRow(image_id=image_id, name=name, value=value))
-
-    def ids_in_status_on(self, status: str, node: str) -> list[str]:
-        with self._tx() as s:
-            query = select(ImageRow.id).where(ImageRow.status == status, ImageRow.upload_node == node)
-            return list(s.scalars(query))
-
-    def activate(self, image_id: str, from_status: str, location: Location, **values: Any) -> None:
-        """Publish uploaded data: status, checksums and location in one compare-and-swap."""
-        with self._tx() as s:
-            result = s.execute(
-                update(ImageRow)
-                .where(ImageRow.id == image_id, ImageRow.status == from_status, ImageRow.deleted == false())
-                .values(
-                    status="active", updated_at=utcnow(), revision=ImageRow.revision + 1, upload_node=None, **values
-                )
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                raise Conflict(f"Image {image_id} is no longer {from_status}.")
-            s.add(
-                LocationRow(
-                    image_id=image_id, url=location.url, meta=json.dumps(location.metadata), created_at=utcnow()
-                )
-            )
-            # The image's size now counts for its project; the upload's reservation goes in the same commit.
-            s.execute(ReservationRow.__table__.delete().where(ReservationRow.image_id == image_id))
 
     def with_data(self, after: str | None = None, limit: int = 100) -> list[Image]:
         """A page of the images holding data (active or deactivated), in id order after `after`."""
@@ -377,33 +304,6 @@ class ImageRepository:
             if after is not None:
                 stmt = stmt.where(ImageRow.id > after)
             return [_to_record(row) for row in s.scalars(stmt.order_by(ImageRow.id).limit(limit))]
-
-    def add_location(self, image_id: str, location: Location, *, size: int | None, checksum: str | None) -> None:
-        """Record one more copy of the data, only while the image still holds that very data (a compare-and-
-        swap on status, size and checksum); Conflict when it was deleted or its data changed meanwhile."""
-        with self._tx() as s:
-            result = s.execute(
-                update(ImageRow)
-                .where(
-                    ImageRow.id == image_id,
-                    ImageRow.deleted == false(),
-                    ImageRow.status.in_(("active", "deactivated")),
-                    ImageRow.size == size,
-                    ImageRow.checksum == checksum,
-                )
-                .values(updated_at=utcnow())
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                raise Conflict(f"Image {image_id} was deleted or its data changed; the copy is not recorded.")
-            known = s.scalar(
-                select(LocationRow.id).where(LocationRow.image_id == image_id, LocationRow.url == location.url)
-            )
-            if known is None:
-                s.add(
-                    LocationRow(
-                        image_id=image_id, url=location.url, meta=json.dumps(location.metadata), created_at=utcnow()
-                    )
-                )
 
     def remove_location(self, image_id: str, url: str) -> None:
         """Forget one copy of the data; Conflict when it is the image's last one, NotFound when absent."""
@@ -435,7 +335,15 @@ class ImageRepository:
             result = s.execute(
                 update(ImageRow)
                 .where(*wanted)
-                .values(status="deleted", deleted=True, deleted_at=now, updated_at=now, revision=ImageRow.revision + 1)
+                .values(
+                    status="deleted",
+                    deleted=True,
+                    deleted_at=now,
+                    updated_at=now,
+                    revision=ImageRow.revision + 1,
+                    upload_node=None,
+                    upload_claim=None,
+                )
             )
             row = s.get(ImageRow, image_id)
             if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -450,6 +358,8 @@ class ImageRepository:
             row.tags.clear()
             row.locations.clear()
             s.execute(MemberRow.__table__.delete().where(MemberRow.image_id == image_id))
+            # Whatever upload or import was under way has nothing to reserve for any more.
+            s.execute(ReservationRow.__table__.delete().where(ReservationRow.image_id == image_id))
             return locations
 
 

@@ -1,4 +1,10 @@
-"""TaskRepository: tasks as rows, claimed by one process at a time with compare-and-swap and heartbeats."""
+"""TaskRepository: tasks as rows, claimed by one process at a time with compare-and-swap and heartbeats.
+
+Each claim raises the task's `generation`; the claimant holds a Fence (task id, generation). Every write
+that publishes the task's work calls `hold_claim` in its own transaction: the UPDATE of the task row both
+checks the fence and locks the row until commit, so a process that claims the task meanwhile waits for
+that commit and then no longer matches (and a fenced-out process never publishes).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from glimpse.db.models import TaskRow, utcnow
-from glimpse.errors import NotFound
+from glimpse.errors import Conflict, NotFound
 
 TASK_TTL = timedelta(hours=48)
 
@@ -33,6 +39,36 @@ class Task:
     updated_at: datetime | None = None
     expires_at: datetime | None = None
     node: str | None = field(default=None, repr=False)
+    generation: int = 0
+    pinned_node: str | None = None
+    heartbeat_at: datetime | None = None
+
+    @property
+    def fence(self) -> Fence:
+        return Fence(self.id, self.generation)
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The claim a worker holds on a task: valid while the task's generation is still this one."""
+
+    task_id: str
+    generation: int
+
+
+class ClaimLost(Conflict):
+    """Another process claimed the task since: this worker may neither publish nor delete shared data."""
+
+
+def hold_claim(s: Session, fence: Fence) -> None:
+    """In the caller's transaction: check the fence and lock the task row until commit; ClaimLost if gone."""
+    result = s.execute(
+        update(TaskRow)
+        .where(TaskRow.id == fence.task_id, TaskRow.generation == fence.generation, TaskRow.status == "processing")
+        .values(heartbeat_at=utcnow())
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ClaimLost(f"Task {fence.task_id} was taken over by another process; this attempt stops.")
 
 
 def _task(row: TaskRow) -> Task:
@@ -51,6 +87,9 @@ def _task(row: TaskRow) -> Task:
         updated_at=row.updated_at,
         expires_at=row.expires_at,
         node=row.node,
+        generation=row.generation or 0,
+        pinned_node=row.pinned_node,
+        heartbeat_at=row.heartbeat_at,
     )
 
 
@@ -59,12 +98,14 @@ class TaskRepository:
         self._sessions = sessions
 
     def create(self, task_type: str, owner: str | None, image_id: str | None, task_input: dict[str, Any],
-               user_id: str | None, request_id: str | None) -> Task:  # fmt: skip
+               user_id: str | None, request_id: str | None, pinned_node: str | None = None) -> Task:  # fmt: skip
+        """pinned_node: only that process may claim the task; it keeps heartbeat_at fresh while it waits."""
         now = utcnow()
         row = TaskRow(
             id=str(uuid.uuid4()), type=task_type, status="pending", owner=owner, image_id=image_id,
             input=json.dumps(task_input), message="", user_id=user_id, request_id=request_id,
-            created_at=now, updated_at=now,
+            created_at=now, updated_at=now, generation=0, pinned_node=pinned_node,
+            heartbeat_at=now if pinned_node else None,
         )  # fmt: skip
         with self._sessions.begin() as s:
             s.add(row)
@@ -92,15 +133,19 @@ class TaskRepository:
             return [_task(r) for r in s.scalars(query)]
 
     def claim(self, node: str, stale_after: timedelta) -> Task | None:
-        """Take one pending task, or one whose runner stopped beating; None when there is nothing to do."""
+        """Take one pending task, or one whose runner stopped beating; None when there is nothing to do.
+
+        A pinned task is only ever taken by its own process, and never taken over."""
         now = utcnow()
         with self._sessions.begin() as s:
             candidates = s.scalars(
                 select(TaskRow.id)
                 .where(
                     or_(
-                        TaskRow.status == "pending",
-                        (TaskRow.status == "processing") & (TaskRow.heartbeat_at < now - stale_after),
+                        (TaskRow.status == "pending") & (TaskRow.pinned_node.is_(None) | (TaskRow.pinned_node == node)),
+                        (TaskRow.status == "processing")
+                        & (TaskRow.heartbeat_at < now - stale_after)
+                        & TaskRow.pinned_node.is_(None),
                     )
                 )
                 .order_by(TaskRow.created_at)
@@ -113,14 +158,25 @@ class TaskRepository:
                     continue
                 claimed = s.execute(
                     update(TaskRow)
-                    .where(TaskRow.id == task_id, TaskRow.status == row.status, TaskRow.updated_at == row.updated_at)
-                    .values(status="processing", node=node, heartbeat_at=now, updated_at=now)
+                    .where(
+                        TaskRow.id == task_id,
+                        TaskRow.status == row.status,
+                        TaskRow.generation == row.generation,
+                        TaskRow.updated_at == row.updated_at,
+                    )
+                    .values(
+                        status="processing",
+                        node=node,
+                        heartbeat_at=now,
+                        updated_at=now,
+                        generation=TaskRow.generation + 1,
+                    )
                 ).rowcount  # type: ignore[attr-defined]
             if claimed == 1:
                 return self.get(task_id)
         return None
 
-    def heartbeat(self, task_id: str, node: str, message: str | None = None) -> bool:
+    def heartbeat(self, fence: Fence, message: str | None = None) -> bool:
         """Still mine? Refreshes the heartbeat (and the progress message); False when another took it over."""
         values: dict[str, Any] = {"heartbeat_at": utcnow()}
         if message is not None:
@@ -128,31 +184,96 @@ class TaskRepository:
         with self._sessions.begin() as s:
             result = s.execute(
                 update(TaskRow)
-                .where(TaskRow.id == task_id, TaskRow.node == node, TaskRow.status == "processing")
+                .where(
+                    TaskRow.id == fence.task_id, TaskRow.generation == fence.generation, TaskRow.status == "processing"
+                )
                 .values(**values)
             )
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
+    def touch_pinned(self, node: str) -> None:
+        """The pinned process is alive: its waiting tasks must not be given up as orphans."""
+        with self._sessions.begin() as s:
+            s.execute(
+                update(TaskRow)
+                .where(TaskRow.pinned_node == node, TaskRow.status == "pending")
+                .values(heartbeat_at=utcnow())
+            )
+
+    def orphaned_pinned(self, stale_after: timedelta) -> list[Task]:
+        """Pinned tasks whose process stopped beating: nobody else can run them."""
+        cutoff = utcnow() - stale_after
+        with self._sessions.begin() as s:
+            rows = s.scalars(
+                select(TaskRow).where(
+                    TaskRow.pinned_node.is_not(None),
+                    TaskRow.status.in_(("pending", "processing")),
+                    TaskRow.heartbeat_at < cutoff,
+                )
+            )
+            return [_task(r) for r in rows]
+
+    def claim_orphan(self, task: Task, node: str) -> Task | None:
+        """Claim an orphaned pinned task only to fail it (compare-and-swap on its generation)."""
+        now = utcnow()
+        with self._sessions.begin() as s:
+            claimed = s.execute(
+                update(TaskRow)
+                .where(
+                    TaskRow.id == task.id,
+                    TaskRow.generation == task.generation,
+                    TaskRow.status == task.status,
+                    TaskRow.heartbeat_at == task.heartbeat_at,
+                )
+                .values(
+                    status="processing",
+                    node=node,
+                    heartbeat_at=now,
+                    updated_at=now,
+                    generation=TaskRow.generation + 1,
+                    pinned_node=None,
+                )
+            ).rowcount  # type: ignore[attr-defined]
+        return self.get(task.id) if claimed == 1 else None
+
     def release_node_prefix(self, prefix: str) -> int:
-        """After a restart: the node's running tasks (workers named prefix...) go back to pending."""
+        """After a restart: the node's running tasks (workers named prefix...) go back to pending (their
+        processes are gone: the next claim raises the generation)."""
         with self._sessions.begin() as s:
             result = s.execute(
                 update(TaskRow)
-                .where(TaskRow.node.startswith(prefix, autoescape=True), TaskRow.status == "processing")
+                .where(
+                    TaskRow.node.startswith(prefix, autoescape=True),
+                    TaskRow.status == "processing",
+                    TaskRow.pinned_node.is_(None),
+                )
                 .values(status="pending", node=None, updated_at=utcnow())
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
-    def finish(self, task_id: str, node: str, status: str, message: str, result: dict[str, Any]) -> None:
+    def pinned_prefix(self, prefix: str) -> list[Task]:
+        """After a restart: pinned tasks of the node's former processes (their tokens died with them)."""
+        with self._sessions.begin() as s:
+            rows = s.scalars(
+                select(TaskRow).where(
+                    TaskRow.pinned_node.startswith(prefix, autoescape=True),
+                    TaskRow.status.in_(("pending", "processing")),
+                )
+            )
+            return [_task(r) for r in rows]
+
+    def finish(self, fence: Fence, status: str, message: str, result: dict[str, Any]) -> bool:
+        """End the task, only while the claim is still this one; False when it was taken over."""
         now = utcnow()
         with self._sessions.begin() as s:
-            s.execute(
+            done = s.execute(
                 update(TaskRow)
-                .where(TaskRow.id == task_id, TaskRow.node == node)
+                .where(TaskRow.id == fence.task_id, TaskRow.generation == fence.generation)
                 .values(
                     status=status, message=message, result=json.dumps(result), updated_at=now, expires_at=now + TASK_TTL
                 )
-            )
+            ).rowcount  # type: ignore[attr-defined]
+        return bool(done == 1)
 
     def abandon(self, task_id: str, message: str) -> None:
         """A task that never started (its image changed meanwhile) ends as a failure."""

@@ -96,8 +96,46 @@ class QuotaService:
 
         return QuotaMeter(chunks, reserve, shown, granted)
 
+    def ensure(self, image_id: str, owner: str | None, total: int, staging: bool = False) -> None:
+        """Hold at least `total` bytes for the image's import or copy; TooLarge when the limits refuse."""
+        if owner is None:
+            return
+        limits = self.effective(owner)
+        limit, stage_limit = limits.image_size_total, limits.image_stage_total if staging else None
+        if limit is None and stage_limit is None:
+            return
+        if not self.repo.reserve_up_to(image_id, owner, total, limit, stage_limit):
+            shown = min(x for x in (limit, stage_limit) if x is not None)
+            raise TooLarge(
+                f"Denying attempt to import image because it exceeds the quota: the project may store {shown} bytes."
+            )
+
+    def headroom(self, image_id: str, owner: str | None) -> int | None:
+        """Bytes the image's import may still hold (its reservation included); None without a byte limit."""
+        if owner is None:
+            return None
+        limit = self.effective(owner).image_size_total
+        return None if limit is None else self.repo.headroom(image_id, owner, limit)
+
+    def metered_import(
+        self, image_id: str, owner: str | None, chunks: Iterable[bytes], staging: bool = True
+    ) -> Iterator[bytes]:
+        """Chunks of data an import brings in, reserved ahead as they stream (so an endless source stops
+        at the quota, not at the disk's end): checked at every MiB, so at most a MiB more is ever held."""
+        checked, used = -1, 0
+        for chunk in chunks:
+            used += len(chunk)
+            if used > checked:
+                checked = used + MIB
+                self.ensure(image_id, owner, used, staging)
+            yield chunk
+
     def release(self, image_id: str) -> None:
         self.repo.release(image_id)
+
+    def sweep(self) -> int:
+        """Reservations nothing live stands behind (their upload or import died, their image went)."""
+        return self.repo.sweep()
 
     # --- reading and setting limits ------------------------------------------------------------------
     def usage(self, ctx: RequestContext, project_id: str | None = None) -> dict[str, dict[str, int]]:

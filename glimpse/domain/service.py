@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -77,7 +77,10 @@ class ImageService:
         quotas: QuotaService,
         schema: ImageSchema = DEFAULT_SCHEMA,
         format_rules: FormatRules | None = None,
+        staging: Store | None = None,
     ) -> None:
+        """staging: where glance-direct data waits; an image deleted while staged loses its staged file."""
+        self.staging = staging
         self.schema = schema
         self.format_rules = format_rules or FormatRules()
         self.quotas = quotas
@@ -186,8 +189,11 @@ class ImageService:
             raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
         for location in image.locations:  # data others still use (Ceph clones) keeps its image: 409
             check_deletable(self.stores.for_location(location.url, location.metadata), location.url)
-        for location in self.repo.delete(image_id, image.revision):  # protected or changed meanwhile: refused
+        # Refused when protected or changed meanwhile; the image's quota reservation goes in the same transaction.
+        for location in self.repo.delete(image_id, image.revision):
             self._purge(location)
+        if self.staging is not None:  # staged (or being staged): nothing will import it now
+            self.staging.delete(self.staging.url_for(image_id))
 
     def _purge(self, location: Location) -> None:
         try:
@@ -247,11 +253,9 @@ class ImageService:
         if expected_size is not None and expected_size > max_size:
             raise TooLarge(f"Image size {expected_size} exceeds the allowed {max_size} bytes.")
         max_uploading = self.quotas.effective(image.owner).image_count_uploading if image.owner else None
-        self.repo.begin_upload(image_id, image.owner, self.node, max_uploading)
+        claim = self.repo.begin_upload(image_id, image.owner, self.node, max_uploading)
         try:
-            beating = Heartbeat(
-                chunks, lambda: self.repo.upload_heartbeat(image_id, self.node), self.limits.heartbeat_every
-            )
+            beating = Heartbeat(chunks, self.upload_beat(image_id, claim), self.limits.heartbeat_every)
             metered = self.quotas.metered(image_id, image.owner, beating, expected_size)
             guard = FormatGuard(metered, image.disk_format, self.format_rules)
             stored = store.add(
@@ -262,25 +266,42 @@ class ImageService:
                 hash_algo=self.limits.hashing_algorithm,
             )
         except BaseException:
-            self.quotas.release(image_id)
-            self._back_to_queued(image_id)
+            self._back_to_queued(image_id, claim)
             raise
-        self._publish(image_id, store.name, stored, guard.verdict.virtual_size if guard.verdict else None)
+        self._publish(image_id, store.name, stored, guard.verdict.virtual_size if guard.verdict else None, claim)
         return self.repo.get(image_id)
 
-    def _back_to_queued(self, image_id: str) -> None:
-        try:
-            self.repo.transition(image_id, "saving", "queued", upload_node=None)
-        except Conflict:
-            pass  # deleted meanwhile: nothing to restore
+    def upload_beat(self, image_id: str, claim: str) -> Callable[[], None]:
+        """The heartbeat of an upload or staging: it stops the upload once its claim is gone (the image
+        was deleted, or swept back to queued and taken by another upload)."""
 
-    def _publish(self, image_id: str, store_name: str, stored: StoredData, virtual_size: int | None) -> None:
+        def beat() -> None:
+            if not self.repo.upload_heartbeat(image_id, claim):
+                raise Gone(f"Image {image_id} was deleted or reset during the upload; the upload stopped.")
+
+        return beat
+
+    def _back_to_queued(self, image_id: str, claim: str | None = None) -> None:
+        """A failed upload: queued again, its reservation released, only while the upload still holds it."""
+        try:
+            self.repo.transition(image_id, "saving", "queued", if_claim=claim, upload_node=None)
+        except Conflict:
+            return  # deleted (reservation gone with it) or taken by another upload (its reservation now)
+        self.quotas.release(image_id)
+
+    def _publish(
+        self, image_id: str, store_name: str, stored: StoredData, virtual_size: int | None, claim: str
+    ) -> None:
+        """Activate under the upload's claim. An upload that lost its claim to another upload removes no
+        data: PUT data is written under the image's own name, which may now hold the winner's bytes; only
+        when the image is gone (nobody can win any more) is the data removed."""
         location = Location(url=stored.url, metadata={"store": store_name, **stored.metadata})
         try:
             self.repo.activate(
                 image_id,
                 "saving",
                 location,
+                if_claim=claim,
                 size=stored.size,
                 checksum=stored.checksum,
                 os_hash_algo=stored.hash_algo,
@@ -288,9 +309,12 @@ class ImageService:
                 virtual_size=virtual_size,
             )
         except Conflict:
-            self.quotas.release(image_id)
-            self._purge(location)  # the image was deleted while its data was arriving
-            raise Gone(f"Image {image_id} was deleted during the upload; its data was removed.") from None
+            try:
+                self.repo.get(image_id)
+            except NotFound:
+                self._purge(location)  # the image was deleted while its data was arriving
+                raise Gone(f"Image {image_id} was deleted during the upload; its data was removed.") from None
+            raise Conflict(f"Image {image_id} was reset during the upload (it stalled too long).") from None
 
     def download(
         self, ctx: RequestContext, image_id: str, byte_range: tuple[int | None, int | None] | None
@@ -325,7 +349,9 @@ class ImageService:
         swept = 0
         for image_id, status, node in self.repo.abandoned_uploads(older_than):
             try:
-                self.repo.transition(image_id, status, "queued", upload_node=None, upload_heartbeat_at=None)
+                self.repo.transition(
+                    image_id, status, "queued", upload_node=None, upload_heartbeat_at=None, upload_claim=None
+                )
             except Conflict:
                 continue  # its writer woke up, or another process swept it first
             self.quotas.release(image_id)
@@ -413,7 +439,6 @@ class ImageService:
         recovered = 0
         for image_id in self.repo.ids_in_status_on("saving", self.node):
             self._back_to_queued(image_id)
-            self.quotas.release(image_id)
             for store in self.stores.stores.values():
                 if not store.read_only:
                     store.discard_partial(image_id, self.node)

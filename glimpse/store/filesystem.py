@@ -83,6 +83,10 @@ class FilesystemStore:
     def properties(self) -> dict[str, object]:
         return {"datadir": str(self.datadir)}
 
+    def stored_ids(self) -> list[str]:
+        """Names of the complete files held (an image id each; partial and attempt files have dots)."""
+        return sorted(p.name for p in self.datadir.iterdir() if p.is_file() and "." not in p.name)
+
     def recover(self, node: str) -> int:
         return _discard(self.datadir, f"*.{node_tag(node)}.*{PARTIAL}")
 

@@ -11,7 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 
 class FileServer:
     """GET /files/NAME serves root/NAME; /redirect?to=URL answers 302; /slow/NAME trickles NAME out;
-    /drip/NAME sends one byte of NAME every `drip_every` seconds. `hits` lists the paths asked for."""
+    /drip/NAME sends one byte of NAME every `drip_every` seconds. `hits` lists the paths asked for.
+    /endless never stops sending (no Content-Length)."""
 
     def __init__(self, root: Path, drip_every: float = 0.5) -> None:
         self.root = root
@@ -53,6 +54,17 @@ class FileServer:
                     self.send_header("Location", parse_qs(parts.query)["to"][0])
                     self.end_headers()
                     return
+                if parts.path == "/endless":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/octet-stream")
+                    self.end_headers()
+                    block = bytes(64 * 1024)
+                    while True:
+                        try:
+                            self.wfile.write(block)
+                        except (BrokenPipeError, ConnectionResetError):
+                            return
+                        time.sleep(0.005)
                 kind, _, name = parts.path.strip("/").partition("/")
                 path = root / name
                 if kind not in ("files", "slow", "drip") or not path.is_file():

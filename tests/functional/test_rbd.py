@@ -134,12 +134,14 @@ def test_copy_image_from_file_to_rbd_then_drop_the_rbd_copy(api: httpx.Client, c
         time.sleep(0.2)
     else:
         pytest.fail(f"copy-image did not reach the rbd store: {shown}")
-    assert _snaps(ceph_cluster, image_id) == [("snap", "true")]
+    copies = [n for n in _rbd_images(ceph_cluster) if n.split(".")[0] == image_id]  # <id>.<task>.<claim>
+    assert len(copies) == 1
+    assert _snaps(ceph_cluster, copies[0]) == [("snap", "true")]
     # The heavier store (rbd) is read first.
     assert api.get(f"/v2/images/{image_id}/file").content == data
 
     assert api.delete(f"/v2/stores/fast/{image_id}").status_code == 204
-    assert image_id not in _rbd_images(ceph_cluster)
+    assert copies[0] not in _rbd_images(ceph_cluster)
     assert api.get(f"/v2/images/{image_id}").json()["stores"] == "local"
     assert api.get(f"/v2/images/{image_id}/file").content == data
     assert api.delete(f"/v2/images/{image_id}").status_code == 204

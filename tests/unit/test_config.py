@@ -228,3 +228,14 @@ def test_parse_size_rejects(text: str) -> None:
 def test_settings_embedded_database_flag() -> None:
     assert Settings(database_url="sqlite:///x.db").embedded_database
     assert not Settings(database_url="mysql+pymysql://u:p@h/glance").embedded_database
+
+
+def test_import_worker_options(tmp_path: Path) -> None:
+    """Glance's [taskflow_executor] max_workers, and the claim timing; staleness stays above two beats."""
+    defaults = load_settings([], overrides={"data_dir": str(tmp_path / "data")})
+    assert (defaults.import_max_workers, defaults.task_heartbeat_interval, defaults.task_stale_after) == (10, 5.0, 60.0)
+    text = "[DEFAULT]\ntask_heartbeat_interval = 4\ntask_stale_after = 5\nimport_step_timeout = 600\n"
+    path = write(tmp_path, text + "[taskflow_executor]\nmax_workers = 3\n")
+    settings = load_settings([path])
+    assert (settings.import_max_workers, settings.task_stale_after, settings.import_step_timeout) == (3, 8.0, 600)
+    assert settings.unknown_options == ()

@@ -255,6 +255,21 @@ def test_activate(repo: ImageRepository) -> None:
     assert len(repo.get(image.id).locations) == 1
 
 
+def test_an_upload_that_lost_its_claim_cannot_publish(repo: ImageRepository) -> None:
+    """An upload swept back to queued (it stalled) and begun again: only the new upload's claim publishes."""
+    image = add(repo)
+    stale = repo.begin_upload(image.id, "p1", "n1", None)
+    repo.transition(image.id, "saving", "queued", upload_node=None, upload_claim=None)  # the sweep
+    fresh = repo.begin_upload(image.id, "p1", "n2", None)
+    assert not repo.upload_heartbeat(image.id, stale) and repo.upload_heartbeat(image.id, fresh)
+    with pytest.raises(Conflict):
+        repo.transition(image.id, "saving", "queued", if_claim=stale)
+    with pytest.raises(Conflict):
+        repo.activate(image.id, "saving", Location(url="file:///d/stale"), if_claim=stale, size=1)
+    repo.activate(image.id, "saving", Location(url="file:///d/fresh"), if_claim=fresh, size=2)
+    assert repo.get(image.id).locations == [Location(url="file:///d/fresh")]
+
+
 def test_usage_counts_only_live_images_of_the_owner(repo: ImageRepository) -> None:
     for owner, size in [("p1", 10), ("p1", 20), ("p2", 100)]:
         image = add(repo, owner=owner)

@@ -1,0 +1,218 @@
+"""The writes that bring image data in and publish it: uploads and stagings under a claim token,
+activation and extra locations under a task's fence. Mixed into ImageRepository (db/repositories.py)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import false, select, update
+from sqlalchemy.orm import Session
+
+from glimpse.db.models import ImageRow, LocationRow, PropertyRow, ReservationRow, utcnow
+from glimpse.db.quotas import UPLOADING, count_images, lock_project
+from glimpse.db.records import Location
+from glimpse.db.tasks import Fence, hold_claim
+from glimpse.errors import Conflict, TooLarge
+
+
+class ImageDataWrites:
+    def _tx(self) -> AbstractContextManager[Session]:
+        raise NotImplementedError()  # pragma: no cover
+
+    def begin_upload(
+        self, image_id: str, owner: str | None, node: str, max_uploading: int | None, to_status: str = "saving"
+    ) -> str:
+        """queued -> saving (or uploading, for staging) for this node; with max_uploading, only while the
+        project has fewer uploads in progress. Returns the upload's claim token: only the holder of the
+        current token may publish, beat or give the image back."""
+        claim = str(uuid.uuid4())
+        with self._tx() as s:
+            if max_uploading is not None and owner is not None:
+                lock_project(s, owner)
+                if count_images(s, owner, UPLOADING) >= max_uploading:
+                    raise TooLarge(f"Maximum number of uploads in progress exceeded: the limit is {max_uploading}.")
+            result = s.execute(
+                update(ImageRow)
+                .where(ImageRow.id == image_id, ImageRow.status == "queued", ImageRow.deleted == false())
+                .values(
+                    status=to_status,
+                    updated_at=utcnow(),
+                    revision=ImageRow.revision + 1,
+                    upload_node=node,
+                    upload_heartbeat_at=utcnow(),
+                    upload_claim=claim,
+                )
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise Conflict(f"Image status transition from queued to {to_status} is not allowed")
+        return claim
+
+    def staged(self, image_id: str, claim: str, url: str) -> None:
+        """The staging under `claim` completed: record where its data waits; Conflict when the image was
+        deleted or given back meanwhile (the caller then removes the staged file)."""
+        with self._tx() as s:
+            result = s.execute(
+                update(ImageRow)
+                .where(
+                    ImageRow.id == image_id,
+                    ImageRow.status == "uploading",
+                    ImageRow.upload_claim == claim,
+                    ImageRow.deleted == false(),
+                )
+                .values(upload_node=None, upload_heartbeat_at=None, updated_at=utcnow())
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise Conflict(f"Image {image_id} was deleted or reset while it was being staged.")
+            s.execute(
+                PropertyRow.__table__.delete().where(
+                    PropertyRow.image_id == image_id, PropertyRow.name == "os_glance_stage_url"
+                )
+            )
+            s.add(PropertyRow(image_id=image_id, name="os_glance_stage_url", value=url))
+
+    def upload_heartbeat(self, image_id: str, claim: str) -> bool:
+        """Still the image's upload? False once it was deleted, swept or taken by another upload."""
+        with self._tx() as s:
+            result = s.execute(
+                update(ImageRow)
+                .where(
+                    ImageRow.id == image_id,
+                    ImageRow.upload_claim == claim,
+                    ImageRow.deleted == false(),
+                    ImageRow.status.in_(("saving", "uploading")),
+                )
+                .values(upload_heartbeat_at=utcnow())
+            )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    def statuses(self, image_ids: Sequence[str]) -> dict[str, str]:
+        """Status of each image still there (deleted images are left out)."""
+        with self._tx() as s:
+            rows = s.execute(
+                select(ImageRow.id, ImageRow.status).where(ImageRow.id.in_(image_ids), ImageRow.deleted == false())
+            )
+            return {r[0]: r[1] for r in rows}
+
+    def abandoned_uploads(self, older_than: timedelta) -> list[tuple[str, str, str]]:
+        """(image id, status, node) of uploads and stagings whose writer stopped beating."""
+        cutoff = utcnow() - older_than
+        with self._tx() as s:
+            rows = s.execute(
+                select(ImageRow.id, ImageRow.status, ImageRow.upload_node).where(
+                    ImageRow.status.in_(("saving", "uploading")),
+                    ImageRow.deleted == false(),
+                    ImageRow.upload_heartbeat_at < cutoff,
+                )
+            )
+            return [(r[0], r[1], r[2] or "") for r in rows]
+
+    def set_internal_properties(
+        self, image_id: str, values: dict[str, str], remove: tuple[str, ...] = (), fence: Fence | None = None
+    ) -> None:
+        """Server-kept properties (os_glance_*), changed without touching the user's revision."""
+        with self._tx() as s:
+            if fence is not None:
+                hold_claim(s, fence)
+            _set_properties(s, image_id, values, remove)
+
+    def ids_in_status_on(self, status: str, node: str) -> list[str]:
+        with self._tx() as s:
+            query = select(ImageRow.id).where(ImageRow.status == status, ImageRow.upload_node == node)
+            return list(s.scalars(query))
+
+    def activate(
+        self,
+        image_id: str,
+        from_status: str,
+        location: Location,
+        *,
+        extra: Sequence[Location] = (),
+        fence: Fence | None = None,
+        if_claim: str | None = None,
+        properties: Mapping[str, str] | None = None,
+        remove_properties: tuple[str, ...] = (),
+        **values: Any,
+    ) -> None:
+        """Publish data: status, checksums and locations in one compare-and-swap, which also checks the
+        task's claim (fence) or the upload's claim token (if_claim) when given. ClaimLost/Conflict otherwise.
+        Server-kept properties change in the same commit: nobody sees the image active without them."""
+        with self._tx() as s:
+            if fence is not None:
+                hold_claim(s, fence)
+            conditions = [ImageRow.id == image_id, ImageRow.status == from_status, ImageRow.deleted == false()]
+            if if_claim is not None:
+                conditions.append(ImageRow.upload_claim == if_claim)
+            result = s.execute(
+                update(ImageRow)
+                .where(*conditions)
+                .values(
+                    status="active",
+                    updated_at=utcnow(),
+                    revision=ImageRow.revision + 1,
+                    upload_node=None,
+                    upload_claim=None,
+                    **values,
+                )
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise Conflict(f"Image {image_id} is no longer {from_status}.")
+            for place in (location, *extra):
+                s.add(
+                    LocationRow(image_id=image_id, url=place.url, meta=json.dumps(place.metadata), created_at=utcnow())
+                )
+            if properties or remove_properties:
+                _set_properties(s, image_id, properties or {}, remove_properties)
+            # The image's size now counts for its project; the upload's reservation goes in the same commit.
+            s.execute(ReservationRow.__table__.delete().where(ReservationRow.image_id == image_id))
+
+    def add_location(
+        self, image_id: str, location: Location, *, size: int | None, checksum: str | None, fence: Fence | None = None
+    ) -> None:
+        """Record one more copy of the data, only while the image still holds that very data (a compare-and-
+        swap on status, size and checksum, and on the task's claim with a fence); Conflict when it was
+        deleted or its data changed meanwhile. The copy now counts as stored: its reservation shrinks."""
+        with self._tx() as s:
+            if fence is not None:
+                hold_claim(s, fence)
+            result = s.execute(
+                update(ImageRow)
+                .where(
+                    ImageRow.id == image_id,
+                    ImageRow.deleted == false(),
+                    ImageRow.status.in_(("active", "deactivated")),
+                    ImageRow.size == size,
+                    ImageRow.checksum == checksum,
+                )
+                .values(updated_at=utcnow())
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise Conflict(f"Image {image_id} was deleted or its data changed; the copy is not recorded.")
+            known = s.scalar(
+                select(LocationRow.id).where(LocationRow.image_id == image_id, LocationRow.url == location.url)
+            )
+            if known is None:
+                s.add(
+                    LocationRow(
+                        image_id=image_id, url=location.url, meta=json.dumps(location.metadata), created_at=utcnow()
+                    )
+                )
+                held = s.get(ReservationRow, image_id)
+                if held is not None:
+                    held.bytes = max(0, held.bytes - (size or 0))
+
+
+def _set_properties(s: Session, image_id: str, values: Mapping[str, str], remove: tuple[str, ...]) -> None:
+    rows = {p.name: p for p in s.scalars(select(PropertyRow).where(PropertyRow.image_id == image_id))}
+    for name in remove:
+        if name in rows:
+            s.delete(rows[name])
+    for name, value in values.items():
+        if name in rows:
+            rows[name].value = value
+        else:
+            s.add(PropertyRow(image_id=image_id, name=name, value=value))

@@ -1,0 +1,364 @@
+"""Interoperable image import, the running side: a worker claims a task, brings the data in, publishes it.
+
+Claims are fenced (db/tasks.py): each claim raises the task's generation, and every publishing write
+(activate, add_location, giving the image back to queued) checks it in the same transaction.
+
+Data written by an import or a copy is named per attempt (`<image id>.<task>.<generation>` in every
+store), never under a name another attempt could also write. So a worker that lost its claim (it stalled,
+and another process took the task over) deletes only what it wrote itself, never the winner's data; it
+touches nothing shared (image status, reservation, staged file) and does not end the task, which is the
+winner's now.
+
+What comes in is metered against the owner's quota while it streams (download, decompression), and
+what is finally stored (each copy) is reserved before it is written; every failure leaves the image
+queued (with os_glance_failed_import), no reservation and no partial data.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from glimpse.db.records import Image, Location
+from glimpse.db.repositories import ImageRepository
+from glimpse.db.tasks import ClaimLost, Fence, Task, TaskRepository
+from glimpse.domain.import_claim import Claim, ImportStopped, ImportTiming, process_name
+from glimpse.domain.import_sources import TOKEN_LOST, Sources
+from glimpse.domain.imports import FAILED_IMPORT, IMPORT_TASK, IMPORTING_TO
+from glimpse.domain.service import ImageService
+from glimpse.errors import BadRequest, Conflict, GlimpseError, NotFound, TooLarge
+from glimpse.formats import conversion
+from glimpse.formats.inspection import FormatGuard
+from glimpse.store.base import Store, StoredData
+
+log = logging.getLogger(__name__)
+
+Placed = list[tuple[StoredData, int | None, Store]]
+
+
+class ImportRunner:
+    def __init__(
+        self, images: ImageService, tasks: TaskRepository, sources: Sources, scratch: Path, node: str,
+        timing: ImportTiming,
+    ) -> None:  # fmt: skip
+        self.images = images
+        self.repo: ImageRepository = images.repo
+        self.tasks = tasks
+        self.sources = sources
+        self.staging = sources.staging
+        self.options = sources.options
+        self.scratch = scratch
+        self.node = node
+        self.timing = timing
+
+    # --- claiming and ending ---------------------------------------------------------------------------
+    def claim_next(self, worker: str) -> Task | None:
+        return self.tasks.claim(worker, self.timing.stale_after)
+
+    def run_one(self, worker: str) -> bool:
+        """Claim and run one task; False when there was nothing to do."""
+        task = self.claim_next(worker)
+        if task is None:
+            return False
+        self.run(task)
+        return True
+
+    def run(self, task: Task) -> None:
+        """Run a claimed task to its end (or until its claim is lost)."""
+        fence = task.fence
+        if task.generation > self.timing.max_attempts:
+            self._fail(task, fence, f"The import was interrupted {task.generation - 1} times; it was given up.")
+            return
+        claim = Claim(fence, lambda m: self.tasks.heartbeat(fence, m), lambda: self._unwanted(task), self.timing)
+        try:
+            with claim:
+                result = self._copy(task, claim) if task.input.get("copy") else self._import(task, claim)
+        except GlimpseError as exc:
+            if isinstance(exc, ClaimLost) or claim.lost:
+                log.warning("Task %s: claim lost (another process runs it now); this attempt stopped", task.id)
+            else:
+                self._fail(task, fence, exc.message)
+        except Exception as exc:  # a task must end, whatever happened inside it
+            log.exception("Import task %s failed", task.id)
+            self._fail(task, fence, f"Import failed: {exc}")
+        else:
+            self.tasks.finish(fence, "success", "Import complete", result)
+        finally:
+            self.sources.tokens.forget(task.id)
+
+    def _unwanted(self, task: Task) -> str | None:
+        """Why the task's image no longer wants it (asked at every heartbeat), or None."""
+        try:
+            image = self.repo.get(task.image_id or "")
+        except NotFound:
+            return f"Image {task.image_id} was deleted; the import stopped and its data was removed."
+        wanted = "active" if task.input.get("copy") else "importing"
+        if image.status != wanted or image.properties.get(IMPORT_TASK, task.id) != task.id:
+            return f"Image {image.id} is {image.status}, no longer importing; the import stopped."
+        return None
+
+    def _fail(self, task: Task, fence: Fence, message: str) -> None:
+        """The task failed while its claim holds: the image back to queued (a copy: stays active) with
+        os_glance_failed_import, its reservation and staged data released, the task ended."""
+        image_id = task.image_id or ""
+        failed = {FAILED_IMPORT: ",".join(task.input.get("stores") or [])}
+        try:
+            if not task.input.get("copy"):
+                self.repo.transition(image_id, "importing", "queued", fence=fence)
+            self.repo.set_internal_properties(image_id, failed, remove=(IMPORT_TASK, IMPORTING_TO), fence=fence)
+        except ClaimLost:
+            return  # another process owns the task now: everything shared is its business
+        except Conflict:
+            pass  # the image was deleted or changed: its reservation went with it
+        self.images.quotas.release(image_id)
+        if not task.input.get("copy"):
+            self.staging.delete(self.sources.staged_url(image_id))
+        self.tasks.finish(fence, "failure", message, {})
+
+    # --- importing ---------------------------------------------------------------------------------
+    def _import(self, task: Task, claim: Claim) -> dict[str, Any]:
+        image = self.repo.get(task.image_id or "")
+        if image.status != "importing":
+            raise ImportStopped(f"Image {image.id} is {image.status}, no longer importing.")
+        method = task.input["method"]
+        targets = task.input.get("stores") or [self.images.stores.default]
+        with tempfile.TemporaryDirectory(dir=self._workdir()) as tmp:
+            work = Path(tmp)
+            local = work / "source"
+            with claim.step("download"):
+                chunks: Iterable[bytes] = claim.watch(self.sources.open(image, method, task.id), "Received")
+                if method["name"] != "glance-direct":  # staged data was counted when it was staged
+                    chunks = self.images.quotas.metered_import(image.id, image.owner, chunks)
+                self._write(chunks, local)
+            with claim.step("conversion"):
+                disk_format, container_format, local = self._prepare(image, local, work, claim, len(targets))
+            # What is finally stored is what counts: every copy of the (converted) data, before writing it.
+            self.images.quotas.ensure(image.id, image.owner, local.stat().st_size * len(targets))
+            with claim.step("store"):
+                placed, failed = self._store_all(task, image, targets, local, disk_format, claim)
+        stored, verdict, store = placed[0]
+        expected = method.get("expect")
+        if expected and method.get("algo") == stored.hash_algo and expected != stored.hash_value:
+            _remove(placed)
+            raise BadRequest("The downloaded data does not match the remote image's os_hash_value.")
+        values: dict[str, Any] = dict(
+            size=stored.size, checksum=stored.checksum, os_hash_algo=stored.hash_algo,
+            os_hash_value=stored.hash_value, virtual_size=verdict, disk_format=disk_format,
+            container_format=container_format,
+        )  # fmt: skip
+        properties = dict(task.input.get("inject", {}))
+        if failed:
+            properties[FAILED_IMPORT] = ",".join(failed)
+        try:
+            self.repo.activate(
+                image.id, "importing", _location(store, stored),
+                extra=[_location(w, d) for d, _, w in placed[1:]], fence=claim.fence,
+                properties=properties, remove_properties=(IMPORT_TASK, IMPORTING_TO), **values,
+            )  # fmt: skip
+        except Conflict as exc:
+            _remove(placed)  # named for this attempt only: nobody else's data
+            if isinstance(exc, ClaimLost):
+                raise
+            raise ImportStopped(f"Image {image.id} was deleted during its import; its data was removed.") from None
+        self.staging.delete(self.sources.staged_url(image.id))
+        return {"image_id": image.id, "stores": ",".join(where.name for _, _, where in placed)}
+
+    def _store_all(
+        self, task: Task, image: Image, targets: list[str], local: Path, disk_format: str, claim: Claim
+    ) -> tuple[Placed, list[str]]:
+        """Write to every target store; a failure fails all unless all_stores_must_succeed is false."""
+        must_succeed = task.input.get("all_stores_must_succeed", True)
+        placed: Placed = []
+        failed: list[str] = []
+        for name in targets:
+            store = self.images.stores.writable(name)
+            try:
+                stored, verdict = self._store(task, image, store, local, disk_format, claim)
+            except GlimpseError as exc:
+                if must_succeed or isinstance(exc, (BadRequest, ClaimLost, ImportStopped)) or claim.failure:
+                    _remove(placed)  # a refused image is refused everywhere
+                    raise
+                failed.append(name)
+                continue
+            placed.append((stored, verdict, store))
+        if not placed:
+            raise GlimpseError(f"The import failed on every store: {', '.join(failed)}.")
+        return placed, failed
+
+    def _store(self, task: Task, image: Image, store: Store, local: Path, disk_format: str, claim: Claim
+               ) -> tuple[StoredData, int | None]:  # fmt: skip
+        guard = FormatGuard(claim.watch(_read_file(local), "Stored"), disk_format, self.images.format_rules)
+        stored = store.add(
+            attempt_name(image.id, task), guard, max_size=self.images.limits.image_size_cap, expected_size=None,
+            hash_algo=self.images.limits.hashing_algorithm,
+        )  # fmt: skip
+        if claim.failure is not None:  # lost or cancelled while the store finished: not ours to publish
+            store.delete(stored.url)
+            claim.check()
+        return stored, guard.verdict.virtual_size if guard.verdict else None
+
+    def _write(self, chunks: Iterable[bytes], path: Path) -> None:
+        written = 0
+        cap = self.images.limits.image_size_cap
+        with open(path, "wb") as out:
+            for chunk in chunks:
+                written += len(chunk)
+                if written > cap:
+                    raise TooLarge(f"The imported image exceeds the size limit of {cap} bytes.")
+                out.write(chunk)
+
+    def _prepare(self, image: Image, local: Path, work: Path, claim: Claim, copies: int) -> tuple[str, str, Path]:
+        """Unpack and convert as the operator's plugins say; every step checks the format first, and an
+        output that cannot fit the quota (or the size cap) is refused before it is produced in full."""
+        disk_format, container_format = image.disk_format or "raw", image.container_format or "bare"
+        room = self._room(image, copies)
+        if container_format == "compressed" and "image_decompression" in self.options.plugins:
+            unpacked = work / "unpacked"
+            claim.wait(lambda: conversion.decompress(local, unpacked, room))
+            local, container_format = unpacked, "bare"
+        target = self.options.conversion_format
+        if "image_conversion" in self.options.plugins and disk_format != target:
+            virtual = self._inspect_file(local, disk_format)  # qemu-img only sees data the inspector passed
+            if target == "raw" and virtual is not None and virtual > room:
+                raise TooLarge(f"The converted image ({virtual} bytes) would exceed the quota or size limit.")
+            converted = work / "converted"
+            source = local
+            limits = self.sources.options.qemu_limits
+            claim.wait(lambda: conversion.convert(source, disk_format, target, converted, limits=limits))
+            local, disk_format = converted, target
+        return disk_format, container_format, local
+
+    def _room(self, image: Image, copies: int) -> int:
+        """The most bytes one copy of the prepared data may have: the size cap, or the quota's headroom."""
+        room = self.images.limits.image_size_cap
+        headroom = self.images.quotas.headroom(image.id, image.owner)
+        if headroom is not None:
+            room = min(room, headroom // max(1, copies))
+        return room
+
+    def _inspect_file(self, path: Path, disk_format: str) -> int | None:
+        guard = FormatGuard(_read_file(path), disk_format, self.images.format_rules)
+        for _ in guard:
+            pass
+        return guard.verdict.virtual_size if guard.verdict else None
+
+    # --- copying ---------------------------------------------------------------------------------------
+    def _copy(self, task: Task, claim: Claim) -> dict[str, Any]:
+        image = self.repo.get(task.image_id or "")
+        if image.status != "active":
+            raise ImportStopped(f"Image {image.id} is {image.status}: copying stopped.")
+        self.images.quotas.ensure(image.id, image.owner, (image.size or 0) * len(task.input["stores"]))
+        copied, failed = [], []
+        with tempfile.TemporaryDirectory(dir=self._workdir()) as tmp:
+            local = Path(tmp) / "source"
+            with claim.step("download"):
+                self._write(claim.watch(self._current_data(image), "Read"), local)
+            for name in task.input["stores"]:
+                store = self.images.stores.writable(name)
+                try:
+                    with claim.step("store"):
+                        stored, _ = self._store(task, image, store, local, image.disk_format or "raw", claim)
+                    if stored.hash_value != image.os_hash_value:
+                        store.delete(stored.url)
+                        raise BadRequest(f"The copy in {name} does not match the image's os_hash_value.")
+                    try:
+                        self.repo.add_location(
+                            image.id, _location(store, stored), size=image.size, checksum=image.checksum,
+                            fence=claim.fence,
+                        )  # fmt: skip
+                    except Conflict:
+                        store.delete(stored.url)  # this attempt's own copy
+                        raise
+                    copied.append(name)
+                except GlimpseError as exc:
+                    log.warning("Copying image %s to %s failed: %s", image.id, name, exc)
+                    if task.input.get("all_stores_must_succeed", True) or claim.failure or isinstance(exc, Conflict):
+                        raise
+                    failed.append(name)
+        properties = {FAILED_IMPORT: ",".join(failed)} if failed else {}
+        self.repo.set_internal_properties(image.id, properties, remove=(IMPORT_TASK, IMPORTING_TO), fence=claim.fence)
+        self.images.quotas.release(image.id)
+        return {"image_id": image.id, "stores": ",".join(copied)}
+
+    def _current_data(self, image: Image) -> Iterable[bytes]:
+        for location in self.images.stores.by_weight(image.locations):
+            try:
+                return self.images.stores.for_location(location.url, location.metadata).get(location.url)
+            except GlimpseError:
+                continue
+        raise NotFound(f"Image {image.id} has no readable data to copy.")
+
+    # --- sweeping and recovering -------------------------------------------------------------------------
+    def sweep(self, worker: str) -> int:
+        """Periodic clean-up: orphaned pinned tasks fail, reservations and staged files nothing needs go,
+        uploads and stagings whose process died go back to queued. Returns how many were recovered."""
+        for task in self.tasks.orphaned_pinned(self.timing.stale_after):
+            self._fail_orphan(task, worker)
+        swept = self.images.sweep_abandoned(self.timing.upload_abandoned_after, extra_stores=[self.staging])
+        self.sweep_staging()
+        self.images.quotas.sweep()
+        return swept
+
+    def _fail_orphan(self, task: Task, worker: str) -> None:
+        claimed = self.tasks.claim_orphan(task, worker)
+        if claimed is not None:
+            self._fail(claimed, claimed.fence, f"The import stopped: {TOKEN_LOST}.")
+
+    def sweep_staging(self) -> int:
+        """Staged files whose image is gone, or neither staged nor importing any more."""
+        ids = self.staging.stored_ids()  # type: ignore[attr-defined]
+        statuses = self.repo.statuses(ids) if ids else {}
+        removed = 0
+        for image_id in ids:
+            if statuses.get(image_id) not in ("uploading", "importing"):
+                self.staging.delete(self.staging.url_for(image_id))
+                removed += 1
+        return removed
+
+    def recover(self) -> int:
+        """At start-up: this node's tasks from before the restart go back to pending (pinned ones fail:
+        their tokens died with the process); leaked staging, reservations and scratch data are swept."""
+        prefix = self.node + "/"
+        for task in self.tasks.pinned_prefix(prefix):
+            self._fail_orphan(task, process_name(self.node))
+        released = self.tasks.release_node_prefix(prefix)
+        for image_id in self.repo.ids_in_status_on("uploading", self.node):
+            try:
+                self.repo.transition(image_id, "uploading", "queued", upload_node=None, upload_claim=None)
+            except Conflict:
+                continue
+            self.images.quotas.release(image_id)
+        self.staging.recover(self.node)
+        self.sweep_staging()
+        self.images.quotas.sweep()
+        shutil.rmtree(self._workdir(), ignore_errors=True)
+        return released
+
+    def _workdir(self) -> Path:
+        """This node's scratch folder (cleared when the node starts)."""
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        return self.scratch
+
+
+def attempt_name(image_id: str, task: Task) -> str:
+    """The name an attempt writes under: unique to the task and its claim, so no two attempts share data."""
+    return f"{image_id}.{task.id[:8]}.{task.generation}"
+
+
+def _remove(placed: Placed) -> None:
+    for data, _, where in placed:
+        where.delete(data.url)
+
+
+def _location(store: Store, stored: StoredData) -> Location:
+    return Location(url=stored.url, metadata={"store": store.name, **stored.metadata})
+
+
+def _read_file(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := f.read(1024 * 1024):
+            yield chunk

@@ -1,0 +1,105 @@
+"""Fenced import claims (glimpse.domain.import_runner) over the real composition: SQLite, a file store and
+a real web server on loopback. Two claimants of one task are played in one process, step by step."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from glimpse.app import Services, build_services
+from glimpse.auth.context import RequestContext
+from glimpse.config import Settings
+from tests.functional.http_server import FileServer
+
+ADMIN = RequestContext(project_id="p1", user_id="u1", roles=frozenset({"admin"}), is_admin=True)
+MIB = 1024 * 1024
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Iterator[FileServer]:
+    root = tmp_path / "web"
+    root.mkdir()
+    (root / "disk.raw").write_bytes(os.urandom(2 * MIB))
+    with FileServer(root) as server:
+        yield server
+
+
+@pytest.fixture
+def services(tmp_path: Path, files: FileServer) -> Services:
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=f"sqlite:///{tmp_path / 'glimpse.db'}",
+        filesystem_store_datadir=tmp_path / "images",
+        staging_dir=tmp_path / "staging",
+        import_filter={"allow_private_addresses": True, "allowed_ports": [str(files.port)]},
+    )
+    return build_services(settings)
+
+
+def _stall(tmp_path: Path, task_id: str) -> None:
+    """The claimant stops beating for long enough that other processes treat it as dead."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'glimpse.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE tasks SET heartbeat_at = '2000-01-01 00:00:00' WHERE id = :id"), {"id": task_id})
+    engine.dispose()
+
+
+def _data(services: Services, image_id: str) -> bytes:
+    return b"".join(services.images.download(ADMIN, image_id, None).chunks)
+
+
+def test_a_worker_that_lost_its_claim_neither_publishes_nor_deletes(
+    services: Services, files: FileServer, tmp_path: Path
+) -> None:
+    expected = (files.root / "disk.raw").read_bytes()
+    image = services.images.create(ADMIN, {"name": "web", "disk_format": "raw", "container_format": "bare"})
+    services.imports.start(ADMIN, image.id, {"method": {"name": "web-download", "uri": f"{files.url}/files/disk.raw"}})
+    runner = services.runner
+    loser = runner.claim_next("host:1/100")
+    assert loser is not None
+    _stall(tmp_path, loser.id)
+    winner = runner.claim_next("host:2/200")  # takes the stalled task over
+    assert winner is not None and winner.id == loser.id and winner.generation == loser.generation + 1
+
+    runner.run(loser)  # the stalled worker wakes up and runs to the end: it must not publish
+    assert services.images.get(ADMIN, image.id).status == "importing"
+    task = services.imports.get_task(ADMIN, loser.id)
+    assert (task.status, task.generation) == ("processing", winner.generation)  # still the winner's
+    assert list((tmp_path / "images").iterdir()) == []  # it removed what it wrote, nothing else
+
+    runner.run(winner)
+    done = services.images.get(ADMIN, image.id)
+    assert done.status == "active"
+    assert services.imports.get_task(ADMIN, winner.id).status == "success"
+
+    runner.run(loser)  # once more, after the winner published: the winner's data stays
+    again = services.images.get(ADMIN, image.id)
+    assert again.status == "active" and again.locations == done.locations
+    assert hashlib.sha512(_data(services, image.id)).hexdigest() == done.os_hash_value
+    assert _data(services, image.id) == expected
+
+
+def test_a_failing_loser_gives_back_nothing_it_does_not_own(
+    services: Services, files: FileServer, tmp_path: Path
+) -> None:
+    """The loser's source fails: it may not put the winner's image back to queued nor release its quota."""
+    image = services.images.create(ADMIN, {"name": "gone", "disk_format": "raw", "container_format": "bare"})
+    services.imports.start(ADMIN, image.id, {"method": {"name": "web-download", "uri": f"{files.url}/files/nope"}})
+    runner = services.runner
+    loser = runner.claim_next("host:1/100")
+    assert loser is not None
+    _stall(tmp_path, loser.id)
+    winner = runner.claim_next("host:2/200")
+    assert winner is not None
+    runner.run(loser)  # 404 from the source: a failure, but not the loser's to record
+    assert services.images.get(ADMIN, image.id).status == "importing"
+    assert services.imports.get_task(ADMIN, loser.id).status == "processing"
+    runner.run(winner)
+    assert services.images.get(ADMIN, image.id).status == "queued"
+    task = services.imports.get_task(ADMIN, winner.id)
+    assert task.status == "failure" and "404" in task.message
