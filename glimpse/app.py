@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from glimpse.api import versions
 from glimpse.api.errors import domain_error, error_response
+from glimpse.api.limits import RequestLimits, RequestLimitsMiddleware
 from glimpse.api.middleware import KeystoneAuthMiddleware, NoAuthContextMiddleware, RequestIdMiddleware
 from glimpse.api.v2 import discovery, image_data, images, imports, members, quotas
 from glimpse.auth.keystone import KeystoneSettings, KeystoneValidator
@@ -222,9 +223,15 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             *quotas.routes,
             *discovery.routes,
         ],
-        middleware=[Middleware(RequestIdMiddleware), dashboard, auth],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(RequestLimitsMiddleware, limits=RequestLimits.from_settings(settings)),
+            dashboard,
+            auth,
+        ],
         exception_handlers={GlimpseError: domain_error, HTTPException: http_error, Exception: unexpected_error},
     )
+    app.router.redirect_slashes = False  # Glance answers 404 for /v2/images/ and /v2/images/..%2f
     app.state.settings = settings
     app.state.images = services.images
     app.state.members = services.members
