@@ -97,6 +97,7 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
         hashing_algorithm=settings.hashing_algorithm,
         heartbeat_every=settings.upload_heartbeat_timeout / 4,
         image_location_quota=settings.image_location_quota,
+        image_property_value_max_length=settings.image_property_value_max_length,
     )
     repo = ImageRepository(sessions)
     external = KeystoneLimits(list(settings.config_files)) if settings.use_keystone_limits else None

@@ -23,6 +23,7 @@ from glimpse.db.repositories import ImageRepository
 from glimpse.db.tasks import Task, TaskRepository
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.authorization import Authorizer
+from glimpse.domain.inputs import check_url
 from glimpse.domain.service import ImageService
 from glimpse.errors import BadRequest, Conflict, GlimpseError, NotFound, TooLarge
 from glimpse.formats import conversion
@@ -123,7 +124,7 @@ class ImportService:
             uri = method.get("uri")
             if not isinstance(uri, str) or not uri:
                 raise BadRequest("web-download needs a 'uri'.")
-            self.options.url_filter.check(uri)
+            self.options.url_filter.check(check_url(uri, "The web-download uri"))
         if name == "glance-download":
             if image.status != "queued":
                 raise Conflict(f"Image {image_id} must be queued for glance-download, not {image.status}.")
