@@ -23,6 +23,7 @@ from glimpse.domain.quotas import QuotaService
 from glimpse.domain.service import ImageService
 
 BASE = "/dashboard"
+MAX_FORM_FIELDS = 200  # the edit form has two per property (value, remove) and image_property_quota is 128
 T = TypeVar("T")
 
 
@@ -81,7 +82,8 @@ class Page:
 
     async def form(self) -> FormData:
         """The posted form, once its CSRF token has been checked."""
-        form = await self.request.form()
+        # Bounded as the API's bodies are: RequestLimitsMiddleware caps the bytes, these the parts.
+        form = await self.request.form(max_files=1, max_fields=MAX_FORM_FIELDS)
         submitted = form.get(CSRF_FIELD) or self.request.headers.get(CSRF_HEADER)
         check_csrf(self.session, submitted if isinstance(submitted, str) else None)
         return form
