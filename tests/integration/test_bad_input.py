@@ -159,3 +159,22 @@ def test_null_kernel_id_is_no_property(client: TestClient, image: str) -> None:
     got = client.patch(f"/v2/images/{image}", content=json.dumps(changes), headers=PATCH)
     assert got.status_code == 200
     assert "kernel_id" not in got.json()
+
+
+@pytest.mark.parametrize(
+    "header", [b"bytes=" + b"9" * 5000 + b"-", b"bytes=\xd9\xa3-", b"bytes=-" + b"1" * 30, b"bytes=\xb2-"]
+)
+def test_bad_ranges_are_400(client: TestClient, image: str, header: bytes) -> None:
+    data = {"Content-Type": "application/octet-stream"}
+    assert client.put(f"/v2/images/{image}/file", content=b"0123456789", headers=data).status_code == 204
+    got = client.get(f"/v2/images/{image}/file", headers=[(b"range", header)])
+    assert got.status_code == 400, got.text
+    legacy = client.get(f"/v2/images/{image}/file", headers=[(b"content-range", b"bytes 0-" + b"9" * 5000 + b"/*")])
+    assert legacy.status_code == 400
+
+
+@pytest.mark.parametrize("size", [b"\xb2", b"\xd9\xa3", b"9" * 5000, b"-1"])
+def test_bad_image_sizes_are_400_and_the_image_stays_queued(client: TestClient, image: str, size: bytes) -> None:
+    headers = [(b"content-type", b"application/octet-stream"), (b"x-openstack-image-size", size)]
+    assert client.put(f"/v2/images/{image}/file", content=b"x", headers=headers).status_code == 400
+    assert client.get(f"/v2/images/{image}").json()["status"] == "queued"
