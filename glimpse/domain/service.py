@@ -123,6 +123,8 @@ class ImageService:
         self.schema.validate(body)
         image_id = body.get("id") or str(uuid.uuid4())
         owner = body.get("owner", ctx.project_id)
+        if isinstance(owner, str):
+            check_text(owner, "The owner")
         if not self.policy.check(ctx, "add_image", new_image_target(owner, body.get("visibility", "shared"))):
             if owner != ctx.project_id:
                 raise Forbidden(f"You are not permitted to create images owned by '{owner}'.")
