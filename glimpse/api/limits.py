@@ -21,6 +21,8 @@ from glimpse.errors import BadRequest, GlimpseError, HeadersTooLarge, TooLarge, 
 
 # PUTs whose body is image data, streamed into a store under image_size_cap and the quotas.
 DATA_PATHS = re.compile(r"^(/v2/images/[^/]+/(file|stage)|/dashboard/images/[^/]+/file)$")
+# Identity headers of the no-auth mode, kept in columns of 255 characters (owner, user_id).
+IDENTITY_HEADERS = (b"x-project-id", b"x-tenant-id", b"x-user-id")
 # The dashboard's create form may carry the image file itself (browsers without the upload script).
 FORM_UPLOAD_PATH = "/dashboard/images/new"
 
@@ -65,6 +67,8 @@ def check_head(scope: Scope, limits: RequestLimits) -> None:
             raise HeadersTooLarge(
                 f"Header {name[:64].decode('latin-1')} is longer than {limits.max_header_line} bytes."
             )
+        if name in IDENTITY_HEADERS and len(value) > 255:
+            raise BadRequest(f"Header {name.decode()} is longer than 255 bytes.")
     query: bytes = scope.get("query_string", b"")
     if len(scope.get("raw_path") or scope["path"].encode()) + len(query) > limits.max_header_line:
         raise UriTooLong(f"The request URL is longer than {limits.max_header_line} bytes.")

@@ -39,6 +39,13 @@ def _children(node: Any) -> Iterator[Any]:
         yield from node
 
 
+def check_identifier(value: str, what: str) -> str:
+    """A project, user or member id: storable text of at most 255 characters (its column's width)."""
+    if len(value) > 255:
+        raise BadRequest(f"{what} is longer than 255 characters.")
+    return check_text(value, what)
+
+
 def check_document(doc: Any, what: str = "The request body") -> None:
     """Every string in a parsed JSON document (keys included) is storable, and it is not nested too deep."""
     stack: list[tuple[Any, int]] = [(doc, 1)]

@@ -14,7 +14,7 @@ from typing import Any
 from glimpse.auth.context import RequestContext
 from glimpse.db.quotas import LIMIT_NAMES, ProjectLimits, ProjectUsage, QuotaRepository
 from glimpse.domain.authorization import Authorizer
-from glimpse.domain.inputs import INT64_MAX, check_int
+from glimpse.domain.inputs import INT64_MAX, check_identifier, check_int
 from glimpse.errors import BadRequest, TooLarge
 
 MIB = 1024 * 1024
@@ -115,6 +115,7 @@ class QuotaService:
         return {project: _shown(limits) for project, limits in self.repo.all_limits().items()}
 
     def set(self, ctx: RequestContext, project_id: str, body: Any) -> dict[str, dict[str, int]]:
+        check_identifier(project_id, "The project id")
         self.policy.enforce(ctx, "set_project_quota", {"project_id": project_id})
         if self.external_limits is not None:
             raise BadRequest("Limits are Keystone's unified limits here: set them in Keystone.")

@@ -149,6 +149,8 @@ IMPORT_METHOD = st.fixed_dictionaries(
     {"name": _one("glance-direct", "web-download", "copy-image", "glance-download", "x") | text},
     optional={"uri": text, "glance_image_id": text, "glance_region": text},
 )
+IDENTITY = _one(b"x-project-id", b"x-tenant-id", b"x-user-id", b"x-roles")  # the no-auth caller
+LONG = st.just(b"p" * 256)
 IMPORT_FLAGS = st.dictionaries(_one("stores", "all_stores", "all_stores_must_succeed"), json_value)
 
 
@@ -200,7 +202,9 @@ BUILDERS: dict[str, Any] = {
 def api_request(draw: st.DrawFn) -> Req:
     where = draw(target)
     kind = draw(st.sampled_from(sorted(BUILDERS)))
-    return BUILDERS[kind](draw, f"/v2/images/{where}", where)  # type: ignore[no-any-return]
+    req: Req = BUILDERS[kind](draw, f"/v2/images/{where}", where)
+    req.headers += draw(st.one_of(st.just([]), st.just([]), st.just([]), _pairs(IDENTITY, header_value | LONG, 2)))
+    return req
 
 
 FORM_FIELDS = ["name", "disk_format", "container_format", "visibility", "protected", "min_disk", "min_ram",

@@ -1,6 +1,6 @@
 """Each input that used to answer 500 (or be stored) now answers a 4xx in Glance's format.
 
-The whole app runs in-process on SQLite; tests/integration/test_fuzz.py looks for more of them.
+The whole app runs in-process on SQLite and PostgreSQL; tests/integration/test_fuzz.py looks for more.
 """
 
 from __future__ import annotations
@@ -12,19 +12,18 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from glimpse.app import create_app
-from glimpse.config import load_settings
+from tests.integration.inprocess import app_client, database, settings_for
 
 PATCH = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
 JSON = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    data_dir = tmp_path_factory.mktemp("bad-input")
-    app = create_app(load_settings(overrides={"data_dir": str(data_dir)}))
-    with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as test_client:
-        yield test_client
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def client(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """On PostgreSQL too: it refuses NUL in text and values longer than a VARCHAR, where SQLite keeps them."""
+    with database(request.param) as url:
+        with app_client(settings_for(tmp_path_factory.mktemp(f"bad-input-{request.param}"), url)) as test_client:
+            yield test_client
 
 
 @pytest.fixture()
@@ -178,3 +177,11 @@ def test_bad_image_sizes_are_400_and_the_image_stays_queued(client: TestClient, 
     headers = [(b"content-type", b"application/octet-stream"), (b"x-openstack-image-size", size)]
     assert client.put(f"/v2/images/{image}/file", content=b"x", headers=headers).status_code == 400
     assert client.get(f"/v2/images/{image}").json()["status"] == "queued"
+
+
+def test_identifiers_longer_than_their_columns_are_400(client: TestClient, image: str) -> None:
+    long = "p" * 256
+    assert client.put(f"/v2/quotas/{long}", json={"image_count_total": 1}).status_code == 400
+    assert client.post("/v2/images", json={"name": "n"}, headers={"X-Project-Id": long}).status_code == 400
+    assert client.get("/v2/images", headers={"X-User-Id": long}).status_code == 400
+    assert client.post(f"/v2/images/{image}/members", json={"member": long}).status_code == 400

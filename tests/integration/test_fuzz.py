@@ -23,12 +23,9 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from glimpse.app import create_app
-from glimpse.config import load_settings
-from glimpse.db import migrate
 from glimpse.db.session import make_engine
-from tests.functional.databases import fresh_database
 from tests.integration.fuzz_requests import IMAGE, Req, api_request, dashboard_request
+from tests.integration.inprocess import app_client, database, settings_for
 
 EXAMPLES = {"sqlite": 1000, "postgresql": 300}
 DATA = b"0123456789abcdef"
@@ -65,34 +62,21 @@ def _csrf(page: str) -> str:
     return match.group(1)
 
 
-def _serve(data_dir: Path, database_url: str | None) -> Iterator[Service]:
-    conf = data_dir / "glimpse.conf"
-    extra = f"[database]\nconnection = {database_url}\n" if database_url else ""
-    conf.write_text(CONF + extra)
-    settings_ = load_settings([str(conf)], overrides={"data_dir": str(data_dir)})
-    engine = make_engine(settings_.database_url)
-    if database_url:
-        migrate.upgrade(engine)
-    app = create_app(settings_)
-    # https: the dashboard's session cookie is Secure.
-    with TestClient(
-        app, base_url="https://testserver", raise_server_exceptions=False, follow_redirects=False
-    ) as client:
-        login = _csrf(client.get("/dashboard/login").text)
-        form = {"csrf_token": login, "project": "prj-fuzz", "role": "admin", "user": "fuzzer"}
-        assert client.post("/dashboard/login", data=form).status_code == 303
-        yield Service(client, engine, _csrf(client.get("/dashboard/images/new").text))
-    engine.dispose()
+def _serve(data_dir: Path, backend: str) -> Iterator[Service]:
+    with database(backend) as url:
+        settings_ = settings_for(data_dir, url, CONF)
+        engine = make_engine(settings_.database_url)
+        with app_client(settings_) as client:
+            login = _csrf(client.get("/dashboard/login").text)
+            form = {"csrf_token": login, "project": "prj-fuzz", "role": "admin", "user": "fuzzer"}
+            assert client.post("/dashboard/login", data=form).status_code == 303
+            yield Service(client, engine, _csrf(client.get("/dashboard/images/new").text))
+        engine.dispose()
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    data_dir = tmp_path_factory.mktemp(f"fuzz-{request.param}")
-    if request.param == "sqlite":
-        yield from _serve(data_dir, None)
-        return
-    with fresh_database("postgresql") as url:
-        yield from _serve(data_dir, url)
+    yield from _serve(tmp_path_factory.mktemp(f"fuzz-{request.param}"), request.param)
 
 
 def _make_image(service: Service, with_data: bool) -> str:
