@@ -228,3 +228,18 @@ def test_parse_size_rejects(text: str) -> None:
 def test_settings_embedded_database_flag() -> None:
     assert Settings(database_url="sqlite:///x.db").embedded_database
     assert not Settings(database_url="mysql+pymysql://u:p@h/glance").embedded_database
+
+
+def test_request_bounds_have_glance_and_oslo_middleware_names(tmp_path: Path) -> None:
+    defaults = load_settings([], overrides={"data_dir": str(tmp_path)})
+    assert (defaults.max_request_body_size, defaults.max_header_line) == (114688, 16384)
+    assert defaults.image_property_value_max_length == 65535
+    conf = write(
+        tmp_path,
+        "[DEFAULT]\nmax_header_line = 8192\nimage_property_value_max_length = 1024\n"
+        "[oslo_middleware]\nmax_request_body_size = 4096\n",
+    )
+    settings = load_settings([conf], overrides={"data_dir": str(tmp_path)})
+    assert (settings.max_request_body_size, settings.max_header_line) == (4096, 8192)
+    assert settings.image_property_value_max_length == 1024
+    assert settings.unknown_options == ()
