@@ -23,7 +23,7 @@ from glimpse.db.repositories import ImageRepository
 from glimpse.db.tasks import Task, TaskRepository
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.authorization import Authorizer
-from glimpse.domain.inputs import check_url
+from glimpse.domain.inputs import check_url, check_uuid
 from glimpse.domain.service import ImageService
 from glimpse.errors import BadRequest, Conflict, GlimpseError, NotFound, TooLarge
 from glimpse.formats import conversion
@@ -217,6 +217,7 @@ class ImportService:
         region = method.get("glance_region")
         if not isinstance(remote_id, str) or not isinstance(region, str):
             raise BadRequest("glance-download needs 'glance_image_id' and 'glance_region'.")
+        check_uuid(remote_id, "glance_image_id")  # it becomes part of the remote image's URL
         interface = method.get("glance_service_interface") or "public"
         endpoint = remote_glance.find_endpoint(ctx.service_catalog, self.options.remote_endpoints, region, interface)
         remote = remote_glance.remote_image(endpoint, remote_id, ctx.auth_token)

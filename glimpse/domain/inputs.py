@@ -20,6 +20,7 @@ MAX_JSON_DEPTH = 32  # an image document is four levels deep at most (locations[
 MAX_URL_LENGTH = 2048
 _BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
 _ASCII_DIGITS = re.compile(r"^[0-9]+$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 def check_text(value: str, what: str) -> str:
@@ -82,6 +83,13 @@ def parse_count(text: str, what: str, maximum: int = INT64_MAX) -> int:
     if number > maximum:
         raise BadRequest(f"{what} must be at most {maximum}.")
     return number
+
+
+def check_uuid(value: Any, what: str) -> str:
+    """An image id as Glance writes them; anything else could reach into another URL's path."""
+    if not isinstance(value, str) or not _UUID.match(value):
+        raise BadRequest(f"{what} must be a UUID.")
+    return value
 
 
 def check_int(value: Any, what: str, maximum: int = INT64_MAX) -> int:

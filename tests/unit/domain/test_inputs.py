@@ -12,6 +12,7 @@ from glimpse.domain.inputs import (
     check_properties,
     check_text,
     check_url,
+    check_uuid,
     parse_count,
 )
 from glimpse.errors import BadRequest
@@ -86,3 +87,10 @@ def test_malformed_urls_are_refused(url: object) -> None:
 @pytest.mark.parametrize("url", ["http://[::1]:8080/x", "https://example.com/a?b=c", "http://10.0.0.1/i.qcow2"])
 def test_urls_that_parse(url: str) -> None:
     assert check_url(url) == url
+
+
+@pytest.mark.parametrize("value", ["../../v3/auth/tokens", "x", "", None, "00000000-0000-0000-0000-00000000000g"])
+def test_uuids(value: object) -> None:
+    with pytest.raises(BadRequest):
+        check_uuid(value, "glance_image_id")
+    assert check_uuid("00000000-0000-0000-0000-00000000000A", "id")
