@@ -78,20 +78,28 @@ def check_head(scope: Scope, limits: RequestLimits) -> None:
         raise BadRequest(f"The query string has more than {limits.max_query_params} parameters.")
 
 
-def capped_receive(receive: Receive, cap: int) -> Receive:
-    """receive() that raises TooLarge once more than `cap` body bytes have arrived."""
-    seen = 0
+class CappedBody:
+    """receive() that raises TooLarge once more than `cap` body bytes have arrived, and send() that then
+    closes the connection after the answer, so the rest of the body is never read."""
 
-    async def receive_capped() -> Message:
-        nonlocal seen
-        message = await receive()
+    def __init__(self, receive: Receive, send: Send, cap: int) -> None:
+        self._receive = receive
+        self._send = send
+        self.cap = cap
+        self.seen = 0
+
+    async def receive(self) -> Message:
+        message = await self._receive()
         if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > cap:
-                raise TooLarge(f"The request body is larger than {cap} bytes (max_request_body_size).")
+            self.seen += len(message.get("body", b""))
+            if self.seen > self.cap:
+                raise TooLarge(f"The request body is larger than {self.cap} bytes (max_request_body_size).")
         return message
 
-    return receive_capped
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start" and self.seen > self.cap:
+            message["headers"] = [*message.get("headers", []), (b"connection", b"close")]
+        await self._send(message)
 
 
 class RequestLimitsMiddleware:
@@ -113,4 +121,8 @@ class RequestLimitsMiddleware:
             response = error_response(Request(scope), status_for(exc), exc.message, {"Connection": "close"})
             await response(scope, receive, send)
             return
-        await self.app(scope, receive if cap is None else capped_receive(receive, cap), send)
+        if cap is None:
+            await self.app(scope, receive, send)
+            return
+        body = CappedBody(receive, send, cap)
+        await self.app(scope, body.receive, body.send)

@@ -36,7 +36,7 @@ class Endless:
 
 def call(
     app: Starlette, method: str, path: str, headers: list[tuple[bytes, bytes]], receive: Any, query: bytes = b""
-) -> tuple[int, bytes]:
+) -> tuple[int, bytes, dict[bytes, bytes]]:
     sent: list[dict[str, Any]] = []
 
     async def send(message: dict[str, Any]) -> None:
@@ -51,7 +51,7 @@ def call(
     asyncio.run(app(scope, receive, send))
     start = next(m for m in sent if m["type"] == "http.response.start")
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return start["status"], body
+    return start["status"], body, dict(start.get("headers", []))
 
 
 JSON = [(b"content-type", b"application/json")]
@@ -59,29 +59,30 @@ JSON = [(b"content-type", b"application/json")]
 
 def test_a_100_mb_streamed_json_body_is_cut_off_at_the_cap(app: Starlette) -> None:
     client = Endless(100 * MB)
-    status, body = call(app, "POST", "/v2/images", JSON, client)
+    status, body, headers = call(app, "POST", "/v2/images", JSON, client)
     assert status == 413
     assert b"114688" in body
     assert client.pulled <= 114688 + 64 * 1024  # the server stopped reading one chunk past the cap
+    assert headers[b"connection"] == b"close"  # and the rest of the body is not read either
 
 
 def test_an_announced_100_mb_body_is_refused_before_any_byte_is_read(app: Starlette) -> None:
     client = Endless(100 * MB)
-    status, _ = call(app, "PATCH", "/v2/images/x", [*JSON, (b"content-length", str(100 * MB).encode())], client)
+    status, _, _ = call(app, "PATCH", "/v2/images/x", [*JSON, (b"content-length", str(100 * MB).encode())], client)
     assert status == 413
     assert client.pulled == 0
 
 
 def test_a_body_under_the_cap_is_read(app: Starlette) -> None:
-    status, _ = call(app, "POST", "/v2/images", JSON, Endless(100 * 1024))
+    status, _, _ = call(app, "POST", "/v2/images", JSON, Endless(100 * 1024))
     assert status == 400  # read whole, then refused as malformed JSON (spaces only)
 
 
 def test_image_data_is_not_capped_by_the_json_limit(app: Starlette) -> None:
-    status, _ = call(app, "POST", "/v2/images", JSON, Endless(0))
+    status, _, _ = call(app, "POST", "/v2/images", JSON, Endless(0))
     assert status == 400
     client = Endless(MB)
-    status, _ = call(app, "PUT", "/v2/images/00000000-0000-0000-0000-000000000000/file", [], client)
+    status, _, _ = call(app, "PUT", "/v2/images/00000000-0000-0000-0000-000000000000/file", [], client)
     assert status == 404  # the upload path reached the image lookup; no 413 from the JSON limit
 
 
