@@ -143,5 +143,6 @@ def dashboard_middleware(
         keystone=keystone,
         web_download="web-download" in import_methods and imports is not None,
         imports=imports,
+        max_form_bytes=settings.max_request_body_size,
     )
     return Middleware(DashboardMiddleware, dashboard=build_dashboard(settings, dash))

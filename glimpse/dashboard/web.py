@@ -16,6 +16,7 @@ from starlette.templating import Jinja2Templates
 from glimpse.auth.context import RequestContext
 from glimpse.auth.policy import Policy
 from glimpse.dashboard.login import Identity, KeystoneLogin
+from glimpse.dashboard.multipart import StreamedForm
 from glimpse.dashboard.session import CSRF_FIELD, CSRF_HEADER, Sessions, check_csrf
 from glimpse.domain.imports import ImportService
 from glimpse.domain.members import MemberService
@@ -52,6 +53,7 @@ class Dash:
     keystone: KeystoneLogin | None
     web_download: bool
     imports: ImportService | None = None
+    max_form_bytes: int = 114688  # [oslo_middleware] max_request_body_size, for a form's text fields
 
 
 class NeedLogin(Exception):
@@ -86,6 +88,13 @@ class Page:
         form = await self.request.form(max_files=1, max_fields=MAX_FORM_FIELDS)
         submitted = form.get(CSRF_FIELD) or self.request.headers.get(CSRF_HEADER)
         check_csrf(self.session, submitted if isinstance(submitted, str) else None)
+        return form
+
+    async def streamed_form(self) -> StreamedForm:
+        """A multipart form whose text fields (CSRF token checked) are read; its file, if any, is next."""
+        form = StreamedForm(self.request, self.dash.max_form_bytes, MAX_FORM_FIELDS)
+        submitted = (await form.read_fields()).get(CSRF_FIELD) or self.request.headers.get(CSRF_HEADER)
+        check_csrf(self.session, submitted)
         return form
 
     def check_csrf_header(self) -> None:

@@ -1,0 +1,100 @@
+"""The Create Image form read as it arrives: its text fields, then the image file streamed, never spooled.
+
+Browsers send a form's parts in document order, and the create form puts the file last, so every
+field is known when the file begins: the image is created from them and the file's bytes go straight
+into the upload (metered against image_size_cap and the quotas like any upload). Text fields are
+bounded (count and bytes); parts after the file are not read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import Request
+
+from glimpse.errors import BadRequest, TooLarge
+
+Event = tuple[str, bytes]
+
+
+class StreamedForm:
+    def __init__(self, request: Request, max_field_bytes: int, max_fields: int) -> None:
+        _, options = parse_options_header(request.headers.get("content-type", ""))
+        boundary = options.get(b"boundary")
+        if not boundary:
+            raise BadRequest("The form post has no multipart boundary.")
+        self._events: list[Event] = []
+        self._header = [b"", b""]
+        self._stream: AsyncIterator[bytes] = request.stream().__aiter__()
+        self._parser = MultipartParser(boundary, self._callbacks())
+        self._max_field_bytes = max_field_bytes
+        self._max_fields = max_fields
+        self._ended = False
+        self.fields: dict[str, str] = {}
+        self.filename: str | None = None  # set when a file part with a name follows the fields
+
+    def _callbacks(self) -> Any:
+        events, header = self._events, self._header
+
+        def header_end() -> None:
+            if header[0].lower() == b"content-disposition":
+                events.append(("disposition", header[1]))
+            header[0] = header[1] = b""
+
+        return {
+            "on_part_data": lambda data, start, end: events.append(("data", bytes(data[start:end]))),
+            "on_part_end": lambda: events.append(("end", b"")),
+            "on_header_field": lambda data, start, end: header.__setitem__(0, header[0] + data[start:end]),
+            "on_header_value": lambda data, start, end: header.__setitem__(1, header[1] + data[start:end]),
+            "on_header_end": header_end,
+            "on_headers_finished": lambda: events.append(("headers", b"")),
+        }
+
+    async def _next(self) -> Event | None:
+        while not self._events:
+            if self._ended:
+                return None
+            try:
+                chunk = await self._stream.__anext__()
+            except StopAsyncIteration:
+                self._ended = True
+                continue
+            try:
+                self._parser.write(chunk)
+            except FormParserError as exc:
+                raise BadRequest(f"Malformed form post: {exc}.") from None
+        return self._events.pop(0)
+
+    async def read_fields(self) -> dict[str, str]:
+        """The text fields up to the file (or the end); afterwards `filename` tells whether a file follows."""
+        name, filename, value, used = "", None, bytearray(), 0
+        while (event := await self._next()) is not None:
+            kind, data = event
+            if kind == "disposition":
+                _, options = parse_options_header(data)
+                name = options.get(b"name", b"").decode("utf-8", "replace")
+                raw = options.get(b"filename")
+                filename = raw.decode("utf-8", "replace") if raw is not None else None
+                value = bytearray()
+            elif kind == "headers" and filename:
+                self.filename = filename
+                return self.fields
+            elif kind == "data":
+                used += len(data)
+                if used > self._max_field_bytes:
+                    raise TooLarge(f"The form's fields are larger than {self._max_field_bytes} bytes.")
+                value += data
+            elif kind == "end" and filename is None:
+                if len(self.fields) >= self._max_fields:
+                    raise BadRequest(f"The form has more than {self._max_fields} fields.")
+                self.fields[name] = value.decode("utf-8", "replace")
+        return self.fields
+
+    async def file_chunks(self) -> AsyncIterator[bytes]:
+        """The file's bytes as they arrive; read_fields must have found the file first."""
+        while (event := await self._next()) is not None and event[0] != "end":
+            if event[0] == "data" and event[1]:
+                yield event[1]
