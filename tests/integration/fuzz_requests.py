@@ -221,8 +221,9 @@ def dashboard_request(draw: st.DrawFn) -> Req:
     where = draw(st.one_of(st.just(IMAGE), segment))
     form = draw(st.dictionaries(st.sampled_from(FORM_FIELDS), text.map(_no_surrogates), max_size=8))
     kind = draw(st.sampled_from(["create", "action", "list", "show", "upload"]))
-    if kind == "create":
-        return Req("POST", "/dashboard/images/new", form={"disk_format": "raw", **form})
+    if kind == "create":  # urlencoded, or multipart with the image file last (as browsers send it)
+        data = draw(st.none() | st.binary(max_size=64))
+        return Req("POST", "/dashboard/images/new", form={"disk_format": "raw", **form}, body=data)
     if kind == "action":
         return Req("POST", f"/dashboard/images/{where}/{draw(st.sampled_from(ACTIONS))}", form=form)
     if kind == "list":

@@ -95,7 +95,9 @@ def _make_image(service: Service, with_data: bool) -> str:
 def _send(service: Service, req: Req, image_id: str) -> Any:
     url = req.url(image_id)
     if req.form is not None:
-        return service.client.request(req.method, url, data={**req.form, "csrf_token": service.csrf})
+        data = {**req.form, "csrf_token": service.csrf}
+        files = {"file": ("f.img", req.body, "application/octet-stream")} if req.body is not None else None
+        return service.client.request(req.method, url, data=data, files=files)
     headers = list(req.headers)
     if url.startswith("/dashboard/") and req.method == "PUT":
         headers.append((b"x-csrf-token", service.csrf.encode()))
