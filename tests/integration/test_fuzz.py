@@ -1,8 +1,9 @@
 """Property test: no request to any endpoint, however hostile, gets a 5xx or leaves half-made state.
 
 The whole app runs in-process on SQLite, and again on PostgreSQL (whose text cannot hold NUL, so the
-string cases matter most there). Each example makes a fresh image, sends one drawn request to the API
-or the dashboard (logged in, with its CSRF token), and checks:
+string cases matter most there) and MariaDB (strict about column widths). Each example makes a fresh
+image, sends one drawn request to the API or the dashboard (logged in, with its CSRF token), and
+checks:
 - the answer is below 500;
 - a refused write changed nothing: no image row appeared or vanished, and the image (attributes,
   tags, properties, members) reads as before.
@@ -27,7 +28,7 @@ from glimpse.db.session import make_engine
 from tests.integration.fuzz_requests import IMAGE, Req, api_request, dashboard_request
 from tests.integration.inprocess import app_client, database, settings_for
 
-EXAMPLES = {"sqlite": 1000, "postgresql": 300}
+EXAMPLES = {"sqlite": 1000, "postgresql": 300, "mysql": 200}
 DATA = b"0123456789abcdef"
 CONF = """
 [glance_store]
@@ -74,7 +75,14 @@ def _serve(data_dir: Path, backend: str) -> Iterator[Service]:
         engine.dispose()
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+@pytest.fixture(
+    scope="module",
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgresql),
+        pytest.param("mysql", marks=pytest.mark.mysql),
+    ],
+)
 def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     yield from _serve(tmp_path_factory.mktemp(f"fuzz-{request.param}"), request.param)
 
