@@ -218,7 +218,7 @@ form_text = st.one_of(text.filter(lambda s: "\x00" not in s and len(s) < 1000), 
 @st.composite
 def dashboard_request(draw: st.DrawFn) -> Req:
     """A dashboard page or form post; strings may hold NUL (a form can send %00) but no surrogate."""
-    where = draw(st.one_of(st.just(IMAGE), segment))
+    where = draw(st.one_of(st.just(IMAGE), st.just(IMAGE), st.just(IMAGE), segment))
     form = draw(st.dictionaries(st.sampled_from(FORM_FIELDS), text.map(_no_surrogates), max_size=8))
     kind = draw(st.sampled_from(["create", "action", "list", "show", "upload"]))
     if kind == "create":  # urlencoded, or multipart with the image file last (as browsers send it)
