@@ -40,7 +40,10 @@ def _size_bound(params: Mapping[str, Sequence[str]], key: str) -> int | None:
     value = _one(params, key)
     if value is None:
         return None
-    return parse_count(value, f"{key} (a range filter)")
+    try:
+        return parse_count(value, key)
+    except BadRequest:
+        raise BadRequest("Unable to filter on a range with a non-numeric value.") from None  # Glance's words
 
 
 def _bool(value: str, name: str) -> bool:
