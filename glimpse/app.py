@@ -20,6 +20,7 @@ from starlette.responses import Response
 from glimpse import logsafe
 from glimpse.api import versions
 from glimpse.api.errors import domain_error, error_response
+from glimpse.api.limits import RequestLimits, RequestLimitsMiddleware
 from glimpse.api.middleware import (
     CrossSiteGuard,
     KeystoneAuthMiddleware,
@@ -166,6 +167,7 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
         hashing_algorithm=settings.hashing_algorithm,
         heartbeat_every=settings.upload_heartbeat_timeout / 4,
         image_location_quota=settings.image_location_quota,
+        image_property_value_max_length=settings.image_property_value_max_length,
     )
     repo = ImageRepository(sessions)
     external = None
@@ -315,9 +317,16 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             *quotas.routes,
             *discovery.routes,
         ],
-        middleware=[Middleware(RequestIdMiddleware), dashboard, Middleware(CrossSiteGuard), auth],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(RequestLimitsMiddleware, limits=RequestLimits.from_settings(settings)),
+            dashboard,
+            Middleware(CrossSiteGuard),
+            auth,
+        ],
         exception_handlers={GlimpseError: domain_error, HTTPException: http_error, Exception: unexpected_error},
     )
+    app.router.redirect_slashes = False  # Glance answers 404 for /v2/images/ and /v2/images/..%2f
     app.state.settings = settings
     app.state.images = services.images
     app.state.members = services.members

@@ -32,6 +32,18 @@ DEFAULT_OPTS = [
     ),
     cfg.IntOpt("image_property_quota", default=128, help="Extra properties per image; negative is unlimited."),
     cfg.IntOpt("image_tag_quota", default=128, help="Tags per image; negative is unlimited."),
+    cfg.IntOpt(
+        "image_property_value_max_length",
+        default=65535,
+        min=1,
+        help="Longest value of an extra image property, in characters (Glimpse's own; Glance has no cap).",
+    ),
+    cfg.IntOpt(
+        "max_header_line",
+        default=16384,
+        min=256,
+        help="Longest request header line (and request URL), in bytes, as Glance's option of that name.",
+    ),
     cfg.IntOpt("image_member_quota", default=128, help="Members per image; negative is unlimited."),
     cfg.IntOpt("image_location_quota", default=10, help="Locations per image; negative is unlimited."),
     cfg.IntOpt("limit_param_default", default=25, min=1, help="Page size when a list names no limit."),
@@ -346,6 +358,16 @@ TASKFLOW_OPTS = [
 DASHBOARD_OPTS = [
     cfg.StrOpt("secret_key", secret=True, help="Key signing dashboard sessions; generated in data_dir when unset."),
 ]
+# oslo.middleware's sizelimit option (same section, name and default): the largest request body a
+# metadata request may carry. Image data (upload, stage) is bounded by image_size_cap instead.
+OSLO_MIDDLEWARE_OPTS = [
+    cfg.IntOpt(
+        "max_request_body_size",
+        default=114688,
+        min=1,
+        help="Largest body, in bytes, of a request that is not image data (JSON, forms).",
+    ),
+]
 PASTE_OPTS = [
     cfg.StrOpt("flavor", default="", help="'keystone' to authenticate requests; empty for no authentication."),
 ]
@@ -366,6 +388,7 @@ SECTIONS: dict[str, list[cfg.Opt]] = {
     "glance_download_properties": GLANCE_DOWNLOAD_PROPERTY_OPTS,
     "taskflow_executor": TASKFLOW_OPTS,
     "dashboard": DASHBOARD_OPTS,
+    "oslo_middleware": OSLO_MIDDLEWARE_OPTS,
     "oslo_policy": list(policy_opts._options),  # oslo.policy's own options, read by auth/policy.py
 }
 
@@ -397,6 +420,9 @@ class Settings:
     user_storage_quota: int = 0
     image_property_quota: int = 128
     image_tag_quota: int = 128
+    image_property_value_max_length: int = 65535
+    max_header_line: int = 16384
+    max_request_body_size: int = 114688
     image_member_quota: int = 128
     image_location_quota: int = 10
     limit_param_default: int = 25
@@ -601,6 +627,9 @@ def load_settings(
             user_storage_quota=parse_size(conf.user_storage_quota),
             image_property_quota=conf.image_property_quota,
             image_tag_quota=conf.image_tag_quota,
+            image_property_value_max_length=conf.image_property_value_max_length,
+            max_header_line=conf.max_header_line,
+            max_request_body_size=conf.oslo_middleware.max_request_body_size,
             image_member_quota=conf.image_member_quota,
             image_location_quota=conf.image_location_quota,
             limit_param_default=conf.limit_param_default,

@@ -43,6 +43,14 @@ class UnsupportedMediaType(GlimpseError):
     pass
 
 
+class UriTooLong(GlimpseError):
+    """The request's URL (its query string) is longer than the service reads."""
+
+
+class HeadersTooLarge(GlimpseError):
+    """Too many request headers, or one too long."""
+
+
 class RangeNotSatisfiable(GlimpseError):
     def __init__(self, message: str, size: int) -> None:
         super().__init__(message)

@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from glimpse.auth.context import RequestContext
 from glimpse.config import Settings
+from glimpse.domain.inputs import check_document
 from glimpse.domain.service import ImageService
 from glimpse.errors import BadRequest, UnsupportedMediaType
 from glimpse.streaming import Transfers
@@ -47,14 +48,20 @@ def require_media_type(request: Request, allowed: tuple[str, ...] = JSON_MEDIA_T
 
 
 async def json_body(request: Request, allowed: tuple[str, ...] = JSON_MEDIA_TYPES) -> Any:
+    """The parsed body (RequestLimitsMiddleware caps its size); 415 for another media type; 400 for bad JSON,
+    deep nesting, NUL, surrogates."""
     require_media_type(request, allowed)
     raw = await request.body()
     if not raw:
         raise BadRequest("Request body is empty: a JSON document is required.")
     try:
-        return json.loads(raw)
+        doc = json.loads(raw)
     except ValueError as exc:
         raise BadRequest(f"Malformed JSON in request body: {exc}.") from None
+    except RecursionError:
+        raise BadRequest("The JSON request body is nested too deep.") from None
+    check_document(doc)
+    return doc
 
 
 def media_type(request: Request) -> str:

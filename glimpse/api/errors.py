@@ -20,11 +20,13 @@ from glimpse.errors import (
     Forbidden,
     GlimpseError,
     Gone,
+    HeadersTooLarge,
     NotFound,
     RangeNotSatisfiable,
     StoreUnavailable,
     TooLarge,
     UnsupportedMediaType,
+    UriTooLong,
 )
 
 log = logging.getLogger(__name__)
@@ -36,8 +38,10 @@ HTTP_STATUS: dict[type[GlimpseError], int] = {
     Conflict: 409,
     Gone: 410,
     TooLarge: 413,
+    UriTooLong: 414,
     UnsupportedMediaType: 415,
     RangeNotSatisfiable: 416,
+    HeadersTooLarge: 431,
     StoreUnavailable: 503,
     GlimpseError: 500,
 }
@@ -78,7 +82,7 @@ def _webob_escape(text: str) -> str:
 
 
 # WebOb's reason phrases (Python's own changed for 413 and 416 in 3.13).
-TITLES = {413: "Request Entity Too Large", 416: "Requested Range Not Satisfiable"}
+TITLES = {413: "Request Entity Too Large", 414: "Request-URI Too Long", 416: "Requested Range Not Satisfiable"}
 
 
 def error_response(

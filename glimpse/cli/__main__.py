@@ -85,6 +85,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from glimpse.app import SETTINGS_ENV, build_services, create_app
+    from glimpse.cli.http_protocol import HEAD_ENV, BoundedHttpToolsProtocol, head_bound
 
     settings = _settings(args)
     if not settings.auth_flavor and not _is_loopback(settings.bind_host) and not settings.allow_insecure_noauth_bind:
@@ -104,7 +105,12 @@ def serve(args: argparse.Namespace) -> int:
         f"Glimpse serving the Images API v2 on http://{settings.bind_host}:{settings.bind_port} "
         f"(database {settings.database_url.split('://')[0]}, images in {settings.filesystem_store_datadir})"
     )
-    common = {"host": settings.bind_host, "port": settings.bind_port, "log_level": "warning", "access_log": False}
+    head = head_bound(settings.max_header_line)
+    os.environ[HEAD_ENV] = str(head)  # worker processes inherit it
+    common = {
+        "host": settings.bind_host, "port": settings.bind_port, "log_level": "warning", "access_log": False,
+        "http": BoundedHttpToolsProtocol, "h11_max_incomplete_event_size": head,
+    }  # fmt: skip
     if settings.workers > 1:
         os.environ[SETTINGS_ENV] = json.dumps(
             {

@@ -146,5 +146,6 @@ def dashboard_middleware(
         web_download="web-download" in import_methods and imports is not None,
         imports=imports,
         transfers=transfers or Transfers(),
+        max_form_bytes=settings.max_request_body_size,
     )
     return Middleware(DashboardMiddleware, dashboard=build_dashboard(settings, dash))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from glimpse.domain.inputs import INT32_MAX
 from glimpse.errors import BadRequest
 
 # Properties the create form offers as fields of their own.
@@ -23,8 +24,8 @@ def _text(form: Mapping[str, Any], key: str) -> str:
 
 def _whole(form: Mapping[str, Any], key: str, label: str) -> int:
     text = _text(form, key) or "0"
-    if not text.isdigit():
-        raise BadRequest(f"{label} must be a whole number, 0 or more.")
+    if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) > INT32_MAX:
+        raise BadRequest(f"{label} must be a whole number from 0 to {INT32_MAX}.")
     return int(text)
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import IO, Any
+from collections.abc import Mapping
+from typing import Any
 
-from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from glimpse.dashboard import forms
+from glimpse.dashboard.multipart import StreamedForm
 from glimpse.dashboard.search import ListRequest, search
 from glimpse.dashboard.web import BASE, Page
 from glimpse.db.records import Image
@@ -17,7 +17,6 @@ from glimpse.domain.image import CONTAINER_FORMATS, DISK_FORMATS, VISIBILITIES
 from glimpse.errors import BadRequest, Forbidden, GlimpseError, NotFound, TooLarge
 from glimpse.streaming import RequestBodyReader
 
-CHUNK = 1024 * 1024
 STATUS_CODES = {BadRequest: 400, Forbidden: 403, NotFound: 404, TooLarge: 413}
 
 
@@ -79,16 +78,18 @@ async def new(request: Request) -> Response:
     return _form_page(page, {"visibility": "shared", "container_format": "bare", "disk_format": "qcow2"})
 
 
-def _chunks(file: IO[bytes]) -> Iterator[bytes]:
-    while chunk := file.read(CHUNK):
-        yield chunk
-
-
 async def create(request: Request) -> Response:
-    """Create the image; the script then PUTs the file. Without the script the file comes in the form."""
+    """Create the image; the script then PUTs the file. Without the script the file comes last in the form,
+    streamed into the upload once the fields before it have created the image."""
     page = Page(request)
-    ctx = page.ctx
-    form = await page.form()
+    page.require_login()
+    streamed: StreamedForm | None = None
+    form: Mapping[str, Any]
+    if request.headers.get("content-type", "").startswith("multipart/"):
+        streamed = await page.streamed_form()
+        form = streamed.fields
+    else:
+        form = await page.form()
     wants_json = "application/json" in request.headers.get("accept", "")
     try:
         image = await page.call(page.dash.images.create, forms.create_body(form))
@@ -99,7 +100,6 @@ async def create(request: Request) -> Response:
     detail = f"{BASE}/images/{image.id}"
     if wants_json:
         return JSONResponse({"id": image.id, "detail": detail, "upload": f"{detail}/file"}, status_code=201)
-    upload = form.get("file")
     url = form.get("url")
     if isinstance(url, str) and url.strip() and page.dash.imports is not None:
         try:
@@ -107,10 +107,12 @@ async def create(request: Request) -> Response:
         except GlimpseError as exc:
             return page.redirect(detail, f"The image was created but its import was refused: {exc.message}", error=True)
         return page.redirect(detail, "Import started: the image becomes active once its data is downloaded.")
-    if not isinstance(upload, UploadFile) or not upload.filename:
+    if streamed is None or not streamed.filename:
         return page.redirect(detail, "Image created without data; it stays queued until data is uploaded.")
     try:
-        await page.dash.transfers.run(page.dash.images.upload, ctx, image.id, _chunks(upload.file), upload.size)
+        await page.transfer(page.dash.images.upload, image.id, RequestBodyReader(streamed.file_chunks()), None)
+    except ClientDisconnect:
+        return Response(status_code=400)  # cancelled: the image is back in queued
     except GlimpseError as exc:
         return page.redirect(detail, f"The image was created but its upload failed: {exc.message}", error=True)
     return page.redirect(detail, "Image created and uploaded.")

@@ -71,8 +71,8 @@ class Identity:
 
 def noauth_identity(project: str, role: str, user: str, max_age: int) -> Identity:
     project = project.strip()
-    if not project or len(project) > 255:
-        raise LoginFailed("Enter a project id (at most 255 characters).")
+    if not project or len(project) > 255 or "\x00" in project + user:
+        raise LoginFailed("Enter a project id (at most 255 characters, no NUL).")
     if role not in NOAUTH_ROLES:
         raise LoginFailed(f"Choose a role: {', '.join(NOAUTH_ROLES)}.")
     user = user.strip() or f"{role}@{project}"

@@ -43,7 +43,7 @@ class ListRequest:
             mine=query.get("scope") == "project",
             sort_key=query.get("sort_key", "") if query.get("sort_key") in SORT_KEYS else "created_at",
             sort_dir="asc" if query.get("sort_dir") == "asc" else "desc",
-            limit=int(limit) if limit.isdigit() and int(limit) in PAGE_SIZES else 25,
+            limit=int(limit) if limit in {str(size) for size in PAGE_SIZES} else 25,
             marker=query.get("marker") or None,
             project_id=ctx.project_id,
         )

@@ -16,6 +16,7 @@ from starlette.templating import Jinja2Templates
 from glimpse.auth.context import RequestContext
 from glimpse.auth.policy import Policy
 from glimpse.dashboard.login import Identity, KeystoneLogin
+from glimpse.dashboard.multipart import StreamedForm
 from glimpse.dashboard.session import CSRF_FIELD, CSRF_HEADER, Sessions, check_csrf
 from glimpse.domain.imports import ImportService
 from glimpse.domain.members import MemberService
@@ -24,6 +25,7 @@ from glimpse.domain.service import ImageService
 from glimpse.streaming import Transfers
 
 BASE = "/dashboard"
+MAX_FORM_FIELDS = 200  # the edit form has two per property (value, remove) and image_property_quota is 128
 T = TypeVar("T")
 
 
@@ -53,6 +55,7 @@ class Dash:
     web_download: bool
     imports: ImportService | None = None
     transfers: Transfers = field(default_factory=Transfers)
+    max_form_bytes: int = 114688  # [oslo_middleware] max_request_body_size, for a form's text fields
 
 
 class NeedLogin(Exception):
@@ -87,9 +90,17 @@ class Page:
 
     async def form(self) -> FormData:
         """The posted form, once its CSRF token has been checked."""
-        form = await self.request.form()
+        # Bounded as the API's bodies are: RequestLimitsMiddleware caps the bytes, these the parts.
+        form = await self.request.form(max_files=1, max_fields=MAX_FORM_FIELDS)
         submitted = form.get(CSRF_FIELD) or self.request.headers.get(CSRF_HEADER)
         check_csrf(self.session, submitted if isinstance(submitted, str) else None)
+        return form
+
+    async def streamed_form(self) -> StreamedForm:
+        """A multipart form whose text fields (CSRF token checked) are read; its file, if any, is next."""
+        form = StreamedForm(self.request, self.dash.max_form_bytes, MAX_FORM_FIELDS)
+        submitted = (await form.read_fields()).get(CSRF_FIELD) or self.request.headers.get(CSRF_HEADER)
+        check_csrf(self.session, submitted)
         return form
 
     def check_csrf_header(self) -> None:

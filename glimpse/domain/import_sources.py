@@ -14,6 +14,7 @@ from typing import Any
 
 from glimpse.auth.context import RequestContext
 from glimpse.db.records import Image
+from glimpse.domain.inputs import check_uuid
 from glimpse.errors import BadRequest, Conflict, NotFound
 from glimpse.formats.conversion import ProcessLimits
 from glimpse.sources import remote_glance
@@ -102,6 +103,7 @@ class Sources:
         region = method.get("glance_region")
         if not isinstance(remote_id, str) or not isinstance(region, str):
             raise BadRequest("glance-download needs 'glance_image_id' and 'glance_region'.")
+        check_uuid(remote_id, "glance_image_id")  # it becomes part of the remote image's URL
         interface = method.get("glance_service_interface") or "public"
         endpoint = remote_glance.find_endpoint(ctx.service_catalog, self.options.remote_endpoints, region, interface)
         remote = remote_glance.remote_image(endpoint, remote_id, ctx.auth_token, self.options.egress)

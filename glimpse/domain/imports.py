@@ -17,6 +17,7 @@ from glimpse.domain.access import ImageAccess
 from glimpse.domain.authorization import Authorizer
 from glimpse.domain.import_claim import process_name
 from glimpse.domain.import_sources import ImportOptions, Sources
+from glimpse.domain.inputs import check_url
 from glimpse.domain.service import ImageService
 from glimpse.errors import BadRequest, Conflict, NotFound, TooLarge
 from glimpse.store.base import Heartbeat
@@ -93,7 +94,7 @@ class ImportService:
             uri = method.get("uri")
             if not isinstance(uri, str) or not uri:
                 raise BadRequest("web-download needs a 'uri'.")
-            self.options.egress.vet(uri)
+            self.options.egress.vet(check_url(uri, "The web-download uri"))
         pinned = None
         if name == "glance-download":
             if image.status != "queued":

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from glimpse.auth.context import RequestContext
 from glimpse.db.records import Comparison, ImageQuery
 from glimpse.domain.image import STATUSES, VISIBILITIES
+from glimpse.domain.inputs import check_text, parse_count
 from glimpse.errors import BadRequest
 
 SORT_KEYS = ("name", "status", "container_format", "disk_format", "size", "id", "created_at", "updated_at")
@@ -18,6 +19,7 @@ EQ_KEYS = ("name", "status", "owner", "container_format", "disk_format", "checks
 TIME_KEYS = ("created_at", "updated_at")
 TIME_OPS = ("gt", "gte", "lt", "lte", "eq", "neq")
 MEMBER_STATUSES = ("pending", "accepted", "rejected", "all")
+MAX_FILTERS = 50  # property and tag filters together: each is one more EXISTS in the query
 # Parameters that are not property filters.
 CONTROL = {"limit", "marker", "sort", "sort_key", "sort_dir", "tag", "size_min", "size_max", "visibility",
            "member_status", "protected", "os_hidden", "changes-since"}  # fmt: skip
@@ -28,23 +30,20 @@ def _one(params: Mapping[str, Sequence[str]], key: str) -> str | None:
     return values[-1] if values else None
 
 
-def _int(value: str, name: str, minimum: int = 0) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise BadRequest(f"{name} param must be an integer") from None
-    if number < minimum:
+def _int(value: str, name: str) -> int:
+    if value.startswith("-") and value[1:].isdigit():
         raise BadRequest(f"{name} param must be positive")
-    return number
+    return parse_count(value, f"{name} param")
 
 
 def _size_bound(params: Mapping[str, Sequence[str]], key: str) -> int | None:
     value = _one(params, key)
     if value is None:
         return None
-    if not value.isdigit():
-        raise BadRequest("Unable to filter on a range with a non-numeric value.")
-    return int(value)
+    try:
+        return parse_count(value, key)
+    except BadRequest:
+        raise BadRequest("Unable to filter on a range with a non-numeric value.") from None  # Glance's words
 
 
 def _bool(value: str, name: str) -> bool:
@@ -57,10 +56,10 @@ def _bool(value: str, name: str) -> bool:
 def parse_time(value: str, key: str = "created_at") -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):  # OverflowError: 9999-12-31T23:59-05:00 is past year 9999 in UTC
         raise BadRequest(f'Bad "{key}" query filter format. Use ISO 8601 DateTime notation.') from None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed
 
 
@@ -144,7 +143,10 @@ def parse_query(
         q.columns["protected"] = Comparison("eq", _bool(protected, "protected"))
     hidden = _one(params, "os_hidden")
     q.os_hidden = _bool(hidden, "os_hidden") if hidden is not None else False
-    q.tags = list(params.get("tag", []))
+    q.tags = [check_text(tag, "A tag filter") for tag in params.get("tag", [])]
+    filters = len(q.tags) + sum(1 for key, values in params.items() if values and key not in CONTROL)
+    if filters > MAX_FILTERS:
+        raise BadRequest(f"At most {MAX_FILTERS} filters can be combined in one query.")
     q.size_min, q.size_max = _size_bound(params, "size_min"), _size_bound(params, "size_max")
     for key, values in params.items():
         if key in CONTROL or not values:

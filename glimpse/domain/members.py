@@ -13,6 +13,7 @@ from glimpse.db.records import Member
 from glimpse.db.repositories import ImageRepository
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.authorization import Authorizer
+from glimpse.domain.inputs import check_text
 from glimpse.errors import BadRequest, Forbidden, NotFound
 
 STATUSES = ("pending", "accepted", "rejected")
@@ -37,6 +38,7 @@ class MemberService:
         return [m for m in members if m.member_id == ctx.project_id]  # a member sees only itself
 
     def get(self, ctx: RequestContext, image_id: str, member_id: str) -> Member:
+        check_text(member_id, "The member id")
         image = self.access.load(ctx, image_id)
         self.policy.enforce(ctx, "get_member", self._target(image.id, image.owner, member_id))
         if not (ctx.is_admin or ctx.owns(image.owner) or member_id == ctx.project_id):
@@ -46,7 +48,7 @@ class MemberService:
     def add(self, ctx: RequestContext, image_id: str, body: Any) -> Member:
         if not isinstance(body, dict) or not isinstance(body.get("member"), str) or not body["member"].strip():
             raise BadRequest('Request body must be {"member": "<project id>"}.')
-        member_id = body["member"].strip()
+        member_id = check_text(body["member"].strip(), "The member id")
         if len(member_id) > 255:
             raise BadRequest("Member id is longer than 255 characters.")
         image = self.access.load(ctx, image_id)
@@ -61,12 +63,14 @@ class MemberService:
         status = body.get("status") if isinstance(body, dict) else None
         if status not in STATUSES:
             raise BadRequest(f"Invalid status: {status}. Valid values are {', '.join(STATUSES)}.")
+        check_text(member_id, "The member id")
         image = self.access.load(ctx, image_id)
         self.repo.member(image.id, member_id)  # 404 before 403 for a project that is no member
         self.policy.enforce(ctx, "modify_member", self._target(image.id, image.owner, member_id))
         return self.repo.set_member_status(image.id, member_id, status)
 
     def delete(self, ctx: RequestContext, image_id: str, member_id: str) -> None:
+        check_text(member_id, "The member id")
         image = self.access.load(ctx, image_id)
         self.policy.enforce(ctx, "delete_member", self._target(image.id, image.owner, member_id))
         self.repo.delete_member(image.id, member_id)

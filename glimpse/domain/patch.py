@@ -106,8 +106,10 @@ def _apply_tag_item(tags: list[str], change: Change) -> None:
     if index == "-" and change.op == "add":
         tags.append(change.value)
         return
-    if not index.isdigit() or int(index) > len(tags) - (0 if change.op == "add" else 1):
-        raise BadRequest(f"Invalid position '{index}' in /tags.")
+    # ASCII digits only: str.isdigit() also takes '²', which int() then refuses.
+    last = len(tags) - (0 if change.op == "add" else 1)
+    if not index.isascii() or not index.isdigit() or len(index) > 9 or int(index) > last:
+        raise BadRequest(f"Invalid position '{index[:32]}' in /tags.")
     i = int(index)
     if change.op == "add":
         tags.insert(i, change.value)

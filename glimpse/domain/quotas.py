@@ -14,6 +14,7 @@ from typing import Any
 from glimpse.auth.context import RequestContext
 from glimpse.db.quotas import LIMIT_NAMES, ProjectLimits, ProjectUsage, QuotaRepository
 from glimpse.domain.authorization import Authorizer
+from glimpse.domain.inputs import INT64_MAX, check_identifier, check_int
 from glimpse.errors import BadRequest, TooLarge
 
 MIB = 1024 * 1024
@@ -152,6 +153,7 @@ class QuotaService:
         return {project: _shown(limits) for project, limits in self.repo.all_limits().items()}
 
     def set(self, ctx: RequestContext, project_id: str, body: Any) -> dict[str, dict[str, int]]:
+        check_identifier(project_id, "The project id")
         self.policy.enforce(ctx, "set_project_quota", {"project_id": project_id})
         if self.external_limits is not None:
             raise BadRequest("Limits are Keystone's unified limits here: set them in Keystone.")
@@ -159,8 +161,8 @@ class QuotaService:
             raise BadRequest(f"Quota body must be an object with any of {', '.join(LIMIT_NAMES)}.")
         current = asdict(self.repo.limits(project_id))
         for name, value in body.items():
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-                raise BadRequest(f"{name} must be a non-negative integer or null (no limit).")
+            if value is not None:
+                check_int(value, f"{name} (an integer, or null for no limit)", INT64_MAX // MIB)
             current[name] = value * MIB if value is not None and name in BYTE_LIMITS else value
         self.repo.set_limits(project_id, ProjectLimits(**current))
         return self.usage(ctx, project_id)

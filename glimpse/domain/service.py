@@ -15,6 +15,7 @@ from glimpse.db.repositories import ImageRepository
 from glimpse.domain import listing, patch
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.authorization import Authorizer, image_target, new_image_target
+from glimpse.domain.inputs import INT32_MAX, check_int, check_properties, check_text, check_url
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.schema import BASE_PROPERTIES, COLUMNS, DEFAULT_SCHEMA, RESERVED, RESERVED_PREFIX, ImageSchema
 from glimpse.errors import (
@@ -52,6 +53,7 @@ class Limits:
     hashing_algorithm: str
     heartbeat_every: float = 10.0  # seconds between an upload's signs of life
     image_location_quota: int = 10
+    image_property_value_max_length: int = 65535
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,8 @@ class ImageService:
         self.schema.validate(body)
         image_id = body.get("id") or str(uuid.uuid4())
         owner = body.get("owner", ctx.project_id)
+        if isinstance(owner, str):
+            check_text(owner, "The owner")
         if not self.policy.check(ctx, "add_image", new_image_target(owner, body.get("visibility", "shared"))):
             if owner != ctx.project_id:
                 raise Forbidden(f"You are not permitted to create images owned by '{owner}'.")
@@ -139,7 +143,10 @@ class ImageService:
         changes = patch.parse_changes(body, media_type)
         image = self._modifiable(ctx, image_id)
         doc = patch.apply_changes(self._document(image), changes, media_type)
-        self.schema.validate({k: v for k, v in doc.items() if not (k not in BASE_PROPERTIES and v is None)})
+        changed = {change.path[0] for change in changes}  # a null the caller sets is validated like any value
+        self.schema.validate(
+            {k: v for k, v in doc.items() if not (k not in BASE_PROPERTIES and v is None and k not in changed)}
+        )
         self._apply(ctx, image, doc, creating=False)
         return self.repo.save(image)
 
@@ -159,24 +166,25 @@ class ImageService:
                 self.policy.enforce(ctx, rule, image_target(image))
         if not creating and doc.get("owner", image.owner) != image.owner and not ctx.is_admin:
             raise Forbidden("Owner can't be updated by non admin.")
-        properties = {k: v for k, v in doc.items() if k not in BASE_PROPERTIES and k != "id"}
+        # A null extra property (kernel_id and ramdisk_id may be null) is no property at all.
+        properties = {k: v for k, v in doc.items() if k not in BASE_PROPERTIES and k != "id" and v is not None}
         tags = doc.get("tags") or []
         if not _within(len(properties), self.limits.image_property_quota):
             raise TooLarge(f"Maximum number of properties exceeded (limit {self.limits.image_property_quota}).")
         if not _within(len(set(tags)), self.limits.image_tag_quota):
             raise TooLarge(f"Maximum number of tags exceeded (limit {self.limits.image_tag_quota}).")
-        for key in properties:
-            if len(key) > 255:
-                raise BadRequest(f"Property name '{key[:32]}...' is longer than 255 characters.")
+        check_properties(properties, self.limits.image_property_value_max_length)
+        for tag in tags:
+            check_text(tag, "A tag")
         for key in WRITABLE_COLUMNS:
             if key in doc:
                 value = doc[key]
+                if isinstance(value, str):
+                    check_text(value, f"Attribute {key}")
                 if key in ("protected", "os_hidden"):
                     value = bool(value)
                 elif key in ("min_disk", "min_ram"):
-                    value = int(value or 0)
-                    if value < 0:
-                        raise BadRequest(f"{key} must be a non-negative integer.")
+                    value = check_int(value or 0, key, INT32_MAX)
                 elif key == "visibility":
                     value = value or image.visibility
                 setattr(image, key, value)
@@ -204,6 +212,7 @@ class ImageService:
     def add_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         if len(tag) > 255:
             raise BadRequest("Tag is longer than 255 characters.")
+        check_text(tag, "A tag")
         image = self._modifiable(ctx, image_id)
         if tag in image.tags:
             return
@@ -373,7 +382,7 @@ class ImageService:
         is read once to learn its size and hashes (checked against validation_data when given)."""
         if not isinstance(body, dict) or not isinstance(body.get("url"), str):
             raise BadRequest('The request body must be {"url": ..., "validation_data": {...}}.')
-        url, validation = body["url"], body.get("validation_data") or {}
+        url, validation = check_url(body["url"], "Location url"), body.get("validation_data") or {}
         if not isinstance(validation, dict):
             raise BadRequest("validation_data must be an object with os_hash_algo and os_hash_value.")
         algo = validation.get("os_hash_algo") or self.limits.hashing_algorithm

@@ -238,4 +238,18 @@ def test_import_worker_options(tmp_path: Path) -> None:
     path = write(tmp_path, text + "[taskflow_executor]\nmax_workers = 3\n")
     settings = load_settings([path])
     assert (settings.import_max_workers, settings.task_stale_after, settings.import_step_timeout) == (3, 8.0, 600)
+
+
+def test_request_bounds_have_glance_and_oslo_middleware_names(tmp_path: Path) -> None:
+    defaults = load_settings([], overrides={"data_dir": str(tmp_path)})
+    assert (defaults.max_request_body_size, defaults.max_header_line) == (114688, 16384)
+    assert defaults.image_property_value_max_length == 65535
+    conf = write(
+        tmp_path,
+        "[DEFAULT]\nmax_header_line = 8192\nimage_property_value_max_length = 1024\n"
+        "[oslo_middleware]\nmax_request_body_size = 4096\n",
+    )
+    settings = load_settings([conf], overrides={"data_dir": str(tmp_path)})
+    assert (settings.max_request_body_size, settings.max_header_line) == (4096, 8192)
+    assert settings.image_property_value_max_length == 1024
     assert settings.unknown_options == ()

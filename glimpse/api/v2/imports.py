@@ -14,6 +14,7 @@ from glimpse.api.v2.image_data import expected_size
 from glimpse.api.v2.views import isotime
 from glimpse.db.tasks import Task
 from glimpse.domain.imports import ImportService
+from glimpse.domain.inputs import parse_count
 from glimpse.streaming import RequestBodyReader
 
 
@@ -72,7 +73,10 @@ async def image_tasks(request: Request) -> Response:
 
 async def index(request: Request) -> Response:
     q = request.query_params
-    limit = int(q["limit"]) if q.get("limit", "").isdigit() else 25
+    limits = deps.images(request).limits
+    given = q.get("limit")
+    wanted = parse_count(given, "limit param") if given is not None else limits.limit_param_default
+    limit = min(wanted, limits.api_limit_max)
     found = await run_in_threadpool(
         _imports(request).list_tasks, deps.context(request), q.get("status"), q.get("type"), limit
     )

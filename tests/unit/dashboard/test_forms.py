@@ -62,3 +62,9 @@ def test_edit_refuses_a_new_property_that_exists_or_has_no_name() -> None:
         edit_changes({**UNCHANGED, "new_key": "a"}, CURRENT, {"a": "1"})
     with pytest.raises(BadRequest, match="needs a name"):
         edit_changes({**UNCHANGED, "new_value": "1"}, CURRENT, {})
+
+
+@pytest.mark.parametrize("value", ["²", "\u0663", "1" * 30, "2147483648", "-1", "1.5"])
+def test_whole_numbers_are_ascii_and_fit_their_column(value: str) -> None:
+    with pytest.raises(BadRequest, match="whole number"):
+        create_body({"name": "n", "disk_format": "raw", "min_disk": value})

@@ -51,3 +51,8 @@ def test_project_scope_filters_on_the_owner() -> None:
     params = wanted.params(wanted.limit, None)
     assert params["owner"] == ["p1"] and params["status"] == ["active"]
     assert params["sort_key"] == ["created_at"] and params["limit"] == ["25"]
+
+
+@pytest.mark.parametrize("limit", ["²", "\u0663\u0665", "9" * 5000, "050"])
+def test_odd_page_sizes_fall_back_to_the_default(limit: str) -> None:
+    assert ListRequest.from_query({"limit": limit}, CTX).limit == 25
