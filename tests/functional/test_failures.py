@@ -83,11 +83,12 @@ def test_size_cap_refuses_while_streaming(tmp_path: Path) -> None:
 
 def test_user_storage_quota(tmp_path: Path) -> None:
     server = GlimpseServer(tmp_path, extra_conf="user_storage_quota = 1MB").start()
-    headers = {"X-Project-Id": "p1", "X-Roles": "member", "Content-Type": "application/octet-stream"}
+    member = {"X-Project-Id": "p1", "X-Roles": "member"}
+    headers = {**member, "Content-Type": "application/octet-stream"}
     try:
         ids = [
             httpx.post(
-                f"{server.url}/v2/images", json={"disk_format": "raw", "container_format": "bare"}, headers=headers
+                f"{server.url}/v2/images", json={"disk_format": "raw", "container_format": "bare"}, headers=member
             ).json()["id"]
             for _ in range(2)
         ]
