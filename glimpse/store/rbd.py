@@ -412,15 +412,6 @@ class RbdStore:
         finally:
             ioctx.close()
 
-    def partial_images(self) -> list[str]:
-        """Temporary images in the pool (for operators and tests)."""
-        ioctx = self._ioctx()
-        try:
-            with self._errors(f"listing the pool {self.pool}"):
-                return sorted(n for n in self.rbd.RBD().list(ioctx) if n.endswith(PARTIAL))
-        finally:
-            ioctx.close()
-
     def properties(self) -> dict[str, object]:
         return {
             "pool": self.pool,

@@ -235,12 +235,6 @@ class S3Store:
                 if upload["Key"] == image_id:
                     self._abort(upload["Key"], upload["UploadId"])
 
-    def incomplete_uploads(self) -> list[str]:
-        """Keys with a multipart upload in progress (for operators and tests)."""
-        with _errors(f"s3://{self.bucket}"):
-            answer = self._client.list_multipart_uploads(Bucket=self.bucket)
-        return [u["Key"] for u in answer.get("Uploads", [])]
-
 
 def _endpoint(host: str | None) -> str | None:
     if not host:

@@ -386,19 +386,6 @@ class SwiftStore:
         self._delete_segments(conn, orphans)
         return len({p.rsplit("-", 1)[0] for p in orphans})
 
-    def orphan_segments(self) -> list[str]:
-        """Segments no published manifest uses (for operators and tests)."""
-        conn = self._connect()
-        try:
-            names = self._names(conn, prefix=None)
-            segment = re.compile(r"^(?P<image>.+)-[0-9a-f]{16}-[0-9a-f]{8}-\d{5}$")
-            live: set[str] = set()
-            for image in {m["image"] for n in names if (m := segment.match(n))}:
-                live.update(self._old_segments(conn, image))
-            return sorted(n for n in names if segment.match(n) and f"/{self.container}/{n}" not in live)
-        finally:
-            self._done(conn)
-
     # --- helpers -------------------------------------------------------------------------------
     def _what(self, obj: str) -> str:
         return f"swift container {self.container} object {obj}"
