@@ -55,8 +55,9 @@ from glimpse.sources.egress import EgressPolicy
 from glimpse.sources.egress import Limits as EgressLimits
 from glimpse.sources.web import download
 from glimpse.store.factory import build_registry
-from glimpse.store.filesystem import FilesystemStore, node_tag
+from glimpse.store.filesystem import FilesystemStore
 from glimpse.store.options import BackendConfig
+from glimpse.store.partials import node_tag
 from glimpse.store.registry import StoreRegistry
 from glimpse.streaming import Transfers
 from glimpse.worker import TaskWorker
