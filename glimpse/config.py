@@ -17,10 +17,15 @@ from oslo_config import cfg
 from oslo_policy import opts as policy_opts
 from oslo_utils import strutils
 
-from glimpse.auth.options import AUTHTOKEN_OPTS
+from glimpse.auth.options import AUTHTOKEN_OPTS, PASTE_OPTS
 from glimpse.errors import ConfigError
 from glimpse.formats.options import CONVERSION_OPTS, IMAGE_FORMAT_OPTS
-from glimpse.sources.options import EGRESS_OPTS, IMPORT_FILTER_OPTS
+from glimpse.sources.options import (
+    EGRESS_OPTS,
+    GLANCE_DOWNLOAD_OPTS,
+    GLANCE_DOWNLOAD_PROPERTY_OPTS,
+    IMPORT_FILTER_OPTS,
+)
 from glimpse.store.options import (
     BACKEND_OPTS,
     DRIVER_OPTS,
@@ -137,20 +142,6 @@ INJECT_OPTS = [
     cfg.DictOpt("inject", default={}, help="Properties the inject_image_metadata plugin sets on imported images."),
     cfg.ListOpt("ignore_user_roles", default=["admin"], help="Roles whose imports get no injected properties."),
 ]
-GLANCE_DOWNLOAD_OPTS = [
-    cfg.DictOpt(
-        "region_endpoints",
-        default={},
-        help="region:URL of other image services for glance-download when the caller's catalog has none.",
-    ),
-]
-GLANCE_DOWNLOAD_PROPERTY_OPTS = [
-    cfg.ListOpt(
-        "extra_properties",
-        default=["hw_", "trait:", "os_distro", "os_secure_boot", "os_type"],
-        help="Property names (or prefixes) an image downloaded from another region takes over.",
-    ),
-]
 TASKFLOW_OPTS = [
     cfg.IntOpt("max_workers", default=10, min=1, help="Imports each API process runs at once."),
 ]
@@ -167,10 +158,6 @@ OSLO_MIDDLEWARE_OPTS = [
         help="Largest body, in bytes, of a request that is not image data (JSON, forms).",
     ),
 ]
-PASTE_OPTS = [
-    cfg.StrOpt("flavor", default="", help="'keystone' to authenticate requests; empty for no authentication."),
-]
-
 SECTIONS: dict[str, list[cfg.Opt]] = {
     "DEFAULT": DEFAULT_OPTS,
     "database": DATABASE_OPTS,

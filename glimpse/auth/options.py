@@ -1,9 +1,13 @@
-"""[keystone_authtoken]: keystonemiddleware's option names, read by the token validator and the dashboard's login."""
+"""[paste_deploy] flavor (whether requests are authenticated) and [keystone_authtoken] (keystonemiddleware's
+option names), read by the token validator and the dashboard's login."""
 
 from __future__ import annotations
 
 from oslo_config import cfg
 
+PASTE_OPTS: list[cfg.Opt] = [
+    cfg.StrOpt("flavor", default="", help="'keystone' to authenticate requests; empty for no authentication."),
+]
 AUTHTOKEN_OPTS: list[cfg.Opt] = [
     cfg.StrOpt("www_authenticate_uri", help="Keystone URL clients are sent to (WWW-Authenticate)."),
     cfg.StrOpt("auth_uri", deprecated_for_removal=True, help="Older name of www_authenticate_uri."),

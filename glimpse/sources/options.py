@@ -1,4 +1,5 @@
-"""[import_filtering_opts] and [egress]: where server-side fetches may go, and how long and slowly they may run."""
+"""[import_filtering_opts] and [egress]: where server-side fetches may go, and how long and slowly they may run;
+[glance_download_opts] and [glance_download_properties]: fetching images from another region."""
 
 from __future__ import annotations
 
@@ -48,5 +49,19 @@ EGRESS_OPTS: list[cfg.Opt] = [  # Glimpse's own: how long and how slowly any ser
         default=[],
         help="Hosts (host or host:port) the http store and image locations may read from even when internal and "
         "on any port, e.g. an internal web server holding images; connections stay pinned and bounded.",
+    ),
+]
+GLANCE_DOWNLOAD_OPTS: list[cfg.Opt] = [
+    cfg.DictOpt(
+        "region_endpoints",
+        default={},
+        help="region:URL of other image services for glance-download when the caller's catalog has none.",
+    ),
+]
+GLANCE_DOWNLOAD_PROPERTY_OPTS: list[cfg.Opt] = [
+    cfg.ListOpt(
+        "extra_properties",
+        default=["hw_", "trait:", "os_distro", "os_secure_boot", "os_type"],
+        help="Property names (or prefixes) an image downloaded from another region takes over.",
     ),
 ]
