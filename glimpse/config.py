@@ -37,7 +37,7 @@ from glimpse.store.options import (
 
 TIB = 1024**4
 
-DEFAULT_OPTS = [
+DEFAULT_OPTS: list[cfg.Opt] = [
     cfg.HostAddressOpt("bind_host", default="127.0.0.1", help="Address the API listens on."),
     cfg.PortOpt("bind_port", default=9292, help="Port the API listens on."),
     cfg.IntOpt("workers", default=1, min=1, help="Number of API worker processes."),
@@ -128,29 +128,29 @@ DEFAULT_OPTS = [
         "Each store id has its own section with the driver's options, store_description and weight.",
     ),
 ]
-DATABASE_OPTS = [
+DATABASE_OPTS: list[cfg.Opt] = [
     cfg.StrOpt("connection", secret=True, help="SQLAlchemy URL of the database."),
 ]
-IMPORT_OPTS = [
+IMPORT_OPTS: list[cfg.Opt] = [
     cfg.ListOpt(
         "image_import_plugins",
         default=[],
         help="Import plugins, in order: image_decompression, image_conversion, inject_image_metadata.",
     ),
 ]
-INJECT_OPTS = [
+INJECT_OPTS: list[cfg.Opt] = [
     cfg.DictOpt("inject", default={}, help="Properties the inject_image_metadata plugin sets on imported images."),
     cfg.ListOpt("ignore_user_roles", default=["admin"], help="Roles whose imports get no injected properties."),
 ]
-TASKFLOW_OPTS = [
+TASKFLOW_OPTS: list[cfg.Opt] = [
     cfg.IntOpt("max_workers", default=10, min=1, help="Imports each API process runs at once."),
 ]
-DASHBOARD_OPTS = [
+DASHBOARD_OPTS: list[cfg.Opt] = [
     cfg.StrOpt("secret_key", secret=True, help="Key signing dashboard sessions; generated in data_dir when unset."),
 ]
 # oslo.middleware's sizelimit option (same section, name and default): the largest request body a
 # metadata request may carry. Image data (upload, stage) is bounded by image_size_cap instead.
-OSLO_MIDDLEWARE_OPTS = [
+OSLO_MIDDLEWARE_OPTS: list[cfg.Opt] = [
     cfg.IntOpt(
         "max_request_body_size",
         default=114688,

@@ -19,13 +19,12 @@ class ErrorMap:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if exc is None or isinstance(exc, GlimpseError):
-            return False
+            return
         mapped = self.translate(exc)
-        if mapped is None:
-            return False
-        raise mapped from exc
+        if mapped is not None:
+            raise mapped from exc
 
     def translate(self, exc: BaseException) -> GlimpseError | None:
         """The store error `exc` stands for; None to let it through."""
