@@ -31,7 +31,7 @@ from glimpse.api.v2 import discovery, image_data, images, imports, members, quot
 from glimpse.auth.policy import Policy
 from glimpse.auth.token_cache import InProcessCache, MemcachedCache, Protection, RedisCache, TokenCache
 from glimpse.auth.unified_limits import KeystoneLimits
-from glimpse.config import BackendConfig, Settings, load_settings
+from glimpse.config import Settings, load_settings
 from glimpse.dashboard import dashboard_middleware
 from glimpse.db import migrate
 from glimpse.db.quotas import QuotaRepository
@@ -55,7 +55,9 @@ from glimpse.sources.egress import EgressPolicy
 from glimpse.sources.egress import Limits as EgressLimits
 from glimpse.sources.web import download
 from glimpse.store.factory import build_registry
-from glimpse.store.filesystem import FilesystemStore, node_tag
+from glimpse.store.filesystem import FilesystemStore
+from glimpse.store.options import BackendConfig
+from glimpse.store.partials import node_tag
 from glimpse.store.registry import StoreRegistry
 from glimpse.streaming import Transfers
 from glimpse.worker import TaskWorker

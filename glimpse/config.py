@@ -15,12 +15,29 @@ from pathlib import Path
 
 from oslo_config import cfg
 from oslo_policy import opts as policy_opts
+from oslo_utils import strutils
 
+from glimpse.auth.options import AUTHTOKEN_OPTS, PASTE_OPTS
 from glimpse.errors import ConfigError
+from glimpse.formats.options import CONVERSION_OPTS, IMAGE_FORMAT_OPTS
+from glimpse.sources.options import (
+    EGRESS_OPTS,
+    GLANCE_DOWNLOAD_OPTS,
+    GLANCE_DOWNLOAD_PROPERTY_OPTS,
+    IMPORT_FILTER_OPTS,
+)
+from glimpse.store.options import (
+    BACKEND_OPTS,
+    DRIVER_OPTS,
+    GLANCE_STORE_OPTS,
+    RESERVED_STORES,
+    BackendConfig,
+    configured_backends,
+)
 
 TIB = 1024**4
 
-DEFAULT_OPTS = [
+DEFAULT_OPTS: list[cfg.Opt] = [
     cfg.HostAddressOpt("bind_host", default="127.0.0.1", help="Address the API listens on."),
     cfg.PortOpt("bind_port", default=9292, help="Port the API listens on."),
     cfg.IntOpt("workers", default=1, min=1, help="Number of API worker processes."),
@@ -111,256 +128,29 @@ DEFAULT_OPTS = [
         "Each store id has its own section with the driver's options, store_description and weight.",
     ),
 ]
-DATABASE_OPTS = [
+DATABASE_OPTS: list[cfg.Opt] = [
     cfg.StrOpt("connection", secret=True, help="SQLAlchemy URL of the database."),
 ]
-# Driver options, with glance_store's names: in [glance_store] for the single-store mode, and in each
-# store's own section in the multi-store mode.
-FILE_STORE_OPTS = [
-    cfg.StrOpt("filesystem_store_datadir", help="Folder of the file store."),
-]
-HTTP_STORE_OPTS = [
-    cfg.BoolOpt("https_insecure", default=True, help="Do not verify the certificates of https locations."),
-    cfg.StrOpt("https_ca_certificates_file", help="CA bundle to verify https locations with."),
-    cfg.DictOpt("http_proxy_information", default={}, help="Proxy per scheme, e.g. 'http:http://proxy:3128'."),
-]
-S3_STORE_OPTS = [
-    cfg.StrOpt("s3_store_host", help="S3 endpoint URL (http[s]://host:port); empty for AWS."),
-    cfg.StrOpt("s3_store_access_key", secret=True, help="S3 access key."),
-    cfg.StrOpt("s3_store_secret_key", secret=True, help="S3 secret key."),
-    cfg.StrOpt("s3_store_bucket", help="Bucket holding the images."),
-    cfg.BoolOpt("s3_store_create_bucket_on_put", default=False, help="Create the bucket when it is missing."),
-    cfg.StrOpt(
-        "s3_store_bucket_url_format",
-        default="auto",
-        choices=["auto", "path", "virtual"],
-        help="Bucket addressing: path (host/bucket) or virtual (bucket.host).",
-    ),
-    cfg.StrOpt("s3_store_region_name", help="Region of the S3 service."),
-    cfg.IntOpt(
-        "s3_store_large_object_size", default=100, min=1, help="MiB from which images go up as multipart uploads."
-    ),
-    cfg.IntOpt("s3_store_large_object_chunk_size", default=10, min=5, help="MiB per part of a multipart upload."),
-    cfg.StrOpt("s3_store_cacert", help="CA bundle to verify the S3 endpoint with."),
-]
-SWIFT_STORE_OPTS = [
-    cfg.StrOpt(
-        "swift_store_auth_address",
-        help="Auth URL: tempauth's (http://host:8080/auth/v1.0) or Keystone's (http://host:5000/v3).",
-    ),
-    cfg.StrOpt("swift_store_user", help="tempauth 'account:user', or Keystone 'project:user'."),
-    cfg.StrOpt("swift_store_key", secret=True, help="Key or password of swift_store_user."),
-    cfg.StrOpt(
-        "swift_store_auth_version",
-        default="3",
-        choices=["1", "2", "3"],
-        help="1 for tempauth (and other v1.0 auth), 3 for Keystone v3 (2: Keystone v2.0). Glance's default is 2; "
-        "Keystone serves only v3 nowadays.",
-    ),
-    cfg.StrOpt("swift_store_container", default="glance", help="Container holding the images and their segments."),
-    cfg.BoolOpt("swift_store_create_container_on_put", default=False, help="Create the container when it is missing."),
-    cfg.IntOpt(
-        "swift_store_large_object_size",
-        default=5120,
-        min=1,
-        help="MiB from which images are stored as segments and a manifest (a static large object).",
-    ),
-    cfg.IntOpt("swift_store_large_object_chunk_size", default=200, min=1, help="MiB per segment."),
-    cfg.StrOpt("swift_store_region", help="Region of the object-store endpoint in Keystone's catalog."),
-    cfg.StrOpt(
-        "swift_store_endpoint_type",
-        default="publicURL",
-        choices=["publicURL", "adminURL", "internalURL"],
-        help="Interface of the object-store endpoint in Keystone's catalog.",
-    ),
-    cfg.StrOpt("swift_store_service_type", default="object-store", help="Service type of Swift in the catalog."),
-    cfg.StrOpt(
-        "swift_store_endpoint",
-        help="Storage URL to use instead of the one authentication returns, e.g. http://host:8080/v1/AUTH_x.",
-    ),
-    cfg.BoolOpt("swift_store_auth_insecure", default=False, help="Do not verify the certificates of https URLs."),
-    cfg.StrOpt("swift_store_cacert", help="CA bundle to verify the Swift and auth URLs with."),
-]
-RBD_STORE_OPTS = [
-    cfg.StrOpt("rbd_store_pool", default="images", help="Ceph pool holding the images."),
-    cfg.StrOpt("rbd_store_user", help="Ceph user (client.<user>) to connect as; empty for librados' default (admin)."),
-    cfg.StrOpt(
-        "rbd_store_ceph_conf",
-        default="",
-        help="ceph.conf to read (it names the monitors and the keyring); empty for librados' default search.",
-    ),
-    cfg.IntOpt(
-        "rbd_store_chunk_size",
-        default=8,
-        min=1,
-        help="MiB written at a time, and the RBD object size of new images; a power of two.",
-    ),
-    cfg.IntOpt(
-        "rados_connect_timeout",
-        default=0,
-        help="Seconds to wait when connecting to the cluster (client_mount_timeout); 0 keeps librados' default.",
-    ),
-    cfg.BoolOpt("rbd_thin_provisioning", default=False, help="Skip writing chunks that are all zeros."),
-]
-DRIVER_OPTS: dict[str, list[cfg.Opt]] = {
-    "file": FILE_STORE_OPTS,
-    "http": HTTP_STORE_OPTS,
-    "s3": S3_STORE_OPTS,
-    "swift": SWIFT_STORE_OPTS,
-    "rbd": RBD_STORE_OPTS,
-}
-BACKEND_OPTS = [
-    cfg.StrOpt("store_description", help="What /v2/info/stores says about this store."),
-    cfg.IntOpt("weight", default=0, help="Locations in heavier stores are read first."),
-]
-# Glance's internal file stores; their sections may appear in an operator's file.
-RESERVED_STORES = ("os_glance_staging_store", "os_glance_tasks_store")
-STORE_OPTS = [
-    cfg.ListOpt("stores", default=["file", "http"], help="Store types enabled (single-store mode)."),
-    cfg.StrOpt("default_store", default="file", help="Store type new data goes to (single-store mode)."),
-    cfg.StrOpt("default_backend", help="Store id new data goes to (multi-store mode)."),
-    *FILE_STORE_OPTS,
-    *HTTP_STORE_OPTS,
-    *S3_STORE_OPTS,
-    *SWIFT_STORE_OPTS,
-    *RBD_STORE_OPTS,
-]
-AUTHTOKEN_OPTS = [
-    cfg.StrOpt("www_authenticate_uri", help="Keystone URL clients are sent to (WWW-Authenticate)."),
-    cfg.StrOpt("auth_uri", deprecated_for_removal=True, help="Older name of www_authenticate_uri."),
-    cfg.StrOpt("auth_url", help="Keystone URL Glimpse authenticates its service user against."),
-    cfg.StrOpt("auth_type", default="password", help="Only 'password' is supported."),
-    cfg.StrOpt("username", help="Glimpse's service user."),
-    cfg.StrOpt("password", secret=True, help="Password of the service user."),
-    cfg.StrOpt("project_name", default="service", help="Project of the service user."),
-    cfg.StrOpt("user_domain_name", default="Default", help="Domain of the service user."),
-    cfg.StrOpt("project_domain_name", default="Default", help="Domain of the service project."),
-    cfg.IntOpt("token_cache_time", default=300, help="Seconds a validated token is remembered (never past expiry)."),
-    cfg.ListOpt("memcached_servers", default=[], help="memcached host:port list to share validated tokens."),
-    cfg.StrOpt("redis_url", help="Redis URL (redis://host:port/db) to share validated tokens instead."),
-    cfg.StrOpt(
-        "memcache_security_strategy",
-        help="None, MAC or ENCRYPT (any case): authenticate (MAC) or also encrypt (ENCRYPT) the validations shared "
-        "through memcached or Redis, so whoever can write to the cache cannot forge one. Needs memcache_secret_key.",
-    ),
-    cfg.StrOpt(
-        "memcache_secret_key", secret=True, help="Secret the shared cache entries are authenticated and encrypted with."
-    ),
-    cfg.FloatOpt("http_connect_timeout", default=10.0, help="Seconds to wait for Keystone."),
-    cfg.StrOpt("region_name", help="Region of the identity service (informational)."),
-    cfg.StrOpt("interface", default="internal", help="Identity endpoint interface (informational)."),
-]
-IMAGE_FORMAT_OPTS = [
-    cfg.ListOpt(
-        "disk_formats",
-        default=["ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop"],
-        help="Disk formats images may declare.",
-    ),
-    cfg.ListOpt(
-        "container_formats",
-        default=["ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"],
-        help="Container formats images may declare.",
-    ),
-    cfg.BoolOpt(
-        "require_image_format_match", default=True, help="Refuse data whose content is not its declared disk_format."
-    ),
-    cfg.ListOpt(
-        "vmdk_allowed_types",
-        default=["streamOptimized", "monolithicSparse"],
-        help="VMDK subformats accepted (single-file ones only are safe).",
-    ),
-    cfg.ListOpt("gpt_safety_checks_nonfatal", default=[], help="GPT/MBR safety checks that only warn (mbr, gptmbr)."),
-]
-IMPORT_FILTER_OPTS = [  # Glance's names; Glimpse applies them to every fetch a user can aim (sources/egress.py)
-    cfg.ListOpt("allowed_schemes", default=["http", "https"], help="URL schemes server-side fetches may use."),
-    cfg.ListOpt("disallowed_schemes", default=[], help="URL schemes server-side fetches refuse."),
-    cfg.ListOpt(
-        "allowed_hosts",
-        default=[],
-        help="If set, the only hosts web-download, locations and the http store may fetch from; a host listed "
-        "here may also be internal (loopback, private).",
-    ),
-    cfg.ListOpt("disallowed_hosts", default=[], help="Hosts server-side fetches refuse."),
-    cfg.ListOpt("allowed_ports", default=["80", "443"], help="Ports server-side fetches may connect to (empty: any)."),
-    cfg.ListOpt("disallowed_ports", default=[], help="Ports server-side fetches refuse."),
-    cfg.BoolOpt(
-        "allow_private_addresses",
-        default=False,
-        help="Let server-side fetches reach every non-global address (loopback, private, CGNAT, link-local...): "
-        "refused by default.",
-    ),
-]
-EGRESS_OPTS = [  # Glimpse's own: how long and how slowly any server-side fetch may run
-    cfg.FloatOpt("connect_timeout", default=10.0, min=0.1, help="Seconds to connect to a remote server."),
-    cfg.FloatOpt("read_timeout", default=60.0, min=0.1, help="Longest wait, in seconds, for any single read."),
-    cfg.IntOpt(
-        "min_rate",
-        default=10240,
-        min=0,
-        help="Minimum bytes per second a remote server must deliver, measured over min_rate_window seconds of "
-        "waiting on it; a slower transfer is cut off.",
-    ),
-    cfg.FloatOpt("min_rate_window", default=30.0, min=0.1, help="Seconds of waiting over which min_rate is judged."),
-    cfg.FloatOpt(
-        "total_timeout",
-        default=43200.0,
-        min=1.0,
-        help="Wall-clock seconds a whole fetch (redirects included) may last; generous for very large images.",
-    ),
-    cfg.IntOpt("max_redirects", default=5, min=0, max=20, help="Redirects followed, each checked again."),
-    cfg.ListOpt(
-        "http_store_allowed_hosts",
-        default=[],
-        help="Hosts (host or host:port) the http store and image locations may read from even when internal and "
-        "on any port, e.g. an internal web server holding images; connections stay pinned and bounded.",
-    ),
-]
-IMPORT_OPTS = [
+IMPORT_OPTS: list[cfg.Opt] = [
     cfg.ListOpt(
         "image_import_plugins",
         default=[],
         help="Import plugins, in order: image_decompression, image_conversion, inject_image_metadata.",
     ),
 ]
-CONVERSION_OPTS = [
-    cfg.StrOpt("output_format", default="raw", choices=["raw", "qcow2", "vmdk"], help="Format imports convert to."),
-    cfg.IntOpt(
-        "qemu_img_memory_limit",
-        default=1024,
-        min=64,
-        help="MiB of address space one qemu-img process may use (Glance caps qemu-img info at 1 GiB).",
-    ),
-    cfg.IntOpt(
-        "qemu_img_cpu_time_limit", default=1800, min=1, help="Seconds of CPU time one qemu-img process may use."
-    ),
-]
-INJECT_OPTS = [
+INJECT_OPTS: list[cfg.Opt] = [
     cfg.DictOpt("inject", default={}, help="Properties the inject_image_metadata plugin sets on imported images."),
     cfg.ListOpt("ignore_user_roles", default=["admin"], help="Roles whose imports get no injected properties."),
 ]
-GLANCE_DOWNLOAD_OPTS = [
-    cfg.DictOpt(
-        "region_endpoints",
-        default={},
-        help="region:URL of other image services for glance-download when the caller's catalog has none.",
-    ),
-]
-GLANCE_DOWNLOAD_PROPERTY_OPTS = [
-    cfg.ListOpt(
-        "extra_properties",
-        default=["hw_", "trait:", "os_distro", "os_secure_boot", "os_type"],
-        help="Property names (or prefixes) an image downloaded from another region takes over.",
-    ),
-]
-TASKFLOW_OPTS = [
+TASKFLOW_OPTS: list[cfg.Opt] = [
     cfg.IntOpt("max_workers", default=10, min=1, help="Imports each API process runs at once."),
 ]
-DASHBOARD_OPTS = [
+DASHBOARD_OPTS: list[cfg.Opt] = [
     cfg.StrOpt("secret_key", secret=True, help="Key signing dashboard sessions; generated in data_dir when unset."),
 ]
 # oslo.middleware's sizelimit option (same section, name and default): the largest request body a
 # metadata request may carry. Image data (upload, stage) is bounded by image_size_cap instead.
-OSLO_MIDDLEWARE_OPTS = [
+OSLO_MIDDLEWARE_OPTS: list[cfg.Opt] = [
     cfg.IntOpt(
         "max_request_body_size",
         default=114688,
@@ -368,14 +158,10 @@ OSLO_MIDDLEWARE_OPTS = [
         help="Largest body, in bytes, of a request that is not image data (JSON, forms).",
     ),
 ]
-PASTE_OPTS = [
-    cfg.StrOpt("flavor", default="", help="'keystone' to authenticate requests; empty for no authentication."),
-]
-
 SECTIONS: dict[str, list[cfg.Opt]] = {
     "DEFAULT": DEFAULT_OPTS,
     "database": DATABASE_OPTS,
-    "glance_store": STORE_OPTS,
+    "glance_store": GLANCE_STORE_OPTS,
     "paste_deploy": PASTE_OPTS,
     "keystone_authtoken": AUTHTOKEN_OPTS,
     "image_format": IMAGE_FORMAT_OPTS,
@@ -396,17 +182,6 @@ SECTIONS: dict[str, list[cfg.Opt]] = {
 def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
     """For oslo-config-generator."""
     return [(None if s == "DEFAULT" else s, opts) for s, opts in SECTIONS.items()]
-
-
-@dataclass(frozen=True)
-class BackendConfig:
-    """One store: its id, driver type and the driver's options (glance_store names, sizes in MiB)."""
-
-    id: str
-    type: str
-    description: str = ""
-    weight: int = 0
-    options: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -475,16 +250,17 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
 
-_SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?B)?\s*$", re.IGNORECASE)
-_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
+# The shape Glance accepts for user_storage_quota (a whole number, optionally B, KB, MB, GB or TB, each a power of
+# 1024); Glimpse also takes the unit in any case and spaces around it. oslo.utils does the arithmetic.
+_SIZE_SHAPE = re.compile(r"^\d+([KMGT]?B)?$")
 
 
 def parse_size(text: str) -> int:
     """'10GB' -> bytes, as Glance's user_storage_quota accepts."""
-    match = _SIZE.match(text)
-    if not match:
+    compact = "".join(text.split()).upper()
+    if not _SIZE_SHAPE.match(compact):
         raise ConfigError(f"Invalid size {text!r}: use a number with an optional unit B, KB, MB, GB or TB.")
-    return int(match.group(1)) * _UNITS[(match.group(2) or "B").upper()]
+    return int(strutils.string_to_bytes(compact if compact.endswith("B") else compact + "B", "IEC", return_int=True))
 
 
 def _new_conf() -> cfg.ConfigOpts:
@@ -513,7 +289,7 @@ def unknown_options(files: list[str], backends: dict[str, str] | None = None) ->
     """Every `section.option` in the files that Glimpse does not know; backends: store id -> type."""
     sections: dict[str, list[cfg.Opt]] = dict(SECTIONS)
     for store_id in RESERVED_STORES:
-        sections[store_id] = FILE_STORE_OPTS + BACKEND_OPTS
+        sections[store_id] = DRIVER_OPTS["file"] + BACKEND_OPTS
     for store_id, kind in (backends or {}).items():
         sections[store_id] = DRIVER_OPTS.get(kind, []) + BACKEND_OPTS
     known = {(s, o.dest) for s, opts in sections.items() for o in opts}
@@ -556,46 +332,6 @@ def _find_policy_file(name: str, config_files: list[str]) -> str | None:
     return None
 
 
-def _driver_options(group: cfg.ConfigOpts.GroupAttr, kind: str) -> dict[str, object]:
-    return {opt.dest: group[opt.dest] for opt in DRIVER_OPTS.get(kind, [])}
-
-
-def _backends(conf: cfg.ConfigOpts, data_dir: Path, datadir: str) -> tuple[tuple[BackendConfig, ...], str, bool]:
-    """The configured stores, the default store id, and whether this is the multi-store mode."""
-    enabled: dict[str, str] = {k.strip(): v.strip() for k, v in (conf.enabled_backends or {}).items()}
-    if not enabled:
-        legacy = []
-        for kind in conf.glance_store.stores:
-            options = _driver_options(conf.glance_store, kind)
-            if kind == "file":
-                options["filesystem_store_datadir"] = datadir
-            legacy.append(BackendConfig(id=kind, type=kind, description=f"{kind} store", options=options))
-        return tuple(legacy), conf.glance_store.default_store, False
-    backends = []
-    for store_id, kind in enabled.items():
-        if store_id.startswith("os_glance_") or store_id in SECTIONS:
-            raise ConfigError(f"enabled_backends: '{store_id}' is reserved and cannot name a store.")
-        if kind not in DRIVER_OPTS:
-            raise ConfigError(
-                f"enabled_backends: store {store_id} has type '{kind}', which this build does not have "
-                f"(available: {', '.join(DRIVER_OPTS)})."
-            )
-        conf.register_opts(DRIVER_OPTS[kind] + BACKEND_OPTS, group=store_id)
-        group = conf[store_id]
-        options = _driver_options(group, kind)
-        if kind == "file" and not options["filesystem_store_datadir"]:
-            options["filesystem_store_datadir"] = str(data_dir / "images" / store_id)
-        description = group.store_description or f"{kind} store {store_id}"
-        backends.append(BackendConfig(store_id, kind, description, group.weight, options))
-    default = conf.glance_store.default_backend
-    if not default or default not in enabled:
-        raise ConfigError(
-            f"[glance_store] default_backend = {default or '(unset)'}: it must be one of the enabled_backends "
-            f"({', '.join(enabled)})."
-        )
-    return tuple(backends), default, True
-
-
 def load_settings(
     config_files: list[str] | None = None,
     config_dir: str | None = None,
@@ -615,7 +351,7 @@ def load_settings(
     if "data_dir" in o and not conf.glance_store.filesystem_store_datadir:
         datadir = str(data_dir / "images")
     try:
-        backends, default_backend, multi_store = _backends(conf, data_dir, datadir)
+        backends, default_backend, multi_store = configured_backends(conf, data_dir, datadir, SECTIONS)
         enabled = {b.id: b.type for b in backends} if multi_store else {}
         return Settings(
             bind_host=str(o.get("bind_host", conf.bind_host)),

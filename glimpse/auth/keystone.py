@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from glimpse.auth.keystone_password import PasswordCredentials, password_session, v3_url
 from glimpse.auth.token_cache import TokenCache
 from glimpse.errors import GlimpseError
 
@@ -52,29 +53,21 @@ class TokenInfo:
     project_domain_id: str | None = None
 
 
-def _v3(url: str) -> str:
-    url = url.rstrip("/")
-    return url if url.endswith("/v3") else url + "/v3"
-
-
 class KeystoneValidator:
     def __init__(self, settings: KeystoneSettings, cache: TokenCache) -> None:
-        # keystoneauth1 comes with glimpse[keystone]: loaded only when flavor = keystone builds a validator.
-        from keystoneauth1 import session as ks_session
-        from keystoneauth1.identity import v3
-
         self.settings = settings
         self.cache = cache
-        auth = v3.Password(
-            auth_url=_v3(settings.auth_url),
+        # keystoneauth1 comes with glimpse[keystone]: loaded only when flavor = keystone builds a validator.
+        credentials = PasswordCredentials(
+            auth_url=settings.auth_url,
             username=settings.username,
             password=settings.password,
             project_name=settings.project_name,
             user_domain_name=settings.user_domain_name,
             project_domain_name=settings.project_domain_name,
         )
-        self._session = ks_session.Session(auth=auth, timeout=settings.timeout)
-        self._tokens_url = _v3(settings.auth_url) + "/auth/tokens"
+        _auth, self._session = password_session(credentials, settings.timeout)
+        self._tokens_url = v3_url(settings.auth_url) + "/auth/tokens"
 
     def validate(self, token: str) -> TokenInfo:
         cached = self.cache.get(token)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from glimpse.auth.context import RequestContext
+from glimpse.auth.keystone_password import PasswordCredentials, password_session, v3_url
 from glimpse.auth.policy import Policy
 from glimpse.errors import GlimpseError
 
@@ -83,8 +84,7 @@ class KeystoneLogin:
     """Password authentication against Keystone, scoped to a project, as the `openstack` CLI does."""
 
     def __init__(self, auth_url: str, timeout: float = 10.0) -> None:
-        url = auth_url.rstrip("/")
-        self.auth_url = url if url.endswith("/v3") else url + "/v3"
+        self.auth_url = v3_url(auth_url)
         self.timeout = timeout
 
     def authenticate(self, user: str, password: str, project: str, domain: str, max_age: int) -> Identity:
@@ -92,10 +92,8 @@ class KeystoneLogin:
             raise LoginFailed("Enter your user name, password and project.")
         # keystoneauth1 comes with glimpse[keystone]; app.py checks it is there when flavor = keystone.
         from keystoneauth1 import exceptions as ks_exceptions
-        from keystoneauth1 import session as ks_session
-        from keystoneauth1.identity import v3
 
-        auth = v3.Password(
+        credentials = PasswordCredentials(
             auth_url=self.auth_url,
             username=user,
             password=password,
@@ -103,8 +101,9 @@ class KeystoneLogin:
             user_domain_name=domain or "Default",
             project_domain_name=domain or "Default",
         )
+        auth, session = password_session(credentials, self.timeout)
         try:
-            access = auth.get_access(ks_session.Session(auth=auth, timeout=self.timeout))
+            access = auth.get_access(session)
         except ks_exceptions.Unauthorized:
             raise LoginFailed("The user name, password or project is not right.") from None
         except (ks_exceptions.ConnectFailure, ks_exceptions.ConnectTimeout, ks_exceptions.DiscoveryFailure):

@@ -107,16 +107,6 @@ class ImageRepository(ImageDataWrites):
                 select(MemberRow.status).where(MemberRow.image_id == image_id, MemberRow.member == project_id)
             )
 
-    def usage(self, owner: str) -> int:
-        """Bytes of image data the project stores (active, deactivated and uploads in progress)."""
-        with self._tx() as s:
-            total = s.scalar(
-                select(func.coalesce(func.sum(ImageRow.size), 0)).where(
-                    ImageRow.owner == owner, ImageRow.deleted == false()
-                )
-            )
-            return int(total or 0)
-
     def list(self, q: ImageQuery) -> list[Image]:
         with self._tx() as s:
             stmt = select(ImageRow).where(ImageRow.deleted == false(), *self._conditions(q))

@@ -59,14 +59,6 @@ class ImportRunner:
     def claim_next(self, worker: str) -> Task | None:
         return self.tasks.claim(worker, self.timing.stale_after)
 
-    def run_one(self, worker: str) -> bool:
-        """Claim and run one task; False when there was nothing to do."""
-        task = self.claim_next(worker)
-        if task is None:
-            return False
-        self.run(task)
-        return True
-
     def run(self, task: Task) -> None:
         """Run a claimed task to its end (or until its claim is lost)."""
         fence = task.fence

@@ -318,8 +318,3 @@ def _raise_first(validator: jsonschema.protocols.Validator, doc: dict[str, Any])
 
 
 DEFAULT_SCHEMA = ImageSchema()
-
-
-def validate_image(doc: dict[str, Any]) -> None:
-    """Validate against the schema of Glance's default formats."""
-    DEFAULT_SCHEMA.validate(doc)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from glimpse.config import BackendConfig
 from glimpse.errors import ConfigError
 from glimpse.extras import require
 from glimpse.sources.egress import EgressPolicy
 from glimpse.store.base import Store
 from glimpse.store.filesystem import FilesystemStore
+from glimpse.store.options import BackendConfig
 from glimpse.store.registry import StoreInfo, StoreRegistry
 
 MIB = 1024 * 1024

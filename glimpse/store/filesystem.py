@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
-import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from glimpse.errors import NotFound, StoreError, StoreFull
 from glimpse.store.base import HashingMeter, StoredData
+from glimpse.store.partials import node_tag, partial_name, partial_pattern
 
 READ_CHUNK = 1024 * 1024
-PARTIAL = ".partial"
 
 
 class FilesystemStore:
@@ -42,7 +40,7 @@ class FilesystemStore:
         self, image_id: str, chunks: Iterable[bytes], *, max_size: int, expected_size: int | None, hash_algo: str
     ) -> StoredData:
         final = self.datadir / image_id
-        partial = self.datadir / f"{image_id}.{self.node}.{uuid.uuid4().hex[:8]}{PARTIAL}"
+        partial = self.datadir / partial_name(image_id, self.node)
         meter = HashingMeter(max_size, hash_algo)
         try:
             with open(partial, "xb") as out:
@@ -88,10 +86,10 @@ class FilesystemStore:
         return sorted(p.name for p in self.datadir.iterdir() if p.is_file() and "." not in p.name)
 
     def recover(self, node: str) -> int:
-        return _discard(self.datadir, f"*.{node_tag(node)}.*{PARTIAL}")
+        return _discard(self.datadir, partial_pattern(node_tag(node)))
 
     def discard_partial(self, image_id: str, node: str) -> None:
-        _discard(self.datadir, f"{image_id}.{node_tag(node)}.*{PARTIAL}")
+        _discard(self.datadir, partial_pattern(node_tag(node), image_id))
 
 
 def _discard(datadir: Path, pattern: str) -> int:
@@ -100,11 +98,6 @@ def _discard(datadir: Path, pattern: str) -> int:
         path.unlink(missing_ok=True)
         removed += 1
     return removed
-
-
-def node_tag(node: str) -> str:
-    """A dot-free tag naming the writer in partial file names, so one node never matches another."""
-    return hashlib.sha1(node.encode(), usedforsecurity=False).hexdigest()[:16]
 
 
 def _read(handle, offset: int, length: int | None) -> Iterator[bytes]:  # type: ignore[no-untyped-def]

@@ -29,26 +29,25 @@ Glance passes); 0 keeps librados' own default of 300 s.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
-import threading
 import time
 import urllib.parse
-import uuid
 from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from glimpse.errors import InUse, NotFound, StoreError, StoreFull, StoreUnavailable
+from glimpse.errors import NotFound, StoreError, StoreUnavailable
 from glimpse.store.base import HashingMeter, StoredData
-from glimpse.store.filesystem import node_tag
+from glimpse.store.objects import MIB, fixed_blocks, metered
+from glimpse.store.partials import is_partial, node_tag, partial_name
+from glimpse.store.rbd_cluster import CephConnection, ImageInUse, RbdErrors, bindings, reason
 
 log = logging.getLogger(__name__)
 
-MIB = 1024 * 1024
 SNAPSHOT = "snap"  # Glance's DEFAULT_SNAPNAME
-PARTIAL = ".partial"
 MAX_GROW = 8 * 1024 * MIB  # grow a streaming image by at most this much at a time, as Glance does
 # A writer killed mid-upload keeps its watch on the partial image until the OSDs time it out
 # (osd_client_watch_timeout, 30 s by default); removing the image fails until then.
@@ -58,22 +57,6 @@ IN_FLIGHT = 4  # chunks being written at once
 
 def _ignore(completion: Any) -> None:
     return None
-
-
-class ImageInUse(InUse, StoreError):
-    """Clones of the image exist, or a client has it open."""
-
-
-def _bindings() -> tuple[Any, Any]:
-    try:
-        import rados
-        import rbd
-    except ImportError as exc:
-        raise StoreError(
-            "The rbd store needs Ceph's python bindings (Debian's python3-rados and python3-rbd), "
-            f"importable by this Python: {exc}."
-        ) from exc
-    return rados, rbd
 
 
 class RbdStore:
@@ -95,7 +78,7 @@ class RbdStore:
     ) -> None:
         if chunk_size < 4096 or chunk_size & (chunk_size - 1):
             raise StoreError(f"Store {name}: rbd_store_chunk_size must be a power of two (MiB).")
-        self.rados, self.rbd = _bindings()
+        self.rados, self.rbd = bindings()
         self.name = name
         self.pool = pool
         self.user = user or None
@@ -107,48 +90,20 @@ class RbdStore:
         self.node = node_tag(node)
         self.stale_watch_wait = STALE_WATCH_WAIT
         self._zeros = bytes(chunk_size)
-        self._lock = threading.Lock()
-        self._cluster: Any = None
-        self._pid = 0
-        self._fsid = ""
+        self._ceph = CephConnection(
+            name, self.rados, user=self.user, conf_file=self.conf_file, connect_timeout=connect_timeout
+        )
 
-    # --- the connection ----------------------------------------------------------------------------
+    # --- the connection ---------------------------------------------------------------------------
     def _connection(self) -> Any:
-        with self._lock:
-            if self._cluster is not None and self._pid == os.getpid():
-                return self._cluster
-            # A handle inherited through fork() is unusable and must not be shut down here either.
-            cluster = self.rados.Rados(conffile=self.conf_file, rados_id=self.user)
-            try:
-                if self.connect_timeout > 0:
-                    # Rados.connect(timeout) is ignored by the bindings; this is the setting librados obeys.
-                    cluster.conf_set("client_mount_timeout", str(self.connect_timeout))
-                cluster.connect()
-                fsid = cluster.get_fsid()
-            except self.rados.Error as exc:
-                cluster.shutdown()
-                who = f"client.{self.user or 'admin'}"
-                conf = self.conf_file or "the default ceph.conf"
-                raise StoreUnavailable(
-                    f"Store {self.name} cannot connect to Ceph as {who} with {conf}: {_reason(exc)}."
-                ) from exc
-            self._cluster, self._pid, self._fsid = cluster, os.getpid(), fsid
-            return cluster
+        return self._ceph.connection()
 
     def _ioctx(self, pool: str | None = None) -> Any:
-        pool = pool or self.pool
-        cluster = self._connection()
-        try:
-            return cluster.open_ioctx(pool)
-        except self.rados.ObjectNotFound as exc:
-            raise StoreError(f"Store {self.name}: the Ceph pool {pool} does not exist.") from exc
-        except self.rados.Error as exc:
-            raise StoreUnavailable(f"Store {self.name} cannot open the Ceph pool {pool}: {_reason(exc)}.") from exc
+        return self._ceph.ioctx(pool or self.pool)
 
     @property
     def fsid(self) -> str:
-        self._connection()
-        return self._fsid
+        return self._ceph.fsid
 
     # --- locations ---------------------------------------------------------------------------------
     def url_for(self, image: str) -> str:
@@ -167,7 +122,7 @@ class RbdStore:
             raise StoreError(f"Location {url} is not rbd://<fsid>/<pool>/<image>/<snapshot>.")
         fsid, pool, image, snapshot = parts
         if fsid != self.fsid:
-            raise StoreError(f"Location {url} belongs to the Ceph cluster {fsid}, not to {self._fsid}.")
+            raise StoreError(f"Location {url} belongs to the Ceph cluster {fsid}, not to {self.fsid}.")
         return pool, image, snapshot
 
     # --- writing -----------------------------------------------------------------------------------
@@ -175,7 +130,7 @@ class RbdStore:
         self, image_id: str, chunks: Iterable[bytes], *, max_size: int, expected_size: int | None, hash_algo: str
     ) -> StoredData:
         meter = HashingMeter(max_size, hash_algo)
-        partial = f"{image_id}.{self.node}.{uuid.uuid4().hex[:8]}{PARTIAL}"
+        partial = partial_name(image_id, self.node)
         ioctx = self._ioctx()
         try:
             self._create(ioctx, partial, expected_size or 0)
@@ -202,7 +157,6 @@ class RbdStore:
         with self._errors(f"writing {self.pool}/{name}"), self.rbd.Image(ioctx, name) as image:
             allocated = expected_size or 0
             offset = 0
-            buffer = bytearray()
             pending: deque[tuple[Any, bytes]] = deque()
 
             def settle(keep: int) -> None:
@@ -227,15 +181,9 @@ class RbdStore:
                 offset = end
 
             try:
-                for chunk in chunks:
-                    meter.update(chunk)
-                    buffer += chunk
-                    while len(buffer) >= self.chunk_size:
-                        flush(bytes(buffer[: self.chunk_size]))
-                        del buffer[: self.chunk_size]
-                meter.check_expected(expected_size)
-                if buffer:
-                    flush(bytes(buffer))
+                check = functools.partial(meter.check_expected, expected_size)
+                for block in fixed_blocks(metered(chunks, meter), self.chunk_size, check):
+                    flush(block)
                 settle(0)
             finally:
                 for completion, _block in pending:  # never close the image under writes in flight
@@ -285,7 +233,7 @@ class RbdStore:
                 try:
                     block = image.read(offset, want)
                 except self.rbd.Error as exc:
-                    raise StoreUnavailable(f"Reading image data from {url} failed: {_reason(exc)}.") from exc
+                    raise StoreUnavailable(f"Reading image data from {url} failed: {reason(exc)}.") from exc
                 if not block:
                     return
                 offset += len(block)
@@ -312,13 +260,7 @@ class RbdStore:
             where = f"{pool}/{name}"
             with self._errors(where), self.rbd.Image(ioctx, name, read_only=True) as image:
                 for snap in image.list_snaps():
-                    image.set_snap(snap["name"])
-                    children = [f"{c['pool']}/{c['image']}" for c in image.list_children2()]
-                    if children:
-                        raise ImageInUse(
-                            f"Image data {where} is in use: its snapshot {snap['name']} has clones "
-                            f"({', '.join(sorted(children))}); flatten or delete them first."
-                        )
+                    _refuse_cloned(image, snap["name"], where)
         except NotFound:
             pass
         finally:
@@ -341,14 +283,8 @@ class RbdStore:
         with self._errors(where):
             with self.rbd.Image(ioctx, name) as image:
                 for snap in list(image.list_snaps()):
-                    image.set_snap(snap["name"])
-                    children = [f"{c['pool']}/{c['image']}" for c in image.list_children2()]
+                    _refuse_cloned(image, snap["name"], where)
                     image.set_snap(None)
-                    if children:
-                        raise ImageInUse(
-                            f"Image data {where} is in use: its snapshot {snap['name']} has clones "
-                            f"({', '.join(sorted(children))}); flatten or delete them first."
-                        )
                     if image.is_protected_snap(snap["name"]):
                         image.unprotect_snap(snap["name"])
                     image.remove_snap(snap["name"])
@@ -365,7 +301,8 @@ class RbdStore:
         return True
 
     # --- crashed writers ---------------------------------------------------------------------------
-    def _partials(self, prefix: str, node: str) -> tuple[Any, list[str]]:
+    def _partials(self, image_id: str, node: str) -> tuple[Any, list[str]]:
+        """The pool's temporary images that `node` wrote for image_id ("*": for any image)."""
         tag = node_tag(node)
         ioctx = self._ioctx()
         try:
@@ -374,7 +311,7 @@ class RbdStore:
         except BaseException:
             ioctx.close()
             raise
-        found = [n for n in names if n.startswith(prefix) and n.endswith(PARTIAL) and n.split(".")[-3:-2] == [tag]]
+        found = [n for n in names if is_partial(n, tag, image_id)]
         return ioctx, found
 
     def _remove_abandoned(self, ioctx: Any, name: str) -> bool:
@@ -398,26 +335,17 @@ class RbdStore:
                 return False
 
     def recover(self, node: str) -> int:
-        ioctx, names = self._partials("", node)
+        ioctx, names = self._partials("*", node)
         try:
             return sum(self._remove_abandoned(ioctx, n) for n in names)
         finally:
             ioctx.close()
 
     def discard_partial(self, image_id: str, node: str) -> None:
-        ioctx, names = self._partials(f"{image_id}.", node)
+        ioctx, names = self._partials(image_id, node)
         try:
             for n in names:
                 self._remove_abandoned(ioctx, n)
-        finally:
-            ioctx.close()
-
-    def partial_images(self) -> list[str]:
-        """Temporary images in the pool (for operators and tests)."""
-        ioctx = self._ioctx()
-        try:
-            with self._errors(f"listing the pool {self.pool}"):
-                return sorted(n for n in self.rbd.RBD().list(ioctx) if n.endswith(PARTIAL))
         finally:
             ioctx.close()
 
@@ -431,36 +359,16 @@ class RbdStore:
         }
 
     # --- errors ------------------------------------------------------------------------------------
-    def _errors(self, what: str) -> _Errors:
-        return _Errors(self, what)
+    def _errors(self, what: str) -> RbdErrors:
+        return RbdErrors(self.rados, self.rbd, what)
 
 
-class _Errors:
-    """Turns the bindings' errors into the store errors the domain understands."""
-
-    def __init__(self, store: RbdStore, what: str) -> None:
-        self.rados, self.rbd = store.rados, store.rbd
-        self.what = what
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
-        if exc is None or isinstance(exc, StoreError | NotFound | StoreUnavailable):
-            return False
-        rbd, rados = self.rbd, self.rados
-        if isinstance(exc, rbd.ImageNotFound | rados.ObjectNotFound):
-            raise NotFound(f"Image data at {self.what} is missing.") from exc
-        if isinstance(exc, rbd.ImageBusy | rbd.ImageHasSnapshots):
-            raise ImageInUse(f"Image data at {self.what} is in use (a client has it open): {_reason(exc)}.") from exc
-        if isinstance(exc, rbd.NoSpace | rbd.DiskQuotaExceeded):
-            raise StoreFull(f"The Ceph pool is full ({self.what}): {_reason(exc)}.") from exc
-        if isinstance(exc, rados.TimedOut | rbd.ConnectionShutdown):
-            raise StoreUnavailable(f"Ceph did not answer ({self.what}): {_reason(exc)}.") from exc
-        if isinstance(exc, rbd.Error | rados.Error):
-            raise StoreError(f"Ceph refused an operation ({self.what}): {_reason(exc)}.") from exc
-        return False
-
-
-def _reason(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
+def _refuse_cloned(image: Any, snapshot: str, where: str) -> None:
+    """ImageInUse when the snapshot has clones (volumes, instances); leaves the image at that snapshot."""
+    image.set_snap(snapshot)
+    children = [f"{c['pool']}/{c['image']}" for c in image.list_children2()]
+    if children:
+        raise ImageInUse(
+            f"Image data {where} is in use: its snapshot {snapshot} has clones "
+            f"({', '.join(sorted(children))}); flatten or delete them first."
+        )

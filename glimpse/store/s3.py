@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import logging
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -23,14 +24,21 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from glimpse.errors import NotFound, StoreError, StoreUnavailable
-from glimpse.logsafe import redact_url
+from glimpse.errors import GlimpseError, NotFound, StoreError, StoreUnavailable
 from glimpse.store.base import HashingMeter, StoredData
+from glimpse.store.error_map import ErrorMap, guarded_read
+from glimpse.store.objects import (
+    MIB,
+    READ_CHUNK,
+    byte_range,
+    fixed_blocks,
+    metered,
+    missing_container,
+    object_location,
+)
 
 log = logging.getLogger(__name__)
 
-MIB = 1024 * 1024
-READ_CHUNK = MIB
 MIN_PART = 5 * MIB  # S3 refuses smaller parts except the last
 MISSING = {"NoSuchKey", "NoSuchBucket", "404", "NotFound"}
 
@@ -93,14 +101,7 @@ class S3Store:
         return f"{self.location_scheme}://{self.netloc}/{self.bucket}/{key}"
 
     def _parse(self, url: str) -> tuple[str, str]:
-        scheme, sep, rest = url.partition("://")
-        if not sep or scheme not in self.schemes:
-            raise StoreError(f"Location {redact_url(url)} is not an s3 location.")
-        rest = rest.rsplit("@", 1)[-1]  # Glance's locations carry access:secret@
-        parts = rest.split("/", 2)
-        if len(parts) != 3 or not parts[1] or not parts[2]:
-            raise StoreError(f"Location {redact_url(url)} does not name a bucket and an object.")
-        return parts[1], parts[2]
+        return object_location(url, self.schemes, "an s3", path_in_host=False)
 
     # --- writing -------------------------------------------------------------------------------
     def add(
@@ -120,7 +121,15 @@ class S3Store:
                 spool.seek(0)
                 self._put(image_id, spool, meter)
                 return meter.result(self.url_for(image_id))
-            self._multipart(image_id, _parts(spool, source, meter, self.chunk_size, expected_size))
+            spooled = iter(lambda: spool.read(READ_CHUNK), b"")
+            spool.seek(0)
+            # The size is checked before the last part, so a short or long upload is never completed.
+            parts = fixed_blocks(
+                itertools.chain(spooled, metered(source, meter)),
+                self.chunk_size,
+                lambda: meter.check_expected(expected_size),
+            )
+            self._multipart(image_id, parts)
         return meter.result(self.url_for(image_id))
 
     def _put(self, key: str, body: IO[bytes], meter: HashingMeter) -> None:
@@ -173,10 +182,7 @@ class S3Store:
             if _code(exc) not in MISSING:
                 raise StoreError(f"Bucket {self.bucket} of store {self.name} is not usable: {exc}.") from exc
             if not self.create_bucket_on_put:
-                raise StoreError(
-                    f"Bucket {self.bucket} of store {self.name} does not exist; create it or set "
-                    "s3_store_create_bucket_on_put = true."
-                ) from exc
+                raise missing_container("Bucket", self.bucket, self.name, "s3_store_create_bucket_on_put") from exc
             args: dict[str, Any] = {"Bucket": self.bucket}
             if self.region_name and self.region_name != "us-east-1":
                 args["CreateBucketConfiguration"] = {"LocationConstraint": self.region_name}
@@ -192,11 +198,11 @@ class S3Store:
         if length == 0:
             return iter(())
         args: dict[str, Any] = {"Bucket": bucket, "Key": key}
-        if offset or length is not None:
-            args["Range"] = f"bytes={offset}-{'' if length is None else offset + length - 1}"
+        if (wanted := byte_range(offset, length)) is not None:
+            args["Range"] = wanted
         with _errors(url):
             body = self._client.get_object(**args)["Body"]
-        return _stream(body, url)
+        return guarded_read(body.iter_chunks(READ_CHUNK), (BotoCoreError, ClientError), url, body.close)
 
     def size(self, url: str) -> int:
         bucket, key = self._parse(url)
@@ -235,12 +241,6 @@ class S3Store:
                 if upload["Key"] == image_id:
                     self._abort(upload["Key"], upload["UploadId"])
 
-    def incomplete_uploads(self) -> list[str]:
-        """Keys with a multipart upload in progress (for operators and tests)."""
-        with _errors(f"s3://{self.bucket}"):
-            answer = self._client.list_multipart_uploads(Bucket=self.bucket)
-        return [u["Key"] for u in answer.get("Uploads", [])]
-
 
 def _endpoint(host: str | None) -> str | None:
     if not host:
@@ -254,54 +254,15 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-class _errors:
+class _errors(ErrorMap):
     """Turns boto errors into the store errors the domain understands."""
 
-    def __init__(self, what: str) -> None:
-        self.what = what
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+    def translate(self, exc: BaseException) -> GlimpseError | None:
         if isinstance(exc, ClientError):
             code = _code(exc)
             if code in MISSING:
-                raise NotFound(f"Image data at {self.what} is missing.") from exc
-            raise StoreError(f"S3 refused an operation on {self.what}: {code or exc}.") from exc
+                return NotFound(f"Image data at {self.what} is missing.")
+            return StoreError(f"S3 refused an operation on {self.what}: {code or exc}.")
         if isinstance(exc, BotoCoreError):
-            raise StoreUnavailable(f"S3 could not be reached for {self.what}: {exc}.") from exc
-        return False
-
-
-def _parts(
-    spool: IO[bytes], rest: Iterator[bytes], meter: HashingMeter, size: int, expected_size: int | None
-) -> Iterator[bytes]:
-    """Parts of exactly `size` bytes (the last one shorter): first what was spooled, then the rest.
-
-    The size is checked before the last part, so a short or long upload is never completed."""
-    buffer = bytearray()
-    spool.seek(0)
-    while block := spool.read(READ_CHUNK):
-        buffer += block
-        while len(buffer) >= size:
-            yield bytes(buffer[:size])
-            del buffer[:size]
-    for chunk in rest:
-        meter.update(chunk)
-        buffer += chunk
-        while len(buffer) >= size:
-            yield bytes(buffer[:size])
-            del buffer[:size]
-    meter.check_expected(expected_size)
-    if buffer:
-        yield bytes(buffer)
-
-
-def _stream(body: Any, url: str) -> Iterator[bytes]:
-    try:
-        yield from body.iter_chunks(READ_CHUNK)
-    except (BotoCoreError, ClientError) as exc:
-        raise StoreUnavailable(f"Reading image data from {redact_url(url)} failed: {exc}.") from exc
-    finally:
-        body.close()
+            return StoreUnavailable(f"S3 could not be reached for {self.what}: {exc}.")
+        return None

@@ -28,31 +28,24 @@ account are used for every location it reads.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import re
 import threading
-import uuid
-from collections import deque
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from requests.exceptions import RequestException
 from swiftclient import client as swift
 from swiftclient.exceptions import ClientException
 
-from glimpse.errors import BadRequest, NotFound, StoreError, StoreFull, StoreUnavailable, TooLarge
-from glimpse.logsafe import redact_url
+from glimpse.errors import NotFound, StoreError
 from glimpse.store.base import HashingMeter, StoredData
-from glimpse.store.filesystem import node_tag
+from glimpse.store.error_map import guarded_read
+from glimpse.store.objects import MIB, READ_CHUNK, byte_range, missing_container, object_location
+from glimpse.store.partials import node_tag
+from glimpse.store.swift_segments import MeteredStream, Segments, SwiftErrors
 
 log = logging.getLogger(__name__)
 
-MIB = 1024 * 1024
-READ_CHUNK = MIB
 LOOKAHEAD = 16 * MIB  # read ahead, in memory, to tell a small image of unknown size from a large one
-MAX_SEGMENTS = 1000  # Swift's default max_manifest_segments for static large objects
 
 
 class SwiftStore:
@@ -124,6 +117,7 @@ class SwiftStore:
         self._auth_lock = threading.Lock()
         self._auth: tuple[str, str] | None = None
         self._container_ready = False
+        self._segments = Segments(name, container, large_object_chunk_size, self.node)
 
     # --- connections ---------------------------------------------------------------------------
     def _connect(self) -> swift.Connection:
@@ -155,14 +149,7 @@ class SwiftStore:
         return f"{self.location_prefix}/{self.container}/{obj}"
 
     def _parse(self, url: str) -> tuple[str, str]:
-        scheme, sep, rest = url.partition("://")
-        if not sep or scheme not in self.schemes:
-            raise StoreError(f"Location {redact_url(url)} is not a swift location.")
-        rest = rest.rsplit("@", 1)[-1]  # Glance's locations carry user:key@
-        parts = rest.rsplit("/", 2)
-        if len(parts) != 3 or not parts[1] or not parts[2]:
-            raise StoreError(f"Location {redact_url(url)} does not name a container and an object.")
-        return parts[1], parts[2]
+        return object_location(url, self.schemes, "a swift", path_in_host=True)
 
     # --- writing -------------------------------------------------------------------------------
     def add(
@@ -172,7 +159,7 @@ class SwiftStore:
         conn = self._connect()
         try:
             self._ensure_container(conn)
-            stream = _Stream(iter(chunks), meter, expected_size)
+            stream = MeteredStream(iter(chunks), meter, expected_size)
             if expected_size is not None and expected_size <= self.large_object_size:
                 self._put_streamed(conn, image_id, stream, meter, expected_size)
                 return meter.result(self.url_for(image_id))
@@ -190,14 +177,14 @@ class SwiftStore:
             for chunk in reversed(ahead):
                 stream.push_back(chunk)
             del ahead
-            self._put_segmented(conn, image_id, stream, meter, expected_size)
+            self._segments.upload(conn, image_id, stream, meter, expected_size)
             return meter.result(self.url_for(image_id))
         finally:
             self._done(conn)
 
     def _put_whole(self, conn: swift.Connection, obj: str, data: bytes, meter: HashingMeter) -> None:
-        old = self._old_segments(conn, obj)
-        with _errors(self._what(obj)):
+        old = self._segments.in_use(conn, obj)
+        with SwiftErrors(self._what(obj)):
             conn.put_object(
                 self.container,
                 obj,
@@ -206,10 +193,10 @@ class SwiftStore:
                 etag=meter.md5.hexdigest(),
                 content_type="application/octet-stream",
             )
-        self._delete_segments(conn, old)
+        self._segments.delete(conn, old)
 
     def _put_streamed(
-        self, conn: swift.Connection, obj: str, stream: _Stream, meter: HashingMeter, expected_size: int
+        self, conn: swift.Connection, obj: str, stream: MeteredStream, meter: HashingMeter, expected_size: int
     ) -> None:
         """One chunked PUT: Swift commits it at the end of the body only, which comes after the size check."""
 
@@ -218,69 +205,26 @@ class SwiftStore:
                 yield chunk
             meter.check_expected(expected_size)
 
-        old = self._old_segments(conn, obj)
-        with _errors(self._what(obj)):
+        old = self._segments.in_use(conn, obj)
+        with SwiftErrors(self._what(obj)):
             etag = conn.put_object(self.container, obj, contents=body(), content_type="application/octet-stream")
         if etag != meter.md5.hexdigest():
-            self._delete_quietly(conn, obj)
+            self._segments.delete(conn, [f"/{self.container}/{obj}"])
             raise StoreError(f"Swift stored {self._what(obj)} with ETag {etag}, not the MD5 sent; removed it.")
-        self._delete_segments(conn, old)
-
-    def _put_segmented(
-        self, conn: swift.Connection, obj: str, stream: _Stream, meter: HashingMeter, expected_size: int | None
-    ) -> None:
-        prefix = f"{obj}-{self.node}-{uuid.uuid4().hex[:8]}-"
-        written: list[dict[str, Any]] = []
-        try:
-            while stream.has_more():
-                if len(written) == MAX_SEGMENTS:
-                    raise StoreError(
-                        f"Store {self.name}: the image needs more than {MAX_SEGMENTS} segments; raise "
-                        "swift_store_large_object_chunk_size."
-                    )
-                name = f"{prefix}{len(written) + 1:05d}"
-                md5 = hashlib.md5(usedforsecurity=False)
-                # Recorded before the PUT, so a failure while sending removes whatever Swift kept of it.
-                segment = {"path": f"/{self.container}/{name}", "etag": None, "size_bytes": 0}
-                written.append(segment)
-                with _errors(self._what(name)):
-                    etag = conn.put_object(
-                        self.container,
-                        name,
-                        contents=stream.take(self.chunk_size, md5, segment),
-                        content_type="application/octet-stream",
-                    )
-                if etag != md5.hexdigest():
-                    raise StoreError(f"Swift stored segment {name} with ETag {etag}, not the MD5 sent.")
-                segment["etag"] = etag
-            meter.check_expected(expected_size)
-            old = self._old_segments(conn, obj)
-            with _errors(self._what(obj)):
-                conn.put_object(
-                    self.container,
-                    obj,
-                    contents=json.dumps(written),
-                    query_string="multipart-manifest=put",
-                    content_type="application/octet-stream",
-                )
-        except BaseException:
-            self._delete_segments(conn, [s["path"] for s in written])
-            raise
-        self._delete_segments(conn, [p for p in old if p not in {s["path"] for s in written}])
+        self._segments.delete(conn, old)
 
     def _ensure_container(self, conn: swift.Connection) -> None:
         if self._container_ready:
             return
         try:
-            with _errors(f"container {self.container}"):
+            with SwiftErrors(f"container {self.container}"):
                 conn.head_container(self.container)
         except NotFound as exc:
             if not self.create_container_on_put:
-                raise StoreError(
-                    f"Container {self.container} of store {self.name} does not exist; create it or set "
-                    "swift_store_create_container_on_put = true."
+                raise missing_container(
+                    "Container", self.container, self.name, "swift_store_create_container_on_put"
                 ) from exc
-            with _errors(f"container {self.container}"):
+            with SwiftErrors(f"container {self.container}"):
                 conn.put_container(self.container)
         self._container_ready = True
 
@@ -290,22 +234,27 @@ class SwiftStore:
         if length == 0:
             return iter(())
         headers = {}
-        if offset or length is not None:
-            headers["Range"] = f"bytes={offset}-{'' if length is None else offset + length - 1}"
+        if (wanted := byte_range(offset, length)) is not None:
+            headers["Range"] = wanted
         conn = self._connect()
         try:
-            with _errors(url):
+            with SwiftErrors(url):
                 _, body = conn.get_object(container, obj, resp_chunk_size=READ_CHUNK, headers=headers)
         except BaseException:
             conn.close()
             raise
-        return _read(body, conn, self, url)
+
+        def close() -> None:
+            body.close()
+            self._done(conn)
+
+        return guarded_read(body, (RequestException, OSError, ClientException), url, close)
 
     def size(self, url: str) -> int:
         container, obj = self._parse(url)
         conn = self._connect()
         try:
-            with _errors(url):
+            with SwiftErrors(url):
                 return int(conn.head_object(container, obj)["content-length"])
         finally:
             self._done(conn)
@@ -315,13 +264,13 @@ class SwiftStore:
         conn = self._connect()
         try:
             try:
-                with _errors(url):
+                with SwiftErrors(url):
                     headers = conn.head_object(container, obj)
             except NotFound:
                 return
             if headers.get("x-static-large-object", "").lower() == "true":
                 try:
-                    with _errors(url):
+                    with SwiftErrors(url):
                         conn.delete_object(container, obj, query_string="multipart-manifest=delete")
                 except NotFound:
                     pass
@@ -329,11 +278,11 @@ class SwiftStore:
             manifest = headers.get("x-object-manifest")
             if manifest:  # a dynamic large object, as Glance writes: segments first, then the manifest
                 seg_container, _, prefix = manifest.partition("/")
-                with _errors(url):
+                with SwiftErrors(url):
                     _, listing = conn.get_container(seg_container, prefix=prefix, full_listing=True)
-                self._delete_segments(conn, [f"/{seg_container}/{o['name']}" for o in listing])
+                self._segments.delete(conn, [f"/{seg_container}/{o['name']}" for o in listing])
             try:
-                with _errors(url):
+                with SwiftErrors(url):
                     conn.delete_object(container, obj)
             except NotFound:
                 pass
@@ -355,173 +304,18 @@ class SwiftStore:
     # --- partial data of dead writers ----------------------------------------------------------
     def recover(self, node: str) -> int:
         """Remove the segments of every upload the writer `node` left unfinished; returns how many uploads."""
-        pattern = re.compile(rf"^(?P<image>.+)-{node_tag(node)}-(?P<upload>[0-9a-f]{{8}})-\d{{5}}$")
         conn = self._connect()
         try:
-            by_image: dict[str, list[str]] = {}
-            for name in self._names(conn, prefix=None):
-                match = pattern.match(name)
-                if match:
-                    by_image.setdefault(match["image"], []).append(name)
-            removed = 0
-            for image, names in by_image.items():
-                removed += self._discard(conn, image, names)
-            return removed
+            return self._segments.recover(conn, node)
         finally:
             self._done(conn)
 
     def discard_partial(self, image_id: str, node: str) -> None:
         conn = self._connect()
         try:
-            self._discard(conn, image_id, self._names(conn, prefix=f"{image_id}-{node_tag(node)}-"))
+            self._segments.discard_partial(conn, image_id, node)
         finally:
             self._done(conn)
 
-    def _discard(self, conn: swift.Connection, image_id: str, names: list[str]) -> int:
-        """Delete the segments among `names` that the published object of image_id does not use."""
-        if not names:
-            return 0
-        live = set(self._old_segments(conn, image_id))
-        orphans = [f"/{self.container}/{n}" for n in names if f"/{self.container}/{n}" not in live]
-        self._delete_segments(conn, orphans)
-        return len({p.rsplit("-", 1)[0] for p in orphans})
-
-    def orphan_segments(self) -> list[str]:
-        """Segments no published manifest uses (for operators and tests)."""
-        conn = self._connect()
-        try:
-            names = self._names(conn, prefix=None)
-            segment = re.compile(r"^(?P<image>.+)-[0-9a-f]{16}-[0-9a-f]{8}-\d{5}$")
-            live: set[str] = set()
-            for image in {m["image"] for n in names if (m := segment.match(n))}:
-                live.update(self._old_segments(conn, image))
-            return sorted(n for n in names if segment.match(n) and f"/{self.container}/{n}" not in live)
-        finally:
-            self._done(conn)
-
-    # --- helpers -------------------------------------------------------------------------------
     def _what(self, obj: str) -> str:
-        return f"swift container {self.container} object {obj}"
-
-    def _names(self, conn: swift.Connection, prefix: str | None) -> list[str]:
-        try:
-            with _errors(f"container {self.container}"):
-                _, listing = conn.get_container(self.container, prefix=prefix, full_listing=True)
-        except NotFound:
-            return []
-        return [o["name"] for o in listing]
-
-    def _old_segments(self, conn: swift.Connection, obj: str) -> list[str]:
-        """`/container/name` of the segments the object published as `obj` uses now (none for a plain object)."""
-        try:
-            with _errors(self._what(obj)):
-                if conn.head_object(self.container, obj).get("x-static-large-object", "").lower() != "true":
-                    return []
-                _, body = conn.get_object(self.container, obj, query_string="multipart-manifest=get&format=raw")
-        except NotFound:
-            return []
-        try:
-            return [str(s["path"]) for s in json.loads(body)]
-        except (ValueError, KeyError, TypeError):
-            log.warning("Store %s: the manifest of %s is not readable; its segments are kept.", self.name, obj)
-            return []
-
-    def _delete_segments(self, conn: swift.Connection, paths: list[str]) -> None:
-        for path in paths:
-            container, _, name = path.lstrip("/").partition("/")
-            try:
-                with _errors(path):
-                    conn.delete_object(container, name)
-            except NotFound:
-                pass
-            except (StoreError, StoreUnavailable):
-                log.exception("Store %s: could not delete segment %s", self.name, path)
-
-    def _delete_quietly(self, conn: swift.Connection, obj: str) -> None:
-        self._delete_segments(conn, [f"/{self.container}/{obj}"])
-
-
-class _Stream:
-    """The image's chunks, metered (hashed, counted, capped) as they are pulled, with one-chunk push-back."""
-
-    def __init__(self, source: Iterator[bytes], meter: HashingMeter, expected_size: int | None) -> None:
-        self._source = source
-        self._meter = meter
-        self._expected = expected_size
-        self._pending: deque[bytes] = deque()
-
-    def next_chunk(self) -> bytes | None:
-        if self._pending:
-            return self._pending.popleft()
-        for chunk in self._source:
-            if not chunk:
-                continue
-            self._meter.update(chunk)
-            if self._expected is not None and self._meter.size > self._expected:
-                raise BadRequest(f"Image size exceeds the expected size {self._expected}.")
-            return bytes(chunk)
-        return None
-
-    def push_back(self, chunk: bytes) -> None:
-        self._pending.appendleft(chunk)
-
-    def has_more(self) -> bool:
-        chunk = self.next_chunk()
-        if chunk is None:
-            return False
-        self.push_back(chunk)
-        return True
-
-    def take(self, limit: int, md5: Any, segment: dict[str, Any]) -> Iterator[bytes]:
-        """Up to `limit` bytes, splitting the chunk that crosses the limit."""
-        sent = 0
-        while sent < limit and (chunk := self.next_chunk()) is not None:
-            if sent + len(chunk) > limit:
-                chunk, rest = chunk[: limit - sent], chunk[limit - sent :]
-                self.push_back(rest)
-            sent += len(chunk)
-            segment["size_bytes"] = sent
-            md5.update(chunk)
-            yield chunk
-
-
-class _errors:
-    """Turns swiftclient errors into the store errors the domain understands."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
-        if isinstance(exc, ClientException):
-            status = exc.http_status
-            if status == 404:
-                raise NotFound(f"Image data at {self.what} is missing.") from exc
-            if status == 507:
-                raise StoreFull("Swift has no space left for the image data.") from exc
-            if status == 413:
-                raise TooLarge(f"Swift refused {self.what} as too large: {exc.http_reason}.") from exc
-            if status is None or status >= 500 or status == 401:
-                raise StoreUnavailable(f"Swift could not serve {self.what}: {_reason(exc)}.") from exc
-            raise StoreError(f"Swift refused an operation on {self.what}: {status} {exc.http_reason}.") from exc
-        if isinstance(exc, RequestException | OSError):
-            raise StoreUnavailable(f"Swift could not be reached for {self.what}: {exc}.") from exc
-        return False
-
-
-def _reason(exc: ClientException) -> str:
-    if exc.http_status is None:
-        return str(exc.msg)
-    return f"{exc.http_status} {exc.http_reason}"
-
-
-def _read(body: Any, conn: swift.Connection, store: SwiftStore, url: str) -> Iterator[bytes]:
-    try:
-        yield from body
-    except (RequestException, OSError, ClientException) as exc:
-        raise StoreUnavailable(f"Reading image data from {redact_url(url)} failed: {exc}.") from exc
-    finally:
-        body.close()
-        store._done(conn)
+        return self._segments.what(obj)

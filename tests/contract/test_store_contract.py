@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,11 +35,10 @@ from tests.contract.fixtures import (  # noqa: F401  (real servers, once per run
     swift_server,
     web_server,
 )
+from tests.contract.leftovers import SEGMENT, incomplete_uploads, orphan_segments
 from tests.contract.servers import ACCESS_KEY, SECRET_KEY, S3Server, SwiftServer, WebServer
 
 BIG = 10**12
-# A swift segment: <image id>-<node tag>-<upload tag>-<number>.
-SEGMENT = re.compile(r"^.+-[0-9a-f]{16}-[0-9a-f]{8}-\d{5}$")
 WRITABLE = ("file", "s3", "swift", "rbd")
 
 
@@ -86,7 +84,7 @@ def _s3(server: S3Server) -> Backend:
             objects = [o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
         except client.exceptions.NoSuchBucket:
             return []
-        uploads = [f"{key} (incomplete upload)" for key in store.incomplete_uploads()]
+        uploads = [f"{key} (incomplete upload)" for key in incomplete_uploads(client, bucket)]
         return sorted(objects + uploads)
 
     return Backend("s3", store, seed, contents)
@@ -117,13 +115,13 @@ def _swift(server: SwiftServer) -> Backend:
         conn = server.connection()
         try:
             _, listing = conn.get_container(store.container, full_listing=True)
+            orphans = orphan_segments(conn, store.container)
         except ClientException as exc:
             if exc.http_status == 404:
                 return []
             raise
         finally:
             conn.close()
-        orphans = store.orphan_segments()
         return sorted([o["name"] for o in listing if not SEGMENT.match(o["name"])] + orphans)
 
     return Backend("swift", store, seed, contents)

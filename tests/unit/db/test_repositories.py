@@ -249,7 +249,6 @@ def test_activate(repo: ImageRepository) -> None:
     assert got.locations == [location]
     assert got.has_data
     assert repo.ids_in_status_on("saving", "n") == []
-    assert repo.usage("p9") == 42
     with pytest.raises(Conflict):
         repo.activate(image.id, "saving", location, size=1)
     assert len(repo.get(image.id).locations) == 1
@@ -268,20 +267,6 @@ def test_an_upload_that_lost_its_claim_cannot_publish(repo: ImageRepository) -> 
         repo.activate(image.id, "saving", Location(url="file:///d/stale"), if_claim=stale, size=1)
     repo.activate(image.id, "saving", Location(url="file:///d/fresh"), if_claim=fresh, size=2)
     assert repo.get(image.id).locations == [Location(url="file:///d/fresh")]
-
-
-def test_usage_counts_only_live_images_of_the_owner(repo: ImageRepository) -> None:
-    for owner, size in [("p1", 10), ("p1", 20), ("p2", 100)]:
-        image = add(repo, owner=owner)
-        repo.transition(image.id, "queued", "saving")
-        repo.activate(image.id, "saving", Location(url=f"file:///d/{image.id}"), size=size)
-    gone = add(repo, owner="p1")
-    repo.transition(gone.id, "queued", "saving")
-    repo.activate(gone.id, "saving", Location(url="file:///d/gone"), size=1000)
-    repo.delete(gone.id)
-    assert repo.usage("p1") == 30
-    assert repo.usage("p2") == 100
-    assert repo.usage("nobody") == 0
 
 
 # --- delete ----------------------------------------------------------------------------------------

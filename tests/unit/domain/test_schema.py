@@ -9,6 +9,7 @@ from glimpse.domain.image import CONTAINER_FORMATS, DISK_FORMATS, STATUSES
 from glimpse.domain.schema import (
     BASE_PROPERTIES,
     COLUMNS,
+    DEFAULT_SCHEMA,
     IMAGE_SCHEMA,
     IMAGES_SCHEMA,
     MEMBER_SCHEMA,
@@ -17,7 +18,6 @@ from glimpse.domain.schema import (
     RESERVED,
     RESERVED_PREFIX,
     schema_document,
-    validate_image,
 )
 from glimpse.errors import BadRequest
 
@@ -118,7 +118,7 @@ def test_schema_document_is_a_deep_copy() -> None:
     ],
 )
 def test_valid_documents(doc: dict[str, object]) -> None:
-    validate_image(doc)  # must not raise
+    DEFAULT_SCHEMA.validate(doc)  # must not raise
 
 
 @pytest.mark.parametrize(
@@ -144,6 +144,6 @@ def test_valid_documents(doc: dict[str, object]) -> None:
 )
 def test_invalid_documents(doc: dict[str, object], where: str) -> None:
     with pytest.raises(BadRequest) as err:
-        validate_image(doc)
+        DEFAULT_SCHEMA.validate(doc)
     assert err.value.message.startswith("Provided object does not match schema 'image': ")
     assert err.value.message.endswith(f"(at '{where}')")

@@ -11,9 +11,10 @@ import pytest
 
 from glimpse.app import Services, build_services
 from glimpse.auth.context import RequestContext
-from glimpse.config import BackendConfig, Settings
+from glimpse.config import Settings
 from glimpse.db.records import Image
 from glimpse.errors import BadRequest, Conflict, Forbidden, NotFound
+from glimpse.store.options import BackendConfig
 
 ADMIN = RequestContext(project_id="p1", user_id="u1", roles=frozenset({"admin"}), is_admin=True)
 MEMBER = RequestContext(project_id="p1", user_id="u2", roles=frozenset({"member", "reader"}))

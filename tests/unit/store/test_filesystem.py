@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from glimpse.errors import BadRequest, NotFound, StoreError, TooLarge
-from glimpse.store.filesystem import FilesystemStore, node_tag
+from glimpse.store.filesystem import FilesystemStore
+from glimpse.store.partials import node_tag
 
 IMAGE = "5f0c0a3e-1b2c-4d5e-8f90-123456789abc"
 BIG = 10**12
