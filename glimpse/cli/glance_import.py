@@ -13,6 +13,8 @@ from glimpse.cli.store import RichProgress, _progress
 from glimpse.domain.glance_import import CREATED, UNCHANGED, UPDATED, GlanceImport, ImportSummary
 from glimpse.logsafe import redact, redact_url
 
+LISTED = 50  # the ids a dry run names, at most
+
 
 def add_parser(db: argparse._SubParsersAction, config_args: Callable[[argparse.ArgumentParser], None]) -> None:  # type: ignore[type-arg]
     command = db.add_parser(
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace, job: GlanceImport) -> int:
         raise ValueError("--sample N needs --verify and a positive N.")
     revision = job.check()
     total = job.count()
-    out.print(f"Glance database {redact_url(args.source)} (schema {revision}): {total} image(s).")
+    out.print(f"Glance database {job.source.url} (schema {revision}): {total} image(s).")
     verb = "checking" if args.dry_run else "importing"
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=out
@@ -69,6 +71,11 @@ def run(args: argparse.Namespace, job: GlanceImport) -> int:
         f"Verified {checked} cop{'y' if checked == 1 else 'ies'} of {len(sample)} image(s): "
         f"{len({f.image_id for f in findings})} image(s) with missing or different data."
     )
+    if any(f.problem in ("unreadable", "unknown-store") for f in findings):
+        out.print(
+            "Glimpse's stores must read Glance's locations: the same [glance_store] filesystem_store_datadir "
+            "for file://, the same Ceph pool, S3 bucket or Swift container and credentials for the others."
+        )
     return 1 if findings else 0
 
 
@@ -82,5 +89,7 @@ def _report(out: Console, summary: ImportSummary) -> None:
     table.add_row("of which deleted ids (tombstones)", str(summary.tombstones))
     out.print(table)
     if summary.dry_run:
-        for image_id, action in summary.changed:
+        for image_id, action in summary.changed[:LISTED]:
             out.print(f"  would be {action}: {image_id}")
+        if len(summary.changed) > LISTED:
+            out.print(f"  ... and {len(summary.changed) - LISTED} more")

@@ -84,14 +84,15 @@ class UnknownSchema(ConfigError):
 
 class GlanceDatabase:
     def __init__(self, url: str) -> None:
-        self.url = url
         self._engine = _engine(url)
+        # The URL to show: the password hidden, the rest exactly as given (a sqlite path keeps its slashes).
+        self.url = self._engine.url.render_as_string(hide_password=True)
         self._tables: dict[str, Table] = {}
         self.revision: str | None = None
 
     def check_schema(self) -> str:
         """Reflect the tables and return the schema's Alembic revision; UnknownSchema when it is none known."""
-        where = redact_url(self.url)
+        where = self.url
         try:
             names = set(inspect(self._engine).get_table_names())
         except OperationalError as exc:
