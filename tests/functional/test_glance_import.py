@@ -1,8 +1,8 @@
 """Switching from a real Glance: its database, filled through its own API, imported by `glimpse db import-glance`.
 
 Glance 33 (PyPI, benchmarks/install-glance) runs in no-auth mode with a file store, on SQLite and on a fresh
-MariaDB database; a real `glimpse serve` then reads the imported database and Glance's own image folder and
-must answer as Glance does.
+MariaDB or PostgreSQL database; a real `glimpse serve` then reads the imported database (of the same kind)
+and Glance's own image folder, and must answer as Glance does.
 """
 
 from __future__ import annotations
@@ -105,13 +105,13 @@ def _fill(glance: GlanceServer) -> tuple[dict[str, str], dict[str, bytes]]:
     return ids, data
 
 
-@pytest.fixture(scope="module", params=["sqlite", "mysql"])
+@pytest.fixture(scope="module", params=["sqlite", "mysql", "postgresql"])
 def filled(
     request: pytest.FixtureRequest, glance_venv: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Filled]:
     with ExitStack() as stack:
         workdir = tmp_path_factory.mktemp(f"glance-{request.param}")
-        url = None if request.param == "sqlite" else stack.enter_context(fresh_database("mysql"))
+        url = None if request.param == "sqlite" else stack.enter_context(fresh_database(request.param))
         glance = GlanceServer(workdir, workers=1, threads=4, venv=glance_venv, database_url=url)
         glance.start()
         stack.callback(glance.stop)
@@ -124,7 +124,8 @@ def glimpse(filled: Filled, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     """A fresh Glimpse (same kind of database as Glance's) whose file store is Glance's image folder."""
     with ExitStack() as stack:
         workdir = tmp_path_factory.mktemp("glimpse")
-        url = None if filled.database_url.startswith("sqlite") else stack.enter_context(fresh_database("mysql"))
+        kind = filled.database_url.split(":", 1)[0].split("+", 1)[0]
+        url = None if kind == "sqlite" else stack.enter_context(fresh_database(kind))
         srv = GlimpseServer(workdir, url, extra_conf=f"[glance_store]\nfilesystem_store_datadir = {filled.images_dir}")
         if url is not None:
             sync = srv.command("db", "sync")
