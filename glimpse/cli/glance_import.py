@@ -10,7 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from glimpse.cli.store import RichProgress, _progress
-from glimpse.domain.glance_import import CREATED, UNCHANGED, UPDATED, GlanceImport, ImportSummary
+from glimpse.domain.glance_import import CREATED, FAILED, UNCHANGED, UPDATED, GlanceImport, ImportSummary
+from glimpse.errors import ConfigError, GlimpseError
 from glimpse.logsafe import redact, redact_url
 
 LISTED = 50  # the ids a dry run names, at most
@@ -48,6 +49,16 @@ def run(args: argparse.Namespace, job: GlanceImport) -> int:
     out = Console()
     if args.sample is not None and (args.sample < 1 or not args.verify):
         raise ValueError("--sample N needs --verify and a positive N.")
+    try:
+        return _run(args, job, out)
+    except ConfigError:
+        raise  # refused before anything was written (unknown schema, unreachable): exit 2 with the reason
+    except GlimpseError as exc:  # the Glance database went away mid-run: what was written stays
+        out.print(f"[red]glimpse: {redact(exc.message)}[/red]", soft_wrap=True)
+        return 1
+
+
+def _run(args: argparse.Namespace, job: GlanceImport, out: Console) -> int:
     revision = job.check()
     total = job.count()
     out.print(f"Glance database {job.source.url} (schema {revision}): {total} image(s).")
@@ -58,7 +69,7 @@ def run(args: argparse.Namespace, job: GlanceImport) -> int:
         summary = job.run(dry_run=args.dry_run, progress=ImportBar(bars, total, verb))
     _report(out, summary)
     if not args.verify:
-        return 0
+        return 1 if summary.failures else 0
     sample = job.sample(args.sample)
     with _progress(out) as bars:
         reporter = RichProgress(bars, len(sample), sum(i.size or 0 for i in sample), "verifying")
@@ -76,7 +87,7 @@ def run(args: argparse.Namespace, job: GlanceImport) -> int:
             "Glimpse's stores must read Glance's locations: the same [glance_store] filesystem_store_datadir "
             "for file://, the same Ceph pool, S3 bucket or Swift container and credentials for the others."
         )
-    return 1 if findings else 0
+    return 1 if findings or summary.failures else 0
 
 
 def _report(out: Console, summary: ImportSummary) -> None:
@@ -86,8 +97,12 @@ def _report(out: Console, summary: ImportSummary) -> None:
     table.add_column("images", justify="right")
     for label, action in ((f"{would}created", CREATED), (f"{would}updated", UPDATED), ("unchanged", UNCHANGED)):
         table.add_row(label, str(summary.actions[action]))
+    if summary.failures:
+        table.add_row("[red]failed[/red]", str(summary.actions[FAILED]))
     table.add_row("of which deleted ids (tombstones)", str(summary.tombstones))
     out.print(table)
+    for image_id, why in summary.failures:
+        out.print(f"[red]not imported[/red] {image_id}: {redact(why)}", soft_wrap=True)
     if summary.dry_run:
         for image_id, action in summary.changed[:LISTED]:
             out.print(f"  would be {action}: {image_id}")

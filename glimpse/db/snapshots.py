@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from glimpse.db.models import ImageRow, LocationRow, MemberRow, PropertyRow, TagRow, utcnow
 from glimpse.db.records import Image, ImageSnapshot, Location, Member
 from glimpse.db.repositories import COLUMN_FIELDS
+from glimpse.errors import BadRequest
 
 
 class ImageSnapshots:
@@ -35,6 +37,12 @@ class ImageSnapshots:
 
     def write(self, snapshot: ImageSnapshot) -> None:
         """Create or overwrite the image with exactly this state, in one transaction."""
+        try:
+            self._write(snapshot)
+        except (DataError, IntegrityError) as exc:  # a value this database cannot hold
+            raise BadRequest(f"Image {snapshot.image.id} cannot be stored: {exc.orig}") from None
+
+    def _write(self, snapshot: ImageSnapshot) -> None:
         image = snapshot.image
         with self._sessions.begin() as s:
             row = s.get(ImageRow, image.id, with_for_update=True)

@@ -20,9 +20,10 @@ from typing import Protocol
 from glimpse.db.records import Image, ImageSnapshot, Location, Member
 from glimpse.db.snapshots import ImageSnapshots
 from glimpse.domain.stores import Finding, Progress, StoreMaintenance
+from glimpse.errors import BadRequest
 from glimpse.sources.glance_db import GlanceDatabase, GlanceImage
 
-CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
+CREATED, UPDATED, UNCHANGED, FAILED = "created", "updated", "unchanged", "failed"
 WITH_DATA = ("active", "deactivated")
 
 
@@ -36,7 +37,8 @@ class ImportSummary:
     dry_run: bool
     actions: Counter[str] = field(default_factory=Counter)
     tombstones: int = 0  # deleted Glance images, reserved as tombstones (whatever their action)
-    changed: list[tuple[str, str]] = field(default_factory=list)  # (image id, created|updated)
+    changed: list[tuple[str, str]] = field(default_factory=list)  # (image id, created|updated|failed)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (image id, why it could not be written)
 
     @property
     def total(self) -> int:
@@ -69,7 +71,11 @@ class GlanceImport:
                 action = UPDATED
             if action != UNCHANGED:
                 if not dry_run:
-                    self.target.write(wanted)
+                    try:
+                        self.target.write(wanted)
+                    except BadRequest as exc:  # this image only; the others go on
+                        action = FAILED
+                        summary.failures.append((wanted.image.id, exc.message))
                 summary.changed.append((wanted.image.id, action))
             summary.actions[action] += 1
             summary.tombstones += wanted.deleted
@@ -123,7 +129,16 @@ def snapshot_of(source: GlanceImage) -> ImageSnapshot:
     image.tags = sorted(source.tags)
     image.properties = dict(source.properties)
     image.locations = [Location(url=loc.url, metadata=dict(loc.metadata)) for loc in source.locations]
-    members = [Member(source.id, m.member, m.status, m.created_at, m.updated_at) for m in source.members]
+    members = [
+        Member(
+            source.id,
+            m.member,
+            m.status,
+            m.created_at or image.created_at,
+            m.updated_at or m.created_at or image.updated_at,
+        )
+        for m in source.members
+    ]
     return ImageSnapshot(image, members=sorted(members, key=lambda m: m.member_id))
 
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlalchemy import Engine, MetaData, Table, create_engine, func, inspect, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from glimpse.errors import ConfigError
+from glimpse.errors import ConfigError, GlimpseError
 from glimpse.extras import missing_message
 from glimpse.logsafe import redact_url
 
@@ -95,8 +95,8 @@ class GlanceDatabase:
         where = self.url
         try:
             names = set(inspect(self._engine).get_table_names())
-        except OperationalError as exc:
-            raise ConfigError(f"Cannot open the Glance database {where}: {exc.orig}") from None
+        except SQLAlchemyError as exc:
+            raise ConfigError(f"Cannot open the Glance database {where}: {getattr(exc, 'orig', exc)}") from None
         missing_tables = [t for t in REQUIRED_COLUMNS if t not in names]
         if missing_tables:
             raise UnknownSchema(
@@ -130,24 +130,35 @@ class GlanceDatabase:
 
     def count(self) -> int:
         images = self._table("images")
-        with self._engine.connect() as conn:
-            return int(conn.scalar(select(func.count()).select_from(images)) or 0)
+        try:
+            with self._engine.connect() as conn:
+                return int(conn.scalar(select(func.count()).select_from(images)) or 0)
+        except SQLAlchemyError as exc:
+            raise GlimpseError(f"Reading the Glance database {self.url} failed: {getattr(exc, 'orig', exc)}") from None
 
     def images(self) -> Iterator[GlanceImage]:
         """Every image, deleted ones included, in id order, a page at a time."""
-        images = self._table("images")
         after: str | None = None
         while True:
-            stmt = select(*(images.c[c] for c in REQUIRED_COLUMNS["images"])).order_by(images.c.id).limit(PAGE)
-            if after is not None:
-                stmt = stmt.where(images.c.id > after)
-            with self._engine.connect() as conn:
-                page = [_image(row._mapping) for row in conn.execute(stmt)]
-                if not page:
-                    return
-                self._children(conn, {i.id: i for i in page})
+            page = self._page(after)
+            if not page:
+                return
             yield from page
             after = page[-1].id
+
+    def _page(self, after: str | None) -> list[GlanceImage]:
+        images = self._table("images")
+        stmt = select(*(images.c[c] for c in REQUIRED_COLUMNS["images"])).order_by(images.c.id).limit(PAGE)
+        if after is not None:
+            stmt = stmt.where(images.c.id > after)
+        try:
+            with self._engine.connect() as conn:
+                page = [_image(row._mapping) for row in conn.execute(stmt)]
+                if page:
+                    self._children(conn, {i.id: i for i in page})
+        except SQLAlchemyError as exc:
+            raise GlimpseError(f"Reading the Glance database {self.url} failed: {getattr(exc, 'orig', exc)}") from None
+        return page
 
     def close(self) -> None:
         self._engine.dispose()
@@ -166,8 +177,13 @@ class GlanceDatabase:
         for row in conn.execute(_live(tags, ids).order_by(tags.c.value)):
             if row.value not in page[row.image_id].tags:
                 page[row.image_id].tags.append(row.value)
-        for row in conn.execute(_live(members, ids).order_by(members.c.member)):
-            page[row.image_id].members.append(GlanceMember(row.member, row.status, row.created_at, row.updated_at))
+        # Glance's unique key on members includes deleted_at, so two live rows for one member can exist (NULLs
+        # differ); the one updated last is the member's status, as Glimpse keeps one row per member.
+        latest: dict[tuple[str, str], GlanceMember] = {}
+        for row in conn.execute(_live(members, ids).order_by(members.c.updated_at, members.c.id)):
+            latest[row.image_id, row.member] = GlanceMember(row.member, row.status, row.created_at, row.updated_at)
+        for (image_id, _), member in sorted(latest.items()):
+            page[image_id].members.append(member)
         # Only the locations Glance serves: live rows in status active, in the order Glance lists them.
         for row in conn.execute(_live(locs, ids).where(locs.c.status == "active").order_by(locs.c.id)):
             page[row.image_id].locations.append(GlanceLocation(row.value, _metadata(row.meta_data)))

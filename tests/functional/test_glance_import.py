@@ -15,10 +15,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import MetaData, Table, create_engine
 
 from tests.functional.databases import fresh_database
 from tests.functional.server import GlimpseServer
@@ -223,11 +225,36 @@ def test_import_serves_what_glance_served(filled: Filled, glimpse: GlimpseServer
     assert ours.get(f"/v2/images/{ids['public']}").json()["os_version"] == "13.1"
     assert ours.get(f"/v2/images/{ids['queued']}").status_code == 404
 
+    # Two live member rows for one member (Glance's unique key includes deleted_at, NULL in both): the one
+    # updated last wins, and the import goes on.
+    _add_live_member_row(filled.database_url, ids["shared"], FRIEND, "pending")
+    twice = _import(glimpse, filled)
+    assert twice.returncode == 0, twice.stdout + twice.stderr
+    assert _count(twice.stdout, "updated") == 1
+    members = ours.get(f"/v2/images/{ids['shared']}/members").json()["members"]
+    assert {(m["member_id"], m["status"]) for m in members} == {(FRIEND, "pending"), (OTHER, "rejected")}
+
     # Data missing from the store is reported by --verify, naming the image, with a non-zero exit.
     (filled.images_dir / ids["community"]).unlink()
     broken = _import(glimpse, filled, "--verify", "--sample", "5")
     assert broken.returncode == 1, broken.stdout + broken.stderr
     assert f"missing image {ids['community']}" in broken.stdout.replace("\n", " ")
+
+
+def _add_live_member_row(database_url: str, image_id: str, member: str, status: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        members = Table("image_members", MetaData(), autoload_with=engine)
+        later = datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=1)
+        with engine.begin() as conn:
+            conn.execute(
+                members.insert().values(
+                    image_id=image_id, member=member, can_share=False, status=status, created_at=later,
+                    updated_at=later, deleted=False, deleted_at=None,
+                )
+            )  # fmt: skip
+    finally:
+        engine.dispose()
 
 
 def _count(output: str, label: str) -> int:
