@@ -52,7 +52,7 @@ class GlanceServer:
         self, workdir: Path, workers: int = 2, threads: int = 4, venv: Path = VENV, database_url: str | None = None
     ) -> None:
         self.workdir = Path(workdir)
-        # SQLite in workdir unless given (a MariaDB URL needs PyMySQL, which install-glance puts in the venv).
+        # SQLite in workdir unless given; install-glance adds PyMySQL and psycopg for MariaDB and PostgreSQL.
         self.database_url = database_url or f"sqlite:///{self.workdir / 'glance.sqlite'}"
         self.workers = workers
         self.threads = threads
