@@ -91,10 +91,19 @@ class GlanceImport:
                 yield image.image
 
     def sample(self, size: int | None, rng: random.Random | None = None) -> list[Image]:
-        images = list(self.images_with_data())
-        if size is None or size >= len(images):
-            return images
-        return (rng or random.Random()).sample(images, size)
+        """All images with data, or `size` of them picked uniformly in one pass (reservoir sampling)."""
+        if size is None:
+            return list(self.images_with_data())
+        rng = rng or random.Random()
+        picked: list[Image] = []
+        for seen, image in enumerate(self.images_with_data()):
+            if seen < size:
+                picked.append(image)
+            else:
+                slot = rng.randrange(seen + 1)
+                if slot < size:
+                    picked[slot] = image
+        return picked
 
     def verify(self, images: list[Image], progress: Progress | None = None) -> tuple[int, list[Finding]]:
         """Re-read each image's copies through Glimpse's stores: what is missing, unreadable or differs."""

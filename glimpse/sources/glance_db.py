@@ -54,8 +54,8 @@ PAGE = 200
 class GlanceMember:
     member: str
     status: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime | None
+    updated_at: datetime | None
 
 
 @dataclass(frozen=True)
