@@ -48,8 +48,12 @@ class GlanceServer:
     4 threads a worker gave Glance about twice the metadata rate of 1 and the same as 8.
     """
 
-    def __init__(self, workdir: Path, workers: int = 2, threads: int = 4, venv: Path = VENV) -> None:
+    def __init__(
+        self, workdir: Path, workers: int = 2, threads: int = 4, venv: Path = VENV, database_url: str | None = None
+    ) -> None:
         self.workdir = Path(workdir)
+        # SQLite in workdir unless given; install-glance adds PyMySQL and psycopg for MariaDB and PostgreSQL.
+        self.database_url = database_url or f"sqlite:///{self.workdir / 'glance.sqlite'}"
         self.workers = workers
         self.threads = threads
         self.venv = venv
@@ -75,7 +79,7 @@ node_staging_uri = file://{w / "staging"}
 image_cache_dir = {w / "cache"}
 
 [database]
-connection = sqlite:///{w / "glance.sqlite"}
+connection = {self.database_url}
 
 [glance_store]
 stores = file

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -37,7 +38,9 @@ from glimpse.db import migrate
 from glimpse.db.quotas import QuotaRepository
 from glimpse.db.repositories import ImageRepository
 from glimpse.db.session import make_engine, make_sessionmaker
+from glimpse.db.snapshots import ImageSnapshots
 from glimpse.db.tasks import TaskRepository
+from glimpse.domain.glance_import import GlanceImport
 from glimpse.domain.import_claim import ImportTiming
 from glimpse.domain.import_runner import ImportRunner
 from glimpse.domain.import_sources import ImportOptions, Sources
@@ -53,6 +56,7 @@ from glimpse.formats.conversion import ProcessLimits
 from glimpse.formats.inspection import FormatRules
 from glimpse.sources.egress import EgressPolicy
 from glimpse.sources.egress import Limits as EgressLimits
+from glimpse.sources.glance_db import GlanceDatabase
 from glimpse.sources.web import download
 from glimpse.store.factory import build_registry
 from glimpse.store.filesystem import FilesystemStore
@@ -147,7 +151,8 @@ class Services:
     runner: ImportRunner
 
 
-def build_services(settings: Settings, policy: Policy | None = None, *, migrate_embedded: bool = True) -> Services:
+def current_engine(settings: Settings, *, migrate_embedded: bool = True) -> Engine:
+    """The engine of the configured database, whose schema must be at head (the embedded one is upgraded)."""
     engine = make_engine(settings.database_url)
     if not migrate.is_current(engine):
         if settings.embedded_database and migrate_embedded:
@@ -157,6 +162,11 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
                 f"The database is at revision {migrate.current_revision(engine) or 'none'}, "
                 f"not {migrate.head_revision()}: run 'glimpse db sync' first."
             )
+    return engine
+
+
+def build_services(settings: Settings, policy: Policy | None = None, *, migrate_embedded: bool = True) -> Services:
+    engine = current_engine(settings, migrate_embedded=migrate_embedded)
     policy = policy or Policy(settings.policy_file)
     sessions = make_sessionmaker(engine)
     node = node_name(settings)
@@ -203,6 +213,14 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
     runner = ImportRunner(images, tasks, sources, scratch, node, timing)
     maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm)
     return Services(images, members, quotas, imports, maintenance, runner)
+
+
+def build_glance_import(settings: Settings, source_url: str) -> GlanceImport:
+    """`glimpse db import-glance`: the Glance database at source_url into the configured one."""
+    sessions = make_sessionmaker(current_engine(settings))
+    stores = build_stores(settings, node_name(settings))
+    maintenance = StoreMaintenance(ImageRepository(sessions), stores, settings.hashing_algorithm)
+    return GlanceImport(GlanceDatabase(source_url), ImageSnapshots(sessions), maintenance)
 
 
 def import_options(settings: Settings) -> ImportOptions:

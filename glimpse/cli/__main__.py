@@ -1,4 +1,4 @@
-"""The `glimpse` command: serve, db sync|version, quota set|show|list, store migrate|verify|list."""
+"""The `glimpse` command: serve, db sync|version|import-glance, quota set|show|list, store migrate|verify|list."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from rich.table import Table
 
 from glimpse import logsafe
 from glimpse.auth.context import RequestContext
+from glimpse.cli import glance_import as glance_import_cli
 from glimpse.cli import store as store_cli
 from glimpse.config import Settings, load_settings, parse_size
 from glimpse.errors import BadRequest, ConfigError
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     for name, text in (("sync", "create or upgrade the schema"), ("version", "print the schema revision")):
         _config_args(db.add_parser(name, help=text))
+    glance_import_cli.add_parser(db, _config_args)
     return parser
 
 
@@ -130,6 +132,10 @@ def db(args: argparse.Namespace) -> int:
     from glimpse.db.session import make_engine
 
     settings = _settings(args)
+    if args.db_command == "import-glance":
+        from glimpse.app import build_glance_import
+
+        return glance_import_cli.run(args, build_glance_import(settings, args.source))
     engine = make_engine(settings.database_url)
     if args.db_command == "sync":
         migrate.upgrade(engine)

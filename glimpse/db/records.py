@@ -52,6 +52,16 @@ class Member:
     updated_at: datetime | None = None
 
 
+@dataclass
+class ImageSnapshot:
+    """Everything stored about one image, tombstone or not: what an import from another database writes."""
+
+    image: Image
+    deleted: bool = False
+    deleted_at: datetime | None = None
+    members: list[Member] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class Comparison:
     """A filter value with its operator: eq, neq, gt, gte, lt, lte or in."""

@@ -192,15 +192,16 @@ class StoreMaintenance:
             self.stores.for_location(location.url, location.metadata).delete(location.url)
 
     # --- verify --------------------------------------------------------------------------------------
-    def verify(self, store_id: str | None = None, progress: Progress | None = None) -> tuple[int, list[Finding]]:
-        """Re-read every copy (in store_id, when given) and check size, md5 and os_hash_value.
-
-        Returns how many copies were checked and what is wrong with them."""
+    def verify(
+        self, store_id: str | None = None, progress: Progress | None = None, images: Iterable[Image] | None = None
+    ) -> tuple[int, list[Finding]]:
+        """Re-read every copy (in store_id, when given) of every image with data (or of `images`) and check
+        size, md5 and os_hash_value. Returns how many copies were checked and what is wrong with them."""
         if store_id is not None and store_id not in self.stores.stores:
             raise BadRequest(f"Store {store_id} is not configured (stores: {', '.join(self.stores.stores)}).")
         progress = progress or NoProgress()
         checked, findings = 0, []
-        for image in self.images():
+        for image in self.images() if images is None else images:
             for location in image.locations:
                 held_by = self.stores.store_id(location.url, location.metadata)
                 if store_id is not None and held_by != store_id:
