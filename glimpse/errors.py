@@ -31,6 +31,10 @@ class InUse(Conflict):
     """Image data others depend on (clones of it in Ceph): it cannot be removed yet."""
 
 
+class ClaimLost(Conflict):
+    """Another process claimed the task since: this worker may neither publish nor delete shared data."""
+
+
 class Gone(GlimpseError):
     """The image went away (deleted) while its data was being written."""
 

@@ -12,7 +12,7 @@ from glimpse.dashboard import forms
 from glimpse.dashboard.multipart import StreamedForm
 from glimpse.dashboard.search import ListRequest, search
 from glimpse.dashboard.web import BASE, Page
-from glimpse.db.records import Image
+from glimpse.domain.entities import Image
 from glimpse.domain.image import CONTAINER_FORMATS, DISK_FORMATS, VISIBILITIES
 from glimpse.errors import BadRequest, Forbidden, GlimpseError, NotFound, TooLarge
 from glimpse.streaming import RequestBodyReader

@@ -23,17 +23,15 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from glimpse.db.records import Image, Location
-from glimpse.db.repositories import ImageRepository
-from glimpse.db.tasks import ClaimLost, Fence, Task, TaskRepository
+from glimpse.domain.entities import Fence, Image, Location, StoredData, Task
 from glimpse.domain.import_claim import Claim, ImportStopped, ImportTiming, process_name
 from glimpse.domain.import_sources import TOKEN_LOST, Sources
 from glimpse.domain.imports import FAILED_IMPORT, IMPORT_TASK, IMPORTING_TO
+from glimpse.domain.ports import ImageRepository, Store, TaskRepository
 from glimpse.domain.service import ImageService
-from glimpse.errors import BadRequest, Conflict, GlimpseError, NotFound, TooLarge
+from glimpse.errors import BadRequest, ClaimLost, Conflict, GlimpseError, NotFound, TooLarge
 from glimpse.formats import conversion
 from glimpse.formats.inspection import FormatGuard
-from glimpse.store.base import Store, StoredData
 
 log = logging.getLogger(__name__)
 

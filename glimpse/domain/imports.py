@@ -11,13 +11,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from glimpse.auth.context import RequestContext
-from glimpse.db.repositories import ImageRepository
-from glimpse.db.tasks import Task, TaskRepository
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.authorization import Authorizer
+from glimpse.domain.entities import Task
 from glimpse.domain.import_claim import process_name
 from glimpse.domain.import_sources import ImportOptions, Sources
 from glimpse.domain.inputs import check_url
+from glimpse.domain.ports import ImageRepository, TaskRepository
 from glimpse.domain.service import ImageService
 from glimpse.errors import BadRequest, Conflict, NotFound, TooLarge
 from glimpse.store.base import Heartbeat

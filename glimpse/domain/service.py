@@ -10,12 +10,12 @@ from datetime import timedelta
 from typing import Any
 
 from glimpse.auth.context import RequestContext
-from glimpse.db.records import Image, Location
-from glimpse.db.repositories import ImageRepository
 from glimpse.domain import listing, patch
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.authorization import Authorizer, image_target, new_image_target
+from glimpse.domain.entities import Image, Location, StoredData
 from glimpse.domain.inputs import INT32_MAX, check_int, check_properties, check_text, check_url
+from glimpse.domain.ports import ImageRepository, Store, StoreRegistry
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.schema import BASE_PROPERTIES, COLUMNS, DEFAULT_SCHEMA, RESERVED, RESERVED_PREFIX, ImageSchema
 from glimpse.errors import (
@@ -31,8 +31,7 @@ from glimpse.errors import (
 )
 from glimpse.formats.inspection import FormatGuard, FormatRules
 from glimpse.logsafe import redact_url
-from glimpse.store.base import HashingMeter, Heartbeat, Store, StoredData, check_deletable
-from glimpse.store.registry import StoreRegistry
+from glimpse.store.base import HashingMeter, Heartbeat, check_deletable
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from glimpse import logsafe
-from glimpse.db.records import Location
+from glimpse.domain.entities import Location
 from glimpse.domain.service import ImageService
 from glimpse.errors import StoreError
 from glimpse.logsafe import redact, redact_url

@@ -12,7 +12,7 @@ import pytest
 from glimpse.app import Services, build_services
 from glimpse.auth.context import RequestContext
 from glimpse.config import BackendConfig, Settings
-from glimpse.db.records import Image
+from glimpse.domain.entities import Image
 from glimpse.errors import BadRequest, Conflict, Forbidden, NotFound
 
 ADMIN = RequestContext(project_id="p1", user_id="u1", roles=frozenset({"admin"}), is_admin=True)
