@@ -149,6 +149,18 @@ class Services:
     runner: ImportRunner
 
 
+def sync_database(settings: Settings) -> str | None:
+    """`glimpse db sync`: migrate the configured database to the head revision; returns that revision."""
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    return migrate.current_revision(engine)
+
+
+def database_revision(settings: Settings) -> str | None:
+    """`glimpse db version`: the configured database's schema revision (None before any migration)."""
+    return migrate.current_revision(make_engine(settings.database_url))
+
+
 def build_services(settings: Settings, policy: Policy | None = None, *, migrate_embedded: bool = True) -> Services:
     engine = make_engine(settings.database_url)
     if not migrate.is_current(engine):
