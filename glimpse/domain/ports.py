@@ -252,12 +252,24 @@ class QuotaRepository(Protocol):
 
 
 class Store(Protocol):
-    name: str
-    type: str
-    # Location URL schemes this driver reads, e.g. ("s3", "s3+http", "s3+https").
-    schemes: tuple[str, ...]
-    # A read-only store (http) serves data registered by URL; add raises StoreError.
-    read_only: bool
+    """One configured store (a driver instance). The attributes are read-only to its users, so a driver
+    may declare them as plain attributes with narrower types."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def schemes(self) -> tuple[str, ...]:
+        """Location URL schemes this driver reads, e.g. ("s3", "s3+http", "s3+https")."""
+        ...
+
+    @property
+    def read_only(self) -> bool:
+        """A read-only store (http) serves data registered by URL; add raises StoreError."""
+        ...
 
     def add(
         self, image_id: str, chunks: Iterable[bytes], *, max_size: int, expected_size: int | None, hash_algo: str

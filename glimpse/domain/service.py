@@ -6,6 +6,7 @@ them under one name to api/ and dashboard/ by delegation.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -234,13 +235,13 @@ class ImageService:
     def recover(self) -> int:
         return self._data.recover()
 
-    def locations(self, ctx: RequestContext, image_id: str) -> list[Location]:
+    def locations(self, ctx: RequestContext, image_id: str) -> builtins.list[Location]:
         return self._locations.locations(ctx, image_id)
 
     def add_location(self, ctx: RequestContext, image_id: str, body: Any) -> None:
         self._locations.add_location(ctx, image_id, body)
 
-    def store_ids(self, image: Image) -> list[str]:
+    def store_ids(self, image: Image) -> builtins.list[str]:
         return store_ids(self.stores, image)
 
     def delete_from_store(self, ctx: RequestContext, store_id: str, image_id: str) -> None:

@@ -38,4 +38,4 @@ def test_status_for(exc: GlimpseError, status: int) -> None:
 
 def test_every_interface_uses_the_one_table() -> None:
     assert api_errors.status_for is errors.status_for
-    assert dashboard_images.status_for is errors.status_for
+    assert vars(dashboard_images)["status_for"] is errors.status_for
