@@ -7,7 +7,7 @@ implementation may name the Protocol it satisfies without depending on any use c
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -335,7 +335,3 @@ class StoreRegistry(Protocol):
     def for_location(self, url: str, metadata: dict[str, str]) -> Store: ...
 
     def by_weight(self, locations: Sequence[Location]) -> builtins.list[Location]: ...
-
-
-# What web-download reads through: (url, egress policy, size cap) -> the body's chunks, bounded while it streams.
-Downloader = Callable[[str, Any, "int | None"], Iterator[bytes]]
