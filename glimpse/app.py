@@ -40,15 +40,19 @@ from glimpse.db.repositories import ImageRepository
 from glimpse.db.session import make_engine, make_sessionmaker
 from glimpse.db.snapshots import ImageSnapshots
 from glimpse.db.tasks import TaskRepository
+from glimpse.domain.access import ImageAccess
 from glimpse.domain.glance_import import GlanceImport
+from glimpse.domain.image_data import ImageData
+from glimpse.domain.image_locations import ImageLocations
 from glimpse.domain.import_claim import ImportTiming
 from glimpse.domain.import_runner import ImportRunner
 from glimpse.domain.import_sources import ImportOptions, Sources
 from glimpse.domain.imports import ImportService
+from glimpse.domain.limits import Limits
 from glimpse.domain.members import MemberService
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.schema import ImageSchema
-from glimpse.domain.service import ImageService, Limits
+from glimpse.domain.service import ImageService
 from glimpse.domain.stores import StoreMaintenance
 from glimpse.errors import BadRequest, ConfigError, GlimpseError
 from glimpse.extras import require
@@ -151,6 +155,18 @@ class Services:
     runner: ImportRunner
 
 
+def sync_database(settings: Settings) -> str | None:
+    """`glimpse db sync`: migrate the configured database to the head revision; returns that revision."""
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    return migrate.current_revision(engine)
+
+
+def database_revision(settings: Settings) -> str | None:
+    """`glimpse db version`: the configured database's schema revision (None before any migration)."""
+    return migrate.current_revision(make_engine(settings.database_url))
+
+
 def current_engine(settings: Settings, *, migrate_embedded: bool = True) -> Engine:
     """The engine of the configured database, whose schema must be at head (the embedded one is upgraded)."""
     engine = make_engine(settings.database_url)
@@ -198,11 +214,14 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
     )
     stores = build_stores(settings, node)
     staging = FilesystemStore("os_glance_staging_store", settings.staging_dir, node)
-    images = ImageService(repo, stores, limits, node, policy, quotas, schema, rules, staging=staging)
+    access = ImageAccess(repo, policy)
+    uploads = ImageData(repo, stores, limits, node, access, quotas, rules)
+    locations = ImageLocations(repo, stores, limits, access)
+    images = ImageService(repo, stores, limits, policy, quotas, uploads, locations, schema, staging=staging)
     members = MemberService(repo, policy, settings.image_member_quota)
     sources = Sources(import_options(settings), staging, download, settings.image_size_cap)
     tasks = TaskRepository(sessions)
-    imports = ImportService(images, tasks, policy, sources, node)
+    imports = ImportService(repo, stores, limits, quotas, uploads, tasks, policy, sources, node)
     timing = ImportTiming(
         heartbeat_every=settings.task_heartbeat_interval,
         stale_after=timedelta(seconds=settings.task_stale_after),
@@ -210,7 +229,7 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
         upload_abandoned_after=timedelta(seconds=settings.upload_heartbeat_timeout),
     )
     scratch = settings.staging_dir / f"work-{node_tag(node)}"
-    runner = ImportRunner(images, tasks, sources, scratch, node, timing)
+    runner = ImportRunner(repo, stores, limits, quotas, uploads, rules, tasks, sources, scratch, node, timing)
     maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm)
     return Services(images, members, quotas, imports, maintenance, runner)
 

@@ -1,10 +1,19 @@
-"""The domain's errors. api/errors.py is the one table that maps them to HTTP."""
+"""The domain's errors, each with the HTTP status every interface answers it with.
+
+The status sits on the class (`http_status`, inherited by subclasses), so the API, the dashboard and the
+request-limit middleware share one table without the dashboard importing api/; api/errors.py keeps only
+Glance's body formats. Statuses follow Glance: a store that cannot be reached is 503, a failing one 500.
+"""
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 
 class GlimpseError(Exception):
     """Base of every error Glimpse raises on purpose; the message is shown to the user."""
+
+    http_status: ClassVar[int] = 500
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -12,46 +21,60 @@ class GlimpseError(Exception):
 
 
 class BadRequest(GlimpseError):
-    pass
+    http_status = 400
 
 
 class NotFound(GlimpseError):
-    pass
+    http_status = 404
 
 
 class Forbidden(GlimpseError):
-    pass
+    http_status = 403
 
 
 class Conflict(GlimpseError):
-    pass
+    http_status = 409
 
 
 class InUse(Conflict):
     """Image data others depend on (clones of it in Ceph): it cannot be removed yet."""
 
 
+class ClaimLost(Conflict):
+    """Another process claimed the task since: this worker may neither publish nor delete shared data."""
+
+
 class Gone(GlimpseError):
     """The image went away (deleted) while its data was being written."""
+
+    http_status = 410
 
 
 class TooLarge(GlimpseError):
     """A size cap or a quota would be exceeded."""
 
+    http_status = 413
+
 
 class UnsupportedMediaType(GlimpseError):
-    pass
+    http_status = 415
 
 
 class UriTooLong(GlimpseError):
     """The request's URL (its query string) is longer than the service reads."""
 
+    http_status = 414
+
 
 class HeadersTooLarge(GlimpseError):
     """Too many request headers, or one too long."""
 
+    http_status = 431
+
 
 class RangeNotSatisfiable(GlimpseError):
+    http_status = 416
+
     def __init__(self, message: str, size: int) -> None:
         super().__init__(message)
         self.size = size
@@ -66,8 +89,13 @@ class StoreFull(TooLarge):
 
 
 class StoreUnavailable(GlimpseError):
-    pass
+    http_status = 503
 
 
 class ConfigError(GlimpseError):
     pass
+
+
+def status_for(exc: GlimpseError) -> int:
+    """The HTTP status of a domain error, the same for the API, the dashboard and the middleware."""
+    return exc.http_status

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 
-from glimpse.db.tasks import Task
+from glimpse.domain.entities import Task
 from glimpse.domain.import_claim import process_name
 from glimpse.domain.import_runner import ImportRunner
 

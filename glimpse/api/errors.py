@@ -1,4 +1,4 @@
-"""The one table from domain errors to HTTP, and Glance's error body format.
+"""Glance's error body format for domain errors (their statuses sit on the classes, in glimpse/errors.py).
 
 Glance's errors are WebOb's, in one of three shapes chosen by the Accept header: HTML (for */*),
 JSON {"message", "code", "title"} or plain text. The real clients parse the HTML and JSON forms.
@@ -14,37 +14,11 @@ from http import HTTPStatus
 from starlette.requests import Request
 from starlette.responses import Response
 
-from glimpse.errors import (
-    BadRequest,
-    Conflict,
-    Forbidden,
-    GlimpseError,
-    Gone,
-    HeadersTooLarge,
-    NotFound,
-    RangeNotSatisfiable,
-    StoreUnavailable,
-    TooLarge,
-    UnsupportedMediaType,
-    UriTooLong,
-)
+from glimpse.errors import GlimpseError, RangeNotSatisfiable, status_for
 
 log = logging.getLogger(__name__)
 
-HTTP_STATUS: dict[type[GlimpseError], int] = {
-    BadRequest: 400,
-    Forbidden: 403,
-    NotFound: 404,
-    Conflict: 409,
-    Gone: 410,
-    TooLarge: 413,
-    UriTooLong: 414,
-    UnsupportedMediaType: 415,
-    RangeNotSatisfiable: 416,
-    HeadersTooLarge: 431,
-    StoreUnavailable: 503,
-    GlimpseError: 500,
-}
+__all__ = ["domain_error", "error_response", "negotiate", "status_for"]
 
 OFFERS = ("text/html", "application/json")
 
@@ -101,10 +75,6 @@ def error_response(
         )
         return Response(text, status, headers=headers, media_type="text/html")
     return Response(f"{title}\n\n{message}\n\n   ", status, headers=headers, media_type="text/plain")
-
-
-def status_for(exc: GlimpseError) -> int:
-    return next(HTTP_STATUS[c] for c in type(exc).__mro__ if c in HTTP_STATUS)
 
 
 async def domain_error(request: Request, exc: Exception) -> Response:

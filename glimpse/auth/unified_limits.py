@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from oslo_config import cfg
 
-from glimpse.db.quotas import LIMIT_NAMES, ProjectLimits
+from glimpse.domain.entities import LIMIT_NAMES, ProjectLimits
 from glimpse.errors import StoreUnavailable
 
 MIB = 1024 * 1024

@@ -128,20 +128,17 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def db(args: argparse.Namespace) -> int:
-    from glimpse.db import migrate
-    from glimpse.db.session import make_engine
+    from glimpse.app import database_revision, sync_database
 
     settings = _settings(args)
     if args.db_command == "import-glance":
         from glimpse.app import build_glance_import
 
         return glance_import_cli.run(args, build_glance_import(settings, args.source))
-    engine = make_engine(settings.database_url)
     if args.db_command == "sync":
-        migrate.upgrade(engine)
-        console.print(f"Database schema is at revision {migrate.current_revision(engine)} (head).")
+        console.print(f"Database schema is at revision {sync_database(settings)} (head).")
     else:
-        print(migrate.current_revision(engine) or "none")
+        print(database_revision(settings) or "none")
     return 0
 
 

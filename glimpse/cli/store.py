@@ -19,7 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from glimpse.config import Settings
-from glimpse.db.records import Image
+from glimpse.domain.entities import Image
 from glimpse.domain.stores import StoreMaintenance
 from glimpse.logsafe import redact
 

@@ -28,7 +28,7 @@ from glimpse.domain.imports import ImportService
 from glimpse.domain.members import MemberService
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.service import ImageService
-from glimpse.errors import GlimpseError
+from glimpse.errors import GlimpseError, status_for
 from glimpse.streaming import Transfers
 
 SECURITY_HEADERS = [
@@ -50,7 +50,7 @@ async def need_login(request: Request, exc: Exception) -> Response:
 async def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GlimpseError)
     page = Page(request)
-    return page.render("error.html", status_code=image_pages.status_for(exc), message=exc.message)
+    return page.render("error.html", status_code=status_for(exc), message=exc.message)
 
 
 async def not_found(request: Request, exc: Exception) -> Response:

@@ -12,8 +12,8 @@ from starlette.responses import Response, StreamingResponse
 
 from glimpse.dashboard import forms
 from glimpse.dashboard.web import BASE, Page
-from glimpse.db.records import Image, Member
 from glimpse.domain.authorization import image_target
+from glimpse.domain.entities import Image, Member
 from glimpse.domain.image import VISIBILITIES
 from glimpse.domain.patch import MEDIA_V21
 from glimpse.errors import GlimpseError, NotFound

@@ -12,16 +12,10 @@ from glimpse.dashboard import forms
 from glimpse.dashboard.multipart import StreamedForm
 from glimpse.dashboard.search import ListRequest, search
 from glimpse.dashboard.web import BASE, Page
-from glimpse.db.records import Image
+from glimpse.domain.entities import Image
 from glimpse.domain.image import CONTAINER_FORMATS, DISK_FORMATS, VISIBILITIES
-from glimpse.errors import BadRequest, Forbidden, GlimpseError, NotFound, TooLarge
+from glimpse.errors import GlimpseError, status_for
 from glimpse.streaming import RequestBodyReader
-
-STATUS_CODES = {BadRequest: 400, Forbidden: 403, NotFound: 404, TooLarge: 413}
-
-
-def status_for(exc: GlimpseError) -> int:
-    return next((STATUS_CODES[c] for c in type(exc).__mro__ if c in STATUS_CODES), 409)
 
 
 def image_type(image: Image) -> str:

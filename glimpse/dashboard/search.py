@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from glimpse.auth.context import RequestContext
 from glimpse.dashboard.web import BASE
-from glimpse.db.records import Image
+from glimpse.domain.entities import Image
 from glimpse.domain.service import ImageService
 
 FILTERS = ("status", "visibility", "disk_format", "member_status")

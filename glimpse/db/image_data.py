@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from glimpse.db.models import ImageRow, LocationRow, PropertyRow, ReservationRow, utcnow
 from glimpse.db.quotas import UPLOADING, count_images, lock_project
-from glimpse.db.records import Location
 from glimpse.db.tasks import Fence, hold_claim
+from glimpse.domain.entities import Location
 from glimpse.errors import Conflict, TooLarge
 
 

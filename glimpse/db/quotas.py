@@ -7,37 +7,17 @@ processes can never both pass a check that only one of them should.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 
 from sqlalchemy import case, delete, exists, false, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from glimpse.db.models import ImageRow, LocationRow, QuotaRow, ReservationRow, TaskRow, utcnow
+from glimpse.domain.entities import LIMIT_NAMES, ProjectLimits, ProjectUsage
 from glimpse.errors import Gone
 
 UPLOADING = ("saving", "uploading", "importing")
-
-
-@dataclass(frozen=True)
-class ProjectLimits:
-    """None means no limit of that kind for the project."""
-
-    image_count_total: int | None = None
-    image_size_total: int | None = None  # bytes
-    image_stage_total: int | None = None  # bytes
-    image_count_uploading: int | None = None
-
-
-LIMIT_NAMES = tuple(f.name for f in fields(ProjectLimits))
-
-
-@dataclass(frozen=True)
-class ProjectUsage:
-    image_count_total: int
-    image_size_total: int  # bytes stored plus bytes reserved by uploads in progress
-    image_stage_total: int
-    image_count_uploading: int
 
 
 def lock_project(s: Session, project_id: str) -> None:

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from glimpse.db.image_data import ImageDataWrites
 from glimpse.db.models import ImageRow, MemberRow, PropertyRow, ReservationRow, TagRow, utcnow
 from glimpse.db.quotas import count_images, lock_project
-from glimpse.db.records import Comparison, Image, ImageQuery, Location, Member
 from glimpse.db.tasks import Fence, hold_claim
+from glimpse.domain.entities import Comparison, Image, ImageQuery, Location, Member
 from glimpse.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
 
 COLUMN_FIELDS = (

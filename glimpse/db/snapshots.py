@@ -13,8 +13,8 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from glimpse.db.models import ImageRow, LocationRow, MemberRow, PropertyRow, TagRow, utcnow
-from glimpse.db.records import Image, ImageSnapshot, Location, Member
 from glimpse.db.repositories import COLUMN_FIELDS
+from glimpse.domain.entities import Image, ImageSnapshot, Location, Member
 from glimpse.errors import BadRequest
 
 

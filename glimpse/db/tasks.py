@@ -10,54 +10,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from glimpse.db.models import TaskRow, utcnow
-from glimpse.errors import Conflict, NotFound
+from glimpse.domain.entities import Fence, Task
+from glimpse.errors import ClaimLost, NotFound
 
 TASK_TTL = timedelta(hours=48)
-
-
-@dataclass
-class Task:
-    id: str
-    type: str
-    status: str
-    owner: str | None
-    image_id: str | None
-    input: dict[str, Any]
-    result: dict[str, Any] | None = None
-    message: str = ""
-    user_id: str | None = None
-    request_id: str | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    expires_at: datetime | None = None
-    node: str | None = field(default=None, repr=False)
-    generation: int = 0
-    pinned_node: str | None = None
-    heartbeat_at: datetime | None = None
-
-    @property
-    def fence(self) -> Fence:
-        return Fence(self.id, self.generation)
-
-
-@dataclass(frozen=True)
-class Fence:
-    """The claim a worker holds on a task: valid while the task's generation is still this one."""
-
-    task_id: str
-    generation: int
-
-
-class ClaimLost(Conflict):
-    """Another process claimed the task since: this worker may neither publish nor delete shared data."""
 
 
 def hold_claim(s: Session, fence: Fence) -> None:

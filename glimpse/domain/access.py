@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from glimpse.auth.context import RequestContext
-from glimpse.db.records import Image
-from glimpse.db.repositories import ImageRepository
 from glimpse.domain import visibility
 from glimpse.domain.authorization import Authorizer, image_target
+from glimpse.domain.entities import Image
+from glimpse.domain.ports import ImageRepository
 from glimpse.errors import NotFound
 
 

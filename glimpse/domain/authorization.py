@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from glimpse.auth.context import RequestContext
-from glimpse.db.records import Image
+from glimpse.domain.entities import Image
 
 
 class Authorizer(Protocol):

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from glimpse.db.records import Image, ImageSnapshot, Location, Member
-from glimpse.db.snapshots import ImageSnapshots
+from glimpse.domain.entities import Image, ImageSnapshot, Location, Member
+from glimpse.domain.ports import ImageSnapshots
 from glimpse.domain.stores import Finding, Progress, StoreMaintenance
 from glimpse.errors import BadRequest
 from glimpse.sources.glance_db import GlanceDatabase, GlanceImage

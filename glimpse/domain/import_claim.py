@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
-from glimpse.db.tasks import ClaimLost, Fence
-from glimpse.errors import Conflict, GlimpseError
+from glimpse.domain.entities import Fence
+from glimpse.errors import ClaimLost, Conflict, GlimpseError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

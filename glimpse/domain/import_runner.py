@@ -23,17 +23,17 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from glimpse.db.records import Image, Location
-from glimpse.db.repositories import ImageRepository
-from glimpse.db.tasks import ClaimLost, Fence, Task, TaskRepository
+from glimpse.domain.entities import Fence, Image, Location, StoredData, Task
+from glimpse.domain.image_data import ImageData
 from glimpse.domain.import_claim import Claim, ImportStopped, ImportTiming, process_name
 from glimpse.domain.import_sources import TOKEN_LOST, Sources
 from glimpse.domain.imports import FAILED_IMPORT, IMPORT_TASK, IMPORTING_TO
-from glimpse.domain.service import ImageService
-from glimpse.errors import BadRequest, Conflict, GlimpseError, NotFound, TooLarge
+from glimpse.domain.limits import Limits
+from glimpse.domain.ports import ImageRepository, Store, StoreRegistry, TaskRepository
+from glimpse.domain.quotas import QuotaService
+from glimpse.errors import BadRequest, ClaimLost, Conflict, GlimpseError, NotFound, TooLarge
 from glimpse.formats import conversion
-from glimpse.formats.inspection import FormatGuard
-from glimpse.store.base import Store, StoredData
+from glimpse.formats.inspection import FormatGuard, FormatRules
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,25 @@ Placed = list[tuple[StoredData, int | None, Store]]
 
 class ImportRunner:
     def __init__(
-        self, images: ImageService, tasks: TaskRepository, sources: Sources, scratch: Path, node: str,
+        self,
+        repo: ImageRepository,
+        stores: StoreRegistry,
+        limits: Limits,
+        quotas: QuotaService,
+        uploads: ImageData,
+        format_rules: FormatRules,
+        tasks: TaskRepository,
+        sources: Sources,
+        scratch: Path,
+        node: str,
         timing: ImportTiming,
-    ) -> None:  # fmt: skip
-        self.images = images
-        self.repo: ImageRepository = images.repo
+    ) -> None:
+        self.repo = repo
+        self.stores = stores
+        self.limits = limits
+        self.quotas = quotas
+        self.uploads = uploads  # its sweep of abandoned uploads runs with the runner's
+        self.format_rules = format_rules
         self.tasks = tasks
         self.sources = sources
         self.staging = sources.staging
@@ -106,7 +120,7 @@ class ImportRunner:
             return  # another process owns the task now: everything shared is its business
         except Conflict:
             pass  # the image was deleted or changed: its reservation went with it
-        self.images.quotas.release(image_id)
+        self.quotas.release(image_id)
         if not task.input.get("copy"):
             self.staging.delete(self.sources.staged_url(image_id))
         self.tasks.finish(fence, "failure", message, {})
@@ -117,19 +131,19 @@ class ImportRunner:
         if image.status != "importing":
             raise ImportStopped(f"Image {image.id} is {image.status}, no longer importing.")
         method = task.input["method"]
-        targets = task.input.get("stores") or [self.images.stores.default]
+        targets = task.input.get("stores") or [self.stores.default]
         with tempfile.TemporaryDirectory(dir=self._workdir()) as tmp:
             work = Path(tmp)
             local = work / "source"
             with claim.step("download"):
                 chunks: Iterable[bytes] = claim.watch(self.sources.open(image, method, task.id), "Received")
                 if method["name"] != "glance-direct":  # staged data was counted when it was staged
-                    chunks = self.images.quotas.metered_import(image.id, image.owner, chunks)
+                    chunks = self.quotas.metered_import(image.id, image.owner, chunks)
                 self._write(chunks, local)
             with claim.step("conversion"):
                 disk_format, container_format, local = self._prepare(image, local, work, claim, len(targets))
             # What is finally stored is what counts: every copy of the (converted) data, before writing it.
-            self.images.quotas.ensure(image.id, image.owner, local.stat().st_size * len(targets))
+            self.quotas.ensure(image.id, image.owner, local.stat().st_size * len(targets))
             with claim.step("store"):
                 placed, failed = self._store_all(task, image, targets, local, disk_format, claim)
         stored, verdict, store = placed[0]
@@ -167,7 +181,7 @@ class ImportRunner:
         placed: Placed = []
         failed: list[str] = []
         for name in targets:
-            store = self.images.stores.writable(name)
+            store = self.stores.writable(name)
             try:
                 stored, verdict = self._store(task, image, store, local, disk_format, claim)
             except GlimpseError as exc:
@@ -183,10 +197,10 @@ class ImportRunner:
 
     def _store(self, task: Task, image: Image, store: Store, local: Path, disk_format: str, claim: Claim
                ) -> tuple[StoredData, int | None]:  # fmt: skip
-        guard = FormatGuard(claim.watch(_read_file(local), "Stored"), disk_format, self.images.format_rules)
+        guard = FormatGuard(claim.watch(_read_file(local), "Stored"), disk_format, self.format_rules)
         stored = store.add(
-            attempt_name(image.id, task), guard, max_size=self.images.limits.image_size_cap, expected_size=None,
-            hash_algo=self.images.limits.hashing_algorithm,
+            attempt_name(image.id, task), guard, max_size=self.limits.image_size_cap, expected_size=None,
+            hash_algo=self.limits.hashing_algorithm,
         )  # fmt: skip
         if claim.failure is not None:  # lost or cancelled while the store finished: not ours to publish
             store.delete(stored.url)
@@ -195,7 +209,7 @@ class ImportRunner:
 
     def _write(self, chunks: Iterable[bytes], path: Path) -> None:
         written = 0
-        cap = self.images.limits.image_size_cap
+        cap = self.limits.image_size_cap
         with open(path, "wb") as out:
             for chunk in chunks:
                 written += len(chunk)
@@ -226,14 +240,14 @@ class ImportRunner:
 
     def _room(self, image: Image, copies: int) -> int:
         """The most bytes one copy of the prepared data may have: the size cap, or the quota's headroom."""
-        room = self.images.limits.image_size_cap
-        headroom = self.images.quotas.headroom(image.id, image.owner)
+        room = self.limits.image_size_cap
+        headroom = self.quotas.headroom(image.id, image.owner)
         if headroom is not None:
             room = min(room, headroom // max(1, copies))
         return room
 
     def _inspect_file(self, path: Path, disk_format: str) -> int | None:
-        guard = FormatGuard(_read_file(path), disk_format, self.images.format_rules)
+        guard = FormatGuard(_read_file(path), disk_format, self.format_rules)
         for _ in guard:
             pass
         return guard.verdict.virtual_size if guard.verdict else None
@@ -243,14 +257,14 @@ class ImportRunner:
         image = self.repo.get(task.image_id or "")
         if image.status != "active":
             raise ImportStopped(f"Image {image.id} is {image.status}: copying stopped.")
-        self.images.quotas.ensure(image.id, image.owner, (image.size or 0) * len(task.input["stores"]))
+        self.quotas.ensure(image.id, image.owner, (image.size or 0) * len(task.input["stores"]))
         copied, failed = [], []
         with tempfile.TemporaryDirectory(dir=self._workdir()) as tmp:
             local = Path(tmp) / "source"
             with claim.step("download"):
                 self._write(claim.watch(self._current_data(image), "Read"), local)
             for name in task.input["stores"]:
-                store = self.images.stores.writable(name)
+                store = self.stores.writable(name)
                 try:
                     with claim.step("store"):
                         stored, _ = self._store(task, image, store, local, image.disk_format or "raw", claim)
@@ -273,13 +287,13 @@ class ImportRunner:
                     failed.append(name)
         properties = {FAILED_IMPORT: ",".join(failed)} if failed else {}
         self.repo.set_internal_properties(image.id, properties, remove=(IMPORT_TASK, IMPORTING_TO), fence=claim.fence)
-        self.images.quotas.release(image.id)
+        self.quotas.release(image.id)
         return {"image_id": image.id, "stores": ",".join(copied)}
 
     def _current_data(self, image: Image) -> Iterable[bytes]:
-        for location in self.images.stores.by_weight(image.locations):
+        for location in self.stores.by_weight(image.locations):
             try:
-                return self.images.stores.for_location(location.url, location.metadata).get(location.url)
+                return self.stores.for_location(location.url, location.metadata).get(location.url)
             except GlimpseError:
                 continue
         raise NotFound(f"Image {image.id} has no readable data to copy.")
@@ -290,9 +304,9 @@ class ImportRunner:
         uploads and stagings whose process died go back to queued. Returns how many were recovered."""
         for task in self.tasks.orphaned_pinned(self.timing.stale_after):
             self._fail_orphan(task, worker)
-        swept = self.images.sweep_abandoned(self.timing.upload_abandoned_after, extra_stores=[self.staging])
+        swept = self.uploads.sweep_abandoned(self.timing.upload_abandoned_after, extra_stores=[self.staging])
         self.sweep_staging()
-        self.images.quotas.sweep()
+        self.quotas.sweep()
         return swept
 
     def _fail_orphan(self, task: Task, worker: str) -> None:
@@ -323,10 +337,10 @@ class ImportRunner:
                 self.repo.transition(image_id, "uploading", "queued", upload_node=None, upload_claim=None)
             except Conflict:
                 continue
-            self.images.quotas.release(image_id)
+            self.quotas.release(image_id)
         self.staging.recover(self.node)
         self.sweep_staging()
-        self.images.quotas.sweep()
+        self.quotas.sweep()
         shutil.rmtree(self._workdir(), ignore_errors=True)
         return released
 

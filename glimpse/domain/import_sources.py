@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from glimpse.auth.context import RequestContext
-from glimpse.db.records import Image
+from glimpse.domain.entities import Image
 from glimpse.domain.inputs import check_uuid
+from glimpse.domain.ports import Store
 from glimpse.errors import BadRequest, Conflict, NotFound
 from glimpse.formats.conversion import ProcessLimits
 from glimpse.sources import remote_glance
 from glimpse.sources.egress import EgressPolicy
-from glimpse.store.base import Store
 
 TOKEN_LOST = "the caller's token was held by a process that stopped; start the import again"
 

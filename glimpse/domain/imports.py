@@ -11,14 +11,17 @@ from collections.abc import Iterable
 from typing import Any
 
 from glimpse.auth.context import RequestContext
-from glimpse.db.repositories import ImageRepository
-from glimpse.db.tasks import Task, TaskRepository
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.authorization import Authorizer
+from glimpse.domain.entities import Task
+from glimpse.domain.image_data import ImageData
+from glimpse.domain.image_locations import store_ids
 from glimpse.domain.import_claim import process_name
 from glimpse.domain.import_sources import ImportOptions, Sources
 from glimpse.domain.inputs import check_url
-from glimpse.domain.service import ImageService
+from glimpse.domain.limits import Limits
+from glimpse.domain.ports import ImageRepository, StoreRegistry, TaskRepository
+from glimpse.domain.quotas import QuotaService
 from glimpse.errors import BadRequest, Conflict, NotFound, TooLarge
 from glimpse.store.base import Heartbeat
 
@@ -33,13 +36,25 @@ __all__ = ["FAILED_IMPORT", "IMPORTING_TO", "IMPORT_TASK", "ImportOptions", "Imp
 
 class ImportService:
     def __init__(
-        self, images: ImageService, tasks: TaskRepository, policy: Authorizer, sources: Sources, node: str
+        self,
+        repo: ImageRepository,
+        stores: StoreRegistry,
+        limits: Limits,
+        quotas: QuotaService,
+        uploads: ImageData,
+        tasks: TaskRepository,
+        policy: Authorizer,
+        sources: Sources,
+        node: str,
     ) -> None:
-        self.images = images
-        self.repo: ImageRepository = images.repo
+        self.repo = repo
+        self.stores = stores
+        self.limits = limits
+        self.quotas = quotas
+        self.uploads = uploads  # the heartbeat of a staging is an upload's
         self.tasks = tasks
         self.policy = policy
-        self.access = ImageAccess(images.repo, policy)
+        self.access = ImageAccess(repo, policy)
         self.sources = sources
         self.staging = sources.staging
         self.options = sources.options
@@ -52,14 +67,14 @@ class ImportService:
         image = self.access.load(ctx, image_id, "upload_image")
         if image.status != "queued":
             raise Conflict(f"Image status transition from {image.status} to uploading is not allowed")
-        limits = self.images.quotas.effective(image.owner).image_count_uploading if image.owner else None
+        limits = self.quotas.effective(image.owner).image_count_uploading if image.owner else None
         claim = self.repo.begin_upload(image_id, image.owner, self.node, limits, to_status="uploading")
         try:
-            beating = Heartbeat(chunks, self.images.upload_beat(image_id, claim), self.images.limits.heartbeat_every)
-            metered = self.images.quotas.metered(image_id, image.owner, beating, expected_size, staging=True)
+            beating = Heartbeat(chunks, self.uploads.upload_beat(image_id, claim), self.limits.heartbeat_every)
+            metered = self.quotas.metered(image_id, image.owner, beating, expected_size, staging=True)
             stored = self.staging.add(
-                image_id, metered, max_size=self.images.limits.image_size_cap, expected_size=expected_size,
-                hash_algo=self.images.limits.hashing_algorithm,
+                image_id, metered, max_size=self.limits.image_size_cap, expected_size=expected_size,
+                hash_algo=self.limits.hashing_algorithm,
             )  # fmt: skip
         except BaseException:
             self._give_back(image_id, claim)
@@ -77,7 +92,7 @@ class ImportService:
             self.repo.transition(image_id, "uploading", "queued", if_claim=claim, upload_node=None)
         except Conflict:
             return  # deleted or taken by another upload: its reservation is not ours to release
-        self.images.quotas.release(image_id)
+        self.quotas.release(image_id)
 
     # --- starting an import ------------------------------------------------------------------------
     def start(self, ctx: RequestContext, image_id: str, body: Any) -> Task:
@@ -106,7 +121,7 @@ class ImportService:
         if not image.disk_format or not image.container_format:
             raise BadRequest("Properties disk_format, container_format must be set prior to importing data.")
         for store in stores:
-            self.images.stores.writable(store)
+            self.stores.writable(store)
         source = "uploading" if name == "glance-direct" else "queued"
         task = self.tasks.create(
             "api_image_import", image.owner, image_id, {"method": method, "stores": stores, **self._inject(ctx)},
@@ -121,7 +136,7 @@ class ImportService:
             self.sources.tokens.forget(task.id)
             raise
         self.repo.set_internal_properties(
-            image_id, {IMPORT_TASK: task.id, IMPORTING_TO: ",".join(stores or [self.images.stores.default])}
+            image_id, {IMPORT_TASK: task.id, IMPORTING_TO: ",".join(stores or [self.stores.default])}
         )
         return task
 
@@ -132,15 +147,15 @@ class ImportService:
         image = self.access.load(ctx, image_id, "copy_image")
         if image.status != "active":
             raise Conflict(f"Image {image_id} is {image.status}: only active images are copied.")
-        held = set(self.images.store_ids(image))
+        held = set(store_ids(self.stores, image))
         targets = [s for s in stores if s not in held]
         if not stores:
             raise BadRequest("copy-image needs 'stores' or 'all_stores'.")
         if not targets:
             raise Conflict(f"Image {image_id} is already in store(s) {', '.join(stores)}.")
         for store in targets:
-            self.images.stores.writable(store)
-        quota = self.images.limits.image_location_quota
+            self.stores.writable(store)
+        quota = self.limits.image_location_quota
         if 0 <= quota < len(image.locations) + len(targets):
             raise TooLarge(f"Maximum number of locations exceeded (limit {quota}).")
         running = image.properties.get(IMPORT_TASK)
@@ -151,7 +166,7 @@ class ImportService:
             {"method": method, "stores": targets, "copy": True}, ctx.user_id, ctx.request_id,
         )  # fmt: skip
         try:
-            self.images.quotas.ensure(image_id, image.owner, (image.size or 0) * len(targets))
+            self.quotas.ensure(image_id, image.owner, (image.size or 0) * len(targets))
         except TooLarge as exc:
             self.tasks.abandon(task.id, exc.message)
             raise
@@ -171,7 +186,7 @@ class ImportService:
             raise BadRequest("'stores' and 'all_stores' cannot be given together.")
         stores = body.get("stores") or []
         if body.get("all_stores"):
-            stores = [n for n, s in self.images.stores.stores.items() if not s.read_only]
+            stores = [n for n, s in self.stores.stores.items() if not s.read_only]
         if not isinstance(stores, list) or not all(isinstance(s, str) for s in stores):
             raise BadRequest("'stores' must be a list of store ids.")
         return method, stores

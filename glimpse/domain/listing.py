@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from glimpse.auth.context import RequestContext
-from glimpse.db.records import Comparison, ImageQuery
+from glimpse.domain.entities import Comparison, ImageQuery
 from glimpse.domain.image import STATUSES, VISIBILITIES
 from glimpse.domain.inputs import check_text, parse_count
 from glimpse.errors import BadRequest

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from glimpse.auth.context import RequestContext
-from glimpse.db.records import Member
-from glimpse.db.repositories import ImageRepository
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.authorization import Authorizer
+from glimpse.domain.entities import Member
 from glimpse.domain.inputs import check_text
+from glimpse.domain.ports import ImageRepository
 from glimpse.errors import BadRequest, Forbidden, NotFound
 
 STATUSES = ("pending", "accepted", "rejected")

@@ -12,9 +12,10 @@ from dataclasses import asdict
 from typing import Any
 
 from glimpse.auth.context import RequestContext
-from glimpse.db.quotas import LIMIT_NAMES, ProjectLimits, ProjectUsage, QuotaRepository
 from glimpse.domain.authorization import Authorizer
+from glimpse.domain.entities import LIMIT_NAMES, ProjectLimits, ProjectUsage
 from glimpse.domain.inputs import INT64_MAX, check_identifier, check_int
+from glimpse.domain.ports import QuotaRepository
 from glimpse.errors import BadRequest, TooLarge
 
 MIB = 1024 * 1024

@@ -18,12 +18,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from glimpse.db.records import Image, Location
-from glimpse.db.repositories import ImageRepository
+from glimpse.domain.entities import Image, Location
+from glimpse.domain.ports import ImageRepository, Store, StoreRegistry
 from glimpse.errors import BadRequest, Conflict, GlimpseError, NotFound, StoreError
 from glimpse.logsafe import redact_url
-from glimpse.store.base import Store
-from glimpse.store.registry import StoreRegistry
 
 PAGE = 100
 

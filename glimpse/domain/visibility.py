@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from glimpse.auth.context import RequestContext
-from glimpse.db.records import Image
+from glimpse.domain.entities import Image
 
 
 def is_owner(ctx: RequestContext, image: Image) -> bool:

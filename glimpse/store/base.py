@@ -6,73 +6,12 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Protocol
 
+from glimpse.domain.entities import StoredData
+from glimpse.domain.ports import Store
 from glimpse.errors import BadRequest, TooLarge
 
-
-@dataclass(frozen=True)
-class StoredData:
-    """What a store reports once data is written in full."""
-
-    url: str
-    size: int
-    checksum: str
-    hash_algo: str
-    hash_value: str
-    metadata: dict[str, str] = field(default_factory=dict)
-
-
-class Store(Protocol):
-    name: str
-    type: str
-    # Location URL schemes this driver reads, e.g. ("s3", "s3+http", "s3+https").
-    schemes: tuple[str, ...]
-    # A read-only store (http) serves data registered by URL; add raises StoreError.
-    read_only: bool
-
-    def add(
-        self, image_id: str, chunks: Iterable[bytes], *, max_size: int, expected_size: int | None, hash_algo: str
-    ) -> StoredData:
-        """Write data under a temporary name, hashing it; publish it under its final name only when complete.
-
-        Raises TooLarge past max_size, BadRequest when expected_size is given and not met, StoreFull,
-        StoreError; the temporary data is gone whenever it raises.
-        """
-        ...
-
-    def url_for(self, image_id: str) -> str:
-        """The location the store gives an image's data."""
-        ...
-
-    def get(self, url: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
-        """Stream `length` bytes (all remaining when None) from `offset`.
-
-        Raises NotFound (or StoreError, StoreUnavailable) before returning, so a caller can fall back to
-        another location; the iterator releases its connection or file when exhausted or closed.
-        """
-        ...
-
-    def size(self, url: str) -> int:
-        """Bytes stored at url. Raises NotFound."""
-        ...
-
-    def delete(self, url: str) -> None:
-        """Remove the data; data already gone is not an error."""
-        ...
-
-    def properties(self) -> dict[str, object]:
-        """What /v2/info/stores/detail shows about the store (no secrets)."""
-        ...
-
-    def recover(self, node: str) -> int:
-        """Remove partial data a crashed writer `node` left behind; returns how many were removed."""
-        ...
-
-    def discard_partial(self, image_id: str, node: str) -> None:
-        """Remove the partial data of one image that the dead writer `node` left behind."""
-        ...
+__all__ = ["HashingMeter", "Heartbeat", "Store", "StoredData", "check_deletable"]
 
 
 def check_deletable(store: Store, url: str) -> None:

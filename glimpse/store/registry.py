@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from glimpse.errors import BadRequest, StoreError
 from glimpse.logsafe import redact_url
@@ -19,7 +19,7 @@ class StoreInfo:
     weight: int = 0
 
 
-class _HasMetadata:
+class _HasMetadata(Protocol):
     url: str
     metadata: dict[str, str]
 

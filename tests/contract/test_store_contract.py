@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from swiftclient.exceptions import ClientException
 
+from glimpse.domain.ports import Store
 from glimpse.errors import BadRequest, NotFound, StoreError, TooLarge
 from glimpse.sources.egress import EgressPolicy
-from glimpse.store.base import Store
 from glimpse.store.filesystem import FilesystemStore
 from glimpse.store.http import HttpStore
 from glimpse.store.rbd import RbdStore

@@ -7,8 +7,8 @@ import logging
 import pytest
 
 from glimpse import logsafe
-from glimpse.db.records import Location
-from glimpse.domain.service import ImageService
+from glimpse.domain.entities import Location
+from glimpse.domain.image_locations import purge
 from glimpse.errors import StoreError
 from glimpse.logsafe import redact, redact_url
 from glimpse.store.filesystem import FilesystemStore
@@ -53,10 +53,8 @@ class _Stores:
 @pytest.mark.parametrize("url", LOCATIONS)
 def test_a_failed_purge_logs_no_secret(url: str, caplog: pytest.LogCaptureFixture) -> None:
     logsafe.install()
-    service = object.__new__(ImageService)
-    service.stores = _Stores()  # type: ignore[assignment]
     with caplog.at_level(logging.WARNING):
-        service._purge(Location(url=url, metadata={}))
+        purge(_Stores(), Location(url=url, metadata={}))  # type: ignore[arg-type]
     assert caplog.records
     assert SECRET not in caplog.text  # the message and the traceback
     assert all(SECRET not in r.getMessage() for r in caplog.records)

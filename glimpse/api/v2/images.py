@@ -13,7 +13,7 @@ from glimpse.api import deps
 from glimpse.api.errors import error_response
 from glimpse.api.routing import resource
 from glimpse.api.v2.views import image_view
-from glimpse.db.records import Image
+from glimpse.domain.entities import Image
 from glimpse.domain.patch import MEDIA_TYPES
 
 

@@ -12,7 +12,7 @@ from glimpse.api import deps
 from glimpse.api.routing import resource
 from glimpse.api.v2.image_data import expected_size
 from glimpse.api.v2.views import isotime
-from glimpse.db.tasks import Task
+from glimpse.domain.entities import Task
 from glimpse.domain.imports import ImportService
 from glimpse.domain.inputs import parse_count
 from glimpse.streaming import RequestBodyReader

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from glimpse.db.records import Image, Member
+from glimpse.domain.entities import Image, Member
 
 
 def isotime(value: datetime | None) -> str | None:

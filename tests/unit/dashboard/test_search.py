@@ -7,7 +7,7 @@ import pytest
 from glimpse.auth.context import RequestContext
 from glimpse.dashboard import search as search_module
 from glimpse.dashboard.search import ListRequest, search
-from glimpse.db.records import Image
+from glimpse.domain.entities import Image
 
 CTX = RequestContext(project_id="p1", user_id="u1")
 

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import Engine
 
 from glimpse.db.migrate import upgrade
-from glimpse.db.records import Image
 from glimpse.db.repositories import ImageRepository
 from glimpse.db.session import make_engine, make_sessionmaker
+from glimpse.domain.entities import Image
 from glimpse.errors import Conflict, Forbidden, NotFound, TooLarge
 from tests.functional.databases import fresh_database
 

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from glimpse.db.migrate import is_current, upgrade
 from glimpse.db.models import ImageRow, MemberRow
-from glimpse.db.records import Comparison, Image, ImageQuery, Location
 from glimpse.db.repositories import ImageRepository
 from glimpse.db.session import make_engine, make_sessionmaker
+from glimpse.domain.entities import Comparison, Image, ImageQuery, Location
 from glimpse.domain.listing import parse_sort
 from glimpse.errors import BadRequest, Conflict, NotFound
 

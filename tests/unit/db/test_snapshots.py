@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from glimpse.db.migrate import upgrade
-from glimpse.db.records import Image, ImageSnapshot, Location, Member
 from glimpse.db.repositories import ImageRepository
 from glimpse.db.session import make_engine, make_sessionmaker
 from glimpse.db.snapshots import ImageSnapshots
+from glimpse.domain.entities import Image, ImageSnapshot, Location, Member
 from glimpse.errors import Conflict, NotFound
 from tests.functional.databases import fresh_database
 

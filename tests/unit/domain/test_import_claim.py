@@ -8,8 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from glimpse.db.tasks import ClaimLost, Fence
+from glimpse.domain.entities import Fence
 from glimpse.domain.import_claim import Claim, ImportStopped, ImportTiming, StepTimeout
+from glimpse.errors import ClaimLost
 
 FAST = ImportTiming(heartbeat_every=0.05, stale_after=timedelta(seconds=1), step_timeout=0.4)
 

@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from glimpse.auth.context import RequestContext
-from glimpse.db.records import Comparison, ImageQuery
+from glimpse.domain.entities import Comparison, ImageQuery
 from glimpse.domain.listing import SORT_KEYS, parse_query, parse_sort, parse_time
 from glimpse.errors import BadRequest
 

@@ -12,7 +12,7 @@ import pytest
 from glimpse.app import Services, build_services
 from glimpse.auth.context import RequestContext
 from glimpse.config import Settings
-from glimpse.db.records import Image
+from glimpse.domain.entities import Image
 from glimpse.errors import BadRequest, Conflict, Forbidden, NotFound
 from glimpse.store.options import BackendConfig
 

@@ -1,9 +1,14 @@
-"""Plain records the repository reads and writes; the domain applies its rules to them."""
+"""The domain's entities: plain data the use cases apply their rules to and the repositories and stores build.
+
+A leaf module: it imports nothing but the standard library, so db/ and store/ may build these records
+without depending on any rule of the domain (docs/architecture.md says why).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from typing import Any
 
 
 @dataclass
@@ -88,3 +93,69 @@ class ImageQuery:
     sort: list[tuple[str, str]] = field(default_factory=lambda: [("created_at", "desc")])
     limit: int = 25
     marker: str | None = None
+
+
+@dataclass
+class Task:
+    id: str
+    type: str
+    status: str
+    owner: str | None
+    image_id: str | None
+    input: dict[str, Any]
+    result: dict[str, Any] | None = None
+    message: str = ""
+    user_id: str | None = None
+    request_id: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    expires_at: datetime | None = None
+    node: str | None = field(default=None, repr=False)
+    generation: int = 0
+    pinned_node: str | None = None
+    heartbeat_at: datetime | None = None
+
+    @property
+    def fence(self) -> Fence:
+        return Fence(self.id, self.generation)
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The claim a worker holds on a task: valid while the task's generation is still this one."""
+
+    task_id: str
+    generation: int
+
+
+@dataclass(frozen=True)
+class ProjectLimits:
+    """None means no limit of that kind for the project."""
+
+    image_count_total: int | None = None
+    image_size_total: int | None = None  # bytes
+    image_stage_total: int | None = None  # bytes
+    image_count_uploading: int | None = None
+
+
+LIMIT_NAMES = tuple(f.name for f in fields(ProjectLimits))
+
+
+@dataclass(frozen=True)
+class ProjectUsage:
+    image_count_total: int
+    image_size_total: int  # bytes stored plus bytes reserved by uploads in progress
+    image_stage_total: int
+    image_count_uploading: int
+
+
+@dataclass(frozen=True)
+class StoredData:
+    """What a store reports once data is written in full."""
+
+    url: str
+    size: int
+    checksum: str
+    hash_algo: str
+    hash_value: str
+    metadata: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,210 @@
+"""An image's data: upload (heartbeat, quota meter, format guard, store.add, publish as a compare-and-swap),
+download with ranges and fallback between locations, and the recovery of uploads whose writer died."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from glimpse.auth.context import RequestContext
+from glimpse.domain.access import ImageAccess
+from glimpse.domain.entities import Image, Location, StoredData
+from glimpse.domain.image_locations import purge
+from glimpse.domain.limits import Limits
+from glimpse.domain.ports import ImageRepository, Store, StoreRegistry
+from glimpse.domain.quotas import QuotaService
+from glimpse.errors import BadRequest, Conflict, Forbidden, Gone, NotFound, RangeNotSatisfiable, StoreError, TooLarge
+from glimpse.formats.inspection import FormatGuard, FormatRules
+from glimpse.logsafe import redact_url
+from glimpse.store.base import Heartbeat
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Download:
+    image: Image
+    chunks: Iterator[bytes]
+    start: int
+    length: int
+
+
+class ImageData:
+    def __init__(
+        self,
+        repo: ImageRepository,
+        stores: StoreRegistry,
+        limits: Limits,
+        node: str,
+        access: ImageAccess,
+        quotas: QuotaService,
+        format_rules: FormatRules,
+    ) -> None:
+        self.repo = repo
+        self.stores = stores
+        self.limits = limits
+        self.node = node
+        self.access = access
+        self.quotas = quotas
+        self.format_rules = format_rules
+
+    def upload(
+        self,
+        ctx: RequestContext,
+        image_id: str,
+        chunks: Iterable[bytes],
+        expected_size: int | None = None,
+        store_name: str | None = None,
+    ) -> Image:
+        image = self.access.load(ctx, image_id, "upload_image")
+        if image.status != "queued":
+            raise Conflict(f"Image status transition from {image.status} to saving is not allowed")
+        if not image.disk_format or not image.container_format:
+            raise BadRequest("Properties disk_format, container_format must be set prior to saving data.")
+        store = self.stores.writable(store_name)
+        max_size = self.limits.image_size_cap
+        if expected_size is not None and expected_size > max_size:
+            raise TooLarge(f"Image size {expected_size} exceeds the allowed {max_size} bytes.")
+        max_uploading = self.quotas.effective(image.owner).image_count_uploading if image.owner else None
+        claim = self.repo.begin_upload(image_id, image.owner, self.node, max_uploading)
+        try:
+            beating = Heartbeat(chunks, self.upload_beat(image_id, claim), self.limits.heartbeat_every)
+            metered = self.quotas.metered(image_id, image.owner, beating, expected_size)
+            guard = FormatGuard(metered, image.disk_format, self.format_rules)
+            stored = store.add(
+                image_id,
+                guard,
+                max_size=max_size,
+                expected_size=expected_size,
+                hash_algo=self.limits.hashing_algorithm,
+            )
+        except BaseException:
+            self._back_to_queued(image_id, claim)
+            raise
+        self._publish(image_id, store.name, stored, guard.verdict.virtual_size if guard.verdict else None, claim)
+        return self.repo.get(image_id)
+
+    def upload_beat(self, image_id: str, claim: str) -> Callable[[], None]:
+        """The heartbeat of an upload or staging: it stops the upload once its claim is gone (the image
+        was deleted, or swept back to queued and taken by another upload)."""
+
+        def beat() -> None:
+            if not self.repo.upload_heartbeat(image_id, claim):
+                raise Gone(f"Image {image_id} was deleted or reset during the upload; the upload stopped.")
+
+        return beat
+
+    def _back_to_queued(self, image_id: str, claim: str | None = None) -> None:
+        """A failed upload: queued again, its reservation released, only while the upload still holds it."""
+        try:
+            self.repo.transition(image_id, "saving", "queued", if_claim=claim, upload_node=None)
+        except Conflict:
+            return  # deleted (reservation gone with it) or taken by another upload (its reservation now)
+        self.quotas.release(image_id)
+
+    def _publish(
+        self, image_id: str, store_name: str, stored: StoredData, virtual_size: int | None, claim: str
+    ) -> None:
+        """Activate under the upload's claim. An upload that lost its claim to another upload removes no
+        data: PUT data is written under the image's own name, which may now hold the winner's bytes; only
+        when the image is gone (nobody can win any more) is the data removed."""
+        location = Location(url=stored.url, metadata={"store": store_name, **stored.metadata})
+        try:
+            self.repo.activate(
+                image_id,
+                "saving",
+                location,
+                if_claim=claim,
+                size=stored.size,
+                checksum=stored.checksum,
+                os_hash_algo=stored.hash_algo,
+                os_hash_value=stored.hash_value,
+                virtual_size=virtual_size,
+            )
+        except Conflict:
+            try:
+                self.repo.get(image_id)
+            except NotFound:
+                purge(self.stores, location)  # the image was deleted while its data was arriving
+                raise Gone(f"Image {image_id} was deleted during the upload; its data was removed.") from None
+            raise Conflict(f"Image {image_id} was reset during the upload (it stalled too long).") from None
+
+    def download(
+        self, ctx: RequestContext, image_id: str, byte_range: tuple[int | None, int | None] | None
+    ) -> Download:
+        """byte_range is (start, end inclusive) or (None, suffix length) for `bytes=-n`."""
+        image = self.access.load(ctx, image_id, "download_image")
+        if image.status == "deactivated" and not ctx.is_admin:
+            raise Forbidden("The requested image has been deactivated. Image data download is forbidden.")
+        if not image.has_data or image.size is None:
+            return Download(image, iter(()), 0, 0)
+        start, length = resolve_range(byte_range, image.size)
+        last_error: Exception | None = None
+        for attempt in range(2):
+            # Heaviest store first; a location that fails gives way to the next one.
+            for location in self.stores.by_weight(image.locations):
+                try:
+                    store = self.stores.for_location(location.url, location.metadata)
+                    return Download(image, store.get(location.url, start, length), start, length)
+                except (NotFound, StoreError) as exc:
+                    last_error = exc
+                    log.warning("Image %s: location %s unreadable: %s", image_id, redact_url(location.url), exc)
+            if attempt == 0:  # the data may have moved (store migrate) since the image was read
+                fresh = self.repo.get(image_id)
+                if [loc.url for loc in fresh.locations] == [loc.url for loc in image.locations]:
+                    break
+                image = fresh
+        raise NotFound(f"Image {image_id} has no readable data.") from last_error
+
+    def sweep_abandoned(self, older_than: timedelta, extra_stores: Sequence[Store] = ()) -> int:
+        """Uploads whose process died (on any node) go back to queued, their partial data removed
+        (from the image stores and from `extra_stores`, such as the staging folder)."""
+        swept = 0
+        for image_id, status, node in self.repo.abandoned_uploads(older_than):
+            try:
+                self.repo.transition(
+                    image_id, status, "queued", upload_node=None, upload_heartbeat_at=None, upload_claim=None
+                )
+            except Conflict:
+                continue  # its writer woke up, or another process swept it first
+            self.quotas.release(image_id)
+            for store in [*self.stores.stores.values(), *extra_stores]:
+                if not store.read_only:
+                    store.discard_partial(image_id, node)
+            swept += 1
+        return swept
+
+    def recover(self) -> int:
+        """After a restart: uploads this node had in progress go back to queued, their partial data removed."""
+        recovered = 0
+        for image_id in self.repo.ids_in_status_on("saving", self.node):
+            self._back_to_queued(image_id)
+            for store in self.stores.stores.values():
+                if not store.read_only:
+                    store.discard_partial(image_id, self.node)
+            recovered += 1
+        for store in self.stores.stores.values():
+            if not store.read_only:
+                store.recover(self.node)
+        return recovered
+
+
+def resolve_range(byte_range: tuple[int | None, int | None] | None, size: int) -> tuple[int, int]:
+    """(start, length) of the bytes to send; RangeNotSatisfiable when none of them exist."""
+
+    if byte_range is None:
+        return 0, size
+    start, end = byte_range
+    if start is None:  # suffix: the last `end` bytes
+        if not end:
+            raise RangeNotSatisfiable("Requested range not satisfiable.", size)
+        length = min(end, size)
+        return size - length, length
+    if start >= size:
+        raise RangeNotSatisfiable("Requested range not satisfiable.", size)
+    last = size - 1 if end is None else min(end, size - 1)
+    if last < start:
+        raise RangeNotSatisfiable("Requested range not satisfiable.", size)
+    return start, last - start + 1

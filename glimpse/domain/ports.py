@@ -1,0 +1,342 @@
+"""The interfaces the domain needs, as Protocols: db/ and store/ implement them, app.py passes them in.
+
+Like entities.py this is a leaf of the domain (it imports only entities and the standard library), so an
+implementation may name the Protocol it satisfies without depending on any use case.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import timedelta
+from typing import Any, Protocol
+
+from glimpse.domain.entities import (
+    Fence,
+    Image,
+    ImageQuery,
+    ImageSnapshot,
+    Location,
+    Member,
+    ProjectLimits,
+    ProjectUsage,
+    StoredData,
+    Task,
+)
+
+
+class ImageRepository(Protocol):
+    """Images, their members and locations; every status change is a compare-and-swap."""
+
+    def get(self, image_id: str) -> Image: ...
+
+    def members(self, image_id: str) -> builtins.list[Member]: ...
+
+    def member(self, image_id: str, member_id: str) -> Member: ...
+
+    def add_member(self, image_id: str, member_id: str, quota: int) -> Member:
+        """Add a pending member; Conflict when it is one already, TooLarge past the quota."""
+        ...
+
+    def set_member_status(self, image_id: str, member_id: str, status: str) -> Member: ...
+
+    def delete_member(self, image_id: str, member_id: str) -> None: ...
+
+    def member_status(self, image_id: str, project_id: str) -> str | None: ...
+
+    def list(self, q: ImageQuery) -> builtins.list[Image]: ...
+
+    def add(self, image: Image, max_images: int | None = None) -> Image:
+        """Insert the image; with max_images, only while its project owns fewer images than that."""
+        ...
+
+    def save(self, image: Image) -> Image:
+        """Write every mutable field, only if nobody saved the image since it was read (else 409)."""
+        ...
+
+    def transition(
+        self,
+        image_id: str,
+        from_status: str,
+        to_status: str,
+        fence: Fence | None = None,
+        if_claim: str | None = None,
+        **values: Any,
+    ) -> None:
+        """Move the image between statuses atomically; Conflict when it is no longer in from_status, or
+        (with a fence, or if_claim: an upload's claim token) when that claim was lost: one transaction."""
+        ...
+
+    def with_data(self, after: str | None = None, limit: int = 100) -> builtins.list[Image]:
+        """A page of the images holding data (active or deactivated), in id order after `after`."""
+        ...
+
+    def remove_location(self, image_id: str, url: str) -> None:
+        """Forget one copy of the data; Conflict when it is the image's last one, NotFound when absent."""
+        ...
+
+    def delete(self, image_id: str, revision: int | None = None) -> builtins.list[Location]:
+        """Mark the image deleted (its id stays reserved) and hand back the locations to purge.
+
+        A compare-and-swap: only an unprotected image (Forbidden otherwise) and, given the revision the
+        caller read, only if nobody changed it since (Conflict): a racing protected=true always wins."""
+        ...
+
+    def begin_upload(
+        self, image_id: str, owner: str | None, node: str, max_uploading: int | None, to_status: str = "saving"
+    ) -> str:
+        """queued -> saving (or uploading, for staging) for this node; with max_uploading, only while the
+        project has fewer uploads in progress. Returns the upload's claim token: only the holder of the
+        current token may publish, beat or give the image back."""
+        ...
+
+    def staged(self, image_id: str, claim: str, url: str) -> None:
+        """The staging under `claim` completed: record where its data waits; Conflict when the image was
+        deleted or given back meanwhile (the caller then removes the staged file)."""
+        ...
+
+    def upload_heartbeat(self, image_id: str, claim: str) -> bool:
+        """Still the image's upload? False once it was deleted, swept or taken by another upload."""
+        ...
+
+    def statuses(self, image_ids: Sequence[str]) -> dict[str, str]:
+        """Status of each image still there (deleted images are left out)."""
+        ...
+
+    def abandoned_uploads(self, older_than: timedelta) -> builtins.list[tuple[str, str, str]]:
+        """(image id, status, node) of uploads and stagings whose writer stopped beating."""
+        ...
+
+    def set_internal_properties(
+        self, image_id: str, values: dict[str, str], remove: tuple[str, ...] = (), fence: Fence | None = None
+    ) -> None:
+        """Server-kept properties (os_glance_*), changed without touching the user's revision."""
+        ...
+
+    def ids_in_status_on(self, status: str, node: str) -> builtins.list[str]: ...
+
+    def activate(
+        self,
+        image_id: str,
+        from_status: str,
+        location: Location,
+        *,
+        extra: Sequence[Location] = (),
+        fence: Fence | None = None,
+        if_claim: str | None = None,
+        properties: Mapping[str, str] | None = None,
+        remove_properties: tuple[str, ...] = (),
+        **values: Any,
+    ) -> None:
+        """Publish data: status, checksums and locations in one compare-and-swap, which also checks the
+        task's claim (fence) or the upload's claim token (if_claim) when given. ClaimLost/Conflict otherwise.
+        Server-kept properties change in the same commit: nobody sees the image active without them."""
+        ...
+
+    def add_location(
+        self, image_id: str, location: Location, *, size: int | None, checksum: str | None, fence: Fence | None = None
+    ) -> None:
+        """Record one more copy of the data, only while the image still holds that very data (a compare-and-
+        swap on status, size and checksum, and on the task's claim with a fence); Conflict when it was
+        deleted or its data changed meanwhile. The copy now counts as stored: its reservation shrinks."""
+        ...
+
+
+class TaskRepository(Protocol):
+    """Import tasks and the fenced claims workers hold on them."""
+
+    def create(
+        self,
+        task_type: str,
+        owner: str | None,
+        image_id: str | None,
+        task_input: dict[str, Any],
+        user_id: str | None,
+        request_id: str | None,
+        pinned_node: str | None = None,
+    ) -> Task:
+        """pinned_node: only that process may claim the task; it keeps heartbeat_at fresh while it waits."""
+        ...
+
+    def get(self, task_id: str) -> Task: ...
+
+    def list(
+        self,
+        owner: str | None = None,
+        image_id: str | None = None,
+        limit: int = 100,
+        status: str | None = None,
+        task_type: str | None = None,
+    ) -> builtins.list[Task]: ...
+
+    def claim(self, node: str, stale_after: timedelta) -> Task | None:
+        """Take one pending task, or one whose runner stopped beating; None when there is nothing to do.
+
+        A pinned task is only ever taken by its own process, and never taken over."""
+        ...
+
+    def heartbeat(self, fence: Fence, message: str | None = None) -> bool:
+        """Still mine? Refreshes the heartbeat (and the progress message); False when another took it over."""
+        ...
+
+    def touch_pinned(self, node: str) -> None:
+        """The pinned process is alive: its waiting tasks must not be given up as orphans."""
+        ...
+
+    def orphaned_pinned(self, stale_after: timedelta) -> builtins.list[Task]:
+        """Pinned tasks whose process stopped beating: nobody else can run them."""
+        ...
+
+    def claim_orphan(self, task: Task, node: str) -> Task | None:
+        """Claim an orphaned pinned task only to fail it (compare-and-swap on its generation)."""
+        ...
+
+    def release_node_prefix(self, prefix: str) -> int:
+        """After a restart: the node's running tasks (workers named prefix...) go back to pending (their
+        processes are gone: the next claim raises the generation)."""
+        ...
+
+    def pinned_prefix(self, prefix: str) -> builtins.list[Task]:
+        """After a restart: pinned tasks of the node's former processes (their tokens died with them)."""
+        ...
+
+    def finish(self, fence: Fence, status: str, message: str, result: dict[str, Any]) -> bool:
+        """End the task, only while the claim is still this one; False when it was taken over."""
+        ...
+
+    def abandon(self, task_id: str, message: str) -> None:
+        """A task that never started (its image changed meanwhile) ends as a failure."""
+        ...
+
+
+class QuotaRepository(Protocol):
+    """Per-project limits, usage, and the reservations uploads and imports hold while bytes flow."""
+
+    def limits(self, project_id: str) -> ProjectLimits: ...
+
+    def all_limits(self) -> dict[str, ProjectLimits]: ...
+
+    def set_limits(self, project_id: str, limits: ProjectLimits) -> None: ...
+
+    def usage(self, project_id: str) -> ProjectUsage: ...
+
+    def reserve(
+        self, image_id: str, project_id: str, want: int, limit: int | None, stage_limit: int | None = None
+    ) -> int:
+        """Reserve up to `want` more bytes for the upload of image_id, within the project's byte limit and,
+        for staged data, its staging limit; returns how many were granted."""
+        ...
+
+    def reserve_up_to(
+        self, image_id: str, project_id: str, total: int, limit: int | None, stage_limit: int | None = None
+    ) -> bool:
+        """Make the image's reservation at least `total` bytes, within the limits; False when it cannot.
+
+        Unlike reserve, calling it again with the same total reserves nothing more: a worker that takes
+        an import over does not count the bytes of the attempt it replaces a second time."""
+        ...
+
+    def sweep(self) -> int:
+        """Drop reservations with no live upload or import behind them (image gone, or neither uploading,
+        staged, importing, nor being copied by a pending or running task); returns how many went."""
+        ...
+
+    def headroom(self, image_id: str, project_id: str, limit: int) -> int:
+        """What the image's reservation could grow to within `limit` (its own reservation included)."""
+        ...
+
+    def release(self, image_id: str) -> None: ...
+
+
+class Store(Protocol):
+    """One configured store (a driver instance). The attributes are read-only to its users, so a driver
+    may declare them as plain attributes with narrower types."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def schemes(self) -> tuple[str, ...]:
+        """Location URL schemes this driver reads, e.g. ("s3", "s3+http", "s3+https")."""
+        ...
+
+    @property
+    def read_only(self) -> bool:
+        """A read-only store (http) serves data registered by URL; add raises StoreError."""
+        ...
+
+    def add(
+        self, image_id: str, chunks: Iterable[bytes], *, max_size: int, expected_size: int | None, hash_algo: str
+    ) -> StoredData:
+        """Write data under a temporary name, hashing it; publish it under its final name only when complete.
+
+        Raises TooLarge past max_size, BadRequest when expected_size is given and not met, StoreFull,
+        StoreError; the temporary data is gone whenever it raises.
+        """
+        ...
+
+    def url_for(self, image_id: str) -> str:
+        """The location the store gives an image's data."""
+        ...
+
+    def get(self, url: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+        """Stream `length` bytes (all remaining when None) from `offset`.
+
+        Raises NotFound (or StoreError, StoreUnavailable) before returning, so a caller can fall back to
+        another location; the iterator releases its connection or file when exhausted or closed.
+        """
+        ...
+
+    def size(self, url: str) -> int:
+        """Bytes stored at url. Raises NotFound."""
+        ...
+
+    def delete(self, url: str) -> None:
+        """Remove the data; data already gone is not an error."""
+        ...
+
+    def properties(self) -> dict[str, object]:
+        """What /v2/info/stores/detail shows about the store (no secrets)."""
+        ...
+
+    def recover(self, node: str) -> int:
+        """Remove partial data a crashed writer `node` left behind; returns how many were removed."""
+        ...
+
+    def discard_partial(self, image_id: str, node: str) -> None:
+        """Remove the partial data of one image that the dead writer `node` left behind."""
+        ...
+
+
+class StoreRegistry(Protocol):
+    """The configured stores by id, the default one, and lookup by location."""
+
+    # Multi-store mode (enabled_backends): store ids are shown to users and chosen by them.
+    multi: bool
+    default: str
+
+    @property
+    def stores(self) -> Mapping[str, Store]: ...
+
+    def get(self, name: str) -> Store: ...
+
+    def writable(self, name: str | None) -> Store: ...
+
+    def writable_ids(self) -> builtins.list[str]: ...
+
+    def store_id(self, url: str, metadata: dict[str, str]) -> str | None: ...
+
+    def for_location(self, url: str, metadata: dict[str, str]) -> Store: ...
+
+    def by_weight(self, locations: Sequence[Location]) -> builtins.list[Location]: ...
+
+
+class ImageSnapshots(Protocol):
+    """Whole images, tombstones included, as an import from another image service reads and writes them."""
+
+    def read(self, image_id: str) -> ImageSnapshot | None: ...
+
+    def write(self, snapshot: ImageSnapshot) -> None: ...
