@@ -27,13 +27,14 @@ from glimpse.api.middleware import (
     NoAuthContextMiddleware,
     RequestIdMiddleware,
 )
-from glimpse.api.v2 import discovery, image_data, images, imports, members, quotas
+from glimpse.api.v2 import discovery, image_data, images, imports, members, metadef_entries, metadefs, quotas
 from glimpse.auth.policy import Policy
 from glimpse.auth.token_cache import InProcessCache, MemcachedCache, Protection, RedisCache, TokenCache
 from glimpse.auth.unified_limits import KeystoneLimits
 from glimpse.config import BackendConfig, Settings, load_settings
 from glimpse.dashboard import dashboard_middleware
 from glimpse.db import migrate
+from glimpse.db.metadefs import MetadefRepository
 from glimpse.db.quotas import QuotaRepository
 from glimpse.db.repositories import ImageRepository
 from glimpse.db.session import make_engine, make_sessionmaker
@@ -43,6 +44,7 @@ from glimpse.domain.import_runner import ImportRunner
 from glimpse.domain.import_sources import ImportOptions, Sources
 from glimpse.domain.imports import ImportService
 from glimpse.domain.members import MemberService
+from glimpse.domain.metadefs import MetadefService, Page
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.schema import ImageSchema
 from glimpse.domain.service import ImageService, Limits
@@ -143,6 +145,7 @@ class Services:
     imports: ImportService
     stores: StoreMaintenance
     runner: ImportRunner
+    metadefs: MetadefService
 
 
 def build_services(settings: Settings, policy: Policy | None = None, *, migrate_embedded: bool = True) -> Services:
@@ -200,7 +203,9 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
     scratch = settings.staging_dir / f"work-{node_tag(node)}"
     runner = ImportRunner(images, tasks, sources, scratch, node, timing)
     maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm)
-    return Services(images, members, quotas, imports, maintenance, runner)
+    page = Page(settings.limit_param_default, settings.api_limit_max)
+    metadefs = MetadefService(MetadefRepository(sessions), policy, page)
+    return Services(images, members, quotas, imports, maintenance, runner, metadefs)
 
 
 def import_options(settings: Settings) -> ImportOptions:
@@ -316,6 +321,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             *imports.routes,
             *quotas.routes,
             *discovery.routes,
+            *metadefs.routes,
+            *metadef_entries.routes,
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
@@ -332,6 +339,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     app.state.members = services.members
     app.state.quotas = services.quotas
     app.state.imports = services.imports
+    app.state.metadefs = services.metadefs
     app.state.import_methods = import_methods
     app.state.transfers = transfers
     return app
