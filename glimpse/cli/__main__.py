@@ -14,6 +14,7 @@ from rich.table import Table
 
 from glimpse import logsafe
 from glimpse.auth.context import RequestContext
+from glimpse.cli import metadefs as metadefs_cli
 from glimpse.cli import store as store_cli
 from glimpse.config import Settings, load_settings, parse_size
 from glimpse.errors import BadRequest, ConfigError
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     for name, text in (("sync", "create or upgrade the schema"), ("version", "print the schema revision")):
         _config_args(db.add_parser(name, help=text))
+    metadefs_cli.add_parsers(db, _config_args)
     return parser
 
 
@@ -131,6 +133,8 @@ def db(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     engine = make_engine(settings.database_url)
+    if args.db_command in metadefs_cli.COMMANDS:
+        return metadefs_cli.run(args, engine, console)
     if args.db_command == "sync":
         migrate.upgrade(engine)
         console.print(f"Database schema is at revision {migrate.current_revision(engine)} (head).")
