@@ -204,8 +204,8 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
     runner = ImportRunner(images, tasks, sources, scratch, node, timing)
     maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm)
     page = Page(settings.limit_param_default, settings.api_limit_max)
-    metadefs = MetadefService(MetadefRepository(sessions), policy, page)
-    return Services(images, members, quotas, imports, maintenance, runner, metadefs)
+    catalog = MetadefService(MetadefRepository(sessions), policy, page)
+    return Services(images, members, quotas, imports, maintenance, runner, catalog)
 
 
 def import_options(settings: Settings) -> ImportOptions:
@@ -310,6 +310,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     dashboard = dashboard_middleware(
         settings, policy, images=services.images, members=services.members, quotas=services.quotas,
         import_methods=import_methods, imports=services.imports, transfers=transfers,
+        metadefs=services.metadefs,
     )  # fmt: skip
     app = Starlette(
         lifespan=lifespan,
