@@ -44,7 +44,7 @@ from glimpse.domain.import_runner import ImportRunner
 from glimpse.domain.import_sources import ImportOptions, Sources
 from glimpse.domain.imports import ImportService
 from glimpse.domain.members import MemberService
-from glimpse.domain.metadefs import MetadefService, Page
+from glimpse.domain.metadefs import MetadefService, PageLimits
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.schema import ImageSchema
 from glimpse.domain.service import ImageService, Limits
@@ -203,7 +203,7 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
     scratch = settings.staging_dir / f"work-{node_tag(node)}"
     runner = ImportRunner(images, tasks, sources, scratch, node, timing)
     maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm)
-    page = Page(settings.limit_param_default, settings.api_limit_max)
+    page = PageLimits(settings.limit_param_default, settings.api_limit_max)
     catalog = MetadefService(MetadefRepository(sessions), policy, page)
     return Services(images, members, quotas, imports, maintenance, runner, catalog)
 

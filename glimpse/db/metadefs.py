@@ -147,12 +147,16 @@ class MetadefRepository:
                     .where(MetadefResourceTypeRow.name.in_(q.resource_types))
                 )
                 stmt = stmt.where(MetadefNamespaceRow.id.in_(ids))
-            key = getattr(MetadefNamespaceRow, q.sort_key)
+            # display_name may be NULL, which compares as nothing: it sorts as "" so that pages stay whole.
+            column = getattr(MetadefNamespaceRow, q.sort_key)
+            key = func.coalesce(column, "") if q.sort_key == "display_name" else column
             order = [key, MetadefNamespaceRow.created_at, MetadefNamespaceRow.id]
             descending = q.sort_dir == "desc"
             if q.marker is not None:
                 marker = self._ns_row(session, q.marker)
-                stmt = stmt.where(_after(order, [getattr(marker, c.key) for c in order], descending))
+                first = getattr(marker, q.sort_key)
+                values = ["" if first is None else first, marker.created_at, marker.id]
+                stmt = stmt.where(_after(order, values, descending))
             stmt = stmt.order_by(*(c.desc() if descending else c.asc() for c in order))
             if q.limit is not None:
                 stmt = stmt.limit(q.limit)
@@ -269,7 +273,8 @@ class MetadefRepository:
             row = self._entry_row(session, ns, kind, entry_name)
             if entry.name != entry_name:
                 model = ROWS[kind]
-                taken = select(model.id).where(model.namespace_id == ns.id, model.name == entry.name)
+                same = func.lower(model.name) == entry.name.lower() if kind == "tag" else model.name == entry.name
+                taken = select(model.id).where(model.namespace_id == ns.id, model.id != row.id, same)
                 if session.scalars(taken).first() is not None:
                     raise Conflict(_duplicate(kind, entry.name, name))
             row.name, row.json_schema = entry.name, json.dumps(entry.definition)

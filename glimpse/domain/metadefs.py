@@ -7,6 +7,7 @@ A protected namespace, and everything in it, cannot be deleted (403).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -60,7 +61,7 @@ class NamespaceDetail:
 
 
 @dataclass(frozen=True)
-class Page:
+class PageLimits:
     limit_default: int
     limit_max: int
 
@@ -81,8 +82,20 @@ def _name(value: str, what: str) -> str:
     return value
 
 
-def _entry(kind: Kind, body: dict[str, Any]) -> Entry:
-    definition = {k: v for k, v in body.items() if k != "name"}
+# Definitions are stored as JSON text; MySQL's TEXT holds 64 KiB.
+MAX_DEFINITION_BYTES = 65535
+
+
+def _sized(definition: dict[str, Any], what: str) -> dict[str, Any]:
+    if len(json.dumps(definition).encode()) > MAX_DEFINITION_BYTES:
+        raise BadRequest(f"The definition of {what} is longer than {MAX_DEFINITION_BYTES} bytes.")
+    return definition
+
+
+def _entry(kind: Kind, body: Any) -> Entry:
+    if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+        raise BadRequest(f"Each {kind} needs a name.")
+    definition = _sized({k: v for k, v in body.items() if k != "name"}, body["name"])
     if kind == "object":
         for prop in (body.get("properties") or {}).values():
             validate_property(prop)
@@ -90,7 +103,7 @@ def _entry(kind: Kind, body: dict[str, Any]) -> Entry:
 
 
 class MetadefService:
-    def __init__(self, repo: MetadefRepository, policy: Authorizer, page: Page) -> None:
+    def __init__(self, repo: MetadefRepository, policy: Authorizer, page: PageLimits) -> None:
         self.repo = repo
         self.policy = policy
         self.page = page
@@ -166,10 +179,13 @@ class MetadefService:
             if body.get(key):
                 self._enforce(ctx, rule)
         ns = self._namespace(ctx, body)
-        associations = [Association(a["name"], a.get("prefix"), a.get("properties_target"))
-                        for a in body.get("resource_type_associations") or ()]  # fmt: skip
+        rtypes = body.get("resource_type_associations") or ()
+        if any(not isinstance(a.get("name"), str) for a in rtypes):
+            raise BadRequest("Each resource type association needs a name.")
+        associations = [Association(a["name"], a.get("prefix"), a.get("properties_target")) for a in rtypes]
         objects = [_entry("object", o) for o in body.get("objects") or ()]
-        properties = [Entry(_name(n, "The property name"), p) for n, p in (body.get("properties") or {}).items()]
+        defined = (body.get("properties") or {}).items()
+        properties = [Entry(_name(n, "The property name"), _sized(p, n)) for n, p in defined]
         tags = [Entry(_name(t["name"], "The tag name")) for t in body.get("tags") or () if "name" in t]
         for a in associations:
             _name(a.name, "The resource type name")
@@ -347,7 +363,7 @@ def _prefixed(obj: Entry, prefix: str) -> Entry:
     return Entry(obj.name, definition, obj.created_at, obj.updated_at)
 
 
-def _limit(raw: str | None, page: Page) -> int:
+def _limit(raw: str | None, page: PageLimits) -> int:
     if raw is None:
         return min(page.limit_default, page.limit_max)
     try:

@@ -182,6 +182,14 @@ def test_pages_follow_next_links(client: TestClient) -> None:
         ("post", NS, {"namespace": "n", "properties": {"p": {"title": "t"}}}, 400),
         ("post", NS, {"namespace": "n", "objects": [{"name": "o", "properties": {"p": {"type": "bogus"}}}]}, 400),
         ("post", NS, ["not", "an", "object"], 400),
+        ("post", NS, {"namespace": "n", "objects": [{"description": "no name"}]}, 400),
+        ("post", NS, {"namespace": "n", "resource_type_associations": [{"prefix": "x_"}]}, 400),
+        (
+            "post",
+            NS,
+            {"namespace": "n", "properties": {"p": {"title": "t", "type": "string", "description": "d" * 70000}}},
+            400,
+        ),
         ("get", NS + "?limit=x", None, 400),
         ("get", NS + "?limit=-1", None, 400),
         ("get", NS + "?sort_dir=up", None, 400),
@@ -205,6 +213,23 @@ def test_bad_input_is_4xx(client: TestClient, method: str, path: str, body: obje
         assert "message" in r.json()
 
 
+def test_pages_by_display_name_include_those_without_one(client: TestClient) -> None:
+    mine = {"X-Roles": "member,reader", "X-Project-Id": f"dn-{uuid.uuid4().hex[:6]}", "Accept": "application/json"}
+    names = [_name() for _ in range(4)]
+    for i, n in enumerate(names):
+        body: dict[str, object] = {"namespace": n, "owner": mine["X-Project-Id"]}
+        if i % 2:
+            body["display_name"] = f"display {i}"
+        _create(client, body)
+    seen: list[str] = []
+    url: str | None = f"{NS}?visibility=private&limit=1&sort_key=display_name&sort_dir=asc"
+    while url:
+        page = client.get(url, headers=mine).json()
+        seen += [n["namespace"] for n in page["namespaces"]]
+        url = page.get("next")
+    assert sorted(seen) == sorted(names) and len(seen) == 4
+
+
 def test_bad_bodies_on_existing_namespace(client: TestClient) -> None:
     name = _name()
     _create(client, {"namespace": name})
@@ -219,6 +244,9 @@ def test_bad_bodies_on_existing_namespace(client: TestClient) -> None:
         == 400
     )
     assert client.put(base, json={"namespace": name, "owner": 5}, headers=ADMIN).status_code == 400
+    assert client.post(f"{base}/tags", json={"tags": [{"name": "a"}, {"name": "b"}]}, headers=ADMIN).status_code == 201
+    assert client.put(f"{base}/tags/a", json={"name": "B"}, headers=ADMIN).status_code == 409
+    assert client.put(f"{base}/tags/a", json={"name": "A"}, headers=ADMIN).status_code == 200
     taken = _name()
     _create(client, {"namespace": taken})
     assert client.put(base, json={"namespace": taken}, headers=ADMIN).status_code == 409

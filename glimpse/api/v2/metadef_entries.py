@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from glimpse.api import deps
 from glimpse.api.routing import Handler, resource
@@ -86,10 +87,13 @@ async def create_tags(request: Request) -> Response:
     return JSONResponse({"tags": [{"name": t.name} for t in made]}, status_code=201)
 
 
-def _routes() -> list[object]:
-    out: list[object] = []
-    for kind, plural in (("object", "objects"), ("property", "properties"), ("tag", "tags")):
-        index, create, show, update, delete, delete_all = handlers(kind)  # type: ignore[arg-type]
+KINDS: tuple[tuple[Kind, str], ...] = (("object", "objects"), ("property", "properties"), ("tag", "tags"))
+
+
+def _routes() -> list[Route]:
+    out: list[Route] = []
+    for kind, plural in KINDS:
+        index, create, show, update, delete, delete_all = handlers(kind)
         base = f"{NS_PATH}/{{namespace}}/{plural}"
         out.append(resource(base, get=index, post=create_tags if kind == "tag" else create, delete=delete_all))
         if kind == "tag":
