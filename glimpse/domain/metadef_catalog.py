@@ -31,7 +31,7 @@ class CatalogNamespace:
     properties: tuple[CatalogProperty, ...]
 
 
-def _property(key: str, definition: dict[str, Any], group: str) -> CatalogProperty:
+def catalog_property(key: str, definition: dict[str, Any], group: str) -> CatalogProperty:
     kind = str(definition.get("type") or "string")
     enum = definition.get("enum") or (definition.get("items") or {}).get("enum") or ()
     choices = ("true", "false") if kind == "boolean" else tuple(str(v) for v in enum)
@@ -55,9 +55,9 @@ def catalog(
         detail = service.show_namespace(ctx, name, resource_type)
         if resource_type not in (a.name for a in detail.associations):
             continue
-        props = [_property(p.name, p.definition, "") for p in detail.properties]
+        props = [catalog_property(p.name, p.definition, "") for p in detail.properties]
         for obj in detail.objects:
-            props += [_property(k, v, obj.name) for k, v in (obj.definition.get("properties") or {}).items()]
+            props += [catalog_property(k, v, obj.name) for k, v in (obj.definition.get("properties") or {}).items()]
         ns = detail.namespace
         found.append(CatalogNamespace(ns.namespace, ns.display_name or ns.namespace, ns.description or "",
                                       tuple(props)))  # fmt: skip
