@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from glimpse.api.v2.views import isotime
-from glimpse.db.metadefs import Association, Entry, Namespace, ResourceType
-from glimpse.domain.metadefs import NamespaceDetail
+from glimpse.domain.metadefs import Association, Entry, Namespace, NamespaceDetail, ResourceType
 
 NS_PATH = "/v2/metadefs/namespaces"
 
