@@ -25,6 +25,7 @@ from glimpse.db.metadef_models import (
     MetadefPropertyRow,
     MetadefResourceTypeRow,
     MetadefTagRow,
+    write_definition,
 )
 from glimpse.db.metadefs import MetadefRepository
 from glimpse.errors import BadRequest
@@ -54,9 +55,11 @@ def _child(
 ) -> None:  # fmt: skip
     row = session.scalars(select(model).where(model.namespace_id == ns_id, model.name == name)).first()
     if row is None:
-        session.add(model(namespace_id=ns_id, name=name, json_schema=json.dumps(definition)))
+        row = model(namespace_id=ns_id, name=name)
+        write_definition(row, definition)
+        session.add(row)
     elif prefer_new:
-        row.json_schema = json.dumps(definition)
+        write_definition(row, definition)
     session.flush()
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -24,32 +26,67 @@ class MetadefNamespaceRow(Base):
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
 
 
-class _Child:
-    """A named entry of one namespace: an object, a property or a tag; json_schema holds its definition."""
+class _Named:
+    """A named entry of one namespace: an object, a property or a tag."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(80), index=True)
-    json_schema: Mapped[str] = mapped_column(Text, default="{}")
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
 
 
-class MetadefObjectRow(_Child, Base):
+class MetadefObjectRow(_Named, Base):
+    """As Glance keeps an object: its properties as JSON in json_schema, `required` as comma-separated names."""
+
     __tablename__ = "metadef_objects"
     namespace_id: Mapped[int] = mapped_column(ForeignKey("metadef_namespaces.id", ondelete="CASCADE"), index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    required: Mapped[str | None] = mapped_column(Text)
+    json_schema: Mapped[str] = mapped_column(Text, default="{}")
     __table_args__ = (UniqueConstraint("namespace_id", "name"),)
 
 
-class MetadefPropertyRow(_Child, Base):
+class MetadefPropertyRow(_Named, Base):
+    """A property's definition (title, type, enum, ...) as JSON in json_schema."""
+
     __tablename__ = "metadef_properties"
     namespace_id: Mapped[int] = mapped_column(ForeignKey("metadef_namespaces.id", ondelete="CASCADE"), index=True)
+    json_schema: Mapped[str] = mapped_column(Text, default="{}")
     __table_args__ = (UniqueConstraint("namespace_id", "name"),)
 
 
-class MetadefTagRow(_Child, Base):
+class MetadefTagRow(_Named, Base):
     __tablename__ = "metadef_tags"
     namespace_id: Mapped[int] = mapped_column(ForeignKey("metadef_namespaces.id", ondelete="CASCADE"), index=True)
     __table_args__ = (UniqueConstraint("namespace_id", "name"),)
+
+
+EntryRow = MetadefObjectRow | MetadefPropertyRow | MetadefTagRow
+
+
+def read_definition(row: EntryRow) -> dict[str, Any]:
+    """An entry's definition as the API shows it, from Glance's columns."""
+    if isinstance(row, MetadefTagRow):
+        return {}
+    if isinstance(row, MetadefPropertyRow):
+        found: dict[str, Any] = json.loads(row.json_schema or "{}")
+        return found
+    definition: dict[str, Any] = {}
+    if row.description is not None:
+        definition["description"] = row.description
+    if row.required:
+        definition["required"] = row.required.split(",")
+    definition["properties"] = json.loads(row.json_schema or "{}") or {}
+    return definition
+
+
+def write_definition(row: EntryRow, definition: dict[str, Any]) -> None:
+    if isinstance(row, MetadefPropertyRow):
+        row.json_schema = json.dumps(definition)
+    elif isinstance(row, MetadefObjectRow):
+        row.description = definition.get("description")
+        row.required = ",".join(definition["required"]) if definition.get("required") else None
+        row.json_schema = json.dumps(definition.get("properties") or {})
 
 
 class MetadefResourceTypeRow(Base):

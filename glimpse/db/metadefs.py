@@ -6,7 +6,6 @@ only stores, finds and orders. Definitions (an object's or a property's schema) 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,12 +17,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from glimpse.db.metadef_models import (
+    EntryRow,
     MetadefAssociationRow,
     MetadefNamespaceRow,
     MetadefObjectRow,
     MetadefPropertyRow,
     MetadefResourceTypeRow,
     MetadefTagRow,
+    read_definition,
+    write_definition,
 )
 from glimpse.errors import Conflict, NotFound
 
@@ -103,8 +105,8 @@ def _namespace(row: MetadefNamespaceRow) -> Namespace:
     )  # fmt: skip
 
 
-def _entry(row: MetadefObjectRow | MetadefPropertyRow | MetadefTagRow) -> Entry:
-    return Entry(row.name, json.loads(row.json_schema or "{}"), row.created_at, row.updated_at)
+def _entry(row: EntryRow) -> Entry:
+    return Entry(row.name, read_definition(row), row.created_at, row.updated_at)
 
 
 class MetadefRepository:
@@ -217,7 +219,9 @@ class MetadefRepository:
             raise Conflict(_duplicate(kind, entry.name, ns.namespace))
         if kind != "tag" and session.scalars(exists.where(model.name == entry.name)).first() is not None:
             raise Conflict(_duplicate(kind, entry.name, ns.namespace))
-        session.add(model(namespace_id=ns.id, name=entry.name, json_schema=json.dumps(entry.definition)))
+        row = model(namespace_id=ns.id, name=entry.name)
+        write_definition(row, entry.definition)
+        session.add(row)
         session.flush()
 
     def list_entries(
@@ -277,7 +281,8 @@ class MetadefRepository:
                 taken = select(model.id).where(model.namespace_id == ns.id, model.id != row.id, same)
                 if session.scalars(taken).first() is not None:
                     raise Conflict(_duplicate(kind, entry.name, name))
-            row.name, row.json_schema = entry.name, json.dumps(entry.definition)
+            row.name = entry.name
+            write_definition(row, entry.definition)
             session.flush()
             return _entry(row)
 

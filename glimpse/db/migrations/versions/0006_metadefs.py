@@ -1,7 +1,7 @@
 """The metadata definitions catalog: namespaces with their objects, properties, tags and resource types.
 
-The tables follow Glance's metadef_* tables, so the catalog Glance ships (glance-manage db load_metadefs)
-loads the same way; object, property and tag definitions are JSON text in json_schema.
+The tables follow Glance's metadef_* tables (an object's description, its required names comma-separated and
+its properties as JSON; a property's definition as JSON), so a Glance catalog maps onto them column by column.
 
 Revision ID: 0006
 """
@@ -40,13 +40,22 @@ def upgrade() -> None:
         sa.UniqueConstraint("namespace", name="uq_metadef_namespaces_namespace"),
     )
     op.create_index("ix_metadef_namespaces_owner", "metadef_namespaces", ["owner"])
+    own_columns = {  # as Glance's tables: an object's properties and a property's definition are JSON text
+        "metadef_objects": [
+            sa.Column("description", sa.Text),
+            sa.Column("required", sa.Text),
+            sa.Column("json_schema", sa.Text, nullable=False),
+        ],
+        "metadef_properties": [sa.Column("json_schema", sa.Text, nullable=False)],
+        "metadef_tags": [],
+    }
     for table in CHILDREN:
         op.create_table(
             table,
             sa.Column("id", sa.Integer, autoincrement=True, nullable=False),
             sa.Column("namespace_id", sa.Integer, nullable=False),
             sa.Column("name", sa.String(80), nullable=False),
-            sa.Column("json_schema", sa.Text, nullable=False),
+            *own_columns[table],
             *_times(),
             sa.PrimaryKeyConstraint("id", name=f"pk_{table}"),
             sa.ForeignKeyConstraint(
