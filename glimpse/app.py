@@ -28,13 +28,15 @@ from glimpse.api.middleware import (
     NoAuthContextMiddleware,
     RequestIdMiddleware,
 )
-from glimpse.api.v2 import discovery, image_data, images, imports, members, quotas
+from glimpse.api.v2 import discovery, image_data, images, imports, members, metadef_entries, metadefs, quotas
 from glimpse.auth.policy import Policy
 from glimpse.auth.token_cache import InProcessCache, MemcachedCache, Protection, RedisCache, TokenCache
 from glimpse.auth.unified_limits import KeystoneLimits
 from glimpse.config import Settings, load_settings
 from glimpse.dashboard import dashboard_middleware
 from glimpse.db import migrate
+from glimpse.db.metadef_files import MetadefFiles
+from glimpse.db.metadefs import MetadefRepository
 from glimpse.db.quotas import QuotaRepository
 from glimpse.db.repositories import ImageRepository
 from glimpse.db.session import make_engine, make_sessionmaker
@@ -50,6 +52,7 @@ from glimpse.domain.import_sources import ImportOptions, Sources
 from glimpse.domain.imports import ImportService
 from glimpse.domain.limits import Limits
 from glimpse.domain.members import MemberService
+from glimpse.domain.metadefs import MetadefService, PageLimits
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.schema import ImageSchema
 from glimpse.domain.service import ImageService
@@ -153,6 +156,7 @@ class Services:
     imports: ImportService
     stores: StoreMaintenance
     runner: ImportRunner
+    metadefs: MetadefService
 
 
 def sync_database(settings: Settings) -> str | None:
@@ -231,7 +235,14 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
     scratch = settings.staging_dir / f"work-{node_tag(node)}"
     runner = ImportRunner(repo, stores, limits, quotas, uploads, rules, tasks, sources, scratch, node, timing)
     maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm)
-    return Services(images, members, quotas, imports, maintenance, runner)
+    page = PageLimits(settings.limit_param_default, settings.api_limit_max)
+    catalog = MetadefService(MetadefRepository(sessions), policy, page)
+    return Services(images, members, quotas, imports, maintenance, runner, catalog)
+
+
+def build_metadef_files(settings: Settings) -> MetadefFiles:
+    """`glimpse db load-metadefs`, `unload-metadefs`, `export-metadefs` on the configured database."""
+    return MetadefFiles(make_sessionmaker(current_engine(settings)))
 
 
 def build_glance_import(settings: Settings, source_url: str) -> GlanceImport:
@@ -344,6 +355,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     dashboard = dashboard_middleware(
         settings, policy, images=services.images, members=services.members, quotas=services.quotas,
         import_methods=import_methods, imports=services.imports, transfers=transfers,
+        metadefs=services.metadefs,
     )  # fmt: skip
     app = Starlette(
         lifespan=lifespan,
@@ -355,6 +367,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             *imports.routes,
             *quotas.routes,
             *discovery.routes,
+            *metadefs.routes,
+            *metadef_entries.routes,
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
@@ -371,6 +385,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     app.state.members = services.members
     app.state.quotas = services.quotas
     app.state.imports = services.imports
+    app.state.metadefs = services.metadefs
     app.state.import_methods = import_methods
     app.state.transfers = transfers
     return app

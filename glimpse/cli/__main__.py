@@ -15,6 +15,7 @@ from rich.table import Table
 from glimpse import logsafe
 from glimpse.auth.context import RequestContext
 from glimpse.cli import glance_import as glance_import_cli
+from glimpse.cli import metadefs as metadefs_cli
 from glimpse.cli import store as store_cli
 from glimpse.config import Settings, load_settings, parse_size
 from glimpse.errors import BadRequest, ConfigError
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (("sync", "create or upgrade the schema"), ("version", "print the schema revision")):
         _config_args(db.add_parser(name, help=text))
     glance_import_cli.add_parser(db, _config_args)
+    metadefs_cli.add_parsers(db, _config_args)
     return parser
 
 
@@ -135,6 +137,10 @@ def db(args: argparse.Namespace) -> int:
         from glimpse.app import build_glance_import
 
         return glance_import_cli.run(args, build_glance_import(settings, args.source))
+    if args.db_command in metadefs_cli.COMMANDS:
+        from glimpse.app import build_metadef_files
+
+        return metadefs_cli.run(args, build_metadef_files(settings), console)
     if args.db_command == "sync":
         console.print(f"Database schema is at revision {sync_database(settings)} (head).")
     else:

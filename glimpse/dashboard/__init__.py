@@ -19,13 +19,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from glimpse.auth.policy import Policy
 from glimpse.config import Settings
-from glimpse.dashboard import account, detail
+from glimpse.dashboard import account, detail, metadata
 from glimpse.dashboard import images as image_pages
 from glimpse.dashboard.login import KeystoneLogin
 from glimpse.dashboard.session import Sessions, load_secret
 from glimpse.dashboard.web import BASE, Dash, NeedLogin, Page
 from glimpse.domain.imports import ImportService
 from glimpse.domain.members import MemberService
+from glimpse.domain.metadefs import MetadefService
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.service import ImageService
 from glimpse.errors import GlimpseError, status_for
@@ -75,6 +76,8 @@ def build_dashboard(settings: Settings, dash: Dash) -> Starlette:
                     Route("/images/{image_id}/file", image_pages.upload, methods=["PUT"]),
                     Route("/images/{image_id}/download", detail.download, methods=["GET"]),
                     Route("/images/{image_id}/delete", detail.confirm_delete, methods=["GET"]),
+                    Route("/images/{image_id}/metadata", metadata.show, methods=["GET"]),
+                    Route("/images/{image_id}/metadata", metadata.update, methods=["POST"]),
                     Route("/images/{image_id}/{action}", detail.act, methods=["POST"]),
                     Mount("/static", app=static, name="static"),
                 ],
@@ -130,6 +133,7 @@ def dashboard_middleware(
     import_methods: list[str],
     imports: ImportService | None = None,
     transfers: Transfers | None = None,
+    metadefs: MetadefService | None = None,
 ) -> Middleware:
     keystone = None
     if settings.auth_flavor == "keystone":
@@ -146,6 +150,7 @@ def dashboard_middleware(
         web_download="web-download" in import_methods and imports is not None,
         imports=imports,
         transfers=transfers or Transfers(),
+        metadefs=metadefs,
         max_form_bytes=settings.max_request_body_size,
     )
     return Middleware(DashboardMiddleware, dashboard=build_dashboard(settings, dash))

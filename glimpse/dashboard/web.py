@@ -20,6 +20,7 @@ from glimpse.dashboard.multipart import StreamedForm
 from glimpse.dashboard.session import CSRF_FIELD, CSRF_HEADER, Sessions, check_csrf
 from glimpse.domain.imports import ImportService
 from glimpse.domain.members import MemberService
+from glimpse.domain.metadefs import MetadefService
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.service import ImageService
 from glimpse.streaming import Transfers
@@ -55,6 +56,7 @@ class Dash:
     web_download: bool
     imports: ImportService | None = None
     transfers: Transfers = field(default_factory=Transfers)
+    metadefs: MetadefService | None = None
     max_form_bytes: int = 114688  # [oslo_middleware] max_request_body_size, for a form's text fields
 
 

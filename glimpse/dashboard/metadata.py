@@ -1,0 +1,81 @@
+"""The "Update metadata" editor of an image: the catalog's properties for OS::Glance::Image, set or removed
+through the same image update use case (and policy) as PATCH /v2/images/{id}."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from glimpse.auth.context import RequestContext
+from glimpse.dashboard.web import BASE, Page
+from glimpse.domain.metadef_catalog import CatalogNamespace, catalog, check_value
+from glimpse.domain.patch import MEDIA_V21
+from glimpse.errors import GlimpseError
+
+
+def _catalog(page: Page, only: str | None = None) -> Callable[[RequestContext], list[CatalogNamespace]]:
+    service = page.dash.metadefs
+    assert service is not None
+
+    def read(ctx: RequestContext) -> list[CatalogNamespace]:
+        return catalog(service, ctx, only=only)
+
+    return read
+
+
+def _back(image_id: str) -> str:
+    return f"{BASE}/images/{image_id}/metadata"
+
+
+async def show(request: Request) -> Response:
+    page = Page(request)
+    image_id = request.path_params["image_id"]
+    image = await page.call(page.dash.images.get, image_id)
+    namespaces: list[CatalogNamespace] = []
+    error = None
+    if page.dash.metadefs is None:
+        error = "The metadata definitions catalog is not available."
+    else:
+        try:
+            namespaces = await page.call(_catalog(page))
+        except GlimpseError as exc:
+            error = exc.message
+    return page.render("metadata.html", image=image, namespaces=namespaces, catalog_error=error)
+
+
+def changes(form: Any, namespace: CatalogNamespace, current: dict[str, str]) -> list[dict[str, Any]]:
+    """JSON-patch operations: a filled field sets its property, a ticked box removes it, the rest stay."""
+    ops: list[dict[str, Any]] = []
+    for prop in namespace.properties:
+        text = form.get(f"md:{prop.key}")
+        value = text.strip() if isinstance(text, str) else ""
+        if form.get(f"remove:{prop.key}") and prop.key in current:
+            ops.append({"op": "remove", "path": f"/{prop.key}"})
+        elif value and current.get(prop.key) != value:
+            ops.append({"op": "add", "path": f"/{prop.key}", "value": check_value(prop, value)})
+    return ops
+
+
+async def update(request: Request) -> Response:
+    page = Page(request)
+    page.require_login()
+    image_id = request.path_params["image_id"]
+    try:
+        form = await page.form()
+        if page.dash.metadefs is None:
+            return page.redirect(_back(image_id), "The metadata definitions catalog is not available.", error=True)
+        name = str(form.get("namespace", ""))
+        found = await page.call(_catalog(page, name))
+        if not found:
+            return page.redirect(_back(image_id), f"{name} defines no image metadata.", error=True)
+        image = await page.call(page.dash.images.get, image_id)
+        ops = changes(form, found[0], image.properties)
+        if not ops:
+            return page.redirect(_back(image_id), "Nothing was changed.")
+        await page.call(page.dash.images.update, image_id, ops, MEDIA_V21)
+    except GlimpseError as exc:
+        return page.redirect(_back(image_id), exc.message, error=True)
+    return page.redirect(_back(image_id), f"Metadata from {found[0].display_name} saved.")
