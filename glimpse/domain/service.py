@@ -15,7 +15,7 @@ from glimpse.db.repositories import ImageRepository
 from glimpse.domain import listing, patch
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.authorization import Authorizer, image_target, new_image_target
-from glimpse.domain.inputs import INT32_MAX, check_int, check_properties, check_text, check_url
+from glimpse.domain.inputs import INT32_MAX, check_hash_value, check_int, check_properties, check_text, check_url
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.schema import BASE_PROPERTIES, COLUMNS, DEFAULT_SCHEMA, RESERVED, RESERVED_PREFIX, ImageSchema
 from glimpse.errors import (
@@ -385,9 +385,12 @@ class ImageService:
         url, validation = check_url(body["url"], "Location url"), body.get("validation_data") or {}
         if not isinstance(validation, dict):
             raise BadRequest("validation_data must be an object with os_hash_algo and os_hash_value.")
+        if "os_hash_value" in validation and "os_hash_algo" not in validation:  # Glance's schema: dependentRequired
+            raise BadRequest("validation_data's os_hash_value needs os_hash_algo.")
         algo = validation.get("os_hash_algo") or self.limits.hashing_algorithm
         if algo not in ("md5", "sha1", "sha256", "sha512"):
             raise BadRequest(f"os_hash_algo {algo} is not one of md5, sha1, sha256, sha512.")
+        check_hash_value(validation.get("os_hash_value"), algo)
         image = self._modifiable(ctx, image_id, "add_image_location")
         if image.status != "queued":
             raise Conflict(f"A location can only be added to a queued image; image {image_id} is {image.status}.")
