@@ -9,7 +9,7 @@ from typing import Any
 from glimpse.auth.context import RequestContext
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.entities import Image, Location
-from glimpse.domain.inputs import check_url
+from glimpse.domain.inputs import check_hash_value, check_url
 from glimpse.domain.limits import Limits
 from glimpse.domain.ports import ImageRepository, StoreRegistry
 from glimpse.errors import BadRequest, Conflict, NotFound, StoreError, StoreUnavailable, TooLarge
@@ -54,9 +54,12 @@ class ImageLocations:
         url, validation = check_url(body["url"], "Location url"), body.get("validation_data") or {}
         if not isinstance(validation, dict):
             raise BadRequest("validation_data must be an object with os_hash_algo and os_hash_value.")
+        if "os_hash_value" in validation and "os_hash_algo" not in validation:  # Glance's schema: dependentRequired
+            raise BadRequest("validation_data's os_hash_value needs os_hash_algo.")
         algo = validation.get("os_hash_algo") or self.limits.hashing_algorithm
         if algo not in ("md5", "sha1", "sha256", "sha512"):
             raise BadRequest(f"os_hash_algo {algo} is not one of md5, sha1, sha256, sha512.")
+        check_hash_value(validation.get("os_hash_value"), algo)
         image = self.access.load(ctx, image_id, "add_image_location")
         if image.status != "queued":
             raise Conflict(f"A location can only be added to a queued image; image {image_id} is {image.status}.")

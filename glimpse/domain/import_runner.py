@@ -111,11 +111,11 @@ class ImportRunner:
         """The task failed while its claim holds: the image back to queued (a copy: stays active) with
         os_glance_failed_import, its reservation and staged data released, the task ended."""
         image_id = task.image_id or ""
-        failed = {FAILED_IMPORT: ",".join(task.input.get("stores") or [])}
+        failed = _finished(task.input.get("stores") or [])
         try:
             if not task.input.get("copy"):
                 self.repo.transition(image_id, "importing", "queued", fence=fence)
-            self.repo.set_internal_properties(image_id, failed, remove=(IMPORT_TASK, IMPORTING_TO), fence=fence)
+            self.repo.set_internal_properties(image_id, failed, remove=(IMPORT_TASK,), fence=fence)
         except ClaimLost:
             return  # another process owns the task now: everything shared is its business
         except Conflict:
@@ -156,14 +156,12 @@ class ImportRunner:
             os_hash_value=stored.hash_value, virtual_size=verdict, disk_format=disk_format,
             container_format=container_format,
         )  # fmt: skip
-        properties = dict(task.input.get("inject", {}))
-        if failed:
-            properties[FAILED_IMPORT] = ",".join(failed)
+        properties = {**task.input.get("inject", {}), **_finished(failed)}
         try:
             self.repo.activate(
                 image.id, "importing", _location(store, stored),
                 extra=[_location(w, d) for d, _, w in placed[1:]], fence=claim.fence,
-                properties=properties, remove_properties=(IMPORT_TASK, IMPORTING_TO), **values,
+                properties=properties, remove_properties=(IMPORT_TASK,), **values,
             )  # fmt: skip
         except Conflict as exc:
             _remove(placed)  # named for this attempt only: nobody else's data
@@ -285,8 +283,7 @@ class ImportRunner:
                     if task.input.get("all_stores_must_succeed", True) or claim.failure or isinstance(exc, Conflict):
                         raise
                     failed.append(name)
-        properties = {FAILED_IMPORT: ",".join(failed)} if failed else {}
-        self.repo.set_internal_properties(image.id, properties, remove=(IMPORT_TASK, IMPORTING_TO), fence=claim.fence)
+        self.repo.set_internal_properties(image.id, _finished(failed), remove=(IMPORT_TASK,), fence=claim.fence)
         self.quotas.release(image.id)
         return {"image_id": image.id, "stores": ",".join(copied)}
 
@@ -368,3 +365,9 @@ def _read_file(path: Path) -> Iterator[bytes]:
     with open(path, "rb") as f:
         while chunk := f.read(1024 * 1024):
             yield chunk
+
+
+def _finished(failed: Iterable[str]) -> dict[str, str]:
+    """The server-kept properties of an import or copy that ended: as in Glance, no store is left importing (an
+    empty string, which is what clients wait for, not a missing property) and the stores that failed, if any."""
+    return {IMPORTING_TO: "", FAILED_IMPORT: ",".join(failed)}

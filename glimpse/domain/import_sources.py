@@ -103,7 +103,10 @@ class Sources:
         region = method.get("glance_region")
         if not isinstance(remote_id, str) or not isinstance(region, str):
             raise BadRequest("glance-download needs 'glance_image_id' and 'glance_region'.")
-        check_uuid(remote_id, "glance_image_id")  # it becomes part of the remote image's URL
+        try:
+            check_uuid(remote_id, "glance_image_id")  # it becomes part of the remote image's URL
+        except BadRequest:
+            raise BadRequest("glance_image_id: the remote image id does not look like a UUID.") from None
         interface = method.get("glance_service_interface") or "public"
         endpoint = remote_glance.find_endpoint(ctx.service_catalog, self.options.remote_endpoints, region, interface)
         remote = remote_glance.remote_image(endpoint, remote_id, ctx.auth_token, self.options.egress)

@@ -198,6 +198,15 @@ class ImportService:
             return {}
         return {"inject": dict(self.options.inject)}
 
+    # --- what the legacy tasks API (domain/legacy_tasks.py) asks ---------------------------------------
+    def authorize_task_creation(self, ctx: RequestContext) -> None:
+        self.policy.enforce(ctx, "tasks_api_access", {"project_id": ctx.project_id})
+        self.policy.enforce(ctx, "add_task", {"project_id": ctx.project_id})
+
+    def vet_source(self, uri: str) -> None:
+        """BadRequest unless the egress policy would let web-download fetch `uri`."""
+        self.options.egress.vet(uri)
+
     # --- reading tasks ------------------------------------------------------------------------------
     def image_tasks(self, ctx: RequestContext, image_id: str) -> list[Task]:
         image = self.access.load(ctx, image_id)

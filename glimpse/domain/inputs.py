@@ -7,6 +7,7 @@ mistake, so it is a BadRequest here and never a database error later.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -116,3 +117,18 @@ def check_url(url: Any, what: str = "URL", max_length: int = MAX_URL_LENGTH) -> 
     if not parts.scheme or not parts.hostname:
         raise BadRequest(f"{what} {url!r} must be absolute: scheme://host/...")
     return url
+
+
+def check_hash_value(value: Any, algo: str) -> None:
+    """As Glance checks validation_data before reading anything: hexadecimal, of the algorithm's digest size."""
+    if value is None:
+        return
+    try:
+        digest = bytes.fromhex(value) if isinstance(value, str) else None
+    except ValueError:
+        digest = None
+    if digest is None:
+        raise BadRequest(f"os_hash_value ({value}) is not a valid hexadecimal value.")
+    size = hashlib.new(algo).digest_size
+    if len(digest) != size:
+        raise BadRequest(f"os_hash_value: ({value}) is not the correct size for ({algo}) (should be ({size}) bytes).")

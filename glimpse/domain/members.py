@@ -55,8 +55,6 @@ class MemberService:
         self.policy.enforce(ctx, "add_member", self._target(image.id, image.owner, member_id))
         if image.visibility != "shared":
             raise Forbidden(f"Only shared images have members; image {image_id} is {image.visibility}.")
-        if member_id == image.owner:
-            raise BadRequest("An image cannot be shared with the project that owns it.")
         return self.repo.add_member(image.id, member_id, self.member_quota)
 
     def set_status(self, ctx: RequestContext, image_id: str, member_id: str, body: Any) -> Member:

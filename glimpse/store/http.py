@@ -48,7 +48,7 @@ class HttpStore:
         except fetch.Unreachable as exc:
             raise StoreUnavailable(f"Image data at {url} could not be reached: {exc.message}") from None
         except BadRequest as exc:
-            raise StoreError(f"Image data at {url} may not be fetched: {exc.message}") from None
+            raise StoreError(f"Image data at {url} does not pass filtering: {exc.message}") from None  # Glance's words
 
     def add(
         self, image_id: str, chunks: Iterable[bytes], *, max_size: int, expected_size: int | None, hash_algo: str

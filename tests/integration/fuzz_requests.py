@@ -152,6 +152,20 @@ IMPORT_METHOD = st.fixed_dictionaries(
 IDENTITY = _one(b"x-project-id", b"x-tenant-id", b"x-user-id", b"x-roles")  # the no-auth caller
 LONG = st.just(b"p" * 256)
 IMPORT_FLAGS = st.dictionaries(_one("stores", "all_stores", "all_stores_must_succeed"), json_value)
+LEGACY_TASK = st.fixed_dictionaries(
+    {"type": _one("import") | json_value},
+    optional={
+        "input": st.fixed_dictionaries(
+            {},
+            optional={
+                "import_from": json_value | text,
+                "import_from_format": json_value,
+                "image_properties": st.dictionaries(st.sampled_from(ATTRIBUTES) | text, json_value, max_size=4),
+            },
+        )
+        | json_value
+    },
+)
 
 
 def _upload(d: st.DrawFn, i: str) -> Req:
@@ -182,6 +196,7 @@ BUILDERS: dict[str, Any] = {
     "import": lambda d, i, w: _import(d, i),
     "tasks": lambda d, i, w: Req("GET", "/v2/tasks", query=d(_pairs(_one("limit", "status", "type"), url_text, 3))),
     "task": lambda d, i, w: Req("GET", f"/v2/tasks/{d(segment)}"),
+    "task_create": lambda d, i, w: _json("POST", "/v2/tasks", _encode(d(LEGACY_TASK))),
     "image_tasks": lambda d, i, w: Req("GET", f"{i}/tasks"),
     "quota": lambda d, i, w: _json(
         d(_one("GET", "PUT")), f"/v2/quotas/{d(segment)}", _encode(d(st.dictionaries(QUOTAS | text, json_value)))

@@ -1,4 +1,4 @@
-"""Interoperable import: PUT /v2/images/{id}/stage, POST /v2/images/{id}/import, and tasks."""
+"""Interoperable import: PUT /v2/images/{id}/stage, POST /v2/images/{id}/import, and tasks (legacy POST too)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from glimpse.api.v2.views import isotime
 from glimpse.domain.entities import Task
 from glimpse.domain.imports import ImportService
 from glimpse.domain.inputs import parse_count
+from glimpse.domain.legacy_tasks import create_import_task
 from glimpse.streaming import RequestBodyReader
 
 
@@ -83,6 +84,14 @@ async def index(request: Request) -> Response:
     return JSONResponse({"tasks": [task_view(t) for t in found], "first": "/v2/tasks", "schema": "/v2/schemas/tasks"})
 
 
+async def create(request: Request) -> Response:
+    body = await deps.json_body(request)
+    task = await run_in_threadpool(
+        create_import_task, deps.images(request), _imports(request), deps.context(request), body
+    )
+    return JSONResponse(task_view(task), status_code=201)
+
+
 async def show(request: Request) -> Response:
     task = await run_in_threadpool(_imports(request).get_task, deps.context(request), request.path_params["task_id"])
     return JSONResponse(task_view(task))
@@ -92,6 +101,6 @@ routes = [
     resource("/v2/images/{image_id}/stage", put=stage),
     resource("/v2/images/{image_id}/import", post=start),
     resource("/v2/images/{image_id}/tasks", get=image_tasks),
-    resource("/v2/tasks", get=index),
+    resource("/v2/tasks", get=index, post=create),
     resource("/v2/tasks/{task_id}", get=show),
 ]

@@ -8,6 +8,7 @@ from glimpse.domain.inputs import (
     INT32_MAX,
     MAX_JSON_DEPTH,
     check_document,
+    check_hash_value,
     check_int,
     check_properties,
     check_text,
@@ -94,3 +95,17 @@ def test_uuids(value: object) -> None:
     with pytest.raises(BadRequest):
         check_uuid(value, "glance_image_id")
     assert check_uuid("00000000-0000-0000-0000-00000000000A", "id")
+
+
+def test_check_hash_value_wants_hexadecimal_of_the_digest_size() -> None:
+    """validation_data is judged before any data is read, with Glance's wording (Tempest checks the 400s)."""
+    check_hash_value(None, "sha512")
+    check_hash_value("ab" * 64, "sha512")
+    check_hash_value("AB" * 16, "md5")
+    with pytest.raises(BadRequest, match="not the correct size"):
+        check_hash_value("dbc9e0f80d131e64b94913a7b40bb5", "sha512")
+    with pytest.raises(BadRequest, match="not the correct size"):
+        check_hash_value("ab" * 32, "sha512")  # a sha256 given as sha512
+    for bad in ("xyz", "abc", 12, ["ab"]):
+        with pytest.raises(BadRequest, match="not a valid hexadecimal"):
+            check_hash_value(bad, "sha256")
