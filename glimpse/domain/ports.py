@@ -21,6 +21,7 @@ from glimpse.domain.entities import (
     ProjectLimits,
     ProjectUsage,
     StoredData,
+    StoreInfo,
     Task,
 )
 from glimpse.domain.metadef_entities import (
@@ -329,6 +330,11 @@ class StoreRegistry(Protocol):
 
     @property
     def stores(self) -> Mapping[str, Store]: ...
+
+    @property
+    def info(self) -> Mapping[str, StoreInfo]:
+        """The description and weight of every configured store, by id."""
+        ...
 
     def get(self, name: str) -> Store: ...
 
