@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import false, select, update
 from sqlalchemy.orm import Session
 
-from glimpse.db.models import ImageRow, LocationRow, PropertyRow, ReservationRow, utcnow
+from glimpse.db.models import ImageRow, LocationRow, PropertyRow, ReservationRow, table_of, utcnow
 from glimpse.db.quotas import UPLOADING, count_images, lock_project
-from glimpse.db.tasks import Fence, hold_claim
-from glimpse.domain.entities import Location
+from glimpse.db.tasks import hold_claim
+from glimpse.domain.entities import Fence, Location
 from glimpse.errors import Conflict, TooLarge
 
 
@@ -69,9 +69,9 @@ class ImageDataWrites:
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 raise Conflict(f"Image {image_id} was deleted or reset while it was being staged.")
             s.execute(
-                PropertyRow.__table__.delete().where(
-                    PropertyRow.image_id == image_id, PropertyRow.name == "os_glance_stage_url"
-                )
+                table_of(PropertyRow)
+                .delete()
+                .where(PropertyRow.image_id == image_id, PropertyRow.name == "os_glance_stage_url")
             )
             s.add(PropertyRow(image_id=image_id, name="os_glance_stage_url", value=url))
 
@@ -168,7 +168,7 @@ class ImageDataWrites:
             if properties or remove_properties:
                 _set_properties(s, image_id, properties or {}, remove_properties)
             # The image's size now counts for its project; the upload's reservation goes in the same commit.
-            s.execute(ReservationRow.__table__.delete().where(ReservationRow.image_id == image_id))
+            s.execute(table_of(ReservationRow).delete().where(ReservationRow.image_id == image_id))
 
     def add_location(
         self, image_id: str, location: Location, *, size: int | None, checksum: str | None, fence: Fence | None = None

@@ -19,12 +19,14 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from glimpse.db.metadef_models import (
+    EntryRow,
     MetadefAssociationRow,
     MetadefNamespaceRow,
     MetadefObjectRow,
     MetadefPropertyRow,
     MetadefResourceTypeRow,
     MetadefTagRow,
+    select_entries,
     write_definition,
 )
 from glimpse.db.metadefs import MetadefRepository
@@ -50,10 +52,10 @@ def _files(path: Path) -> list[Path]:
 
 
 def _child(
-    session: Session, model: type[MetadefObjectRow | MetadefPropertyRow | MetadefTagRow],
-    ns_id: int, name: str, definition: dict[str, Any], prefer_new: bool,
-) -> None:  # fmt: skip
-    row = session.scalars(select(model).where(model.namespace_id == ns_id, model.name == name)).first()
+    session: Session, model: type[EntryRow], ns_id: int, name: str, definition: dict[str, Any], prefer_new: bool
+) -> None:
+    query = select_entries(model).where(model.namespace_id == ns_id, model.name == name)
+    row = session.scalars(query).first()
     if row is None:
         row = model(namespace_id=ns_id, name=name)
         write_definition(row, definition)

@@ -23,6 +23,7 @@ from glimpse.db.metadef_models import (
     MetadefResourceTypeRow,
     MetadefTagRow,
     read_definition,
+    select_entries,
     write_definition,
 )
 from glimpse.domain.metadef_entities import (
@@ -37,7 +38,7 @@ from glimpse.domain.metadef_entities import (
 )
 from glimpse.errors import Conflict, NotFound
 
-ROWS: dict[Kind, type[MetadefObjectRow] | type[MetadefPropertyRow] | type[MetadefTagRow]] = {
+ROWS: dict[Kind, type[EntryRow]] = {
     "object": MetadefObjectRow,
     "property": MetadefPropertyRow,
     "tag": MetadefTagRow,
@@ -82,7 +83,7 @@ class MetadefRepository:
 
     def list_namespaces(self, q: NamespaceQuery) -> list[Namespace]:
         with self.sessions.begin() as session:
-            stmt: Select[tuple[MetadefNamespaceRow]] = select(MetadefNamespaceRow)
+            stmt: Select[MetadefNamespaceRow] = select(MetadefNamespaceRow)
             if not q.all_visible:
                 public = MetadefNamespaceRow.visibility == "public"
                 stmt = stmt.where(or_(public, MetadefNamespaceRow.owner == q.owner) if q.owner else public)
@@ -177,7 +178,7 @@ class MetadefRepository:
         with self.sessions.begin() as session:
             ns = self._ns_row(session, name)
             model = ROWS[kind]
-            stmt = select(model).where(model.namespace_id == ns.id)
+            stmt = select_entries(model).where(model.namespace_id == ns.id)
             order = [getattr(model, sort_key), model.created_at, model.id]
             descending = sort_dir == "desc"
             if marker is not None:
@@ -193,7 +194,8 @@ class MetadefRepository:
         session: Session, ns: MetadefNamespaceRow, kind: Kind, entry: str
     ) -> MetadefObjectRow | MetadefPropertyRow | MetadefTagRow:
         model = ROWS[kind]
-        row = session.scalars(select(model).where(model.namespace_id == ns.id, model.name == entry)).first()
+        query = select_entries(model).where(model.namespace_id == ns.id, model.name == entry)
+        row = session.scalars(query).first()
         if row is None:
             raise NotFound(_missing(kind, entry, ns.namespace))
         return row

@@ -8,6 +8,7 @@ that commit and then no longer matches (and a fenced-out process never publishes
 
 from __future__ import annotations
 
+import builtins
 import json
 import uuid
 from datetime import timedelta
@@ -82,7 +83,7 @@ class TaskRepository:
             return _task(row)
 
     def list(self, owner: str | None = None, image_id: str | None = None, limit: int = 100,
-             status: str | None = None, task_type: str | None = None) -> list[Task]:  # fmt: skip
+             status: str | None = None, task_type: str | None = None) -> builtins.list[Task]:  # fmt: skip
         query = select(TaskRow).order_by(TaskRow.created_at.desc(), TaskRow.id.desc()).limit(limit)
         if owner is not None:
             query = query.where(TaskRow.owner == owner)
@@ -163,7 +164,7 @@ class TaskRepository:
                 .values(heartbeat_at=utcnow())
             )
 
-    def orphaned_pinned(self, stale_after: timedelta) -> list[Task]:
+    def orphaned_pinned(self, stale_after: timedelta) -> builtins.list[Task]:
         """Pinned tasks whose process stopped beating: nobody else can run them."""
         cutoff = utcnow() - stale_after
         with self._sessions.begin() as s:
@@ -214,7 +215,7 @@ class TaskRepository:
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
-    def pinned_prefix(self, prefix: str) -> list[Task]:
+    def pinned_prefix(self, prefix: str) -> builtins.list[Task]:
         """After a restart: pinned tasks of the node's former processes (their tokens died with them)."""
         with self._sessions.begin() as s:
             rows = s.scalars(
