@@ -97,9 +97,9 @@ class Protection:
                     payload = AESGCM(enc_key).decrypt(nonce, sealed, key.encode())
                 except InvalidTag:
                     payload = None
-            if payload is None:
-                log.warning("A shared token cache entry failed its %s check; it is ignored.", self.strategy.upper())
-                return None
+        if payload is None:
+            log.warning("A shared token cache entry failed its %s check; it is ignored.", self.strategy.upper())
+            return None
         try:
             value = json.loads(payload)
         except ValueError:
