@@ -143,7 +143,7 @@ def build_stores(settings: Settings, node: str) -> StoreRegistry:
         return build_registry(
             settings.backends, settings.default_backend, multi=settings.multi_store, node=node, egress=egress
         )
-    datadir = {"filesystem_store_datadir": settings.filesystem_store_datadir}
+    datadir: dict[str, object] = {"filesystem_store_datadir": settings.filesystem_store_datadir}
     legacy = tuple(BackendConfig(kind, kind, f"{kind} store", options=datadir) for kind in settings.stores)
     return build_registry(legacy, settings.default_store, multi=False, node=node, egress=egress)
 

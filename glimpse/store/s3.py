@@ -18,7 +18,7 @@ import itertools
 import logging
 import tempfile
 from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 
 MIN_PART = 5 * MIB  # S3 refuses smaller parts except the last
 MISSING = {"NoSuchKey", "NoSuchBucket", "404", "NotFound"}
+# s3_store_bucket_url_format -> botocore's addressing_style (the same three words).
+AddressingStyle = Literal["auto", "path", "virtual"]
+ADDRESSING_STYLES: dict[str, AddressingStyle] = {"auto": "auto", "path": "path", "virtual": "virtual"}
 
 
 class S3Store:
@@ -65,7 +68,8 @@ class S3Store:
     ) -> None:
         if large_object_chunk_size < MIN_PART:
             raise StoreError(f"Store {name}: s3_store_large_object_chunk_size must be at least 5 (MiB).")
-        if bucket_url_format not in ("auto", "path", "virtual"):
+        addressing_style = ADDRESSING_STYLES.get(bucket_url_format)
+        if addressing_style is None:
             raise StoreError(f"Store {name}: s3_store_bucket_url_format must be auto, path or virtual.")
         self.name = name
         self.bucket = bucket
@@ -86,7 +90,7 @@ class S3Store:
             region_name=region_name or "us-east-1",
             verify=cacert if cacert else None,
             config=Config(
-                s3={"addressing_style": bucket_url_format},
+                s3={"addressing_style": addressing_style},
                 retries={"max_attempts": 3, "mode": "standard"},
                 # Glimpse sends Content-MD5 itself and hashes everything it reads; the newer CRC
                 # trailers are not understood by every S3-compatible server.
