@@ -321,6 +321,14 @@ class Store(Protocol):
         ...
 
 
+class StagingArea(Store, Protocol):
+    """The store glance-direct data waits in, which can list what it holds."""
+
+    def stored_ids(self) -> builtins.list[str]:
+        """The image ids of the complete data held."""
+        ...
+
+
 class StoreRegistry(Protocol):
     """The configured stores by id, the default one, and lookup by location."""
 
