@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from glimpse.db.metadef_models import (
     EntryRow,
@@ -30,6 +30,7 @@ from glimpse.db.metadef_models import (
     write_definition,
 )
 from glimpse.db.metadefs import MetadefRepository
+from glimpse.db.session import SessionFactory
 from glimpse.errors import BadRequest
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ def _load_one(session: Session, doc: dict[str, Any], merge: bool, prefer_new: bo
 
 
 def load(
-    sessions: sessionmaker[Session], path: Path, *, merge: bool = False, prefer_new: bool = False,
+    sessions: SessionFactory, path: Path, *, merge: bool = False, prefer_new: bool = False,
     overwrite: bool = False,
 ) -> LoadReport:  # fmt: skip
     """Each file in its own transaction: a broken file is reported and the others still load."""
@@ -146,12 +147,12 @@ def load(
     return report
 
 
-def unload(sessions: sessionmaker[Session]) -> int:
+def unload(sessions: SessionFactory) -> int:
     """Every namespace and resource type goes; the number of namespaces removed."""
     return MetadefRepository(sessions).delete_all()
 
 
-def export(sessions: sessionmaker[Session], path: Path) -> list[Path]:
+def export(sessions: SessionFactory, path: Path) -> list[Path]:
     """One file per namespace, named after its display name as glance-manage names them."""
     path.mkdir(parents=True, exist_ok=True)
     repo = MetadefRepository(sessions)
@@ -193,7 +194,7 @@ def export(sessions: sessionmaker[Session], path: Path) -> list[Path]:
 class MetadefFiles:
     """load, unload and export bound to one database, for `glimpse db load-metadefs` and its siblings."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
 
     def load(self, path: Path, *, merge: bool, prefer_new: bool, overwrite: bool) -> LoadReport:

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from glimpse.db.metadef_models import (
     EntryRow,
@@ -26,6 +26,7 @@ from glimpse.db.metadef_models import (
     select_entries,
     write_definition,
 )
+from glimpse.db.session import SessionFactory
 from glimpse.domain.metadef_entities import (
     NO_CONTENTS,
     Association,
@@ -57,7 +58,7 @@ def _entry(row: EntryRow) -> Entry:
 
 
 class MetadefRepository:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: SessionFactory) -> None:
         self.sessions = sessions
 
     @contextmanager
@@ -125,11 +126,12 @@ class MetadefRepository:
             session.flush()
             for assoc in contents.associations:
                 self._associate(session, row, assoc)
-            for kind, entries in (("object", contents.objects), ("property", contents.properties)):
+            groups: tuple[tuple[Kind, Sequence[Entry]], ...] = (
+                ("object", contents.objects), ("property", contents.properties), ("tag", contents.tags),
+            )  # fmt: skip
+            for kind, entries in groups:
                 for entry in entries:
-                    self._add_entry(session, row, kind, entry)  # type: ignore[arg-type]
-            for entry in contents.tags:
-                self._add_entry(session, row, "tag", entry)
+                    self._add_entry(session, row, kind, entry)
             session.flush()
             return _namespace(row)
 

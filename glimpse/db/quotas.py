@@ -11,9 +11,10 @@ from dataclasses import asdict
 
 from sqlalchemy import case, delete, exists, false, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from glimpse.db.models import ImageRow, LocationRow, QuotaRow, ReservationRow, TaskRow, utcnow
+from glimpse.db.session import SessionFactory
 from glimpse.domain.entities import LIMIT_NAMES, ProjectLimits, ProjectUsage
 from glimpse.errors import Gone
 
@@ -70,7 +71,7 @@ def staged_bytes(s: Session, project_id: str) -> int:
 
 
 class QuotaRepository:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
 
     def limits(self, project_id: str) -> ProjectLimits:

@@ -11,11 +11,12 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true, tuple_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from glimpse.db.image_data import ImageDataWrites
 from glimpse.db.models import ImageRow, MemberRow, PropertyRow, ReservationRow, TagRow, table_of, utcnow
 from glimpse.db.quotas import count_images, lock_project
+from glimpse.db.session import SessionFactory
 from glimpse.db.tasks import hold_claim
 from glimpse.domain.entities import Comparison, Fence, Image, ImageQuery, Location, Member
 from glimpse.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
@@ -41,7 +42,7 @@ def _to_record(row: ImageRow) -> Image:
 
 
 class ImageRepository(ImageDataWrites):
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
 
     @contextmanager

@@ -15,9 +15,10 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from glimpse.db.models import TaskRow, utcnow
+from glimpse.db.session import SessionFactory
 from glimpse.domain.entities import Fence, Task
 from glimpse.errors import ClaimLost, NotFound
 
@@ -58,7 +59,7 @@ def _task(row: TaskRow) -> Task:
 
 
 class TaskRepository:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
 
     def create(self, task_type: str, owner: str | None, image_id: str | None, task_input: dict[str, Any],
