@@ -187,7 +187,7 @@ class RedisCache(SharedCache):
             raw = self._client.get(key)
         except redis.RedisError:
             return None  # the cache is an optimisation: without it, Keystone answers
-        return bytes(raw) if raw else None  # type: ignore[arg-type]
+        return raw if isinstance(raw, bytes) and raw else None  # redis-py types get() as sync or async
 
     def _set(self, key: str, raw: bytes, ttl: int) -> None:
         import redis
