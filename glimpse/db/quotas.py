@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from glimpse.db.models import ImageRow, LocationRow, QuotaRow, ReservationRow, TaskRow, utcnow
-from glimpse.db.session import SessionFactory
+from glimpse.db.session import SessionFactory, rowcount
 from glimpse.domain.entities import LIMIT_NAMES, ProjectLimits, ProjectUsage
 from glimpse.errors import Gone
 
@@ -24,7 +24,7 @@ UPLOADING = ("saving", "uploading", "importing")
 def lock_project(s: Session, project_id: str) -> None:
     """Take the project's quota row lock for the rest of the transaction, creating the row if needed."""
     bump = update(QuotaRow).where(QuotaRow.project_id == project_id).values(lock_counter=QuotaRow.lock_counter + 1)
-    if s.execute(bump).rowcount == 1:  # type: ignore[attr-defined]
+    if rowcount(s.execute(bump)) == 1:
         return
     try:
         with s.begin_nested():
@@ -158,7 +158,7 @@ class QuotaRepository:
         )
         with self._sessions.begin() as s:
             result = s.execute(delete(ReservationRow).where(~live_image, ~live_task))
-            return int(result.rowcount)  # type: ignore[attr-defined]
+            return rowcount(result)
 
     def headroom(self, image_id: str, project_id: str, limit: int) -> int:
         """What the image's reservation could grow to within `limit` (its own reservation included)."""

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from glimpse.db.image_data import ImageDataWrites
 from glimpse.db.models import ImageRow, MemberRow, PropertyRow, ReservationRow, TagRow, table_of, utcnow
 from glimpse.db.quotas import count_images, lock_project
-from glimpse.db.session import SessionFactory
+from glimpse.db.session import SessionFactory, rowcount
 from glimpse.db.tasks import hold_claim
 from glimpse.domain.entities import Comparison, Fence, Image, ImageQuery, Location, Member
 from glimpse.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
@@ -91,7 +91,7 @@ class ImageRepository(ImageDataWrites):
                 .where(MemberRow.image_id == image_id, MemberRow.member == member_id)
                 .values(status=status, updated_at=utcnow())
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if rowcount(result) != 1:
                 raise NotFound(f"{member_id} is not a member of image {image_id}")
         return self.member(image_id, member_id)
 
@@ -100,7 +100,7 @@ class ImageRepository(ImageDataWrites):
             result = s.execute(
                 table_of(MemberRow).delete().where(MemberRow.image_id == image_id, MemberRow.member == member_id)
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if rowcount(result) != 1:
                 raise NotFound(f"{member_id} is not a member of image {image_id}")
 
     def member_status(self, image_id: str, project_id: str) -> str | None:
@@ -237,7 +237,7 @@ class ImageRepository(ImageDataWrites):
                 .where(ImageRow.id == image.id, ImageRow.revision == image.revision, ImageRow.deleted == false())
                 .values(**values, updated_at=utcnow(), revision=image.revision + 1)
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if rowcount(result) != 1:
                 raise Conflict(f"Image {image.id} was changed by another request; retry with its new state.")
             row = s.get(ImageRow, image.id)
             assert row is not None
@@ -286,7 +286,7 @@ class ImageRepository(ImageDataWrites):
                 .where(*conditions)
                 .values(status=to_status, updated_at=utcnow(), revision=ImageRow.revision + 1, **values)
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if rowcount(result) != 1:
                 raise Conflict(f"Image {image_id} is no longer {from_status}.")
 
     def with_data(self, after: str | None = None, limit: int = 100) -> builtins.list[Image]:
@@ -338,7 +338,7 @@ class ImageRepository(ImageDataWrites):
                 )
             )
             row = s.get(ImageRow, image_id)
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if rowcount(result) != 1:
                 if row is None or row.deleted:
                     raise NotFound(f"No image found with ID {image_id}")
                 if row.protected:

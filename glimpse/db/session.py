@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -75,3 +75,10 @@ def make_sessionmaker(engine: Engine) -> SessionFactory:
     if engine.dialect.name == "sqlite":
         return SerializedSessions(maker)
     return maker
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched. Session.execute returns a CursorResult for them but is typed as
+    returning any Result, which has no rowcount."""
+    assert isinstance(result, CursorResult)
+    return result.rowcount

@@ -18,7 +18,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from glimpse.db.models import TaskRow, utcnow
-from glimpse.db.session import SessionFactory
+from glimpse.db.session import SessionFactory, rowcount
 from glimpse.domain.entities import Fence, Task
 from glimpse.errors import ClaimLost, NotFound
 
@@ -32,7 +32,7 @@ def hold_claim(s: Session, fence: Fence) -> None:
         .where(TaskRow.id == fence.task_id, TaskRow.generation == fence.generation, TaskRow.status == "processing")
         .values(heartbeat_at=utcnow())
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(result) != 1:
         raise ClaimLost(f"Task {fence.task_id} was taken over by another process; this attempt stops.")
 
 
@@ -121,22 +121,24 @@ class TaskRepository:
                 row = s.get(TaskRow, task_id)
                 if row is None:
                     continue
-                claimed = s.execute(
-                    update(TaskRow)
-                    .where(
-                        TaskRow.id == task_id,
-                        TaskRow.status == row.status,
-                        TaskRow.generation == row.generation,
-                        TaskRow.updated_at == row.updated_at,
+                claimed = rowcount(
+                    s.execute(
+                        update(TaskRow)
+                        .where(
+                            TaskRow.id == task_id,
+                            TaskRow.status == row.status,
+                            TaskRow.generation == row.generation,
+                            TaskRow.updated_at == row.updated_at,
+                        )
+                        .values(
+                            status="processing",
+                            node=node,
+                            heartbeat_at=now,
+                            updated_at=now,
+                            generation=TaskRow.generation + 1,
+                        )
                     )
-                    .values(
-                        status="processing",
-                        node=node,
-                        heartbeat_at=now,
-                        updated_at=now,
-                        generation=TaskRow.generation + 1,
-                    )
-                ).rowcount  # type: ignore[attr-defined]
+                )
             if claimed == 1:
                 return self.get(task_id)
         return None
@@ -154,7 +156,7 @@ class TaskRepository:
                 )
                 .values(**values)
             )
-            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+            return rowcount(result) == 1
 
     def touch_pinned(self, node: str) -> None:
         """The pinned process is alive: its waiting tasks must not be given up as orphans."""
@@ -182,23 +184,25 @@ class TaskRepository:
         """Claim an orphaned pinned task only to fail it (compare-and-swap on its generation)."""
         now = utcnow()
         with self._sessions.begin() as s:
-            claimed = s.execute(
-                update(TaskRow)
-                .where(
-                    TaskRow.id == task.id,
-                    TaskRow.generation == task.generation,
-                    TaskRow.status == task.status,
-                    TaskRow.heartbeat_at == task.heartbeat_at,
+            claimed = rowcount(
+                s.execute(
+                    update(TaskRow)
+                    .where(
+                        TaskRow.id == task.id,
+                        TaskRow.generation == task.generation,
+                        TaskRow.status == task.status,
+                        TaskRow.heartbeat_at == task.heartbeat_at,
+                    )
+                    .values(
+                        status="processing",
+                        node=node,
+                        heartbeat_at=now,
+                        updated_at=now,
+                        generation=TaskRow.generation + 1,
+                        pinned_node=None,
+                    )
                 )
-                .values(
-                    status="processing",
-                    node=node,
-                    heartbeat_at=now,
-                    updated_at=now,
-                    generation=TaskRow.generation + 1,
-                    pinned_node=None,
-                )
-            ).rowcount  # type: ignore[attr-defined]
+            )
         return self.get(task.id) if claimed == 1 else None
 
     def release_node_prefix(self, prefix: str) -> int:
@@ -214,7 +218,7 @@ class TaskRepository:
                 )
                 .values(status="pending", node=None, updated_at=utcnow())
             )
-            return int(result.rowcount)  # type: ignore[attr-defined]
+            return rowcount(result)
 
     def pinned_prefix(self, prefix: str) -> builtins.list[Task]:
         """After a restart: pinned tasks of the node's former processes (their tokens died with them)."""
@@ -231,13 +235,19 @@ class TaskRepository:
         """End the task, only while the claim is still this one; False when it was taken over."""
         now = utcnow()
         with self._sessions.begin() as s:
-            done = s.execute(
-                update(TaskRow)
-                .where(TaskRow.id == fence.task_id, TaskRow.generation == fence.generation)
-                .values(
-                    status=status, message=message, result=json.dumps(result), updated_at=now, expires_at=now + TASK_TTL
+            done = rowcount(
+                s.execute(
+                    update(TaskRow)
+                    .where(TaskRow.id == fence.task_id, TaskRow.generation == fence.generation)
+                    .values(
+                        status=status,
+                        message=message,
+                        result=json.dumps(result),
+                        updated_at=now,
+                        expires_at=now + TASK_TTL,
+                    )
                 )
-            ).rowcount  # type: ignore[attr-defined]
+            )
         return bool(done == 1)
 
     def abandon(self, task_id: str, message: str) -> None:
