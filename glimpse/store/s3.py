@@ -18,7 +18,7 @@ import itertools
 import logging
 import tempfile
 from collections.abc import Iterable, Iterator
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -36,6 +36,10 @@ from glimpse.store.objects import (
     missing_container,
     object_location,
 )
+
+if TYPE_CHECKING:  # types-boto3-s3 (a test tool) annotates boto3's generated S3 client
+    from types_boto3_s3.client import S3Client
+    from types_boto3_s3.type_defs import CompletedPartTypeDef
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +86,7 @@ class S3Store:
         scheme = self.endpoint.split("://", 1)[0] if self.endpoint else "https"
         self.location_scheme = "s3+http" if scheme == "http" else "s3"
         self.netloc = self.endpoint.split("://", 1)[1].rstrip("/") if self.endpoint else "s3.amazonaws.com"
-        self._client: Any = boto3.session.Session().client(
+        self._client: S3Client = boto3.session.Session().client(
             "s3",
             endpoint_url=self.endpoint,
             aws_access_key_id=access_key,
@@ -149,7 +153,7 @@ class S3Store:
     def _multipart(self, key: str, parts: Iterator[bytes]) -> None:
         with _errors(f"s3://{self.bucket}/{key}"):
             upload_id = self._client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
-        done: list[dict[str, Any]] = []
+        done: list[CompletedPartTypeDef] = []
         try:
             for number, part in enumerate(parts, start=1):
                 with _errors(f"s3://{self.bucket}/{key} part {number}"):
