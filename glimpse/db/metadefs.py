@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -323,7 +323,7 @@ class MetadefRepository:
             return count
 
 
-def _after(order: list[Any], values: list[Any], descending: bool) -> Any:
+def _after(order: list[Any], values: list[Any], descending: bool) -> ColumnElement[bool]:
     """Rows strictly after the marker in a multi-column order (keyset pagination)."""
     clauses = []
     for i, column in enumerate(order):
