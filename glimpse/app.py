@@ -61,6 +61,7 @@ from glimpse.errors import BadRequest, ConfigError, GlimpseError
 from glimpse.extras import require
 from glimpse.formats.conversion import ProcessLimits
 from glimpse.formats.inspection import FormatRules
+from glimpse.optvalues import as_float, as_int, as_list
 from glimpse.sources.egress import EgressPolicy
 from glimpse.sources.egress import Limits as EgressLimits
 from glimpse.sources.glance_db import GlanceDatabase
@@ -89,7 +90,7 @@ def egress_policy(settings: Settings) -> EgressPolicy:
     f, e = settings.import_filter, settings.egress
 
     def words(opts: dict[str, object], key: str) -> tuple[str, ...]:
-        return tuple(str(v).strip().lower() for v in opts.get(key) or () if str(v).strip())  # type: ignore[attr-defined]
+        return tuple(str(v).strip().lower() for v in as_list(opts.get(key)) if str(v).strip())
 
     def ports(key: str) -> tuple[int, ...]:
         try:
@@ -99,12 +100,12 @@ def egress_policy(settings: Settings) -> EgressPolicy:
 
     defaults = EgressLimits()
     limits = EgressLimits(
-        connect_timeout=float(e.get("connect_timeout") or defaults.connect_timeout),  # type: ignore[arg-type]
-        read_timeout=float(e.get("read_timeout") or defaults.read_timeout),  # type: ignore[arg-type]
-        min_rate=int(e.get("min_rate", defaults.min_rate)),  # type: ignore[call-overload]
-        rate_window=float(e.get("min_rate_window") or defaults.rate_window),  # type: ignore[arg-type]
-        total_timeout=float(e.get("total_timeout") or defaults.total_timeout),  # type: ignore[arg-type]
-        max_redirects=int(e.get("max_redirects", defaults.max_redirects)),  # type: ignore[call-overload]
+        connect_timeout=as_float(e.get("connect_timeout") or defaults.connect_timeout),
+        read_timeout=as_float(e.get("read_timeout") or defaults.read_timeout),
+        min_rate=as_int(e.get("min_rate", defaults.min_rate)),
+        rate_window=as_float(e.get("min_rate_window") or defaults.rate_window),
+        total_timeout=as_float(e.get("total_timeout") or defaults.total_timeout),
+        max_redirects=as_int(e.get("max_redirects", defaults.max_redirects)),
     )
     policy = EgressPolicy(
         allowed_schemes=words(f, "allowed_schemes"),
@@ -133,8 +134,8 @@ def own_endpoints(settings: Settings) -> list[str]:
 
 def store_egress_policy(settings: Settings) -> EgressPolicy:
     """What the http store (and so a location) may read: the same policy, plus the operator's own web servers."""
-    hosts = settings.egress.get("http_store_allowed_hosts") or ()
-    return egress_policy(settings).trusting(*(str(h) for h in hosts if str(h).strip()))  # type: ignore[attr-defined]
+    hosts = as_list(settings.egress.get("http_store_allowed_hosts"))
+    return egress_policy(settings).trusting(*(str(h) for h in hosts if str(h).strip()))
 
 
 def build_stores(settings: Settings, node: str) -> StoreRegistry:
@@ -143,7 +144,7 @@ def build_stores(settings: Settings, node: str) -> StoreRegistry:
         return build_registry(
             settings.backends, settings.default_backend, multi=settings.multi_store, node=node, egress=egress
         )
-    datadir = {"filesystem_store_datadir": settings.filesystem_store_datadir}
+    datadir: dict[str, object] = {"filesystem_store_datadir": settings.filesystem_store_datadir}
     legacy = tuple(BackendConfig(kind, kind, f"{kind} store", options=datadir) for kind in settings.stores)
     return build_registry(legacy, settings.default_store, multi=False, node=node, egress=egress)
 
@@ -306,8 +307,8 @@ def auth_middleware(settings: Settings, policy: Policy) -> Middleware:
         project_name=str(ks.get("project_name") or "service"),
         user_domain_name=str(ks.get("user_domain_name") or "Default"),
         project_domain_name=str(ks.get("project_domain_name") or "Default"),
-        token_cache_time=int(ks.get("token_cache_time") or 300),  # type: ignore[call-overload]
-        timeout=float(ks.get("http_connect_timeout") or 10.0),  # type: ignore[arg-type]
+        token_cache_time=as_int(ks.get("token_cache_time") or 300),
+        timeout=as_float(ks.get("http_connect_timeout") or 10.0),
     )
     validator = KeystoneValidator(keystone, token_cache(ks))
     return Middleware(
@@ -332,7 +333,7 @@ def token_cache(ks: dict[str, object]) -> TokenCache:
         )
     if ks.get("memcached_servers"):
         require("pymemcache", "[keystone_authtoken] memcached_servers")
-        return MemcachedCache(list(ks["memcached_servers"]), protection)  # type: ignore[call-overload]
+        return MemcachedCache([str(s) for s in as_list(ks["memcached_servers"])], protection)
     require("redis", "[keystone_authtoken] redis_url")
     return RedisCache(str(ks["redis_url"]), protection)
 

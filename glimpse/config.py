@@ -20,6 +20,7 @@ from oslo_utils import strutils
 from glimpse.auth.options import AUTHTOKEN_OPTS, PASTE_OPTS
 from glimpse.errors import ConfigError
 from glimpse.formats.options import CONVERSION_OPTS, IMAGE_FORMAT_OPTS
+from glimpse.optvalues import as_int
 from glimpse.sources.options import (
     EGRESS_OPTS,
     GLANCE_DOWNLOAD_OPTS,
@@ -297,7 +298,7 @@ def unknown_options(files: list[str], backends: dict[str, str] | None = None) ->
     unknown: list[str] = []
     for f in files:
         parser = configparser.RawConfigParser(strict=False, interpolation=None)
-        parser.optionxform = str  # type: ignore[assignment,method-assign]
+        parser.optionxform = str  # type: ignore[assignment,method-assign]  # configparser's documented way to keep case
         parser.read(f)
         for key in parser.defaults():
             if ("DEFAULT", key) not in known:
@@ -355,8 +356,8 @@ def load_settings(
         enabled = {b.id: b.type for b in backends} if multi_store else {}
         return Settings(
             bind_host=str(o.get("bind_host", conf.bind_host)),
-            bind_port=int(o.get("bind_port", conf.bind_port)),  # type: ignore[call-overload]
-            workers=int(o.get("workers", conf.workers)),  # type: ignore[call-overload]
+            bind_port=as_int(o.get("bind_port", conf.bind_port)),
+            workers=as_int(o.get("workers", conf.workers)),
             data_dir=data_dir,
             database_url=database_url,
             image_size_cap=conf.image_size_cap,

@@ -18,7 +18,6 @@ import anyio.to_thread
 BATCH = 1024 * 1024
 DEFAULT_TRANSFER_THREADS = 100
 T = TypeVar("T")
-_END = object()
 
 
 class Transfers:
@@ -44,10 +43,10 @@ class Transfers:
         iterator = iter(chunks)
         try:
             while True:
-                chunk = await anyio.to_thread.run_sync(next, iterator, _END, limiter=self.limiter)
-                if chunk is _END:
+                chunk = await anyio.to_thread.run_sync(_next_chunk, iterator, limiter=self.limiter)
+                if chunk is None:
                     return
-                yield chunk  # type: ignore[misc]
+                yield chunk
         finally:
             close = getattr(iterator, "close", None)
             if close is not None:
@@ -84,3 +83,8 @@ class RequestBodyReader:
             batch = anyio.from_thread.run(self._next_batch)
             if batch:
                 yield batch
+
+
+def _next_chunk(chunks: Iterator[bytes]) -> bytes | None:
+    """The next chunk, or None at the end (a chunk is never None)."""
+    return next(chunks, None)

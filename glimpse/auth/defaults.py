@@ -362,7 +362,7 @@ def list_rules() -> list[policy.RuleDefault]:
     rules: list[policy.RuleDefault] = []
     for name, check, description, operations in RULES:
         if operations:
-            ops = [{"method": method, "path": path} for method, path in operations]
+            ops: list[policy.Operation] = [{"method": method, "path": path} for method, path in operations]
             rules.append(policy.DocumentedRuleDefault(name, check, description, ops, scope_types=["project"]))
         else:
             rules.append(policy.RuleDefault(name, check, description=description))

@@ -8,7 +8,11 @@ imported only when a session is made, so the default install never needs it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # keystoneauth1 is imported when a session is made (glimpse[keystone])
+    from keystoneauth1 import session as ks_session
+    from keystoneauth1.identity import v3
 
 
 def v3_url(auth_url: str) -> str:
@@ -27,7 +31,7 @@ class PasswordCredentials:
     project_domain_name: str = "Default"
 
 
-def password_session(credentials: PasswordCredentials, timeout: float) -> tuple[Any, Any]:
+def password_session(credentials: PasswordCredentials, timeout: float) -> tuple[v3.Password, ks_session.Session]:
     """(plugin, session): a keystoneauth1 v3.Password plugin scoped to the project, and a session using it."""
     from keystoneauth1 import session as ks_session
     from keystoneauth1.identity import v3

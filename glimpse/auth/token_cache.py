@@ -97,9 +97,9 @@ class Protection:
                     payload = AESGCM(enc_key).decrypt(nonce, sealed, key.encode())
                 except InvalidTag:
                     payload = None
-            if payload is None:
-                log.warning("A shared token cache entry failed its %s check; it is ignored.", self.strategy.upper())
-                return None
+        if payload is None:
+            log.warning("A shared token cache entry failed its %s check; it is ignored.", self.strategy.upper())
+            return None
         try:
             value = json.loads(payload)
         except ValueError:
@@ -187,7 +187,7 @@ class RedisCache(SharedCache):
             raw = self._client.get(key)
         except redis.RedisError:
             return None  # the cache is an optimisation: without it, Keystone answers
-        return bytes(raw) if raw else None  # type: ignore[arg-type]
+        return raw if isinstance(raw, bytes) and raw else None  # redis-py types get() as sync or async
 
     def _set(self, key: str, raw: bytes, ttl: int) -> None:
         import redis

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TypedDict
 
 from rich.console import Console
 from rich.table import Table
@@ -85,6 +87,17 @@ def _is_loopback(host: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
+class _ServeOptions(TypedDict):
+    """uvicorn.run's options common to one process and several workers."""
+
+    host: str
+    port: int
+    log_level: str
+    access_log: bool
+    http: type[asyncio.Protocol]
+    h11_max_incomplete_event_size: int
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -111,7 +124,7 @@ def serve(args: argparse.Namespace) -> int:
     )
     head = head_bound(settings.max_header_line)
     os.environ[HEAD_ENV] = str(head)  # worker processes inherit it
-    common = {
+    common: _ServeOptions = {
         "host": settings.bind_host, "port": settings.bind_port, "log_level": "warning", "access_log": False,
         "http": BoundedHttpToolsProtocol, "h11_max_incomplete_event_size": head,
     }  # fmt: skip

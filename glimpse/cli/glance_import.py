@@ -17,7 +17,9 @@ from glimpse.logsafe import redact, redact_url
 LISTED = 50  # the ids a dry run names, at most
 
 
-def add_parser(db: argparse._SubParsersAction, config_args: Callable[[argparse.ArgumentParser], None]) -> None:  # type: ignore[type-arg]
+def add_parser(
+    db: argparse._SubParsersAction[argparse.ArgumentParser], config_args: Callable[[argparse.ArgumentParser], None]
+) -> None:
     command = db.add_parser(
         "import-glance",
         help="bring every image of a Glance database into Glimpse's",

@@ -14,7 +14,9 @@ DEFAULT_DIR = Path("/etc/glance/metadefs")  # where Glance installs its definiti
 COMMANDS = ("load-metadefs", "unload-metadefs", "export-metadefs")
 
 
-def add_parsers(db: argparse._SubParsersAction, config_args: Callable[[argparse.ArgumentParser], None]) -> None:  # type: ignore[type-arg]
+def add_parsers(
+    db: argparse._SubParsersAction[argparse.ArgumentParser], config_args: Callable[[argparse.ArgumentParser], None]
+) -> None:
     load = db.add_parser(
         "load-metadefs",
         help="load Glance's metadata definitions JSON files into the catalog",

@@ -24,7 +24,9 @@ from glimpse.domain.stores import StoreMaintenance
 from glimpse.logsafe import redact
 
 
-def add_parser(sub: argparse._SubParsersAction, config_args: Callable[[argparse.ArgumentParser], None]) -> None:  # type: ignore[type-arg]
+def add_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], config_args: Callable[[argparse.ArgumentParser], None]
+) -> None:
     store = sub.add_parser("store", help="image data in the stores").add_subparsers(dest="store_command", required=True)
     migrate = store.add_parser(
         "migrate",

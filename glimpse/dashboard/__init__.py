@@ -30,6 +30,7 @@ from glimpse.domain.metadefs import MetadefService
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.service import ImageService
 from glimpse.errors import GlimpseError, status_for
+from glimpse.optvalues import as_float
 from glimpse.streaming import Transfers
 
 SECURITY_HEADERS = [
@@ -139,7 +140,7 @@ def dashboard_middleware(
     if settings.auth_flavor == "keystone":
         ks = settings.keystone
         url = ks.get("www_authenticate_uri") or ks.get("auth_uri") or ks.get("auth_url")
-        keystone = KeystoneLogin(str(url), float(ks.get("http_connect_timeout") or 10.0))  # type: ignore[arg-type]
+        keystone = KeystoneLogin(str(url), as_float(ks.get("http_connect_timeout") or 10.0))
     dash = Dash(
         images=images,
         members=members,

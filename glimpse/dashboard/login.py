@@ -6,6 +6,7 @@ the REST API builds, so the domain's policy checks apply unchanged.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -112,6 +113,9 @@ class KeystoneLogin:
             raise LoginFailed(f"The identity service refused the login: {exc}.") from None
         if not access.project_id:
             raise LoginFailed(f"You have no role on project {project}.")
-        expires = min(access.expires.timestamp(), time.time() + max_age)
-        roles = tuple(sorted(r.lower() for r in access.role_names))
+        # keystoneauth1 says either may be missing: a token without an expiry lasts as long as the dashboard's
+        # session may, one without roles gives none.
+        token_expires = access.expires.timestamp() if access.expires is not None else math.inf
+        expires = min(token_expires, time.time() + max_age)
+        roles = tuple(sorted(r.lower() for r in access.role_names or ()))
         return Identity(access.project_id, access.project_name or project, access.user_id, user, roles, expires)

@@ -9,13 +9,16 @@ the file (headers and text fields) is bounded in count and bytes; parts after th
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from glimpse.errors import BadRequest, TooLarge
+
+if TYPE_CHECKING:  # python_multipart declares its callbacks' TypedDict for type checkers only
+    from python_multipart.multipart import MultipartCallbacks
 
 Event = tuple[str, bytes]
 
@@ -29,7 +32,7 @@ class _Events:
         self._value = b""
         self._max_head_bytes = max_head_bytes
 
-    def callbacks(self) -> dict[str, Any]:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": lambda: self.queue.append(("begin", b"")),
             "on_part_data": lambda data, start, end: self.queue.append(("data", bytes(data[start:end]))),

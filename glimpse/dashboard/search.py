@@ -60,8 +60,9 @@ class ListRequest:
             params["marker"] = [marker]
         return params
 
-    def url(self, **changes: object) -> str:
-        wanted = replace(self, **changes)  # type: ignore[arg-type]
+    def url(self, *, marker: str | None) -> str:
+        """This query's page URL, starting after `marker` (the first page when None)."""
+        wanted = replace(self, marker=marker)
         query = [*wanted.filters, ("sort_key", wanted.sort_key), ("sort_dir", wanted.sort_dir)]
         query += [("limit", str(wanted.limit))]
         if wanted.text:

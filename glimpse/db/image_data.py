@@ -13,10 +13,11 @@ from typing import Any
 from sqlalchemy import false, select, update
 from sqlalchemy.orm import Session
 
-from glimpse.db.models import ImageRow, LocationRow, PropertyRow, ReservationRow, utcnow
+from glimpse.db.models import ImageRow, LocationRow, PropertyRow, ReservationRow, table_of, utcnow
 from glimpse.db.quotas import UPLOADING, count_images, lock_project
-from glimpse.db.tasks import Fence, hold_claim
-from glimpse.domain.entities import Location
+from glimpse.db.session import rowcount
+from glimpse.db.tasks import hold_claim
+from glimpse.domain.entities import Fence, Location
 from glimpse.errors import Conflict, TooLarge
 
 
@@ -48,7 +49,7 @@ class ImageDataWrites:
                     upload_claim=claim,
                 )
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if rowcount(result) != 1:
                 raise Conflict(f"Image status transition from queued to {to_status} is not allowed")
         return claim
 
@@ -66,12 +67,12 @@ class ImageDataWrites:
                 )
                 .values(upload_node=None, upload_heartbeat_at=None, updated_at=utcnow())
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if rowcount(result) != 1:
                 raise Conflict(f"Image {image_id} was deleted or reset while it was being staged.")
             s.execute(
-                PropertyRow.__table__.delete().where(
-                    PropertyRow.image_id == image_id, PropertyRow.name == "os_glance_stage_url"
-                )
+                table_of(PropertyRow)
+                .delete()
+                .where(PropertyRow.image_id == image_id, PropertyRow.name == "os_glance_stage_url")
             )
             s.add(PropertyRow(image_id=image_id, name="os_glance_stage_url", value=url))
 
@@ -88,7 +89,7 @@ class ImageDataWrites:
                 )
                 .values(upload_heartbeat_at=utcnow())
             )
-            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+            return rowcount(result) == 1
 
     def statuses(self, image_ids: Sequence[str]) -> dict[str, str]:
         """Status of each image still there (deleted images are left out)."""
@@ -159,7 +160,7 @@ class ImageDataWrites:
                     **values,
                 )
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if rowcount(result) != 1:
                 raise Conflict(f"Image {image_id} is no longer {from_status}.")
             for place in (location, *extra):
                 s.add(
@@ -168,7 +169,7 @@ class ImageDataWrites:
             if properties or remove_properties:
                 _set_properties(s, image_id, properties or {}, remove_properties)
             # The image's size now counts for its project; the upload's reservation goes in the same commit.
-            s.execute(ReservationRow.__table__.delete().where(ReservationRow.image_id == image_id))
+            s.execute(table_of(ReservationRow).delete().where(ReservationRow.image_id == image_id))
 
     def add_location(
         self, image_id: str, location: Location, *, size: int | None, checksum: str | None, fence: Fence | None = None
@@ -190,7 +191,7 @@ class ImageDataWrites:
                 )
                 .values(updated_at=utcnow())
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if rowcount(result) != 1:
                 raise Conflict(f"Image {image_id} was deleted or its data changed; the copy is not recorded.")
             known = s.scalar(
                 select(LocationRow.id).where(LocationRow.image_id == image_id, LocationRow.url == location.url)

@@ -16,18 +16,21 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from glimpse.db.metadef_models import (
+    EntryRow,
     MetadefAssociationRow,
     MetadefNamespaceRow,
     MetadefObjectRow,
     MetadefPropertyRow,
     MetadefResourceTypeRow,
     MetadefTagRow,
+    select_entries,
     write_definition,
 )
 from glimpse.db.metadefs import MetadefRepository
+from glimpse.db.session import SessionFactory
 from glimpse.errors import BadRequest
 
 log = logging.getLogger(__name__)
@@ -50,10 +53,10 @@ def _files(path: Path) -> list[Path]:
 
 
 def _child(
-    session: Session, model: type[MetadefObjectRow | MetadefPropertyRow | MetadefTagRow],
-    ns_id: int, name: str, definition: dict[str, Any], prefer_new: bool,
-) -> None:  # fmt: skip
-    row = session.scalars(select(model).where(model.namespace_id == ns_id, model.name == name)).first()
+    session: Session, model: type[EntryRow], ns_id: int, name: str, definition: dict[str, Any], prefer_new: bool
+) -> None:
+    query = select_entries(model).where(model.namespace_id == ns_id, model.name == name)
+    row = session.scalars(query).first()
     if row is None:
         row = model(namespace_id=ns_id, name=name)
         write_definition(row, definition)
@@ -120,7 +123,7 @@ def _load_one(session: Session, doc: dict[str, Any], merge: bool, prefer_new: bo
 
 
 def load(
-    sessions: sessionmaker[Session], path: Path, *, merge: bool = False, prefer_new: bool = False,
+    sessions: SessionFactory, path: Path, *, merge: bool = False, prefer_new: bool = False,
     overwrite: bool = False,
 ) -> LoadReport:  # fmt: skip
     """Each file in its own transaction: a broken file is reported and the others still load."""
@@ -144,12 +147,12 @@ def load(
     return report
 
 
-def unload(sessions: sessionmaker[Session]) -> int:
+def unload(sessions: SessionFactory) -> int:
     """Every namespace and resource type goes; the number of namespaces removed."""
     return MetadefRepository(sessions).delete_all()
 
 
-def export(sessions: sessionmaker[Session], path: Path) -> list[Path]:
+def export(sessions: SessionFactory, path: Path) -> list[Path]:
     """One file per namespace, named after its display name as glance-manage names them."""
     path.mkdir(parents=True, exist_ok=True)
     repo = MetadefRepository(sessions)
@@ -191,7 +194,7 @@ def export(sessions: sessionmaker[Session], path: Path) -> list[Path]:
 class MetadefFiles:
     """load, unload and export bound to one database, for `glimpse db load-metadefs` and its siblings."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
 
     def load(self, path: Path, *, merge: bool, prefer_new: bool, overwrite: bool) -> LoadReport:

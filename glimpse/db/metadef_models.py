@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, Select, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from glimpse.db.models import Base, Timestamp, utcnow
@@ -62,6 +62,12 @@ class MetadefTagRow(_Named, Base):
 
 
 EntryRow = MetadefObjectRow | MetadefPropertyRow | MetadefTagRow
+E = TypeVar("E", bound=EntryRow)
+
+
+def select_entries(model: type[E]) -> Select[E]:
+    """select(model) for one of the entry models; mypy would type select() of the union of them as of Base."""
+    return select(model)
 
 
 def read_definition(row: EntryRow) -> dict[str, Any]:

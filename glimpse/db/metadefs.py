@@ -10,9 +10,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from glimpse.db.metadef_models import (
     EntryRow,
@@ -23,8 +23,10 @@ from glimpse.db.metadef_models import (
     MetadefResourceTypeRow,
     MetadefTagRow,
     read_definition,
+    select_entries,
     write_definition,
 )
+from glimpse.db.session import SessionFactory
 from glimpse.domain.metadef_entities import (
     NO_CONTENTS,
     Association,
@@ -37,7 +39,7 @@ from glimpse.domain.metadef_entities import (
 )
 from glimpse.errors import Conflict, NotFound
 
-ROWS: dict[Kind, type[MetadefObjectRow] | type[MetadefPropertyRow] | type[MetadefTagRow]] = {
+ROWS: dict[Kind, type[EntryRow]] = {
     "object": MetadefObjectRow,
     "property": MetadefPropertyRow,
     "tag": MetadefTagRow,
@@ -56,7 +58,7 @@ def _entry(row: EntryRow) -> Entry:
 
 
 class MetadefRepository:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: SessionFactory) -> None:
         self.sessions = sessions
 
     @contextmanager
@@ -82,7 +84,7 @@ class MetadefRepository:
 
     def list_namespaces(self, q: NamespaceQuery) -> list[Namespace]:
         with self.sessions.begin() as session:
-            stmt: Select[tuple[MetadefNamespaceRow]] = select(MetadefNamespaceRow)
+            stmt: Select[MetadefNamespaceRow] = select(MetadefNamespaceRow)
             if not q.all_visible:
                 public = MetadefNamespaceRow.visibility == "public"
                 stmt = stmt.where(or_(public, MetadefNamespaceRow.owner == q.owner) if q.owner else public)
@@ -124,11 +126,12 @@ class MetadefRepository:
             session.flush()
             for assoc in contents.associations:
                 self._associate(session, row, assoc)
-            for kind, entries in (("object", contents.objects), ("property", contents.properties)):
+            groups: tuple[tuple[Kind, Sequence[Entry]], ...] = (
+                ("object", contents.objects), ("property", contents.properties), ("tag", contents.tags),
+            )  # fmt: skip
+            for kind, entries in groups:
                 for entry in entries:
-                    self._add_entry(session, row, kind, entry)  # type: ignore[arg-type]
-            for entry in contents.tags:
-                self._add_entry(session, row, "tag", entry)
+                    self._add_entry(session, row, kind, entry)
             session.flush()
             return _namespace(row)
 
@@ -177,7 +180,7 @@ class MetadefRepository:
         with self.sessions.begin() as session:
             ns = self._ns_row(session, name)
             model = ROWS[kind]
-            stmt = select(model).where(model.namespace_id == ns.id)
+            stmt = select_entries(model).where(model.namespace_id == ns.id)
             order = [getattr(model, sort_key), model.created_at, model.id]
             descending = sort_dir == "desc"
             if marker is not None:
@@ -193,7 +196,8 @@ class MetadefRepository:
         session: Session, ns: MetadefNamespaceRow, kind: Kind, entry: str
     ) -> MetadefObjectRow | MetadefPropertyRow | MetadefTagRow:
         model = ROWS[kind]
-        row = session.scalars(select(model).where(model.namespace_id == ns.id, model.name == entry)).first()
+        query = select_entries(model).where(model.namespace_id == ns.id, model.name == entry)
+        row = session.scalars(query).first()
         if row is None:
             raise NotFound(_missing(kind, entry, ns.namespace))
         return row
@@ -319,7 +323,7 @@ class MetadefRepository:
             return count
 
 
-def _after(order: list[Any], values: list[Any], descending: bool) -> Any:
+def _after(order: list[Any], values: list[Any], descending: bool) -> ColumnElement[bool]:
     """Rows strictly after the marker in a multi-column order (keyset pagination)."""
     clauses = []
     for i, column in enumerate(order):

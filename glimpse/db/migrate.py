@@ -7,15 +7,18 @@ against HEAD below, and loads Alembic (about 9 MiB) only when it migrates.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, inspect, text
+
+if TYPE_CHECKING:  # Alembic is imported only to migrate (see above)
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 HEAD = "0006"  # the newest file in migrations/versions; a unit test keeps the two in step
 
 
-def _config() -> Any:
+def _config() -> Config:
     from alembic.config import Config
 
     cfg = Config()

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -38,6 +39,13 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def table_of(row: type[Base]) -> Table:
+    """The Core table a model is declared on (DeclarativeBase types __table__ as any FROM clause)."""
+    table = row.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class ImageRow(Base):
@@ -106,7 +114,7 @@ class PropertyRow(Base):
     __table_args__ = (
         UniqueConstraint("image_id", "name", name="uq_image_properties_image_id_name"),
         Index("ix_image_properties_name_value", "name", "value", mysql_length={"value": 255}).ddl_if(
-            dialect=("sqlite", "mysql", "mariadb")
+            dialect=("sqlite", "mysql", "mariadb")  # type: ignore[arg-type]  # documented: a name or a tuple of names
         ),
         # PostgreSQL limits b-tree entries to ~2.7 KB; a hash index has no such limit.
         Index("ix_image_properties_name", "name").ddl_if(dialect="postgresql"),

@@ -11,9 +11,10 @@ from dataclasses import asdict
 
 from sqlalchemy import case, delete, exists, false, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from glimpse.db.models import ImageRow, LocationRow, QuotaRow, ReservationRow, TaskRow, utcnow
+from glimpse.db.session import SessionFactory, rowcount
 from glimpse.domain.entities import LIMIT_NAMES, ProjectLimits, ProjectUsage
 from glimpse.errors import Gone
 
@@ -23,7 +24,7 @@ UPLOADING = ("saving", "uploading", "importing")
 def lock_project(s: Session, project_id: str) -> None:
     """Take the project's quota row lock for the rest of the transaction, creating the row if needed."""
     bump = update(QuotaRow).where(QuotaRow.project_id == project_id).values(lock_counter=QuotaRow.lock_counter + 1)
-    if s.execute(bump).rowcount == 1:  # type: ignore[attr-defined]
+    if rowcount(s.execute(bump)) == 1:
         return
     try:
         with s.begin_nested():
@@ -70,7 +71,7 @@ def staged_bytes(s: Session, project_id: str) -> int:
 
 
 class QuotaRepository:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
 
     def limits(self, project_id: str) -> ProjectLimits:
@@ -157,7 +158,7 @@ class QuotaRepository:
         )
         with self._sessions.begin() as s:
             result = s.execute(delete(ReservationRow).where(~live_image, ~live_task))
-            return int(result.rowcount)  # type: ignore[attr-defined]
+            return rowcount(result)
 
     def headroom(self, image_id: str, project_id: str, limit: int) -> int:
         """What the image's reservation could grow to within `limit` (its own reservation included)."""

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import builtins
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true, tuple_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from glimpse.db.image_data import ImageDataWrites
-from glimpse.db.models import ImageRow, MemberRow, PropertyRow, ReservationRow, TagRow, utcnow
+from glimpse.db.models import ImageRow, MemberRow, PropertyRow, ReservationRow, TagRow, table_of, utcnow
 from glimpse.db.quotas import count_images, lock_project
-from glimpse.db.tasks import Fence, hold_claim
-from glimpse.domain.entities import Comparison, Image, ImageQuery, Location, Member
+from glimpse.db.session import SessionFactory, rowcount
+from glimpse.db.tasks import hold_claim
+from glimpse.domain.entities import Comparison, Fence, Image, ImageQuery, Location, Member
 from glimpse.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
 
 COLUMN_FIELDS = (
@@ -40,7 +42,7 @@ def _to_record(row: ImageRow) -> Image:
 
 
 class ImageRepository(ImageDataWrites):
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
 
     @contextmanager
@@ -89,16 +91,16 @@ class ImageRepository(ImageDataWrites):
                 .where(MemberRow.image_id == image_id, MemberRow.member == member_id)
                 .values(status=status, updated_at=utcnow())
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if rowcount(result) != 1:
                 raise NotFound(f"{member_id} is not a member of image {image_id}")
         return self.member(image_id, member_id)
 
     def delete_member(self, image_id: str, member_id: str) -> None:
         with self._tx() as s:
             result = s.execute(
-                MemberRow.__table__.delete().where(MemberRow.image_id == image_id, MemberRow.member == member_id)
+                table_of(MemberRow).delete().where(MemberRow.image_id == image_id, MemberRow.member == member_id)
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if rowcount(result) != 1:
                 raise NotFound(f"{member_id} is not a member of image {image_id}")
 
     def member_status(self, image_id: str, project_id: str) -> str | None:
@@ -107,7 +109,7 @@ class ImageRepository(ImageDataWrites):
                 select(MemberRow.status).where(MemberRow.image_id == image_id, MemberRow.member == project_id)
             )
 
-    def list(self, q: ImageQuery) -> list[Image]:
+    def list(self, q: ImageQuery) -> builtins.list[Image]:
         with self._tx() as s:
             stmt = select(ImageRow).where(ImageRow.deleted == false(), *self._conditions(q))
             order = [self._sort_expr(key, direction) for key, direction in q.sort]
@@ -131,7 +133,7 @@ class ImageRepository(ImageDataWrites):
         col = self._column(key)
         return col.asc() if direction == "asc" else col.desc()
 
-    def _after(self, sort: list[tuple[str, str]], marker: ImageRow) -> ColumnElement[bool]:
+    def _after(self, sort: builtins.list[tuple[str, str]], marker: ImageRow) -> ColumnElement[bool]:
         """Keyset condition: rows strictly after the marker in the sort order (sort ends with id)."""
         directions = {direction for _, direction in sort}
         if len(directions) == 1:
@@ -151,7 +153,7 @@ class ImageRepository(ImageDataWrites):
         value = getattr(marker, key)
         return NULLABLE_SORT[key] if value is None and key in NULLABLE_SORT else value
 
-    def _conditions(self, q: ImageQuery) -> list[ColumnElement[bool]]:
+    def _conditions(self, q: ImageQuery) -> builtins.list[ColumnElement[bool]]:
         conds = [self._visibility(q), ImageRow.status != "killed"]
         for key, cmp in q.columns.items():
             conds.append(_compare(getattr(ImageRow, key), cmp))
@@ -235,7 +237,7 @@ class ImageRepository(ImageDataWrites):
                 .where(ImageRow.id == image.id, ImageRow.revision == image.revision, ImageRow.deleted == false())
                 .values(**values, updated_at=utcnow(), revision=image.revision + 1)
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if rowcount(result) != 1:
                 raise Conflict(f"Image {image.id} was changed by another request; retry with its new state.")
             row = s.get(ImageRow, image.id)
             assert row is not None
@@ -284,10 +286,10 @@ class ImageRepository(ImageDataWrites):
                 .where(*conditions)
                 .values(status=to_status, updated_at=utcnow(), revision=ImageRow.revision + 1, **values)
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if rowcount(result) != 1:
                 raise Conflict(f"Image {image_id} is no longer {from_status}.")
 
-    def with_data(self, after: str | None = None, limit: int = 100) -> list[Image]:
+    def with_data(self, after: str | None = None, limit: int = 100) -> builtins.list[Image]:
         """A page of the images holding data (active or deactivated), in id order after `after`."""
         with self._tx() as s:
             stmt = select(ImageRow).where(ImageRow.deleted == false(), ImageRow.status.in_(("active", "deactivated")))
@@ -311,7 +313,7 @@ class ImageRepository(ImageDataWrites):
             row.locations.remove(found[0])
             row.updated_at = utcnow()
 
-    def delete(self, image_id: str, revision: int | None = None) -> list[Location]:
+    def delete(self, image_id: str, revision: int | None = None) -> builtins.list[Location]:
         """Mark the image deleted (its id stays reserved) and hand back the locations to purge.
 
         A compare-and-swap: only an unprotected image (Forbidden otherwise) and, given the revision the
@@ -336,7 +338,7 @@ class ImageRepository(ImageDataWrites):
                 )
             )
             row = s.get(ImageRow, image_id)
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if rowcount(result) != 1:
                 if row is None or row.deleted:
                     raise NotFound(f"No image found with ID {image_id}")
                 if row.protected:
@@ -347,9 +349,9 @@ class ImageRepository(ImageDataWrites):
             row.properties.clear()
             row.tags.clear()
             row.locations.clear()
-            s.execute(MemberRow.__table__.delete().where(MemberRow.image_id == image_id))
+            s.execute(table_of(MemberRow).delete().where(MemberRow.image_id == image_id))
             # Whatever upload or import was under way has nothing to reserve for any more.
-            s.execute(ReservationRow.__table__.delete().where(ReservationRow.image_id == image_id))
+            s.execute(table_of(ReservationRow).delete().where(ReservationRow.image_id == image_id))
             return locations
 
 
@@ -365,7 +367,7 @@ def _lock_image(s: Session, image_id: str) -> None:
 def _compare(col: Any, cmp: Comparison) -> ColumnElement[bool]:
     if isinstance(cmp.value, datetime):
         return _compare_time(col, cmp.op, cmp.value)
-    ops = {
+    ops: dict[str, Callable[[Any], ColumnElement[bool]]] = {
         "eq": lambda v: col == v,
         "neq": lambda v: col != v,
         "gt": lambda v: col > v,
@@ -380,7 +382,7 @@ def _compare(col: Any, cmp: Comparison) -> ColumnElement[bool]:
 def _compare_time(col: Any, op: str, value: datetime) -> ColumnElement[bool]:
     """Times are shown to the second but stored finer: a shown time stands for its whole second."""
     start, end = value, value + timedelta(seconds=1)
-    ops = {
+    ops: dict[str, Callable[[], ColumnElement[bool]]] = {
         "eq": lambda: and_(col >= start, col < end),
         "neq": lambda: or_(col < start, col >= end),
         "gt": lambda: col >= end,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,6 +41,14 @@ def make_engine(url: str) -> Engine:
         raise ConfigError(missing_message(module, f"[database] connection = {parsed.drivername}://...")) from exc
 
 
+class SessionFactory(Protocol):
+    """What the repositories need of a session factory: SQLAlchemy's sessionmaker or SerializedSessions."""
+
+    def begin(self) -> AbstractContextManager[Session]: ...
+
+    def __call__(self) -> Session: ...
+
+
 class SerializedSessions:
     """Transactions of one process queued on a lock, for SQLite.
 
@@ -62,8 +70,15 @@ class SerializedSessions:
         return self._maker()
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+def make_sessionmaker(engine: Engine) -> SessionFactory:
     maker = sessionmaker(bind=engine, expire_on_commit=False)
     if engine.dialect.name == "sqlite":
-        return SerializedSessions(maker)  # type: ignore[return-value]
+        return SerializedSessions(maker)
     return maker
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched. Session.execute returns a CursorResult for them but is typed as
+    returning any Result, which has no rowcount."""
+    assert isinstance(result, CursorResult)
+    return result.rowcount

@@ -10,16 +10,17 @@ import json
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from glimpse.db.models import ImageRow, LocationRow, MemberRow, PropertyRow, TagRow, utcnow
 from glimpse.db.repositories import COLUMN_FIELDS
+from glimpse.db.session import SessionFactory
 from glimpse.domain.entities import Image, ImageSnapshot, Location, Member
 from glimpse.errors import BadRequest
 
 
 class ImageSnapshots:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
 
     def read(self, image_id: str) -> ImageSnapshot | None:

@@ -8,15 +8,17 @@ that commit and then no longer matches (and a fenced-out process never publishes
 
 from __future__ import annotations
 
+import builtins
 import json
 import uuid
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from glimpse.db.models import TaskRow, utcnow
+from glimpse.db.session import SessionFactory, rowcount
 from glimpse.domain.entities import Fence, Task
 from glimpse.errors import ClaimLost, NotFound
 
@@ -30,7 +32,7 @@ def hold_claim(s: Session, fence: Fence) -> None:
         .where(TaskRow.id == fence.task_id, TaskRow.generation == fence.generation, TaskRow.status == "processing")
         .values(heartbeat_at=utcnow())
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(result) != 1:
         raise ClaimLost(f"Task {fence.task_id} was taken over by another process; this attempt stops.")
 
 
@@ -57,7 +59,7 @@ def _task(row: TaskRow) -> Task:
 
 
 class TaskRepository:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
 
     def create(self, task_type: str, owner: str | None, image_id: str | None, task_input: dict[str, Any],
@@ -82,7 +84,7 @@ class TaskRepository:
             return _task(row)
 
     def list(self, owner: str | None = None, image_id: str | None = None, limit: int = 100,
-             status: str | None = None, task_type: str | None = None) -> list[Task]:  # fmt: skip
+             status: str | None = None, task_type: str | None = None) -> builtins.list[Task]:  # fmt: skip
         query = select(TaskRow).order_by(TaskRow.created_at.desc(), TaskRow.id.desc()).limit(limit)
         if owner is not None:
             query = query.where(TaskRow.owner == owner)
@@ -119,22 +121,24 @@ class TaskRepository:
                 row = s.get(TaskRow, task_id)
                 if row is None:
                     continue
-                claimed = s.execute(
-                    update(TaskRow)
-                    .where(
-                        TaskRow.id == task_id,
-                        TaskRow.status == row.status,
-                        TaskRow.generation == row.generation,
-                        TaskRow.updated_at == row.updated_at,
+                claimed = rowcount(
+                    s.execute(
+                        update(TaskRow)
+                        .where(
+                            TaskRow.id == task_id,
+                            TaskRow.status == row.status,
+                            TaskRow.generation == row.generation,
+                            TaskRow.updated_at == row.updated_at,
+                        )
+                        .values(
+                            status="processing",
+                            node=node,
+                            heartbeat_at=now,
+                            updated_at=now,
+                            generation=TaskRow.generation + 1,
+                        )
                     )
-                    .values(
-                        status="processing",
-                        node=node,
-                        heartbeat_at=now,
-                        updated_at=now,
-                        generation=TaskRow.generation + 1,
-                    )
-                ).rowcount  # type: ignore[attr-defined]
+                )
             if claimed == 1:
                 return self.get(task_id)
         return None
@@ -152,7 +156,7 @@ class TaskRepository:
                 )
                 .values(**values)
             )
-            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+            return rowcount(result) == 1
 
     def touch_pinned(self, node: str) -> None:
         """The pinned process is alive: its waiting tasks must not be given up as orphans."""
@@ -163,7 +167,7 @@ class TaskRepository:
                 .values(heartbeat_at=utcnow())
             )
 
-    def orphaned_pinned(self, stale_after: timedelta) -> list[Task]:
+    def orphaned_pinned(self, stale_after: timedelta) -> builtins.list[Task]:
         """Pinned tasks whose process stopped beating: nobody else can run them."""
         cutoff = utcnow() - stale_after
         with self._sessions.begin() as s:
@@ -180,23 +184,25 @@ class TaskRepository:
         """Claim an orphaned pinned task only to fail it (compare-and-swap on its generation)."""
         now = utcnow()
         with self._sessions.begin() as s:
-            claimed = s.execute(
-                update(TaskRow)
-                .where(
-                    TaskRow.id == task.id,
-                    TaskRow.generation == task.generation,
-                    TaskRow.status == task.status,
-                    TaskRow.heartbeat_at == task.heartbeat_at,
+            claimed = rowcount(
+                s.execute(
+                    update(TaskRow)
+                    .where(
+                        TaskRow.id == task.id,
+                        TaskRow.generation == task.generation,
+                        TaskRow.status == task.status,
+                        TaskRow.heartbeat_at == task.heartbeat_at,
+                    )
+                    .values(
+                        status="processing",
+                        node=node,
+                        heartbeat_at=now,
+                        updated_at=now,
+                        generation=TaskRow.generation + 1,
+                        pinned_node=None,
+                    )
                 )
-                .values(
-                    status="processing",
-                    node=node,
-                    heartbeat_at=now,
-                    updated_at=now,
-                    generation=TaskRow.generation + 1,
-                    pinned_node=None,
-                )
-            ).rowcount  # type: ignore[attr-defined]
+            )
         return self.get(task.id) if claimed == 1 else None
 
     def release_node_prefix(self, prefix: str) -> int:
@@ -212,9 +218,9 @@ class TaskRepository:
                 )
                 .values(status="pending", node=None, updated_at=utcnow())
             )
-            return int(result.rowcount)  # type: ignore[attr-defined]
+            return rowcount(result)
 
-    def pinned_prefix(self, prefix: str) -> list[Task]:
+    def pinned_prefix(self, prefix: str) -> builtins.list[Task]:
         """After a restart: pinned tasks of the node's former processes (their tokens died with them)."""
         with self._sessions.begin() as s:
             rows = s.scalars(
@@ -229,13 +235,19 @@ class TaskRepository:
         """End the task, only while the claim is still this one; False when it was taken over."""
         now = utcnow()
         with self._sessions.begin() as s:
-            done = s.execute(
-                update(TaskRow)
-                .where(TaskRow.id == fence.task_id, TaskRow.generation == fence.generation)
-                .values(
-                    status=status, message=message, result=json.dumps(result), updated_at=now, expires_at=now + TASK_TTL
+            done = rowcount(
+                s.execute(
+                    update(TaskRow)
+                    .where(TaskRow.id == fence.task_id, TaskRow.generation == fence.generation)
+                    .values(
+                        status=status,
+                        message=message,
+                        result=json.dumps(result),
+                        updated_at=now,
+                        expires_at=now + TASK_TTL,
+                    )
                 )
-            ).rowcount  # type: ignore[attr-defined]
+            )
         return bool(done == 1)
 
     def abandon(self, task_id: str, message: str) -> None:

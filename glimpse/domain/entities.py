@@ -159,3 +159,11 @@ class StoredData:
     hash_algo: str
     hash_value: str
     metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    """What the operator said about a store beyond its driver options."""
+
+    description: str = ""
+    weight: int = 0

@@ -313,7 +313,7 @@ class ImportRunner:
 
     def sweep_staging(self) -> int:
         """Staged files whose image is gone, or neither staged nor importing any more."""
-        ids = self.staging.stored_ids()  # type: ignore[attr-defined]
+        ids = self.staging.stored_ids()
         statuses = self.repo.statuses(ids) if ids else {}
         removed = 0
         for image_id in ids:

@@ -15,7 +15,7 @@ from typing import Any
 from glimpse.auth.context import RequestContext
 from glimpse.domain.entities import Image
 from glimpse.domain.inputs import check_uuid
-from glimpse.domain.ports import Store
+from glimpse.domain.ports import StagingArea
 from glimpse.errors import BadRequest, Conflict, NotFound
 from glimpse.formats.conversion import ProcessLimits
 from glimpse.sources import remote_glance
@@ -65,7 +65,7 @@ class Sources:
     def __init__(
         self,
         options: ImportOptions,
-        staging: Store,
+        staging: StagingArea,
         download: Callable[[str, EgressPolicy, int | None], Iterator[bytes]],
         size_cap: int | None = None,
     ) -> None:

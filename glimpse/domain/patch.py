@@ -49,11 +49,12 @@ def parse_changes(body: Any, media_type: str) -> list[Change]:
                 )
             op, pointer = ops[0], raw[ops[0]]
         else:
-            op, pointer = raw.get("op"), raw.get("path")
-            if op is None:
+            named, pointer = raw.get("op"), raw.get("path")
+            if named is None:
                 raise BadRequest("Unable to find 'op' in JSON Schema change")
-            if op not in OPS:
-                raise BadRequest(f"Invalid operation: `{op}`: Valid operations are add, remove, replace.")
+            if not isinstance(named, str) or named not in OPS:
+                raise BadRequest(f"Invalid operation: `{named}`: Valid operations are add, remove, replace.")
+            op = named
             if pointer is None:
                 raise BadRequest("Unable to find 'path' in JSON Schema change")
         path = _decode_pointer(pointer)

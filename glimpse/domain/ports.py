@@ -21,6 +21,7 @@ from glimpse.domain.entities import (
     ProjectLimits,
     ProjectUsage,
     StoredData,
+    StoreInfo,
     Task,
 )
 from glimpse.domain.metadef_entities import (
@@ -320,6 +321,14 @@ class Store(Protocol):
         ...
 
 
+class StagingArea(Store, Protocol):
+    """The store glance-direct data waits in, which can list what it holds."""
+
+    def stored_ids(self) -> builtins.list[str]:
+        """The image ids of the complete data held."""
+        ...
+
+
 class StoreRegistry(Protocol):
     """The configured stores by id, the default one, and lookup by location."""
 
@@ -329,6 +338,11 @@ class StoreRegistry(Protocol):
 
     @property
     def stores(self) -> Mapping[str, Store]: ...
+
+    @property
+    def info(self) -> Mapping[str, StoreInfo]:
+        """The description and weight of every configured store, by id."""
+        ...
 
     def get(self, name: str) -> Store: ...
 

@@ -15,8 +15,12 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from glimpse.errors import BadRequest, GlimpseError
+
+if TYPE_CHECKING:  # zstandard is imported when a zstd file is met
+    from zstandard import ZstdDecompressionReader
 
 QEMU_NAMES = {"vhd": "vpc"}  # Glance's disk_format names that qemu-img spells otherwise
 GZIP_MAGIC = b"\x1f\x8b"
@@ -132,7 +136,7 @@ def decompress(source: Path, output: Path, max_size: int) -> None:
         raise
 
 
-def _reader(kind: str, source: Path):  # type: ignore[no-untyped-def]
+def _reader(kind: str, source: Path) -> gzip.GzipFile | ZstdDecompressionReader:
     if kind == "gzip":
         return gzip.open(source, "rb")
     import zstandard

@@ -54,7 +54,10 @@ class FormatGuard:
 
     def __iter__(self) -> Iterator[bytes]:
         expected = self._declared if self._declared in INSPECTABLE - {"raw"} else None
-        wrapper = fi.InspectWrapper(iter(self._chunks), expected_format=expected)
+        wrapper = fi.InspectWrapper(
+            iter(self._chunks),  # type: ignore[arg-type]  # annotated IO[bytes]; iterating only calls next() on it
+            expected_format=expected,
+        )
         try:
             yield from wrapper
             self.verdict = self._judge(wrapper)

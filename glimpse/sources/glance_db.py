@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, Table, create_engine, func, inspect, select
+from sqlalchemy import Engine, MetaData, Select, Table, create_engine, func, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -205,7 +205,7 @@ def _engine(url: str) -> Engine:
         raise ConfigError(f"--from {redact_url(url)}: {exc}") from None
 
 
-def _live(table: Table, ids: Sequence[str]) -> Any:
+def _live(table: Table, ids: Sequence[str]) -> Select[*tuple[Any, ...]]:
     return select(table).where(table.c.image_id.in_(ids), table.c.deleted == False)  # noqa: E712
 
 

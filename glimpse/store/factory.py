@@ -7,6 +7,7 @@ from pathlib import Path
 
 from glimpse.errors import ConfigError
 from glimpse.extras import require
+from glimpse.optvalues import as_dict, as_int
 from glimpse.sources.egress import EgressPolicy
 from glimpse.store.base import Store
 from glimpse.store.filesystem import FilesystemStore
@@ -24,12 +25,12 @@ def _http(cfg: BackendConfig, node: str, egress: EgressPolicy | None = None) -> 
     from glimpse.store.http import HttpStore  # httpx is loaded only when an http store is configured
 
     o = cfg.options
-    proxies = o.get("http_proxy_information") or {}
+    proxies = as_dict(o.get("http_proxy_information"))
     return HttpStore(
         cfg.id,
         insecure=bool(o.get("https_insecure", True)),
         ca_file=str(o["https_ca_certificates_file"]) if o.get("https_ca_certificates_file") else None,
-        proxies={str(k): str(v) for k, v in proxies.items()},  # type: ignore[attr-defined]
+        proxies={str(k): str(v) for k, v in proxies.items()},
         egress=egress or EgressPolicy(),
     )
 
@@ -56,8 +57,8 @@ def _s3(cfg: BackendConfig, node: str) -> Store:
         region_name=text("s3_store_region_name"),
         create_bucket_on_put=bool(o.get("s3_store_create_bucket_on_put")),
         bucket_url_format=str(o.get("s3_store_bucket_url_format") or "auto"),
-        large_object_size=int(o.get("s3_store_large_object_size") or 100) * MIB,  # type: ignore[call-overload]
-        large_object_chunk_size=int(o.get("s3_store_large_object_chunk_size") or 10) * MIB,  # type: ignore[call-overload]
+        large_object_size=as_int(o.get("s3_store_large_object_size") or 100) * MIB,
+        large_object_chunk_size=as_int(o.get("s3_store_large_object_chunk_size") or 10) * MIB,
         cacert=text("s3_store_cacert"),
     )
 
@@ -86,8 +87,8 @@ def _swift(cfg: BackendConfig, node: str) -> Store:
         auth_version=str(o.get("swift_store_auth_version") or "3"),
         container=str(o.get("swift_store_container") or "glance"),
         create_container_on_put=bool(o.get("swift_store_create_container_on_put")),
-        large_object_size=int(o.get("swift_store_large_object_size") or 5120) * MIB,  # type: ignore[call-overload]
-        large_object_chunk_size=int(o.get("swift_store_large_object_chunk_size") or 200) * MIB,  # type: ignore[call-overload]
+        large_object_size=as_int(o.get("swift_store_large_object_size") or 5120) * MIB,
+        large_object_chunk_size=as_int(o.get("swift_store_large_object_chunk_size") or 200) * MIB,
         region=text("swift_store_region"),
         endpoint_type=str(o.get("swift_store_endpoint_type") or "publicURL"),
         service_type=str(o.get("swift_store_service_type") or "object-store"),
@@ -103,7 +104,7 @@ def _rbd(cfg: BackendConfig, node: str) -> Store:
     from glimpse.store.rbd import RbdStore  # Ceph's bindings are loaded only when an rbd store is configured
 
     o = cfg.options
-    chunk = int(o.get("rbd_store_chunk_size") or 8)  # type: ignore[call-overload]
+    chunk = as_int(o.get("rbd_store_chunk_size") or 8)
     if chunk & (chunk - 1):
         raise ConfigError(f"Store {cfg.id} (rbd): rbd_store_chunk_size = {chunk} must be a power of two (MiB).")
     return RbdStore(
@@ -112,7 +113,7 @@ def _rbd(cfg: BackendConfig, node: str) -> Store:
         user=str(o["rbd_store_user"]) if o.get("rbd_store_user") else None,
         conf_file=str(o.get("rbd_store_ceph_conf") or ""),
         chunk_size=chunk * MIB,
-        connect_timeout=int(o.get("rados_connect_timeout") or 0),  # type: ignore[call-overload]
+        connect_timeout=as_int(o.get("rados_connect_timeout") or 0),
         thin_provisioning=bool(o.get("rbd_thin_provisioning")),
         node=node,
     )

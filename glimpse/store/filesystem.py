@@ -6,6 +6,7 @@ import errno
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import IO
 
 from glimpse.errors import NotFound, StoreError, StoreFull
 from glimpse.store.base import HashingMeter, StoredData
@@ -100,7 +101,7 @@ def _discard(datadir: Path, pattern: str) -> int:
     return removed
 
 
-def _read(handle, offset: int, length: int | None) -> Iterator[bytes]:  # type: ignore[no-untyped-def]
+def _read(handle: IO[bytes], offset: int, length: int | None) -> Iterator[bytes]:
     with handle:
         handle.seek(offset)
         remaining = length

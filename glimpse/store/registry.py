@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from glimpse.domain.entities import StoreInfo
 from glimpse.errors import BadRequest, StoreError
 from glimpse.logsafe import redact_url
 from glimpse.store.base import Store
 
-
-@dataclass(frozen=True)
-class StoreInfo:
-    """What the operator said about a store beyond its driver options."""
-
-    description: str = ""
-    weight: int = 0
+__all__ = ["StoreInfo", "StoreRegistry"]
 
 
 class _HasMetadata(Protocol):

@@ -18,7 +18,7 @@ import itertools
 import logging
 import tempfile
 from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -37,10 +37,17 @@ from glimpse.store.objects import (
     object_location,
 )
 
+if TYPE_CHECKING:  # types-boto3-s3 (a test tool) annotates boto3's generated S3 client
+    from types_boto3_s3.client import S3Client
+    from types_boto3_s3.type_defs import CompletedPartTypeDef
+
 log = logging.getLogger(__name__)
 
 MIN_PART = 5 * MIB  # S3 refuses smaller parts except the last
 MISSING = {"NoSuchKey", "NoSuchBucket", "404", "NotFound"}
+# s3_store_bucket_url_format -> botocore's addressing_style (the same three words).
+AddressingStyle = Literal["auto", "path", "virtual"]
+ADDRESSING_STYLES: dict[str, AddressingStyle] = {"auto": "auto", "path": "path", "virtual": "virtual"}
 
 
 class S3Store:
@@ -65,7 +72,8 @@ class S3Store:
     ) -> None:
         if large_object_chunk_size < MIN_PART:
             raise StoreError(f"Store {name}: s3_store_large_object_chunk_size must be at least 5 (MiB).")
-        if bucket_url_format not in ("auto", "path", "virtual"):
+        addressing_style = ADDRESSING_STYLES.get(bucket_url_format)
+        if addressing_style is None:
             raise StoreError(f"Store {name}: s3_store_bucket_url_format must be auto, path or virtual.")
         self.name = name
         self.bucket = bucket
@@ -78,7 +86,7 @@ class S3Store:
         scheme = self.endpoint.split("://", 1)[0] if self.endpoint else "https"
         self.location_scheme = "s3+http" if scheme == "http" else "s3"
         self.netloc = self.endpoint.split("://", 1)[1].rstrip("/") if self.endpoint else "s3.amazonaws.com"
-        self._client: Any = boto3.session.Session().client(
+        self._client: S3Client = boto3.session.Session().client(
             "s3",
             endpoint_url=self.endpoint,
             aws_access_key_id=access_key,
@@ -86,7 +94,7 @@ class S3Store:
             region_name=region_name or "us-east-1",
             verify=cacert if cacert else None,
             config=Config(
-                s3={"addressing_style": bucket_url_format},
+                s3={"addressing_style": addressing_style},
                 retries={"max_attempts": 3, "mode": "standard"},
                 # Glimpse sends Content-MD5 itself and hashes everything it reads; the newer CRC
                 # trailers are not understood by every S3-compatible server.
@@ -145,7 +153,7 @@ class S3Store:
     def _multipart(self, key: str, parts: Iterator[bytes]) -> None:
         with _errors(f"s3://{self.bucket}/{key}"):
             upload_id = self._client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
-        done: list[dict[str, Any]] = []
+        done: list[CompletedPartTypeDef] = []
         try:
             for number, part in enumerate(parts, start=1):
                 with _errors(f"s3://{self.bucket}/{key} part {number}"):

@@ -11,7 +11,7 @@ from glimpse.api import deps
 from glimpse.api.routing import Handler, resource
 from glimpse.api.v2.metadef_views import NS_PATH, object_view, properties_map, property_view, tag_view
 from glimpse.api.v2.metadefs import service
-from glimpse.domain.metadefs import Entry, Kind
+from glimpse.domain.metadef_entities import Entry, Kind
 
 TRUE = ("1", "t", "true", "on", "y", "yes")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from glimpse.api.v2.views import isotime
-from glimpse.domain.metadefs import Association, Entry, Namespace, NamespaceDetail, ResourceType
+from glimpse.domain.metadef_entities import Association, Entry, Namespace, ResourceType
+from glimpse.domain.metadefs import NamespaceDetail
 
 NS_PATH = "/v2/metadefs/namespaces"
 

@@ -25,6 +25,7 @@ IMPLEMENTATIONS: list[tuple[type[Any], type[Any]]] = [
     (ports.TaskRepository, TaskRepository),
     (ports.QuotaRepository, QuotaRepository),
     (ports.StoreRegistry, StoreRegistry),
+    (ports.StagingArea, FilesystemStore),
     *((ports.Store, driver) for driver in (FilesystemStore, HttpStore, S3Store, SwiftStore, RbdStore)),
 ]
 

@@ -8,6 +8,8 @@ Revision ID: 0006
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
@@ -21,7 +23,7 @@ TS = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 CHILDREN = ("metadef_objects", "metadef_properties", "metadef_tags")
 
 
-def _times() -> list[sa.Column[sa.DateTime]]:
+def _times() -> list[sa.Column[datetime]]:
     return [sa.Column("created_at", TS, nullable=False), sa.Column("updated_at", TS, nullable=False)]
 
 
