@@ -16,7 +16,7 @@ from oslo_config import cfg, types
 from oslo_policy import opts as policy_opts
 from oslo_utils import strutils
 
-from glimpse.auth.options import AUTHTOKEN_OPTS, PASTE_OPTS
+from glimpse.auth.options import AUTHTOKEN_OPTS, PASTE_OPTS, split_flavor
 from glimpse.errors import ConfigError
 from glimpse.formats.options import CONVERSION_OPTS, IMAGE_FORMAT_OPTS
 from glimpse.option_report import OptionReport, report_options
@@ -359,6 +359,7 @@ def load_settings(
         backends, default_backend, multi_store = configured_backends(conf, data_dir, datadir, SECTIONS)
         enabled = {b.id: b.type for b in backends} if multi_store else {}
         report = option_report(files, enabled)
+        auth_flavor, cache_flavors = split_flavor(conf.paste_deploy.flavor)
         return Settings(
             bind_host=str(o.get("bind_host", conf.bind_host)),
             bind_port=int(o.get("bind_port", conf.bind_port)),  # type: ignore[call-overload]
@@ -385,7 +386,7 @@ def load_settings(
             backends=backends,
             default_backend=default_backend,
             multi_store=multi_store,
-            auth_flavor=(conf.paste_deploy.flavor or "").strip(),
+            auth_flavor=auth_flavor,
             allow_insecure_noauth_bind=conf.allow_insecure_noauth_bind,
             enabled_import_methods=tuple(conf.enabled_import_methods),
             public_endpoint=conf.public_endpoint,
@@ -417,7 +418,7 @@ def load_settings(
             config_files=tuple(files),
             dashboard_secret_key=conf.dashboard.secret_key,
             unknown_options=report.unknown,
-            no_effect_options=report.no_effect,
+            no_effect_options=report.no_effect + cache_flavors,
         )
     except cfg.Error as exc:
         raise ConfigError(f"Invalid configuration: {exc}") from exc

@@ -7,7 +7,11 @@ from __future__ import annotations
 from oslo_config import cfg
 
 PASTE_OPTS: list[cfg.Opt] = [
-    cfg.StrOpt("flavor", help="'keystone' to authenticate requests; unset or empty for no authentication."),
+    cfg.StrOpt(
+        "flavor",
+        help="'keystone' to authenticate requests; unset or empty for no authentication. Glance's cache pipelines "
+        "(keystone+caching, keystone+cachemanagement) are read as their authentication part: Glimpse has no cache.",
+    ),
 ]
 AUTHTOKEN_OPTS: list[cfg.Opt] = [
     cfg.StrOpt("www_authenticate_uri", help="Keystone URL clients are sent to (WWW-Authenticate)."),
@@ -44,3 +48,13 @@ AUTHTOKEN_OPTS: list[cfg.Opt] = [
     cfg.StrOpt("region_name", help="Region of the identity service (informational)."),
     cfg.StrOpt("interface", default="internal", help="Identity endpoint interface (informational)."),
 ]
+
+# Glance's paste pipelines add its image cache to a flavor (keystone+cachemanagement); Glimpse has no cache.
+_CACHE_FLAVORS = ("caching", "cachemanagement")
+
+
+def split_flavor(flavor: str | None) -> tuple[str, tuple[str, ...]]:
+    """[paste_deploy] flavor -> (its authentication part, the cache parts Glimpse accepts without effect)."""
+    parts = [p.strip() for p in (flavor or "").split("+") if p.strip()]
+    cache = tuple(f"[paste_deploy] flavor +{p}" for p in parts if p in _CACHE_FLAVORS)
+    return "+".join(p for p in parts if p not in _CACHE_FLAVORS), cache

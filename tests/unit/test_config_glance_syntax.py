@@ -98,3 +98,21 @@ def _write(tmp_path: Path, text: str) -> str:
     path = tmp_path / "glance-api.conf"
     path.write_text(text)
     return str(path)
+
+
+@pytest.mark.parametrize(
+    ("flavor", "auth", "no_effect"),
+    [
+        ("keystone", "keystone", ()),
+        ("keystone+cachemanagement", "keystone", ("[paste_deploy] flavor +cachemanagement",)),
+        ("keystone+caching", "keystone", ("[paste_deploy] flavor +caching",)),
+        ("caching", "", ("[paste_deploy] flavor +caching",)),
+        ("trusted-auth", "trusted-auth", ()),  # not a cache part: still refused when the app is built
+    ],
+)
+def test_glances_cache_flavors_keep_their_authentication(
+    tmp_path: Path, flavor: str, auth: str, no_effect: tuple[str, ...]
+) -> None:
+    settings = load_settings([_write(tmp_path, f"[paste_deploy]\nflavor = {flavor}\n")])
+    assert settings.auth_flavor == auth
+    assert settings.no_effect_options == no_effect
