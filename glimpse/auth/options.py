@@ -1,6 +1,7 @@
 """[paste_deploy] flavor (whether requests are authenticated) and [keystone_authtoken] (keystonemiddleware's
 option names), read by the token validator and the dashboard's login. auth_url, username, password, project_name and the
-domain names are keystoneauth's password-plugin options, which keystonemiddleware loads by auth_type."""
+domain names are keystoneauth's password-plugin options, which keystonemiddleware loads by auth_type; keystoneauth
+gives them no defaults, Glimpse gives the project and domains the usual ones."""
 
 from __future__ import annotations
 
@@ -15,7 +16,11 @@ PASTE_OPTS: list[cfg.Opt] = [
 ]
 AUTHTOKEN_OPTS: list[cfg.Opt] = [
     cfg.StrOpt("www_authenticate_uri", help="Keystone URL clients are sent to (WWW-Authenticate)."),
-    cfg.StrOpt("auth_uri", deprecated_for_removal=True, help="Older name of www_authenticate_uri."),
+    cfg.StrOpt(
+        "auth_uri",
+        deprecated_for_removal=True,
+        help="Older name of www_authenticate_uri (gone from keystonemiddleware; Glimpse still reads it).",
+    ),
     cfg.StrOpt("auth_url", help="Keystone URL Glimpse authenticates its service user against."),
     cfg.StrOpt(
         "auth_type",
@@ -24,9 +29,9 @@ AUTHTOKEN_OPTS: list[cfg.Opt] = [
     ),
     cfg.StrOpt("username", help="Glimpse's service user."),
     cfg.StrOpt("password", secret=True, help="Password of the service user."),
-    cfg.StrOpt("project_name", default="service", help="Project of the service user."),
-    cfg.StrOpt("user_domain_name", default="Default", help="Domain of the service user."),
-    cfg.StrOpt("project_domain_name", default="Default", help="Domain of the service project."),
+    cfg.StrOpt("project_name", default="service", help="Project of the service user (Glimpse's default)."),
+    cfg.StrOpt("user_domain_name", default="Default", help="Domain of the service user (Glimpse's default)."),
+    cfg.StrOpt("project_domain_name", default="Default", help="Domain of the service project (Glimpse's default)."),
     cfg.IntOpt("token_cache_time", default=300, help="Seconds a validated token is remembered (never past expiry)."),
     cfg.ListOpt("memcached_servers", help="memcached host:port list to share validated tokens."),
     cfg.StrOpt("redis_url", help="Redis URL (redis://host:port/db) to share validated tokens instead (Glimpse's own)."),
