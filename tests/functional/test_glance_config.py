@@ -193,6 +193,8 @@ def served(sample: Path, tmp_path: Path) -> Iterator[GlimpseServer]:
 def test_glimpse_serves_with_glances_sample(served: GlimpseServer) -> None:
     assert httpx.get(f"{served.url}/").status_code == 300
     assert httpx.get(f"{served.url}/v2/images").json()["images"] == []
+    methods = httpx.get(f"{served.url}/v2/info/import").json()["import-methods"]["value"]
+    assert methods == ["glance-direct", "web-download", "copy-image"]  # from "[glance-direct,web-download,copy-image]"
     log = served.log.read_text()
     assert log.count("Glance options accepted, no effect in Glimpse: ") == 1
     assert "[oslo_messaging_rabbit] heartbeat_rate" in log
