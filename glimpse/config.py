@@ -7,19 +7,20 @@ nothing else in Glimpse reads oslo.config.
 
 from __future__ import annotations
 
-import configparser
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from oslo_config import cfg
+from oslo_config import cfg, types
 from oslo_policy import opts as policy_opts
 from oslo_utils import strutils
 
-from glimpse.auth.options import AUTHTOKEN_OPTS, PASTE_OPTS
+from glimpse.auth.options import AUTHTOKEN_OPTS, PASTE_OPTS, split_flavor
 from glimpse.errors import ConfigError
 from glimpse.formats.options import CONVERSION_OPTS, IMAGE_FORMAT_OPTS
+from glimpse.option_report import OptionReport, report_options
+from glimpse.option_types import glance_list_opt
 from glimpse.optvalues import as_int
 from glimpse.sources.options import (
     EGRESS_OPTS,
@@ -39,10 +40,14 @@ from glimpse.store.options import (
 TIB = 1024**4
 
 DEFAULT_OPTS: list[cfg.Opt] = [
-    cfg.HostAddressOpt("bind_host", default="127.0.0.1", help="Address the API listens on."),
-    cfg.PortOpt("bind_port", default=9292, help="Port the API listens on."),
-    cfg.IntOpt("workers", default=1, min=1, help="Number of API worker processes."),
-    cfg.IntOpt("image_size_cap", default=TIB, min=0, help="Largest image accepted, in bytes."),
+    cfg.HostAddressOpt(
+        "bind_host",
+        default="127.0.0.1",
+        help="Address the API listens on (Glimpse's own; Glance 33 is served by a WSGI server).",
+    ),
+    cfg.PortOpt("bind_port", default=9292, help="Port the API listens on (Glimpse's own)."),
+    cfg.IntOpt("workers", default=1, min=1, help="Number of API worker processes (Glimpse's own)."),
+    cfg.IntOpt("image_size_cap", default=TIB, min=1, max=9223372036854775808, help="Largest image accepted, in bytes."),
     cfg.StrOpt(
         "user_storage_quota",
         default="0",
@@ -60,7 +65,8 @@ DEFAULT_OPTS: list[cfg.Opt] = [
         "max_header_line",
         default=16384,
         min=256,
-        help="Longest request header line (and request URL), in bytes, as Glance's option of that name.",
+        help="Longest request header line (and request URL), in bytes (Glimpse's own; Glance before 33 had it for its "
+        "eventlet server).",
     ),
     cfg.IntOpt("image_member_quota", default=128, help="Members per image; negative is unlimited."),
     cfg.IntOpt("image_location_quota", default=10, help="Locations per image; negative is unlimited."),
@@ -69,54 +75,60 @@ DEFAULT_OPTS: list[cfg.Opt] = [
     cfg.BoolOpt("show_image_direct_url", default=False, help="Show the image's direct_url."),
     cfg.BoolOpt("show_multiple_locations", default=False, help="Show the image's locations."),
     cfg.StrOpt("hashing_algorithm", default="sha512", help="Algorithm of os_hash_value."),
-    cfg.StrOpt("data_dir", default="glimpse-data", help="Folder for the embedded database and image files."),
+    cfg.StrOpt(
+        "data_dir", default="glimpse-data", help="Folder for the embedded database and image files (Glimpse's own)."
+    ),
     cfg.BoolOpt(
         "allow_insecure_noauth_bind",
         default=False,
-        help="Allow binding a non-loopback address without authentication.",
+        help="Allow binding a non-loopback address without authentication (Glimpse's own).",
     ),
-    cfg.ListOpt(
+    glance_list_opt(
         "enabled_import_methods",
+        types.String(quotes=True, choices=["glance-direct", "web-download", "copy-image", "glance-download"]),
         default=["glance-direct", "web-download", "copy-image"],
-        help="Interoperable import methods offered.",
+        help="Interoperable import methods offered. Glance's form is [glance-direct,copy-image]; Glimpse also reads "
+        "the list without brackets.",
     ),
     cfg.StrOpt("public_endpoint", help="Public URL of the API, used in the versions document."),
     cfg.IntOpt(
         "upload_heartbeat_timeout",
         default=120,
         min=5,
-        help="Seconds without data after which another process treats an upload as abandoned.",
+        help="Seconds without data after which another process treats an upload as abandoned (Glimpse's own).",
     ),
     cfg.IntOpt(
         "data_transfer_threads",
         default=100,
         min=1,
         help="Threads image data uploads and downloads may hold at once, apart from the threads metadata requests "
-        "use: slow transfers past this number wait, and never leave the rest of the API without threads.",
+        "use: slow transfers past this number wait, and never leave the rest of the API without threads "
+        "(Glimpse's own).",
     ),
     cfg.FloatOpt(
         "task_heartbeat_interval",
         default=5.0,
         min=0.1,
-        help="Seconds between the heartbeats of a running import, copy or glance-download task.",
+        help="Seconds between the heartbeats of a running import, copy or glance-download task (Glimpse's own).",
     ),
     cfg.FloatOpt(
         "task_stale_after",
         default=60.0,
         min=1.0,
         help="Seconds without a heartbeat after which another process takes a task over (or, for a "
-        "glance-download, fails it); keep it well above task_heartbeat_interval.",
+        "glance-download, fails it); keep it well above task_heartbeat_interval (Glimpse's own).",
     ),
     cfg.IntOpt(
         "import_step_timeout",
         default=3600,
         min=1,
-        help="Seconds one step of an import (download, conversion, writing to a store) may take.",
+        help="Seconds one step of an import (download, conversion, writing to a store) may take (Glimpse's own).",
     ),
     cfg.StrOpt(
         "node_staging_uri",
         help="file:// folder where staged and importing data waits (default <data_dir>/staging); "
-        "with several API nodes, a folder they all share.",
+        "with several API nodes, a folder they all share. Glance's default is file:///tmp/staging/; Glimpse keeps "
+        "staged data beside its other data on purpose.",
     ),
     cfg.BoolOpt(
         "use_keystone_limits",
@@ -133,8 +145,9 @@ DATABASE_OPTS: list[cfg.Opt] = [
     cfg.StrOpt("connection", secret=True, help="SQLAlchemy URL of the database."),
 ]
 IMPORT_OPTS: list[cfg.Opt] = [
-    cfg.ListOpt(
+    glance_list_opt(
         "image_import_plugins",
+        types.String(quotes=True),
         default=[],
         help="Import plugins, in order: image_decompression, image_conversion, inject_image_metadata.",
     ),
@@ -147,7 +160,11 @@ TASKFLOW_OPTS: list[cfg.Opt] = [
     cfg.IntOpt("max_workers", default=10, min=1, help="Imports each API process runs at once."),
 ]
 DASHBOARD_OPTS: list[cfg.Opt] = [
-    cfg.StrOpt("secret_key", secret=True, help="Key signing dashboard sessions; generated in data_dir when unset."),
+    cfg.StrOpt(
+        "secret_key",
+        secret=True,
+        help="Key signing dashboard sessions; generated in data_dir when unset (Glimpse's own section).",
+    ),
 ]
 # oslo.middleware's sizelimit option (same section, name and default): the largest request body a
 # metadata request may carry. Image data (upload, stage) is bounded by image_size_cap instead.
@@ -156,7 +173,8 @@ OSLO_MIDDLEWARE_OPTS: list[cfg.Opt] = [
         "max_request_body_size",
         default=114688,
         min=1,
-        help="Largest body, in bytes, of a request that is not image data (JSON, forms).",
+        help="Largest body, in bytes, of a request that is not image data (JSON, forms). Unlike oslo.middleware, "
+        "Glimpse refuses values below 1.",
     ),
 ]
 SECTIONS: dict[str, list[cfg.Opt]] = {
@@ -245,6 +263,7 @@ class Settings:
     config_files: tuple[str, ...] = ()
     dashboard_secret_key: str | None = None
     unknown_options: tuple[str, ...] = field(default=())
+    no_effect_options: tuple[str, ...] = field(default=())  # Glance's, accepted without effect
 
     @property
     def embedded_database(self) -> bool:
@@ -281,37 +300,23 @@ def _config_files(files: list[str], config_dir: str | None) -> list[str]:
     return found
 
 
-# Sections whose options belong to a library that checks them itself (keystoneauth's plugin options
-# differ by auth_type).
-PASSTHROUGH_SECTIONS = frozenset({"oslo_limit"})
+def _store_sections(backends: dict[str, str] | None) -> dict[str, list[cfg.Opt]]:
+    sections = {store_id: DRIVER_OPTS["file"] + BACKEND_OPTS for store_id in RESERVED_STORES}
+    for store_id, kind in (backends or {}).items():
+        sections[store_id] = DRIVER_OPTS.get(kind, []) + BACKEND_OPTS
+    return sections
+
+
+def option_report(files: list[str], backends: dict[str, str] | None = None) -> OptionReport:
+    """The options in the files Glimpse does not read; backends: store id -> type."""
+    stores = _store_sections(backends)
+    every_driver = {o.dest for opts in DRIVER_OPTS.values() for o in opts}
+    return report_options(files, {**SECTIONS, **stores}, stores, every_driver)
 
 
 def unknown_options(files: list[str], backends: dict[str, str] | None = None) -> list[str]:
-    """Every `section.option` in the files that Glimpse does not know; backends: store id -> type."""
-    sections: dict[str, list[cfg.Opt]] = dict(SECTIONS)
-    for store_id in RESERVED_STORES:
-        sections[store_id] = DRIVER_OPTS["file"] + BACKEND_OPTS
-    for store_id, kind in (backends or {}).items():
-        sections[store_id] = DRIVER_OPTS.get(kind, []) + BACKEND_OPTS
-    known = {(s, o.dest) for s, opts in sections.items() for o in opts}
-    known |= {(s, o.name) for s, opts in sections.items() for o in opts}
-    unknown: list[str] = []
-    for f in files:
-        parser = configparser.RawConfigParser(strict=False, interpolation=None)
-        parser.optionxform = str  # type: ignore[assignment,method-assign]  # configparser's documented way to keep case
-        parser.read(f)
-        for key in parser.defaults():
-            if ("DEFAULT", key) not in known:
-                unknown.append(f"[DEFAULT] {key}")
-        for section in parser.sections():
-            if section in PASSTHROUGH_SECTIONS:
-                continue
-            for key in parser.options(section):
-                if key in parser.defaults():
-                    continue
-                if (section, key) not in known:
-                    unknown.append(f"[{section}] {key}")
-    return sorted(set(unknown))
+    """Every `[section] option` in the files that neither Glimpse nor Glance knows; backends: store id -> type."""
+    return list(option_report(files, backends).unknown)
 
 
 def _staging_dir(uri: str | None, data_dir: Path) -> Path:
@@ -354,6 +359,8 @@ def load_settings(
     try:
         backends, default_backend, multi_store = configured_backends(conf, data_dir, datadir, SECTIONS)
         enabled = {b.id: b.type for b in backends} if multi_store else {}
+        report = option_report(files, enabled)
+        auth_flavor, cache_flavors = split_flavor(conf.paste_deploy.flavor)
         return Settings(
             bind_host=str(o.get("bind_host", conf.bind_host)),
             bind_port=as_int(o.get("bind_port", conf.bind_port)),
@@ -380,7 +387,7 @@ def load_settings(
             backends=backends,
             default_backend=default_backend,
             multi_store=multi_store,
-            auth_flavor=(conf.paste_deploy.flavor or "").strip(),
+            auth_flavor=auth_flavor,
             allow_insecure_noauth_bind=conf.allow_insecure_noauth_bind,
             enabled_import_methods=tuple(conf.enabled_import_methods),
             public_endpoint=conf.public_endpoint,
@@ -411,7 +418,8 @@ def load_settings(
             download_properties=tuple(conf.glance_download_properties.extra_properties),
             config_files=tuple(files),
             dashboard_secret_key=conf.dashboard.secret_key,
-            unknown_options=tuple(unknown_options(files, enabled)),
+            unknown_options=report.unknown,
+            no_effect_options=report.no_effect + cache_flavors,
         )
     except cfg.Error as exc:
         raise ConfigError(f"Invalid configuration: {exc}") from exc

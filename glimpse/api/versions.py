@@ -1,4 +1,9 @@
-"""The versions document at / (300 Multiple Choices) and /versions (200)."""
+"""The versions document at / (300 Multiple Choices) and /versions (200).
+
+It lists what Glance 33 lists for the same configuration with no image cache (Glimpse has no cache API, so
+2.14, 2.16 and 2.18 are never offered): 2.8-2.13 only with multi-store (`enabled_backends`), else 2.9 alone,
+and 2.15 (stores detail) and 2.17 (locations API, CURRENT) always, in Glance's order.
+"""
 
 from __future__ import annotations
 
@@ -9,28 +14,42 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 CURRENT = "2.17"
-SUPPORTED = ("2.16", "2.15", "2.14", "2.7", "2.6", "2.5", "2.4", "2.3", "2.2", "2.1", "2.0")
+_MULTI_STORE = ("2.13", "2.12", "2.11", "2.10", "2.9", "2.8")
+_SINGLE_STORE = ("2.9",)
+_BASE = ("2.7", "2.6", "2.5", "2.4", "2.3", "2.2", "2.1", "2.0")
 
 
-def versions_document(base_url: str) -> dict[str, Any]:
+def advertised_versions(multi_store: bool) -> list[tuple[str, str]]:
+    """(version, status) in the order Glance lists them."""
+    middle = _MULTI_STORE if multi_store else _SINGLE_STORE
+    return [
+        ("2.15", "SUPPORTED"),
+        *((v, "SUPPORTED") for v in middle),
+        (CURRENT, "CURRENT"),
+        *((v, "SUPPORTED") for v in _BASE),
+    ]
+
+
+def versions_document(base_url: str, multi_store: bool = False) -> dict[str, Any]:
     href = base_url.rstrip("/") + "/v2/"
 
     def entry(version: str, status: str) -> dict[str, Any]:
         return {"id": f"v{version}", "status": status, "links": [{"rel": "self", "href": href}]}
 
-    return {"versions": [entry(CURRENT, "CURRENT"), *(entry(v, "SUPPORTED") for v in SUPPORTED)]}
+    return {"versions": [entry(v, s) for v, s in advertised_versions(multi_store)]}
 
 
-def _base(request: Request) -> str:
-    return request.app.state.settings.public_endpoint or str(request.base_url)
+def _document(request: Request) -> dict[str, Any]:
+    settings = request.app.state.settings
+    return versions_document(settings.public_endpoint or str(request.base_url), settings.multi_store)
 
 
 async def root(request: Request) -> Response:
-    return JSONResponse(versions_document(_base(request)), status_code=300)
+    return JSONResponse(_document(request), status_code=300)
 
 
 async def versions(request: Request) -> Response:
-    return JSONResponse(versions_document(_base(request)))
+    return JSONResponse(_document(request))
 
 
 routes = [

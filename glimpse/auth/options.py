@@ -1,35 +1,65 @@
 """[paste_deploy] flavor (whether requests are authenticated) and [keystone_authtoken] (keystonemiddleware's
-option names), read by the token validator and the dashboard's login."""
+option names), read by the token validator and the dashboard's login. auth_url, username, password, project_name and the
+domain names are keystoneauth's password-plugin options, which keystonemiddleware loads by auth_type; keystoneauth
+gives them no defaults, Glimpse gives the project and domains the usual ones."""
 
 from __future__ import annotations
 
 from oslo_config import cfg
 
 PASTE_OPTS: list[cfg.Opt] = [
-    cfg.StrOpt("flavor", default="", help="'keystone' to authenticate requests; empty for no authentication."),
+    cfg.StrOpt(
+        "flavor",
+        help="'keystone' to authenticate requests; unset or empty for no authentication. Glance's cache pipelines "
+        "(keystone+caching, keystone+cachemanagement) are read as their authentication part: Glimpse has no cache.",
+    ),
 ]
 AUTHTOKEN_OPTS: list[cfg.Opt] = [
     cfg.StrOpt("www_authenticate_uri", help="Keystone URL clients are sent to (WWW-Authenticate)."),
-    cfg.StrOpt("auth_uri", deprecated_for_removal=True, help="Older name of www_authenticate_uri."),
+    cfg.StrOpt(
+        "auth_uri",
+        deprecated_for_removal=True,
+        help="Older name of www_authenticate_uri (gone from keystonemiddleware; Glimpse still reads it).",
+    ),
     cfg.StrOpt("auth_url", help="Keystone URL Glimpse authenticates its service user against."),
-    cfg.StrOpt("auth_type", default="password", help="Only 'password' is supported."),
+    cfg.StrOpt(
+        "auth_type",
+        default="password",
+        help="Only 'password' is supported; Glimpse assumes it when unset (keystoneauth has no default).",
+    ),
     cfg.StrOpt("username", help="Glimpse's service user."),
     cfg.StrOpt("password", secret=True, help="Password of the service user."),
-    cfg.StrOpt("project_name", default="service", help="Project of the service user."),
-    cfg.StrOpt("user_domain_name", default="Default", help="Domain of the service user."),
-    cfg.StrOpt("project_domain_name", default="Default", help="Domain of the service project."),
+    cfg.StrOpt("project_name", default="service", help="Project of the service user (Glimpse's default)."),
+    cfg.StrOpt("user_domain_name", default="Default", help="Domain of the service user (Glimpse's default)."),
+    cfg.StrOpt("project_domain_name", default="Default", help="Domain of the service project (Glimpse's default)."),
     cfg.IntOpt("token_cache_time", default=300, help="Seconds a validated token is remembered (never past expiry)."),
-    cfg.ListOpt("memcached_servers", default=[], help="memcached host:port list to share validated tokens."),
-    cfg.StrOpt("redis_url", help="Redis URL (redis://host:port/db) to share validated tokens instead."),
+    cfg.ListOpt("memcached_servers", help="memcached host:port list to share validated tokens."),
+    cfg.StrOpt("redis_url", help="Redis URL (redis://host:port/db) to share validated tokens instead (Glimpse's own)."),
     cfg.StrOpt(
         "memcache_security_strategy",
+        default="None",
+        choices=("None", "MAC", "ENCRYPT"),
+        ignore_case=True,
         help="None, MAC or ENCRYPT (any case): authenticate (MAC) or also encrypt (ENCRYPT) the validations shared "
         "through memcached or Redis, so whoever can write to the cache cannot forge one. Needs memcache_secret_key.",
     ),
     cfg.StrOpt(
         "memcache_secret_key", secret=True, help="Secret the shared cache entries are authenticated and encrypted with."
     ),
-    cfg.FloatOpt("http_connect_timeout", default=10.0, help="Seconds to wait for Keystone."),
+    cfg.IntOpt(
+        "http_connect_timeout",
+        help="Seconds to wait for Keystone; 10 when unset (keystonemiddleware waits without limit).",
+    ),
     cfg.StrOpt("region_name", help="Region of the identity service (informational)."),
     cfg.StrOpt("interface", default="internal", help="Identity endpoint interface (informational)."),
 ]
+
+# Glance's paste pipelines add its image cache to a flavor (keystone+cachemanagement); Glimpse has no cache.
+_CACHE_FLAVORS = ("caching", "cachemanagement")
+
+
+def split_flavor(flavor: str | None) -> tuple[str, tuple[str, ...]]:
+    """[paste_deploy] flavor -> (its authentication part, the cache parts Glimpse accepts without effect)."""
+    parts = [p.strip() for p in (flavor or "").split("+") if p.strip()]
+    cache = tuple(f"[paste_deploy] flavor +{p}" for p in parts if p in _CACHE_FLAVORS)
+    return "+".join(p for p in parts if p not in _CACHE_FLAVORS), cache

@@ -80,6 +80,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         logging.getLogger("glimpse").warning(
             "Options Glimpse does not know, ignored: %s", ", ".join(settings.unknown_options)
         )
+    if settings.no_effect_options:
+        logging.getLogger("glimpse").info(
+            "Glance options accepted, no effect in Glimpse: %s", ", ".join(settings.no_effect_options)
+        )
     return settings
 
 

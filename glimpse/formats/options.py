@@ -31,9 +31,12 @@ CONVERSION_OPTS: list[cfg.Opt] = [
         "qemu_img_memory_limit",
         default=1024,
         min=64,
-        help="MiB of address space one qemu-img process may use (Glance caps qemu-img info at 1 GiB).",
+        help="MiB of address space one qemu-img process may use (Glimpse's own; Glance caps qemu-img info at 1 GiB).",
     ),
     cfg.IntOpt(
-        "qemu_img_cpu_time_limit", default=1800, min=1, help="Seconds of CPU time one qemu-img process may use."
+        "qemu_img_cpu_time_limit",
+        default=1800,
+        min=1,
+        help="Seconds of CPU time one qemu-img process may use (Glimpse's own).",
     ),
 ]

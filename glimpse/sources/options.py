@@ -3,30 +3,44 @@
 
 from __future__ import annotations
 
-from oslo_config import cfg
+from oslo_config import cfg, types
+
+from glimpse.option_types import glance_list_opt
+
+_SCHEME = types.String(quotes=True)
+_PORT = types.Integer(min=1, max=65535)
 
 IMPORT_FILTER_OPTS: list[
     cfg.Opt
 ] = [  # Glance's names; Glimpse applies them to every fetch a user can aim (sources/egress.py)
-    cfg.ListOpt("allowed_schemes", default=["http", "https"], help="URL schemes server-side fetches may use."),
-    cfg.ListOpt("disallowed_schemes", default=[], help="URL schemes server-side fetches refuse."),
-    cfg.ListOpt(
+    glance_list_opt(
+        "allowed_schemes", _SCHEME, default=["http", "https"], help="URL schemes server-side fetches may use."
+    ),
+    glance_list_opt("disallowed_schemes", _SCHEME, default=[], help="URL schemes server-side fetches refuse."),
+    glance_list_opt(
         "allowed_hosts",
+        types.HostAddress(),
         default=[],
         help="If set, the only hosts web-download, locations and the http store may fetch from; a host listed "
         "here may also be internal (loopback, private).",
     ),
-    cfg.ListOpt("disallowed_hosts", default=[], help="Hosts server-side fetches refuse."),
-    cfg.ListOpt("allowed_ports", default=["80", "443"], help="Ports server-side fetches may connect to (empty: any)."),
-    cfg.ListOpt("disallowed_ports", default=[], help="Ports server-side fetches refuse."),
+    glance_list_opt("disallowed_hosts", types.HostAddress(), default=[], help="Hosts server-side fetches refuse."),
+    glance_list_opt(
+        "allowed_ports",
+        _PORT,
+        default=[80, 443],
+        help="Ports server-side fetches may connect to (empty: any). Glance's form is [80,443]; Glimpse also reads "
+        "80,443 without brackets.",
+    ),
+    glance_list_opt("disallowed_ports", _PORT, default=[], help="Ports server-side fetches refuse."),
     cfg.BoolOpt(
         "allow_private_addresses",
         default=False,
         help="Let server-side fetches reach every non-global address (loopback, private, CGNAT, link-local...): "
-        "refused by default.",
+        "refused by default (Glimpse's own option).",
     ),
 ]
-EGRESS_OPTS: list[cfg.Opt] = [  # Glimpse's own: how long and how slowly any server-side fetch may run
+EGRESS_OPTS: list[cfg.Opt] = [  # Glimpse's own section: how long and how slowly any server-side fetch may run
     cfg.FloatOpt("connect_timeout", default=10.0, min=0.1, help="Seconds to connect to a remote server."),
     cfg.FloatOpt("read_timeout", default=60.0, min=0.1, help="Longest wait, in seconds, for any single read."),
     cfg.IntOpt(
@@ -52,15 +66,17 @@ EGRESS_OPTS: list[cfg.Opt] = [  # Glimpse's own: how long and how slowly any ser
     ),
 ]
 GLANCE_DOWNLOAD_OPTS: list[cfg.Opt] = [
-    cfg.DictOpt(
+    cfg.DictOpt(  # Glimpse's own
         "region_endpoints",
         default={},
-        help="region:URL of other image services for glance-download when the caller's catalog has none.",
+        help="region:URL of other image services for glance-download when the caller's catalog has none "
+        "(Glimpse's own; Glance only uses the catalog).",
     ),
 ]
 GLANCE_DOWNLOAD_PROPERTY_OPTS: list[cfg.Opt] = [
-    cfg.ListOpt(
+    glance_list_opt(
         "extra_properties",
+        types.String(quotes=True),
         default=["hw_", "trait:", "os_distro", "os_secure_boot", "os_type"],
         help="Property names (or prefixes) an image downloaded from another region takes over.",
     ),

@@ -57,7 +57,7 @@ def _s3(cfg: BackendConfig, node: str) -> Store:
         region_name=text("s3_store_region_name"),
         create_bucket_on_put=bool(o.get("s3_store_create_bucket_on_put")),
         bucket_url_format=str(o.get("s3_store_bucket_url_format") or "auto"),
-        large_object_size=as_int(o.get("s3_store_large_object_size") or 100) * MIB,
+        large_object_size=as_int(o.get("s3_store_large_object_size", 100)) * MIB,  # 0: always multipart, as Glance
         large_object_chunk_size=as_int(o.get("s3_store_large_object_chunk_size") or 10) * MIB,
         cacert=text("s3_store_cacert"),
     )
@@ -113,7 +113,7 @@ def _rbd(cfg: BackendConfig, node: str) -> Store:
         user=str(o["rbd_store_user"]) if o.get("rbd_store_user") else None,
         conf_file=str(o.get("rbd_store_ceph_conf") or ""),
         chunk_size=chunk * MIB,
-        connect_timeout=as_int(o.get("rados_connect_timeout") or 0),
+        connect_timeout=max(as_int(o.get("rados_connect_timeout") or 0), 0),
         thin_provisioning=bool(o.get("rbd_thin_provisioning")),
         node=node,
     )

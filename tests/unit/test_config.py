@@ -92,9 +92,10 @@ def test_load_from_file(tmp_path: Path) -> None:
     assert settings.auth_flavor == "keystone"
 
 
-def test_unknown_options_are_reported(tmp_path: Path) -> None:
-    settings = load_settings([write(tmp_path, CONF)])
-    assert settings.unknown_options == (
+def test_glances_options_glimpse_ignores_are_accepted_not_unknown(tmp_path: Path) -> None:
+    settings = load_settings([write(tmp_path, CONF + "[DEFAULT]\nverbos = true\n")])
+    assert settings.unknown_options == ("[DEFAULT] verbos",)
+    assert settings.no_effect_options == (
         "[DEFAULT] debug",
         "[DEFAULT] log_file",
         "[database] max_pool_size",

@@ -225,7 +225,7 @@ def test_rbd_store_defaults_are_glances(tmp_path: Path) -> None:
         "rbd_store_user": None,
         "rbd_store_ceph_conf": "",
         "rbd_store_chunk_size": 8,
-        "rados_connect_timeout": 0,
+        "rados_connect_timeout": -1,
         "rbd_thin_provisioning": False,
     }
 

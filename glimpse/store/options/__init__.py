@@ -36,7 +36,16 @@ RESERVED_STORES = ("os_glance_staging_store", "os_glance_tasks_store")
 # [glance_store]: the choice of stores, and (single-store mode) every driver's options.
 GLANCE_STORE_OPTS: list[cfg.Opt] = [
     cfg.ListOpt("stores", default=["file", "http"], help="Store types enabled (single-store mode)."),
-    cfg.StrOpt("default_store", default="file", help="Store type new data goes to (single-store mode)."),
+    cfg.StrOpt(
+        "default_store",
+        default="file",
+        # glance_store's choices (store schemes); Glimpse's stores are file, http, s3, swift and rbd.
+        choices=[
+            *("file", "filesystem", "http", "https", "swift", "swift+http", "swift+https", "swift+config"),
+            *("rbd", "cinder", "vsphere", "s3"),
+        ],
+        help="Store type new data goes to (single-store mode).",
+    ),
     cfg.StrOpt("default_backend", help="Store id new data goes to (multi-store mode)."),
     *(opt for opts in DRIVER_OPTS.values() for opt in opts),
 ]

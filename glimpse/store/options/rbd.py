@@ -20,8 +20,9 @@ OPTS: list[cfg.Opt] = [
     ),
     cfg.IntOpt(
         "rados_connect_timeout",
-        default=0,
-        help="Seconds to wait when connecting to the cluster (client_mount_timeout); 0 keeps librados' default.",
+        default=-1,
+        help="Seconds to wait when connecting to the cluster (client_mount_timeout); 0 or less keeps librados' "
+        "default.",
     ),
     cfg.BoolOpt("rbd_thin_provisioning", default=False, help="Skip writing chunks that are all zeros."),
 ]

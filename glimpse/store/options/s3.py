@@ -14,12 +14,19 @@ OPTS: list[cfg.Opt] = [
         "s3_store_bucket_url_format",
         default="auto",
         choices=["auto", "path", "virtual"],
-        help="Bucket addressing: path (host/bucket) or virtual (bucket.host).",
+        help="Bucket addressing: path (host/bucket) or virtual (bucket.host). Glance checks the value when the store "
+        "starts; Glimpse as the file is read.",
     ),
-    cfg.StrOpt("s3_store_region_name", help="Region of the S3 service."),
+    cfg.StrOpt("s3_store_region_name", default="", help="Region of the S3 service."),
     cfg.IntOpt(
-        "s3_store_large_object_size", default=100, min=1, help="MiB from which images go up as multipart uploads."
+        "s3_store_large_object_size", default=100, min=0, help="MiB from which images go up as multipart uploads."
     ),
-    cfg.IntOpt("s3_store_large_object_chunk_size", default=10, min=5, help="MiB per part of a multipart upload."),
-    cfg.StrOpt("s3_store_cacert", help="CA bundle to verify the S3 endpoint with."),
+    cfg.IntOpt(
+        "s3_store_large_object_chunk_size",
+        default=10,
+        min=5,
+        help="MiB per part of a multipart upload. Glance checks the minimum of 5 when the store starts; Glimpse as "
+        "the file is read.",
+    ),
+    cfg.StrOpt("s3_store_cacert", default="", help="CA bundle to verify the S3 endpoint with."),
 ]

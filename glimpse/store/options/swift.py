@@ -15,8 +15,8 @@ OPTS: list[cfg.Opt] = [
         "swift_store_auth_version",
         default="3",
         choices=["1", "2", "3"],
-        help="1 for tempauth (and other v1.0 auth), 3 for Keystone v3 (2: Keystone v2.0). Glance's default is 2; "
-        "Keystone serves only v3 nowadays.",
+        help="1 for tempauth (and other v1.0 auth), 3 for Keystone v3 (2: Keystone v2.0). Glance 33 accepts only 3; "
+        "Glimpse also 1 and 2 on purpose, for tempauth clusters.",
     ),
     cfg.StrOpt("swift_store_container", default="glance", help="Container holding the images and their segments."),
     cfg.BoolOpt("swift_store_create_container_on_put", default=False, help="Create the container when it is missing."),
