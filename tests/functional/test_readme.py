@@ -213,6 +213,29 @@ def test_the_block_parser_keeps_commands_verbatim() -> None:
     assert block.commands == ["a --x \\\n    --y   # note", "b"]
 
 
+# ```ini blocks outside this test's part of the README that still carry a comment after a value.
+INLINE_COMMENTS_LEFT = {
+    "Several nodes": "outside the tour, sharing, quota and store blocks this change may edit; left for a merge",
+}
+
+
+def test_ini_blocks_put_comments_on_their_own_lines() -> None:
+    """oslo.config reads `key = value   # note` as the value `value   # note` (an s3 store's
+    large_object_size then fails to start the service), so a comment has its own line."""
+    pattern = re.compile(r"^#+ (.*?)$|^```(\w*)\n(.*?)^```$", flags=re.M | re.S)
+    heading = ""
+    offenders = []
+    for match in pattern.finditer((ROOT / "README.md").read_text()):
+        if match.group(1) is not None:
+            heading = match.group(1).strip()
+        elif match.group(2) == "ini":
+            lines = [line for line in match.group(3).splitlines() if re.match(r"^\w+ = .*\s#", line)]
+            if lines and heading not in INLINE_COMMENTS_LEFT:
+                offenders.append((heading, lines))
+            assert bool(lines) or heading not in INLINE_COMMENTS_LEFT, f"{heading} is fixed: drop it from the list"
+    assert not offenders, offenders
+
+
 @pytest.fixture
 def tour(tmp_path: Path) -> Iterator[Shell]:
     """A reader's folder with `glimpse serve` (the embedded default) running in it on 127.0.0.1:9292."""
@@ -286,7 +309,9 @@ def test_the_database_and_store_blocks_as_printed(s3_server: S3Server, tmp_path:
         ok(shell.run(sync))
         revision = shell.run(version)
         ok(revision)
-        assert re.search(r"[0-9a-f]{6,}|\w+_\w+", revision.stdout), str(revision)
+        # the newest migration, the one sync went to
+        newest = max(p.name.split("_")[0] for p in (ROOT / "glimpse/db/migrations/versions").glob("[0-9]*_*.py"))
+        assert revision.stdout.strip() == newest, str(revision)
         log = tmp_path / "serve.log"
         server = shell.start(serve, log)
         try:
