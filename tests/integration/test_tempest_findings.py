@@ -129,3 +129,22 @@ def test_glance_download_names_a_bad_remote_id_as_glance_does(client: TestClient
     method = {"name": "glance-download", "glance_image_id": "foo", "glance_region": "RegionOne"}
     answer = client.post(f"/v2/images/{image_id}/import", json={"method": method}, headers=OWNER)
     assert answer.status_code == 400 and "image id does not look like a UUID" in answer.text, answer.text
+
+
+def test_an_import_task_shows_the_request_as_glance_does(client: TestClient) -> None:
+    """Tempest (with API 2.12 advertised) reads task.input.import_req.method.name and the request id."""
+    body = {"name": "staged", "disk_format": "raw", "container_format": "bare"}
+    image = client.post("/v2/images", json=body, headers=OWNER).json()
+    staged = client.put(
+        f"/v2/images/{image['id']}/stage", content=DATA, headers={**OWNER, "Content-Type": "application/octet-stream"}
+    )
+    assert staged.status_code == 204
+    started = client.post(f"/v2/images/{image['id']}/import", json={"method": {"name": "glance-direct"}}, headers=OWNER)
+    assert started.status_code == 202, started.text
+    tasks = client.get(f"/v2/images/{image['id']}/tasks", headers=OWNER).json()["tasks"]
+    assert len(tasks) == 1
+    task = tasks[0]
+    assert task["input"]["import_req"]["method"] == {"name": "glance-direct"}
+    assert task["input"]["image_id"] == image["id"]
+    assert task["request_id"] == started.headers["x-openstack-request-id"]
+    assert set(task["input"]) == {"image_id", "import_req", "backend"}  # nothing of the service's bookkeeping

@@ -24,12 +24,32 @@ def _imports(request: Request) -> ImportService:
     return service
 
 
+# What a caller may have put in an import method; the rest of a task's input is the service's own bookkeeping
+# (a remote endpoint and hash for glance-download, an operator's injected properties).
+METHOD_FIELDS = ("name", "uri", "glance_image_id", "glance_region", "glance_service_interface")
+
+
+def task_input_view(task: Task) -> dict[str, Any]:
+    """An import task's input as Glance shows it: the image, the import request as the caller sent it, and
+    the stores it goes to (Tempest and the clients read task.input.import_req.method.name)."""
+    raw = task.input
+    if not isinstance(raw.get("method"), dict):
+        return raw
+    stores = list(raw.get("stores") or [])
+    request: dict[str, Any] = {"method": {k: v for k, v in raw["method"].items() if k in METHOD_FIELDS}}
+    if stores:
+        request["stores"] = stores
+    if "all_stores_must_succeed" in raw:
+        request["all_stores_must_succeed"] = raw["all_stores_must_succeed"]
+    return {"image_id": task.image_id, "import_req": request, "backend": stores}
+
+
 def task_view(task: Task) -> dict[str, Any]:
     return {
         "id": task.id,
         "type": task.type,
         "status": task.status,
-        "input": task.input,
+        "input": task_input_view(task),
         "result": task.result,
         "owner": task.owner,
         "message": task.message,
