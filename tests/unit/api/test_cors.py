@@ -1,0 +1,97 @@
+"""CORS with oslo.middleware's rules and Glance's defaults, and the cross-site guard trusting allowed origins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from glimpse.api.cors import CorsMiddleware, CorsRules
+from glimpse.api.middleware import CrossSiteGuard
+from glimpse.config import load_settings
+
+ALLOWED = "http://horizon.example:8080"
+
+
+async def _create(request: Request) -> Response:
+    return JSONResponse({"made": True}, status_code=201, headers={"Vary": "Accept"})
+
+
+def _client(rules: CorsRules) -> TestClient:
+    app = Starlette(routes=[Route("/v2/images", _create, methods=["GET", "POST"])])
+    return TestClient(CorsMiddleware(CrossSiteGuard(app, trusted=rules.allows), rules))
+
+
+def _glance_defaults(tmp_path: Path, extra: str = "") -> CorsRules:
+    conf = tmp_path / "glance-api.conf"
+    conf.write_text(f"[cors]\nallowed_origin = {ALLOWED}\n{extra}")
+    return CorsRules.from_settings(load_settings([str(conf)]))
+
+
+def test_the_cors_options_default_to_glances(tmp_path: Path) -> None:
+    rules = _glance_defaults(tmp_path)
+    assert rules.allowed_origins == (ALLOWED,)
+    assert rules.allow_methods == ("GET", "PUT", "POST", "DELETE", "PATCH")
+    assert "X-Auth-Token" in rules.allow_headers and "Content-MD5" in rules.allow_headers
+    assert rules.expose_headers[-1] == "X-OpenStack-Request-ID"
+    assert rules.max_age == 3600 and rules.allow_credentials is True
+    assert CorsRules.from_settings(load_settings([])).allowed_origins == ()
+
+
+def test_preflight_from_an_allowed_origin_is_answered_as_oslo_middleware_does(tmp_path: Path) -> None:
+    client = _client(_glance_defaults(tmp_path))
+    asked = {"Origin": ALLOWED, "Access-Control-Request-Method": "PUT",
+             "Access-Control-Request-Headers": "content-type,X-Auth-Token"}  # fmt: skip
+    response = client.options("/v2/images", headers=asked)
+    assert response.status_code == 200 and response.content == b""
+    assert response.headers["access-control-allow-origin"] == ALLOWED
+    assert response.headers["access-control-allow-methods"] == "PUT"
+    assert response.headers["access-control-allow-headers"] == "content-type,X-Auth-Token"
+    assert response.headers["access-control-allow-credentials"] == "true"
+    assert response.headers["access-control-max-age"] == "3600"
+    assert response.headers["vary"] == "Origin"
+
+
+def test_refused_preflights_get_a_bare_200(tmp_path: Path) -> None:
+    client = _client(_glance_defaults(tmp_path))
+    for headers in (
+        {"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
+        {"Origin": ALLOWED, "Access-Control-Request-Method": "TRACE"},  # not in Glance's allow_methods
+        {"Origin": ALLOWED, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-evil"},
+        {"Origin": ALLOWED},
+        {},
+    ):
+        response = client.options("/v2/images", headers=headers)
+        assert response.status_code == 200 and response.content == b""
+        assert not [h for h in response.headers if h.startswith("access-control-")], headers
+
+
+def test_actual_responses_are_marked_for_allowed_origins_only(tmp_path: Path) -> None:
+    client = _client(_glance_defaults(tmp_path))
+    allowed = client.post("/v2/images", headers={"Origin": ALLOWED, "Sec-Fetch-Site": "cross-site"})
+    assert allowed.status_code == 201
+    assert allowed.headers["access-control-allow-origin"] == ALLOWED
+    assert allowed.headers["access-control-allow-credentials"] == "true"
+    assert "X-OpenStack-Request-ID" in allowed.headers["access-control-expose-headers"]
+    assert allowed.headers["vary"] == "Accept,Origin"
+
+    refused = client.post("/v2/images", headers={"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"})
+    assert refused.status_code == 403  # the cross-site guard: a page of another site changes nothing
+    assert "access-control-allow-origin" not in refused.headers
+    read = client.get("/v2/images", headers={"Origin": "http://evil.example"})
+    assert read.status_code == 201 and "access-control-allow-origin" not in read.headers
+
+
+def test_a_star_allows_every_origin_and_credentials_can_be_turned_off(tmp_path: Path) -> None:
+    conf = tmp_path / "glance-api.conf"
+    conf.write_text("[cors]\nallowed_origin = *\nallow_credentials = false\nexpose_headers =\n")
+    client = _client(CorsRules.from_settings(load_settings([str(conf)])))
+    response = client.post("/v2/images", headers={"Origin": "http://any.example", "Sec-Fetch-Site": "cross-site"})
+    assert response.status_code == 201
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in response.headers
+    assert "access-control-expose-headers" not in response.headers
