@@ -35,6 +35,7 @@ from glimpse.auth.token_cache import InProcessCache, MemcachedCache, Protection,
 from glimpse.auth.unified_limits import KeystoneLimits
 from glimpse.config import Settings, load_settings
 from glimpse.dashboard import dashboard_middleware
+from glimpse.dashboard.web import BASE as DASHBOARD_BASE
 from glimpse.db import migrate
 from glimpse.db.metadef_files import MetadefFiles
 from glimpse.db.metadefs import MetadefRepository
@@ -338,6 +339,10 @@ def token_cache(ks: dict[str, object]) -> TokenCache:
     return RedisCache(str(ks["redis_url"]), protection)
 
 
+def dashboard_path(path: str) -> bool:
+    return path == DASHBOARD_BASE or path.startswith(DASHBOARD_BASE + "/")
+
+
 def cors_rules(settings: Settings) -> CorsRules:
     rules = CorsRules.from_settings(settings)
     if rules.allowed_origins and settings.auth_flavor in ("", "noauth"):
@@ -385,9 +390,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
+            # First, as Glance's cors filter: refusals of the limits reach an allowed page readable too.
+            Middleware(CorsMiddleware, rules=cors, exempt=dashboard_path),
             Middleware(RequestLimitsMiddleware, limits=RequestLimits.from_settings(settings)),
             dashboard,
-            Middleware(CorsMiddleware, rules=cors),
             Middleware(CrossSiteGuard, trusted=cors.allows),
             auth,
         ],

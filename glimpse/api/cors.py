@@ -14,6 +14,7 @@ ASGI app (multi-GB uploads) behind a WSGI adapter. What it does, as oslo.middlew
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -107,14 +108,18 @@ def _headers(scope: Scope) -> dict[str, str]:
 
 
 class CorsMiddleware:
-    """Answers OPTIONS itself (before authentication) and marks responses to allowed origins."""
+    """Answers OPTIONS itself (before authentication) and marks responses to allowed origins.
 
-    def __init__(self, app: ASGIApp, rules: CorsRules) -> None:
+    `exempt` paths (the dashboard's, served to its own origin with its session cookie) are left alone.
+    """
+
+    def __init__(self, app: ASGIApp, rules: CorsRules, exempt: Callable[[str], bool] = lambda path: False) -> None:
         self.app = app
         self.rules = rules
+        self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or self.exempt(scope["path"]):
             await self.app(scope, receive, send)
             return
         headers = _headers(scope)

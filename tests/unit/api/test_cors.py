@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 
 from glimpse.api.cors import CorsMiddleware, CorsRules
 from glimpse.api.middleware import CrossSiteGuard
+from glimpse.app import create_app
 from glimpse.config import load_settings
 
 ALLOWED = "http://horizon.example:8080"
@@ -95,3 +96,22 @@ def test_a_star_allows_every_origin_and_credentials_can_be_turned_off(tmp_path: 
     assert response.headers["access-control-allow-origin"] == "*"
     assert "access-control-allow-credentials" not in response.headers
     assert "access-control-expose-headers" not in response.headers
+
+
+def test_in_the_app_refusals_are_marked_and_the_dashboard_is_left_alone(tmp_path: Path) -> None:
+    conf = tmp_path / "glance-api.conf"
+    conf.write_text(f"[cors]\nallowed_origin = {ALLOWED}\n[oslo_middleware]\nmax_request_body_size = 1024\n")
+    app = create_app(load_settings([str(conf)], overrides={"data_dir": str(tmp_path / "data")}))
+    with TestClient(app) as client:
+        origin = {"Origin": ALLOWED, "Sec-Fetch-Site": "cross-site"}
+        too_big = client.post("/v2/images", content=b"{" + b" " * 4096 + b"}", headers=origin)
+        assert too_big.status_code == 413  # refused by the request limits, and the page can read why
+        assert too_big.headers["access-control-allow-origin"] == ALLOWED
+        made = client.post("/v2/images", json={"name": "cors"}, headers=origin)
+        assert made.status_code == 201 and made.headers["access-control-allow-origin"] == ALLOWED
+        dashboard = client.get("/dashboard/", headers={"Origin": ALLOWED}, follow_redirects=False)
+        assert "access-control-allow-origin" not in dashboard.headers
+        preflight = client.options(
+            "/v2/images/x/file", headers={"Origin": ALLOWED, "Access-Control-Request-Method": "PUT"}
+        )
+        assert preflight.status_code == 200 and preflight.headers["access-control-allow-methods"] == "PUT"
