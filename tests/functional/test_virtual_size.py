@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -96,3 +98,32 @@ def test_no_virtual_size_for_an_uninspectable_format_or_no_data(server: GlimpseS
     empty = _create(server)
     assert httpx.put(f"{server.url}/v2/images/{empty}/file", content=b"", headers=OCTETS).status_code == 204
     assert _active(server, empty)["virtual_size"] is None  # Glance sets it only when not 0
+
+
+def test_copy_image_fills_a_missing_virtual_size(tmp_path: Path, files: FileServer) -> None:
+    conf = (
+        "enabled_backends = fast:file, slow:file\n[glance_store]\ndefault_backend = fast\n"
+        f"[fast]\nfilesystem_store_datadir = {tmp_path / 'fast'}\n"
+        f"[slow]\nfilesystem_store_datadir = {tmp_path / 'slow'}\n"
+    )
+    server = GlimpseServer(tmp_path / "srv", extra_conf=conf).start()
+    try:
+        image_id = _create(server)
+        data = (files.root / "disk.raw").read_bytes()
+        assert httpx.put(f"{server.url}/v2/images/{image_id}/file", content=data, headers=OCTETS).status_code == 204
+        assert _active(server, image_id)["virtual_size"] == RAW_SIZE
+        with sqlite3.connect(server.data_dir / "glimpse.db") as db:  # as an image uploaded before raw got one
+            db.execute("UPDATE images SET virtual_size = NULL WHERE id = ?", (image_id,))
+        assert httpx.get(f"{server.url}/v2/images/{image_id}").json()["virtual_size"] is None
+        body = {"method": {"name": "copy-image"}, "stores": ["slow"]}
+        assert httpx.post(f"{server.url}/v2/images/{image_id}/import", json=body).status_code == 202
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            image = httpx.get(f"{server.url}/v2/images/{image_id}").json()
+            if "slow" in image.get("stores", ""):
+                break
+            time.sleep(0.2)
+        assert set(image["stores"].split(",")) == {"fast", "slow"}
+        assert image["virtual_size"] == RAW_SIZE
+    finally:
+        server.stop()
