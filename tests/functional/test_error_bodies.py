@@ -34,6 +34,6 @@ def test_each_accept_gets_the_body_glance_sends(sqlite_server: GlimpseServer) ->
     assert bodies["application/json"][0] == "application/json"
     connection = http.client.HTTPConnection(url.split("/")[2], timeout=10)  # sends no Accept at all
     connection.request("GET", "/" + url.split("/", 3)[3])
-    response = connection.getresponse()
-    assert response.status == 404 and response.getheader("content-type", "").startswith("text/plain")
+    raw = connection.getresponse()
+    assert raw.status == 404 and raw.getheader("content-type", "").startswith("text/plain")
     connection.close()

@@ -115,3 +115,21 @@ def test_in_the_app_refusals_are_marked_and_the_dashboard_is_left_alone(tmp_path
             "/v2/images/x/file", headers={"Origin": ALLOWED, "Access-Control-Request-Method": "PUT"}
         )
         assert preflight.status_code == 200 and preflight.headers["access-control-allow-methods"] == "PUT"
+
+
+def test_with_keystone_the_preflight_needs_no_token_and_a_401_is_readable(tmp_path: Path) -> None:
+    conf = tmp_path / "glance-api.conf"
+    conf.write_text(
+        f"[cors]\nallowed_origin = {ALLOWED}\n[paste_deploy]\nflavor = keystone\n"
+        "[keystone_authtoken]\nauth_url = http://127.0.0.1:9/v3\nusername = glance\npassword = secret\n"
+    )
+    app = create_app(load_settings([str(conf)], overrides={"data_dir": str(tmp_path / "data")}))
+    with TestClient(app) as client:
+        asked = {"Origin": ALLOWED, "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "x-auth-token,content-type"}  # fmt: skip
+        preflight = client.options("/v2/images", headers=asked)
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-headers"] == "x-auth-token,content-type"
+        unauthenticated = client.post("/v2/images", json={}, headers={"Origin": ALLOWED})
+        assert unauthenticated.status_code == 401
+        assert unauthenticated.headers["access-control-allow-origin"] == ALLOWED
