@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from glimpse import logsafe
 from glimpse.api import versions
+from glimpse.api.cors import CorsMiddleware, CorsRules
 from glimpse.api.errors import domain_error, error_response
 from glimpse.api.limits import RequestLimits, RequestLimitsMiddleware
 from glimpse.api.middleware import (
@@ -34,6 +35,7 @@ from glimpse.auth.token_cache import InProcessCache, MemcachedCache, Protection,
 from glimpse.auth.unified_limits import KeystoneLimits
 from glimpse.config import Settings, load_settings
 from glimpse.dashboard import dashboard_middleware
+from glimpse.dashboard.web import BASE as DASHBOARD_BASE
 from glimpse.db import migrate
 from glimpse.db.metadef_files import MetadefFiles
 from glimpse.db.metadefs import MetadefRepository
@@ -338,6 +340,21 @@ def token_cache(ks: dict[str, object]) -> TokenCache:
     return RedisCache(str(ks["redis_url"]), protection)
 
 
+def dashboard_path(path: str) -> bool:
+    return path == DASHBOARD_BASE or path.startswith(DASHBOARD_BASE + "/")
+
+
+def cors_rules(settings: Settings) -> CorsRules:
+    rules = CorsRules.from_settings(settings)
+    if rules.allowed_origins and settings.auth_flavor in ("", "noauth"):
+        log.warning(
+            "[cors] allowed_origin = %s without authentication: web pages of %s act as an administrator "
+            "through the visitor's browser.", ",".join(rules.allowed_origins), "any site" if "*" in
+            rules.allowed_origins else "those origins",
+        )  # fmt: skip
+    return rules
+
+
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
     logsafe.install()  # no log line carries a location's or a URL's credentials
     policy = Policy(settings.policy_file)
@@ -352,6 +369,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         worker.stop()
 
     import_methods = list(services.imports.options.methods)
+    cors = cors_rules(settings)
     transfers = Transfers(settings.data_transfer_threads)
     dashboard = dashboard_middleware(
         settings, policy, images=services.images, members=services.members, quotas=services.quotas,
@@ -373,9 +391,11 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
+            # First, as Glance's cors filter: refusals of the limits reach an allowed page readable too.
+            Middleware(CorsMiddleware, rules=cors, exempt=dashboard_path),
             Middleware(RequestLimitsMiddleware, limits=RequestLimits.from_settings(settings)),
             dashboard,
-            Middleware(CrossSiteGuard),
+            Middleware(CrossSiteGuard, trusted=cors.allows),
             auth,
         ],
         exception_handlers={GlimpseError: domain_error, HTTPException: http_error, Exception: unexpected_error},

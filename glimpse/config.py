@@ -177,6 +177,50 @@ OSLO_MIDDLEWARE_OPTS: list[cfg.Opt] = [
         "Glimpse refuses values below 1.",
     ),
 ]
+# oslo.middleware's CORS options (same section, names and types) with the defaults Glance sets for them
+# (glance.common.config.set_cors_middleware_defaults); read by glimpse/api/cors.py.
+CORS_OPTS: list[cfg.Opt] = [
+    cfg.ListOpt(
+        "allowed_origin",
+        help='Origins ("<protocol>://<host>[:<port>]", no trailing slash) whose web pages may call the API, '
+        "for example Horizon's for its direct image upload; '*' allows any.",
+    ),
+    cfg.BoolOpt("allow_credentials", default=True, help="Whether the actual request can include user credentials."),
+    cfg.ListOpt(
+        "expose_headers",
+        default=[
+            "X-Image-Meta-Checksum",
+            "X-Auth-Token",
+            "X-Subject-Token",
+            "X-Service-Token",
+            "X-OpenStack-Request-ID",
+        ],
+        help="Response headers a page of an allowed origin may read.",
+    ),
+    cfg.IntOpt("max_age", default=3600, help="Seconds a browser may cache a preflight answer."),
+    cfg.ListOpt(
+        "allow_methods",
+        default=["GET", "PUT", "POST", "DELETE", "PATCH"],
+        help="Methods an allowed origin's pages may use.",
+    ),
+    cfg.ListOpt(
+        "allow_headers",
+        default=[
+            "Content-MD5",
+            "X-Image-Meta-Checksum",
+            "X-Storage-Token",
+            "Accept-Encoding",
+            "X-Auth-Token",
+            "X-Identity-Status",
+            "X-Roles",
+            "X-Service-Catalog",
+            "X-User-Id",
+            "X-Tenant-Id",
+            "X-OpenStack-Request-ID",
+        ],
+        help="Request headers (besides the simple ones) an allowed origin's pages may send.",
+    ),
+]
 SECTIONS: dict[str, list[cfg.Opt]] = {
     "DEFAULT": DEFAULT_OPTS,
     "database": DATABASE_OPTS,
@@ -194,6 +238,7 @@ SECTIONS: dict[str, list[cfg.Opt]] = {
     "taskflow_executor": TASKFLOW_OPTS,
     "dashboard": DASHBOARD_OPTS,
     "oslo_middleware": OSLO_MIDDLEWARE_OPTS,
+    "cors": CORS_OPTS,
     "oslo_policy": list(policy_opts._options),  # oslo.policy's own options, read by auth/policy.py
 }
 
@@ -252,6 +297,7 @@ class Settings:
     import_max_workers: int = 10
     import_filter: dict[str, object] = field(default_factory=dict)
     egress: dict[str, object] = field(default_factory=dict)
+    cors: dict[str, object] = field(default_factory=dict)  # [cors], as oslo.middleware reads it
     import_plugins: tuple[str, ...] = ()
     conversion_format: str = "raw"
     qemu_img_memory_limit: int = 1024  # MiB
@@ -408,6 +454,7 @@ def load_settings(
             import_max_workers=conf.taskflow_executor.max_workers,
             import_filter={o.dest: conf.import_filtering_opts[o.dest] for o in IMPORT_FILTER_OPTS},
             egress={o.dest: conf.egress[o.dest] for o in EGRESS_OPTS},
+            cors={o.dest: conf.cors[o.dest] for o in CORS_OPTS},
             import_plugins=tuple(conf.image_import_opts.image_import_plugins),
             conversion_format=conf.image_conversion.output_format,
             qemu_img_memory_limit=conf.image_conversion.qemu_img_memory_limit,

@@ -1,7 +1,8 @@
 """Glance's error body format for domain errors (their statuses sit on the classes, in glimpse/errors.py).
 
 Glance's errors are WebOb's, in one of three shapes chosen by the Accept header: HTML (for */*),
-JSON {"message", "code", "title"} or plain text. The real clients parse the HTML and JSON forms.
+JSON {"message", "code", "title"} or plain text. The real clients parse the HTML and JSON forms; openstacksdk
+sends an empty Accept with uploads and PATCH, and gets plain text, from Glance as from Glimpse.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 from http import HTTPStatus
 
 from starlette.requests import Request
@@ -21,34 +23,70 @@ log = logging.getLogger(__name__)
 __all__ = ["domain_error", "error_response", "negotiate", "status_for"]
 
 OFFERS = ("text/html", "application/json")
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_PARAM = rf"\s*;\s*{_TOKEN}=(?:{_TOKEN}|\"(?:[^\"\\]|\\.)*\")"
+_RANGE = re.compile(rf"^(?P<media>{_TOKEN}/{_TOKEN})(?P<params>(?:{_PARAM})*)\s*$")
+_QVALUE = re.compile(r"^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$")
 
 
-def _quality(accept: str, offer: str) -> float:
-    """The q-value an Accept header gives an offer (0 when it is not acceptable)."""
+def _ranges(accept: str) -> list[tuple[str, float]] | None:
+    """(media range, q) of each element; None when the header is not valid (WebOb then accepts anything).
+
+    A range carrying parameters other than q (text/html;level=1) matches none of the offers, which have none.
+    """
+    ranges = []
+    for element in accept.split(","):
+        if not element.strip():
+            continue
+        match = _RANGE.match(element.strip())
+        if match is None:
+            return None
+        q, extensions = 1.0, False
+        for param in re.findall(_PARAM, match["params"]):
+            name, _, value = param.strip().lstrip(";").strip().partition("=")
+            if name.lower() == "q":
+                if not _QVALUE.match(value):
+                    return None
+                q = float(value)
+                break  # what follows q are accept-extensions
+            extensions = True
+        ranges.append(("" if extensions else match["media"].lower(), q))
+    return ranges
+
+
+def _quality(ranges: list[tuple[str, float]], offer: str) -> float:
+    """The q-value the most specific range matching `offer` gives it (0 when none matches)."""
     best, best_specificity = 0.0, -1
-    major = offer.split("/")[0]
-    for part in accept.split(","):
-        media, *params = (p.strip() for p in part.split(";"))
-        q = 1.0
-        for param in params:
-            if param.startswith("q="):
-                try:
-                    q = float(param[2:])
-                except ValueError:
-                    q = 0.0
-        specificity = {offer: 2, f"{major}/*": 1, "*/*": 0}.get(media.lower(), -1)
-        if specificity > best_specificity:
-            best, best_specificity = q, specificity
+    specificity = {offer: 2, f"{offer.split('/')[0]}/*": 1, "*/*": 0}
+    for media, q in ranges:
+        rank = specificity.get(media, -1)
+        if rank > best_specificity:
+            best, best_specificity = q, rank
     return best
 
 
 def negotiate(accept: str | None) -> str:
-    """WebOb's choice, which the clients expect: html for */*, json when asked, plain otherwise."""
+    """WebOb's choice for an error, which the clients expect.
+
+    No header or an empty one: plain text (WebOb reads a missing Accept as empty there); an invalid one:
+    HTML; else the offer with the highest q (HTML first on a tie, so */* gets HTML), plain when none is acceptable.
+    """
     if not accept:
         return "text/plain"
-    scored = [(_quality(accept, offer), -i, offer) for i, offer in enumerate(OFFERS)]
+    ranges = _ranges(accept)
+    if ranges is None:
+        return "text/html"
+    scored = [(_quality(ranges, offer), -i, offer) for i, offer in enumerate(OFFERS)]
     q, _, offer = max(scored)
     return offer if q > 0 else "text/plain"
+
+
+def _webob_plain(text: str) -> str:
+    """WebOb's plain-text body of a message: newlines folded to spaces, <br> to newlines, other tags removed."""
+    text = text.replace("\n", " ").replace("\r", "")
+    text = re.sub(r"<br.*?>", "\n", text, flags=re.I | re.S)
+    text = re.sub(r"<!--|-->", "", text)
+    return re.sub(r"<.*?>", "", text, flags=re.S)
 
 
 def _webob_escape(text: str) -> str:
@@ -74,7 +112,7 @@ def error_response(
             f"  {_webob_escape(message)}<br /><br />\n\n\n\n </body>\n</html>"
         )
         return Response(text, status, headers=headers, media_type="text/html")
-    return Response(f"{title}\n\n{message}\n\n   ", status, headers=headers, media_type="text/plain")
+    return Response(f"{title}\n\n{_webob_plain(message)}\n\n   ", status, headers=headers, media_type="text/plain")
 
 
 async def domain_error(request: Request, exc: Exception) -> Response:

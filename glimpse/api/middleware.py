@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Callable
 
 import anyio.to_thread
 from starlette.requests import Request
@@ -62,16 +63,23 @@ class CrossSiteGuard:
     Without authentication every caller is trusted, so a form or fetch() sent by any web page a local
     browser opens would act as an administrator. Browsers say where a request comes from
     (Sec-Fetch-Site, Origin); the API's clients never send those headers. Reading stays open, and the
-    dashboard (in front of this) has its own CSRF tokens.
+    dashboard (in front of this) has its own CSRF tokens. The origins the operator allows in [cors]
+    allowed_origin (Horizon's, for its direct upload) are trusted: allowing them is the point of that option.
     """
 
     SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, trusted: Callable[[str | None], bool] = lambda origin: False) -> None:
         self.app = app
+        self.trusted = trusted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] not in self.SAFE and self._from_another_site(scope):
+        if (
+            scope["type"] == "http"
+            and scope["method"] not in self.SAFE
+            and self._from_another_site(scope)
+            and not self.trusted(_header(scope, b"origin"))
+        ):
             message = "Requests sent by a web page of another site are refused: use an API client or the dashboard."
             await error_response(Request(scope), 403, message)(scope, receive, send)
             return

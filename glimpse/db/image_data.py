@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import false, select, update
+from sqlalchemy import false, func, select, update
 from sqlalchemy.orm import Session
 
 from glimpse.db.models import ImageRow, LocationRow, PropertyRow, ReservationRow, table_of, utcnow
@@ -172,7 +172,14 @@ class ImageDataWrites:
             s.execute(table_of(ReservationRow).delete().where(ReservationRow.image_id == image_id))
 
     def add_location(
-        self, image_id: str, location: Location, *, size: int | None, checksum: str | None, fence: Fence | None = None
+        self,
+        image_id: str,
+        location: Location,
+        *,
+        size: int | None,
+        checksum: str | None,
+        fence: Fence | None = None,
+        virtual_size: int | None = None,
     ) -> None:
         """Record one more copy of the data, only while the image still holds that very data (a compare-and-
         swap on status, size and checksum, and on the task's claim with a fence); Conflict when it was
@@ -189,7 +196,8 @@ class ImageDataWrites:
                     ImageRow.size == size,
                     ImageRow.checksum == checksum,
                 )
-                .values(updated_at=utcnow())
+                # The inspected copy fills a virtual_size the image lacks (data from before it was set for raw).
+                .values(updated_at=utcnow(), virtual_size=func.coalesce(ImageRow.virtual_size, virtual_size))
             )
             if rowcount(result) != 1:
                 raise Conflict(f"Image {image_id} was deleted or its data changed; the copy is not recorded.")

@@ -265,14 +265,14 @@ class ImportRunner:
                 store = self.stores.writable(name)
                 try:
                     with claim.step("store"):
-                        stored, _ = self._store(task, image, store, local, image.disk_format or "raw", claim)
+                        stored, verdict = self._store(task, image, store, local, image.disk_format or "raw", claim)
                     if stored.hash_value != image.os_hash_value:
                         store.delete(stored.url)
                         raise BadRequest(f"The copy in {name} does not match the image's os_hash_value.")
                     try:
                         self.repo.add_location(
                             image.id, _location(store, stored), size=image.size, checksum=image.checksum,
-                            fence=claim.fence,
+                            fence=claim.fence, virtual_size=verdict,
                         )  # fmt: skip
                     except Conflict:
                         store.delete(stored.url)  # this attempt's own copy

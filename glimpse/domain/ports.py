@@ -144,11 +144,19 @@ class ImageRepository(Protocol):
         ...
 
     def add_location(
-        self, image_id: str, location: Location, *, size: int | None, checksum: str | None, fence: Fence | None = None
+        self,
+        image_id: str,
+        location: Location,
+        *,
+        size: int | None,
+        checksum: str | None,
+        fence: Fence | None = None,
+        virtual_size: int | None = None,
     ) -> None:
         """Record one more copy of the data, only while the image still holds that very data (a compare-and-
         swap on status, size and checksum, and on the task's claim with a fence); Conflict when it was
-        deleted or its data changed meanwhile. The copy now counts as stored: its reservation shrinks."""
+        deleted or its data changed meanwhile. The copy now counts as stored: its reservation shrinks.
+        virtual_size (the copy's, as inspected) fills the image's when it has none."""
         ...
 
 

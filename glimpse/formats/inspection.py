@@ -74,8 +74,17 @@ class FormatGuard:
         if self._rules.require_image_format_match:
             self._check_match(name)
         self._check_safety(detected)
-        size = detected.virtual_size if name != "raw" else None
-        return Verdict(name, size or None)
+        return Verdict(name, self._virtual_size(detected) or None)  # Glance too leaves 0 (no data) unset
+
+    def _virtual_size(self, detected: fi.FileInspector) -> int | None:
+        """Glance's choice: the format's own when it is the declared one (for raw, the size in bytes); the size
+        in bytes for data declared raw that holds another format; none for raw data of an uninspectable format."""
+        name = str(detected)
+        if name == self._declared:
+            return int(detected.virtual_size)
+        if self._declared == "raw":
+            return int(detected.actual_size)
+        return int(detected.virtual_size) if name != "raw" else None
 
     def _check_match(self, detected: str) -> None:
         declared = self._declared
