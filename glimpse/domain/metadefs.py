@@ -20,13 +20,13 @@ from glimpse.domain.metadef_entities import (
     Association,
     Entry,
     Kind,
+    MetadefRepository,
     Namespace,
     NamespaceContents,
     NamespaceQuery,
     ResourceType,
 )
 from glimpse.domain.metadef_schema import validate, validate_property
-from glimpse.domain.ports import MetadefRepository
 from glimpse.errors import BadRequest, Conflict, Forbidden, NotFound
 
 ENTRY_SORT_KEYS = ("created_at", "updated_at", "name", "id")

@@ -24,15 +24,6 @@ from glimpse.domain.entities import (
     StoreInfo,
     Task,
 )
-from glimpse.domain.metadef_entities import (
-    Association,
-    Entry,
-    Kind,
-    Namespace,
-    NamespaceContents,
-    NamespaceQuery,
-    ResourceType,
-)
 
 
 class ImageRepository(Protocol):
@@ -371,52 +362,3 @@ class ImageSnapshots(Protocol):
     def read(self, image_id: str) -> ImageSnapshot | None: ...
 
     def write(self, snapshot: ImageSnapshot) -> None: ...
-
-
-class MetadefRepository(Protocol):
-    """The metadata definitions catalog: namespaces, their objects, properties, tags and resource types."""
-
-    def get_namespace(self, name: str) -> Namespace: ...
-
-    def list_namespaces(self, q: NamespaceQuery) -> builtins.list[Namespace]: ...
-
-    def create_namespace(self, ns: Namespace, contents: NamespaceContents = ...) -> Namespace: ...
-
-    def update_namespace(self, name: str, ns: Namespace) -> Namespace: ...
-
-    def delete_namespace(self, name: str) -> None: ...
-
-    def delete_entries(self, name: str, kind: Kind) -> None: ...
-
-    def list_entries(
-        self,
-        name: str,
-        kind: Kind,
-        *,
-        marker: str | None = None,
-        limit: int | None = None,
-        sort_key: str = "created_at",
-        sort_dir: str = "desc",
-    ) -> builtins.list[Entry]: ...
-
-    def get_entry(self, name: str, kind: Kind, entry: str) -> Entry: ...
-
-    def add_entry(self, name: str, kind: Kind, entry: Entry) -> Entry: ...
-
-    def replace_tags(self, name: str, tags: Sequence[str], append: bool) -> builtins.list[Entry]: ...
-
-    def update_entry(self, name: str, kind: Kind, entry_name: str, entry: Entry) -> Entry: ...
-
-    def delete_entry(self, name: str, kind: Kind, entry: str) -> None: ...
-
-    def resource_types(self) -> builtins.list[ResourceType]: ...
-
-    def associations(self, name: str) -> builtins.list[Association]: ...
-
-    def associations_of(self, names: Sequence[str]) -> dict[str, builtins.list[Association]]: ...
-
-    def associate(self, name: str, assoc: Association) -> Association: ...
-
-    def dissociate(self, name: str, resource_type: str) -> None: ...
-
-    def delete_all(self, keep_resource_types: bool = False) -> int: ...

@@ -42,7 +42,7 @@ RUN = (
 
 # Blocks not run here, each with the reason.
 NOT_RUN = {
-    "python3 -m venv .venv && .venv/bin/pip install --require-hashes -r requirements/glimpse.lock": (
+    "python3 -m venv .venv && .venv/bin/pip install --no-compile --require-hashes -r requirements/glimpse.lock": (
         "the install-and-serve command: tests/functional/test_readme_install.py runs it as printed in a copy"
     ),
     "bash scripts/test": "runs the whole suite, this test included",
