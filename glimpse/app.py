@@ -58,6 +58,7 @@ from glimpse.domain.metadefs import MetadefService, PageLimits
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.schema import ImageSchema
 from glimpse.domain.service import ImageService
+from glimpse.domain.signatures import Signatures
 from glimpse.domain.stores import StoreMaintenance
 from glimpse.errors import BadRequest, ConfigError, GlimpseError
 from glimpse.extras import require
@@ -67,6 +68,7 @@ from glimpse.optvalues import as_float, as_int, as_list
 from glimpse.sources.egress import EgressPolicy
 from glimpse.sources.egress import Limits as EgressLimits
 from glimpse.sources.glance_db import GlanceDatabase
+from glimpse.sources.key_manager import CastellanCertificates
 from glimpse.sources.web import download
 from glimpse.store.factory import build_registry
 from glimpse.store.filesystem import FilesystemStore
@@ -222,13 +224,14 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
     stores = build_stores(settings, node)
     staging = FilesystemStore("os_glance_staging_store", settings.staging_dir, node)
     access = ImageAccess(repo, policy)
-    uploads = ImageData(repo, stores, limits, node, access, quotas, rules)
+    signatures = Signatures(CastellanCertificates(settings.key_manager))
+    uploads = ImageData(repo, stores, limits, node, access, quotas, rules, signatures)
     locations = ImageLocations(repo, stores, limits, access)
     images = ImageService(repo, stores, limits, policy, quotas, uploads, locations, schema, staging=staging)
     members = MemberService(repo, policy, settings.image_member_quota)
     sources = Sources(import_options(settings), staging, download, settings.image_size_cap)
     tasks = TaskRepository(sessions)
-    imports = ImportService(repo, stores, limits, quotas, uploads, tasks, policy, sources, node)
+    imports = ImportService(repo, stores, limits, quotas, uploads, tasks, policy, sources, node, signatures)
     timing = ImportTiming(
         heartbeat_every=settings.task_heartbeat_interval,
         stale_after=timedelta(seconds=settings.task_stale_after),
@@ -236,7 +239,9 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
         upload_abandoned_after=timedelta(seconds=settings.upload_heartbeat_timeout),
     )
     scratch = settings.staging_dir / f"work-{node_tag(node)}"
-    runner = ImportRunner(repo, stores, limits, quotas, uploads, rules, tasks, sources, scratch, node, timing)
+    runner = ImportRunner(
+        repo, stores, limits, quotas, uploads, rules, tasks, sources, scratch, node, timing, signatures
+    )
     maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm)
     page = PageLimits(settings.limit_param_default, settings.api_limit_max)
     catalog = MetadefService(MetadefRepository(sessions), policy, page)

@@ -22,6 +22,7 @@ from glimpse.formats.options import CONVERSION_OPTS, IMAGE_FORMAT_OPTS
 from glimpse.option_report import OptionReport, report_options
 from glimpse.option_types import glance_list_opt
 from glimpse.optvalues import as_int
+from glimpse.sources.key_manager_options import BARBICAN_OPTS, KEY_MANAGER_OPTS
 from glimpse.sources.options import (
     EGRESS_OPTS,
     GLANCE_DOWNLOAD_OPTS,
@@ -178,6 +179,8 @@ SECTIONS: dict[str, list[cfg.Opt]] = {
     "dashboard": DASHBOARD_OPTS,
     "oslo_middleware": OSLO_MIDDLEWARE_OPTS,
     "cors": CORS_OPTS,
+    "key_manager": KEY_MANAGER_OPTS,
+    "barbican": BARBICAN_OPTS,
     "oslo_policy": list(policy_opts._options),  # oslo.policy's own options, read by auth/policy.py
 }
 
@@ -221,6 +224,8 @@ class Settings:
     public_endpoint: str | None = None
     policy_file: str | None = None
     keystone: dict[str, object] = field(default_factory=dict)
+    # [key_manager] and [barbican], for castellan: where the certificates of signed images come from.
+    key_manager: dict[str, dict[str, object]] = field(default_factory=dict)
     use_keystone_limits: bool = False
     disk_formats: tuple[str, ...] = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
     container_formats: tuple[str, ...] = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
@@ -323,6 +328,16 @@ def _find_policy_file(name: str, config_files: list[str]) -> str | None:
     return None
 
 
+def _key_manager_options(conf: cfg.ConfigOpts) -> dict[str, dict[str, object]]:
+    barbican: dict[str, object] = {o.dest: conf.barbican[o.dest] for o in BARBICAN_OPTS}
+    if not barbican["auth_endpoint"]:  # the Keystone the service already validates tokens at
+        keystone = conf.keystone_authtoken.www_authenticate_uri or conf.keystone_authtoken.auth_url
+        if keystone:
+            keystone = str(keystone).rstrip("/")
+            barbican["auth_endpoint"] = keystone if keystone.endswith(("/v3", "/v3.0")) else keystone + "/v3"
+    return {"key_manager": {"backend": conf.key_manager.backend}, "barbican": barbican}
+
+
 def load_settings(
     config_files: list[str] | None = None,
     config_dir: str | None = None,
@@ -378,6 +393,7 @@ def load_settings(
             public_endpoint=conf.public_endpoint,
             policy_file=_find_policy_file(conf.oslo_policy.policy_file, files),
             keystone={opt.dest: conf.keystone_authtoken[opt.dest] for opt in AUTHTOKEN_OPTS},
+            key_manager=_key_manager_options(conf),
             use_keystone_limits=conf.use_keystone_limits,
             disk_formats=tuple(conf.image_format.disk_formats),
             container_formats=tuple(conf.image_format.container_formats),

@@ -96,6 +96,18 @@ class ConfigError(GlimpseError):
     pass
 
 
+class KeyManagerUnavailable(GlimpseError):
+    """The key manager holding the certificates of signed images (Barbican) cannot be reached."""
+
+    http_status = 503
+
+
+class KeyManagerRefused(GlimpseError):
+    """The key manager answered, but would not hand the certificate over (no access, not a certificate, ...)."""
+
+    http_status = 400
+
+
 def status_for(exc: GlimpseError) -> int:
     """The HTTP status of a domain error, the same for the API, the dashboard and the middleware."""
     return exc.http_status

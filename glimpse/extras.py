@@ -21,6 +21,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "oslo_limit": ("oslo.limit", "keystone"),
     "pymemcache": ("pymemcache", "keystone"),
     "redis": ("redis", "redis"),
+    "castellan": ("castellan", "signing"),
+    "barbicanclient": ("python-barbicanclient", "signing"),
     "pymysql": ("PyMySQL", "mysql"),
     "psycopg": ("psycopg[binary]", "postgresql"),
 }

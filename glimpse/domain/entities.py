@@ -167,3 +167,11 @@ class StoreInfo:
 
     description: str = ""
     weight: int = 0
+
+
+@dataclass(frozen=True)
+class ManagedCertificate:
+    """A certificate as the key manager holds it: its format ("X.509" for a certificate secret) and its DER bytes."""
+
+    format: str
+    data: bytes

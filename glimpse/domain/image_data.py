@@ -15,6 +15,7 @@ from glimpse.domain.image_locations import purge
 from glimpse.domain.limits import Limits
 from glimpse.domain.ports import ImageRepository, Store, StoreRegistry
 from glimpse.domain.quotas import QuotaService
+from glimpse.domain.signatures import Signatures, guarded
 from glimpse.errors import BadRequest, Conflict, Forbidden, Gone, NotFound, RangeNotSatisfiable, StoreError, TooLarge
 from glimpse.formats.inspection import FormatGuard, FormatRules
 from glimpse.logsafe import redact_url
@@ -41,6 +42,7 @@ class ImageData:
         access: ImageAccess,
         quotas: QuotaService,
         format_rules: FormatRules,
+        signatures: Signatures | None = None,
     ) -> None:
         self.repo = repo
         self.stores = stores
@@ -49,6 +51,7 @@ class ImageData:
         self.access = access
         self.quotas = quotas
         self.format_rules = format_rules
+        self.signatures = signatures or Signatures(None)
 
     def upload(
         self,
@@ -67,12 +70,14 @@ class ImageData:
         max_size = self.limits.image_size_cap
         if expected_size is not None and expected_size > max_size:
             raise TooLarge(f"Image size {expected_size} exceeds the allowed {max_size} bytes.")
+        # A signed image's certificate is fetched before any byte is taken: an unknown one refuses the upload at once.
+        verifier = self.signatures.verifier(image, ctx.auth_token, ctx.project_id)
         max_uploading = self.quotas.effective(image.owner).image_count_uploading if image.owner else None
         claim = self.repo.begin_upload(image_id, image.owner, self.node, max_uploading)
         try:
             beating = Heartbeat(chunks, self.upload_beat(image_id, claim), self.limits.heartbeat_every)
             metered = self.quotas.metered(image_id, image.owner, beating, expected_size)
-            guard = FormatGuard(metered, image.disk_format, self.format_rules)
+            guard = FormatGuard(guarded(metered, verifier), image.disk_format, self.format_rules)
             stored = store.add(
                 image_id,
                 guard,

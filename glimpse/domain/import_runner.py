@@ -27,10 +27,11 @@ from glimpse.domain.entities import Fence, Image, Location, StoredData, Task
 from glimpse.domain.image_data import ImageData
 from glimpse.domain.import_claim import Claim, ImportStopped, ImportTiming, process_name
 from glimpse.domain.import_sources import TOKEN_LOST, Sources
-from glimpse.domain.imports import FAILED_IMPORT, IMPORT_TASK, IMPORTING_TO
+from glimpse.domain.imports import FAILED_IMPORT, IMPORT_TASK, IMPORTING_TO, SIGNING
 from glimpse.domain.limits import Limits
 from glimpse.domain.ports import ImageRepository, Store, StoreRegistry, TaskRepository
 from glimpse.domain.quotas import QuotaService
+from glimpse.domain.signatures import Signatures, guarded
 from glimpse.errors import BadRequest, ClaimLost, Conflict, GlimpseError, NotFound, TooLarge
 from glimpse.formats import conversion
 from glimpse.formats.inspection import FormatGuard, FormatRules
@@ -54,6 +55,7 @@ class ImportRunner:
         scratch: Path,
         node: str,
         timing: ImportTiming,
+        signatures: Signatures | None = None,
     ) -> None:
         self.repo = repo
         self.stores = stores
@@ -68,6 +70,7 @@ class ImportRunner:
         self.scratch = scratch
         self.node = node
         self.timing = timing
+        self.signatures = signatures or Signatures(None)
 
     # --- claiming and ending ---------------------------------------------------------------------------
     def claim_next(self, worker: str) -> Task | None:
@@ -136,10 +139,12 @@ class ImportRunner:
             work = Path(tmp)
             local = work / "source"
             with claim.step("download"):
+                verifier = self.signatures.verifier_for_task(image, task.input.get(SIGNING))
                 chunks: Iterable[bytes] = claim.watch(self.sources.open(image, method, task.id), "Received")
                 if method["name"] != "glance-direct":  # staged data was counted when it was staged
                     chunks = self.quotas.metered_import(image.id, image.owner, chunks)
-                self._write(chunks, local)
+                # The signature covers the bytes as they come in, before any conversion.
+                self._write(guarded(chunks, verifier), local)
             with claim.step("conversion"):
                 disk_format, container_format, local = self._prepare(image, local, work, claim, len(targets))
             # What is finally stored is what counts: every copy of the (converted) data, before writing it.
@@ -260,7 +265,9 @@ class ImportRunner:
         with tempfile.TemporaryDirectory(dir=self._workdir()) as tmp:
             local = Path(tmp) / "source"
             with claim.step("download"):
-                self._write(claim.watch(self._current_data(image), "Read"), local)
+                # As Glance does, a signed image's data is verified again on every copy.
+                verifier = self.signatures.verifier_for_task(image, task.input.get(SIGNING))
+                self._write(guarded(claim.watch(self._current_data(image), "Read"), verifier), local)
             for name in task.input["stores"]:
                 store = self.stores.writable(name)
                 try:

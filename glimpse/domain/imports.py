@@ -13,7 +13,7 @@ from typing import Any
 from glimpse.auth.context import RequestContext
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.authorization import Authorizer
-from glimpse.domain.entities import Task
+from glimpse.domain.entities import Image, Task
 from glimpse.domain.image_data import ImageData
 from glimpse.domain.image_locations import store_ids
 from glimpse.domain.import_claim import process_name
@@ -22,6 +22,7 @@ from glimpse.domain.inputs import check_url
 from glimpse.domain.limits import Limits
 from glimpse.domain.ports import ImageRepository, StoreRegistry, TaskRepository
 from glimpse.domain.quotas import QuotaService
+from glimpse.domain.signatures import Signatures
 from glimpse.errors import BadRequest, Conflict, NotFound, TooLarge
 from glimpse.store.base import Heartbeat
 
@@ -30,8 +31,9 @@ log = logging.getLogger(__name__)
 IMPORT_TASK = "os_glance_import_task"
 IMPORTING_TO = "os_glance_importing_to_stores"
 FAILED_IMPORT = "os_glance_failed_import"
+SIGNING = "signing"  # the task input's record of a signed image's certificate (service bookkeeping, not shown)
 
-__all__ = ["FAILED_IMPORT", "IMPORTING_TO", "IMPORT_TASK", "ImportOptions", "ImportService"]
+__all__ = ["FAILED_IMPORT", "IMPORTING_TO", "IMPORT_TASK", "SIGNING", "ImportOptions", "ImportService"]
 
 
 class ImportService:
@@ -46,6 +48,7 @@ class ImportService:
         policy: Authorizer,
         sources: Sources,
         node: str,
+        signatures: Signatures | None = None,
     ) -> None:
         self.repo = repo
         self.stores = stores
@@ -59,6 +62,7 @@ class ImportService:
         self.staging = sources.staging
         self.options = sources.options
         self.node = node
+        self.signatures = signatures or Signatures(None)
 
     # --- staging ---------------------------------------------------------------------------------
     def stage(self, ctx: RequestContext, image_id: str, chunks: Iterable[bytes], expected_size: int | None) -> None:
@@ -123,10 +127,10 @@ class ImportService:
         for store in stores:
             self.stores.writable(store)
         source = "uploading" if name == "glance-direct" else "queued"
+        task_input = {"method": method, "stores": stores, **self._inject(ctx), **self._signing(ctx, image)}
         task = self.tasks.create(
-            "api_image_import", image.owner, image_id, {"method": method, "stores": stores, **self._inject(ctx)},
-            ctx.user_id, ctx.request_id, pinned_node=pinned,
-        )  # fmt: skip
+            "api_image_import", image.owner, image_id, task_input, ctx.user_id, ctx.request_id, pinned_node=pinned
+        )
         if pinned:
             self.sources.tokens.keep(task.id, ctx.auth_token)
         try:
@@ -163,7 +167,8 @@ class ImportService:
             raise Conflict(f"Image {image_id} is being imported or copied already (task {running}).")
         task = self.tasks.create(
             "api_image_import", image.owner, image_id,
-            {"method": method, "stores": targets, "copy": True}, ctx.user_id, ctx.request_id,
+            {"method": method, "stores": targets, "copy": True, **self._signing(ctx, image)}, ctx.user_id,
+            ctx.request_id,
         )  # fmt: skip
         try:
             self.quotas.ensure(image_id, image.owner, (image.size or 0) * len(targets))
@@ -190,6 +195,11 @@ class ImportService:
         if not isinstance(stores, list) or not all(isinstance(s, str) for s in stores):
             raise BadRequest("'stores' must be a list of store ids.")
         return method, stores
+
+    def _signing(self, ctx: RequestContext, image: Image) -> dict[str, Any]:
+        """A signed image's certificate, fetched now with the caller's token: the task runs later, without it."""
+        record = self.signatures.record(image, ctx.auth_token, ctx.project_id)
+        return {} if record is None else {SIGNING: record}
 
     def _inject(self, ctx: RequestContext) -> dict[str, Any]:
         if "inject_image_metadata" not in self.options.plugins or not self.options.inject:

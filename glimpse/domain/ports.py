@@ -17,6 +17,7 @@ from glimpse.domain.entities import (
     ImageQuery,
     ImageSnapshot,
     Location,
+    ManagedCertificate,
     Member,
     ProjectLimits,
     ProjectUsage,
@@ -362,3 +363,13 @@ class ImageSnapshots(Protocol):
     def read(self, image_id: str) -> ImageSnapshot | None: ...
 
     def write(self, snapshot: ImageSnapshot) -> None: ...
+
+
+class CertificateSource(Protocol):
+    """The key manager (castellan: Barbican) that holds the certificates image signatures are checked against.
+
+    It is asked with the caller's own token, as Glance asks it: a user sees only the certificates their project may
+    read. Raises NotFound for an unknown certificate, KeyManagerUnavailable when the key manager cannot be reached,
+    KeyManagerRefused for any other failure."""
+
+    def certificate(self, cert_id: str, auth_token: str | None, project_id: str | None) -> ManagedCertificate: ...
