@@ -10,22 +10,25 @@ from __future__ import annotations
 
 import base64
 import os
-import signal
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-import httpx
-
-from tests.keystone.server import KeystoneServer, free_port
-from tests.keystone.setup import admin_client, authtoken_options
+from tests.keystone.server import (
+    KeystoneServer,
+    free_port,
+    gunicorn_argv,
+    log_tail,
+    run_install_script,
+    stop_process_group,
+)
+from tests.keystone.setup import authtoken_options, register_service
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = ROOT / "scripts" / "install-barbican"
 BARBICAN_VENV = Path(os.environ.get("GLIMPSE_BARBICAN_VENV", ROOT / ".venv-barbican"))
-INTERFACES = ("public", "internal", "admin")
 
 # Barbican's own pipeline, keystone flavour: every /v1 request carries a token keystonemiddleware validates.
 PASTE = """\
@@ -73,15 +76,7 @@ application = deploy.loadapp("config:{paste}")
 
 def install_barbican(timeout: float = 900) -> None:
     """Run scripts/install-barbican: a no-op (well under a second) once the venv is in place."""
-    result = subprocess.run(
-        ["bash", str(INSTALL_SCRIPT)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "GLIMPSE_BARBICAN_VENV": str(BARBICAN_VENV)},
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"scripts/install-barbican failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    run_install_script(INSTALL_SCRIPT, "GLIMPSE_BARBICAN_VENV", BARBICAN_VENV, timeout)
 
 
 class BarbicanServer:
@@ -157,26 +152,13 @@ kek = {kek.read_text()}
             log.write(b"\n$ gunicorn barbican_wsgi:application\n")
             log.flush()
             self.proc = subprocess.Popen(
-                [
-                    self._bin("gunicorn"),
-                    "--bind", f"127.0.0.1:{self.port}",
-                    "--workers", "1",
-                    "--worker-class", "gthread",
-                    "--threads", "1",
-                    "--chdir", str(self.workdir),
-                    "--timeout", "120",
-                    "--graceful-timeout", "5",
-                    "--no-control-socket",
-                    "--access-logfile", "-",
-                    "--error-logfile", "-",
-                    "barbican_wsgi:application",
-                ],
+                gunicorn_argv(self._bin("gunicorn"), self.port, self.workdir, "barbican_wsgi:application"),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=self._env(),
                 cwd=self.workdir,
                 start_new_session=True,
-            )  # fmt: skip
+            )
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -200,51 +182,13 @@ kek = {kek.read_text()}
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        stop_process_group(proc)
 
     def log_tail(self, lines: int = 60) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
-
-
-def _check(response: httpx.Response) -> dict[str, object]:
-    if response.is_error:
-        raise RuntimeError(f"{response.request.method} {response.request.url}: {response.status_code} {response.text}")
-    return response.json() if response.content else {}  # type: ignore[no-any-return]
+        return log_tail(self.log, lines)
 
 
 def register_key_manager(ks: KeystoneServer, url: str) -> None:
     """As `openstack service create --name barbican key-manager` and its endpoints in RegionOne: castellan finds
     Barbican in the caller's catalog, as in a real cloud."""
-    with admin_client(ks) as client:
-        services = _check(client.get("services", params={"type": "key-manager"}))["services"]
-        assert isinstance(services, list)
-        if services:
-            service_id = services[0]["id"]
-            endpoints = _check(client.get("endpoints", params={"service_id": service_id}))["endpoints"]
-            assert isinstance(endpoints, list)
-            for endpoint in endpoints:
-                _check(client.delete(f"endpoints/{endpoint['id']}"))
-        else:
-            body = {"service": {"name": "barbican", "type": "key-manager", "enabled": True}}
-            service_id = _check(client.post("services", json=body))["service"]["id"]  # type: ignore[index]
-        for interface in INTERFACES:
-            body = {
-                "endpoint": {
-                    "service_id": service_id,
-                    "interface": interface,
-                    "url": url,
-                    "region_id": ks.region,
-                    "enabled": True,
-                }
-            }
-            _check(client.post("endpoints", json=body))
+    register_service(ks, "key-manager", url, name="barbican")

@@ -139,6 +139,15 @@ def _properties(signature: str, hash_method: str, key_type: str, cert_id: str) -
     }
 
 
+def _rsa_signed(user: User, tmp_path: Path, digest: str = "sha256", bits: int = 2048) -> tuple[Path, dict[str, str]]:
+    """A disk signed with a new RSA key (PSS, as openssl makes it) whose certificate `user` stored in Barbican."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    cert_id = user.store_certificate(_certificate(key))
+    source = _disk(tmp_path)
+    signature = _openssl_sign(key, digest, source, pss=True)
+    return source, _properties(signature, f"SHA-{digest[3:]}", "RSA-PSS", cert_id)
+
+
 def _cli_create(user: User, name: str, source: Path, properties: dict[str, str]) -> subprocess.CompletedProcess[str]:
     args = ["image", "create", "--disk-format", "raw", "--container-format", "bare", "--file", str(source)]
     for key, value in properties.items():
@@ -184,10 +193,8 @@ def _assert_nothing_kept(user: User, server: GlimpseServer, image_id: str, files
 def test_rsa_pss_signed_image_accepted_and_one_byte_changed_refused(
     member: User, glimpse_signing: GlimpseServer, tmp_path: Path
 ) -> None:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    cert_id = member.store_certificate(_certificate(key))
-    source = _disk(tmp_path)
-    properties = _properties(_openssl_sign(key, "sha256", source, pss=True), "SHA-256", "RSA-PSS", cert_id)
+    source, properties = _rsa_signed(member, tmp_path)
+    cert_id = properties["img_signature_certificate_uuid"]
 
     created = _cli_create(member, f"signed-{uuid.uuid4().hex[:6]}", source, properties)
     assert created.returncode == 0, created.stderr
@@ -263,10 +270,8 @@ def test_another_projects_certificate_is_not_reachable(
     tmp_path: Path,
 ) -> None:
     """Barbican keeps Prj1's certificate from Prj2, since castellan asks with the caller's own token."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    cert_id = member.store_certificate(_certificate(key))
-    source = _disk(tmp_path)
-    properties = _properties(_openssl_sign(key, "sha256", source, pss=True), "SHA-256", "RSA-PSS", cert_id)
+    source, properties = _rsa_signed(member, tmp_path)
+    cert_id = properties["img_signature_certificate_uuid"]
     other = User(keystone_server, keystone_projects, "Prj2-member", tmp_path, glimpse_signing.url)
     image_id = _create(other, properties)
     response = _put(other, image_id, source.read_bytes())
@@ -311,10 +316,7 @@ def _wait_task(user: User, image_id: str) -> dict[str, Any]:
 def test_glance_direct_import_verified_then_tampered_import_fails(
     member: User, glimpse_signing: GlimpseServer, tmp_path: Path
 ) -> None:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    cert_id = member.store_certificate(_certificate(key))
-    source = _disk(tmp_path)
-    properties = _properties(_openssl_sign(key, "sha512", source, pss=True), "SHA-512", "RSA-PSS", cert_id)
+    source, properties = _rsa_signed(member, tmp_path, "sha512", bits=3072)
     method = {"method": {"name": "glance-direct"}}
 
     good = _create(member, properties)
@@ -343,10 +345,8 @@ def test_barbican_down_fails_clearly_and_keeps_nothing(
     barbican_server: BarbicanServer,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    cert_id = member.store_certificate(_certificate(key))
-    source = _disk(tmp_path)
-    properties = _properties(_openssl_sign(key, "sha256", source, pss=True), "SHA-256", "RSA-PSS", cert_id)
+    source, properties = _rsa_signed(member, tmp_path)
+    cert_id = properties["img_signature_certificate_uuid"]
     image_id = _create(member, properties)
     files_before = _stored_files(glimpse_signing)
     used_before = _used_bytes(member)

@@ -89,17 +89,59 @@ for stage in stages:
 """
 
 
-def install_keystone(timeout: float = 900) -> None:
-    """Run scripts/install-keystone: a no-op (well under a second) once the venv is in place."""
+def run_install_script(script: Path, venv_variable: str, venv: Path, timeout: float = 900) -> None:
+    """Run one of scripts/install-*, which puts a service into its own venv (`venv_variable` names where)."""
     result = subprocess.run(
-        ["bash", str(INSTALL_SCRIPT)],
+        ["bash", str(script)],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "GLIMPSE_KEYSTONE_VENV": str(KEYSTONE_VENV)},
+        env={**os.environ, venv_variable: str(venv)},
     )
     if result.returncode != 0:
-        raise RuntimeError(f"scripts/install-keystone failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        raise RuntimeError(f"scripts/{script.name} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+
+
+def install_keystone(timeout: float = 900) -> None:
+    """Run scripts/install-keystone: a no-op (well under a second) once the venv is in place."""
+    run_install_script(INSTALL_SCRIPT, "GLIMPSE_KEYSTONE_VENV", KEYSTONE_VENV, timeout)
+
+
+def stop_process_group(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM to a server started in its own session (its master and workers), SIGKILL if it lingers."""
+    if proc is None or proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+def gunicorn_argv(gunicorn: str, port: int, workdir: Path, app: str, workers: int = 1, threads: int = 1) -> list[str]:
+    """gunicorn serving `app` (module:callable in `workdir`) on 127.0.0.1:port, logging to its stdout."""
+    return [
+        gunicorn,
+        "--bind", f"127.0.0.1:{port}",
+        "--workers", str(workers),
+        "--worker-class", "gthread",
+        "--threads", str(threads),
+        "--chdir", str(workdir),
+        "--timeout", "120",
+        "--graceful-timeout", "5",
+        "--no-control-socket",  # gunicorn >= 24 would share one in ~/.gunicorn between servers
+        "--access-logfile", "-",
+        "--error-logfile", "-",
+        app,
+    ]  # fmt: skip
+
+
+def log_tail(log: Path, lines: int = 60) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
 
 
 def free_port() -> int:
@@ -290,26 +332,16 @@ max_password_length = 72
             log.write(b"\n$ gunicorn keystone_wsgi:application\n")
             log.flush()
             self.proc = subprocess.Popen(
-                [
-                    self._bin("gunicorn"),
-                    "--bind", f"127.0.0.1:{self.port}",
-                    "--workers", str(self.workers),
-                    "--worker-class", "gthread",
-                    "--threads", str(self.threads),
-                    "--chdir", str(self.workdir),
-                    "--timeout", "120",
-                    "--graceful-timeout", "5",
-                    "--no-control-socket",  # gunicorn >= 24 would share one in ~/.gunicorn between servers
-                    "--access-logfile", "-",
-                    "--error-logfile", "-",
-                    "keystone_wsgi:application",
-                ],
+                gunicorn_argv(
+                    self._bin("gunicorn"), self.port, self.workdir, "keystone_wsgi:application", self.workers,
+                    self.threads,
+                ),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=self._env(),
                 cwd=self.workdir,
                 start_new_session=True,
-            )  # fmt: skip
+            )
         if fresh:
             # The worker takes seconds to import Keystone: it does so while keystone-manage sets up.
             try:
@@ -338,14 +370,7 @@ max_password_length = 72
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        os.killpg(proc.pid, signal.SIGTERM)  # its own session: the master and its workers
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        stop_process_group(proc)
 
     def __enter__(self) -> KeystoneServer:
         return self.start()
@@ -354,7 +379,4 @@ max_password_length = 72
         self.stop()
 
     def log_tail(self, lines: int = 60) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
+        return log_tail(self.log, lines)

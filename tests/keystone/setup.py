@@ -127,10 +127,15 @@ def register_image_service(ks: KeystoneServer, url: str, *, name: str = "glance"
     """As `openstack service create --name glance image` and `openstack endpoint create --region RegionOne image
     public|internal|admin URL`; an existing image service keeps its id and gets its endpoints pointed at `url`.
     Returns the service id."""
+    return register_service(ks, "image", url, name=name, description="OpenStack Image")
+
+
+def register_service(ks: KeystoneServer, service_type: str, url: str, *, name: str, description: str = "") -> str:
+    """A service of `service_type` in the catalog, its public/internal/admin endpoints in RegionOne at `url`."""
     with admin_client(ks) as client:
-        service = _find(client, "services", type="image")
+        service = _find(client, "services", type=service_type)
         if service is None:
-            body = {"service": {"name": name, "type": "image", "description": "OpenStack Image", "enabled": True}}
+            body = {"service": {"name": name, "type": service_type, "description": description, "enabled": True}}
             service = _check(client.post("services", json=body))["service"]
         service_id = str(service["id"])
         existing = {

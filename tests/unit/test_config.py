@@ -254,3 +254,20 @@ def test_request_bounds_have_glance_and_oslo_middleware_names(tmp_path: Path) ->
     assert (settings.max_request_body_size, settings.max_header_line) == (4096, 8192)
     assert settings.image_property_value_max_length == 1024
     assert settings.unknown_options == ()
+
+
+def test_key_manager_options_and_castellans_keystone_by_default(tmp_path: Path) -> None:
+    keystone = "[keystone_authtoken]\nwww_authenticate_uri = http://keystone:5000\n"
+    settings = load_settings([write(tmp_path, keystone + "[barbican]\nbarbican_endpoint_type = internal\n")])
+    assert settings.key_manager["key_manager"] == {"backend": "barbican"}
+    assert settings.key_manager["barbican"]["auth_endpoint"] == "http://keystone:5000/v3"
+    assert settings.key_manager["barbican"]["barbican_endpoint_type"] == "internal"
+    assert settings.no_effect_options == settings.unknown_options == ()
+    explicit = "[barbican]\nauth_endpoint = http://ks/identity/v3\n[key_manager]\nbackend = vault\n"
+    settings = load_settings([write(tmp_path, keystone + explicit)])
+    assert settings.key_manager["barbican"]["auth_endpoint"] == "http://ks/identity/v3"
+    assert settings.key_manager["key_manager"] == {"backend": "vault"}
+    # castellan's options Glimpse does not pass on stay "accepted, no effect", a typo is unknown.
+    settings = load_settings([write(tmp_path, "[barbican]\nnumber_of_retries = 3\nbarbican_endpont = x\n")])
+    assert settings.no_effect_options == ("[barbican] number_of_retries",)
+    assert settings.unknown_options == ("[barbican] barbican_endpont",)

@@ -13,6 +13,7 @@ from glimpse.db.quotas import QuotaRepository
 from glimpse.db.repositories import ImageRepository
 from glimpse.db.tasks import TaskRepository
 from glimpse.domain import ports
+from glimpse.sources.key_manager import CastellanCertificates
 from glimpse.store.filesystem import FilesystemStore
 from glimpse.store.http import HttpStore
 from glimpse.store.rbd import RbdStore
@@ -27,6 +28,7 @@ IMPLEMENTATIONS: list[tuple[type[Any], type[Any]]] = [
     (ports.StoreRegistry, StoreRegistry),
     (ports.StagingArea, FilesystemStore),
     *((ports.Store, driver) for driver in (FilesystemStore, HttpStore, S3Store, SwiftStore, RbdStore)),
+    (ports.CertificateSource, CastellanCertificates),
 ]
 
 
