@@ -167,3 +167,12 @@ class StoreInfo:
 
     description: str = ""
     weight: int = 0
+
+
+@dataclass(frozen=True)
+class TaskQueue:
+    """The import tasks of the whole service waiting and running, for the operator's metrics and status."""
+
+    pending: int
+    processing: int
+    oldest_pending_age: float  # seconds; 0 when nothing waits

@@ -362,3 +362,15 @@ class ImageSnapshots(Protocol):
     def read(self, image_id: str) -> ImageSnapshot | None: ...
 
     def write(self, snapshot: ImageSnapshot) -> None: ...
+
+
+class CacheMetrics(Protocol):
+    """The image cache tells the service's metrics what it served (app.py passes the Prometheus one).
+
+    The domain calls it without knowing Prometheus; `hit` when an image's data came from the cache, `miss` when
+    it had to be read from a store (and perhaps cached).
+    """
+
+    def hit(self) -> None: ...
+
+    def miss(self) -> None: ...
