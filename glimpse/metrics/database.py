@@ -15,6 +15,11 @@ def instrument_pool(engine: Engine, metrics: Metrics) -> None:
     overflow = getattr(pool, "_max_overflow", 0)
     if callable(size):
         metrics.db_capacity.inc(size() + max(0, overflow))
+    # Connections the pool made before it was measured (the schema check at start-up).
+    idle, busy = getattr(pool, "checkedin", None), getattr(pool, "checkedout", None)
+    if callable(idle) and callable(busy):
+        metrics.db_open.inc(idle() + busy())
+        metrics.db_in_use.inc(busy())
 
     def opened(*_: object) -> None:
         metrics.db_open.inc()
