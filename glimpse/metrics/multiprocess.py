@@ -56,14 +56,15 @@ def current() -> Path | None:
 
 
 def reap_dead_workers(folder: Path) -> list[int]:
-    """Drop the live gauges of workers that are gone; returns their process ids."""
-    from prometheus_client import multiprocess
+    """Drop the live gauges of workers that are gone; returns their process ids.
 
+    What prometheus-client's mark_process_dead does, tolerating another worker's scrape removing the same files
+    at the same moment.
+    """
     dead = set()
     for f in folder.glob("gauge_live*_*.db"):
         match = _WORKER_FILE.search(f.name)
         if match and not alive(int(match.group(1))):
             dead.add(int(match.group(1)))
-    for pid in dead:
-        multiprocess.mark_process_dead(pid, str(folder))  # type: ignore[no-untyped-call]  # unannotated upstream
+            f.unlink(missing_ok=True)
     return sorted(dead)

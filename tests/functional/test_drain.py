@@ -64,11 +64,9 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Glimps
     root = tmp_path_factory.mktemp("drain")
     flags = [root / f"disable-{i}" for i in range(2)]
     with fresh_database("postgresql") as url:
-        nodes = [
-            GlimpseServer(root / f"node{i}", url, extra_conf=f"[glance_store]\nfilesystem_store_datadir = "
-                          f"{root / 'images'}\n[healthcheck]\ndisable_by_file_path = {flags[i]}\n")  # fmt: skip
-            for i in range(2)
-        ]
+        shared = f"[glance_store]\nfilesystem_store_datadir = {root / 'images'}\n"
+        conf = [f"{shared}[healthcheck]\ndisable_by_file_path = {flag}\n" for flag in flags]
+        nodes = [GlimpseServer(root / f"node{i}", url, extra_conf=conf[i]) for i in range(2)]
         assert nodes[0].command("db", "sync").returncode == 0
         for node in nodes:
             node.start()
