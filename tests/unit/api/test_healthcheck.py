@@ -142,3 +142,13 @@ def test_options_are_no_longer_reported_as_without_effect(tmp_path: Path) -> Non
     settings = load_settings([str(path)], overrides={"data_dir": str(tmp_path / "data")})
     assert not [o for o in settings.no_effect_options if "healthcheck" in o]
     assert not settings.unknown_options
+
+
+def test_with_keystone_the_simple_view_needs_no_token(make: App) -> None:
+    client = make(
+        "[paste_deploy]\nflavor = keystone\n[keystone_authtoken]\nauth_url = http://127.0.0.1:9/v3\n"
+        "username = glance\npassword = secret\n"
+    )
+    assert (client.get("/healthcheck").status_code, client.get("/healthcheck").text) == (200, "OK")
+    assert client.get("/v2/images").status_code == 401  # everything else still needs one
+    assert client.get("/healthcheck?detailed=true").status_code == 403  # no token: not an administrator
