@@ -60,10 +60,11 @@ class MetricsMiddleware:
             metrics.uploads.labels(operation)  # shown as 0 before the first upload
 
     def _route(self, scope: Scope) -> str:
-        endpoint = scope.get("endpoint")
-        if endpoint is not None and endpoint in self.templates:
-            return self.templates[endpoint]
-        return self.fixed(scope["path"]) or UNMATCHED
+        try:
+            template = self.templates.get(scope.get("endpoint"))
+        except TypeError:  # an endpoint that is no function: the dashboard's own router, unhashable
+            template = None
+        return template or self.fixed(scope["path"]) or UNMATCHED
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

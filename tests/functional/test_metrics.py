@@ -56,9 +56,18 @@ def get(found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, *
 
 
 def workers(server: GlimpseServer) -> list[int]:
+    """The uvicorn workers: children of the serving process (read from /proc)."""
     assert server.proc is not None
-    out = subprocess.run(["pgrep", "-P", str(server.proc.pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == server.proc.pid and b"resource_tracker" not in command:
+            children.append(int(stat.parent.name))
+    return children
 
 
 @pytest.fixture(scope="module")

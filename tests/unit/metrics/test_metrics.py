@@ -93,3 +93,11 @@ def test_cache_hook_counts_hits_and_misses(tmp_path: Path) -> None:
     text = metrics.exposition().decode()
     assert value(text, "glimpse_image_cache_lookups_total", result="hit") == 2
     assert value(text, "glimpse_image_cache_lookups_total", result="miss") == 1
+
+
+def test_dashboard_pages_are_one_route(client: TestClient) -> None:
+    client.post("/dashboard/images//edit")  # the dashboard's own router sets an unhashable endpoint
+    client.get("/dashboard/no/such/page")
+    text = client.get("/metrics").text
+    routes = {dict(labels).get("route") for name, labels in samples(text) if name == "glimpse_http_requests_total"}
+    assert "/dashboard" in routes and not [r for r in routes if r and r.startswith("/dashboard/")]
