@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/run.py            # full run (1 GiB transfers, 5 GiB memory test, 1M images)
     .venv/bin/python benchmarks/run.py --quick    # small sizes, a minute or two
     .venv/bin/python benchmarks/run.py --only metadata --postgresql postgresql://postgres@127.0.0.1/test
+    .venv/bin/python benchmarks/run.py --only metrics   # requests/s with and without Prometheus metrics
 
 Nothing here asserts a time; the figures are for people to read.
 """
@@ -255,7 +256,7 @@ def bench_list_scale(counts: list[int], workdir: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes for a fast look")
-    parser.add_argument("--only", choices=["data", "memory", "metadata", "scale"], action="append")
+    parser.add_argument("--only", choices=["data", "memory", "metadata", "scale", "metrics"], action="append")
     parser.add_argument("--postgresql", default="postgresql://postgres@127.0.0.1:5432/test",
                         help="admin URL of a PostgreSQL server for the metadata run ('' to skip)")  # fmt: skip
     parser.add_argument("--compare-glance", action="store_true",
@@ -293,6 +294,10 @@ def main() -> int:
                         pg.stop()
         if "scale" in parts:
             bench_list_scale(counts, workdir)
+        if "metrics" in parts:
+            from benchmarks.metrics_overhead import bench_metrics_overhead
+
+            bench_metrics_overhead(sys.modules[__name__], workdir, requests)
 
     # --- the same data and metadata sections against OpenStack Glance, with ratios (benchmarks/glance_baseline.py)
     if args.compare_glance:

@@ -6,10 +6,11 @@ import json
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy import Engine
 from starlette.applications import Starlette
@@ -22,7 +23,10 @@ from glimpse import logsafe
 from glimpse.api import versions
 from glimpse.api.cors import CorsMiddleware, CorsRules
 from glimpse.api.errors import domain_error, error_response
+from glimpse.api.healthcheck import DeepChecks, Health
+from glimpse.api.healthcheck import routes as healthcheck_routes
 from glimpse.api.limits import RequestLimits, RequestLimitsMiddleware
+from glimpse.api.metrics import MetricsMiddleware
 from glimpse.api.middleware import (
     CrossSiteGuard,
     KeystoneAuthMiddleware,
@@ -37,6 +41,7 @@ from glimpse.config import Settings, load_settings
 from glimpse.dashboard import dashboard_middleware
 from glimpse.dashboard.web import BASE as DASHBOARD_BASE
 from glimpse.db import migrate
+from glimpse.db.health import ping, task_queue
 from glimpse.db.metadef_files import MetadefFiles
 from glimpse.db.metadefs import MetadefRepository
 from glimpse.db.quotas import QuotaRepository
@@ -55,6 +60,7 @@ from glimpse.domain.imports import ImportService
 from glimpse.domain.limits import Limits
 from glimpse.domain.members import MemberService
 from glimpse.domain.metadefs import MetadefService, PageLimits
+from glimpse.domain.ports import Store
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.schema import ImageSchema
 from glimpse.domain.service import ImageService
@@ -64,6 +70,9 @@ from glimpse.errors import BadRequest, ConfigError, GlimpseError
 from glimpse.extras import require
 from glimpse.formats.conversion import ProcessLimits
 from glimpse.formats.inspection import FormatRules
+from glimpse.metrics.database import instrument_pool
+from glimpse.metrics.instruments import Metrics, TaskQueueCollector, version
+from glimpse.metrics.stores import MeteredStore
 from glimpse.optvalues import as_float, as_int, as_list
 from glimpse.sources.egress import EgressPolicy
 from glimpse.sources.egress import Limits as EgressLimits
@@ -74,6 +83,7 @@ from glimpse.store.factory import build_registry
 from glimpse.store.filesystem import FilesystemStore
 from glimpse.store.options import BackendConfig
 from glimpse.store.partials import node_tag
+from glimpse.store.probe import probe
 from glimpse.store.registry import StoreRegistry
 from glimpse.streaming import Transfers
 from glimpse.worker import TaskWorker
@@ -162,6 +172,8 @@ class Services:
     stores: StoreMaintenance
     runner: ImportRunner
     metadefs: MetadefService
+    engine: Engine | None = None
+    store_checks: Mapping[str, Callable[[], str]] = field(default_factory=dict)  # the detailed health check's
 
 
 def sync_database(settings: Settings) -> str | None:
@@ -190,8 +202,22 @@ def current_engine(settings: Settings, *, migrate_embedded: bool = True) -> Engi
     return engine
 
 
-def build_services(settings: Settings, policy: Policy | None = None, *, migrate_embedded: bool = True) -> Services:
+def metered(stores: StoreRegistry, metrics: Metrics) -> StoreRegistry:
+    """The same stores, each operation measured."""
+    wrapped: dict[str, Store] = {name: MeteredStore(store, metrics) for name, store in stores.stores.items()}
+    return StoreRegistry(wrapped, stores.default, multi=stores.multi, info=stores.info)
+
+
+def build_services(
+    settings: Settings,
+    policy: Policy | None = None,
+    *,
+    migrate_embedded: bool = True,
+    metrics: Metrics | None = None,
+) -> Services:
     engine = current_engine(settings, migrate_embedded=migrate_embedded)
+    if metrics is not None:
+        instrument_pool(engine, metrics)
     policy = policy or Policy(settings.policy_file)
     sessions = make_sessionmaker(engine)
     node = node_name(settings)
@@ -222,6 +248,9 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
         gpt_safety_checks_nonfatal=settings.gpt_safety_checks_nonfatal,
     )
     stores = build_stores(settings, node)
+    checks = {name: partial(probe, store) for name, store in stores.stores.items()}
+    if metrics is not None:
+        stores = metered(stores, metrics)
     staging = FilesystemStore("os_glance_staging_store", settings.staging_dir, node)
     access = ImageAccess(repo, policy)
     signatures = Signatures(CastellanCertificates(settings.key_manager))
@@ -245,7 +274,7 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
     maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm)
     page = PageLimits(settings.limit_param_default, settings.api_limit_max)
     catalog = MetadefService(MetadefRepository(sessions), policy, page)
-    return Services(images, members, quotas, imports, maintenance, runner, catalog)
+    return Services(images, members, quotas, imports, maintenance, runner, catalog, engine, checks)
 
 
 def build_metadef_files(settings: Settings) -> MetadefFiles:
@@ -360,12 +389,44 @@ def cors_rules(settings: Settings) -> CorsRules:
     return rules
 
 
+def node_status(settings: Settings, services: Services, metrics: Metrics | None) -> Callable[[], dict[str, object]]:
+    """What `glimpse status` shows beside the checks (the detailed health check's "glimpse" part, in JSON)."""
+
+    def status() -> dict[str, object]:
+        figures: dict[str, object] = {
+            "version": version(),
+            "node": node_name(settings),
+            "workers": settings.workers,
+            "pid": os.getpid(),
+            "uploads_in_progress": metrics.gauge_total("glimpse_uploads_in_progress") if metrics else None,
+            "imports_in_progress": metrics.gauge_total("glimpse_imports_in_progress") if metrics else None,
+            "stores": list(services.store_checks),
+        }
+        figures["tasks"] = None
+        if services.engine is not None:
+            try:
+                queue = task_queue(services.engine)
+            except Exception:  # the database check of the same answer says why
+                return figures
+            figures["tasks"] = {
+                "pending": queue.pending,
+                "processing": queue.processing,
+                "oldest_pending_age": round(queue.oldest_pending_age, 3),
+            }
+        return figures
+
+    return status
+
+
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+    """The ASGI app; services built here are measured (stores, pool) when metrics are on, given ones are not."""
     logsafe.install()  # no log line carries a location's or a URL's credentials
     policy = Policy(settings.policy_file)
     auth = auth_middleware(settings, policy)
-    services = services or build_services(settings, policy)
-    worker = TaskWorker(services.runner, max_workers=settings.import_max_workers)
+    metrics = Metrics() if settings.metrics.enabled else None
+    services = services or build_services(settings, policy, metrics=metrics)
+    tracking = metrics.tracking_imports if metrics else None
+    worker = TaskWorker(services.runner, max_workers=settings.import_max_workers, tracking=tracking)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -381,10 +442,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         import_methods=import_methods, imports=services.imports, transfers=transfers,
         metadefs=services.metadefs,
     )  # fmt: skip
-    app = Starlette(
-        lifespan=lifespan,
-        routes=[
+    routes = [
             *versions.routes,
+            *healthcheck_routes,
             *images.routes,
             *image_data.routes,
             *members.routes,
@@ -393,9 +453,21 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             *discovery.routes,
             *metadefs.routes,
             *metadef_entries.routes,
-        ],
+    ]  # fmt: skip
+    measuring = []
+    if metrics is not None:
+        if services.engine is not None:
+            metrics.extra.append(TaskQueueCollector(partial(task_queue, services.engine)))
+        templates: dict[object, str] = {route.endpoint: route.path for route in routes}
+        fixed = partial(_fixed_route, settings.metrics.path)
+        measuring.append(Middleware(MetricsMiddleware, metrics=metrics, config=settings.metrics, templates=templates,
+                                    fixed=fixed))  # fmt: skip
+    app = Starlette(
+        lifespan=lifespan,
+        routes=routes,
         middleware=[
             Middleware(RequestIdMiddleware),
+            *measuring,
             # First, as Glance's cors filter: refusals of the limits reach an allowed page readable too.
             Middleware(CorsMiddleware, rules=cors, exempt=dashboard_path),
             Middleware(RequestLimitsMiddleware, limits=RequestLimits.from_settings(settings)),
@@ -414,7 +486,21 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     app.state.metadefs = services.metadefs
     app.state.import_methods = import_methods
     app.state.transfers = transfers
+    deep = DeepChecks(
+        database=partial(ping, services.engine) if services.engine is not None else None,
+        stores=services.store_checks,
+        status=node_status(settings, services, metrics),
+    )
+    app.state.health = Health(settings.healthcheck, deep)
+    app.state.metrics = metrics
     return app
+
+
+def _fixed_route(metrics_path: str, path: str) -> str | None:
+    """The label of requests answered before routing: the dashboard's and the scrapes'."""
+    if dashboard_path(path):
+        return DASHBOARD_BASE
+    return metrics_path if path == metrics_path else None
 
 
 def app_from_environment() -> Starlette:

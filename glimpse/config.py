@@ -19,6 +19,14 @@ from oslo_utils import strutils
 from glimpse.auth.options import AUTHTOKEN_OPTS, PASTE_OPTS, split_flavor
 from glimpse.errors import ConfigError
 from glimpse.formats.options import CONVERSION_OPTS, IMAGE_FORMAT_OPTS
+from glimpse.ops_options import (
+    HEALTHCHECK_OPTS,
+    METRICS_OPTS,
+    HealthcheckConfig,
+    MetricsConfig,
+    healthcheck_config,
+    metrics_config,
+)
 from glimpse.option_report import OptionReport, report_options
 from glimpse.option_types import glance_list_opt
 from glimpse.optvalues import as_int
@@ -181,6 +189,8 @@ SECTIONS: dict[str, list[cfg.Opt]] = {
     "cors": CORS_OPTS,
     "key_manager": KEY_MANAGER_OPTS,
     "barbican": BARBICAN_OPTS,
+    "healthcheck": HEALTHCHECK_OPTS,
+    "metrics": METRICS_OPTS,
     "oslo_policy": list(policy_opts._options),  # oslo.policy's own options, read by auth/policy.py
 }
 
@@ -252,6 +262,8 @@ class Settings:
     download_properties: tuple[str, ...] = ("hw_", "trait:", "os_distro", "os_secure_boot", "os_type")
     config_files: tuple[str, ...] = ()
     dashboard_secret_key: str | None = None
+    healthcheck: HealthcheckConfig = field(default_factory=HealthcheckConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     unknown_options: tuple[str, ...] = field(default=())
     no_effect_options: tuple[str, ...] = field(default=())  # Glance's, accepted without effect
 
@@ -420,6 +432,8 @@ def load_settings(
             download_properties=tuple(conf.glance_download_properties.extra_properties),
             config_files=tuple(files),
             dashboard_secret_key=conf.dashboard.secret_key,
+            healthcheck=healthcheck_config(conf.healthcheck),
+            metrics=metrics_config(conf.metrics),
             unknown_options=report.unknown,
             no_effect_options=report.no_effect + cache_flavors,
         )

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 from glimpse.domain.entities import Task
 from glimpse.domain.import_claim import process_name
@@ -19,8 +21,16 @@ log = logging.getLogger(__name__)
 
 
 class TaskWorker:
-    def __init__(self, runner: ImportRunner, max_workers: int = 10, poll: float = 1.0) -> None:
+    def __init__(
+        self,
+        runner: ImportRunner,
+        max_workers: int = 10,
+        poll: float = 1.0,
+        tracking: Callable[[], AbstractContextManager[object]] | None = None,
+    ) -> None:
+        """tracking: entered while a task runs (the metrics' imports in progress)."""
         self.runner = runner
+        self.tracking = tracking or nullcontext
         self.poll = poll
         self.max_workers = max_workers
         timing = runner.timing
@@ -76,7 +86,8 @@ class TaskWorker:
 
     def _run(self, task: Task) -> None:
         try:
-            self.runner.run(task)
+            with self.tracking():
+                self.runner.run(task)
         except Exception:
             log.exception("Task %s failed unexpectedly", task.id)
         finally:

@@ -20,7 +20,7 @@ from glimpse.errors import GlimpseError, RangeNotSatisfiable, status_for
 
 log = logging.getLogger(__name__)
 
-__all__ = ["domain_error", "error_response", "negotiate", "status_for"]
+__all__ = ["domain_error", "error_response", "negotiate", "preferred", "status_for"]
 
 OFFERS = ("text/html", "application/json")
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
@@ -79,6 +79,16 @@ def negotiate(accept: str | None) -> str:
     scored = [(_quality(ranges, offer), -i, offer) for i, offer in enumerate(OFFERS)]
     q, _, offer = max(scored)
     return offer if q > 0 else "text/plain"
+
+
+def preferred(accept: str | None, offers: tuple[str, ...]) -> str | None:
+    """WebOb's first acceptable offer: without a header, or with an invalid one, anything is acceptable (the first
+    offer); else the offer with the highest q, the earlier one on a tie; None when none is acceptable."""
+    ranges = _ranges(accept) if accept is not None else None
+    if ranges is None:
+        return offers[0]
+    q, _, offer = max((_quality(ranges, offer), -i, offer) for i, offer in enumerate(offers))
+    return offer if q > 0 else None
 
 
 def _webob_plain(text: str) -> str:

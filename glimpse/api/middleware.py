@@ -126,6 +126,9 @@ class KeystoneAuthMiddleware:
     """Every request but version discovery carries X-Auth-Token, validated against Keystone."""
 
     PUBLIC = frozenset({"/", "/versions"})
+    # Answered without a token (a load balancer has none); a token, when sent, is validated: an administrator's
+    # gets the detailed view.
+    OPTIONAL = frozenset({"/healthcheck"})
 
     def __init__(self, app: ASGIApp, validator: KeystoneValidator, policy: Policy, www_authenticate_uri: str) -> None:
         self.app = app
@@ -138,6 +141,9 @@ class KeystoneAuthMiddleware:
             await self.app(scope, receive, send)
             return
         token = _header(scope, b"x-auth-token")
+        if not token and scope["path"] in self.OPTIONAL:
+            await self.app(scope, receive, send)
+            return
         try:
             if not token:
                 raise InvalidToken("The request you have made requires authentication.")

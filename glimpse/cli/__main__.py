@@ -1,4 +1,4 @@
-"""The `glimpse` command: serve, db sync|version|import-glance, quota set|show|list, store migrate|verify|list."""
+"""The `glimpse` command: serve, status, db sync|version|import-glance, quota set|show|list, store migrate|verify."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from glimpse import logsafe
 from glimpse.auth.context import RequestContext
 from glimpse.cli import glance_import as glance_import_cli
 from glimpse.cli import metadefs as metadefs_cli
+from glimpse.cli import status as status_cli
 from glimpse.cli import store as store_cli
 from glimpse.config import Settings, load_settings, parse_size
 from glimpse.errors import BadRequest, ConfigError
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (set_quota, show_quota, quota.choices["list"]):
         _config_args(command)
     store_cli.add_parser(sub, _config_args)
+    status_cli.add_parser(sub, _config_args)
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     for name, text in (("sync", "create or upgrade the schema"), ("version", "print the schema revision")):
         _config_args(db.add_parser(name, help=text))
@@ -103,12 +105,25 @@ class _ServeOptions(TypedDict):
 
 
 def serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if not settings.metrics.enabled:
+        return _serve(args, settings)
+    # Before anything imports prometheus-client, which reads the folder's variable once.
+    from glimpse.metrics import multiprocess
+
+    folder = multiprocess.prepare()
+    try:
+        return _serve(args, settings)
+    finally:
+        multiprocess.remove(folder)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from glimpse.app import SETTINGS_ENV, build_services, create_app
     from glimpse.cli.http_protocol import HEAD_ENV, BoundedHttpToolsProtocol, head_bound
 
-    settings = _settings(args)
     if not settings.auth_flavor and not _is_loopback(settings.bind_host) and not settings.allow_insecure_noauth_bind:
         raise ConfigError(
             f"Refusing to serve on {settings.bind_host} without authentication: anyone reaching it would be "
@@ -142,7 +157,8 @@ def serve(args: argparse.Namespace) -> int:
         )
         uvicorn.run("glimpse.app:app_from_environment", factory=True, workers=settings.workers, **common)
     else:
-        uvicorn.run(create_app(settings, services), **common)
+        # Built again by the app, which measures its stores and pool; the recovery above is done once.
+        uvicorn.run(create_app(settings), **common)
     return 0
 
 
@@ -220,13 +236,17 @@ def store(args: argparse.Namespace) -> int:
     return store_cli.run(args, settings, build_services(settings).stores)
 
 
+def status(args: argparse.Namespace) -> int:
+    return status_cli.run(args, _settings(args), console)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logsafe.install()
     logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
-        commands = {"serve": serve, "db": db, "quota": quota, "store": store}
+        commands = {"serve": serve, "db": db, "quota": quota, "store": store, "status": status}
         return commands[args.command](args)
     except (ConfigError, BadRequest, ValueError) as exc:
         console.print(f"[red]glimpse: {redact(str(getattr(exc, 'message', exc)))}[/red]")

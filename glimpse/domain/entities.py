@@ -175,3 +175,12 @@ class ManagedCertificate:
 
     format: str
     data: bytes
+
+
+@dataclass(frozen=True)
+class TaskQueue:
+    """The import tasks of the whole service waiting and running, for the operator's metrics and status."""
+
+    pending: int
+    processing: int
+    oldest_pending_age: float  # seconds; 0 when nothing waits

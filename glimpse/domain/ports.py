@@ -373,3 +373,15 @@ class CertificateSource(Protocol):
     KeyManagerRefused for any other failure."""
 
     def certificate(self, cert_id: str, auth_token: str | None, project_id: str | None) -> ManagedCertificate: ...
+
+
+class CacheMetrics(Protocol):
+    """The image cache tells the service's metrics what it served (app.py passes the Prometheus one).
+
+    The domain calls it without knowing Prometheus; `hit` when an image's data came from the cache, `miss` when
+    it had to be read from a store (and perhaps cached).
+    """
+
+    def hit(self) -> None: ...
+
+    def miss(self) -> None: ...

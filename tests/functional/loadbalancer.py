@@ -13,7 +13,8 @@ from tests.functional.server import free_port
 
 
 class HAProxy:
-    def __init__(self, workdir: Path, backends: list[str]) -> None:
+    def __init__(self, workdir: Path, backends: list[str], check_path: str = "/versions") -> None:
+        """check_path: what HAProxy asks each node every 0.5 s; a node failing it twice leaves the rotation."""
         binary = shutil.which("haproxy")
         if binary is None:
             raise RuntimeError(
@@ -42,7 +43,7 @@ frontend images
     default_backend glimpse
 backend glimpse
     balance roundrobin
-    option httpchk GET /versions
+    option httpchk GET {check_path}
     http-check expect status 200
 {servers}
 """

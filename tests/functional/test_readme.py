@@ -62,6 +62,13 @@ NOT_RUN = {
         "a deployment's folder and a synopsis (DIR, [--prefer-new | --overwrite]); test_metadefs.py runs"
         " load-, export- and unload-metadefs on Glance's own files"
     ),
+    "touch /var/lib/glimpse/healthcheck_disable": (
+        "a deployment's path; test_drain.py drains a node behind HAProxy with its disable file and puts it back"
+    ),
+    "glimpse status --config-file /etc/glance/glance-api.conf": (
+        "a deployment's configuration and another host; test_metrics.py runs glimpse status (--json, --url) on a"
+        " running node"
+    ),
     "glimpse db import-glance --from mysql+pymysql://glance:secret@db/glance": (
         "needs a Glance database at host `db`; test_glance_import.py runs import-glance (--dry-run, --verify,"
         " --sample) on a real Glance's MariaDB, PostgreSQL and SQLite databases"

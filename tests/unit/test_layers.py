@@ -45,6 +45,8 @@ RULES = (
             "starlette",
             "sqlalchemy",
             "uvicorn",
+            "prometheus_client",
+            "glimpse.metrics",
         ),
         allowed=("glimpse.store.base", "glimpse.auth.context"),
         why="the domain uses its ports, not HTTP, SQL or a concrete store; of auth only the request context",
@@ -56,7 +58,13 @@ RULES = (
             allowed=DOMAIN_LEAVES,
             why="implementations know the domain's entities and ports only, never its use cases",
         )
-        for layer in ("glimpse.db", "glimpse.store", "glimpse.formats", "glimpse.sources")
+        for layer in ("glimpse.db", "glimpse.store", "glimpse.formats", "glimpse.sources", "glimpse.metrics")
+    ),
+    Rule(
+        "glimpse",
+        ("prometheus_client",),
+        exempt=("glimpse.metrics",),
+        why="metrics are Prometheus's in glimpse/metrics/ only; the rest reports through it or through ports",
     ),
     *(
         Rule(layer, ("glimpse.db", "glimpse.store"), why="interfaces reach data through the domain only")
@@ -153,6 +161,7 @@ def test_a_wrong_import_is_reported_with_its_place(tmp_path: Path) -> None:
             "db/tasks.py": "from ..domain import service\nfrom glimpse.domain.entities import Task\n",
             "dashboard/__init__.py": "import glimpse.store.s3\n",
             "store/__init__.py": "from glimpse.api.errors import status_for\n",
+            "domain/cache.py": "import prometheus_client\n",
         },
     )
     wrong = violations(root)
@@ -163,6 +172,7 @@ def test_a_wrong_import_is_reported_with_its_place(tmp_path: Path) -> None:
     assert not any("glimpse.domain.entities" in w for w in wrong)  # the leaf db may use
     assert any("glimpse/dashboard/__init__.py:1: glimpse.dashboard imports glimpse.store.s3" in w for w in wrong)
     assert any("glimpse.store imports glimpse.api.errors.status_for (nothing imports api/)" in w for w in wrong)
+    assert any(w.startswith("glimpse/domain/cache.py:1: glimpse.domain.cache imports prometheus_client") for w in wrong)
 
 
 def test_a_clean_tree_passes(tmp_path: Path) -> None:
