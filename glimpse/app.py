@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,11 +30,22 @@ from glimpse.api.middleware import (
     NoAuthContextMiddleware,
     RequestIdMiddleware,
 )
-from glimpse.api.v2 import discovery, image_data, images, imports, members, metadef_entries, metadefs, quotas
+from glimpse.api.v2 import (
+    cache,
+    discovery,
+    image_data,
+    images,
+    imports,
+    members,
+    metadef_entries,
+    metadefs,
+    quotas,
+)
 from glimpse.auth.policy import Policy
 from glimpse.auth.token_cache import InProcessCache, MemcachedCache, Protection, RedisCache, TokenCache
 from glimpse.auth.unified_limits import KeystoneLimits
-from glimpse.config import Settings, load_settings
+from glimpse.cache.node_cache import NodeCache
+from glimpse.config import CacheSettings, Settings, load_settings
 from glimpse.dashboard import dashboard_middleware
 from glimpse.dashboard.web import BASE as DASHBOARD_BASE
 from glimpse.db import migrate
@@ -46,6 +58,7 @@ from glimpse.db.snapshots import ImageSnapshots
 from glimpse.db.tasks import TaskRepository
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.glance_import import GlanceImport
+from glimpse.domain.image_cache import CacheService
 from glimpse.domain.image_data import ImageData
 from glimpse.domain.image_locations import ImageLocations
 from glimpse.domain.import_claim import ImportTiming
@@ -74,7 +87,7 @@ from glimpse.store.options import BackendConfig
 from glimpse.store.partials import node_tag
 from glimpse.store.registry import StoreRegistry
 from glimpse.streaming import Transfers
-from glimpse.worker import TaskWorker
+from glimpse.worker import CachePrefetcher, TaskWorker
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +173,7 @@ class Services:
     stores: StoreMaintenance
     runner: ImportRunner
     metadefs: MetadefService
+    cache: CacheService
 
 
 def sync_database(settings: Settings) -> str | None:
@@ -222,7 +236,9 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
     stores = build_stores(settings, node)
     staging = FilesystemStore("os_glance_staging_store", settings.staging_dir, node)
     access = ImageAccess(repo, policy)
-    uploads = ImageData(repo, stores, limits, node, access, quotas, rules)
+    node_cache = build_cache(settings.image_cache)
+    serve_from_cache = settings.image_cache is not None and settings.image_cache.serve_downloads
+    uploads = ImageData(repo, stores, limits, node, access, quotas, rules, node_cache, serve_from_cache)
     locations = ImageLocations(repo, stores, limits, access)
     images = ImageService(repo, stores, limits, policy, quotas, uploads, locations, schema, staging=staging)
     members = MemberService(repo, policy, settings.image_member_quota)
@@ -240,7 +256,18 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
     maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm)
     page = PageLimits(settings.limit_param_default, settings.api_limit_max)
     catalog = MetadefService(MetadefRepository(sessions), policy, page)
-    return Services(images, members, quotas, imports, maintenance, runner, catalog)
+    cache_service = CacheService(node_cache, repo, policy, uploads.cache_image)
+    return Services(images, members, quotas, imports, maintenance, runner, catalog, cache_service)
+
+
+def build_cache(settings: CacheSettings | None) -> NodeCache | None:
+    """This node's image cache (image_cache_dir), or None when it is off."""
+    if settings is None:
+        return None
+    try:
+        return NodeCache(settings.directory, settings.sqlite_db, settings.max_size, settings.stall_time)
+    except (OSError, sqlite3.Error) as exc:
+        raise ConfigError(f"image_cache_dir {settings.directory} is not usable: {exc}") from None
 
 
 def build_metadef_files(settings: Settings) -> MetadefFiles:
@@ -361,12 +388,19 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     auth = auth_middleware(settings, policy)
     services = services or build_services(settings, policy)
     worker = TaskWorker(services.runner, max_workers=settings.import_max_workers)
+    prefetcher = None
+    if settings.image_cache is not None:
+        prefetcher = CachePrefetcher(services.cache, settings.image_cache.prefetcher_interval)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         worker.start()
+        if prefetcher is not None:
+            prefetcher.start()
         yield
         worker.stop()
+        if prefetcher is not None:
+            prefetcher.stop()
 
     import_methods = list(services.imports.options.methods)
     cors = cors_rules(settings)
@@ -388,6 +422,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             *discovery.routes,
             *metadefs.routes,
             *metadef_entries.routes,
+            *cache.routes,
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
@@ -407,6 +442,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     app.state.quotas = services.quotas
     app.state.imports = services.imports
     app.state.metadefs = services.metadefs
+    app.state.cache = services.cache
     app.state.import_methods = import_methods
     app.state.transfers = transfers
     return app

@@ -1,4 +1,5 @@
-"""The `glimpse` command: serve, db sync|version|import-glance, quota set|show|list, store migrate|verify|list."""
+"""The `glimpse` command: serve, db sync|version|import-glance, quota set|show|list, store migrate|verify|list,
+cache list|queue|delete|clear|prune|clean."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from rich.table import Table
 
 from glimpse import logsafe
 from glimpse.auth.context import RequestContext
+from glimpse.cli import cache as cache_cli
 from glimpse.cli import glance_import as glance_import_cli
 from glimpse.cli import metadefs as metadefs_cli
 from glimpse.cli import store as store_cli
@@ -65,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (set_quota, show_quota, quota.choices["list"]):
         _config_args(command)
     store_cli.add_parser(sub, _config_args)
+    cache_cli.add_parser(sub, _config_args)
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     for name, text in (("sync", "create or upgrade the schema"), ("version", "print the schema revision")):
         _config_args(db.add_parser(name, help=text))
@@ -220,13 +223,19 @@ def store(args: argparse.Namespace) -> int:
     return store_cli.run(args, settings, build_services(settings).stores)
 
 
+def cache(args: argparse.Namespace) -> int:
+    from glimpse.app import build_services
+
+    return cache_cli.run(args, build_services(_settings(args)).cache, _admin())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logsafe.install()
     logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
-        commands = {"serve": serve, "db": db, "quota": quota, "store": store}
+        commands = {"serve": serve, "db": db, "quota": quota, "store": store, "cache": cache}
         return commands[args.command](args)
     except (ConfigError, BadRequest, ValueError) as exc:
         console.print(f"[red]glimpse: {redact(str(getattr(exc, 'message', exc)))}[/red]")

@@ -12,6 +12,8 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from glimpse.domain.entities import (
+    CachedImage,
+    CacheExpectation,
     Fence,
     Image,
     ImageQuery,
@@ -362,3 +364,57 @@ class ImageSnapshots(Protocol):
     def read(self, image_id: str) -> ImageSnapshot | None: ...
 
     def write(self, snapshot: ImageSnapshot) -> None: ...
+
+
+class CacheWriter(Protocol):
+    """One image being written into the cache; only a complete copy matching its expectation is published."""
+
+    def write(self, chunk: bytes) -> None: ...
+
+    def finish(self) -> bool:
+        """Verify and publish; False (the copy set aside, never served) when size or a checksum differs."""
+        ...
+
+    def abort(self) -> None: ...
+
+
+class ImageCache(Protocol):
+    """A node-local cache of image data (Glance's image cache), shared by the node's processes."""
+
+    def read(self, image_id: str, expected: CacheExpectation, start: int, length: int) -> Iterator[bytes] | None:
+        """The bytes from the cached copy (a hit, counted), or None when no verified copy is here."""
+        ...
+
+    def writer(self, image_id: str, expected: CacheExpectation) -> CacheWriter | None:
+        """A writer, or None when the image is cached already or another process is writing it."""
+        ...
+
+    def count_miss(self) -> None: ...
+
+    def counters(self) -> dict[str, int]:
+        """Downloads served from the cache (hits) and from a store while the cache was on (misses)."""
+        ...
+
+    def is_cached(self, image_id: str) -> bool: ...
+
+    def cached_images(self) -> builtins.list[CachedImage]: ...
+
+    def queued_images(self) -> builtins.list[str]: ...
+
+    def queue(self, image_id: str) -> bool: ...
+
+    def delete_cached(self, image_id: str) -> bool: ...
+
+    def delete_queued(self, image_id: str) -> bool: ...
+
+    def delete_all_cached(self) -> int: ...
+
+    def delete_all_queued(self) -> int: ...
+
+    def prune(self) -> tuple[int, int]:
+        """Least recently used copies out until the cache is within its size; (files, bytes) removed."""
+        ...
+
+    def clean(self) -> None:
+        """Remove set-aside copies, stalled partial ones and files no record vouches for."""
+        ...

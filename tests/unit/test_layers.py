@@ -41,6 +41,7 @@ RULES = (
             "glimpse.worker",
             "glimpse.db",
             "glimpse.store",
+            "glimpse.cache",
             "glimpse.auth",
             "starlette",
             "sqlalchemy",
@@ -56,10 +57,12 @@ RULES = (
             allowed=DOMAIN_LEAVES,
             why="implementations know the domain's entities and ports only, never its use cases",
         )
-        for layer in ("glimpse.db", "glimpse.store", "glimpse.formats", "glimpse.sources")
+        for layer in ("glimpse.db", "glimpse.store", "glimpse.cache", "glimpse.formats", "glimpse.sources")
     ),
     *(
-        Rule(layer, ("glimpse.db", "glimpse.store"), why="interfaces reach data through the domain only")
+        Rule(
+            layer, ("glimpse.db", "glimpse.store", "glimpse.cache"), why="interfaces reach data through the domain only"
+        )
         for layer in INTERFACES
     ),
     Rule(
