@@ -45,12 +45,14 @@ def run(args: argparse.Namespace, service: CacheService, ctx: RequestContext) ->
     if service.cache is None:
         raise ConfigError("image_cache_dir is not set: this node has no image cache.")
     out = Console()
+    if not out.is_terminal:  # piped or logged: whole image ids rather than an 80-column fold
+        out.width = max(out.width, 132)
     command = args.cache_command
     if command == "list":
         state = service.state(ctx)
         table = Table(title="Cached images")
         for column in ("image id", "size", "hits", "last accessed (UTC)", "cached (UTC)"):
-            table.add_column(column, justify="right" if column in ("size", "hits") else "left")
+            table.add_column(column, justify="right" if column in ("size", "hits") else "left", no_wrap=True)
         for entry in state.cached:
             table.add_row(
                 entry.image_id, str(entry.size), str(entry.hits), _time(entry.last_accessed), _time(entry.last_modified)
