@@ -223,7 +223,7 @@ class ImageData:
         """This node's copy and queue entry of an image deleted or deactivated here (other nodes' sweeps drop theirs,
         and no node serves a copy of an image that is not active)."""
         if self.cache is not None:
-            self._guarded(lambda cache: cache.delete_cached(image_id) or cache.delete_queued(image_id))
+            self._guarded(lambda cache: (cache.delete_cached(image_id), cache.delete_queued(image_id)))
 
     def sweep_abandoned(self, older_than: timedelta, extra_stores: Sequence[Store] = ()) -> int:
         """Uploads whose process died (on any node) go back to queued, their partial data removed
