@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -33,11 +34,22 @@ from glimpse.api.middleware import (
     NoAuthContextMiddleware,
     RequestIdMiddleware,
 )
-from glimpse.api.v2 import discovery, image_data, images, imports, members, metadef_entries, metadefs, quotas
+from glimpse.api.v2 import (
+    cache,
+    discovery,
+    image_data,
+    images,
+    imports,
+    members,
+    metadef_entries,
+    metadefs,
+    quotas,
+)
 from glimpse.auth.policy import Policy
 from glimpse.auth.token_cache import InProcessCache, MemcachedCache, Protection, RedisCache, TokenCache
 from glimpse.auth.unified_limits import KeystoneLimits
-from glimpse.config import Settings, load_settings
+from glimpse.cache.node_cache import NodeCache
+from glimpse.config import CacheSettings, Settings, load_settings
 from glimpse.dashboard import dashboard_middleware
 from glimpse.dashboard.web import BASE as DASHBOARD_BASE
 from glimpse.db import migrate
@@ -51,6 +63,7 @@ from glimpse.db.snapshots import ImageSnapshots
 from glimpse.db.tasks import TaskRepository
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.glance_import import GlanceImport
+from glimpse.domain.image_cache import CacheService
 from glimpse.domain.image_data import ImageData
 from glimpse.domain.image_locations import ImageLocations
 from glimpse.domain.import_claim import ImportTiming
@@ -71,7 +84,7 @@ from glimpse.extras import require
 from glimpse.formats.conversion import ProcessLimits
 from glimpse.formats.inspection import FormatRules
 from glimpse.metrics.database import instrument_pool
-from glimpse.metrics.instruments import Metrics, TaskQueueCollector, version
+from glimpse.metrics.instruments import CacheCollector, Metrics, TaskQueueCollector, version
 from glimpse.metrics.stores import MeteredStore
 from glimpse.optvalues import as_float, as_int, as_list
 from glimpse.sources.egress import EgressPolicy
@@ -86,7 +99,7 @@ from glimpse.store.partials import node_tag
 from glimpse.store.probe import probe
 from glimpse.store.registry import StoreRegistry
 from glimpse.streaming import Transfers
-from glimpse.worker import TaskWorker
+from glimpse.worker import CachePrefetcher, TaskWorker
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +185,7 @@ class Services:
     stores: StoreMaintenance
     runner: ImportRunner
     metadefs: MetadefService
+    cache: CacheService
     engine: Engine | None = None
     store_checks: Mapping[str, Callable[[], str]] = field(default_factory=dict)  # the detailed health check's
 
@@ -254,7 +268,12 @@ def build_services(
     staging = FilesystemStore("os_glance_staging_store", settings.staging_dir, node)
     access = ImageAccess(repo, policy)
     signatures = Signatures(CastellanCertificates(settings.key_manager))
-    uploads = ImageData(repo, stores, limits, node, access, quotas, rules, signatures)
+    node_cache = build_cache(settings.image_cache)
+    serve_from_cache = settings.image_cache is not None and settings.image_cache.serve_downloads
+    uploads = ImageData(
+        repo, stores, limits, node, access, quotas, rules,
+        signatures=signatures, cache=node_cache, serve_from_cache=serve_from_cache,
+    )  # fmt: skip
     locations = ImageLocations(repo, stores, limits, access)
     images = ImageService(repo, stores, limits, policy, quotas, uploads, locations, schema, staging=staging)
     members = MemberService(repo, policy, settings.image_member_quota)
@@ -274,7 +293,18 @@ def build_services(
     maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm)
     page = PageLimits(settings.limit_param_default, settings.api_limit_max)
     catalog = MetadefService(MetadefRepository(sessions), policy, page)
-    return Services(images, members, quotas, imports, maintenance, runner, catalog, engine, checks)
+    cache_service = CacheService(node_cache, repo, policy, uploads.cache_image)
+    return Services(images, members, quotas, imports, maintenance, runner, catalog, cache_service, engine, checks)
+
+
+def build_cache(settings: CacheSettings | None) -> NodeCache | None:
+    """This node's image cache (image_cache_dir), or None when it is off."""
+    if settings is None:
+        return None
+    try:
+        return NodeCache(settings.directory, settings.sqlite_db, settings.max_size, settings.stall_time)
+    except (OSError, sqlite3.Error) as exc:
+        raise ConfigError(f"image_cache_dir {settings.directory} is not usable: {exc}") from None
 
 
 def build_metadef_files(settings: Settings) -> MetadefFiles:
@@ -427,12 +457,19 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     services = services or build_services(settings, policy, metrics=metrics)
     tracking = metrics.tracking_imports if metrics else None
     worker = TaskWorker(services.runner, max_workers=settings.import_max_workers, tracking=tracking)
+    prefetcher = None
+    if settings.image_cache is not None:
+        prefetcher = CachePrefetcher(services.cache, settings.image_cache.prefetcher_interval)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         worker.start()
+        if prefetcher is not None:
+            prefetcher.start()
         yield
         worker.stop()
+        if prefetcher is not None:
+            prefetcher.stop()
 
     import_methods = list(services.imports.options.methods)
     cors = cors_rules(settings)
@@ -453,11 +490,14 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             *discovery.routes,
             *metadefs.routes,
             *metadef_entries.routes,
+        *cache.routes,
     ]  # fmt: skip
     measuring = []
     if metrics is not None:
         if services.engine is not None:
             metrics.extra.append(TaskQueueCollector(partial(task_queue, services.engine)))
+        if settings.image_cache is not None:
+            metrics.extra.append(CacheCollector(services.cache.counters))
         templates: dict[object, str] = {route.endpoint: route.path for route in routes}
         fixed = partial(_fixed_route, settings.metrics.path)
         measuring.append(Middleware(MetricsMiddleware, metrics=metrics, config=settings.metrics, templates=templates,
@@ -484,6 +524,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     app.state.quotas = services.quotas
     app.state.imports = services.imports
     app.state.metadefs = services.metadefs
+    app.state.cache = services.cache
     app.state.import_methods = import_methods
     app.state.transfers = transfers
     deep = DeepChecks(

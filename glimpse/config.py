@@ -17,6 +17,7 @@ from oslo_policy import opts as policy_opts
 from oslo_utils import strutils
 
 from glimpse.auth.options import AUTHTOKEN_OPTS, PASTE_OPTS, split_flavor
+from glimpse.cache.options import CACHE_OPTS
 from glimpse.errors import ConfigError
 from glimpse.formats.options import CONVERSION_OPTS, IMAGE_FORMAT_OPTS
 from glimpse.ops_options import (
@@ -170,7 +171,7 @@ TASKFLOW_OPTS: list[cfg.Opt] = [
     cfg.IntOpt("max_workers", default=10, min=1, help="Imports each API process runs at once."),
 ]
 SECTIONS: dict[str, list[cfg.Opt]] = {
-    "DEFAULT": DEFAULT_OPTS,
+    "DEFAULT": DEFAULT_OPTS + CACHE_OPTS,
     "database": DATABASE_OPTS,
     "glance_store": GLANCE_STORE_OPTS,
     "paste_deploy": PASTE_OPTS,
@@ -264,12 +265,38 @@ class Settings:
     dashboard_secret_key: str | None = None
     healthcheck: HealthcheckConfig = field(default_factory=HealthcheckConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    image_cache: CacheSettings | None = None  # None: image_cache_dir unset, no cache
     unknown_options: tuple[str, ...] = field(default=())
     no_effect_options: tuple[str, ...] = field(default=())  # Glance's, accepted without effect
 
     @property
     def embedded_database(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    directory: Path
+    driver: str = "centralized_db"  # Glance's name, read and checked; every value selects the node-local driver
+    sqlite_db: str = "cache.db"
+    max_size: int = 10 * 1024**3
+    stall_time: int = 86400
+    prefetcher_interval: int = 300
+    serve_downloads: bool = False  # [paste_deploy] flavor names Glance's cache pipeline
+
+
+def _cache_settings(conf: cfg.ConfigOpts, cache_flavors: tuple[str, ...]) -> CacheSettings | None:
+    if not conf.image_cache_dir:
+        return None
+    return CacheSettings(
+        directory=Path(conf.image_cache_dir),
+        driver=conf.image_cache_driver.lower(),
+        sqlite_db=conf.image_cache_sqlite_db,
+        max_size=conf.image_cache_max_size,
+        stall_time=conf.image_cache_stall_time,
+        prefetcher_interval=conf.cache_prefetcher_interval,
+        serve_downloads=bool(cache_flavors),
+    )
 
 
 # The shape Glance accepts for user_storage_quota (a whole number, optionally B, KB, MB, GB or TB, each a power of
@@ -373,6 +400,9 @@ def load_settings(
         enabled = {b.id: b.type for b in backends} if multi_store else {}
         report = option_report(files, enabled)
         auth_flavor, cache_flavors = split_flavor(conf.paste_deploy.flavor)
+        image_cache = _cache_settings(conf, cache_flavors)
+        # Glance's cache pipeline without image_cache_dir: no cache to serve from, said once at start-up.
+        flavor_without_cache = () if image_cache else tuple(f"{p} (no image_cache_dir)" for p in cache_flavors)
         return Settings(
             bind_host=str(o.get("bind_host", conf.bind_host)),
             bind_port=as_int(o.get("bind_port", conf.bind_port)),
@@ -435,7 +465,8 @@ def load_settings(
             healthcheck=healthcheck_config(conf.healthcheck),
             metrics=metrics_config(conf.metrics),
             unknown_options=report.unknown,
-            no_effect_options=report.no_effect + cache_flavors,
+            image_cache=image_cache,
+            no_effect_options=report.no_effect + flavor_without_cache,
         )
     except cfg.Error as exc:
         raise ConfigError(f"Invalid configuration: {exc}") from exc

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
 from glimpse.domain.entities import Task
+from glimpse.domain.image_cache import CacheService
 from glimpse.domain.import_claim import process_name
 from glimpse.domain.import_runner import ImportRunner
 
@@ -92,3 +93,40 @@ class TaskWorker:
             log.exception("Task %s failed unexpectedly", task.id)
         finally:
             self._slots.release()
+
+
+class CachePrefetcher:
+    """The image cache's background thread in each API process: caches an image as soon as it is queued
+    (PUT /v2/cache/{id}, like Glance's cache worker) and every `interval` seconds runs the sweep (queued images
+    left over, copies of images no longer active, clean, prune). Several processes of a node may run it at once:
+    the cache lets one writer per image through and prunes under a node lock."""
+
+    def __init__(self, cache: CacheService, interval: float) -> None:
+        self.cache = cache
+        self.interval = interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="glimpse-cache", daemon=True)
+
+    def start(self) -> None:
+        self.cache.on_queue = self._wake.set
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        next_sweep = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + self.interval
+                    self.cache.sweep()
+                else:
+                    self.cache.prefetch_queued()
+            except Exception:  # the database or the store may be away for a moment: keep the thread alive
+                log.exception("The image cache's prefetcher failed")
+            self._wake.wait(max(0.0, next_sweep - time.monotonic()))
+            self._wake.clear()

@@ -11,7 +11,8 @@ PASTE_OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         "flavor",
         help="'keystone' to authenticate requests; unset or empty for no authentication. Glance's cache pipelines "
-        "(keystone+caching, keystone+cachemanagement) are read as their authentication part: Glimpse has no cache.",
+        "(keystone+caching, keystone+cachemanagement; caching, cachemanagement) add the image cache to downloads "
+        "when image_cache_dir is set.",
     ),
 ]
 AUTHTOKEN_OPTS: list[cfg.Opt] = [
@@ -54,12 +55,12 @@ AUTHTOKEN_OPTS: list[cfg.Opt] = [
     cfg.StrOpt("interface", default="internal", help="Identity endpoint interface (informational)."),
 ]
 
-# Glance's paste pipelines add its image cache to a flavor (keystone+cachemanagement); Glimpse has no cache.
+# Glance's paste pipelines add its image cache to a flavor (keystone+caching, keystone+cachemanagement).
 _CACHE_FLAVORS = ("caching", "cachemanagement")
 
 
 def split_flavor(flavor: str | None) -> tuple[str, tuple[str, ...]]:
-    """[paste_deploy] flavor -> (its authentication part, the cache parts Glimpse accepts without effect)."""
+    """[paste_deploy] flavor -> (its authentication part, its cache parts, as `[paste_deploy] flavor +part`)."""
     parts = [p.strip() for p in (flavor or "").split("+") if p.strip()]
     cache = tuple(f"[paste_deploy] flavor +{p}" for p in parts if p in _CACHE_FLAVORS)
     return "+".join(p for p in parts if p not in _CACHE_FLAVORS), cache

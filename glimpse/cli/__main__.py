@@ -1,4 +1,5 @@
-"""The `glimpse` command: serve, status, db sync|version|import-glance, quota set|show|list, store migrate|verify."""
+"""The `glimpse` command: serve, status, db sync|version|import-glance, quota set|show|list, store migrate|verify|list,
+cache list|queue|delete|clear|prune|clean."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from rich.table import Table
 
 from glimpse import logsafe
 from glimpse.auth.context import RequestContext
+from glimpse.cli import cache as cache_cli
 from glimpse.cli import glance_import as glance_import_cli
 from glimpse.cli import metadefs as metadefs_cli
 from glimpse.cli import status as status_cli
@@ -67,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         _config_args(command)
     store_cli.add_parser(sub, _config_args)
     status_cli.add_parser(sub, _config_args)
+    cache_cli.add_parser(sub, _config_args)
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     for name, text in (("sync", "create or upgrade the schema"), ("version", "print the schema revision")):
         _config_args(db.add_parser(name, help=text))
@@ -240,13 +243,19 @@ def status(args: argparse.Namespace) -> int:
     return status_cli.run(args, _settings(args), console)
 
 
+def cache(args: argparse.Namespace) -> int:
+    from glimpse.app import build_services
+
+    return cache_cli.run(args, build_services(_settings(args)).cache, _admin())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logsafe.install()
     logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
-        commands = {"serve": serve, "db": db, "quota": quota, "store": store, "status": status}
+        commands = {"serve": serve, "db": db, "quota": quota, "store": store, "status": status, "cache": cache}
         return commands[args.command](args)
     except (ConfigError, BadRequest, ValueError) as exc:
         console.print(f"[red]glimpse: {redact(str(getattr(exc, 'message', exc)))}[/red]")

@@ -184,3 +184,24 @@ class TaskQueue:
     pending: int
     processing: int
     oldest_pending_age: float  # seconds; 0 when nothing waits
+
+
+@dataclass(frozen=True)
+class CachedImage:
+    """One image file in a node's image cache, as Glance's GET /v2/cache lists it (times in epoch seconds)."""
+
+    image_id: str
+    size: int
+    hits: int
+    last_accessed: float
+    last_modified: float
+
+
+@dataclass(frozen=True)
+class CacheExpectation:
+    """What a cached copy must match to be served or published: the image's size and checksums."""
+
+    size: int
+    checksum: str | None
+    hash_algo: str | None
+    hash_value: str | None

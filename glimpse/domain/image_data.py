@@ -7,13 +7,15 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from glimpse.auth.context import RequestContext
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.entities import Image, Location, StoredData
+from glimpse.domain.image_cache import expectation, teed
 from glimpse.domain.image_locations import purge
 from glimpse.domain.limits import Limits
-from glimpse.domain.ports import ImageRepository, Store, StoreRegistry
+from glimpse.domain.ports import ImageCache, ImageRepository, Store, StoreRegistry
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.signatures import Signatures, guarded
 from glimpse.errors import BadRequest, Conflict, Forbidden, Gone, NotFound, RangeNotSatisfiable, StoreError, TooLarge
@@ -22,6 +24,7 @@ from glimpse.logsafe import redact_url
 from glimpse.store.base import Heartbeat
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,13 @@ class ImageData:
         quotas: QuotaService,
         format_rules: FormatRules,
         signatures: Signatures | None = None,
+        cache: ImageCache | None = None,
+        serve_from_cache: bool = False,
     ) -> None:
+        """cache: this node's image cache; serve_from_cache: downloads read and fill it (Glance's cache
+        pipeline), else only the prefetcher fills it."""
+        self.cache = cache
+        self.serve_from_cache = serve_from_cache and cache is not None
         self.repo = repo
         self.stores = stores
         self.limits = limits
@@ -146,6 +155,35 @@ class ImageData:
         if not image.has_data or image.size is None:
             return Download(image, iter(()), 0, 0)
         start, length = resolve_range(byte_range, image.size)
+        if not self.serve_from_cache or image.status != "active":  # a deactivated image never comes from the cache
+            return self._from_stores(image, start, length)
+        cached = self._cached(image, start, length)
+        if cached is not None:
+            return cached
+        download = self._from_stores(image, start, length)
+        if byte_range is None:  # only whole images are cached (a range is served, not kept)
+            writer = self._guarded(lambda cache: cache.writer(image.id, expectation(download.image)))
+            if writer is not None:
+                return Download(download.image, teed(download.chunks, writer), start, length)
+        return download
+
+    def _guarded(self, use: Callable[[ImageCache], _T]) -> _T | None:
+        """A cache that fails (disk, its SQLite file) is bypassed with a warning: downloads go on from the store."""
+        assert self.cache is not None
+        try:
+            return use(self.cache)
+        except Exception as exc:
+            log.warning("The image cache is bypassed: %s", exc)
+            return None
+
+    def _cached(self, image: Image, start: int, length: int) -> Download | None:
+        chunks = self._guarded(lambda cache: cache.read(image.id, expectation(image), start, length))
+        if chunks is not None:
+            return Download(image, chunks, start, length)
+        self._guarded(lambda cache: cache.count_miss())
+        return None
+
+    def _from_stores(self, image: Image, start: int, length: int) -> Download:
         last_error: Exception | None = None
         for attempt in range(2):
             # Heaviest store first; a location that fails gives way to the next one.
@@ -155,13 +193,42 @@ class ImageData:
                     return Download(image, store.get(location.url, start, length), start, length)
                 except (NotFound, StoreError) as exc:
                     last_error = exc
-                    log.warning("Image %s: location %s unreadable: %s", image_id, redact_url(location.url), exc)
+                    log.warning("Image %s: location %s unreadable: %s", image.id, redact_url(location.url), exc)
             if attempt == 0:  # the data may have moved (store migrate) since the image was read
-                fresh = self.repo.get(image_id)
+                fresh = self.repo.get(image.id)
                 if [loc.url for loc in fresh.locations] == [loc.url for loc in image.locations]:
                     break
                 image = fresh
-        raise NotFound(f"Image {image_id} has no readable data.") from last_error
+        raise NotFound(f"Image {image.id} has no readable data.") from last_error
+
+    def cache_image(self, image_id: str) -> bool:
+        """The prefetcher: read an active image from its store into the cache. False when it is not cacheable
+        now (gone, not active, no data, or another process of the node is writing it)."""
+        if self.cache is None:
+            return False
+        image = self.repo.get(image_id)
+        if image.status != "active" or not image.has_data or image.size is None:
+            return False
+        if self.cache.is_cached(image_id):
+            self.cache.delete_queued(image_id)
+            return True
+        writer = self.cache.writer(image_id, expectation(image))
+        if writer is None:
+            return False
+        try:
+            download = self._from_stores(image, 0, image.size)
+            for chunk in download.chunks:
+                writer.write(chunk)
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.finish()
+
+    def forget_cached(self, image_id: str) -> None:
+        """This node's copy and queue entry of an image deleted or deactivated here (other nodes' sweeps drop theirs,
+        and no node serves a copy of an image that is not active)."""
+        if self.cache is not None:
+            self._guarded(lambda cache: (cache.delete_cached(image_id), cache.delete_queued(image_id)))
 
     def sweep_abandoned(self, older_than: timedelta, extra_stores: Sequence[Store] = ()) -> int:
         """Uploads whose process died (on any node) go back to queued, their partial data removed

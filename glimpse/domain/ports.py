@@ -12,6 +12,8 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from glimpse.domain.entities import (
+    CachedImage,
+    CacheExpectation,
     Fence,
     Image,
     ImageQuery,
@@ -375,13 +377,56 @@ class CertificateSource(Protocol):
     def certificate(self, cert_id: str, auth_token: str | None, project_id: str | None) -> ManagedCertificate: ...
 
 
-class CacheMetrics(Protocol):
-    """The image cache tells the service's metrics what it served (app.py passes the Prometheus one).
 
-    The domain calls it without knowing Prometheus; `hit` when an image's data came from the cache, `miss` when
-    it had to be read from a store (and perhaps cached).
-    """
+class CacheWriter(Protocol):
+    """One image being written into the cache; only a complete copy matching its expectation is published."""
 
-    def hit(self) -> None: ...
+    def write(self, chunk: bytes) -> None: ...
 
-    def miss(self) -> None: ...
+    def finish(self) -> bool:
+        """Verify and publish; False (the copy set aside, never served) when size or a checksum differs."""
+        ...
+
+    def abort(self) -> None: ...
+
+
+class ImageCache(Protocol):
+    """A node-local cache of image data (Glance's image cache), shared by the node's processes."""
+
+    def read(self, image_id: str, expected: CacheExpectation, start: int, length: int) -> Iterator[bytes] | None:
+        """The bytes from the cached copy (a hit, counted), or None when no verified copy is here."""
+        ...
+
+    def writer(self, image_id: str, expected: CacheExpectation) -> CacheWriter | None:
+        """A writer, or None when the image is cached already or another process is writing it."""
+        ...
+
+    def count_miss(self) -> None: ...
+
+    def counters(self) -> dict[str, int]:
+        """Downloads served from the cache (hits) and from a store while the cache was on (misses)."""
+        ...
+
+    def is_cached(self, image_id: str) -> bool: ...
+
+    def cached_images(self) -> builtins.list[CachedImage]: ...
+
+    def queued_images(self) -> builtins.list[str]: ...
+
+    def queue(self, image_id: str) -> bool: ...
+
+    def delete_cached(self, image_id: str) -> bool: ...
+
+    def delete_queued(self, image_id: str) -> bool: ...
+
+    def delete_all_cached(self) -> int: ...
+
+    def delete_all_queued(self) -> int: ...
+
+    def prune(self) -> tuple[int, int]:
+        """Least recently used copies out until the cache is within its size; (files, bytes) removed."""
+        ...
+
+    def clean(self) -> None:
+        """Remove set-aside copies, stalled partial ones and files no record vouches for."""
+        ...

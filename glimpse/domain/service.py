@@ -181,6 +181,7 @@ class ImageService:
             purge(self.stores, location)
         if self.staging is not None:  # staged (or being staged): nothing will import it now
             self.staging.delete(self.staging.url_for(image_id))
+        self._data.forget_cached(image_id)
 
     def add_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         if len(tag) > 255:
@@ -215,6 +216,8 @@ class ImageService:
             verb = "deactivate" if target == "deactivated" else "reactivate"
             raise Forbidden(f"Not allowed to {verb} image in status '{image.status}'")
         self.repo.transition(image_id, source, target)
+        if target == "deactivated":
+            self._data.forget_cached(image_id)
 
     # --- data and locations: use cases of their own modules, offered here to the interfaces ------------
     def upload(

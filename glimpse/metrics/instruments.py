@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -56,6 +56,26 @@ class TaskQueueCollector(Collector):
         )
         age.add_metric([], queue.oldest_pending_age)
         return [up, tasks, age]
+
+
+class CacheCollector(Collector):
+    """The node's image cache hits and misses, read from the cache's own records at each scrape: every process of
+    the node counts there, so a scrape answered by any worker gives the node's figures."""
+
+    def __init__(self, read: Callable[[], dict[str, int]]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterable[Metric]:
+        try:
+            counts = self.read()
+        except Exception:  # a cache that cannot be read is bypassed by downloads; the scrape goes on without it
+            return []
+        lookups = CounterMetricFamily(
+            "glimpse_image_cache_lookups", "Image cache lookups by result.", labels=["result"]
+        )
+        lookups.add_metric(["hit"], counts.get("hits", 0))
+        lookups.add_metric(["miss"], counts.get("misses", 0))
+        return [lookups]
 
 
 class Metrics:
@@ -113,9 +133,6 @@ class Metrics:
             multiprocess_mode="livesum",
             registry=r,
         )
-        self.cache = Counter(
-            "glimpse_image_cache_lookups", "Image cache lookups by result.", ["result"], registry=r
-        )
         self.build = Gauge(
             "glimpse_build_info", "Glimpse's version.", ["version"], multiprocess_mode="max", registry=r
         )
@@ -171,17 +188,3 @@ class _Forward(Collector):
 
     def collect(self) -> Iterable[Metric]:
         return self.source.collect()
-
-
-class PrometheusCacheMetrics:
-    """domain/ports.py:CacheMetrics, counted in glimpse_image_cache_lookups_total."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self._hits = metrics.cache.labels("hit")
-        self._misses = metrics.cache.labels("miss")
-
-    def hit(self) -> None:
-        self._hits.inc()
-
-    def miss(self) -> None:
-        self._misses.inc()

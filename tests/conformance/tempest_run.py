@@ -79,9 +79,11 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
-def glimpse_conf(authtoken_section: str, file_server_port: int) -> str:
-    """glance-api.conf (after `[DEFAULT]\\nbind_port = ...`) for the Glimpse Tempest talks to."""
+def glimpse_conf(authtoken_section: str, file_server_port: int, cache_dir: Path) -> str:
+    """glance-api.conf (after `[DEFAULT]\\nbind_port = ...`) for the Glimpse Tempest talks to, its image cache on as
+    Glance turns it on (image_cache_dir and the keystone+cachemanagement pipeline)."""
     sections = [
+        f"image_cache_dir = {cache_dir}",
         f"enabled_backends = {', '.join(f'{store}:file' for store in STORES)}, web:http",
         "show_multiple_locations = true",
         "enabled_import_methods = glance-direct, web-download, copy-image, glance-download",
@@ -95,7 +97,7 @@ def glimpse_conf(authtoken_section: str, file_server_port: int) -> str:
         # web-download and locations fetch Tempest's images from the local file server only.
         f"[import_filtering_opts]\nallowed_hosts = 127.0.0.1\nallowed_ports = {file_server_port}",
         f"[egress]\nhttp_store_allowed_hosts = 127.0.0.1:{file_server_port}",
-        "[paste_deploy]\nflavor = keystone",
+        "[paste_deploy]\nflavor = keystone+cachemanagement",
         authtoken_section,
     ]
     return "\n".join(sections) + "\n"
@@ -145,7 +147,7 @@ def tempest_conf(
         "container_formats = bare,ami,ari,aki,ovf,ova",
         "disk_formats = qcow2,raw,ami,ari,aki,vhd,vmdk,vdi,iso,vhdx",
         "hashing_algorithm = sha512",
-        "image_caching_enabled = false",
+        "image_caching_enabled = true",
         "[image-feature-enabled]",
         "import_image = true",
         "os_glance_reserved = true",

@@ -48,8 +48,9 @@ def glimpse_for_tempest(
     images_to_fetch: FileServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[GlimpseServer]:
-    conf = glimpse_conf(authtoken_conf(keystone_server), images_to_fetch.port)
-    server = GlimpseServer(tmp_path_factory.mktemp("glimpse-tempest"), extra_conf=conf).start()
+    workdir = tmp_path_factory.mktemp("glimpse-tempest")
+    conf = glimpse_conf(authtoken_conf(keystone_server), images_to_fetch.port, workdir / "image-cache")
+    server = GlimpseServer(workdir, extra_conf=conf).start()
     # Tempest's metadefs tests read the catalog's resource types: load Glance's own definitions, as an
     # operator does with `glance-manage db load_metadefs`.
     loaded = server.command("db", "load-metadefs", str(metadefs_dir()))

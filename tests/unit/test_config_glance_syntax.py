@@ -104,15 +104,41 @@ def _write(tmp_path: Path, text: str) -> str:
     ("flavor", "auth", "no_effect"),
     [
         ("keystone", "keystone", ()),
-        ("keystone+cachemanagement", "keystone", ("[paste_deploy] flavor +cachemanagement",)),
-        ("keystone+caching", "keystone", ("[paste_deploy] flavor +caching",)),
-        ("caching", "", ("[paste_deploy] flavor +caching",)),
+        ("keystone+cachemanagement", "keystone", ("[paste_deploy] flavor +cachemanagement (no image_cache_dir)",)),
+        ("keystone+caching", "keystone", ("[paste_deploy] flavor +caching (no image_cache_dir)",)),
+        ("caching", "", ("[paste_deploy] flavor +caching (no image_cache_dir)",)),
         ("trusted-auth", "trusted-auth", ()),  # not a cache part: still refused when the app is built
     ],
 )
 def test_glances_cache_flavors_keep_their_authentication(
     tmp_path: Path, flavor: str, auth: str, no_effect: tuple[str, ...]
 ) -> None:
+    """Without image_cache_dir Glance's cache pipeline has no cache to use: said once, as accepted without effect."""
     settings = load_settings([_write(tmp_path, f"[paste_deploy]\nflavor = {flavor}\n")])
     assert settings.auth_flavor == auth
     assert settings.no_effect_options == no_effect
+    assert settings.image_cache is None
+
+
+@pytest.mark.parametrize(
+    ("flavor", "serves"),
+    [("keystone", False), ("keystone+caching", True), ("keystone+cachemanagement", True), ("caching", True)],
+)
+def test_the_cache_pipeline_with_image_cache_dir_serves_downloads(tmp_path: Path, flavor: str, serves: bool) -> None:
+    text = (
+        f"[DEFAULT]\nimage_cache_dir = {tmp_path}/cache\nimage_cache_max_size = 1000\nimage_cache_stall_time = 7\n"
+        "image_cache_driver = SQLite\nimage_cache_sqlite_db = records.db\ncache_prefetcher_interval = 9\n"
+        f"[paste_deploy]\nflavor = {flavor}\n"
+    )
+    settings = load_settings([_write(tmp_path, text)])
+    cache = settings.image_cache
+    assert cache is not None and cache.directory == tmp_path / "cache"
+    assert (cache.max_size, cache.stall_time, cache.sqlite_db, cache.prefetcher_interval) == (1000, 7, "records.db", 9)
+    assert cache.serve_downloads is serves
+    assert settings.no_effect_options == ()  # every cache option now has its effect
+
+
+def test_an_unknown_cache_driver_is_refused(tmp_path: Path) -> None:
+    text = f"[DEFAULT]\nimage_cache_dir = {tmp_path}\nimage_cache_driver = memcached\n"
+    with pytest.raises(ConfigError, match="image_cache_driver"):
+        load_settings([_write(tmp_path, text)])

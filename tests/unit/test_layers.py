@@ -30,6 +30,10 @@ class Rule:
     exempt: tuple[str, ...] = ()  # importers the rule does not apply to
 
 
+IMPLEMENTATIONS = (
+    "glimpse.db", "glimpse.store", "glimpse.cache", "glimpse.formats", "glimpse.sources", "glimpse.metrics"
+)  # fmt: skip
+
 RULES = (
     Rule("glimpse", ("glimpse.api",), exempt=("glimpse.api", "glimpse.app"), why="nothing imports api/"),
     Rule("glimpse", ("glimpse.app",), exempt=("glimpse.app", "glimpse.cli"), why="only the cli starts the app"),
@@ -41,6 +45,7 @@ RULES = (
             "glimpse.worker",
             "glimpse.db",
             "glimpse.store",
+            "glimpse.cache",
             "glimpse.auth",
             "starlette",
             "sqlalchemy",
@@ -58,7 +63,7 @@ RULES = (
             allowed=DOMAIN_LEAVES,
             why="implementations know the domain's entities and ports only, never its use cases",
         )
-        for layer in ("glimpse.db", "glimpse.store", "glimpse.formats", "glimpse.sources", "glimpse.metrics")
+        for layer in IMPLEMENTATIONS
     ),
     Rule(
         "glimpse",
@@ -67,7 +72,9 @@ RULES = (
         why="metrics are Prometheus's in glimpse/metrics/ only; the rest reports through it or through ports",
     ),
     *(
-        Rule(layer, ("glimpse.db", "glimpse.store"), why="interfaces reach data through the domain only")
+        Rule(
+            layer, ("glimpse.db", "glimpse.store", "glimpse.cache"), why="interfaces reach data through the domain only"
+        )
         for layer in INTERFACES
     ),
     Rule(

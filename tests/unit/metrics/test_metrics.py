@@ -81,18 +81,17 @@ def test_disabled_metrics_leave_no_endpoint(tmp_path: Path) -> None:
     assert TestClient(app).get("/metrics").status_code == 404
 
 
-def test_cache_hook_counts_hits_and_misses(tmp_path: Path) -> None:
-    from glimpse.domain.ports import CacheMetrics
-    from glimpse.metrics.instruments import Metrics, PrometheusCacheMetrics
+def test_cache_lookups_are_read_from_the_cache_at_each_scrape() -> None:
+    from glimpse.metrics.instruments import CacheCollector, Metrics
 
+    counts = {"hits": 2, "misses": 1}
     metrics = Metrics()
-    hook: CacheMetrics = PrometheusCacheMetrics(metrics)
-    hook.hit()
-    hook.hit()
-    hook.miss()
+    metrics.extra.append(CacheCollector(lambda: counts))
     text = metrics.exposition().decode()
     assert value(text, "glimpse_image_cache_lookups_total", result="hit") == 2
     assert value(text, "glimpse_image_cache_lookups_total", result="miss") == 1
+    counts["hits"] = 5
+    assert value(metrics.exposition().decode(), "glimpse_image_cache_lookups_total", result="hit") == 5
 
 
 def test_dashboard_pages_are_one_route(client: TestClient) -> None:

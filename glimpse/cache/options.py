@@ -1,0 +1,52 @@
+"""Glance's image cache options ([DEFAULT]), with Glance's names, defaults and meaning."""
+
+from __future__ import annotations
+
+from oslo_config import cfg
+
+GIB = 1024**3
+
+CACHE_OPTS: list[cfg.Opt] = [
+    cfg.StrOpt(
+        "image_cache_dir",
+        help="Folder of this node's image cache; setting it turns the cache on (the /v2/cache API, API versions "
+        "2.14-2.18, the prefetcher). Downloads are served from and copied into the cache when [paste_deploy] flavor "
+        "also names Glance's cache pipeline (keystone+caching or keystone+cachemanagement, or caching / "
+        "cachemanagement without authentication). Each node needs its own folder.",
+    ),
+    cfg.StrOpt(
+        "image_cache_driver",
+        default="centralized_db",
+        choices=("centralized_db", "sqlite", "xattr"),
+        ignore_case=True,
+        help="Glance's cache driver names, all accepted: Glimpse has one node-local driver (files, flock and a SQLite "
+        "file in image_cache_dir) that is safe with several processes per node. centralized_db's list of the nodes "
+        "caching an image (GET /v2/cache/nodes/{id}) is not kept.",
+    ),
+    cfg.IntOpt(
+        "image_cache_max_size",
+        default=10 * GIB,
+        min=0,
+        help="Bytes the cache may hold: past it, the least recently used copies are pruned (after each new copy, "
+        "every cache_prefetcher_interval, by POST /v2/cache/prune and by `glimpse cache prune`).",
+    ),
+    cfg.IntOpt(
+        "image_cache_stall_time",
+        default=86400,
+        min=0,
+        help="Seconds a partly written copy may stay in incomplete/ before the cleaner removes it.",
+    ),
+    cfg.StrOpt(
+        "image_cache_sqlite_db",
+        default="cache.db",
+        help="The cache's SQLite file (its records, hits and counters), relative to image_cache_dir.",
+    ),
+    cfg.IntOpt(
+        "cache_prefetcher_interval",
+        default=300,
+        min=1,
+        help="Seconds between the periodic runs, in each API process, that cache the queued images (those not cached "
+        "at once when queued), remove copies of deactivated or deleted images, clean and prune (Glance's Yoga option; "
+        "later Glance caches queued images at once only).",
+    ),
+]
