@@ -55,6 +55,8 @@ from glimpse.domain.imports import ImportService
 from glimpse.domain.limits import Limits
 from glimpse.domain.members import MemberService
 from glimpse.domain.metadefs import MetadefService, PageLimits
+from glimpse.domain.property_rules import parse as parse_property_rules
+from glimpse.domain.protections import UNPROTECTED, PropertyProtections
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.schema import ImageSchema
 from glimpse.domain.service import ImageService
@@ -188,6 +190,27 @@ def current_engine(settings: Settings, *, migrate_embedded: bool = True) -> Engi
     return engine
 
 
+def property_protections(settings: Settings, policy: Policy) -> PropertyProtections:
+    """The operator's property_protection_file, read and checked once (a wrong one stops the start-up)."""
+    path = settings.property_protection_file
+    if path is None:
+        return UNPROTECTED
+    fmt = settings.property_protection_rule_format
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"property_protection_file {path} cannot be read: {exc}") from None
+    sections = parse_property_rules(text, fmt, path)
+    if fmt == "policies":
+        named = {e for s in sections for entries in s.allowed.values() for e in entries} - {"@", "!"}
+        for rule in sorted(r for r in named if not policy.defines(r)):
+            log.warning("property_protection_file %s names policy rule %s, which no policy defines: it allows "
+                        "nobody until the policy file defines it.", path, rule)  # fmt: skip
+    log.info("Property protections from %s (%s format): %d sections.", path, fmt, len(sections))
+    return PropertyProtections(sections, fmt, policy)
+
+
 def build_services(settings: Settings, policy: Policy | None = None, *, migrate_embedded: bool = True) -> Services:
     engine = current_engine(settings, migrate_embedded=migrate_embedded)
     policy = policy or Policy(settings.policy_file)
@@ -219,16 +242,19 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
         vmdk_allowed_types=settings.vmdk_allowed_types,
         gpt_safety_checks_nonfatal=settings.gpt_safety_checks_nonfatal,
     )
+    protections = property_protections(settings, policy)
     stores = build_stores(settings, node)
     staging = FilesystemStore("os_glance_staging_store", settings.staging_dir, node)
     access = ImageAccess(repo, policy)
     uploads = ImageData(repo, stores, limits, node, access, quotas, rules)
     locations = ImageLocations(repo, stores, limits, access)
-    images = ImageService(repo, stores, limits, policy, quotas, uploads, locations, schema, staging=staging)
+    images = ImageService(
+        repo, stores, limits, policy, quotas, uploads, locations, schema, staging=staging, protections=protections
+    )
     members = MemberService(repo, policy, settings.image_member_quota)
     sources = Sources(import_options(settings), staging, download, settings.image_size_cap)
     tasks = TaskRepository(sessions)
-    imports = ImportService(repo, stores, limits, quotas, uploads, tasks, policy, sources, node)
+    imports = ImportService(repo, stores, limits, quotas, uploads, tasks, policy, sources, node, protections)
     timing = ImportTiming(
         heartbeat_every=settings.task_heartbeat_interval,
         stale_after=timedelta(seconds=settings.task_stale_after),
