@@ -74,6 +74,8 @@ from glimpse.domain.limits import Limits
 from glimpse.domain.members import MemberService
 from glimpse.domain.metadefs import MetadefService, PageLimits
 from glimpse.domain.ports import Store
+from glimpse.domain.property_rules import parse as parse_property_rules
+from glimpse.domain.protections import UNPROTECTED, PropertyProtections
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.schema import ImageSchema
 from glimpse.domain.service import ImageService
@@ -216,6 +218,27 @@ def current_engine(settings: Settings, *, migrate_embedded: bool = True) -> Engi
     return engine
 
 
+def property_protections(settings: Settings, policy: Policy) -> PropertyProtections:
+    """The operator's property_protection_file, read and checked once (a wrong one stops the start-up)."""
+    path = settings.property_protection_file
+    if path is None:
+        return UNPROTECTED
+    fmt = settings.property_protection_rule_format
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"property_protection_file {path} cannot be read: {exc}") from None
+    sections = parse_property_rules(text, fmt, path)
+    if fmt == "policies":
+        named = {e for s in sections for entries in s.allowed.values() for e in entries} - {"@", "!"}
+        for rule in sorted(r for r in named if not policy.defines(r)):
+            log.warning("property_protection_file %s names policy rule %s, which no policy defines: it allows "
+                        "nobody until the policy file defines it.", path, rule)  # fmt: skip
+    log.info("Property protections from %s (%s format): %d sections.", path, fmt, len(sections))
+    return PropertyProtections(sections, fmt, policy)
+
+
 def metered(stores: StoreRegistry, metrics: Metrics) -> StoreRegistry:
     """The same stores, each operation measured."""
     wrapped: dict[str, Store] = {name: MeteredStore(store, metrics) for name, store in stores.stores.items()}
@@ -261,6 +284,7 @@ def build_services(
         vmdk_allowed_types=settings.vmdk_allowed_types,
         gpt_safety_checks_nonfatal=settings.gpt_safety_checks_nonfatal,
     )
+    protections = property_protections(settings, policy)
     stores = build_stores(settings, node)
     checks = {name: partial(probe, store) for name, store in stores.stores.items()}
     if metrics is not None:
@@ -275,11 +299,16 @@ def build_services(
         signatures=signatures, cache=node_cache, serve_from_cache=serve_from_cache,
     )  # fmt: skip
     locations = ImageLocations(repo, stores, limits, access)
-    images = ImageService(repo, stores, limits, policy, quotas, uploads, locations, schema, staging=staging)
+    images = ImageService(
+        repo, stores, limits, policy, quotas, uploads, locations, schema, staging=staging, protections=protections
+    )
     members = MemberService(repo, policy, settings.image_member_quota)
     sources = Sources(import_options(settings), staging, download, settings.image_size_cap)
     tasks = TaskRepository(sessions)
-    imports = ImportService(repo, stores, limits, quotas, uploads, tasks, policy, sources, node, signatures)
+    imports = ImportService(
+        repo, stores, limits, quotas, uploads, tasks, policy, sources, node,
+        signatures=signatures, protections=protections,
+    )  # fmt: skip
     timing = ImportTiming(
         heartbeat_every=settings.task_heartbeat_interval,
         stale_after=timedelta(seconds=settings.task_stale_after),

@@ -146,6 +146,19 @@ DEFAULT_OPTS: list[cfg.Opt] = [
         default=False,
         help="Take per-project limits from Keystone's unified limits ([oslo_limit]) instead of Glimpse's own.",
     ),
+    cfg.StrOpt(
+        "property_protection_file",
+        help="INI file of property protections: sections are regular expressions over extra-property names, each "
+        "with create, read, update and delete rules. Unset: properties are not protected. A file that is missing "
+        "or invalid stops the service from starting.",
+    ),
+    cfg.StrOpt(
+        "property_protection_rule_format",
+        default="roles",
+        choices=("roles", "policies"),
+        help="How property_protection_file names who may act: roles (comma-separated roles, @ everyone, ! nobody) "
+        "or policies (one rule of the policy file per operation).",
+    ),
     cfg.DictOpt(
         "enabled_backends",
         help="Multi-store: store id -> store type (file, http, s3, swift, rbd), e.g. 'fast:s3, reliable:file'. "
@@ -234,6 +247,8 @@ class Settings:
     enabled_import_methods: tuple[str, ...] = ("glance-direct", "web-download", "copy-image")
     public_endpoint: str | None = None
     policy_file: str | None = None
+    property_protection_file: str | None = None  # found (absolute), or None when protections are off
+    property_protection_rule_format: str = "roles"
     keystone: dict[str, object] = field(default_factory=dict)
     # [key_manager] and [barbican], for castellan: where the certificates of signed images come from.
     key_manager: dict[str, dict[str, object]] = field(default_factory=dict)
@@ -377,6 +392,16 @@ def _key_manager_options(conf: cfg.ConfigOpts) -> dict[str, dict[str, object]]:
     return {"key_manager": {"backend": conf.key_manager.backend}, "barbican": barbican}
 
 
+def _find_protection_file(name: str | None, config_files: list[str]) -> str | None:
+    """property_protection_file: as given, or beside a configuration file (as oslo.config's find_file looks)."""
+    if not name:
+        return None
+    for candidate in [Path(name)] + [Path(f).parent / name for f in config_files]:
+        if candidate.is_file():
+            return str(candidate.absolute())
+    raise ConfigError(f"property_protection_file {name} not found: the service does not start without it.")
+
+
 def load_settings(
     config_files: list[str] | None = None,
     config_dir: str | None = None,
@@ -434,6 +459,8 @@ def load_settings(
             enabled_import_methods=tuple(conf.enabled_import_methods),
             public_endpoint=conf.public_endpoint,
             policy_file=_find_policy_file(conf.oslo_policy.policy_file, files),
+            property_protection_file=_find_protection_file(conf.property_protection_file, files),
+            property_protection_rule_format=conf.property_protection_rule_format,
             keystone={opt.dest: conf.keystone_authtoken[opt.dest] for opt in AUTHTOKEN_OPTS},
             key_manager=_key_manager_options(conf),
             use_keystone_limits=conf.use_keystone_limits,

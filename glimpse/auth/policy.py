@@ -84,6 +84,20 @@ class Policy:
         ctx = RequestContext(project_id=project_id, user_id=None, roles=roles)
         return bool(self._enforcer.enforce(rule, self.target({"project_id": project_id}), self.credentials(ctx)))
 
+    def check_rule(self, ctx: RequestContext, rule: str) -> bool:
+        """Whether the named rule holds for the caller alone: the property protection file's policies format
+        (`rule:<name>` against an empty target, as Glance checks it). A rule nobody defined allows nobody;
+        oslo.policy would fall back on the `default` rule, which allows everyone."""
+        if not self.defines(rule):
+            return False
+        check = policy.Rules.from_dict({"property": f"rule:{rule}"})["property"]
+        return bool(self._enforcer.enforce(check, {}, self.credentials(ctx)))
+
+    def defines(self, rule: str) -> bool:
+        """Whether the defaults or the operator's policy file name this rule."""
+        self._enforcer.load_rules()
+        return rule in self._enforcer.rules
+
     def enforce(self, ctx: RequestContext, rule: str, target: Mapping[str, Any]) -> None:
         if not self.check(ctx, rule, target):
             raise Forbidden(f"You are not authorized to complete {rule} action.")

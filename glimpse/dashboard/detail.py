@@ -53,6 +53,8 @@ async def show(request: Request) -> Response:
         members_error = exc.message
     mine = next((m for m in members if m.member_id == page.ctx.project_id and image.owner != m.member_id), None)
     can = permissions(page, image, mine)
+    # Property protections: the image comes without what the caller may not read; what it may not change is locked.
+    props_can = page.dash.images.property_permissions(page.ctx, image.properties)
     return page.render(
         "image.html",
         image=image,
@@ -62,6 +64,7 @@ async def show(request: Request) -> Response:
         members_error=members_error,
         mine=mine,
         can=can,
+        props_can=props_can,
         visibilities=VISIBILITIES,
     )
 

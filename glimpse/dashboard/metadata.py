@@ -43,7 +43,9 @@ async def show(request: Request) -> Response:
             namespaces = await page.call(_catalog(page))
         except GlimpseError as exc:
             error = exc.message
-    return page.render("metadata.html", image=image, namespaces=namespaces, catalog_error=error)
+    keys = {prop.key for ns in namespaces for prop in ns.properties}
+    props_can = page.dash.images.property_permissions(page.ctx, keys)  # protected properties are locked
+    return page.render("metadata.html", image=image, namespaces=namespaces, catalog_error=error, props_can=props_can)
 
 
 def changes(form: Any, namespace: CatalogNamespace, current: dict[str, str]) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from glimpse.domain.import_sources import ImportOptions, Sources
 from glimpse.domain.inputs import check_url
 from glimpse.domain.limits import Limits
 from glimpse.domain.ports import ImageRepository, StoreRegistry, TaskRepository
+from glimpse.domain.protections import UNPROTECTED, PropertyProtections
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.signatures import Signatures
 from glimpse.errors import BadRequest, Conflict, NotFound, TooLarge
@@ -49,7 +50,11 @@ class ImportService:
         sources: Sources,
         node: str,
         signatures: Signatures | None = None,
+        protections: PropertyProtections = UNPROTECTED,
     ) -> None:
+        """protections: a glance-download sets the remote image's properties as its caller (as Glance's task
+        does); the operator's inject_image_metadata properties are the operator's, set whatever the caller's role."""
+        self.protections = protections
         self.repo = repo
         self.stores = stores
         self.limits = limits
@@ -118,7 +123,9 @@ class ImportService:
         if name == "glance-download":
             if image.status != "queued":
                 raise Conflict(f"Image {image_id} must be queued for glance-download, not {image.status}.")
+            before = dict(image.properties)
             method = self.sources.prepare_remote(ctx, image, method)
+            self._check_inherited(ctx, before, image.properties)
             self.repo.save(image)
             image = self.repo.get(image_id)
             pinned = process_name(self.node)  # the caller's token lives in this process only
@@ -177,6 +184,13 @@ class ImportService:
             raise
         self.repo.set_internal_properties(image.id, {IMPORT_TASK: task.id, IMPORTING_TO: ",".join(targets)})
         return task
+
+    def _check_inherited(self, ctx: RequestContext, before: dict[str, str], after: dict[str, str]) -> None:
+        """Each property a glance-download sets: an update of one the caller sees, else a creation."""
+        visible = self.protections.readable(ctx, before)
+        for key in after:
+            if key not in before or after[key] != before[key]:
+                self.protections.require(ctx, key, "update" if key in visible else "create")
 
     def _parse(self, body: Any) -> tuple[dict[str, Any], list[str]]:
         if not isinstance(body, dict) or not isinstance(body.get("method"), dict):

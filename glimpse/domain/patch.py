@@ -7,6 +7,7 @@ Only add, remove and replace exist; every path is one level deep except inside /
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +74,17 @@ def check_writable(name: str) -> None:
         raise Forbidden(f"Attribute '{name}' is reserved.")
 
 
-def apply_changes(doc: dict[str, Any], changes: list[Change], media_type: str) -> dict[str, Any]:
+# Told (name, operation) before each change of an extra property: "create", "update" or "delete"; raises to refuse.
+Guard = Callable[[str, str], None]
+
+
+def _allow_all(name: str, op: str) -> None:
+    return None
+
+
+def apply_changes(
+    doc: dict[str, Any], changes: list[Change], media_type: str, guard: Guard = _allow_all
+) -> dict[str, Any]:
     """Apply the changes to a document of the image's writable attributes and extra properties."""
     doc = {**doc, "tags": list(doc.get("tags", []))}
     for change in changes:
@@ -85,19 +96,25 @@ def apply_changes(doc: dict[str, Any], changes: list[Change], media_type: str) -
             _apply_tag_item(doc["tags"], change)
             continue
         exists = name in doc and (name in BASE_PROPERTIES or doc[name] is not None)
+        extra = name not in BASE_PROPERTIES
         if change.op == "add":
-            if exists and media_type == MEDIA_V20 and name not in BASE_PROPERTIES:
+            if exists and media_type == MEDIA_V20 and extra:
                 raise Conflict(f"Property {name} already present.")
+            if extra:
+                guard(name, "update" if exists else "create")
             doc[name] = change.value
         elif change.op == "replace":
             if not exists:
                 raise Conflict(f"Property {name} does not exist.")
+            if extra:
+                guard(name, "update")
             doc[name] = change.value
         else:
-            if name in BASE_PROPERTIES:
+            if not extra:
                 raise Forbidden(f"Property {name} may not be removed.")
             if not exists:
                 raise Conflict(f"Property {name} does not exist.")
+            guard(name, "delete")
             del doc[name]
     return doc
 

@@ -22,6 +22,7 @@ from glimpse.domain.image_locations import ImageLocations, purge, store_ids
 from glimpse.domain.inputs import INT32_MAX, check_int, check_properties, check_text
 from glimpse.domain.limits import Limits
 from glimpse.domain.ports import ImageRepository, Store, StoreRegistry
+from glimpse.domain.protections import UNPROTECTED, PropertyProtections
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.schema import BASE_PROPERTIES, COLUMNS, DEFAULT_SCHEMA, RESERVED, RESERVED_PREFIX, ImageSchema
 from glimpse.errors import (
@@ -59,9 +60,13 @@ class ImageService:
         locations: ImageLocations,
         schema: ImageSchema = DEFAULT_SCHEMA,
         staging: Store | None = None,
+        protections: PropertyProtections = UNPROTECTED,
     ) -> None:
-        """staging: where glance-direct data waits; an image deleted while staged loses its staged file."""
+        """staging: where glance-direct data waits; an image deleted while staged loses its staged file.
+        protections: the operator's property protections; every image this service returns to a caller
+        is shown without the properties the caller may not read."""
         self.staging = staging
+        self.protections = protections
         self.schema = schema
         self.quotas = quotas
         self.repo = repo
@@ -74,7 +79,7 @@ class ImageService:
 
     # --- reading ---------------------------------------------------------------------------------
     def get(self, ctx: RequestContext, image_id: str) -> Image:
-        return self.access.load(ctx, image_id)
+        return self.protections.shown(ctx, self.access.load(ctx, image_id))
 
     def list(self, ctx: RequestContext, params: Mapping[str, Sequence[str]]) -> tuple[list[Image], bool]:
         """A page of images and whether another page follows."""
@@ -87,10 +92,16 @@ class ImageService:
                 self.get(ctx, query.marker)  # a marker the caller cannot see is as unknown as a missing one
             except NotFound as exc:
                 raise BadRequest(exc.message) from None
+        if any(not self.protections.allows(ctx, key, "read") for key in query.properties):
+            return [], False  # no image has a property this caller may not read: its values tell nothing
         wanted = query.limit
         query.limit = wanted + 1
         images = self.repo.list(query)
-        return images[:wanted], len(images) > wanted
+        return self.protections.shown_all(ctx, images[:wanted]), len(images) > wanted
+
+    def property_permissions(self, ctx: RequestContext, names: Iterable[str]) -> dict[str, dict[str, bool]]:
+        """What the caller may do (create, read, update, delete) with each named extra property."""
+        return self.protections.permissions(ctx, names)
 
     def _modifiable(self, ctx: RequestContext, image_id: str, rule: str = "modify_image") -> Image:
         return self.access.load(ctx, image_id, rule)
@@ -113,21 +124,31 @@ class ImageService:
             if owner != ctx.project_id:
                 raise Forbidden(f"You are not permitted to create images owned by '{owner}'.")
             raise Forbidden("You are not authorized to complete add_image action.")
+        for key in body:
+            if key not in BASE_PROPERTIES:  # a null one too, as Glance asks of every extra property given
+                self.protections.require(ctx, key, "create")
         image = Image(id=image_id.lower(), owner=owner)
         self._apply(ctx, image, {**body, "tags": body.get("tags", [])}, creating=True)
         max_images = self.quotas.effective(owner).image_count_total if owner else None
-        return self.repo.add(image, max_images=max_images)
+        return self.protections.shown(ctx, self.repo.add(image, max_images=max_images))
 
     def update(self, ctx: RequestContext, image_id: str, body: Any, media_type: str) -> Image:
         changes = patch.parse_changes(body, media_type)
         image = self._modifiable(ctx, image_id)
-        doc = patch.apply_changes(self._document(image), changes, media_type)
+        # The caller changes what it can see; what it cannot is kept as it is (an add may create it anew).
+        hidden = self.protections.hidden(ctx, image.properties)
+        shown = {k: v for k, v in self._document(image).items() if k not in hidden}
+
+        def guard(name: str, op: str) -> None:
+            self.protections.require(ctx, name, op)
+
+        doc = {**hidden, **patch.apply_changes(shown, changes, media_type, guard)}
         changed = {change.path[0] for change in changes}  # a null the caller sets is validated like any value
         self.schema.validate(
             {k: v for k, v in doc.items() if not (k not in BASE_PROPERTIES and v is None and k not in changed)}
         )
         self._apply(ctx, image, doc, creating=False)
-        return self.repo.save(image)
+        return self.protections.shown(ctx, self.repo.save(image))
 
     @staticmethod
     def _document(image: Image) -> dict[str, Any]:
