@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from glimpse.domain.entities import TaskQueue
-from glimpse.metrics.instruments import Metrics, TaskQueueCollector
+from glimpse.metrics.instruments import CacheCollector, Metrics, TaskQueueCollector
 
 DASHBOARD = Path(__file__).resolve().parents[3] / "docs" / "grafana-dashboard.json"
 
@@ -23,7 +23,7 @@ def test_every_metric_of_the_dashboard_is_exported() -> None:
     }
     metrics = Metrics()
     metrics.extra.append(TaskQueueCollector(lambda: TaskQueue(1, 0, 2.0)))
-    metrics.cache.labels("hit").inc()
+    metrics.extra.append(CacheCollector(lambda: {"hits": 1, "misses": 0}))
     metrics.store_errors.labels("file", "get", "NotFound").inc()
     metrics.uploaded.labels("upload").inc()
     metrics.uploads.labels("upload")  # the request middleware shows both operations from the start
