@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import signal
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,8 +20,9 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from glimpse import logsafe
+from glimpse import logs, logsafe
 from glimpse.api import versions
+from glimpse.api.access_log import AccessLogMiddleware
 from glimpse.api.cors import CorsMiddleware, CorsRules
 from glimpse.api.errors import domain_error, error_response
 from glimpse.api.limits import RequestLimits, RequestLimitsMiddleware
@@ -63,6 +66,7 @@ from glimpse.errors import BadRequest, ConfigError, GlimpseError
 from glimpse.extras import require
 from glimpse.formats.conversion import ProcessLimits
 from glimpse.formats.inspection import FormatRules
+from glimpse.log_options import read_log_settings
 from glimpse.optvalues import as_float, as_int, as_list
 from glimpse.sources.egress import EgressPolicy
 from glimpse.sources.egress import Limits as EgressLimits
@@ -282,8 +286,14 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
-    log.exception("Unexpected error on %s %s", request.method, request.url.path)
-    return error_response(request, 500, "The server failed to complete the request; see its log.")
+    """Starlette calls this outside every middleware: the line names the request itself, and the response
+    gets its request id header here."""
+    request_id = request.scope.get("request_id", "")
+    with logs.bound(request.scope):
+        log.exception("Unexpected error on %s %s (%s)", request.method, request.url.path, request_id or "-")
+    logs.mark_logged(exc)  # uvicorn's "Exception in ASGI application" would repeat the traceback
+    headers = {"x-openstack-request-id": request_id} if request_id else None
+    return error_response(request, 500, "The server failed to complete the request; see its log.", headers)
 
 
 def auth_middleware(settings: Settings, policy: Policy) -> Middleware:
@@ -355,22 +365,58 @@ def cors_rules(settings: Settings) -> CorsRules:
     return rules
 
 
-def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+def reloader(settings: Settings, policy: Policy) -> Callable[[], None]:
+    """What SIGHUP does: the policy file and the log levels (debug, default_log_levels) read again; a file
+    that no longer reads leaves everything as it was."""
+
+    def reload() -> None:
+        try:
+            fresh = read_log_settings(settings.config_files, settings.overrides)
+            if fresh.log_config_append:
+                logs.configure(fresh)
+            else:
+                logs.apply_levels(fresh)
+            policy_file = policy.reload()
+        except Exception as exc:  # a typo in a file must not stop a serving process
+            log.error("SIGHUP: reload failed, the previous policy and log levels stay: %s", exc)
+            return
+        log.info("SIGHUP: reloaded policy file %s and log levels (debug %s)", policy_file or "(none)", fresh.debug)
+
+    return reload
+
+
+def _on_sighup(reload: Callable[[], None]) -> None:
+    """SIGHUP calls `reload` in this event loop; not where signals cannot be caught (a test's thread)."""
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+    except (RuntimeError, ValueError, NotImplementedError):
+        return
+
+
+def create_app(settings: Settings, services: Services | None = None, policy: Policy | None = None) -> Starlette:
     logsafe.install()  # no log line carries a location's or a URL's credentials
-    policy = Policy(settings.policy_file)
+    logs.install_context()
+    policy = policy or Policy(settings.policy_file)
     auth = auth_middleware(settings, policy)
     services = services or build_services(settings, policy)
     worker = TaskWorker(services.runner, max_workers=settings.import_max_workers)
+    transfers = Transfers(settings.data_transfer_threads)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         worker.start()
+        _on_sighup(reloader(settings, policy))
         yield
+        # uvicorn comes here once the transfers in flight ended, or graceful_shutdown_timeout passed.
+        stopped = transfers.stop_uploads()
+        if stopped:
+            log.warning("Shutting down: %d upload(s) did not finish in time and go back to queued", stopped)
+        if not await transfers.drained(timeout=30):
+            log.error("Shutting down: transfers still running after 30 s; a restart recovers their images")
         worker.stop()
 
     import_methods = list(services.imports.options.methods)
     cors = cors_rules(settings)
-    transfers = Transfers(settings.data_transfer_threads)
     dashboard = dashboard_middleware(
         settings, policy, images=services.images, members=services.members, quotas=services.quotas,
         import_methods=import_methods, imports=services.imports, transfers=transfers,
@@ -391,6 +437,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(AccessLogMiddleware),
             # First, as Glance's cors filter: refusals of the limits reach an allowed page readable too.
             Middleware(CorsMiddleware, rules=cors, exempt=dashboard_path),
             Middleware(RequestLimitsMiddleware, limits=RequestLimits.from_settings(settings)),
@@ -402,6 +449,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     )
     app.router.redirect_slashes = False  # Glance answers 404 for /v2/images/ and /v2/images/..%2f
     app.state.settings = settings
+    app.state.policy = policy
     app.state.images = services.images
     app.state.members = services.members
     app.state.quotas = services.quotas
@@ -414,5 +462,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
 
 def app_from_environment() -> Starlette:
     """Factory for uvicorn worker processes: settings arrive as JSON in the environment."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the app's lifespan handles it
     args = json.loads(os.environ[SETTINGS_ENV])
-    return create_app(load_settings(args["config_files"], args["config_dir"], args["overrides"]))
+    settings = load_settings(args["config_files"], args["config_dir"], args["overrides"])
+    logsafe.install()
+    logs.configure(settings.logging)  # every worker logs as the first process does, to the same place
+    return create_app(settings)

@@ -19,6 +19,8 @@ from oslo_utils import strutils
 from glimpse.auth.options import AUTHTOKEN_OPTS, PASTE_OPTS, split_flavor
 from glimpse.errors import ConfigError
 from glimpse.formats.options import CONVERSION_OPTS, IMAGE_FORMAT_OPTS
+from glimpse.log_options import LOG_OPTS, SHUTDOWN_OPTS, log_settings
+from glimpse.logs import LogSettings
 from glimpse.option_report import OptionReport, report_options
 from glimpse.option_types import glance_list_opt
 from glimpse.optvalues import as_int
@@ -161,7 +163,7 @@ TASKFLOW_OPTS: list[cfg.Opt] = [
     cfg.IntOpt("max_workers", default=10, min=1, help="Imports each API process runs at once."),
 ]
 SECTIONS: dict[str, list[cfg.Opt]] = {
-    "DEFAULT": DEFAULT_OPTS,
+    "DEFAULT": DEFAULT_OPTS + LOG_OPTS + SHUTDOWN_OPTS,
     "database": DATABASE_OPTS,
     "glance_store": GLANCE_STORE_OPTS,
     "paste_deploy": PASTE_OPTS,
@@ -247,6 +249,9 @@ class Settings:
     download_properties: tuple[str, ...] = ("hw_", "trait:", "os_distro", "os_secure_boot", "os_type")
     config_files: tuple[str, ...] = ()
     dashboard_secret_key: str | None = None
+    logging: LogSettings = field(default_factory=LogSettings)
+    graceful_shutdown_timeout: int = 60
+    overrides: dict[str, object] = field(default_factory=dict)  # the command line's, kept for SIGHUP's re-read
     unknown_options: tuple[str, ...] = field(default=())
     no_effect_options: tuple[str, ...] = field(default=())  # Glance's, accepted without effect
 
@@ -404,6 +409,9 @@ def load_settings(
             download_properties=tuple(conf.glance_download_properties.extra_properties),
             config_files=tuple(files),
             dashboard_secret_key=conf.dashboard.secret_key,
+            logging=log_settings({opt.dest: conf[opt.dest] for opt in LOG_OPTS}, o),
+            graceful_shutdown_timeout=conf.graceful_shutdown_timeout,
+            overrides=o,
             unknown_options=report.unknown,
             no_effect_options=report.no_effect + cache_flavors,
         )

@@ -11,7 +11,6 @@ import logging
 import re
 import traceback
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
@@ -19,7 +18,8 @@ _SECRET_PARAM = re.compile(r"sig|signature|token|secret|passw|credential|key|aut
 _PARAM = re.compile(r"([^&;=]+)=([^&;]*)")
 
 
-def _query(query: str) -> str:
+def redact_query(query: str) -> str:
+    """A query string with the values of secret-looking parameters masked (a signed URL's signature)."""
     return _PARAM.sub(lambda m: f"{m.group(1)}={MASK}" if _SECRET_PARAM.search(m.group(1)) else m.group(0), query)
 
 
@@ -34,12 +34,10 @@ def redact_url(url: str) -> str:
         userinfo, _, after = rest.rpartition("@")
         if ":" in userinfo or "/" not in userinfo:
             url = f"{scheme}://{MASK}@{after}"
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        base, mark, query = url.partition("?")
-        return base + mark + _query(query)
-    return urlunsplit(parts._replace(query=_query(parts.query)))
+    # Not urlsplit/urlunsplit: they turn sqlite:////abs/path into sqlite://abs/path.
+    base, mark, rest = url.partition("?")
+    query, hash_mark, fragment = rest.partition("#")
+    return base + mark + redact_query(query) + hash_mark + fragment
 
 
 def redact(text: str) -> str:

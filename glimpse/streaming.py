@@ -3,17 +3,25 @@
 Transfers run in threads of their own (a CapacityLimiter apart from anyio's default one, which
 metadata requests use), so any number of slow uploads or downloads cannot leave GET /v2/images
 waiting for a thread. Past the limit, a transfer waits for a thread without reading its body.
+
+At shutdown (SIGTERM), uploads still running when graceful_shutdown_timeout ends are stopped:
+`stop_uploads` makes their body readers raise ShuttingDown, so each upload takes its ordinary failure
+path (image back to queued, partial data removed, reservation released) before the process exits.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import anyio
 import anyio.from_thread
 import anyio.to_thread
+
+from glimpse.errors import ShuttingDown
 
 BATCH = 1024 * 1024
 DEFAULT_TRANSFER_THREADS = 100
@@ -26,6 +34,10 @@ class Transfers:
     def __init__(self, threads: int = DEFAULT_TRANSFER_THREADS) -> None:
         self.threads = threads
         self._limiter: anyio.CapacityLimiter | None = None
+        self._readers: weakref.WeakSet[RequestBodyReader] = weakref.WeakSet()
+        self._stopping = False
+        self._busy = 0  # transfer threads running
+        self._lock = threading.Lock()
 
     @property
     def limiter(self) -> anyio.CapacityLimiter:
@@ -35,7 +47,39 @@ class Transfers:
 
     async def run(self, func: Callable[..., T], *args: Any) -> T:
         """A blocking upload (store write) in one of the transfer threads."""
-        return await anyio.to_thread.run_sync(functools.partial(func, *args), limiter=self.limiter)
+        return await anyio.to_thread.run_sync(functools.partial(self._counted, func, *args), limiter=self.limiter)
+
+    def _counted(self, func: Callable[..., T], *args: Any) -> T:
+        with self._lock:
+            self._busy += 1
+        try:
+            return func(*args)
+        finally:
+            with self._lock:
+                self._busy -= 1
+
+    def reader(self, stream: AsyncIterator[bytes]) -> RequestBodyReader:
+        """An upload's body for the store code; stop_uploads can stop it."""
+        reader = RequestBodyReader(stream)
+        self._readers.add(reader)
+        if self._stopping:
+            reader.abort()
+        return reader
+
+    def stop_uploads(self) -> int:
+        """Stop every upload still reading its body (in the event loop); returns how many were stopped."""
+        self._stopping = True
+        readers = [r for r in list(self._readers) if not r.finished]
+        for reader in readers:
+            reader.abort()
+        return len(readers)
+
+    async def drained(self, timeout: float) -> bool:
+        """Wait until no transfer thread runs (the stopped uploads have cleaned up), at most `timeout` s."""
+        with anyio.move_on_after(timeout):
+            while self._busy:
+                await anyio.sleep(0.05)
+        return not self._busy
 
     async def iterate(self, chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
         """A blocking download as an async iterator: a thread is held while one chunk is read from the
@@ -64,18 +108,37 @@ class RequestBodyReader:
     def __init__(self, stream: AsyncIterator[bytes]) -> None:
         self._stream = stream
         self._done = False
+        self._aborted = False
+        self._scope: anyio.CancelScope | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self._done
+
+    def abort(self) -> None:
+        """From the event loop: the read in progress, and every later one, raises ShuttingDown."""
+        self._aborted = True
+        if self._scope is not None:
+            self._scope.cancel()
 
     async def _next_batch(self) -> bytes:
         parts: list[bytes] = []
         size = 0
-        async for chunk in self._stream:
-            if chunk:
-                parts.append(chunk)
-                size += len(chunk)
-            if size >= BATCH:
-                break
-        else:
-            self._done = True
+        with anyio.CancelScope() as scope:
+            self._scope = scope
+            if self._aborted:
+                scope.cancel()
+            async for chunk in self._stream:
+                if chunk:
+                    parts.append(chunk)
+                    size += len(chunk)
+                if size >= BATCH:
+                    break
+            else:
+                self._done = True
+        self._scope = None
+        if scope.cancel_called:
+            raise ShuttingDown("The server is shutting down: the upload did not finish in time; send it again.")
         return b"".join(parts)
 
     def __iter__(self) -> Iterator[bytes]:

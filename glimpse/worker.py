@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 
+from glimpse import logs
 from glimpse.domain.entities import Task
 from glimpse.domain.import_claim import process_name
 from glimpse.domain.import_runner import ImportRunner
@@ -75,9 +76,12 @@ class TaskWorker:
         return claimed
 
     def _run(self, task: Task) -> None:
-        try:
-            self.runner.run(task)
-        except Exception:
-            log.exception("Task %s failed unexpectedly", task.id)
-        finally:
-            self._slots.release()
+        """The task's lines name the request that created it, its user and its project."""
+        context = {"request_id": task.request_id, "user_id": task.user_id, "project_id": task.owner}
+        with logs.bound(context):
+            try:
+                self.runner.run(task)
+            except Exception:
+                log.exception("Task %s failed unexpectedly", task.id)
+            finally:
+                self._slots.release()
