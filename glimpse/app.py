@@ -85,6 +85,8 @@ log = logging.getLogger(__name__)
 # Import methods this build carries out; the operator's enabled_import_methods can only narrow them.
 IMPLEMENTED_IMPORT_METHODS: tuple[str, ...] = ("glance-direct", "web-download", "copy-image", "glance-download")
 SETTINGS_ENV = "GLIMPSE_SERVE_ARGS"
+# Seconds past graceful_shutdown_timeout for stopped uploads to clean up (uvicorn's deadline is this later).
+SHUTDOWN_MARGIN = 10
 
 
 def node_name(settings: Settings) -> str:
@@ -393,6 +395,36 @@ def _on_sighup(reload: Callable[[], None]) -> None:
         return
 
 
+def _stop_transfers_after(transfers: Transfers, timeout: int) -> None:
+    """On SIGTERM (or SIGINT), `timeout` seconds later the transfers still running stop, ahead of uvicorn's
+    own deadline (a few seconds later), so that an upload answers 503 after cleaning up rather than being
+    cancelled. uvicorn's handler keeps running: it stops accepting and waits for the connections."""
+    if not timeout:
+        return
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        stopped = transfers.stop()
+        log.warning("graceful_shutdown_timeout (%d s) passed: %d upload(s) stopped, back to queued", timeout, stopped)
+
+    armed: list[asyncio.TimerHandle] = []
+
+    def wrap(previous: Callable[[int, object], object] | int | None) -> Callable[[int, object], None]:
+        def handler(sig: int, frame: object) -> None:
+            if not armed:
+                armed.append(loop.call_later(timeout, stop))
+            if callable(previous):
+                previous(sig, frame)
+
+        return handler
+
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, wrap(signal.getsignal(sig)))  # type: ignore[arg-type]
+    except ValueError:  # not the main thread (a test's server): no signals to catch
+        return
+
+
 def create_app(settings: Settings, services: Services | None = None, policy: Policy | None = None) -> Starlette:
     logsafe.install()  # no log line carries a location's or a URL's credentials
     logs.install_context()
@@ -406,13 +438,14 @@ def create_app(settings: Settings, services: Services | None = None, policy: Pol
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         worker.start()
         _on_sighup(reloader(settings, policy))
+        _stop_transfers_after(transfers, settings.graceful_shutdown_timeout)
         yield
-        # uvicorn comes here once the transfers in flight ended, or graceful_shutdown_timeout passed.
-        stopped = transfers.stop_uploads()
+        # uvicorn comes here once the connections closed, or when its own deadline passed.
+        stopped = transfers.stop()
         if stopped:
             log.warning("Shutting down: %d upload(s) did not finish in time and go back to queued", stopped)
-        if not await transfers.drained(timeout=30):
-            log.error("Shutting down: transfers still running after 30 s; a restart recovers their images")
+        if not await transfers.drained(timeout=SHUTDOWN_MARGIN):
+            log.error("Shutting down: transfers still running; the next start recovers their images")
         worker.stop()
 
     import_methods = list(services.imports.options.methods)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from glimpse.logsafe import redact
+from glimpse.logsafe import add_record_hook, redact
 
 # oslo.log's DEFAULT_LOG_LEVELS, plus the migration tool's chatter at start-up.
 DEFAULT_LOG_LEVELS: tuple[str, ...] = (
@@ -133,14 +133,7 @@ def install_context() -> None:
     global _installed
     if _installed:
         return
-    make = logging.getLogRecordFactory()
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = make(*args, **kwargs)
-        _add_context(record)
-        return record
-
-    logging.setLogRecordFactory(factory)
+    add_record_hook(_add_context)
     logging.getLogger("uvicorn.error").addFilter(_NotLoggedBefore())
     _installed = True
 

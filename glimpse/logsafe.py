@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 MASK = "***"
@@ -59,6 +60,18 @@ def _scrub(record: logging.LogRecord) -> None:
             record.exc_text = redact(text)
 
 
+def add_record_hook(hook: Callable[[logging.LogRecord], None]) -> None:
+    """`hook` sees every log record created from now on in this process, as it is made."""
+    make = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        hook(record)
+        return record
+
+    logging.setLogRecordFactory(factory)
+
+
 _installed = False
 
 
@@ -67,12 +80,5 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    make = logging.getLogRecordFactory()
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = make(*args, **kwargs)
-        _scrub(record)
-        return record
-
-    logging.setLogRecordFactory(factory)
+    add_record_hook(_scrub)
     _installed = True

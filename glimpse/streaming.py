@@ -4,9 +4,9 @@ Transfers run in threads of their own (a CapacityLimiter apart from anyio's defa
 metadata requests use), so any number of slow uploads or downloads cannot leave GET /v2/images
 waiting for a thread. Past the limit, a transfer waits for a thread without reading its body.
 
-At shutdown (SIGTERM), uploads still running when graceful_shutdown_timeout ends are stopped:
-`stop_uploads` makes their body readers raise ShuttingDown, so each upload takes its ordinary failure
-path (image back to queued, partial data removed, reservation released) before the process exits.
+At shutdown (SIGTERM), transfers still running when graceful_shutdown_timeout ends are stopped (`stop`):
+an upload's body reader raises ShuttingDown, so the upload takes its ordinary failure path (image back to
+queued, partial data removed, reservation released) and answers 503; a download ends where it is.
 """
 
 from __future__ import annotations
@@ -66,10 +66,11 @@ class Transfers:
             reader.abort()
         return reader
 
-    def stop_uploads(self) -> int:
-        """Stop every upload still reading its body (in the event loop); returns how many were stopped."""
+    def stop(self) -> int:
+        """Stop every upload still reading its body and every download (in the event loop); returns how
+        many uploads were stopped. Idempotent."""
         self._stopping = True
-        readers = [r for r in list(self._readers) if not r.finished]
+        readers = [r for r in list(self._readers) if not (r.finished or r.aborted)]
         for reader in readers:
             reader.abort()
         return len(readers)
@@ -87,6 +88,8 @@ class Transfers:
         iterator = iter(chunks)
         try:
             while True:
+                if self._stopping:
+                    raise ShuttingDown("The server is shutting down: the download stopped before its end.")
                 chunk = await anyio.to_thread.run_sync(_next_chunk, iterator, limiter=self.limiter)
                 if chunk is None:
                     return
@@ -114,6 +117,10 @@ class RequestBodyReader:
     @property
     def finished(self) -> bool:
         return self._done
+
+    @property
+    def aborted(self) -> bool:
+        return self._aborted
 
     def abort(self) -> None:
         """From the event loop: the read in progress, and every later one, raises ShuttingDown."""

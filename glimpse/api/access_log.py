@@ -3,11 +3,12 @@
 A pure ASGI middleware (no Request object, no body buffering): it counts the bytes of the messages
 that pass and times the exchange. A response that did not complete says why at the end of its line:
 "client disconnected", "error" (an exception: the handler outside answers 500, after this line, which
-is logged with its traceback and the same request id) or "incomplete" (cut short, as by a shutdown).
+is logged with its traceback and the same request id), "cancelled at shutdown" or "incomplete".
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -28,12 +29,15 @@ class _Exchange:
     complete: bool = False
     disconnected: bool = False
     failed: bool = False
+    cancelled: bool = False
 
     def outcome(self) -> str:
         if self.complete:
             return "complete"
         if self.disconnected:
             return "client disconnected"
+        if self.cancelled:
+            return "cancelled at shutdown"
         return "error" if self.failed else "incomplete"
 
 
@@ -80,6 +84,10 @@ class AccessLogMiddleware:
         with logs.bound(scope):
             try:
                 await self.app(scope, counted_receive, counted_send)
+            except asyncio.CancelledError as exc:  # uvicorn's deadline at shutdown: no answer is sent
+                exchange.cancelled = True
+                logs.mark_logged(exc)  # said here; uvicorn's traceback of it says nothing more
+                raise
             except BaseException:
                 exchange.status = exchange.status or 500  # the error handler outside answers 500
                 exchange.failed = True

@@ -123,7 +123,7 @@ class _ServeOptions(TypedDict):
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from glimpse.app import SETTINGS_ENV, build_services, create_app, reloader
+    from glimpse.app import SETTINGS_ENV, SHUTDOWN_MARGIN, build_services, create_app, reloader
     from glimpse.auth.policy import Policy
     from glimpse.cli.http_protocol import HEAD_ENV, BoundedHttpToolsProtocol, head_bound
     from glimpse.cli.supervisor import Supervisor
@@ -152,7 +152,9 @@ def serve(args: argparse.Namespace) -> int:
     common: _ServeOptions = {
         "host": settings.bind_host, "port": settings.bind_port, "log_level": None, "access_log": False,
         "http": BoundedHttpToolsProtocol, "h11_max_incomplete_event_size": head, "log_config": None,
-        "timeout_graceful_shutdown": settings.graceful_shutdown_timeout or None,
+        # a backstop: the app stops its transfers at graceful_shutdown_timeout itself
+        "timeout_graceful_shutdown": settings.graceful_shutdown_timeout + SHUTDOWN_MARGIN
+        if settings.graceful_shutdown_timeout else None,
     }  # fmt: skip
     if settings.workers > 1:
         os.environ[SETTINGS_ENV] = json.dumps(

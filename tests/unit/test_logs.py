@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,20 @@ from glimpse.api.access_log import logged_path
 def _installed() -> None:
     logsafe.install()
     logs.install_context()
+
+
+@pytest.fixture
+def root() -> Iterator[logging.Logger]:
+    """The root logger, its handlers and level put back after the test."""
+    logger = logging.getLogger()
+    saved, level = list(logger.handlers), logger.level
+    yield logger
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    for handler in saved:
+        logger.addHandler(handler)
+    logger.setLevel(level)
 
 
 class Identity:
@@ -82,12 +98,10 @@ def test_access_path_keeps_escapes_and_redacts_the_query() -> None:
     assert logged_path({"path": "/a\nb", "query_string": b""}) == "/a\\nb"
 
 
-def test_configure_writes_to_the_file_and_applies_levels(tmp_path: Path) -> None:
-    root = logging.getLogger()
-    saved, level = list(root.handlers), root.level
+def test_configure_writes_to_the_file_and_applies_levels(tmp_path: Path, root: logging.Logger) -> None:
+    target = tmp_path / "g.log"
+    levels = ("glimpse.quiet=ERROR",)
     try:
-        target = tmp_path / "g.log"
-        levels = ("glimpse.quiet=ERROR",)
         logs.configure(logs.LogSettings(log_file=str(target), use_json=True, default_log_levels=levels))
         logging.getLogger("glimpse.loud").info("kept")
         logging.getLogger("glimpse.quiet").warning("dropped")
@@ -100,17 +114,14 @@ def test_configure_writes_to_the_file_and_applies_levels(tmp_path: Path) -> None
         assert root.level == logging.DEBUG
         with pytest.raises(ValueError, match="not a logging level"):
             logs.apply_levels(logs.LogSettings(default_log_levels=("x=LOUD",)))
+        with pytest.raises(ValueError, match="not a syslog facility"):
+            logs.configure(logs.LogSettings(use_syslog=True, syslog_log_facility="LOG_NOPE"))
+        assert [type(h) for h in root.handlers] == [logging.handlers.WatchedFileHandler]  # the old ones stay
     finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-            handler.close()
-        for handler in saved:
-            root.addHandler(handler)
-        root.setLevel(level)
         logging.getLogger("glimpse.quiet").setLevel(logging.NOTSET)
 
 
-def test_log_config_append_replaces_the_other_options(tmp_path: Path) -> None:
+def test_log_config_append_replaces_the_other_options(tmp_path: Path, root: logging.Logger) -> None:
     target = tmp_path / "from-ini.log"
     ini = tmp_path / "logging.ini"
     ini.write_text(
@@ -119,26 +130,16 @@ def test_log_config_append_replaces_the_other_options(tmp_path: Path) -> None:
         f"[handler_f]\nclass=FileHandler\nformatter=plain\nargs=({str(target)!r},)\n"
         "[formatter_plain]\nformat=%(request_id)s %(levelname)s %(message)s\n"
     )
-    root = logging.getLogger()
-    saved, level = list(root.handlers), root.level
-    try:
-        settings = logs.LogSettings(log_config_append=str(ini), log_file=str(tmp_path / "ignored.log"), debug=True)
-        logs.configure(settings)
-        with logs.bound({"request_id": "req-9"}):
-            logging.getLogger("glimpse.x").warning("to http://a:b@h/")
-            logging.getLogger("glimpse.x").info("below the file's WARNING")
-        for handler in root.handlers:
-            handler.flush()
-        assert target.read_text() == "req-9 WARNING to http://***@h/\n"
-        assert not (tmp_path / "ignored.log").exists()
-        assert settings.destination() == f"as {ini} configures"
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-            handler.close()
-        for handler in saved:
-            root.addHandler(handler)
-        root.setLevel(level)
+    settings = logs.LogSettings(log_config_append=str(ini), log_file=str(tmp_path / "ignored.log"), debug=True)
+    logs.configure(settings)
+    with logs.bound({"request_id": "req-9"}):
+        logging.getLogger("glimpse.x").warning("to http://a:b@h/")
+        logging.getLogger("glimpse.x").info("below the file's WARNING")
+    for handler in root.handlers:
+        handler.flush()
+    assert target.read_text() == "req-9 WARNING to http://***@h/\n"
+    assert not (tmp_path / "ignored.log").exists()
+    assert settings.destination() == f"as {ini} configures"
 
 
 def test_a_traceback_logged_already_is_not_repeated_by_uvicorn() -> None:
