@@ -145,8 +145,11 @@ def serve(args: argparse.Namespace) -> int:
     resumed = services.runner.recover()
     if resumed:
         log.info("Resuming %d interrupted import(s).", resumed)
+    quiet_terminal = settings.logging.path is not None and not settings.logging.use_stderr
     for line in startup.lines(settings, DASHBOARD_BASE):
         log.info("%s", line)
+        if quiet_terminal:  # the log goes to a file: the terminal still says where to go
+            print(line, file=sys.stderr, flush=True)
     head = head_bound(settings.max_header_line)
     os.environ[HEAD_ENV] = str(head)  # worker processes inherit it
     common: _ServeOptions = {

@@ -48,8 +48,10 @@ def test_start_up_report_and_text_access_lines(tmp_path: Path) -> None:
     assert "status: 200 len: 1000000 in: 0" in download
     assert listed.status_code == 200 and "s3cret-value" not in text and "sig=***" in text
     assert "(client disconnected)" not in text and "(incomplete)" not in text
-    # the server's own output (stdout and stderr) got nothing: everything went to the file
-    assert "glimpse.access" not in server.log.read_text()
+    # the server's own output (stdout and stderr) got no log line, only the start-up report
+    terminal = server.log.read_text()
+    assert "glimpse.access" not in terminal and "uvicorn" not in terminal
+    assert f"Glimpse serving the Images API v2 on {server.url}" in terminal and f"log: {log} (text)" in terminal
 
 
 def _download_then_hang_up(server: GlimpseServer, image_id: str) -> None:
