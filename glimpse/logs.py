@@ -5,8 +5,8 @@ Why not oslo.log itself: its formatters find the request in oslo.context's threa
 asyncio server runs every request of a process on one thread, so a line would carry whichever request
 touched the store last. Here the request travels in a ContextVar (asyncio gives each request task its
 own, anyio copies it into worker threads), set by the access-log middleware and by the task worker.
-oslo.log also adds its own dependencies (pbr, python-dateutil, debtcollector) and a global ConfigOpts
-to an import path that stays without them. The option names, defaults and their meaning are oslo.log's:
+Import time is not the reason (measured: oslo_log.log adds 20-50 ms to `import glimpse.app`); oslo.log
+would also add a core dependency and its setup() wants a ConfigOpts of its own. This module is about 250 lines. The option names, defaults and their meaning are oslo.log's:
 log_config_append replaces every other option, log_dir alone means <log_dir>/glimpse.log, and the file
 is reopened when logrotate moves it (WatchedFileHandler, oslo.log's default). One difference: with
 neither log_file nor use_stderr, lines go to standard error (oslo.log writes them to standard output).
