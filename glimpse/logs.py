@@ -6,10 +6,12 @@ asyncio server runs every request of a process on one thread, so a line would ca
 touched the store last. Here the request travels in a ContextVar (asyncio gives each request task its
 own, anyio copies it into worker threads), set by the access-log middleware and by the task worker.
 Import time is not the reason (measured: oslo_log.log adds 20-50 ms to `import glimpse.app`); oslo.log
-would also add a core dependency and its setup() wants a ConfigOpts of its own. This module is about 250 lines. The option names, defaults and their meaning are oslo.log's:
-log_config_append replaces every other option, log_dir alone means <log_dir>/glimpse.log, and the file
-is reopened when logrotate moves it (WatchedFileHandler, oslo.log's default). One difference: with
-neither log_file nor use_stderr, lines go to standard error (oslo.log writes them to standard output).
+would also add a core dependency, and its setup() wants a ConfigOpts of its own.
+
+The option names, defaults and meaning are oslo.log's: log_config_append replaces every other option,
+log_dir alone means <log_dir>/glimpse.log, and the file is reopened when logrotate moves it
+(WatchedFileHandler, oslo.log's default). Two differences: with neither log_file nor use_stderr, lines go
+to standard error (oslo.log writes them to standard output), and default_log_levels also quiets alembic.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ class Transfers:
                 self._busy -= 1
 
     def reader(self, stream: AsyncIterator[bytes]) -> RequestBodyReader:
-        """An upload's body for the store code; stop_uploads can stop it."""
+        """An upload's body for the store code, which `stop` can stop."""
         reader = RequestBodyReader(stream)
         self._readers.add(reader)
         if self._stopping:
