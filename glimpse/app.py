@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import signal
 import socket
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -20,8 +22,9 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from glimpse import logsafe
+from glimpse import logs, logsafe
 from glimpse.api import versions
+from glimpse.api.access_log import AccessLogMiddleware
 from glimpse.api.cors import CorsMiddleware, CorsRules
 from glimpse.api.errors import domain_error, error_response
 from glimpse.api.healthcheck import DeepChecks, Health
@@ -85,6 +88,7 @@ from glimpse.errors import BadRequest, ConfigError, GlimpseError
 from glimpse.extras import require
 from glimpse.formats.conversion import ProcessLimits
 from glimpse.formats.inspection import FormatRules
+from glimpse.log_options import read_log_settings
 from glimpse.metrics.database import instrument_pool
 from glimpse.metrics.instruments import CacheCollector, Metrics, TaskQueueCollector, version
 from glimpse.metrics.stores import MeteredStore
@@ -108,6 +112,8 @@ log = logging.getLogger(__name__)
 # Import methods this build carries out; the operator's enabled_import_methods can only narrow them.
 IMPLEMENTED_IMPORT_METHODS: tuple[str, ...] = ("glance-direct", "web-download", "copy-image", "glance-download")
 SETTINGS_ENV = "GLIMPSE_SERVE_ARGS"
+# Seconds past graceful_shutdown_timeout for stopped uploads to clean up (uvicorn's deadline is this later).
+SHUTDOWN_MARGIN = 10
 
 
 def node_name(settings: Settings) -> str:
@@ -375,8 +381,14 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
-    log.exception("Unexpected error on %s %s", request.method, request.url.path)
-    return error_response(request, 500, "The server failed to complete the request; see its log.")
+    """Starlette calls this outside every middleware: the line names the request itself, and the response
+    gets its request id header here."""
+    request_id = request.scope.get("request_id", "")
+    with logs.bound(request.scope):
+        log.exception("Unexpected error on %s %s (%s)", request.method, request.url.path, request_id or "-")
+    logs.mark_logged(exc)  # uvicorn's "Exception in ASGI application" would repeat the traceback
+    headers = {"x-openstack-request-id": request_id} if request_id else None
+    return error_response(request, 500, "The server failed to complete the request; see its log.", headers)
 
 
 def auth_middleware(settings: Settings, policy: Policy) -> Middleware:
@@ -477,10 +489,69 @@ def node_status(settings: Settings, services: Services, metrics: Metrics | None)
     return status
 
 
-def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+def reloader(settings: Settings, policy: Policy) -> Callable[[], None]:
+    """What SIGHUP does: the policy file and the log levels (debug, default_log_levels) read again; a file
+    that no longer reads leaves everything as it was."""
+
+    def reload() -> None:
+        try:
+            fresh = read_log_settings(settings.config_files, settings.overrides)
+            if fresh.log_config_append:
+                logs.configure(fresh)
+            else:
+                logs.apply_levels(fresh)
+            policy_file = policy.reload()
+        except Exception as exc:  # a typo in a file must not stop a serving process
+            log.error("SIGHUP: reload failed, the previous policy and log levels stay: %s", exc)
+            return
+        log.info("SIGHUP: reloaded policy file %s and log levels (debug %s)", policy_file or "(none)", fresh.debug)
+
+    return reload
+
+
+def _on_sighup(reload: Callable[[], None]) -> None:
+    """SIGHUP calls `reload` in this event loop; not where signals cannot be caught (a test's thread)."""
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+    except (RuntimeError, ValueError, NotImplementedError):
+        return
+
+
+def _stop_transfers_after(transfers: Transfers, timeout: int) -> None:
+    """On SIGTERM (or SIGINT), `timeout` seconds later the transfers still running stop, ahead of uvicorn's
+    own deadline (a few seconds later), so that an upload answers 503 after cleaning up rather than being
+    cancelled. uvicorn's handler keeps running: it stops accepting and waits for the connections."""
+    if not timeout:
+        return
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        stopped = transfers.stop()
+        log.warning("graceful_shutdown_timeout (%d s) passed: %d upload(s) stopped, back to queued", timeout, stopped)
+
+    armed: list[asyncio.TimerHandle] = []
+
+    def wrap(previous: Callable[[int, object], object] | int | None) -> Callable[[int, object], None]:
+        def handler(sig: int, frame: object) -> None:
+            if not armed:
+                armed.append(loop.call_later(timeout, stop))
+            if callable(previous):
+                previous(sig, frame)
+
+        return handler
+
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, wrap(signal.getsignal(sig)))  # type: ignore[arg-type]
+    except ValueError:  # not the main thread (a test's server): no signals to catch
+        return
+
+
+def create_app(settings: Settings, services: Services | None = None, policy: Policy | None = None) -> Starlette:
     """The ASGI app; services built here are measured (stores, pool) when metrics are on, given ones are not."""
     logsafe.install()  # no log line carries a location's or a URL's credentials
-    policy = Policy(settings.policy_file)
+    logs.install_context()
+    policy = policy or Policy(settings.policy_file)
     auth = auth_middleware(settings, policy)
     metrics = Metrics() if settings.metrics.enabled else None
     services = services or build_services(settings, policy, metrics=metrics)
@@ -489,20 +560,28 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     prefetcher = None
     if settings.image_cache is not None:
         prefetcher = CachePrefetcher(services.cache, settings.image_cache.prefetcher_interval)
+    transfers = Transfers(settings.data_transfer_threads)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         worker.start()
         if prefetcher is not None:
             prefetcher.start()
+        _on_sighup(reloader(settings, policy))
+        _stop_transfers_after(transfers, settings.graceful_shutdown_timeout)
         yield
+        # uvicorn comes here once the connections closed, or when its own deadline passed.
+        stopped = transfers.stop()
+        if stopped:
+            log.warning("Shutting down: %d upload(s) did not finish in time and go back to queued", stopped)
+        if not await transfers.drained(timeout=SHUTDOWN_MARGIN):
+            log.error("Shutting down: transfers still running; the next start recovers their images")
         worker.stop()
         if prefetcher is not None:
             prefetcher.stop()
 
     import_methods = list(services.imports.options.methods)
     cors = cors_rules(settings)
-    transfers = Transfers(settings.data_transfer_threads)
     dashboard = dashboard_middleware(
         settings, policy, images=services.images, members=services.members, quotas=services.quotas,
         import_methods=import_methods, imports=services.imports, transfers=transfers,
@@ -536,6 +615,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         routes=routes,
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(AccessLogMiddleware),
             *measuring,
             # First, as Glance's cors filter: refusals of the limits reach an allowed page readable too.
             Middleware(CorsMiddleware, rules=cors, exempt=dashboard_path),
@@ -548,6 +628,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     )
     app.router.redirect_slashes = False  # Glance answers 404 for /v2/images/ and /v2/images/..%2f
     app.state.settings = settings
+    app.state.policy = policy
     app.state.images = services.images
     app.state.members = services.members
     app.state.quotas = services.quotas
@@ -575,5 +656,9 @@ def _fixed_route(metrics_path: str, path: str) -> str | None:
 
 def app_from_environment() -> Starlette:
     """Factory for uvicorn worker processes: settings arrive as JSON in the environment."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the app's lifespan handles it
     args = json.loads(os.environ[SETTINGS_ENV])
-    return create_app(load_settings(args["config_files"], args["config_dir"], args["overrides"]))
+    settings = load_settings(args["config_files"], args["config_dir"], args["overrides"])
+    logsafe.install()
+    logs.configure(settings.logging)  # every worker logs as the first process does, to the same place
+    return create_app(settings)

@@ -20,6 +20,8 @@ from glimpse.auth.options import AUTHTOKEN_OPTS, PASTE_OPTS, split_flavor
 from glimpse.cache.options import CACHE_OPTS
 from glimpse.errors import ConfigError
 from glimpse.formats.options import CONVERSION_OPTS, IMAGE_FORMAT_OPTS
+from glimpse.log_options import LOG_OPTS, SHUTDOWN_OPTS, log_settings
+from glimpse.logs import LogSettings
 from glimpse.ops_options import (
     HEALTHCHECK_OPTS,
     METRICS_OPTS,
@@ -184,7 +186,7 @@ TASKFLOW_OPTS: list[cfg.Opt] = [
     cfg.IntOpt("max_workers", default=10, min=1, help="Imports each API process runs at once."),
 ]
 SECTIONS: dict[str, list[cfg.Opt]] = {
-    "DEFAULT": DEFAULT_OPTS + CACHE_OPTS,
+    "DEFAULT": DEFAULT_OPTS + CACHE_OPTS + LOG_OPTS + SHUTDOWN_OPTS,
     "database": DATABASE_OPTS,
     "glance_store": GLANCE_STORE_OPTS,
     "paste_deploy": PASTE_OPTS,
@@ -281,6 +283,9 @@ class Settings:
     healthcheck: HealthcheckConfig = field(default_factory=HealthcheckConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     image_cache: CacheSettings | None = None  # None: image_cache_dir unset, no cache
+    logging: LogSettings = field(default_factory=LogSettings)
+    graceful_shutdown_timeout: int = 60
+    overrides: dict[str, object] = field(default_factory=dict)  # the command line's, kept for SIGHUP's re-read
     unknown_options: tuple[str, ...] = field(default=())
     no_effect_options: tuple[str, ...] = field(default=())  # Glance's, accepted without effect
 
@@ -491,6 +496,9 @@ def load_settings(
             dashboard_secret_key=conf.dashboard.secret_key,
             healthcheck=healthcheck_config(conf.healthcheck),
             metrics=metrics_config(conf.metrics),
+            logging=log_settings({opt.dest: conf[opt.dest] for opt in LOG_OPTS}, o),
+            graceful_shutdown_timeout=conf.graceful_shutdown_timeout,
+            overrides=o,
             unknown_options=report.unknown,
             image_cache=image_cache,
             no_effect_options=report.no_effect + flavor_without_cache,

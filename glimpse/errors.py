@@ -92,6 +92,12 @@ class StoreUnavailable(GlimpseError):
     http_status = 503
 
 
+class ShuttingDown(GlimpseError):
+    """The server is stopping and this transfer could not finish within graceful_shutdown_timeout."""
+
+    http_status = 503
+
+
 class ConfigError(GlimpseError):
     pass
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import re
 import traceback
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
@@ -19,7 +19,8 @@ _SECRET_PARAM = re.compile(r"sig|signature|token|secret|passw|credential|key|aut
 _PARAM = re.compile(r"([^&;=]+)=([^&;]*)")
 
 
-def _query(query: str) -> str:
+def redact_query(query: str) -> str:
+    """A query string with the values of secret-looking parameters masked (a signed URL's signature)."""
     return _PARAM.sub(lambda m: f"{m.group(1)}={MASK}" if _SECRET_PARAM.search(m.group(1)) else m.group(0), query)
 
 
@@ -34,12 +35,10 @@ def redact_url(url: str) -> str:
         userinfo, _, after = rest.rpartition("@")
         if ":" in userinfo or "/" not in userinfo:
             url = f"{scheme}://{MASK}@{after}"
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        base, mark, query = url.partition("?")
-        return base + mark + _query(query)
-    return urlunsplit(parts._replace(query=_query(parts.query)))
+    # Not urlsplit/urlunsplit: they turn sqlite:////abs/path into sqlite://abs/path.
+    base, mark, rest = url.partition("?")
+    query, hash_mark, fragment = rest.partition("#")
+    return base + mark + redact_query(query) + hash_mark + fragment
 
 
 def redact(text: str) -> str:
@@ -61,6 +60,18 @@ def _scrub(record: logging.LogRecord) -> None:
             record.exc_text = redact(text)
 
 
+def add_record_hook(hook: Callable[[logging.LogRecord], None]) -> None:
+    """`hook` sees every log record created from now on in this process, as it is made."""
+    make = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        hook(record)
+        return record
+
+    logging.setLogRecordFactory(factory)
+
+
 _installed = False
 
 
@@ -69,12 +80,5 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    make = logging.getLogRecordFactory()
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = make(*args, **kwargs)
-        _scrub(record)
-        return record
-
-    logging.setLogRecordFactory(factory)
+    add_record_hook(_scrub)
     _installed = True

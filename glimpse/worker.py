@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
+from glimpse import logs
 from glimpse.domain.entities import Task
 from glimpse.domain.image_cache import CacheService
 from glimpse.domain.import_claim import process_name
@@ -86,13 +87,16 @@ class TaskWorker:
         return claimed
 
     def _run(self, task: Task) -> None:
-        try:
-            with self.tracking():
-                self.runner.run(task)
-        except Exception:
-            log.exception("Task %s failed unexpectedly", task.id)
-        finally:
-            self._slots.release()
+        """The task's lines name the request that created it, its user and its project."""
+        context = {"request_id": task.request_id, "user_id": task.user_id, "project_id": task.owner}
+        with logs.bound(context):
+            try:
+                with self.tracking():
+                    self.runner.run(task)
+            except Exception:
+                log.exception("Task %s failed unexpectedly", task.id)
+            finally:
+                self._slots.release()
 
 
 class CachePrefetcher:

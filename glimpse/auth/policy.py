@@ -44,6 +44,13 @@ class Policy:
         self._enforcer.register_defaults(list_rules())
         self._enforcer.load_rules()
 
+    def reload(self) -> str | None:
+        """Read the policy file again now (SIGHUP); oslo.policy also does when the file's mtime changes.
+        Returns the file read, None when there is none (the defaults apply)."""
+        self._enforcer.load_rules(force_reload=True)
+        path: str | None = self._enforcer.policy_path
+        return path
+
     @staticmethod
     def credentials(ctx: RequestContext) -> dict[str, Any]:
         """What rules read of the caller, built as oslo.context does (system_scope, domain_id, ...)."""

@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import TypedDict
@@ -15,11 +16,12 @@ from typing import TypedDict
 from rich.console import Console
 from rich.table import Table
 
-from glimpse import logsafe
+from glimpse import logs, logsafe
 from glimpse.auth.context import RequestContext
 from glimpse.cli import cache as cache_cli
 from glimpse.cli import glance_import as glance_import_cli
 from glimpse.cli import metadefs as metadefs_cli
+from glimpse.cli import startup
 from glimpse.cli import status as status_cli
 from glimpse.cli import store as store_cli
 from glimpse.config import Settings, load_settings, parse_size
@@ -27,6 +29,7 @@ from glimpse.errors import BadRequest, ConfigError
 from glimpse.logsafe import redact
 
 console = Console(stderr=True)
+log = logging.getLogger("glimpse")
 
 
 def _config_args(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--bind", dest="bind_host", metavar="ADDR", help="address to listen on (127.0.0.1)")
     serve.add_argument("--port", dest="bind_port", type=int, metavar="N", help="port to listen on (9292)")
     serve.add_argument("--workers", type=int, metavar="N", help="worker processes (1)")
+    serve.add_argument("--log-file", metavar="F", help="log to this file ([DEFAULT] log_file)")
+    serve.add_argument("--debug", action="store_true", default=None, help="log at DEBUG ([DEFAULT] debug)")
+    serve.add_argument(
+        "--log-format", choices=("text", "json"), help="text lines or one JSON object per line ([DEFAULT] use_json)"
+    )
     quota = sub.add_parser("quota", help="per-project quotas").add_subparsers(dest="quota_command", required=True)
     set_quota = quota.add_parser("set", help="set a project's limits (omitted ones stay; 'none' removes one)")
     set_quota.add_argument("project")
@@ -78,9 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {k: getattr(args, k, None) for k in ("bind_host", "bind_port", "workers", "data_dir")}
+OVERRIDES = ("bind_host", "bind_port", "workers", "data_dir", "log_file", "debug", "log_format")
+
+
+def _settings(args: argparse.Namespace, configure_logs: bool = False) -> Settings:
+    overrides = {k: getattr(args, k, None) for k in OVERRIDES}
     settings = load_settings(args.config_file, args.config_dir, overrides)
+    if configure_logs:
+        try:
+            logs.configure(settings.logging)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"Logging cannot be set up as configured: {exc}") from None
     if settings.unknown_options:
         logging.getLogger("glimpse").warning(
             "Options Glimpse does not know, ignored: %s", ", ".join(settings.unknown_options)
@@ -101,14 +117,17 @@ class _ServeOptions(TypedDict):
 
     host: str
     port: int
-    log_level: str
+    log_level: str | None
     access_log: bool
     http: type[asyncio.Protocol]
     h11_max_incomplete_event_size: int
+    log_config: None
+    timeout_graceful_shutdown: int | None
 
 
 def serve(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a reload arriving during start-up must not stop the server
+    settings = _settings(args, configure_logs=True)
     if not settings.metrics.enabled:
         return _serve(args, settings)
     # Before anything imports prometheus-client, which reads the folder's variable once.
@@ -124,8 +143,11 @@ def serve(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from glimpse.app import SETTINGS_ENV, build_services, create_app
+    from glimpse.app import SETTINGS_ENV, SHUTDOWN_MARGIN, build_services, create_app, reloader
+    from glimpse.auth.policy import Policy
     from glimpse.cli.http_protocol import HEAD_ENV, BoundedHttpToolsProtocol, head_bound
+    from glimpse.cli.supervisor import Supervisor
+    from glimpse.dashboard.web import BASE as DASHBOARD_BASE
 
     if not settings.auth_flavor and not _is_loopback(settings.bind_host) and not settings.allow_insecure_noauth_bind:
         raise ConfigError(
@@ -133,35 +155,39 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             "an administrator. Bind to 127.0.0.1, configure [paste_deploy] flavor = keystone, or set "
             "[DEFAULT] allow_insecure_noauth_bind = true."
         )
-    services = build_services(settings)
+    policy = Policy(settings.policy_file)
+    services = build_services(settings, policy)
     recovered = services.images.recover()
     if recovered:
-        console.print(f"Recovered {recovered} interrupted upload(s): the images are queued again.")
+        log.warning("Recovered %d interrupted upload(s): the images are queued again.", recovered)
     resumed = services.runner.recover()
     if resumed:
-        console.print(f"Resuming {resumed} interrupted import(s).")
-    console.print(
-        f"Glimpse serving the Images API v2 on http://{settings.bind_host}:{settings.bind_port} "
-        f"(database {settings.database_url.split('://')[0]}, images in {settings.filesystem_store_datadir})"
-    )
+        log.info("Resuming %d interrupted import(s).", resumed)
+    quiet_terminal = settings.logging.path is not None and not settings.logging.use_stderr
+    for line in startup.lines(settings, DASHBOARD_BASE):
+        log.info("%s", line)
+        if quiet_terminal:  # the log goes to a file: the terminal still says where to go
+            print(line, file=sys.stderr, flush=True)
     head = head_bound(settings.max_header_line)
     os.environ[HEAD_ENV] = str(head)  # worker processes inherit it
     common: _ServeOptions = {
-        "host": settings.bind_host, "port": settings.bind_port, "log_level": "warning", "access_log": False,
-        "http": BoundedHttpToolsProtocol, "h11_max_incomplete_event_size": head,
+        "host": settings.bind_host, "port": settings.bind_port, "log_level": None, "access_log": False,
+        "http": BoundedHttpToolsProtocol, "h11_max_incomplete_event_size": head, "log_config": None,
+        # a backstop: the app stops its transfers at graceful_shutdown_timeout itself
+        "timeout_graceful_shutdown": settings.graceful_shutdown_timeout + SHUTDOWN_MARGIN
+        if settings.graceful_shutdown_timeout else None,
     }  # fmt: skip
     if settings.workers > 1:
         os.environ[SETTINGS_ENV] = json.dumps(
-            {
-                "config_files": args.config_file,
-                "config_dir": args.config_dir,
-                "overrides": {k: getattr(args, k, None) for k in ("bind_host", "bind_port", "workers", "data_dir")},
-            }
+            {"config_files": args.config_file, "config_dir": args.config_dir, "overrides": settings.overrides}
         )
-        uvicorn.run("glimpse.app:app_from_environment", factory=True, workers=settings.workers, **common)
+        config = uvicorn.Config("glimpse.app:app_from_environment", factory=True, workers=settings.workers, **common)
+        supervisor = Supervisor(config, sockets=[config.bind_socket()])
+        supervisor.on_reload = reloader(settings, policy)
+        supervisor.run()
     else:
         # Built again by the app, which measures its stores and pool; the recovery above is done once.
-        uvicorn.run(create_app(settings), **common)
+        uvicorn.run(create_app(settings, policy=policy), **common)
     return 0
 
 

@@ -90,6 +90,7 @@ class ImportRunner:
             if isinstance(exc, ClaimLost) or claim.lost:
                 log.warning("Task %s: claim lost (another process runs it now); this attempt stopped", task.id)
             else:
+                log.warning("Import task %s of image %s failed: %s", task.id, task.image_id, exc.message)
                 self._fail(task, fence, exc.message)
         except Exception as exc:  # a task must end, whatever happened inside it
             log.exception("Import task %s failed", task.id)

@@ -43,10 +43,10 @@ class GlimpseServer:
             cwd=self.workdir,
         )
 
-    def start(self) -> GlimpseServer:
+    def start(self, *serve_args: str) -> GlimpseServer:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [GLIMPSE, "serve", "--config-file", str(self.conf), "--data-dir", str(self.data_dir)],
+                [GLIMPSE, "serve", "--config-file", str(self.conf), "--data-dir", str(self.data_dir), *serve_args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.workdir,

@@ -168,7 +168,8 @@ def test_glimpse_reads_every_shared_option_as_glance_does(sample: Path, glance_v
 def test_the_sample_loads_with_nothing_unknown(sample: Path, tmp_path: Path) -> None:
     settings = load_settings([str(sample)], overrides={"data_dir": str(tmp_path / "data")})
     assert settings.unknown_options == ()
-    assert "[DEFAULT] debug" in settings.no_effect_options
+    assert "[DEFAULT] log_color" in settings.no_effect_options  # oslo.log's; debug, log_file... take effect
+    assert "[DEFAULT] debug" not in settings.no_effect_options and settings.logging.debug is False
     assert "[oslo_messaging_rabbit] heartbeat_rate" in settings.no_effect_options
     assert settings.enabled_import_methods == ("glance-direct", "web-download", "copy-image")
     assert settings.import_filter["allowed_ports"] == [80, 443]

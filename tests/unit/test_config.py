@@ -96,11 +96,35 @@ def test_glances_options_glimpse_ignores_are_accepted_not_unknown(tmp_path: Path
     settings = load_settings([write(tmp_path, CONF + "[DEFAULT]\nverbos = true\n")])
     assert settings.unknown_options == ("[DEFAULT] verbos",)
     assert settings.no_effect_options == (
-        "[DEFAULT] debug",
-        "[DEFAULT] log_file",
         "[database] max_pool_size",
         "[keystone_authtoken] service_token_roles",
     )
+
+
+def test_logging_options_take_effect_and_leave_the_no_effect_report(tmp_path: Path) -> None:
+    extra = (
+        "[DEFAULT]\nlog_dir = /var/log/glimpse\nuse_json = true\nuse_stderr = true\nlog_date_format = %H:%M\n"
+        "default_log_levels = sqlalchemy=WARN,glimpse.access=ERROR\ngraceful_shutdown_timeout = 5\nlog_color = true\n"
+    )
+    settings = load_settings([write(tmp_path, CONF + extra)])
+    logging = settings.logging
+    # an absolute log_file ignores log_dir, as os.path.join (and oslo.log) has it
+    assert (logging.debug, logging.path, logging.use_json, logging.use_stderr) == (
+        True, "/var/log/glance/api.log", True, True
+    )
+    assert logging.default_log_levels == ("sqlalchemy=WARN", "glimpse.access=ERROR")
+    assert logging.log_date_format == "%H:%M"
+    assert settings.graceful_shutdown_timeout == 5
+    assert "[DEFAULT] log_color" in settings.no_effect_options  # oslo.log's, not implemented
+    assert not [o for o in settings.no_effect_options if o.split()[1] in ("debug", "log_file", "log_dir", "use_json")]
+
+
+def test_command_line_logging_overrides_the_files(tmp_path: Path) -> None:
+    overrides = {"log_file": "/tmp/x.log", "debug": True, "log_format": "text"}
+    conf = write(tmp_path, "[DEFAULT]\ndebug = false\nuse_json = true\nlog_dir = /var/log\n")
+    logging = load_settings([conf], None, overrides).logging
+    assert (logging.debug, logging.use_json, logging.path) == (True, False, "/tmp/x.log")  # absolute: log_dir unused
+    assert load_settings([write(tmp_path, "[DEFAULT]\nlog_dir = /var/log\n")]).logging.path == "/var/log/glimpse.log"
 
 
 def test_unknown_options_function(tmp_path: Path) -> None:

@@ -78,3 +78,9 @@ def test_store_errors_name_locations_without_credentials(tmp_path: object) -> No
     with pytest.raises(StoreError) as failure:
         registry.for_location(LOCATIONS[0], {})
     assert SECRET not in failure.value.message
+
+
+def test_a_url_without_credentials_is_kept_as_written() -> None:
+    text = "database sqlite:////srv/glimpse/glimpse.db ready"
+    assert redact(text) == text
+    assert redact_url("https://h/p?token=1&x=2#frag") == "https://h/p?token=***&x=2#frag"

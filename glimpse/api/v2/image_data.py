@@ -12,7 +12,6 @@ from glimpse.api import deps
 from glimpse.api.routing import resource
 from glimpse.domain.inputs import parse_count
 from glimpse.errors import BadRequest, UnsupportedMediaType
-from glimpse.streaming import RequestBodyReader
 
 # ASCII digits only, at most 19 of them (a 64-bit offset): \d would also take other scripts' digits.
 _RANGE = re.compile(r"^bytes=([0-9]{0,19})-([0-9]{0,19})$")
@@ -30,7 +29,7 @@ async def upload(request: Request) -> Response:
     media = deps.media_type(request)
     if media and media != "application/octet-stream":
         raise UnsupportedMediaType(f"Unsupported Content-Type {media}: image data must be application/octet-stream.")
-    reader = RequestBodyReader(request.stream())
+    reader = deps.transfers(request).reader(request.stream())
     try:
         await deps.transfers(request).run(
             deps.images(request).upload,

@@ -16,7 +16,6 @@ from glimpse.domain.entities import Task
 from glimpse.domain.imports import ImportService
 from glimpse.domain.inputs import parse_count
 from glimpse.domain.legacy_tasks import create_import_task
-from glimpse.streaming import RequestBodyReader
 
 
 def _imports(request: Request) -> ImportService:
@@ -65,7 +64,7 @@ def task_view(task: Task) -> dict[str, Any]:
 
 
 async def stage(request: Request) -> Response:
-    reader = RequestBodyReader(request.stream())
+    reader = deps.transfers(request).reader(request.stream())
     try:
         await deps.transfers(request).run(
             _imports(request).stage,

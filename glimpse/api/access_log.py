@@ -1,0 +1,117 @@
+"""One access line per request on the `glimpse.access` logger, and the request named on every line it logs.
+
+A pure ASGI middleware (no Request object, no body buffering): it counts the bytes of the messages
+that pass and times the exchange. A response that did not complete says why at the end of its line:
+"client disconnected", "error" (an exception: the handler outside answers 500, after this line, which
+is logged with its traceback and the same request id), "cancelled at shutdown" or "incomplete".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from glimpse import logs
+from glimpse.logsafe import redact_query
+
+access_log = logging.getLogger("glimpse.access")
+
+
+@dataclass
+class _Exchange:
+    status: int | None = None
+    bytes_in: int = 0
+    bytes_out: int = 0
+    complete: bool = False
+    disconnected: bool = False
+    failed: bool = False
+    cancelled: bool = False
+
+    def outcome(self) -> str:
+        if self.complete:
+            return "complete"
+        if self.disconnected:
+            return "client disconnected"
+        if self.cancelled:
+            return "cancelled at shutdown"
+        return "error" if self.failed else "incomplete"
+
+
+def logged_path(scope: Scope) -> str:
+    """The path as the client sent it (percent-escapes kept: no line breaks from %0A), the query redacted."""
+    raw = scope.get("raw_path")
+    path = raw.decode("latin-1") if isinstance(raw, bytes) else scope.get("root_path", "") + scope["path"]
+    path = path.encode("unicode_escape").decode("ascii")
+    query = scope.get("query_string", b"").decode("latin-1")
+    return f"{path}?{redact_query(query)}" if query else path
+
+
+class AccessLogMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        exchange = _Exchange()
+
+        async def counted_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                exchange.bytes_in += len(message.get("body", b""))
+            elif message["type"] == "http.disconnect" and not exchange.complete:
+                exchange.disconnected = True
+            return message
+
+        async def counted_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                exchange.status = message["status"]
+            elif message["type"] == "http.response.body":
+                exchange.bytes_out += len(message.get("body", b""))
+                exchange.complete = not message.get("more_body", False)
+            try:
+                await send(message)
+            except OSError:  # uvicorn's ClientDisconnected
+                exchange.complete, exchange.disconnected = False, True
+                raise
+
+        with logs.bound(scope):
+            try:
+                await self.app(scope, counted_receive, counted_send)
+            except asyncio.CancelledError as exc:  # uvicorn's deadline at shutdown: no answer is sent
+                exchange.cancelled = True
+                logs.mark_logged(exc)  # said here; uvicorn's traceback of it says nothing more
+                raise
+            except BaseException:
+                exchange.status = exchange.status or 500  # the error handler outside answers 500
+                exchange.failed = True
+                raise
+            finally:
+                self._log(scope, exchange, time.perf_counter() - started)
+
+    @staticmethod
+    def _log(scope: Scope, exchange: _Exchange, duration: float) -> None:
+        client = scope.get("client")
+        fields = {
+            "remote_addr": client[0] if client else None,
+            "method": scope["method"],
+            "path": logged_path(scope),
+            "status": exchange.status,
+            "bytes_in": exchange.bytes_in,
+            "bytes_out": exchange.bytes_out,
+            "duration": round(duration, 6),
+            "outcome": exchange.outcome(),
+        }
+        note = "" if exchange.complete else f" ({fields['outcome']})"
+        access_log.info(
+            '%s "%s %s HTTP/%s" status: %s len: %d in: %d time: %.4f%s',
+            fields["remote_addr"] or "-", fields["method"], fields["path"], scope.get("http_version", "1.1"),
+            exchange.status or "-", exchange.bytes_out, exchange.bytes_in, duration, note,
+            extra={"access": fields},
+        )  # fmt: skip
