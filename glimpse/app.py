@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine
 from starlette.applications import Starlette
@@ -36,11 +37,13 @@ from glimpse.auth.unified_limits import KeystoneLimits
 from glimpse.config import Settings, load_settings
 from glimpse.dashboard import dashboard_middleware
 from glimpse.dashboard.web import BASE as DASHBOARD_BASE
-from glimpse.db import migrate
+from glimpse.db import embedded, migrate
 from glimpse.db.metadef_files import MetadefFiles
 from glimpse.db.metadefs import MetadefRepository
+from glimpse.db.purge import purge
 from glimpse.db.quotas import QuotaRepository
 from glimpse.db.repositories import ImageRepository
+from glimpse.db.scrub_queue import ScrubQueue
 from glimpse.db.session import make_engine, make_sessionmaker
 from glimpse.db.snapshots import ImageSnapshots
 from glimpse.db.tasks import TaskRepository
@@ -57,6 +60,7 @@ from glimpse.domain.members import MemberService
 from glimpse.domain.metadefs import MetadefService, PageLimits
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.schema import ImageSchema
+from glimpse.domain.scrubber import Scrubber, ScrubTiming
 from glimpse.domain.service import ImageService
 from glimpse.domain.stores import StoreMaintenance
 from glimpse.errors import BadRequest, ConfigError, GlimpseError
@@ -223,8 +227,10 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
     staging = FilesystemStore("os_glance_staging_store", settings.staging_dir, node)
     access = ImageAccess(repo, policy)
     uploads = ImageData(repo, stores, limits, node, access, quotas, rules)
-    locations = ImageLocations(repo, stores, limits, access)
-    images = ImageService(repo, stores, limits, policy, quotas, uploads, locations, schema, staging=staging)
+    locations = ImageLocations(repo, stores, limits, access, settings.delayed_delete)
+    images = ImageService(
+        repo, stores, limits, policy, quotas, uploads, locations, schema, staging, settings.delayed_delete
+    )
     members = MemberService(repo, policy, settings.image_member_quota)
     sources = Sources(import_options(settings), staging, download, settings.image_size_cap)
     tasks = TaskRepository(sessions)
@@ -241,6 +247,35 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
     page = PageLimits(settings.limit_param_default, settings.api_limit_max)
     catalog = MetadefService(MetadefRepository(sessions), policy, page)
     return Services(images, members, quotas, imports, maintenance, runner, catalog)
+
+
+def build_scrubber(settings: Settings) -> Scrubber:
+    """`glimpse scrub`: the configured database and stores, Glance's scrub options."""
+    sessions = make_sessionmaker(current_engine(settings))
+    node = node_name(settings)
+    timing = ScrubTiming(
+        scrub_time=settings.scrub_time,
+        pool_size=settings.scrub_pool_size,
+        stale_after=timedelta(seconds=settings.task_stale_after),
+    )
+    return Scrubber(ScrubQueue(sessions), build_stores(settings, node), node, timing)
+
+
+def hold_database(settings: Settings, what: str) -> None:
+    """This process uses the embedded database until it exits: `glimpse db restore` refuses meanwhile."""
+    embedded.hold_shared(settings.database_url, what)
+
+
+def backup_database(settings: Settings, target: Path) -> embedded.Copy:
+    return embedded.backup(settings.database_url, target)
+
+
+def restore_database(settings: Settings, source: Path) -> tuple[embedded.Copy, Path | None]:
+    return embedded.restore(settings.database_url, source)
+
+
+def purge_database(settings: Settings, age_in_days: int, max_rows: int) -> dict[str, int]:
+    return purge(make_sessionmaker(current_engine(settings)), age_in_days, max_rows)
 
 
 def build_metadef_files(settings: Settings) -> MetadefFiles:
@@ -415,4 +450,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
 def app_from_environment() -> Starlette:
     """Factory for uvicorn worker processes: settings arrive as JSON in the environment."""
     args = json.loads(os.environ[SETTINGS_ENV])
-    return create_app(load_settings(args["config_files"], args["config_dir"], args["overrides"]))
+    settings = load_settings(args["config_files"], args["config_dir"], args["overrides"])
+    hold_database(settings, "serve")  # each worker: it outlives a parent killed with -9
+    return create_app(settings)

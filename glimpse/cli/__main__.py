@@ -1,4 +1,5 @@
-"""The `glimpse` command: serve, db sync|version|import-glance, quota set|show|list, store migrate|verify|list."""
+"""The `glimpse` command: serve, db sync|version|import-glance|backup|restore|purge, quota set|show|list,
+store migrate|verify|list, scrub."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from rich.table import Table
 
 from glimpse import logsafe
 from glimpse.auth.context import RequestContext
+from glimpse.cli import database as database_cli
 from glimpse.cli import glance_import as glance_import_cli
 from glimpse.cli import metadefs as metadefs_cli
+from glimpse.cli import scrub as scrub_cli
 from glimpse.cli import store as store_cli
 from glimpse.config import Settings, load_settings, parse_size
 from glimpse.errors import BadRequest, ConfigError
@@ -70,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
         _config_args(db.add_parser(name, help=text))
     glance_import_cli.add_parser(db, _config_args)
     metadefs_cli.add_parsers(db, _config_args)
+    database_cli.add_parsers(db, _config_args)
+    scrub_cli.add_parser(sub, _config_args)
     return parser
 
 
@@ -105,7 +110,7 @@ class _ServeOptions(TypedDict):
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from glimpse.app import SETTINGS_ENV, build_services, create_app
+    from glimpse.app import SETTINGS_ENV, build_services, create_app, hold_database
     from glimpse.cli.http_protocol import HEAD_ENV, BoundedHttpToolsProtocol, head_bound
 
     settings = _settings(args)
@@ -115,6 +120,7 @@ def serve(args: argparse.Namespace) -> int:
             "an administrator. Bind to 127.0.0.1, configure [paste_deploy] flavor = keystone, or set "
             "[DEFAULT] allow_insecure_noauth_bind = true."
         )
+    hold_database(settings, "serve")
     services = build_services(settings)
     recovered = services.images.recover()
     if recovered:
@@ -154,6 +160,8 @@ def db(args: argparse.Namespace) -> int:
         from glimpse.app import build_glance_import
 
         return glance_import_cli.run(args, build_glance_import(settings, args.source))
+    if args.db_command in database_cli.COMMANDS:
+        return database_cli.run(args, settings, Console())
     if args.db_command in metadefs_cli.COMMANDS:
         from glimpse.app import build_metadef_files
 
@@ -220,13 +228,21 @@ def store(args: argparse.Namespace) -> int:
     return store_cli.run(args, settings, build_services(settings).stores)
 
 
+def scrub(args: argparse.Namespace) -> int:
+    from glimpse.app import build_scrubber, hold_database
+
+    settings = _settings(args)
+    hold_database(settings, "scrub")
+    return scrub_cli.run(args, build_scrubber(settings), settings.wakeup_time, Console())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logsafe.install()
     logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
-        commands = {"serve": serve, "db": db, "quota": quota, "store": store}
+        commands = {"serve": serve, "db": db, "quota": quota, "store": store, "scrub": scrub}
         return commands[args.command](args)
     except (ConfigError, BadRequest, ValueError) as exc:
         console.print(f"[red]glimpse: {redact(str(getattr(exc, 'message', exc)))}[/red]")
