@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import ColumnElement, exists, false, or_, select, update
@@ -137,9 +138,10 @@ class ScrubQueue:
                 .execution_options(synchronize_session=False)
             )
 
-    def restore(self, image_id: str, stale_after: timedelta) -> None:
+    def restore(self, image_id: str, stale_after: timedelta, check: Callable[[list[Location]], None]) -> None:
         """pending_delete -> active with everything it had, as `glance-scrubber --restore` does; Conflict
-        with the reason when it cannot be (not pending_delete, a scrubber at work, data already gone)."""
+        with the reason when it cannot be (not pending_delete, a scrubber at work, data already gone).
+        check: called with the copies to bring back, under the lock; it raises when one is unusable."""
         now = utcnow()
         with self._sessions.begin() as s:
             row = s.get(ImageRow, image_id, with_for_update=True)  # the row lock every scrubber write takes
@@ -154,17 +156,17 @@ class ScrubQueue:
                     raise Conflict(
                         f"Cannot restore image {image_id}: scrubber {row.upload_node} is deleting its data now."
                     )
-            statuses = list(
-                s.scalars(
-                    select(LocationRow.status)
-                    .where(LocationRow.image_id == image_id, LocationRow.status != "active")
-                    .with_for_update()
-                )
-            )
+            copies = s.execute(
+                select(LocationRow.status, LocationRow.url, LocationRow.meta)
+                .where(LocationRow.image_id == image_id, LocationRow.status != "active")
+                .with_for_update()
+            ).all()
+            statuses = [c[0] for c in copies]
             if any(status in ("deleting", "deleted") for status in statuses):
                 raise Conflict(f"Cannot restore image {image_id}: a scrubber has already removed (some of) its data.")
             if "pending_delete" not in statuses:
                 raise Conflict(f"Cannot restore image {image_id}: it has no data to restore.")
+            check([Location(url=c[1], metadata=json.loads(c[2])) for c in copies if c[0] == "pending_delete"])
             s.execute(
                 update(LocationRow)
                 .where(LocationRow.image_id == image_id, LocationRow.status == "pending_delete")

@@ -7,7 +7,7 @@ implementation may name the Protocol it satisfies without depending on any use c
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -402,6 +402,8 @@ class ScrubQueue(Protocol):
         """Give the image back for the next run."""
         ...
 
-    def restore(self, image_id: str, stale_after: timedelta) -> None:
-        """pending_delete -> active, or NotFound / Conflict saying why not."""
+    def restore(
+        self, image_id: str, stale_after: timedelta, check: Callable[[builtins.list[Location]], None]
+    ) -> None:
+        """pending_delete -> active, or NotFound / Conflict saying why not; check(copies) may refuse too."""
         ...

@@ -15,10 +15,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from glimpse.domain.entities import ScrubClaim
+from glimpse.domain.entities import Location, ScrubClaim
 from glimpse.domain.import_claim import process_name
 from glimpse.domain.ports import ScrubQueue, StoreRegistry
-from glimpse.errors import ClaimLost, GlimpseError
+from glimpse.errors import ClaimLost, Conflict, GlimpseError, NotFound
 from glimpse.logsafe import redact_url
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,23 @@ class Scrubber:
                 list(pool.map(lambda image_id: self._scrub(image_id, report), due))
 
     def restore(self, image_id: str) -> None:
-        self.queue.restore(image_id, self.timing.stale_after)
+        """Back to active, only when every copy of its data is still in its store."""
+
+        def check(copies: list[Location]) -> None:
+            for location in copies:
+                try:
+                    self.stores.for_location(location.url, location.metadata).size(location.url)
+                except NotFound:
+                    raise Conflict(
+                        f"Cannot restore image {image_id}: its data at {redact_url(location.url)} is missing."
+                    ) from None
+                except GlimpseError as exc:
+                    raise Conflict(
+                        f"Cannot restore image {image_id}: its data at {redact_url(location.url)} cannot be "
+                        f"checked now ({exc.message})."
+                    ) from None
+
+        self.queue.restore(image_id, self.timing.stale_after, check)
 
     def _scrub(self, image_id: str, report: ScrubReport) -> None:
         claim = self.queue.claim(image_id, self.name, self.timing.stale_after)
