@@ -31,20 +31,25 @@ def _age(text: str) -> int:
 def add_parsers(
     db: argparse._SubParsersAction[argparse.ArgumentParser], config_args: Callable[[argparse.ArgumentParser], None]
 ) -> None:
-    backup = db.add_parser(
-        "backup",
-        help="an online, consistent copy of the embedded SQLite database",
-        description="Copies the embedded database with SQLite's backup API while the service keeps running. "
-        "For MariaDB/MySQL or PostgreSQL use mysqldump --single-transaction or pg_dump.",
+    backup, restore = (
+        db.add_parser(name, help=text, description=description)
+        for name, text, description in (
+            (
+                "backup",
+                "an online, consistent copy of the embedded SQLite database",
+                "Copies the embedded database with SQLite's backup API while the service keeps running. "
+                "For MariaDB/MySQL or PostgreSQL use mysqldump --single-transaction or pg_dump.",
+            ),
+            (
+                "restore",
+                "put a backup of the embedded database back (refused while a server or scrubber uses it)",
+                "Replaces the embedded database with FILE; the database it replaces is kept beside it. "
+                "Run `glimpse store verify` afterwards to find images whose data is gone.",
+            ),
+        )
     )
-    backup.add_argument("file", type=Path, metavar="FILE")
-    restore = db.add_parser(
-        "restore",
-        help="put a backup of the embedded database back (refused while a server or scrubber uses it)",
-        description="Replaces the embedded database with FILE; the database it replaces is kept beside it. "
-        "Run `glimpse store verify` afterwards to find images whose data is gone.",
-    )
-    restore.add_argument("file", type=Path, metavar="FILE")
+    for command in (backup, restore):
+        command.add_argument("file", type=Path, metavar="FILE")
     purge = db.add_parser(
         "purge",
         help="remove rows deleted more than N days ago, as glance-manage db purge",

@@ -131,14 +131,21 @@ def _open(db: Path) -> sqlite3.Connection:
     return conn
 
 
-def backup(url: str, target: Path) -> Copy:
-    """`glimpse db backup`: a consistent copy of the embedded database while the service runs."""
+def _embedded(url: str, otherwise: str) -> Path:
+    """The embedded database's file; for another database, ConfigError(otherwise): never nothing silently."""
     db = sqlite_path(url)
     if db is None:
-        raise ConfigError(
-            "`glimpse db backup` copies the embedded SQLite database; back up MariaDB/MySQL with "
-            "mysqldump --single-transaction and PostgreSQL with pg_dump (see the README)."
-        )
+        raise ConfigError(otherwise)
+    return db
+
+
+def backup(url: str, target: Path) -> Copy:
+    """`glimpse db backup`: a consistent copy of the embedded database while the service runs."""
+    db = _embedded(
+        url,
+        "`glimpse db backup` copies the embedded SQLite database; back up MariaDB/MySQL with "
+        "mysqldump --single-transaction and PostgreSQL with pg_dump (see the README).",
+    )
     if not db.exists():
         raise ConfigError(f"There is no database at {db} to back up.")
     if target.absolute() == db:
@@ -155,12 +162,11 @@ def backup(url: str, target: Path) -> Copy:
 def restore(url: str, source_file: Path) -> tuple[Copy, Path | None]:
     """`glimpse db restore`: the backup becomes the embedded database, only while no process uses it.
     The database it replaces is kept beside it (returned) in case the wrong file was restored."""
-    db = sqlite_path(url)
-    if db is None:
-        raise ConfigError(
-            "`glimpse db restore` restores the embedded SQLite database; restore MariaDB/MySQL or PostgreSQL "
-            "with their own tools (mysql < dump.sql, pg_restore or psql; see the README)."
-        )
+    db = _embedded(
+        url,
+        "`glimpse db restore` restores the embedded SQLite database; restore MariaDB/MySQL or PostgreSQL "
+        "with their own tools (mysql < dump.sql, pg_restore or psql; see the README).",
+    )
     if not source_file.is_file():
         raise ConfigError(f"Backup file {source_file} not found.")
     copy = _check(source_file)
