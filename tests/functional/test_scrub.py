@@ -70,6 +70,11 @@ def _scrub(server: GlimpseServer, *args: str, conf: Path | None = None) -> subpr
     )
 
 
+def _with(server: GlimpseServer, option: str) -> str:
+    """The server's configuration with one more [DEFAULT] option (the file may end in [database])."""
+    return server.conf.read_text().replace("[DEFAULT]\n", f"[DEFAULT]\n{option}\n", 1)
+
+
 def _usage(server: GlimpseServer, project: str) -> dict[str, int]:
     usage = httpx.get(f"{server.url}/v2/info/usage", headers={"X-Project-Id": project}).json()["usage"]
     return {k: v["usage"] for k, v in usage.items()}
@@ -105,7 +110,7 @@ def test_delete_keeps_data_restore_brings_it_back_scrub_removes_it(
 
     clients.openstack("image", "delete", image_id)
     later = server.workdir / "later.conf"
-    later.write_text(server.conf.read_text() + "scrub_time = 3600\n")
+    later.write_text(_with(server, "scrub_time = 3600"))
     waiting = _scrub(server, conf=later)
     assert waiting.returncode == 0, waiting.stderr
     assert _file(server, image_id).exists() and _status(server, image_id) == "pending_delete"
@@ -202,7 +207,7 @@ def test_a_scrubber_killed_half_way_is_taken_over(server: GlimpseServer) -> None
     for image_id in ids:
         assert httpx.delete(f"{server.url}/v2/images/{image_id}").status_code == 204
     one = server.workdir / "one.conf"
-    one.write_text(server.conf.read_text() + "scrub_pool_size = 1\n")
+    one.write_text(_with(server, "scrub_pool_size = 1"))
     proc = subprocess.Popen(
         [GLIMPSE, "scrub", "--config-file", str(one), "--data-dir", str(server.data_dir)],
         stdout=subprocess.DEVNULL,
