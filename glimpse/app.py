@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
+from pathlib import Path
 
 from sqlalchemy import Engine
 from starlette.applications import Starlette
@@ -55,12 +56,14 @@ from glimpse.cache.node_cache import NodeCache
 from glimpse.config import CacheSettings, Settings, load_settings
 from glimpse.dashboard import dashboard_middleware
 from glimpse.dashboard.web import BASE as DASHBOARD_BASE
-from glimpse.db import migrate
+from glimpse.db import embedded, migrate
 from glimpse.db.health import ping, task_queue
 from glimpse.db.metadef_files import MetadefFiles
 from glimpse.db.metadefs import MetadefRepository
+from glimpse.db.purge import purge
 from glimpse.db.quotas import QuotaRepository
 from glimpse.db.repositories import ImageRepository
+from glimpse.db.scrub_queue import ScrubQueue
 from glimpse.db.session import make_engine, make_sessionmaker
 from glimpse.db.snapshots import ImageSnapshots
 from glimpse.db.tasks import TaskRepository
@@ -81,6 +84,7 @@ from glimpse.domain.property_rules import parse as parse_property_rules
 from glimpse.domain.protections import UNPROTECTED, PropertyProtections
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.schema import ImageSchema
+from glimpse.domain.scrubber import Scrubber, ScrubTiming
 from glimpse.domain.service import ImageService
 from glimpse.domain.signatures import Signatures
 from glimpse.domain.stores import StoreMaintenance
@@ -304,9 +308,10 @@ def build_services(
         repo, stores, limits, node, access, quotas, rules,
         signatures=signatures, cache=node_cache, serve_from_cache=serve_from_cache,
     )  # fmt: skip
-    locations = ImageLocations(repo, stores, limits, access)
+    locations = ImageLocations(repo, stores, limits, access, settings.delayed_delete)
     images = ImageService(
-        repo, stores, limits, policy, quotas, uploads, locations, schema, staging=staging, protections=protections
+        repo, stores, limits, policy, quotas, uploads, locations, schema,
+        staging=staging, protections=protections, delayed_delete=settings.delayed_delete,
     )
     members = MemberService(repo, policy, settings.image_member_quota)
     sources = Sources(import_options(settings), staging, download, settings.image_size_cap)
@@ -340,6 +345,35 @@ def build_cache(settings: CacheSettings | None) -> NodeCache | None:
         return NodeCache(settings.directory, settings.sqlite_db, settings.max_size, settings.stall_time)
     except (OSError, sqlite3.Error) as exc:
         raise ConfigError(f"image_cache_dir {settings.directory} is not usable: {exc}") from None
+
+
+def build_scrubber(settings: Settings) -> Scrubber:
+    """`glimpse scrub`: the configured database and stores, Glance's scrub options."""
+    sessions = make_sessionmaker(current_engine(settings))
+    node = node_name(settings)
+    timing = ScrubTiming(
+        scrub_time=settings.scrub_time,
+        pool_size=settings.scrub_pool_size,
+        stale_after=timedelta(seconds=settings.task_stale_after),
+    )
+    return Scrubber(ScrubQueue(sessions), build_stores(settings, node), node, timing)
+
+
+def hold_database(settings: Settings, what: str) -> None:
+    """This process uses the embedded database until it exits: `glimpse db restore` refuses meanwhile."""
+    embedded.hold_shared(settings.database_url, what)
+
+
+def backup_database(settings: Settings, target: Path) -> embedded.Copy:
+    return embedded.backup(settings.database_url, target)
+
+
+def restore_database(settings: Settings, source: Path) -> tuple[embedded.Copy, Path | None]:
+    return embedded.restore(settings.database_url, source)
+
+
+def purge_database(settings: Settings, age_in_days: int, max_rows: int) -> dict[str, int]:
+    return purge(make_sessionmaker(current_engine(settings)), age_in_days, max_rows)
 
 
 def build_metadef_files(settings: Settings) -> MetadefFiles:
@@ -661,4 +695,5 @@ def app_from_environment() -> Starlette:
     settings = load_settings(args["config_files"], args["config_dir"], args["overrides"])
     logsafe.install()
     logs.configure(settings.logging)  # every worker logs as the first process does, to the same place
+    hold_database(settings, "serve")  # each worker: it outlives a parent killed with -9
     return create_app(settings)

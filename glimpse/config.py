@@ -144,6 +144,15 @@ DEFAULT_OPTS: list[cfg.Opt] = [
         "staged data beside its other data on purpose.",
     ),
     cfg.BoolOpt(
+        "delayed_delete",
+        default=False,
+        help="Deleted images go to pending_delete with their data kept until `glimpse scrub` removes it (after "
+        "scrub_time); `glimpse scrub --restore IMAGE` brings one back meanwhile.",
+    ),
+    cfg.IntOpt("scrub_time", default=0, min=0, help="Seconds an image stays pending_delete before it is scrubbed."),
+    cfg.IntOpt("scrub_pool_size", default=1, min=1, help="Images one scrubber scrubs at once."),
+    cfg.IntOpt("wakeup_time", default=300, min=0, help="Seconds between the runs of `glimpse scrub --daemon`."),
+    cfg.BoolOpt(
         "use_keystone_limits",
         default=False,
         help="Take per-project limits from Keystone's unified limits ([oslo_limit]) instead of Glimpse's own.",
@@ -255,6 +264,10 @@ class Settings:
     # [key_manager] and [barbican], for castellan: where the certificates of signed images come from.
     key_manager: dict[str, dict[str, object]] = field(default_factory=dict)
     use_keystone_limits: bool = False
+    delayed_delete: bool = False
+    scrub_time: int = 0
+    scrub_pool_size: int = 1
+    wakeup_time: int = 300
     disk_formats: tuple[str, ...] = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
     container_formats: tuple[str, ...] = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
     require_image_format_match: bool = True
@@ -469,6 +482,10 @@ def load_settings(
             keystone={opt.dest: conf.keystone_authtoken[opt.dest] for opt in AUTHTOKEN_OPTS},
             key_manager=_key_manager_options(conf),
             use_keystone_limits=conf.use_keystone_limits,
+            delayed_delete=conf.delayed_delete,
+            scrub_time=conf.scrub_time,
+            scrub_pool_size=conf.scrub_pool_size,
+            wakeup_time=conf.wakeup_time,
             disk_formats=tuple(conf.image_format.disk_formats),
             container_formats=tuple(conf.image_format.container_formats),
             require_image_format_match=conf.image_format.require_image_format_match,

@@ -1,5 +1,5 @@
-"""The `glimpse` command: serve, status, db sync|version|import-glance, quota set|show|list, store migrate|verify|list,
-cache list|queue|delete|clear|prune|clean."""
+"""The `glimpse` command: serve, status, db sync|version|import-glance|backup|restore|purge, quota set|show|list,
+store migrate|verify|list, scrub, cache list|queue|delete|clear|prune|clean."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ from rich.table import Table
 from glimpse import logs, logsafe
 from glimpse.auth.context import RequestContext
 from glimpse.cli import cache as cache_cli
+from glimpse.cli import database as database_cli
 from glimpse.cli import glance_import as glance_import_cli
 from glimpse.cli import metadefs as metadefs_cli
+from glimpse.cli import scrub as scrub_cli
 from glimpse.cli import startup
 from glimpse.cli import status as status_cli
 from glimpse.cli import store as store_cli
@@ -83,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
         _config_args(db.add_parser(name, help=text))
     glance_import_cli.add_parser(db, _config_args)
     metadefs_cli.add_parsers(db, _config_args)
+    database_cli.add_parsers(db, _config_args)
+    scrub_cli.add_parser(sub, _config_args)
     return parser
 
 
@@ -143,7 +147,7 @@ def serve(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from glimpse.app import SETTINGS_ENV, SHUTDOWN_MARGIN, build_services, create_app, reloader
+    from glimpse.app import SETTINGS_ENV, SHUTDOWN_MARGIN, build_services, create_app, hold_database, reloader
     from glimpse.auth.policy import Policy
     from glimpse.cli.http_protocol import HEAD_ENV, BoundedHttpToolsProtocol, head_bound
     from glimpse.cli.supervisor import Supervisor
@@ -155,6 +159,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             "an administrator. Bind to 127.0.0.1, configure [paste_deploy] flavor = keystone, or set "
             "[DEFAULT] allow_insecure_noauth_bind = true."
         )
+    hold_database(settings, "serve")
     policy = Policy(settings.policy_file)
     services = build_services(settings, policy)
     recovered = services.images.recover()
@@ -199,6 +204,8 @@ def db(args: argparse.Namespace) -> int:
         from glimpse.app import build_glance_import
 
         return glance_import_cli.run(args, build_glance_import(settings, args.source))
+    if args.db_command in database_cli.COMMANDS:
+        return database_cli.run(args, settings, Console())
     if args.db_command in metadefs_cli.COMMANDS:
         from glimpse.app import build_metadef_files
 
@@ -275,13 +282,23 @@ def cache(args: argparse.Namespace) -> int:
     return cache_cli.run(args, build_services(_settings(args)).cache, _admin())
 
 
+def scrub(args: argparse.Namespace) -> int:
+    from glimpse.app import build_scrubber, hold_database
+
+    settings = _settings(args)
+    hold_database(settings, "scrub")
+    return scrub_cli.run(args, build_scrubber(settings), settings.wakeup_time, Console())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logsafe.install()
     logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
-        commands = {"serve": serve, "db": db, "quota": quota, "store": store, "status": status, "cache": cache}
+        commands = {
+            "serve": serve, "db": db, "quota": quota, "store": store, "status": status, "cache": cache, "scrub": scrub,
+        }  # fmt: skip
         return commands[args.command](args)
     except (ConfigError, BadRequest, ValueError) as exc:
         console.print(f"[red]glimpse: {redact(str(getattr(exc, 'message', exc)))}[/red]")

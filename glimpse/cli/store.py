@@ -159,11 +159,20 @@ def _verify(args: argparse.Namespace, out: Console, maintenance: StoreMaintenanc
         ]
         reporter = RichProgress(bars, len(copies), sum(i.size or 0 for i, _ in copies), "verifying", "copies")
         checked, findings = maintenance.verify(args.store, reporter)
+    orphans = maintenance.unreferenced(args.store)
     for f in findings:
         copy = f"image {f.image_id} in store {f.store_id or '?'}"
         out.print(f"[red]{f.problem}[/red] {copy}: {redact(f.detail)}", soft_wrap=True)
+    for f in orphans:
+        where_data = f"data {redact(f.url)} in store {f.store_id}"
+        out.print(f"[yellow]unreferenced[/yellow] {where_data}: {f.detail}", soft_wrap=True)
     where = f" in store {args.store}" if args.store else ""
+    kinds = Counter(f.problem for f in findings)
+    detail = ", ".join(f"{n} {problem}" for problem, n in sorted(kinds.items()))
     out.print(
-        f"Verified {checked} cop{'y' if checked == 1 else 'ies'} of image data{where}: {len(findings)} problem(s)."
+        f"Verified {checked} cop{'y' if checked == 1 else 'ies'} of image data{where}: {len(findings)} problem(s)"
+        + (f" ({detail})" if detail else "")
+        + f"; {len(orphans)} unreferenced file(s).",
+        soft_wrap=True,
     )
-    return 1 if findings else 0
+    return 1 if findings or orphans else 0

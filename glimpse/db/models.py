@@ -73,19 +73,26 @@ class ImageRow(Base):
     # Deleted images stay as tombstones so an id is never reused.
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     revision: Mapped[int] = mapped_column(Integer, default=0)
-    # Which server process is writing this image's data (status saving), so a restart can recover it.
+    # Which server process is writing this image's data (status saving), so a restart can recover it;
+    # for an image with data waiting for the scrubber, the scrubber process holding it.
     upload_node: Mapped[str | None] = mapped_column(String(255))
     # Refreshed while data arrives; an upload whose heartbeat stopped belongs to a dead process.
     upload_heartbeat_at: Mapped[datetime | None] = mapped_column(Timestamp)
-    # The claim token of the upload (or staging) allowed to publish data; a new upload gets a new one.
+    # The claim token of the upload (or staging) allowed to publish data, or of the scrubber allowed to
+    # delete it (delayed delete); a new upload or scrub gets a new one.
     upload_claim: Mapped[str | None] = mapped_column(String(36))
 
     properties: Mapped[list[PropertyRow]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="PropertyRow.name"
     )
     tags: Mapped[list[TagRow]] = relationship(cascade="all, delete-orphan", lazy="selectin", order_by="TagRow.id")
+    # The copies the image serves from; copies waiting for the scrubber (pending_delete, deleting) and
+    # scrubbed ones (deleted) stay as rows of their own status, outside this collection.
     locations: Mapped[list[LocationRow]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin", order_by="LocationRow.id"
+        primaryjoin="and_(ImageRow.id == LocationRow.image_id, LocationRow.status == 'active')",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="LocationRow.id",
     )
 
     __table_args__ = (
@@ -142,6 +149,8 @@ class LocationRow(Base):
     image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
     url: Mapped[str] = mapped_column(Text)
     meta: Mapped[str] = mapped_column(Text, default="{}")
+    # active; pending_delete (delayed delete: data kept for the scrubber); deleting (a scrubber is removing
+    # the data: it can no longer be restored); deleted (data removed, row kept until `glimpse db purge`).
     status: Mapped[str] = mapped_column(String(30), default="active")
     created_at: Mapped[datetime] = mapped_column(Timestamp)
 

@@ -46,7 +46,13 @@ def stored_bytes(s: Session, project_id: str) -> int:
 
     One statement, so one snapshot: an upload activating meanwhile (size set and reservation dropped in
     one commit) is seen either before or after, never half (neither counted)."""
-    copies = select(func.count()).where(LocationRow.image_id == ImageRow.id).scalar_subquery()
+    # A copy waiting for the scrubber still holds its bytes (Glance counts every location not deleted); an
+    # image pending_delete is not counted at all (deleted is set), as Glance leaves it out.
+    copies = (
+        select(func.count())
+        .where(LocationRow.image_id == ImageRow.id, LocationRow.status != "deleted")
+        .scalar_subquery()
+    )
     stored = (
         select(func.coalesce(func.sum(ImageRow.size * case((copies > 1, copies), else_=1)), 0))
         .where(ImageRow.owner == project_id, ImageRow.deleted == false())

@@ -9,12 +9,12 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true, tuple_, update
+from sqlalchemy import ColumnElement, and_, case, exists, false, func, or_, select, true, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from glimpse.db.image_data import ImageDataWrites
-from glimpse.db.models import ImageRow, MemberRow, PropertyRow, ReservationRow, TagRow, table_of, utcnow
+from glimpse.db.models import ImageRow, LocationRow, MemberRow, PropertyRow, ReservationRow, TagRow, table_of, utcnow
 from glimpse.db.quotas import count_images, lock_project
 from glimpse.db.session import SessionFactory, rowcount
 from glimpse.db.tasks import hold_claim
@@ -297,8 +297,15 @@ class ImageRepository(ImageDataWrites):
                 stmt = stmt.where(ImageRow.id > after)
             return [_to_record(row) for row in s.scalars(stmt.order_by(ImageRow.id).limit(limit))]
 
-    def remove_location(self, image_id: str, url: str) -> None:
-        """Forget one copy of the data; Conflict when it is the image's last one, NotFound when absent."""
+    def referenced_urls(self) -> set[str]:
+        """Every location any image (a deleted one waiting for the scrubber included) still refers to."""
+        with self._tx() as s:
+            return set(s.scalars(select(LocationRow.url).where(LocationRow.status != "deleted")))
+
+    def remove_location(self, image_id: str, url: str, delayed: bool = False) -> None:
+        """Forget one copy of the data; Conflict when it is the image's last one, NotFound when absent.
+
+        delayed: the copy's row stays, pending_delete, for the scrubber to remove its data."""
         with self._tx() as s:
             row = s.get(ImageRow, image_id, with_for_update=True)
             if row is None or row.deleted:
@@ -310,16 +317,26 @@ class ImageRepository(ImageDataWrites):
                 raise Conflict(
                     "Cannot delete image data from the only store containing it. Consider deleting the image instead."
                 )
-            row.locations.remove(found[0])
+            if delayed:
+                found[0].status = "pending_delete"
+                s.flush()
+                s.expire(row, ["locations"])
+            else:
+                row.locations.remove(found[0])
             row.updated_at = utcnow()
 
-    def delete(self, image_id: str, revision: int | None = None) -> builtins.list[Location]:
+    def delete(self, image_id: str, revision: int | None = None, delayed: bool = False) -> builtins.list[Location]:
         """Mark the image deleted (its id stays reserved) and hand back the locations to purge.
 
         A compare-and-swap: only an unprotected image (Forbidden otherwise) and, given the revision the
         caller read, only if nobody changed it since (Conflict): a racing protected=true always wins.
+        delayed (delayed_delete, as Glance has it): an image that is not queued goes to pending_delete
+        instead, hidden like a deleted one; its data, locations, properties, tags and members stay for
+        the scrubber (or `glimpse scrub --restore`), and nothing is handed back to purge now.
         """
         now = utcnow()
+        # A queued image has no data to keep: it is deleted at once, as Glance does.
+        status = case((ImageRow.status == "queued", "deleted"), else_="pending_delete") if delayed else "deleted"
         wanted = [ImageRow.id == image_id, ImageRow.deleted == false(), ImageRow.protected == false()]
         if revision is not None:
             wanted.append(ImageRow.revision == revision)
@@ -328,7 +345,7 @@ class ImageRepository(ImageDataWrites):
                 update(ImageRow)
                 .where(*wanted)
                 .values(
-                    status="deleted",
+                    status=status,
                     deleted=True,
                     deleted_at=now,
                     updated_at=now,
@@ -345,13 +362,20 @@ class ImageRepository(ImageDataWrites):
                     raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
                 raise Conflict(f"Image {image_id} was changed by another request; retry with its new state.")
             assert row is not None
+            # Whatever upload or import was under way has nothing to reserve for any more.
+            s.execute(table_of(ReservationRow).delete().where(ReservationRow.image_id == image_id))
+            if row.status == "pending_delete":
+                s.execute(
+                    update(LocationRow)
+                    .where(LocationRow.image_id == image_id, LocationRow.status == "active")
+                    .values(status="pending_delete")
+                )
+                return []
             locations = [Location(url=loc.url, metadata=json.loads(loc.meta)) for loc in row.locations]
             row.properties.clear()
             row.tags.clear()
             row.locations.clear()
             s.execute(table_of(MemberRow).delete().where(MemberRow.image_id == image_id))
-            # Whatever upload or import was under way has nothing to reserve for any more.
-            s.execute(table_of(ReservationRow).delete().where(ReservationRow.image_id == image_id))
             return locations
 
 

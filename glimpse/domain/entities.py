@@ -129,6 +129,14 @@ class Fence:
 
 
 @dataclass(frozen=True)
+class ScrubClaim:
+    """A scrubber's claim on an image whose data waits for it: valid while the image holds this token."""
+
+    image_id: str
+    token: str
+
+
+@dataclass(frozen=True)
 class ProjectLimits:
     """None means no limit of that kind for the project."""
 

@@ -34,7 +34,16 @@ def purge(stores: StoreRegistry, location: Location) -> None:
 
 
 class ImageLocations:
-    def __init__(self, repo: ImageRepository, stores: StoreRegistry, limits: Limits, access: ImageAccess) -> None:
+    def __init__(
+        self,
+        repo: ImageRepository,
+        stores: StoreRegistry,
+        limits: Limits,
+        access: ImageAccess,
+        delayed_delete: bool = False,
+    ) -> None:
+        """delayed_delete: a store's copy deleted through the API waits (pending_delete) for the scrubber."""
+        self.delayed_delete = delayed_delete
         self.repo = repo
         self.stores = stores
         self.limits = limits
@@ -110,5 +119,6 @@ class ImageLocations:
         if not held:
             raise NotFound(f"Image {image_id} is not available in store {store_id}.")
         for location in held:
-            self.repo.remove_location(image_id, location.url)
-            purge(self.stores, location)
+            self.repo.remove_location(image_id, location.url, delayed=self.delayed_delete)
+            if not self.delayed_delete:
+                purge(self.stores, location)

@@ -7,7 +7,7 @@ implementation may name the Protocol it satisfies without depending on any use c
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -23,6 +23,7 @@ from glimpse.domain.entities import (
     Member,
     ProjectLimits,
     ProjectUsage,
+    ScrubClaim,
     StoredData,
     StoreInfo,
     Task,
@@ -75,15 +76,21 @@ class ImageRepository(Protocol):
         """A page of the images holding data (active or deactivated), in id order after `after`."""
         ...
 
-    def remove_location(self, image_id: str, url: str) -> None:
-        """Forget one copy of the data; Conflict when it is the image's last one, NotFound when absent."""
+    def referenced_urls(self) -> set[str]:
+        """Every location any image (a deleted one waiting for the scrubber included) still refers to."""
         ...
 
-    def delete(self, image_id: str, revision: int | None = None) -> builtins.list[Location]:
+    def remove_location(self, image_id: str, url: str, delayed: bool = False) -> None:
+        """Forget one copy of the data; Conflict when it is the image's last one, NotFound when absent.
+        delayed: the copy stays, pending_delete, for the scrubber."""
+        ...
+
+    def delete(self, image_id: str, revision: int | None = None, delayed: bool = False) -> builtins.list[Location]:
         """Mark the image deleted (its id stays reserved) and hand back the locations to purge.
 
         A compare-and-swap: only an unprotected image (Forbidden otherwise) and, given the revision the
-        caller read, only if nobody changed it since (Conflict): a racing protected=true always wins."""
+        caller read, only if nobody changed it since (Conflict): a racing protected=true always wins.
+        delayed: a non-queued image goes to pending_delete with its data kept for the scrubber."""
         ...
 
     def begin_upload(
@@ -429,4 +436,42 @@ class ImageCache(Protocol):
 
     def clean(self) -> None:
         """Remove set-aside copies, stalled partial ones and files no record vouches for."""
+        ...
+
+
+class ScrubQueue(Protocol):
+    """The data delayed delete keeps, claimed one image at a time (db/scrub_queue.py has the details)."""
+
+    def due(self, older_than: timedelta, limit: int = 1000) -> builtins.list[str]:
+        """Images deleted (pending_delete) longer ago than older_than, and live images with a copy waiting."""
+        ...
+
+    def claim(self, image_id: str, node: str, stale_after: timedelta) -> ScrubClaim | None:
+        """The image for this scrubber, or None while another holds it with a fresh heartbeat."""
+        ...
+
+    def beat(self, claim: ScrubClaim) -> bool:
+        """Still mine? Refreshes the heartbeat."""
+        ...
+
+    def start_deleting(self, claim: ScrubClaim) -> builtins.list[tuple[int, Location]]:
+        """The waiting copies become unrestorable; every copy being deleted, by its row id. ClaimLost."""
+        ...
+
+    def copy_deleted(self, claim: ScrubClaim, location_id: int) -> None:
+        """That copy's data is gone. ClaimLost."""
+        ...
+
+    def finish(self, claim: ScrubClaim) -> str | None:
+        """Release the claim; a pending_delete image with no copy left becomes deleted (returned). ClaimLost."""
+        ...
+
+    def release(self, claim: ScrubClaim) -> None:
+        """Give the image back for the next run."""
+        ...
+
+    def restore(
+        self, image_id: str, stale_after: timedelta, check: Callable[[builtins.list[Location]], None]
+    ) -> None:
+        """pending_delete -> active, or NotFound / Conflict saying why not; check(copies) may refuse too."""
         ...

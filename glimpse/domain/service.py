@@ -61,12 +61,15 @@ class ImageService:
         schema: ImageSchema = DEFAULT_SCHEMA,
         staging: Store | None = None,
         protections: PropertyProtections = UNPROTECTED,
+        delayed_delete: bool = False,
     ) -> None:
         """staging: where glance-direct data waits; an image deleted while staged loses its staged file.
         protections: the operator's property protections; every image this service returns to a caller
-        is shown without the properties the caller may not read."""
+        is shown without the properties the caller may not read.
+        delayed_delete: a deleted image's data stays (pending_delete) for the scrubber."""
         self.staging = staging
         self.protections = protections
+        self.delayed_delete = delayed_delete
         self.schema = schema
         self.quotas = quotas
         self.repo = repo
@@ -198,7 +201,7 @@ class ImageService:
         for location in image.locations:  # data others still use (Ceph clones) keeps its image: 409
             check_deletable(self.stores.for_location(location.url, location.metadata), location.url)
         # Refused when protected or changed meanwhile; the image's quota reservation goes in the same transaction.
-        for location in self.repo.delete(image_id, image.revision):
+        for location in self.repo.delete(image_id, image.revision, delayed=self.delayed_delete):
             purge(self.stores, location)
         if self.staging is not None:  # staged (or being staged): nothing will import it now
             self.staging.delete(self.staging.url_for(image_id))

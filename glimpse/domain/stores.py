@@ -217,6 +217,21 @@ class StoreMaintenance:
                 progress.end_image(image, "ok" if found is None else found.problem)
         return checked, findings
 
+    def unreferenced(self, store_id: str | None = None) -> list[Finding]:
+        """Data no image refers to, in the stores that can list what they hold (file stores): after a
+        database restore, the images created since the backup. An upload finishing meanwhile shows too."""
+        referenced = self.repo.referenced_urls()
+        findings = []
+        for name, store in self.stores.stores.items():
+            listing = getattr(store, "stored_ids", None)
+            if (store_id is not None and name != store_id) or listing is None or store.read_only:
+                continue
+            for key in listing():
+                url = store.url_for(key)
+                if url not in referenced:
+                    findings.append(Finding(key, name, url, "unreferenced", "no image refers to this data"))
+        return findings
+
     def _check(self, image: Image, store_id: str, location: Location, progress: Progress) -> Finding | None:
         store = self.stores.stores[store_id]
         try:

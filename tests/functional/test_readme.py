@@ -69,6 +69,14 @@ NOT_RUN = {
         "a deployment's configuration and another host; test_metrics.py runs glimpse status (--json, --url) on a"
         " running node"
     ),
+    "glimpse scrub --config-file glance-api.conf": (
+        "needs images deleted under delayed_delete; test_scrub.py runs glimpse scrub once, racing, killed and"
+        " with --restore against a real server"
+    ),
+    "glimpse db backup /backups/": (
+        "a deployment's path; test_backup.py runs db backup during writes, db restore and store verify"
+    ),
+    "mysqldump --single-transaction": "the databases' own tools, on a deployment's database named glance",
     "glimpse db import-glance --from mysql+pymysql://glance:secret@db/glance": (
         "needs a Glance database at host `db`; test_glance_import.py runs import-glance (--dry-run, --verify,"
         " --sample) on a real Glance's MariaDB, PostgreSQL and SQLite databases"
