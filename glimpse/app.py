@@ -55,6 +55,7 @@ from glimpse.domain.imports import ImportService
 from glimpse.domain.limits import Limits
 from glimpse.domain.members import MemberService
 from glimpse.domain.metadefs import MetadefService, PageLimits
+from glimpse.domain.notifications import Events
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.schema import ImageSchema
 from glimpse.domain.service import ImageService
@@ -63,6 +64,7 @@ from glimpse.errors import BadRequest, ConfigError, GlimpseError
 from glimpse.extras import require
 from glimpse.formats.conversion import ProcessLimits
 from glimpse.formats.inspection import FormatRules
+from glimpse.messaging.queue import QueuedNotifier
 from glimpse.optvalues import as_float, as_int, as_list
 from glimpse.sources.egress import EgressPolicy
 from glimpse.sources.egress import Limits as EgressLimits
@@ -188,7 +190,22 @@ def current_engine(settings: Settings, *, migrate_embedded: bool = True) -> Engi
     return engine
 
 
-def build_services(settings: Settings, policy: Policy | None = None, *, migrate_embedded: bool = True) -> Services:
+def build_notifier(settings: Settings) -> QueuedNotifier | None:
+    """Glance's notifications through oslo.messaging when [oslo_messaging_notifications] names a driver."""
+    if not settings.notifications.enabled:
+        return None
+    require("oslo_messaging", "[oslo_messaging_notifications] driver")
+    from glimpse.messaging.oslo import oslo_sender
+
+    files, publisher = settings.config_files, settings.notifications.publisher_id
+    return QueuedNotifier(lambda: oslo_sender(files, publisher), capacity=settings.notifications.queue_size)
+
+
+def build_services(
+    settings: Settings, policy: Policy | None = None, *, migrate_embedded: bool = True, events: Events | None = None
+) -> Services:
+    """events: where the use cases' notifications go (nowhere by default: the server passes its notifier)."""
+    events = events or Events()
     engine = current_engine(settings, migrate_embedded=migrate_embedded)
     policy = policy or Policy(settings.policy_file)
     sessions = make_sessionmaker(engine)
@@ -222,13 +239,15 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
     stores = build_stores(settings, node)
     staging = FilesystemStore("os_glance_staging_store", settings.staging_dir, node)
     access = ImageAccess(repo, policy)
-    uploads = ImageData(repo, stores, limits, node, access, quotas, rules)
+    uploads = ImageData(repo, stores, limits, node, access, quotas, rules, events)
     locations = ImageLocations(repo, stores, limits, access)
-    images = ImageService(repo, stores, limits, policy, quotas, uploads, locations, schema, staging=staging)
-    members = MemberService(repo, policy, settings.image_member_quota)
+    images = ImageService(
+        repo, stores, limits, policy, quotas, uploads, locations, schema, staging=staging, events=events
+    )
+    members = MemberService(repo, policy, settings.image_member_quota, events)
     sources = Sources(import_options(settings), staging, download, settings.image_size_cap)
     tasks = TaskRepository(sessions)
-    imports = ImportService(repo, stores, limits, quotas, uploads, tasks, policy, sources, node)
+    imports = ImportService(repo, stores, limits, quotas, uploads, tasks, policy, sources, node, events)
     timing = ImportTiming(
         heartbeat_every=settings.task_heartbeat_interval,
         stale_after=timedelta(seconds=settings.task_stale_after),
@@ -236,7 +255,7 @@ def build_services(settings: Settings, policy: Policy | None = None, *, migrate_
         upload_abandoned_after=timedelta(seconds=settings.upload_heartbeat_timeout),
     )
     scratch = settings.staging_dir / f"work-{node_tag(node)}"
-    runner = ImportRunner(repo, stores, limits, quotas, uploads, rules, tasks, sources, scratch, node, timing)
+    runner = ImportRunner(repo, stores, limits, quotas, uploads, rules, tasks, sources, scratch, node, timing, events)
     maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm)
     page = PageLimits(settings.limit_param_default, settings.api_limit_max)
     catalog = MetadefService(MetadefRepository(sessions), policy, page)
@@ -359,7 +378,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     logsafe.install()  # no log line carries a location's or a URL's credentials
     policy = Policy(settings.policy_file)
     auth = auth_middleware(settings, policy)
-    services = services or build_services(settings, policy)
+    notifier = build_notifier(settings)
+    events = Events(notifier, settings.notifications.disabled) if notifier else None
+    services = services or build_services(settings, policy, events=events)
     worker = TaskWorker(services.runner, max_workers=settings.import_max_workers)
 
     @asynccontextmanager
@@ -367,6 +388,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         worker.start()
         yield
         worker.stop()
+        if notifier is not None:
+            notifier.close()  # what is still queued gets a moment to go out
 
     import_methods = list(services.imports.options.methods)
     cors = cors_rules(settings)
@@ -409,6 +432,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     app.state.metadefs = services.metadefs
     app.state.import_methods = import_methods
     app.state.transfers = transfers
+    app.state.notifier = notifier
     return app
 
 

@@ -19,6 +19,12 @@ from oslo_utils import strutils
 from glimpse.auth.options import AUTHTOKEN_OPTS, PASTE_OPTS, split_flavor
 from glimpse.errors import ConfigError
 from glimpse.formats.options import CONVERSION_OPTS, IMAGE_FORMAT_OPTS
+from glimpse.messaging.options import (
+    NOTIFICATIONS_OPTS,
+    NOTIFIER_DEFAULT_OPTS,
+    NotificationSettings,
+    notification_settings,
+)
 from glimpse.option_report import OptionReport, report_options
 from glimpse.option_types import glance_list_opt
 from glimpse.optvalues import as_int
@@ -161,7 +167,8 @@ TASKFLOW_OPTS: list[cfg.Opt] = [
     cfg.IntOpt("max_workers", default=10, min=1, help="Imports each API process runs at once."),
 ]
 SECTIONS: dict[str, list[cfg.Opt]] = {
-    "DEFAULT": DEFAULT_OPTS,
+    "DEFAULT": DEFAULT_OPTS + NOTIFIER_DEFAULT_OPTS,
+    "oslo_messaging_notifications": NOTIFICATIONS_OPTS,
     "database": DATABASE_OPTS,
     "glance_store": GLANCE_STORE_OPTS,
     "paste_deploy": PASTE_OPTS,
@@ -247,6 +254,7 @@ class Settings:
     download_properties: tuple[str, ...] = ("hw_", "trait:", "os_distro", "os_secure_boot", "os_type")
     config_files: tuple[str, ...] = ()
     dashboard_secret_key: str | None = None
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
     unknown_options: tuple[str, ...] = field(default=())
     no_effect_options: tuple[str, ...] = field(default=())  # Glance's, accepted without effect
 
@@ -292,11 +300,15 @@ def _store_sections(backends: dict[str, str] | None) -> dict[str, list[cfg.Opt]]
     return sections
 
 
-def option_report(files: list[str], backends: dict[str, str] | None = None) -> OptionReport:
-    """The options in the files Glimpse does not read; backends: store id -> type."""
+def option_report(
+    files: list[str], backends: dict[str, str] | None = None, notifying: bool = False
+) -> OptionReport:
+    """The options in the files Glimpse does not read; backends: store id -> type; notifying: oslo.messaging
+    reads [oslo_messaging_rabbit] (notifications are on)."""
     stores = _store_sections(backends)
     every_driver = {o.dest for opts in DRIVER_OPTS.values() for o in opts}
-    return report_options(files, {**SECTIONS, **stores}, stores, every_driver)
+    delegated = ("oslo_messaging_rabbit",) if notifying else ()
+    return report_options(files, {**SECTIONS, **stores}, stores, every_driver, delegated)
 
 
 def unknown_options(files: list[str], backends: dict[str, str] | None = None) -> list[str]:
@@ -344,7 +356,8 @@ def load_settings(
     try:
         backends, default_backend, multi_store = configured_backends(conf, data_dir, datadir, SECTIONS)
         enabled = {b.id: b.type for b in backends} if multi_store else {}
-        report = option_report(files, enabled)
+        notifications = notification_settings(conf)
+        report = option_report(files, enabled, notifications.enabled)
         auth_flavor, cache_flavors = split_flavor(conf.paste_deploy.flavor)
         return Settings(
             bind_host=str(o.get("bind_host", conf.bind_host)),
@@ -404,6 +417,7 @@ def load_settings(
             download_properties=tuple(conf.glance_download_properties.extra_properties),
             config_files=tuple(files),
             dashboard_secret_key=conf.dashboard.secret_key,
+            notifications=notifications,
             unknown_options=report.unknown,
             no_effect_options=report.no_effect + cache_flavors,
         )

@@ -23,6 +23,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "redis": ("redis", "redis"),
     "pymysql": ("PyMySQL", "mysql"),
     "psycopg": ("psycopg[binary]", "postgresql"),
+    "oslo_messaging": ("oslo.messaging", "notifications"),
 }
 
 # Not on PyPI: the distribution packages them with Ceph.

@@ -3,6 +3,8 @@ download with ranges and fallback between locations, and the recovery of uploads
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ from glimpse.domain.access import ImageAccess
 from glimpse.domain.entities import Image, Location, StoredData
 from glimpse.domain.image_locations import purge
 from glimpse.domain.limits import Limits
+from glimpse.domain.notifications import Events, import_lists
 from glimpse.domain.ports import ImageRepository, Store, StoreRegistry
 from glimpse.domain.quotas import QuotaService
 from glimpse.errors import BadRequest, Conflict, Forbidden, Gone, NotFound, RangeNotSatisfiable, StoreError, TooLarge
@@ -41,7 +44,9 @@ class ImageData:
         access: ImageAccess,
         quotas: QuotaService,
         format_rules: FormatRules,
+        events: Events | None = None,
     ) -> None:
+        self.events = events or Events()
         self.repo = repo
         self.stores = stores
         self.limits = limits
@@ -69,6 +74,7 @@ class ImageData:
             raise TooLarge(f"Image size {expected_size} exceeds the allowed {max_size} bytes.")
         max_uploading = self.quotas.effective(image.owner).image_count_uploading if image.owner else None
         claim = self.repo.begin_upload(image_id, image.owner, self.node, max_uploading)
+        self._announce(dataclasses.replace(image, status="saving"), store.name)
         try:
             beating = Heartbeat(chunks, self.upload_beat(image_id, claim), self.limits.heartbeat_every)
             metered = self.quotas.metered(image_id, image.owner, beating, expected_size)
@@ -80,11 +86,29 @@ class ImageData:
                 expected_size=expected_size,
                 hash_algo=self.limits.hashing_algorithm,
             )
-        except BaseException:
+        except BaseException as exc:
+            self._failed(image_id, exc)
             self._back_to_queued(image_id, claim)
             raise
-        self._publish(image_id, store.name, stored, guard.verdict.virtual_size if guard.verdict else None, claim)
-        return self.repo.get(image_id)
+        try:
+            self._publish(image_id, store.name, stored, guard.verdict.virtual_size if guard.verdict else None, claim)
+        except BaseException as exc:
+            self._failed(image_id, exc)
+            raise
+        published = self.repo.get(image_id)
+        self.events.image("image.upload", published, **import_lists(published))
+        self.events.image("image.activate", published)
+        self.events.image("image.update", published)
+        return published
+
+    def _announce(self, image: Image, store_name: str) -> None:
+        """Glance's image.update (now saving) and image.prepare as an upload begins."""
+        self.events.image("image.update", image)
+        backend = {"backend": store_name} if self.stores.multi else {}
+        self.events.image("image.prepare", image, **import_lists(image), **backend)
+
+    def _failed(self, image_id: str, exc: BaseException) -> None:
+        self.events.upload_failed(image_id, getattr(exc, "message", None) or str(exc) or type(exc).__name__)
 
     def upload_beat(self, image_id: str, claim: str) -> Callable[[], None]:
         """The heartbeat of an upload or staging: it stops the upload once its claim is gone (the image
@@ -103,6 +127,9 @@ class ImageData:
         except Conflict:
             return  # deleted (reservation gone with it) or taken by another upload (its reservation now)
         self.quotas.release(image_id)
+        if self.events.wants("image.update"):
+            with contextlib.suppress(NotFound):  # deleted meanwhile: image.delete tells
+                self.events.image("image.update", self.repo.get(image_id))
 
     def _publish(
         self, image_id: str, store_name: str, stored: StoredData, virtual_size: int | None, claim: str
@@ -147,7 +174,8 @@ class ImageData:
             for location in self.stores.by_weight(image.locations):
                 try:
                     store = self.stores.for_location(location.url, location.metadata)
-                    return Download(image, store.get(location.url, start, length), start, length)
+                    chunks = self.events.sending(store.get(location.url, start, length), image, ctx, length)
+                    return Download(image, chunks, start, length)
                 except (NotFound, StoreError) as exc:
                     last_error = exc
                     log.warning("Image %s: location %s unreadable: %s", image_id, redact_url(location.url), exc)

@@ -20,6 +20,7 @@ from glimpse.domain.import_claim import process_name
 from glimpse.domain.import_sources import ImportOptions, Sources
 from glimpse.domain.inputs import check_url
 from glimpse.domain.limits import Limits
+from glimpse.domain.notifications import Events
 from glimpse.domain.ports import ImageRepository, StoreRegistry, TaskRepository
 from glimpse.domain.quotas import QuotaService
 from glimpse.errors import BadRequest, Conflict, NotFound, TooLarge
@@ -46,7 +47,9 @@ class ImportService:
         policy: Authorizer,
         sources: Sources,
         node: str,
+        events: Events | None = None,
     ) -> None:
+        self.events = events or Events()
         self.repo = repo
         self.stores = stores
         self.limits = limits
@@ -138,6 +141,7 @@ class ImportService:
         self.repo.set_internal_properties(
             image_id, {IMPORT_TASK: task.id, IMPORTING_TO: ",".join(stores or [self.stores.default])}
         )
+        self.events.task("task.create", task)
         return task
 
     def _start_copy(self, ctx: RequestContext, image_id: str, method: dict[str, Any], stores: list[str]) -> Task:
@@ -171,6 +175,7 @@ class ImportService:
             self.tasks.abandon(task.id, exc.message)
             raise
         self.repo.set_internal_properties(image.id, {IMPORT_TASK: task.id, IMPORTING_TO: ",".join(targets)})
+        self.events.task("task.create", task)
         return task
 
     def _parse(self, body: Any) -> tuple[dict[str, Any], list[str]]:

@@ -362,3 +362,12 @@ class ImageSnapshots(Protocol):
     def read(self, image_id: str) -> ImageSnapshot | None: ...
 
     def write(self, snapshot: ImageSnapshot) -> None: ...
+
+
+class Notifier(Protocol):
+    """Where the domain's events go (Glance's notifications). It must return at once: a request never waits
+    for the message bus, and a bus that is away never fails a request."""
+
+    def notify(self, priority: str, event_type: str, payload: dict[str, Any] | str) -> None:
+        """priority: "info" or "error", as oslo.messaging names them; an error's payload may be a message."""
+        ...

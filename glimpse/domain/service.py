@@ -7,6 +7,7 @@ them under one name to api/ and dashboard/ by delegation.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,6 +22,7 @@ from glimpse.domain.image_data import Download, ImageData, resolve_range
 from glimpse.domain.image_locations import ImageLocations, purge, store_ids
 from glimpse.domain.inputs import INT32_MAX, check_int, check_properties, check_text
 from glimpse.domain.limits import Limits
+from glimpse.domain.notifications import Events
 from glimpse.domain.ports import ImageRepository, Store, StoreRegistry
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.schema import BASE_PROPERTIES, COLUMNS, DEFAULT_SCHEMA, RESERVED, RESERVED_PREFIX, ImageSchema
@@ -59,8 +61,10 @@ class ImageService:
         locations: ImageLocations,
         schema: ImageSchema = DEFAULT_SCHEMA,
         staging: Store | None = None,
+        events: Events | None = None,
     ) -> None:
         """staging: where glance-direct data waits; an image deleted while staged loses its staged file."""
+        self.events = events or Events()
         self.staging = staging
         self.schema = schema
         self.quotas = quotas
@@ -116,7 +120,9 @@ class ImageService:
         image = Image(id=image_id.lower(), owner=owner)
         self._apply(ctx, image, {**body, "tags": body.get("tags", [])}, creating=True)
         max_images = self.quotas.effective(owner).image_count_total if owner else None
-        return self.repo.add(image, max_images=max_images)
+        added = self.repo.add(image, max_images=max_images)
+        self.events.image("image.create", added)
+        return added
 
     def update(self, ctx: RequestContext, image_id: str, body: Any, media_type: str) -> Image:
         changes = patch.parse_changes(body, media_type)
@@ -127,7 +133,9 @@ class ImageService:
             {k: v for k, v in doc.items() if not (k not in BASE_PROPERTIES and v is None and k not in changed)}
         )
         self._apply(ctx, image, doc, creating=False)
-        return self.repo.save(image)
+        saved = self.repo.save(image)
+        self.events.image("image.update", saved)
+        return saved
 
     @staticmethod
     def _document(image: Image) -> dict[str, Any]:
@@ -179,6 +187,7 @@ class ImageService:
         # Refused when protected or changed meanwhile; the image's quota reservation goes in the same transaction.
         for location in self.repo.delete(image_id, image.revision):
             purge(self.stores, location)
+        self.events.image_deleted(image)
         if self.staging is not None:  # staged (or being staged): nothing will import it now
             self.staging.delete(self.staging.url_for(image_id))
 
@@ -192,14 +201,14 @@ class ImageService:
         if not _within(len(image.tags) + 1, self.limits.image_tag_quota):
             raise TooLarge(f"Maximum number of tags exceeded (limit {self.limits.image_tag_quota}).")
         image.tags.append(tag)
-        self.repo.save(image)
+        self.events.image("image.update", self.repo.save(image))
 
     def remove_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         image = self._modifiable(ctx, image_id)
         if tag not in image.tags:
             raise NotFound(f"Tag {tag} not found on image {image_id}.")
         image.tags.remove(tag)
-        self.repo.save(image)
+        self.events.image("image.update", self.repo.save(image))
 
     def deactivate(self, ctx: RequestContext, image_id: str) -> None:
         self._toggle(ctx, image_id, "active", "deactivated")
@@ -215,6 +224,9 @@ class ImageService:
             verb = "deactivate" if target == "deactivated" else "reactivate"
             raise Forbidden(f"Not allowed to {verb} image in status '{image.status}'")
         self.repo.transition(image_id, source, target)
+        if self.events.wants("image.update"):
+            with contextlib.suppress(NotFound):  # deleted meanwhile: image.delete tells
+                self.events.image("image.update", self.repo.get(image_id))
 
     # --- data and locations: use cases of their own modules, offered here to the interfaces ------------
     def upload(

@@ -56,10 +56,10 @@ RULES = (
             allowed=DOMAIN_LEAVES,
             why="implementations know the domain's entities and ports only, never its use cases",
         )
-        for layer in ("glimpse.db", "glimpse.store", "glimpse.formats", "glimpse.sources")
+        for layer in ("glimpse.db", "glimpse.store", "glimpse.formats", "glimpse.sources", "glimpse.messaging")
     ),
     *(
-        Rule(layer, ("glimpse.db", "glimpse.store"), why="interfaces reach data through the domain only")
+        Rule(layer, ("glimpse.db", "glimpse.store", "glimpse.messaging"), why="interfaces reach data through the domain only")
         for layer in INTERFACES
     ),
     Rule(
