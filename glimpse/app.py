@@ -61,7 +61,7 @@ from glimpse.domain.schema import ImageSchema
 from glimpse.domain.service import ImageService
 from glimpse.domain.stores import StoreMaintenance
 from glimpse.errors import BadRequest, ConfigError, GlimpseError
-from glimpse.extras import require
+from glimpse.extras import missing_message, require
 from glimpse.formats.conversion import ProcessLimits
 from glimpse.formats.inspection import FormatRules
 from glimpse.messaging.queue import QueuedNotifier
@@ -194,11 +194,21 @@ def build_notifier(settings: Settings) -> QueuedNotifier | None:
     """Glance's notifications through oslo.messaging when [oslo_messaging_notifications] names a driver."""
     if not settings.notifications.enabled:
         return None
-    require("oslo_messaging", "[oslo_messaging_notifications] driver")
-    from glimpse.messaging.oslo import oslo_sender
+    from glimpse.messaging.oslo import import_oslo_messaging, oslo_sender
+
+    try:
+        import_oslo_messaging()  # at start-up, not in the first request's event
+    except ImportError as exc:
+        raise ConfigError(missing_message("oslo_messaging", "[oslo_messaging_notifications] driver")) from exc
 
     files, publisher = settings.config_files, settings.notifications.publisher_id
     return QueuedNotifier(lambda: oslo_sender(files, publisher), capacity=settings.notifications.queue_size)
+
+
+def build_events(settings: Settings) -> Events:
+    """The events of one process's use cases: to the configured notifier, or nowhere."""
+    notifier = build_notifier(settings)
+    return Events(notifier, settings.notifications.disabled) if notifier else Events()
 
 
 def build_services(
@@ -374,13 +384,14 @@ def cors_rules(settings: Settings) -> CorsRules:
     return rules
 
 
-def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+def create_app(settings: Settings, services: Services | None = None, events: Events | None = None) -> Starlette:
+    """services (built with events) may come from the caller, which used them before serving."""
     logsafe.install()  # no log line carries a location's or a URL's credentials
     policy = Policy(settings.policy_file)
     auth = auth_middleware(settings, policy)
-    notifier = build_notifier(settings)
-    events = Events(notifier, settings.notifications.disabled) if notifier else None
+    events = events or build_events(settings)
     services = services or build_services(settings, policy, events=events)
+    notifier = events.notifier if isinstance(events.notifier, QueuedNotifier) else None
     worker = TaskWorker(services.runner, max_workers=settings.import_max_workers)
 
     @asynccontextmanager

@@ -105,7 +105,7 @@ class _ServeOptions(TypedDict):
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from glimpse.app import SETTINGS_ENV, build_services, create_app
+    from glimpse.app import SETTINGS_ENV, build_events, build_services, create_app
     from glimpse.cli.http_protocol import HEAD_ENV, BoundedHttpToolsProtocol, head_bound
 
     settings = _settings(args)
@@ -115,7 +115,8 @@ def serve(args: argparse.Namespace) -> int:
             "an administrator. Bind to 127.0.0.1, configure [paste_deploy] flavor = keystone, or set "
             "[DEFAULT] allow_insecure_noauth_bind = true."
         )
-    services = build_services(settings)
+    events = build_events(settings)
+    services = build_services(settings, events=events)
     recovered = services.images.recover()
     if recovered:
         console.print(f"Recovered {recovered} interrupted upload(s): the images are queued again.")
@@ -142,7 +143,7 @@ def serve(args: argparse.Namespace) -> int:
         )
         uvicorn.run("glimpse.app:app_from_environment", factory=True, workers=settings.workers, **common)
     else:
-        uvicorn.run(create_app(settings, services), **common)
+        uvicorn.run(create_app(settings, services, events), **common)
     return 0
 
 

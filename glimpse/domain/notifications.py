@@ -2,7 +2,8 @@
 
 Payloads never carry locations (they may hold credentials) nor a task's input, as in Glance. Which events go
 out is the operator's `disabled_notifications`: an event type (image.update) or a group (image, image.member,
-task), matched as Glance matches them: the exact type, or its first dotted part.
+task). Glance's code compares only the first dotted part with a group, so its documented image.member group
+disables nothing there; here any dotted prefix is a group, as Glance's documentation describes them.
 """
 
 from __future__ import annotations
@@ -99,7 +100,10 @@ class Events:
 
     def wants(self, event_type: str) -> bool:
         """Whether the event would go out: a caller may skip the reads only a payload needs."""
-        return self.active and not ({event_type, event_type.split(".", 1)[0]} & self.disabled)
+        if not self.active:
+            return False
+        parts = event_type.split(".")
+        return not any(".".join(parts[:n]) in self.disabled for n in range(1, len(parts) + 1))
 
     def send(self, event_type: str, payload: dict[str, Any] | str, priority: str = "info") -> None:
         if self.wants(event_type):
