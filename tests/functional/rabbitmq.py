@@ -7,6 +7,7 @@ it registers with the machine's epmd like the main node does.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -50,11 +51,12 @@ class _Endpoint:
 class Consumer:
     """Glance's notifications on one topic of the glance exchange, as a real listener receives them."""
 
-    def __init__(self, url: str, topic: str) -> None:
+    def __init__(self, url: str, topic: str, rabbit_conf: Path | None = None) -> None:
+        """rabbit_conf: a file of [oslo_messaging_rabbit] options, the same the notifier reads."""
         self.url, self.topic = url, topic
         self.events: queue.Queue[Event] = queue.Queue()
         conf = cfg.ConfigOpts()
-        conf(args=[], default_config_files=[])
+        conf(args=[], default_config_files=[str(rabbit_conf)] if rabbit_conf else [])
         self.transport = oslo_messaging.get_notification_transport(conf, url=url)
         target = oslo_messaging.Target(topic=topic, exchange="glance")
         self.listener = oslo_messaging.get_notification_listener(
@@ -87,6 +89,38 @@ class Consumer:
             channel = conn.channel()
             for priority in ("audit", "debug", "info", "warn", "error", "critical", "sample"):
                 channel.queue_delete(f"{self.topic}.{priority}")
+
+
+def drain(url: str, topic: str, until_name: str, timeout: float) -> list[Event]:
+    """The notifications waiting in the topic's (durable) info queue, read with kombu, up to the image.create of
+    `until_name` (TimeoutError, with what came, when it does not): what a consumer that was away finds."""
+    events: list[Event] = []
+    deadline = time.monotonic() + timeout
+    with kombu.Connection(amqp(url)) as conn:
+        exchange = kombu.Exchange("glance", type="topic", durable=True)
+        box = conn.SimpleQueue(
+            kombu.Queue(f"{topic}.info", exchange, routing_key=f"{topic}.info", durable=True), no_ack=True
+        )
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    message = box.get(timeout=1)
+                except box.Empty:
+                    continue
+                body = json.loads(message.body) if isinstance(message.body, str | bytes) else message.body
+                msg = json.loads(body["oslo.message"])
+                events.append(Event(msg["priority"].lower(), msg["publisher_id"], msg["event_type"], msg["payload"]))
+                if msg["event_type"] == "image.create" and msg["payload"].get("name") == until_name:
+                    return events
+        finally:
+            box.close()
+    raise Late(f"no image.create of {until_name} within {timeout} s", events)
+
+
+class Late(TimeoutError):
+    def __init__(self, message: str, events: list[Event]) -> None:
+        super().__init__(message)
+        self.events = events
 
 
 def amqp(url: str) -> str:

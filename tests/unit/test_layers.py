@@ -59,7 +59,11 @@ RULES = (
         for layer in ("glimpse.db", "glimpse.store", "glimpse.formats", "glimpse.sources", "glimpse.messaging")
     ),
     *(
-        Rule(layer, ("glimpse.db", "glimpse.store", "glimpse.messaging"), why="interfaces reach data through the domain only")
+        Rule(
+            layer,
+            ("glimpse.db", "glimpse.store", "glimpse.messaging"),
+            why="interfaces reach data through the domain only",
+        )
         for layer in INTERFACES
     ),
     Rule(
