@@ -79,6 +79,7 @@ from glimpse.domain.imports import ImportService
 from glimpse.domain.limits import Limits
 from glimpse.domain.members import MemberService
 from glimpse.domain.metadefs import MetadefService, PageLimits
+from glimpse.domain.notifications import Events
 from glimpse.domain.ports import Store
 from glimpse.domain.property_rules import parse as parse_property_rules
 from glimpse.domain.protections import UNPROTECTED, PropertyProtections
@@ -89,10 +90,11 @@ from glimpse.domain.service import ImageService
 from glimpse.domain.signatures import Signatures
 from glimpse.domain.stores import StoreMaintenance
 from glimpse.errors import BadRequest, ConfigError, GlimpseError
-from glimpse.extras import require
+from glimpse.extras import missing_message, require
 from glimpse.formats.conversion import ProcessLimits
 from glimpse.formats.inspection import FormatRules
 from glimpse.log_options import read_log_settings
+from glimpse.messaging.queue import QueuedNotifier
 from glimpse.metrics.database import instrument_pool
 from glimpse.metrics.instruments import CacheCollector, Metrics, TaskQueueCollector, version
 from glimpse.metrics.stores import MeteredStore
@@ -255,13 +257,37 @@ def metered(stores: StoreRegistry, metrics: Metrics) -> StoreRegistry:
     return StoreRegistry(wrapped, stores.default, multi=stores.multi, info=stores.info)
 
 
+def build_notifier(settings: Settings) -> QueuedNotifier | None:
+    """Glance's notifications through oslo.messaging when [oslo_messaging_notifications] names a driver."""
+    if not settings.notifications.enabled:
+        return None
+    from glimpse.messaging.oslo import import_oslo_messaging, oslo_sender
+
+    try:
+        import_oslo_messaging()  # at start-up, not in the first request's event
+    except ImportError as exc:
+        raise ConfigError(missing_message("oslo_messaging", "[oslo_messaging_notifications] driver")) from exc
+
+    files, publisher = settings.config_files, settings.notifications.publisher_id
+    return QueuedNotifier(lambda: oslo_sender(files, publisher), capacity=settings.notifications.queue_size)
+
+
+def build_events(settings: Settings) -> Events:
+    """The events of one process's use cases: to the configured notifier, or nowhere."""
+    notifier = build_notifier(settings)
+    return Events(notifier, settings.notifications.disabled) if notifier else Events()
+
+
 def build_services(
     settings: Settings,
     policy: Policy | None = None,
     *,
     migrate_embedded: bool = True,
     metrics: Metrics | None = None,
+    events: Events | None = None,
 ) -> Services:
+    """events: where the use cases' notifications go (nowhere by default: the server passes its notifier)."""
+    events = events or Events()
     engine = current_engine(settings, migrate_embedded=migrate_embedded)
     if metrics is not None:
         instrument_pool(engine, metrics)
@@ -306,19 +332,19 @@ def build_services(
     serve_from_cache = settings.image_cache is not None and settings.image_cache.serve_downloads
     uploads = ImageData(
         repo, stores, limits, node, access, quotas, rules,
-        signatures=signatures, cache=node_cache, serve_from_cache=serve_from_cache,
+        signatures=signatures, cache=node_cache, serve_from_cache=serve_from_cache, events=events,
     )  # fmt: skip
     locations = ImageLocations(repo, stores, limits, access, settings.delayed_delete)
     images = ImageService(
         repo, stores, limits, policy, quotas, uploads, locations, schema,
-        staging=staging, protections=protections, delayed_delete=settings.delayed_delete,
+        staging=staging, protections=protections, delayed_delete=settings.delayed_delete, events=events,
     )
-    members = MemberService(repo, policy, settings.image_member_quota)
+    members = MemberService(repo, policy, settings.image_member_quota, events)
     sources = Sources(import_options(settings), staging, download, settings.image_size_cap)
     tasks = TaskRepository(sessions)
     imports = ImportService(
         repo, stores, limits, quotas, uploads, tasks, policy, sources, node,
-        signatures=signatures, protections=protections,
+        signatures=signatures, protections=protections, events=events,
     )  # fmt: skip
     timing = ImportTiming(
         heartbeat_every=settings.task_heartbeat_interval,
@@ -328,8 +354,9 @@ def build_services(
     )
     scratch = settings.staging_dir / f"work-{node_tag(node)}"
     runner = ImportRunner(
-        repo, stores, limits, quotas, uploads, rules, tasks, sources, scratch, node, timing, signatures
-    )
+        repo, stores, limits, quotas, uploads, rules, tasks, sources, scratch, node, timing,
+        signatures=signatures, events=events,
+    )  # fmt: skip
     maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm)
     page = PageLimits(settings.limit_param_default, settings.api_limit_max)
     catalog = MetadefService(MetadefRepository(sessions), policy, page)
@@ -581,14 +608,18 @@ def _stop_transfers_after(transfers: Transfers, timeout: int) -> None:
         return
 
 
-def create_app(settings: Settings, services: Services | None = None, policy: Policy | None = None) -> Starlette:
+def create_app(
+    settings: Settings, services: Services | None = None, policy: Policy | None = None, events: Events | None = None
+) -> Starlette:
     """The ASGI app; services built here are measured (stores, pool) when metrics are on, given ones are not."""
     logsafe.install()  # no log line carries a location's or a URL's credentials
     logs.install_context()
     policy = policy or Policy(settings.policy_file)
     auth = auth_middleware(settings, policy)
     metrics = Metrics() if settings.metrics.enabled else None
-    services = services or build_services(settings, policy, metrics=metrics)
+    events = events or build_events(settings)
+    services = services or build_services(settings, policy, metrics=metrics, events=events)
+    notifier = events.notifier if isinstance(events.notifier, QueuedNotifier) else None
     tracking = metrics.tracking_imports if metrics else None
     worker = TaskWorker(services.runner, max_workers=settings.import_max_workers, tracking=tracking)
     prefetcher = None
@@ -613,6 +644,8 @@ def create_app(settings: Settings, services: Services | None = None, policy: Pol
         worker.stop()
         if prefetcher is not None:
             prefetcher.stop()
+        if notifier is not None:
+            notifier.close()  # what is still queued gets a moment to go out
 
     import_methods = list(services.imports.options.methods)
     cors = cors_rules(settings)
@@ -678,6 +711,7 @@ def create_app(settings: Settings, services: Services | None = None, policy: Pol
     )
     app.state.health = Health(settings.healthcheck, deep)
     app.state.metrics = metrics
+    app.state.notifier = notifier
     return app
 
 

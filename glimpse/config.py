@@ -22,6 +22,12 @@ from glimpse.errors import ConfigError
 from glimpse.formats.options import CONVERSION_OPTS, IMAGE_FORMAT_OPTS
 from glimpse.log_options import LOG_OPTS, SHUTDOWN_OPTS, log_settings
 from glimpse.logs import LogSettings
+from glimpse.messaging.options import (
+    NOTIFICATIONS_OPTS,
+    NOTIFIER_DEFAULT_OPTS,
+    NotificationSettings,
+    notification_settings,
+)
 from glimpse.ops_options import (
     HEALTHCHECK_OPTS,
     METRICS_OPTS,
@@ -195,7 +201,8 @@ TASKFLOW_OPTS: list[cfg.Opt] = [
     cfg.IntOpt("max_workers", default=10, min=1, help="Imports each API process runs at once."),
 ]
 SECTIONS: dict[str, list[cfg.Opt]] = {
-    "DEFAULT": DEFAULT_OPTS + CACHE_OPTS + LOG_OPTS + SHUTDOWN_OPTS,
+    "DEFAULT": DEFAULT_OPTS + CACHE_OPTS + LOG_OPTS + SHUTDOWN_OPTS + NOTIFIER_DEFAULT_OPTS,
+    "oslo_messaging_notifications": NOTIFICATIONS_OPTS,
     "database": DATABASE_OPTS,
     "glance_store": GLANCE_STORE_OPTS,
     "paste_deploy": PASTE_OPTS,
@@ -299,6 +306,7 @@ class Settings:
     logging: LogSettings = field(default_factory=LogSettings)
     graceful_shutdown_timeout: int = 60
     overrides: dict[str, object] = field(default_factory=dict)  # the command line's, kept for SIGHUP's re-read
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
     unknown_options: tuple[str, ...] = field(default=())
     no_effect_options: tuple[str, ...] = field(default=())  # Glance's, accepted without effect
 
@@ -369,11 +377,15 @@ def _store_sections(backends: dict[str, str] | None) -> dict[str, list[cfg.Opt]]
     return sections
 
 
-def option_report(files: list[str], backends: dict[str, str] | None = None) -> OptionReport:
-    """The options in the files Glimpse does not read; backends: store id -> type."""
+def option_report(
+    files: list[str], backends: dict[str, str] | None = None, notifying: bool = False
+) -> OptionReport:
+    """The options in the files Glimpse does not read; backends: store id -> type; notifying: oslo.messaging
+    reads [oslo_messaging_rabbit] (notifications are on)."""
     stores = _store_sections(backends)
     every_driver = {o.dest for opts in DRIVER_OPTS.values() for o in opts}
-    return report_options(files, {**SECTIONS, **stores}, stores, every_driver)
+    delegated = ("oslo_messaging_rabbit",) if notifying else ()
+    return report_options(files, {**SECTIONS, **stores}, stores, every_driver, delegated)
 
 
 def unknown_options(files: list[str], backends: dict[str, str] | None = None) -> list[str]:
@@ -441,7 +453,8 @@ def load_settings(
     try:
         backends, default_backend, multi_store = configured_backends(conf, data_dir, datadir, SECTIONS)
         enabled = {b.id: b.type for b in backends} if multi_store else {}
-        report = option_report(files, enabled)
+        notifications = notification_settings(conf)
+        report = option_report(files, enabled, notifications.enabled)
         auth_flavor, cache_flavors = split_flavor(conf.paste_deploy.flavor)
         image_cache = _cache_settings(conf, cache_flavors)
         # Glance's cache pipeline without image_cache_dir: no cache to serve from, said once at start-up.
@@ -516,6 +529,7 @@ def load_settings(
             logging=log_settings({opt.dest: conf[opt.dest] for opt in LOG_OPTS}, o),
             graceful_shutdown_timeout=conf.graceful_shutdown_timeout,
             overrides=o,
+            notifications=notifications,
             unknown_options=report.unknown,
             image_cache=image_cache,
             no_effect_options=report.no_effect + flavor_without_cache,

@@ -25,6 +25,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "barbicanclient": ("python-barbicanclient", "signing"),
     "pymysql": ("PyMySQL", "mysql"),
     "psycopg": ("psycopg[binary]", "postgresql"),
+    "oslo_messaging": ("oslo.messaging", "notifications"),
 }
 
 # Not on PyPI: the distribution packages them with Ceph.

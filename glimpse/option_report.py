@@ -58,20 +58,23 @@ def report_options(
     sections: Mapping[str, Sequence[cfg.Opt]],
     store_sections: Iterable[str] = (),
     driver_options: Iterable[str] = (),
+    delegated: Iterable[str] = (),
 ) -> OptionReport:
     """Sort the options of `files` Glimpse does not read; `sections`: what Glimpse reads, per section.
 
     store_sections are the multi-store sections (and Glance's reserved stores), where Glance reads the
     [glance_store] options of the store's driver; there, another driver's option (`driver_options` are every
-    driver's) is misplaced, so unknown, in Glance as in Glimpse."""
+    driver's) is misplaced, so unknown, in Glance as in Glimpse. In a `delegated` section a library Glimpse uses
+    (oslo.messaging) reads Glance's options itself: they are read, and anything else there is unknown."""
     known = _known(sections)
     glance = glance_options()
     stores = set(store_sections)
     misplaced = set(driver_options)
+    delegate = set(delegated)
     unknown: set[str] = set()
     no_effect: set[str] = set()
     for section, key in _file_options(files):
-        if (section, key) in known:
+        if (section, key) in known or (section in delegate and (section, key) in glance):
             continue
         label = f"[{section}] {key}"
         if section in stores:

@@ -35,6 +35,11 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def _client(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return str(client[0]) if client else None
+
+
 class RequestIdMiddleware:
     """Adds x-openstack-request-id to every response and keeps it in scope['request_id']."""
 
@@ -117,7 +122,10 @@ class NoAuthContextMiddleware:
             else:
                 named = {r.strip().lower() for r in roles_header.split(",") if r.strip()}
             roles = expand_roles(named)
-            ctx = RequestContext(project_id=project, user_id=user, roles=roles, request_id=scope.get("request_id", ""))
+            ctx = RequestContext(
+                project_id=project, user_id=user, roles=roles, request_id=scope.get("request_id", ""),
+                remote_address=_client(scope),
+            )  # fmt: skip
             scope["context"] = dataclasses.replace(ctx, is_admin=self.policy.is_admin(ctx))
         await self.app(scope, receive, send)
 
@@ -165,6 +173,7 @@ class KeystoneAuthMiddleware:
             domain_id=info.domain_id,
             user_domain_id=info.user_domain_id,
             project_domain_id=info.project_domain_id,
+            remote_address=_client(scope),
         )
         scope["context"] = dataclasses.replace(ctx, is_admin=self.policy.is_admin(ctx))
         await self.app(scope, receive, send)

@@ -22,6 +22,8 @@ class RequestContext:
     domain_id: str | None = None
     user_domain_id: str | None = None
     project_domain_id: str | None = None
+    # The client's address, as the connection shows it (image.send's destination_ip).
+    remote_address: str | None = None
 
     @property
     def owner(self) -> str | None:

@@ -147,7 +147,15 @@ def serve(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from glimpse.app import SETTINGS_ENV, SHUTDOWN_MARGIN, build_services, create_app, hold_database, reloader
+    from glimpse.app import (
+        SETTINGS_ENV,
+        SHUTDOWN_MARGIN,
+        build_events,
+        build_services,
+        create_app,
+        hold_database,
+        reloader,
+    )
     from glimpse.auth.policy import Policy
     from glimpse.cli.http_protocol import HEAD_ENV, BoundedHttpToolsProtocol, head_bound
     from glimpse.cli.supervisor import Supervisor
@@ -161,7 +169,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         )
     hold_database(settings, "serve")
     policy = Policy(settings.policy_file)
-    services = build_services(settings, policy)
+    events = build_events(settings)
+    services = build_services(settings, policy, events=events)
     recovered = services.images.recover()
     if recovered:
         log.warning("Recovered %d interrupted upload(s): the images are queued again.", recovered)
@@ -192,7 +201,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         supervisor.run()
     else:
         # Built again by the app, which measures its stores and pool; the recovery above is done once.
-        uvicorn.run(create_app(settings, policy=policy), **common)
+        uvicorn.run(create_app(settings, policy=policy, events=events), **common)
     return 0
 
 

@@ -3,6 +3,8 @@ download with ranges and fallback between locations, and the recovery of uploads
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from glimpse.domain.entities import Image, Location, StoredData
 from glimpse.domain.image_cache import expectation, teed
 from glimpse.domain.image_locations import purge
 from glimpse.domain.limits import Limits
+from glimpse.domain.notifications import Events, import_lists
 from glimpse.domain.ports import ImageCache, ImageRepository, Store, StoreRegistry
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.signatures import Signatures, guarded
@@ -48,11 +51,13 @@ class ImageData:
         signatures: Signatures | None = None,
         cache: ImageCache | None = None,
         serve_from_cache: bool = False,
+        events: Events | None = None,
     ) -> None:
         """cache: this node's image cache; serve_from_cache: downloads read and fill it (Glance's cache
         pipeline), else only the prefetcher fills it."""
         self.cache = cache
         self.serve_from_cache = serve_from_cache and cache is not None
+        self.events = events or Events()
         self.repo = repo
         self.stores = stores
         self.limits = limits
@@ -83,6 +88,7 @@ class ImageData:
         verifier = self.signatures.verifier(image, ctx.auth_token, ctx.project_id)
         max_uploading = self.quotas.effective(image.owner).image_count_uploading if image.owner else None
         claim = self.repo.begin_upload(image_id, image.owner, self.node, max_uploading)
+        self._announce(dataclasses.replace(image, status="saving"), store.name)
         try:
             beating = Heartbeat(chunks, self.upload_beat(image_id, claim), self.limits.heartbeat_every)
             metered = self.quotas.metered(image_id, image.owner, beating, expected_size)
@@ -94,11 +100,29 @@ class ImageData:
                 expected_size=expected_size,
                 hash_algo=self.limits.hashing_algorithm,
             )
-        except BaseException:
+        except BaseException as exc:
+            self._failed(image_id, exc)
             self._back_to_queued(image_id, claim)
             raise
-        self._publish(image_id, store.name, stored, guard.verdict.virtual_size if guard.verdict else None, claim)
-        return self.repo.get(image_id)
+        try:
+            self._publish(image_id, store.name, stored, guard.verdict.virtual_size if guard.verdict else None, claim)
+        except BaseException as exc:
+            self._failed(image_id, exc)
+            raise
+        published = self.repo.get(image_id)
+        self.events.image("image.upload", published, **import_lists(published))
+        self.events.image("image.activate", published)
+        self.events.image("image.update", published)
+        return published
+
+    def _announce(self, image: Image, store_name: str) -> None:
+        """Glance's image.update (now saving) and image.prepare as an upload begins."""
+        self.events.image("image.update", image)
+        backend = {"backend": store_name} if self.stores.multi else {}
+        self.events.image("image.prepare", image, **import_lists(image), **backend)
+
+    def _failed(self, image_id: str, exc: BaseException) -> None:
+        self.events.upload_failed(image_id, getattr(exc, "message", None) or str(exc) or type(exc).__name__)
 
     def upload_beat(self, image_id: str, claim: str) -> Callable[[], None]:
         """The heartbeat of an upload or staging: it stops the upload once its claim is gone (the image
@@ -117,6 +141,9 @@ class ImageData:
         except Conflict:
             return  # deleted (reservation gone with it) or taken by another upload (its reservation now)
         self.quotas.release(image_id)
+        if self.events.wants("image.update"):
+            with contextlib.suppress(NotFound):  # deleted meanwhile: image.delete tells
+                self.events.image("image.update", self.repo.get(image_id))
 
     def _publish(
         self, image_id: str, store_name: str, stored: StoredData, virtual_size: int | None, claim: str
@@ -155,13 +182,19 @@ class ImageData:
         if not image.has_data or image.size is None:
             return Download(image, iter(()), 0, 0)
         start, length = resolve_range(byte_range, image.size)
+        download = self._read(image, start, length, whole=byte_range is None)
+        chunks = self.events.sending(download.chunks, download.image, ctx, length)
+        return Download(download.image, chunks, start, length)
+
+    def _read(self, image: Image, start: int, length: int, whole: bool) -> Download:
+        """From this node's cache when it holds a verified copy, else from the stores (whole images fill the cache)."""
         if not self.serve_from_cache or image.status != "active":  # a deactivated image never comes from the cache
             return self._from_stores(image, start, length)
         cached = self._cached(image, start, length)
         if cached is not None:
             return cached
         download = self._from_stores(image, start, length)
-        if byte_range is None:  # only whole images are cached (a range is served, not kept)
+        if whole:  # only whole images are cached (a range is served, not kept)
             writer = self._guarded(lambda cache: cache.writer(image.id, expectation(download.image)))
             if writer is not None:
                 return Download(download.image, teed(download.chunks, writer), start, length)

@@ -29,6 +29,7 @@ from glimpse.domain.import_claim import Claim, ImportStopped, ImportTiming, proc
 from glimpse.domain.import_sources import TOKEN_LOST, Sources
 from glimpse.domain.imports import FAILED_IMPORT, IMPORT_TASK, IMPORTING_TO, SIGNING
 from glimpse.domain.limits import Limits
+from glimpse.domain.notifications import Events, import_lists
 from glimpse.domain.ports import ImageRepository, Store, StoreRegistry, TaskRepository
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.signatures import Signatures, guarded
@@ -56,7 +57,9 @@ class ImportRunner:
         node: str,
         timing: ImportTiming,
         signatures: Signatures | None = None,
+        events: Events | None = None,
     ) -> None:
+        self.events = events or Events()
         self.repo = repo
         self.stores = stores
         self.limits = limits
@@ -83,6 +86,8 @@ class ImportRunner:
             self._fail(task, fence, f"The import was interrupted {task.generation - 1} times; it was given up.")
             return
         claim = Claim(fence, lambda m: self.tasks.heartbeat(fence, m), lambda: self._unwanted(task), self.timing)
+        self.events.task("task.run", task)
+        self.events.task("task.processing", task)
         try:
             with claim:
                 result = self._copy(task, claim) if task.input.get("copy") else self._import(task, claim)
@@ -96,7 +101,8 @@ class ImportRunner:
             log.exception("Import task %s failed", task.id)
             self._fail(task, fence, f"Import failed: {exc}")
         else:
-            self.tasks.finish(fence, "success", "Import complete", result)
+            if self.tasks.finish(fence, "success", "Import complete", result):
+                self._ended(task, "task.success")
         finally:
             self.sources.tokens.forget(task.id)
 
@@ -127,7 +133,27 @@ class ImportRunner:
         self.quotas.release(image_id)
         if not task.input.get("copy"):
             self.staging.delete(self.sources.staged_url(image_id))
-        self.tasks.finish(fence, "failure", message, {})
+        if self.tasks.finish(fence, "failure", message, {}):
+            self._ended(task, "task.failure")
+
+    def _ended(self, task: Task, event_type: str) -> None:
+        if self.events.wants(event_type):
+            try:
+                self.events.task(event_type, self.tasks.get(task.id))
+            except NotFound:
+                log.debug("Task %s is gone; no %s", task.id, event_type)
+
+    def _published(self, image_id: str) -> None:
+        """An import's data is in: Glance's image.upload, image.activate and image.update."""
+        if not self.events.wants("image"):
+            return
+        try:
+            image = self.repo.get(image_id)
+        except NotFound:
+            return
+        self.events.image("image.upload", image, **import_lists(image))
+        self.events.image("image.activate", image)
+        self.events.image("image.update", image)
 
     # --- importing ---------------------------------------------------------------------------------
     def _import(self, task: Task, claim: Claim) -> dict[str, Any]:
@@ -175,6 +201,7 @@ class ImportRunner:
                 raise
             raise ImportStopped(f"Image {image.id} was deleted during its import; its data was removed.") from None
         self.staging.delete(self.sources.staged_url(image.id))
+        self._published(image.id)
         return {"image_id": image.id, "stores": ",".join(where.name for _, _, where in placed)}
 
     def _store_all(

@@ -20,6 +20,7 @@ from glimpse.domain.import_claim import process_name
 from glimpse.domain.import_sources import ImportOptions, Sources
 from glimpse.domain.inputs import check_url
 from glimpse.domain.limits import Limits
+from glimpse.domain.notifications import Events
 from glimpse.domain.ports import ImageRepository, StoreRegistry, TaskRepository
 from glimpse.domain.protections import UNPROTECTED, PropertyProtections
 from glimpse.domain.quotas import QuotaService
@@ -51,10 +52,12 @@ class ImportService:
         node: str,
         signatures: Signatures | None = None,
         protections: PropertyProtections = UNPROTECTED,
+        events: Events | None = None,
     ) -> None:
         """protections: a glance-download sets the remote image's properties as its caller (as Glance's task
         does); the operator's inject_image_metadata properties are the operator's, set whatever the caller's role."""
         self.protections = protections
+        self.events = events or Events()
         self.repo = repo
         self.stores = stores
         self.limits = limits
@@ -149,6 +152,7 @@ class ImportService:
         self.repo.set_internal_properties(
             image_id, {IMPORT_TASK: task.id, IMPORTING_TO: ",".join(stores or [self.stores.default])}
         )
+        self.events.task("task.create", task)
         return task
 
     def _start_copy(self, ctx: RequestContext, image_id: str, method: dict[str, Any], stores: list[str]) -> Task:
@@ -183,6 +187,7 @@ class ImportService:
             self.tasks.abandon(task.id, exc.message)
             raise
         self.repo.set_internal_properties(image.id, {IMPORT_TASK: task.id, IMPORTING_TO: ",".join(targets)})
+        self.events.task("task.create", task)
         return task
 
     def _check_inherited(self, ctx: RequestContext, before: dict[str, str], after: dict[str, str]) -> None:

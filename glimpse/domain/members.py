@@ -13,6 +13,7 @@ from glimpse.domain.access import ImageAccess
 from glimpse.domain.authorization import Authorizer
 from glimpse.domain.entities import Member
 from glimpse.domain.inputs import check_text
+from glimpse.domain.notifications import Events
 from glimpse.domain.ports import ImageRepository
 from glimpse.errors import BadRequest, Forbidden, NotFound
 
@@ -20,7 +21,10 @@ STATUSES = ("pending", "accepted", "rejected")
 
 
 class MemberService:
-    def __init__(self, repo: ImageRepository, policy: Authorizer, member_quota: int) -> None:
+    def __init__(
+        self, repo: ImageRepository, policy: Authorizer, member_quota: int, events: Events | None = None
+    ) -> None:
+        self.events = events or Events()
         self.repo = repo
         self.policy = policy
         self.access = ImageAccess(repo, policy)
@@ -55,7 +59,9 @@ class MemberService:
         self.policy.enforce(ctx, "add_member", self._target(image.id, image.owner, member_id))
         if image.visibility != "shared":
             raise Forbidden(f"Only shared images have members; image {image_id} is {image.visibility}.")
-        return self.repo.add_member(image.id, member_id, self.member_quota)
+        member = self.repo.add_member(image.id, member_id, self.member_quota)
+        self.events.member("image.member.create", member)
+        return member
 
     def set_status(self, ctx: RequestContext, image_id: str, member_id: str, body: Any) -> Member:
         status = body.get("status") if isinstance(body, dict) else None
@@ -65,10 +71,15 @@ class MemberService:
         image = self.access.load(ctx, image_id)
         self.repo.member(image.id, member_id)  # 404 before 403 for a project that is no member
         self.policy.enforce(ctx, "modify_member", self._target(image.id, image.owner, member_id))
-        return self.repo.set_member_status(image.id, member_id, status)
+        member = self.repo.set_member_status(image.id, member_id, status)
+        self.events.member("image.member.update", member)
+        return member
 
     def delete(self, ctx: RequestContext, image_id: str, member_id: str) -> None:
         check_text(member_id, "The member id")
         image = self.access.load(ctx, image_id)
         self.policy.enforce(ctx, "delete_member", self._target(image.id, image.owner, member_id))
+        gone = self.repo.member(image.id, member_id) if self.events.wants("image.member.delete") else None
         self.repo.delete_member(image.id, member_id)
+        if gone is not None:
+            self.events.member("image.member.delete", gone, deleted=True)

@@ -475,3 +475,12 @@ class ScrubQueue(Protocol):
     ) -> None:
         """pending_delete -> active, or NotFound / Conflict saying why not; check(copies) may refuse too."""
         ...
+
+
+class Notifier(Protocol):
+    """Where the domain's events go (Glance's notifications). It must return at once: a request never waits
+    for the message bus, and a bus that is away never fails a request."""
+
+    def notify(self, priority: str, event_type: str, payload: dict[str, Any] | str) -> None:
+        """priority: "info" or "error", as oslo.messaging names them; an error's payload may be a message."""
+        ...

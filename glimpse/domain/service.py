@@ -7,6 +7,7 @@ them under one name to api/ and dashboard/ by delegation.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,6 +22,7 @@ from glimpse.domain.image_data import Download, ImageData, resolve_range
 from glimpse.domain.image_locations import ImageLocations, purge, store_ids
 from glimpse.domain.inputs import INT32_MAX, check_int, check_properties, check_text
 from glimpse.domain.limits import Limits
+from glimpse.domain.notifications import Events
 from glimpse.domain.ports import ImageRepository, Store, StoreRegistry
 from glimpse.domain.protections import UNPROTECTED, PropertyProtections
 from glimpse.domain.quotas import QuotaService
@@ -62,11 +64,13 @@ class ImageService:
         staging: Store | None = None,
         protections: PropertyProtections = UNPROTECTED,
         delayed_delete: bool = False,
+        events: Events | None = None,
     ) -> None:
         """staging: where glance-direct data waits; an image deleted while staged loses its staged file.
         protections: the operator's property protections; every image this service returns to a caller
         is shown without the properties the caller may not read.
         delayed_delete: a deleted image's data stays (pending_delete) for the scrubber."""
+        self.events = events or Events()
         self.staging = staging
         self.protections = protections
         self.delayed_delete = delayed_delete
@@ -133,7 +137,9 @@ class ImageService:
         image = Image(id=image_id.lower(), owner=owner)
         self._apply(ctx, image, {**body, "tags": body.get("tags", [])}, creating=True)
         max_images = self.quotas.effective(owner).image_count_total if owner else None
-        return self.protections.shown(ctx, self.repo.add(image, max_images=max_images))
+        added = self.repo.add(image, max_images=max_images)
+        self.events.image("image.create", added)
+        return self.protections.shown(ctx, added)
 
     def update(self, ctx: RequestContext, image_id: str, body: Any, media_type: str) -> Image:
         changes = patch.parse_changes(body, media_type)
@@ -151,7 +157,9 @@ class ImageService:
             {k: v for k, v in doc.items() if not (k not in BASE_PROPERTIES and v is None and k not in changed)}
         )
         self._apply(ctx, image, doc, creating=False)
-        return self.protections.shown(ctx, self.repo.save(image))
+        saved = self.repo.save(image)
+        self.events.image("image.update", saved)
+        return self.protections.shown(ctx, saved)
 
     @staticmethod
     def _document(image: Image) -> dict[str, Any]:
@@ -203,6 +211,9 @@ class ImageService:
         # Refused when protected or changed meanwhile; the image's quota reservation goes in the same transaction.
         for location in self.repo.delete(image_id, image.revision, delayed=self.delayed_delete):
             purge(self.stores, location)
+        # Glance: pending_delete when delayed delete keeps the data, deleted when there was none to keep.
+        kept = self.delayed_delete and image.status != "queued"
+        self.events.image_deleted(image, status="pending_delete" if kept else "deleted")
         if self.staging is not None:  # staged (or being staged): nothing will import it now
             self.staging.delete(self.staging.url_for(image_id))
         self._data.forget_cached(image_id)
@@ -217,14 +228,14 @@ class ImageService:
         if not _within(len(image.tags) + 1, self.limits.image_tag_quota):
             raise TooLarge(f"Maximum number of tags exceeded (limit {self.limits.image_tag_quota}).")
         image.tags.append(tag)
-        self.repo.save(image)
+        self.events.image("image.update", self.repo.save(image))
 
     def remove_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         image = self._modifiable(ctx, image_id)
         if tag not in image.tags:
             raise NotFound(f"Tag {tag} not found on image {image_id}.")
         image.tags.remove(tag)
-        self.repo.save(image)
+        self.events.image("image.update", self.repo.save(image))
 
     def deactivate(self, ctx: RequestContext, image_id: str) -> None:
         self._toggle(ctx, image_id, "active", "deactivated")
@@ -242,6 +253,9 @@ class ImageService:
         self.repo.transition(image_id, source, target)
         if target == "deactivated":
             self._data.forget_cached(image_id)
+        if self.events.wants("image.update"):
+            with contextlib.suppress(NotFound):  # deleted meanwhile: image.delete tells
+                self.events.image("image.update", self.repo.get(image_id))
 
     # --- data and locations: use cases of their own modules, offered here to the interfaces ------------
     def upload(

@@ -295,3 +295,23 @@ def test_key_manager_options_and_castellans_keystone_by_default(tmp_path: Path) 
     settings = load_settings([write(tmp_path, "[barbican]\nnumber_of_retries = 3\nbarbican_endpont = x\n")])
     assert settings.no_effect_options == ("[barbican] number_of_retries",)
     assert settings.unknown_options == ("[barbican] barbican_endpont",)
+
+
+def test_notification_options_are_read_and_rabbit_options_go_to_oslo_messaging(tmp_path: Path) -> None:
+    conf = tmp_path / "glance-api.conf"
+    rabbit = "[oslo_messaging_rabbit]\nheartbeat_rate = 3\nrabbit_typo = 1\n"
+    conf.write_text(
+        "[DEFAULT]\ndefault_publisher_id = image.node1\ndisabled_notifications = image.update, task\n"
+        "transport_url = rabbit://guest:guest@127.0.0.1:5672/\n"
+        f"[oslo_messaging_notifications]\ndriver = messagingv2\ntopics = notifications\n{rabbit}"
+    )
+    settings = load_settings([str(conf)], overrides={"data_dir": str(tmp_path)})
+    n = settings.notifications
+    assert n.enabled and n.drivers == ("messagingv2",) and n.publisher_id == "image.node1"
+    assert n.disabled == ("image.update", "task")
+    assert not [o for o in settings.no_effect_options if "messaging" in o or "transport_url" in o]
+    assert settings.unknown_options == ("[oslo_messaging_rabbit] rabbit_typo",)
+    # Without a driver nothing is sent, and the bus's options have no effect.
+    conf.write_text(f"[oslo_messaging_notifications]\ndriver = noop\n{rabbit}")
+    quiet = load_settings([str(conf)], overrides={"data_dir": str(tmp_path)})
+    assert not quiet.notifications.enabled and "[oslo_messaging_rabbit] heartbeat_rate" in quiet.no_effect_options

@@ -31,7 +31,8 @@ class Rule:
 
 
 IMPLEMENTATIONS = (
-    "glimpse.db", "glimpse.store", "glimpse.cache", "glimpse.formats", "glimpse.sources", "glimpse.metrics"
+    "glimpse.db", "glimpse.store", "glimpse.cache", "glimpse.formats", "glimpse.sources", "glimpse.metrics",
+    "glimpse.messaging",
 )  # fmt: skip
 
 RULES = (
@@ -73,7 +74,9 @@ RULES = (
     ),
     *(
         Rule(
-            layer, ("glimpse.db", "glimpse.store", "glimpse.cache"), why="interfaces reach data through the domain only"
+            layer,
+            ("glimpse.db", "glimpse.store", "glimpse.cache", "glimpse.messaging"),
+            why="interfaces reach data through the domain only",
         )
         for layer in INTERFACES
     ),
