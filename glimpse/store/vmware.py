@@ -235,14 +235,20 @@ class VmwareStore:
 
     # --- partial data of dead writers ----------------------------------------------------------
     def recover(self, node: str) -> int:
-        """Remove every partial file the writer `node` left in the configured datastores."""
+        """Remove every partial file the writer `node` left in the configured datastores.
+
+        Called at start-up: a vCenter that is down then is logged, not fatal (the service starts and this
+        store answers 503); the files stay until the next recovery."""
         tag = node_tag(node)
         removed = 0
-        for ds in self.datastores:
-            for name in self._list(ds, partial_pattern(tag)):
-                if is_partial(name, tag):
-                    self._remove(self._file(ds, name))
-                    removed += 1
+        try:
+            for ds in self.datastores:
+                for name in self._list(ds, partial_pattern(tag)):
+                    if is_partial(name, tag):
+                        self._remove(self._file(ds, name))
+                        removed += 1
+        except StoreUnavailable as exc:
+            log.warning("Store %s: partial uploads not looked for: %s", self.name, exc.message)
         return removed
 
     def discard_partial(self, image_id: str, node: str) -> None:

@@ -1,7 +1,8 @@
 """Multi-store `glimpse serve` with a file store and a vmware store on vcsim, VMware's vCenter simulator
 (tests/contract/vcsim.py): `openstack image create` with the real client, whole and ranged
 downloads, copy-image both ways with `openstack image import`, `glimpse store migrate` into and out of the
-datastores, and a node killed -9 half-way through an upload that leaves nothing behind once it restarts."""
+datastores, a node killed -9 half-way through an upload that leaves nothing behind once it restarts, and a
+vCenter that is down."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from tests.contract.fixtures import vcsim_server  # noqa: F401  (vcsim, once per run)
+from tests.contract.servers import free_port
 from tests.contract.vcsim import VcsimServer
 from tests.functional.clients import Clients
 from tests.functional.server import GlimpseServer
@@ -201,3 +203,23 @@ def test_a_node_killed_mid_upload_leaves_nothing_after_recovery(
     assert put.status_code == 204
     assert vcsim.files(image_dir) == [image_id]
     assert httpx.get(f"{server.url}/v2/images/{image_id}/file").content == b"again"
+
+
+def test_a_vcenter_that_is_down_is_a_503_not_a_failed_start(vcsim: VcsimServer, tmp_path: Path) -> None:
+    conf = _conf(vcsim, "unreachable").replace(vcsim.host, f"127.0.0.1:{free_port()}")
+    server = GlimpseServer(tmp_path / "srv", extra_conf=conf).start()  # recovery at start-up cannot reach it
+    try:
+        assert "partial uploads not looked for" in server.log.read_text()
+        created = httpx.post(f"{server.url}/v2/images", json={"disk_format": "raw", "container_format": "bare"})
+        image_id = created.json()["id"]
+        put = httpx.put(
+            f"{server.url}/v2/images/{image_id}/file",
+            content=b"data",
+            headers={"Content-Type": "application/octet-stream", "X-Image-Meta-Store": "ds"},
+        )
+        assert put.status_code == 503, put.text
+        assert _image(server, image_id)["status"] == "queued"
+        fine = _upload(server, b"local", "fast")  # the other store is not affected
+        assert httpx.get(f"{server.url}/v2/images/{fine}/file").content == b"local"
+    finally:
+        server.stop()
