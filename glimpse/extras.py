@@ -17,6 +17,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "boto3": ("boto3", "s3"),
     "swiftclient": ("python-swiftclient", "swift"),
     "keystoneclient": ("python-keystoneclient", "swift"),
+    "pyVmomi": ("pyvmomi", "vmware"),
     "keystoneauth1": ("keystoneauth1", "keystone"),
     "oslo_limit": ("oslo.limit", "keystone"),
     "pymemcache": ("pymemcache", "keystone"),

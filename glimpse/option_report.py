@@ -36,7 +36,13 @@ def glance_options() -> frozenset[tuple[str, str]]:
 
 
 def _known(sections: Mapping[str, Sequence[cfg.Opt]]) -> set[tuple[str, str]]:
-    return {(s, name) for s, opts in sections.items() for o in opts for name in (o.dest, o.name)}
+    """(section, name) of every option read, under its deprecated names too (vmware_api_insecure)."""
+    return {
+        (s, name)
+        for s, opts in sections.items()
+        for o in opts
+        for name in (o.dest, o.name, *(d.name for d in o.deprecated_opts if d.name))
+    }
 
 
 def _file_options(files: Iterable[str]) -> list[tuple[str, str]]:

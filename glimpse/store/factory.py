@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -119,12 +120,51 @@ def _rbd(cfg: BackendConfig, node: str) -> Store:
     )
 
 
+def _vmware(cfg: BackendConfig, node: str) -> Store:
+    require("pyVmomi", f"Store {cfg.id} (vmware)")
+    from glimpse.store.vmware import VmwareStore  # pyvmomi is loaded only when a vmware store is configured
+    from glimpse.store.vmware_locations import image_dir, parse_datastores, parse_server
+
+    o = cfg.options
+    needed = ("vmware_server_host", "vmware_server_username", "vmware_server_password", "vmware_datastores")
+    missing = [k for k in needed if not o.get(k)]
+    if missing:
+        raise ConfigError(f"Store {cfg.id} (vmware) needs {', '.join(missing)}.")
+    datastores = o["vmware_datastores"]
+    return VmwareStore(
+        cfg.id,
+        node=node,
+        server=parse_server(str(o["vmware_server_host"]), cfg.id),
+        username=str(o["vmware_server_username"]),
+        password=str(o["vmware_server_password"]),
+        datastores=parse_datastores([str(d) for d in datastores] if isinstance(datastores, list) else [], cfg.id),
+        image_dir=image_dir(str(o.get("vmware_store_image_dir") or "/openstack_glance")),
+        tls=_tls_context(o.get("vmware_ca_file"), bool(o.get("vmware_insecure"))),
+        retries=max(as_int(o.get("vmware_api_retry_count") or 10), 1),
+        poll_interval=max(as_int(o.get("vmware_task_poll_interval") or 5), 1),
+    )
+
+
+def _tls_context(ca_file: object, insecure: bool) -> ssl.SSLContext:
+    """As Glance: a CA file verifies the server with it (vmware_insecure is then ignored)."""
+    if ca_file:
+        if not Path(str(ca_file)).is_file():
+            raise ConfigError(f"vmware_ca_file {ca_file} is not a readable file.")
+        return ssl.create_default_context(cafile=str(ca_file))
+    context = ssl.create_default_context()
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 DRIVERS: dict[str, Callable[[BackendConfig, str], Store]] = {
     "file": _file,
     "http": _http,
     "s3": _s3,
     "swift": _swift,
     "rbd": _rbd,
+    "vmware": _vmware,
 }
 
 

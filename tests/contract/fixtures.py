@@ -1,7 +1,8 @@
 """Session fixtures for the real servers of tests/contract/servers.py: one of each per test run.
 
 Import them from a conftest: `from tests.contract.fixtures import s3_server, swift_server, web_server  # noqa: F401`
-(and `ceph_cluster` for a real one-node Ceph, tests/contract/ceph.py).
+(and `ceph_cluster` for a real one-node Ceph, tests/contract/ceph.py, `vcsim_server` for VMware's vCenter
+simulator, tests/contract/vcsim.py).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import pytest
 
 from tests.contract.ceph import CephCluster
 from tests.contract.servers import S3Server, SwiftServer, WebServer
+from tests.contract.vcsim import VcsimServer
 
 # Several conftests may import these fixtures; each import is its own definition, so they share the servers.
 _shared: dict[str, Any] = {"s3": None, "s3_users": 0, "swift": None, "swift_users": 0, "ceph": None, "ceph_users": 0}
+_shared.update(vcsim=None, vcsim_users=0)
 
 
 @pytest.fixture(scope="session")
@@ -67,3 +70,18 @@ def ceph_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephClust
         if _shared["ceph_users"] == 0:
             _shared["ceph"].stop()
             _shared["ceph"] = None
+
+
+@pytest.fixture(scope="session")
+def vcsim_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VcsimServer]:
+    """vcsim, VMware's vCenter simulator (scripts/install-vcsim): DC0 with datastores LocalDS_0 and LocalDS_1."""
+    if _shared["vcsim"] is None:
+        _shared["vcsim"] = VcsimServer(tmp_path_factory.mktemp("vcsim")).start()
+    _shared["vcsim_users"] += 1
+    try:
+        yield _shared["vcsim"]
+    finally:
+        _shared["vcsim_users"] -= 1
+        if _shared["vcsim_users"] == 0:
+            _shared["vcsim"].stop()
+            _shared["vcsim"] = None

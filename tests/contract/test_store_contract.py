@@ -5,13 +5,16 @@
 - swift: a real all-in-one OpenStack Swift on loopback with tempauth (segments of 2 MiB and a static
   large object manifest above 5 MiB);
 - http: a real web server on loopback with Range support (read-only: the reading half of the contract);
-- rbd: a real one-node Ceph cluster (tests/contract/ceph.py), images in its `images` pool as client.glance.
+- rbd: a real one-node Ceph cluster (tests/contract/ceph.py), images in its `images` pool as client.glance;
+- vmware: vcsim, VMware's vCenter simulator (tests/contract/vcsim.py), files in a datastore folder of its own
+  per test, written over the datastore's HTTP file interface.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import ssl
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,18 +31,22 @@ from glimpse.store.http import HttpStore
 from glimpse.store.rbd import RbdStore
 from glimpse.store.s3 import MIB, S3Store
 from glimpse.store.swift import SwiftStore
+from glimpse.store.vmware import VmwareStore
+from glimpse.store.vmware_locations import parse_datastores, parse_server
 from tests.contract.ceph import CephCluster
 from tests.contract.fixtures import (  # noqa: F401  (real servers, once per run)
     ceph_cluster,
     s3_server,
     swift_server,
+    vcsim_server,
     web_server,
 )
 from tests.contract.leftovers import SEGMENT, incomplete_uploads, orphan_segments
 from tests.contract.servers import ACCESS_KEY, SECRET_KEY, S3Server, SwiftServer, WebServer
+from tests.contract.vcsim import VcsimServer
 
 BIG = 10**12
-WRITABLE = ("file", "s3", "swift", "rbd")
+WRITABLE = ("file", "s3", "swift", "rbd", "vmware")
 
 
 @dataclass
@@ -157,6 +164,35 @@ def _rbd(cluster: CephCluster) -> Backend:
     return Backend("rbd", store, seed, contents)
 
 
+def vmware_store(server: VcsimServer, image_dir: str | None = None, node: str = "node-1") -> VmwareStore:
+    return VmwareStore(
+        "vsphere",
+        node=node,
+        server=parse_server(server.host, "vsphere"),
+        username=server.user,
+        password=server.password,
+        datastores=parse_datastores(["DC0:LocalDS_0:10", "DC0:LocalDS_1"], "vsphere"),
+        image_dir=image_dir or f"glimpse-{uuid.uuid4().hex[:12]}",  # the server is shared by the whole run
+        tls=ssl.create_default_context(cafile=str(server.ca_file)),
+        poll_interval=1,
+    )
+
+
+def _vmware(server: VcsimServer) -> Backend:
+    store = vmware_store(server)
+
+    def seed(image_id: str, data: bytes) -> str:
+        return store.add(image_id, [data], max_size=BIG, expected_size=None, hash_algo="sha512").url
+
+    # Everything in the image folder of both datastores, partial files included.
+    return Backend(
+        "vmware",
+        store,
+        seed,
+        lambda: server.files(store.image_dir) + server.files(store.image_dir, datastore="LocalDS_1"),
+    )
+
+
 def _http(server: WebServer) -> Backend:
     store = HttpStore("web", egress=EgressPolicy().trusting("127.0.0.1"))  # the operator's own web server
     return Backend("http", store, lambda image_id, data: server.publish(image_id, data), lambda: [])
@@ -171,10 +207,12 @@ def _make(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
         return _swift(request.getfixturevalue("swift_server"))
     if kind == "rbd":
         return _rbd(request.getfixturevalue("ceph_cluster"))
+    if kind == "vmware":
+        return _vmware(request.getfixturevalue("vcsim_server"))
     return _http(request.getfixturevalue("web_server"))
 
 
-@pytest.fixture(params=["file", "s3", "swift", "http", "rbd"])
+@pytest.fixture(params=["file", "s3", "swift", "http", "rbd", "vmware"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     return _make(request.param, request, tmp_path)
 
@@ -216,8 +254,9 @@ def test_get_a_range(backend: Backend, offset: int, length: int | None) -> None:
 
 
 def test_missing_data_is_not_found(backend: Backend) -> None:
-    url = backend.seed(image_id(), b"x")
-    missing = url.rsplit("/", 1)[0] + f"/{image_id()}"
+    seeded = image_id()
+    url = backend.seed(seeded, b"x")
+    missing = url.replace(seeded, image_id())  # the same place, another name (a vsphere location ends in a query)
     with pytest.raises(NotFound):
         backend.store.get(missing)  # raised before any byte is read, so a caller can try another location
     with pytest.raises(NotFound):
@@ -243,7 +282,7 @@ def test_read_only_store_refuses_writes(backend: Backend) -> None:
         backend.store.add(image_id(), [b"data"], max_size=BIG, expected_size=None, hash_algo="sha512")
 
 
-# --- writing: file, s3 and rbd -------------------------------------------------------------------------
+# --- writing: file, s3, swift, rbd and vmware ---------------------------------------------------------
 @pytest.mark.parametrize("size", [0, 1, 1024 * 1024, 5 * MIB, 12 * MIB + 3])
 def test_add_streams_hashes_and_reads_back(writable: Backend, size: int) -> None:
     data = os.urandom(size)

@@ -16,7 +16,7 @@ from pathlib import Path
 from oslo_config import cfg
 
 from glimpse.errors import ConfigError
-from glimpse.store.options import file, http, rbd, s3, swift
+from glimpse.store.options import file, http, rbd, s3, swift, vmware
 
 # Store type -> its driver's options, with glance_store's names.
 DRIVER_OPTS: dict[str, list[cfg.Opt]] = {
@@ -25,6 +25,7 @@ DRIVER_OPTS: dict[str, list[cfg.Opt]] = {
     "s3": s3.OPTS,
     "swift": swift.OPTS,
     "rbd": rbd.OPTS,
+    "vmware": vmware.OPTS,
 }
 # Options of every store's own section in the multi-store mode, whatever its driver.
 BACKEND_OPTS: list[cfg.Opt] = [
@@ -39,7 +40,7 @@ GLANCE_STORE_OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         "default_store",
         default="file",
-        # glance_store's choices (store schemes); Glimpse's stores are file, http, s3, swift and rbd.
+        # glance_store's choices (store schemes); Glimpse's stores are file, http, s3, swift, rbd and vmware (vsphere).
         choices=[
             *("file", "filesystem", "http", "https", "swift", "swift+http", "swift+https", "swift+config"),
             *("rbd", "cinder", "vsphere", "s3"),
@@ -80,7 +81,9 @@ def configured_backends(
             if kind == "file":
                 options["filesystem_store_datadir"] = datadir
             legacy.append(BackendConfig(id=kind, type=kind, description=f"{kind} store", options=options))
-        return tuple(legacy), conf.glance_store.default_store, False
+        # default_store takes Glance's scheme names; the vmware store's is vsphere.
+        default = {"vsphere": "vmware"}.get(conf.glance_store.default_store, conf.glance_store.default_store)
+        return tuple(legacy), default, False
     backends = []
     for store_id, kind in enabled.items():
         if store_id.startswith("os_glance_") or store_id in sections:
