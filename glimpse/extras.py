@@ -18,6 +18,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "swiftclient": ("python-swiftclient", "swift"),
     "keystoneclient": ("python-keystoneclient", "swift"),
     "keystoneauth1": ("keystoneauth1", "keystone"),
+    "cinderclient": ("python-cinderclient", "cinder"),
+    "os_brick": ("os-brick", "cinder"),
     "oslo_limit": ("oslo.limit", "keystone"),
     "pymemcache": ("pymemcache", "keystone"),
     "redis": ("redis", "redis"),
