@@ -5,7 +5,9 @@
 - swift: a real all-in-one OpenStack Swift on loopback with tempauth (segments of 2 MiB and a static
   large object manifest above 5 MiB);
 - http: a real web server on loopback with Range support (read-only: the reading half of the contract);
-- rbd: a real one-node Ceph cluster (tests/contract/ceph.py), images in its `images` pool as client.glance.
+- rbd: a real one-node Ceph cluster (tests/contract/ceph.py), images in its `images` pool as client.glance;
+- cinder: a real Cinder (tests/contract/cinder.py: cinder-api, -scheduler, -volume with the RBD driver on that
+  Ceph, the test Keystone), a volume per image, attached through os-brick.
 """
 
 from __future__ import annotations
@@ -23,23 +25,27 @@ from swiftclient.exceptions import ClientException
 from glimpse.domain.ports import Store
 from glimpse.errors import BadRequest, NotFound, StoreError, TooLarge
 from glimpse.sources.egress import EgressPolicy
+from glimpse.store.cinder import WRITER, CinderStore
 from glimpse.store.filesystem import FilesystemStore
 from glimpse.store.http import HttpStore
 from glimpse.store.rbd import RbdStore
 from glimpse.store.s3 import MIB, S3Store
 from glimpse.store.swift import SwiftStore
 from tests.contract.ceph import CephCluster
+from tests.contract.cinder import CinderServices
 from tests.contract.fixtures import (  # noqa: F401  (real servers, once per run)
     ceph_cluster,
+    cinder_services,
     s3_server,
     swift_server,
     web_server,
 )
 from tests.contract.leftovers import SEGMENT, incomplete_uploads, orphan_segments
 from tests.contract.servers import ACCESS_KEY, SECRET_KEY, S3Server, SwiftServer, WebServer
+from tests.keystone.fixtures import keystone_projects, keystone_server  # noqa: F401  (cinder's Keystone)
 
 BIG = 10**12
-WRITABLE = ("file", "s3", "swift", "rbd")
+WRITABLE = ("file", "s3", "swift", "rbd", "cinder")
 
 
 @dataclass
@@ -157,6 +163,28 @@ def _rbd(cluster: CephCluster) -> Backend:
     return Backend("rbd", store, seed, contents)
 
 
+def cinder_contents(services: CinderServices, before: set[str]) -> list[str]:
+    """The image ids of the volumes made since `before` (a volume still being written: `<name> (partial)`)."""
+    found = []
+    for volume in services.client().volumes.list():
+        if volume.id in before:
+            continue
+        metadata = volume.metadata or {}
+        partial = WRITER in metadata or volume.status != "available"
+        found.append(f"{volume.name} ({volume.status}, partial)" if partial else metadata["glance_image_id"])
+    return sorted(found)
+
+
+def _cinder(services: CinderServices) -> Backend:
+    store = CinderStore("volumes", services.access(), node="node-1", state_timeout=120)
+    before = {v.id for v in services.client().volumes.list()}  # the project is shared by the whole run
+
+    def seed(image_id: str, data: bytes) -> str:
+        return store.add(image_id, [data], max_size=BIG, expected_size=None, hash_algo="sha512").url
+
+    return Backend("cinder", store, seed, lambda: cinder_contents(services, before))
+
+
 def _http(server: WebServer) -> Backend:
     store = HttpStore("web", egress=EgressPolicy().trusting("127.0.0.1"))  # the operator's own web server
     return Backend("http", store, lambda image_id, data: server.publish(image_id, data), lambda: [])
@@ -171,10 +199,12 @@ def _make(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
         return _swift(request.getfixturevalue("swift_server"))
     if kind == "rbd":
         return _rbd(request.getfixturevalue("ceph_cluster"))
+    if kind == "cinder":
+        return _cinder(request.getfixturevalue("cinder_services"))
     return _http(request.getfixturevalue("web_server"))
 
 
-@pytest.fixture(params=["file", "s3", "swift", "http", "rbd"])
+@pytest.fixture(params=["file", "s3", "swift", "http", "rbd", "cinder"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     return _make(request.param, request, tmp_path)
 
@@ -243,7 +273,7 @@ def test_read_only_store_refuses_writes(backend: Backend) -> None:
         backend.store.add(image_id(), [b"data"], max_size=BIG, expected_size=None, hash_algo="sha512")
 
 
-# --- writing: file, s3 and rbd -------------------------------------------------------------------------
+# --- writing: file, s3, swift, rbd and cinder ---------------------------------------------------------
 @pytest.mark.parametrize("size", [0, 1, 1024 * 1024, 5 * MIB, 12 * MIB + 3])
 def test_add_streams_hashes_and_reads_back(writable: Backend, size: int) -> None:
     data = os.urandom(size)
