@@ -11,7 +11,8 @@ project, of cinder_volume_type, waited for until available (cinder_state_transit
 read-write and written in blocks; when the data outgrows it, it is extended by 1 GiB at a time, as Glance
 does: detached, extended and attached again, or extended while attached with cinder_do_extend_attached.
 Once complete and of the expected size it is detached, its `image_size` set and it is made read-only.
-While it is written it carries `glimpse_writer` (the node's tag) and `glimpse_upload` (this upload's):
+While it is written it carries `glimpse_writer` (the node's tag), `glimpse_upload` (this upload's) and
+`glimpse_writing` (the name the domain writes under: the image id, or an import attempt's `<id>.<task>.<n>`):
 any failure (size cap, wrong size, the client gone, Cinder failing) detaches and deletes it, and
 `recover` / `discard_partial` delete the volumes a dead writer left (found by that metadata), their
 attachments first. A complete volume has no such keys.
@@ -58,7 +59,8 @@ log = logging.getLogger(__name__)
 GIB = 1024 * MIB
 BLOCK = 4 * MIB  # bytes written or read at a time
 WRITER = "glimpse_writer"  # metadata of a volume being written: the writing node's tag
-UPLOAD = "glimpse_upload"  # ... and this upload's tag
+UPLOAD = "glimpse_upload"  # ... this upload's tag
+WRITING = "glimpse_writing"  # ... and the name the data is written under (the image id, or an import attempt's)
 UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 # Statuses a volume leaves by itself; an attached one ("reserved", "attaching", "in-use") waits for its user.
 TRANSITIONS = {"creating", "extending", "detaching", "maintenance"}
@@ -132,16 +134,19 @@ class CinderStore:
     ) -> StoredData:
         meter = HashingMeter(max_size, hash_algo)
         client = self._client()
+        # An import writes each attempt under `<image id>.<task>.<generation>`: the volume still names the image.
+        glance_id = image_id.split(".", 1)[0]
         metadata = {
-            "glance_image_id": image_id,
+            "glance_image_id": glance_id,
             "image_size": str(expected_size or 0),
             WRITER: self.node,
             UPLOAD: upload_tag(),
+            WRITING: image_id,
         }
         size_gib = max(1, math.ceil((expected_size or 0) / GIB))
-        with self._errors(f"creating a volume for image {image_id}"):
+        with self._errors(f"creating a volume for image {glance_id}"):
             volume = client.volumes.create(
-                size_gib, name=f"image-{image_id}", metadata=metadata, volume_type=self.volume_type
+                size_gib, name=f"image-{glance_id}", metadata=metadata, volume_type=self.volume_type
             )
         try:
             volume = wait_for(client, volume.id, {"creating"}, self.state_timeout)
@@ -149,7 +154,7 @@ class CinderStore:
             self._write(volume, chunks, meter, expected_size)
             with self._errors(f"completing volume {volume.id}"):
                 client.volumes.set_metadata(volume.id, {"image_size": str(meter.size)})
-                client.volumes.delete_metadata(volume.id, [WRITER, UPLOAD])
+                client.volumes.delete_metadata(volume.id, [WRITER, UPLOAD, WRITING])
                 client.volumes.update_readonly_flag(volume.id, True)
         except BaseException:
             self._remove_quietly(volume.id)
@@ -287,7 +292,7 @@ class CinderStore:
         """Volumes that `node` was writing (for image_id, or any image) when it stopped."""
         query: dict[str, str] = {WRITER: node_tag(node)}
         if image_id:
-            query["glance_image_id"] = image_id
+            query[WRITING] = image_id
         with self._errors("listing the volumes being written"):
             volumes = self._client().volumes.list(search_opts={"metadata": query})
         # The filter is Cinder's; check the metadata here too, as a backend may ignore an unknown filter.

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from glimpse.errors import NotFound, StoreError, StoreUnavailable
-from glimpse.store.cinder import GIB, UPLOAD, WRITER, CinderStore, VolumeInUse
+from glimpse.store.cinder import GIB, UPLOAD, WRITER, WRITING, CinderStore, VolumeInUse
 from glimpse.store.objects import MIB
 from tests.contract.ceph import CephCluster
 from tests.contract.cinder import CinderServices
@@ -59,7 +59,7 @@ def test_glance_layout_and_locations(cinder_services: CinderServices) -> None:  
     assert volume.size == 1
     assert volume.metadata["glance_image_id"] == iid
     assert volume.metadata["image_size"] == str(len(data))
-    assert WRITER not in volume.metadata and UPLOAD not in volume.metadata
+    assert not {WRITER, UPLOAD, WRITING} & set(volume.metadata)
     assert volume.metadata.get("readonly") == "True"  # made read-only once complete, as Glance does
     _assert_detached(cinder_services, volume_id)
 
@@ -73,6 +73,12 @@ def test_glance_layout_and_locations(cinder_services: CinderServices) -> None:  
         with pytest.raises(StoreError):
             store.get(bad)
     _assert_detached(cinder_services, volume_id)
+
+    # An import attempt writes under `<image id>.<task>.<generation>`: the volume still names the image.
+    attempt = store.add(f"{iid}.0a1b2c3d.2", [b"copy"], max_size=BIG, expected_size=None, hash_algo="sha512")
+    copy = cinder_services.client().volumes.get(_volume_id(attempt.url))
+    assert (copy.name, copy.metadata["glance_image_id"], copy.metadata["image_size"]) == (f"image-{iid}", iid, "4")
+    store.delete(attempt.url)
 
 
 @pytest.mark.parametrize("attached", [False, True], ids=["detached", "attached"])
@@ -187,7 +193,8 @@ def test_discard_partial_removes_one_images_volume(cinder_services: CinderServic
     for image_id in (iid, other):
         meta = {"glance_image_id": image_id, "image_size": "0", WRITER: CinderStore("x", cinder_services.access(),
                                                                                    node="node-gone").node}
-        made.append(client.volumes.create(1, name=f"image-{image_id}", metadata={**meta, UPLOAD: "abcd1234"}).id)
+        meta.update({UPLOAD: "abcd1234", WRITING: image_id})
+        made.append(client.volumes.create(1, name=f"image-{image_id}", metadata=meta).id)
     store = _store(cinder_services)
     store.discard_partial(iid, "node-gone")
     ids = {v.id for v in client.volumes.list()}
