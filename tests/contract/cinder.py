@@ -147,8 +147,8 @@ rados_connect_timeout = 10
         if POOL not in pools.split():
             self.ceph.ceph("osd", "pool", "create", POOL, "8", "8", "replicated")
             self.ceph.ceph("osd", "pool", "application", "enable", POOL, "rbd")
-        self.ceph.ceph("auth", "get-or-create", f"client.{self.ceph_user}", "mon", "profile rbd", "osd",
-                       f"profile rbd pool={POOL}", "mgr", f"profile rbd pool={POOL}", "-o", str(self.keyring))  # fmt: skip
+        caps = ("mon", "profile rbd", "osd", f"profile rbd pool={POOL}", "mgr", f"profile rbd pool={POOL}")
+        self.ceph.ceph("auth", "get-or-create", f"client.{self.ceph_user}", *caps, "-o", str(self.keyring))
         ETC_CEPH.mkdir(exist_ok=True)
         self.node_keyring.write_bytes(self.keyring.read_bytes())
         self.node_keyring.chmod(0o600)

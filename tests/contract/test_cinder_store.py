@@ -191,8 +191,11 @@ def test_discard_partial_removes_one_images_volume(cinder_services: CinderServic
     iid, other = str(uuid.uuid4()), str(uuid.uuid4())
     made = []
     for image_id in (iid, other):
-        meta = {"glance_image_id": image_id, "image_size": "0", WRITER: CinderStore("x", cinder_services.access(),
-                                                                                   node="node-gone").node}
+        meta = {
+            "glance_image_id": image_id,
+            "image_size": "0",
+            WRITER: CinderStore("x", cinder_services.access(), node="node-gone").node,
+        }
         meta.update({UPLOAD: "abcd1234", WRITING: image_id})
         made.append(client.volumes.create(1, name=f"image-{image_id}", metadata=meta).id)
     store = _store(cinder_services)

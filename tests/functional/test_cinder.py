@@ -86,7 +86,11 @@ def _upload(api: httpx.Client, data: bytes, store: str) -> str:
     return image_id
 
 
-def test_the_store_is_configured_and_listed(server: GlimpseServer, api: httpx.Client, cinder_services: CinderServices) -> None:  # noqa: F811
+def test_the_store_is_configured_and_listed(
+    server: GlimpseServer,
+    api: httpx.Client,
+    cinder_services: CinderServices,  # noqa: F811
+) -> None:
     log = server.log.read_text()
     assert "does not know" not in log and "no effect" not in log  # every option of [vol] is read
     detail = {s["id"]: s for s in api.get("/v2/info/stores/detail").json()["stores"]}
@@ -174,7 +178,11 @@ def test_store_migrate_into_and_out_of_cinder(
         assert api.delete(f"/v2/images/{image_id}").status_code == 204
 
 
-def test_node_killed_mid_upload_leaves_no_volume(server: GlimpseServer, api: httpx.Client, cinder_services: CinderServices) -> None:  # noqa: F811
+def test_node_killed_mid_upload_leaves_no_volume(
+    server: GlimpseServer,
+    api: httpx.Client,
+    cinder_services: CinderServices,  # noqa: F811
+) -> None:
     response = api.post("/v2/images", json={"disk_format": "raw", "container_format": "bare"})
     image_id = str(response.json()["id"])
     sock = socket.create_connection(("127.0.0.1", server.port))
