@@ -406,7 +406,10 @@ class _VolumeReader:
         self._stack.close()
 
     def __del__(self) -> None:
-        self._stack.close()
+        try:  # a reader dropped without close(): its attachment is still released
+            self._stack.close()
+        except Exception:
+            log.exception("Could not detach volume %s", self._volume_id)
 
 
 def _prepend(first: bytes | None, rest: Iterator[bytes]) -> Iterator[bytes]:

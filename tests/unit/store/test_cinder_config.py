@@ -127,3 +127,13 @@ def test_an_application_credential_needs_no_password(tmp_path: Path) -> None:
     store = _registry(tmp_path, text)["vol"]
     assert isinstance(store, CinderStore)
     assert (store.access.app_credential_id, store.access.app_credential_secret) == ("ac", "acs")
+
+
+def test_the_readmes_cinder_block_is_a_working_configuration(tmp_path: Path) -> None:
+    from tests.functional.readme import ini_block_after
+
+    block = ini_block_after("Stores", "[DEFAULT]\nenabled_backends = fast:file, vol:cinder")
+    text = block + "\n[glance_store]\ndefault_backend = vol\n"
+    store = _registry(tmp_path, text)["vol"]
+    assert isinstance(store, CinderStore)
+    assert (store.access.project, store.volume_type, store.state_timeout) == ("service", "images", 300)
