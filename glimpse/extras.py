@@ -19,6 +19,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "keystoneclient": ("python-keystoneclient", "swift"),
     "pyVmomi": ("pyvmomi", "vmware"),
     "keystoneauth1": ("keystoneauth1", "keystone"),
+    "cinderclient": ("python-cinderclient", "cinder"),
+    "os_brick": ("os-brick", "cinder"),
     "oslo_limit": ("oslo.limit", "keystone"),
     "pymemcache": ("pymemcache", "keystone"),
     "redis": ("redis", "redis"),

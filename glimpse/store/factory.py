@@ -158,6 +158,70 @@ def _tls_context(ca_file: object, insecure: bool) -> ssl.SSLContext:
     return context
 
 
+def _cinder(cfg: BackendConfig, node: str, multi: bool = False) -> Store:
+    for module in ("cinderclient", "os_brick", "keystoneauth1"):
+        require(module, f"Store {cfg.id} (cinder)")
+    from glimpse.store.cinder import CinderStore  # cinderclient and os-brick are loaded only for a cinder store
+    from glimpse.store.cinder_volumes import CinderAccess, Connector
+
+    o = cfg.options
+
+    def text(key: str, default: str = "") -> str:
+        value = o.get(key)
+        return str(value) if value else default
+
+    app_credential = bool(text("cinder_store_application_credential_id"))
+    needed = ["cinder_store_auth_address"]
+    needed += (
+        ["cinder_store_application_credential_secret"]
+        if app_credential
+        else ["cinder_store_user_name", "cinder_store_password", "cinder_store_project_name"]
+    )
+    missing = [k for k in needed if not o.get(k)]
+    if missing:
+        raise ConfigError(
+            f"Store {cfg.id} (cinder) needs {', '.join(missing)}: Glimpse keeps image volumes in the project of "
+            "the store's own user, never in the requesting user's."
+        )
+    access = CinderAccess(
+        auth_url=text("cinder_store_auth_address"),
+        user=text("cinder_store_user_name"),
+        password=text("cinder_store_password"),
+        project=text("cinder_store_project_name"),
+        user_domain=text("cinder_store_user_domain_name", "Default"),
+        project_domain=text("cinder_store_project_domain_name", "Default"),
+        app_credential_id=text("cinder_store_application_credential_id"),
+        app_credential_secret=text("cinder_store_application_credential_secret"),
+        catalog_info=text("cinder_catalog_info", "volumev3::publicURL"),
+        endpoint_template=text("cinder_endpoint_template"),
+        region=text("cinder_os_region_name"),
+        insecure=bool(o.get("cinder_api_insecure")),
+        ca_file=text("cinder_ca_certificates_file"),
+        retries=as_int(o.get("cinder_http_retries", 3)),
+    )
+    if access.catalog_info.count(":") != 2:
+        raise ConfigError(
+            f"Store {cfg.id} (cinder): cinder_catalog_info = {access.catalog_info} is not "
+            "<service_type>:<service_name>:<interface>."
+        )
+    connector = Connector(
+        use_multipath=bool(o.get("cinder_use_multipath")),
+        enforce_multipath=bool(o.get("cinder_enforce_multipath")),
+        root_helper=f"sudo glance-rootwrap {text('rootwrap_config', '/etc/glance/rootwrap.conf')}",
+    )
+    return CinderStore(
+        cfg.id,
+        access,
+        volume_type=text("cinder_volume_type") or None,
+        connector=connector,
+        state_timeout=as_int(o.get("cinder_state_transition_timeout", 300)),
+        extend_attached=bool(o.get("cinder_do_extend_attached")),
+        attach_tries=max(1, as_int(o.get("cinder_attachment_retry_attempts", 5))),
+        multi=multi,
+        node=node,
+    )
+
+
 DRIVERS: dict[str, Callable[[BackendConfig, str], Store]] = {
     "file": _file,
     "http": _http,
@@ -165,6 +229,7 @@ DRIVERS: dict[str, Callable[[BackendConfig, str], Store]] = {
     "swift": _swift,
     "rbd": _rbd,
     "vmware": _vmware,
+    "cinder": _cinder,
 }
 
 
@@ -175,7 +240,14 @@ def build_registry(
     unknown = [b.type for b in backends if b.type not in DRIVERS]
     if unknown:
         raise ConfigError(f"Store types {', '.join(unknown)} are not available; this build has {', '.join(DRIVERS)}.")
-    stores = {b.id: _http(b, node, egress) if b.type == "http" else DRIVERS[b.type](b, node) for b in backends}
+    def build(b: BackendConfig) -> Store:
+        if b.type == "http":
+            return _http(b, node, egress)
+        if b.type == "cinder":
+            return _cinder(b, node, multi)  # its locations name the store in the multi-store mode, as Glance's
+        return DRIVERS[b.type](b, node)
+
+    stores = {b.id: build(b) for b in backends}
     if default not in stores:
         raise ConfigError(f"The default store '{default}' is not among the enabled stores ({', '.join(stores)}).")
     info = {b.id: StoreInfo(description=b.description, weight=b.weight) for b in backends}

@@ -1,8 +1,9 @@
 """Session fixtures for the real servers of tests/contract/servers.py: one of each per test run.
 
 Import them from a conftest: `from tests.contract.fixtures import s3_server, swift_server, web_server  # noqa: F401`
-(and `ceph_cluster` for a real one-node Ceph, tests/contract/ceph.py, `vcsim_server` for VMware's vCenter
-simulator, tests/contract/vcsim.py).
+(and `ceph_cluster` for a real one-node Ceph, tests/contract/ceph.py; `cinder_services` for a real Cinder on it,
+tests/contract/cinder.py, which also needs `keystone_server` and `keystone_projects` from tests.keystone.fixtures;
+`vcsim_server` for VMware's vCenter simulator, tests/contract/vcsim.py).
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ from typing import Any
 import pytest
 
 from tests.contract.ceph import CephCluster
+from tests.contract.cinder import CinderServices, install_cinder
 from tests.contract.servers import S3Server, SwiftServer, WebServer
 from tests.contract.vcsim import VcsimServer
 
 # Several conftests may import these fixtures; each import is its own definition, so they share the servers.
-_shared: dict[str, Any] = {"s3": None, "s3_users": 0, "swift": None, "swift_users": 0, "ceph": None, "ceph_users": 0}
+_shared: dict[str, Any] = {
+    **{"s3": None, "s3_users": 0, "swift": None, "swift_users": 0},
+    **{"ceph": None, "ceph_users": 0, "cinder": None, "cinder_users": 0},
+}
 _shared.update(vcsim=None, vcsim_users=0)
 
 
@@ -85,3 +90,24 @@ def vcsim_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VcsimServ
         if _shared["vcsim_users"] == 0:
             _shared["vcsim"].stop()
             _shared["vcsim"] = None
+
+
+@pytest.fixture(scope="session")
+def cinder_services(
+    tmp_path_factory: pytest.TempPathFactory,
+    keystone_server: Any,
+    keystone_projects: dict[str, Any],
+    ceph_cluster: CephCluster,
+) -> Iterator[CinderServices]:
+    """cinder-api, cinder-scheduler and cinder-volume (RBD on ceph_cluster), in the test Keystone's catalog."""
+    if _shared["cinder"] is None:
+        install_cinder()
+        _shared["cinder"] = CinderServices(tmp_path_factory.mktemp("cinder"), keystone_server, ceph_cluster).start()
+    _shared["cinder_users"] += 1
+    try:
+        yield _shared["cinder"]
+    finally:
+        _shared["cinder_users"] -= 1
+        if _shared["cinder_users"] == 0:
+            _shared["cinder"].stop()
+            _shared["cinder"] = None

@@ -8,6 +8,8 @@
 - rbd: a real one-node Ceph cluster (tests/contract/ceph.py), images in its `images` pool as client.glance;
 - vmware: vcsim, VMware's vCenter simulator (tests/contract/vcsim.py), files in a datastore folder of its own
   per test, written over the datastore's HTTP file interface.
+- cinder: a real Cinder (tests/contract/cinder.py: cinder-api, -scheduler, -volume with the RBD driver on that
+  Ceph, the test Keystone), a volume per image, attached through os-brick.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from swiftclient.exceptions import ClientException
 from glimpse.domain.ports import Store
 from glimpse.errors import BadRequest, NotFound, StoreError, TooLarge
 from glimpse.sources.egress import EgressPolicy
+from glimpse.store.cinder import WRITER, CinderStore
 from glimpse.store.filesystem import FilesystemStore
 from glimpse.store.http import HttpStore
 from glimpse.store.rbd import RbdStore
@@ -34,8 +37,10 @@ from glimpse.store.swift import SwiftStore
 from glimpse.store.vmware import VmwareStore
 from glimpse.store.vmware_locations import parse_datastores, parse_server
 from tests.contract.ceph import CephCluster
+from tests.contract.cinder import CinderServices
 from tests.contract.fixtures import (  # noqa: F401  (real servers, once per run)
     ceph_cluster,
+    cinder_services,
     s3_server,
     swift_server,
     vcsim_server,
@@ -44,9 +49,10 @@ from tests.contract.fixtures import (  # noqa: F401  (real servers, once per run
 from tests.contract.leftovers import SEGMENT, incomplete_uploads, orphan_segments
 from tests.contract.servers import ACCESS_KEY, SECRET_KEY, S3Server, SwiftServer, WebServer
 from tests.contract.vcsim import VcsimServer
+from tests.keystone.fixtures import keystone_projects, keystone_server  # noqa: F401  (cinder's Keystone)
 
 BIG = 10**12
-WRITABLE = ("file", "s3", "swift", "rbd", "vmware")
+WRITABLE = ("file", "s3", "swift", "rbd", "cinder", "vmware")
 
 
 @dataclass
@@ -193,6 +199,28 @@ def _vmware(server: VcsimServer) -> Backend:
     )
 
 
+def cinder_contents(services: CinderServices, before: set[str]) -> list[str]:
+    """The image ids of the volumes made since `before` (a volume still being written: `<name> (partial)`)."""
+    found = []
+    for volume in services.client().volumes.list():
+        if volume.id in before:
+            continue
+        metadata = volume.metadata or {}
+        partial = WRITER in metadata or volume.status != "available"
+        found.append(f"{volume.name} ({volume.status}, partial)" if partial else metadata["glance_image_id"])
+    return sorted(found)
+
+
+def _cinder(services: CinderServices) -> Backend:
+    store = CinderStore("volumes", services.access(), node="node-1", state_timeout=120)
+    before = {v.id for v in services.client().volumes.list()}  # the project is shared by the whole run
+
+    def seed(image_id: str, data: bytes) -> str:
+        return store.add(image_id, [data], max_size=BIG, expected_size=None, hash_algo="sha512").url
+
+    return Backend("cinder", store, seed, lambda: cinder_contents(services, before))
+
+
 def _http(server: WebServer) -> Backend:
     store = HttpStore("web", egress=EgressPolicy().trusting("127.0.0.1"))  # the operator's own web server
     return Backend("http", store, lambda image_id, data: server.publish(image_id, data), lambda: [])
@@ -209,10 +237,12 @@ def _make(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
         return _rbd(request.getfixturevalue("ceph_cluster"))
     if kind == "vmware":
         return _vmware(request.getfixturevalue("vcsim_server"))
+    if kind == "cinder":
+        return _cinder(request.getfixturevalue("cinder_services"))
     return _http(request.getfixturevalue("web_server"))
 
 
-@pytest.fixture(params=["file", "s3", "swift", "http", "rbd", "vmware"])
+@pytest.fixture(params=["file", "s3", "swift", "http", "rbd", "cinder", "vmware"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     return _make(request.param, request, tmp_path)
 
@@ -282,7 +312,7 @@ def test_read_only_store_refuses_writes(backend: Backend) -> None:
         backend.store.add(image_id(), [b"data"], max_size=BIG, expected_size=None, hash_algo="sha512")
 
 
-# --- writing: file, s3, swift, rbd and vmware ---------------------------------------------------------
+# --- writing: file, s3, swift, rbd, cinder and vmware -------------------------------------------------
 @pytest.mark.parametrize("size", [0, 1, 1024 * 1024, 5 * MIB, 12 * MIB + 3])
 def test_add_streams_hashes_and_reads_back(writable: Backend, size: int) -> None:
     data = os.urandom(size)

@@ -90,7 +90,7 @@ def test_file_store_without_datadir_gets_one_under_data_dir(tmp_path: Path) -> N
     [
         ("[DEFAULT]\nenabled_backends = a:file\n", "default_backend = (unset)"),
         ("[DEFAULT]\nenabled_backends = a:file\n[glance_store]\ndefault_backend = b\n", "default_backend = b"),
-        ("[DEFAULT]\nenabled_backends = a:cinder\n[glance_store]\ndefault_backend = a\n", "type 'cinder'"),
+        ("[DEFAULT]\nenabled_backends = a:tape\n[glance_store]\ndefault_backend = a\n", "type 'tape'"),
         ("[DEFAULT]\nenabled_backends = os_glance_x:file\n[glance_store]\ndefault_backend = os_glance_x\n", "reserved"),
         ("[DEFAULT]\nenabled_backends = database:file\n[glance_store]\ndefault_backend = database\n", "reserved"),
         (

@@ -16,7 +16,7 @@ from pathlib import Path
 from oslo_config import cfg
 
 from glimpse.errors import ConfigError
-from glimpse.store.options import file, http, rbd, s3, swift, vmware
+from glimpse.store.options import cinder, file, http, rbd, s3, swift, vmware
 
 # Store type -> its driver's options, with glance_store's names.
 DRIVER_OPTS: dict[str, list[cfg.Opt]] = {
@@ -26,6 +26,7 @@ DRIVER_OPTS: dict[str, list[cfg.Opt]] = {
     "swift": swift.OPTS,
     "rbd": rbd.OPTS,
     "vmware": vmware.OPTS,
+    "cinder": cinder.OPTS,
 }
 # Options of every store's own section in the multi-store mode, whatever its driver.
 BACKEND_OPTS: list[cfg.Opt] = [
@@ -40,7 +41,8 @@ GLANCE_STORE_OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         "default_store",
         default="file",
-        # glance_store's choices (store schemes); Glimpse's stores are file, http, s3, swift, rbd and vmware (vsphere).
+        # glance_store's choices (store schemes); Glimpse's stores are file, http, s3, swift, rbd, cinder and vmware
+        # (vsphere).
         choices=[
             *("file", "filesystem", "http", "https", "swift", "swift+http", "swift+https", "swift+config"),
             *("rbd", "cinder", "vsphere", "s3"),
