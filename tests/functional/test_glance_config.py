@@ -46,7 +46,12 @@ for _ns, groups in generator._list_opts(sys.argv[1:]):
 print(json.dumps(found, default=str))
 """
 # Defaults Glimpse chooses differently on purpose (their help says so), or that only run as root.
-NOT_GLANCES = {"glance_store filesystem_store_datadir", "DEFAULT node_staging_uri", "keystone_authtoken auth_type"}
+NOT_GLANCES = {
+    *("glance_store filesystem_store_datadir", "DEFAULT node_staging_uri", "keystone_authtoken auth_type"),
+    # Glance sets these two in its paste pipeline (glance-api-paste.ini's [app:healthcheck]), which Glimpse has no
+    # file for: Glimpse's defaults are those values, so a node drains by the same file as a Glance node.
+    *("healthcheck backends", "healthcheck disable_by_file_path"),
+}
 # Each option's declared type with its bounds, in both interpreters (Glance's and Glimpse's).
 DESCRIBE = """
 def describe(kind):
@@ -79,6 +84,7 @@ DELIBERATE = {
     "glance_store s3_store_bucket_url_format",  # choices checked when the file is read, not when the store starts
     "glance_store s3_store_large_object_chunk_size",  # likewise its minimum of 5
     "glance_store swift_store_auth_version",  # 1 and 2 too, for tempauth clusters
+    "glance_store vmware_server_host",  # host:port too, for a vCenter that does not listen on 443
     "keystone_authtoken auth_type",  # a plain string: Glimpse supports only the password plugin
     "oslo_middleware max_request_body_size",  # at least 1
 }
