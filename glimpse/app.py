@@ -57,6 +57,7 @@ from glimpse.config import CacheSettings, Settings, load_settings
 from glimpse.dashboard import dashboard_middleware
 from glimpse.dashboard.web import BASE as DASHBOARD_BASE
 from glimpse.db import embedded, migrate
+from glimpse.db.cache_nodes import CacheNodeRecords
 from glimpse.db.health import ping, task_queue
 from glimpse.db.metadef_files import MetadefFiles
 from glimpse.db.metadefs import MetadefRepository
@@ -64,7 +65,7 @@ from glimpse.db.purge import purge
 from glimpse.db.quotas import QuotaRepository
 from glimpse.db.repositories import ImageRepository
 from glimpse.db.scrub_queue import ScrubQueue
-from glimpse.db.session import make_engine, make_sessionmaker
+from glimpse.db.session import SessionFactory, make_engine, make_sessionmaker
 from glimpse.db.snapshots import ImageSnapshots
 from glimpse.db.tasks import TaskRepository
 from glimpse.domain.access import ImageAccess
@@ -328,7 +329,8 @@ def build_services(
     staging = FilesystemStore("os_glance_staging_store", settings.staging_dir, node)
     access = ImageAccess(repo, policy)
     signatures = Signatures(CastellanCertificates(settings.key_manager))
-    node_cache = build_cache(settings.image_cache)
+    cache_nodes = build_cache_nodes(settings.image_cache, sessions)
+    node_cache = build_cache(settings.image_cache, cache_nodes)
     serve_from_cache = settings.image_cache is not None and settings.image_cache.serve_downloads
     uploads = ImageData(
         repo, stores, limits, node, access, quotas, rules,
@@ -360,16 +362,28 @@ def build_services(
     maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm)
     page = PageLimits(settings.limit_param_default, settings.api_limit_max)
     catalog = MetadefService(MetadefRepository(sessions), policy, page)
-    cache_service = CacheService(node_cache, repo, policy, uploads.cache_image)
+    cache_service = CacheService(node_cache, repo, policy, uploads.cache_image, cache_nodes)
     return Services(images, members, quotas, imports, maintenance, runner, catalog, cache_service, engine, checks)
 
 
-def build_cache(settings: CacheSettings | None) -> NodeCache | None:
+def build_cache_nodes(settings: CacheSettings | None, sessions: SessionFactory) -> CacheNodeRecords | None:
+    """The database's records of which node caches what: Glance's centralized_db driver only."""
+    if settings is None or settings.driver != "centralized_db":
+        return None
+    if settings.node_url is None:
+        log.warning(
+            "image_cache_driver is centralized_db but worker_self_reference_url is not set: this node's cached "
+            "copies are not recorded in the database (GET /v2/cache/nodes/{id} will not list it)."
+        )
+    return CacheNodeRecords(sessions, settings.node_url)
+
+
+def build_cache(settings: CacheSettings | None, central: CacheNodeRecords | None = None) -> NodeCache | None:
     """This node's image cache (image_cache_dir), or None when it is off."""
     if settings is None:
         return None
     try:
-        return NodeCache(settings.directory, settings.sqlite_db, settings.max_size, settings.stall_time)
+        return NodeCache(settings.directory, settings.sqlite_db, settings.max_size, settings.stall_time, central)
     except (OSError, sqlite3.Error) as exc:
         raise ConfigError(f"image_cache_dir {settings.directory} is not usable: {exc}") from None
 

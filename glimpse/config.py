@@ -318,7 +318,8 @@ class Settings:
 @dataclass(frozen=True)
 class CacheSettings:
     directory: Path
-    driver: str = "centralized_db"  # Glance's name, read and checked; every value selects the node-local driver
+    driver: str = "centralized_db"  # Glance's name; centralized_db also records the node's copies in the database
+    node_url: str | None = None  # worker_self_reference_url: the node's name in those records
     sqlite_db: str = "cache.db"
     max_size: int = 10 * 1024**3
     stall_time: int = 86400
@@ -332,6 +333,7 @@ def _cache_settings(conf: cfg.ConfigOpts, cache_flavors: tuple[str, ...]) -> Cac
     return CacheSettings(
         directory=Path(conf.image_cache_dir),
         driver=conf.image_cache_driver.lower(),
+        node_url=conf.worker_self_reference_url or None,
         sqlite_db=conf.image_cache_sqlite_db,
         max_size=conf.image_cache_max_size,
         stall_time=conf.image_cache_stall_time,

@@ -15,7 +15,10 @@ Every image_cache_driver value Glance accepts selects this one driver (see docs 
   record always names the file it verified;
 - a copy is served only while its file still has the recorded identity and the record's checksums are the
   image's: a truncated, rewritten or swapped file is set aside, and the download goes to the store.
-Each node has its own cache directory; nothing here is shared between nodes.
+Each node has its own cache directory; nothing here is shared between nodes. With Glance's centralized_db driver the
+node also records its copies in the shared database (`central`, a ports.CacheNodeRecords), under the node lock as
+they are published and removed, so GET /v2/cache/nodes/{id} can say which nodes hold an image. Those records are
+best effort: a database away or a crash between the two writes is logged, and clean() brings them back in line.
 """
 
 from __future__ import annotations
@@ -26,13 +29,14 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 from glimpse.cache.records import CacheRecords, Identity, Record
 from glimpse.domain.entities import CachedImage, CacheExpectation
+from glimpse.domain.ports import CacheNodeRecords
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +70,14 @@ def _matches(record: Record, expected: CacheExpectation) -> bool:
 
 
 class NodeCache:
-    def __init__(self, directory: Path, sqlite_db: str, max_size: int, stall_time: int) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        sqlite_db: str,
+        max_size: int,
+        stall_time: int,
+        central: CacheNodeRecords | None = None,
+    ) -> None:
         self.directory = directory
         self.incomplete = directory / "incomplete"
         self.invalid = directory / "invalid"
@@ -76,6 +87,23 @@ class NodeCache:
         self.max_size = max_size
         self.stall_time = stall_time
         self.records = CacheRecords(directory / sqlite_db)
+        self.central = central
+
+    def _tell(self, what: str, call: Callable[[], None]) -> None:
+        """A write to the shared records: its failure never fails the cache (clean() repairs them)."""
+        if self.central is None:
+            return
+        try:
+            call()
+        except Exception as exc:
+            log.warning("The image cache's node records in the database were not updated (%s): %s", what, exc)
+
+    def _forget(self, image_id: str) -> bool:
+        forgotten = self.records.forget(image_id)
+        central = self.central
+        if central is not None:
+            self._tell(f"image {image_id} removed", lambda: central.remove(image_id))
+        return forgotten
 
     @contextmanager
     def _locked(self, name: str = ".lock") -> Iterator[None]:
@@ -95,7 +123,8 @@ class NodeCache:
         try:
             handle = open(self.directory / image_id, "rb")
         except FileNotFoundError:
-            self.records.forget(image_id)
+            with self._locked():
+                self._forget(image_id)
             return None
         identity = _identity(os.fstat(handle.fileno()))
         if (identity != record.identity or not _matches(record, expected)) and not self._recheck(
@@ -104,6 +133,9 @@ class NodeCache:
             handle.close()
             return None
         self.records.hit(image_id)
+        central = self.central
+        if central is not None:
+            self._tell(f"image {image_id} read", lambda: central.hit(image_id))
         return self._chunks(handle, start, length)
 
     @staticmethod
@@ -129,7 +161,7 @@ class NodeCache:
             if record is not None and record.identity == identity and _matches(record, expected):
                 return True
             log.warning("Image %s: the cached copy is not the one verified; set aside, read from the store", image_id)
-            self.records.forget(image_id)
+            self._forget(image_id)
             path = self.directory / image_id
             try:
                 if os.stat(path).st_ino == identity.inode:
@@ -177,9 +209,12 @@ class NodeCache:
         os.fsync(writer.fd)
         with self._locked():
             os.replace(self.incomplete / image_id, self.directory / image_id)
-            self.records.publish(
-                image_id, _identity(os.fstat(writer.fd)), writer.expected.checksum, writer.expected.hash_value
-            )
+            identity = _identity(os.fstat(writer.fd))
+            self.records.publish(image_id, identity, writer.expected.checksum, writer.expected.hash_value)
+            central = self.central
+            if central is not None:
+                checksum = writer.expected.checksum
+                self._tell(f"image {image_id} cached", lambda: central.add(image_id, identity.size, checksum))
         _unlink(self.queue_dir / image_id)
         if self.records.total_size() > self.max_size:
             self.prune()
@@ -206,7 +241,7 @@ class NodeCache:
         if not _cacheable_id(image_id):
             return False
         with self._locked():
-            forgotten = self.records.forget(image_id)
+            forgotten = self._forget(image_id)
             removed = _unlink(self.directory / image_id)
         return forgotten or removed
 
@@ -251,7 +286,10 @@ class NodeCache:
                     _unlink(path)  # published but never recorded (a crash between the two): unverifiable
             for image_id in recorded:
                 if not (self.directory / image_id).exists():
-                    self.records.forget(image_id)
+                    self._forget(image_id)
+            central = self.central
+            if central is not None:  # under the node lock: no copy is published or removed meanwhile
+                self._tell("sync", lambda: central.sync(self.records.listing()))
 
 
 class CacheFileWriter:

@@ -20,8 +20,16 @@ CACHE_OPTS: list[cfg.Opt] = [
         choices=("centralized_db", "sqlite", "xattr"),
         ignore_case=True,
         help="Glance's cache driver names, all accepted: Glimpse has one node-local driver (files, flock and a SQLite "
-        "file in image_cache_dir) that is safe with several processes per node. centralized_db's list of the nodes "
-        "caching an image (GET /v2/cache/nodes/{id}) is not kept.",
+        "file in image_cache_dir) that is safe with several processes per node. With centralized_db (the default) "
+        "each node also records its copies in the database under its worker_self_reference_url, and "
+        "GET /v2/cache/nodes/{id} lists the nodes holding an image; with the others that call answers 409.",
+    ),
+    cfg.StrOpt(
+        "worker_self_reference_url",
+        help="This node's own URL. With image_cache_driver centralized_db it names the node in the database's "
+        "records of cached images (GET /v2/cache/nodes/{id} lists these URLs), so each node needs its own; "
+        "unset, the node records nothing (Glance refuses to start). Glance also proxies imports between workers with "
+        "it; Glimpse reads it for these records only.",
     ),
     cfg.IntOpt(
         "image_cache_max_size",

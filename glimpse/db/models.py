@@ -154,6 +154,9 @@ class LocationRow(Base):
     status: Mapped[str] = mapped_column(String(30), default="active")
     created_at: Mapped[datetime] = mapped_column(Timestamp)
 
+    # The scrubber's search for live images with a copy waiting: few such rows among all locations.
+    __table_args__ = (Index("ix_image_locations_status_image_id", "status", "image_id"),)
+
 
 class MemberRow(Base):
     __tablename__ = "image_members"
@@ -226,4 +229,37 @@ class TaskRow(Base):
         Index("ix_tasks_status_heartbeat_at", "status", "heartbeat_at"),
         Index("ix_tasks_image_id", "image_id"),
         Index("ix_tasks_owner_created_at", "owner", "created_at"),
+    )
+
+
+RowId = BigInteger().with_variant(Integer, "sqlite")  # SQLite numbers only INTEGER primary keys itself
+
+
+class NodeReferenceRow(Base):
+    """A node with an image cache (Glance's node_reference), named by its worker_self_reference_url."""
+
+    __tablename__ = "node_reference"
+
+    node_reference_id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    node_reference_url: Mapped[str] = mapped_column(String(255), unique=True)
+
+
+class CachedImageRow(Base):
+    """A verified copy of an image in one node's cache (Glance's cached_images, its centralized_db driver)."""
+
+    __tablename__ = "cached_images"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    image_id: Mapped[str] = mapped_column(String(36))
+    last_accessed: Mapped[datetime] = mapped_column(Timestamp)
+    last_modified: Mapped[datetime] = mapped_column(Timestamp)
+    size: Mapped[int] = mapped_column(BigInteger)
+    hits: Mapped[int] = mapped_column(Integer)
+    checksum: Mapped[str | None] = mapped_column(String(32))
+    node_reference_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("node_reference.node_reference_id", ondelete="CASCADE"), index=True
+    )
+
+    __table_args__ = (
+        UniqueConstraint("image_id", "node_reference_id", name="ix_cached_images_image_id_node_reference_id"),
     )

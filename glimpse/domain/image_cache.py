@@ -16,7 +16,7 @@ from glimpse.auth.context import RequestContext
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.authorization import Authorizer, image_target
 from glimpse.domain.entities import CachedImage, CacheExpectation, Image
-from glimpse.domain.ports import CacheWriter, ImageCache, ImageRepository
+from glimpse.domain.ports import CacheNodeRecords, CacheWriter, ImageCache, ImageRepository
 from glimpse.errors import BadRequest, Conflict, NotFound
 
 log = logging.getLogger(__name__)
@@ -71,13 +71,16 @@ class CacheService:
         repo: ImageRepository,
         policy: Authorizer,
         fill: Callable[[str], bool],
+        nodes: CacheNodeRecords | None = None,
     ) -> None:
-        """fill(image_id): read an active image from its store into the cache (ImageData.cache_image)."""
+        """fill(image_id): read an active image from its store into the cache (ImageData.cache_image); nodes: the
+        database's records of every node's copies (image_cache_driver centralized_db), else None."""
         self.cache = cache
         self.repo = repo
         self.policy = policy
         self.access = ImageAccess(repo, policy)
         self.fill = fill
+        self.node_records = nodes
         self.on_queue: Callable[[], None] = lambda: None  # the prefetcher's wake-up, set when it starts
 
     def _enforce(self, ctx: RequestContext, rule: str, image: Image | None = None) -> ImageCache:
@@ -139,11 +142,14 @@ class CacheService:
         return self._enforce(ctx, "cache_prune").prune()
 
     def nodes(self, ctx: RequestContext, image_id: str) -> list[str]:
+        """The worker_self_reference_url of every node caching the image, checked in Glance's order: policy, a
+        cache on this node, the centralized_db driver (else 409), an image the caller can see."""
         self._enforce(ctx, "list_cached_nodes")
-        raise Conflict(
-            "Centralized caching is not enabled: Glimpse's image cache is node-local whatever image_cache_driver "
-            "says, and does not record which nodes cache an image."
-        )
+        if self.node_records is None:
+            raise Conflict("Centralized caching is not enabled")
+        if self._image(ctx, image_id) is None:
+            raise NotFound(f"Image {image_id} not found.")
+        return self.node_records.nodes(image_id)
 
     def counters(self) -> dict[str, int]:
         """This node's hits and misses (every process of the node counts into the same file)."""

@@ -439,6 +439,25 @@ class ImageCache(Protocol):
         ...
 
 
+class CacheNodeRecords(Protocol):
+    """Which nodes cache which image, in the shared database (Glance's centralized_db driver): this node's
+    copies, recorded by the node cache as they come and go, and every node's, for GET /v2/cache/nodes/{id}."""
+
+    def add(self, image_id: str, size: int, checksum: str | None) -> None: ...
+
+    def hit(self, image_id: str) -> None: ...
+
+    def remove(self, image_id: str) -> None: ...
+
+    def sync(self, cached: builtins.list[CachedImage]) -> None:
+        """This node's records become exactly `cached` (what its own records vouch for)."""
+        ...
+
+    def nodes(self, image_id: str) -> builtins.list[str]:
+        """The worker_self_reference_url of every node holding a copy."""
+        ...
+
+
 class ScrubQueue(Protocol):
     """The data delayed delete keeps, claimed one image at a time (db/scrub_queue.py has the details)."""
 

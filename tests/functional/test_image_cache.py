@@ -1,5 +1,6 @@
 """The image cache on two `glimpse serve` nodes (one of them with two worker processes) over one PostgreSQL and one
-S3 store (moto_server), each node with its own cache folder and Glance's cache pipeline (flavor = caching).
+S3 store (moto_server), each node with its own cache folder and Glance's cache pipeline (flavor = caching), and its
+own worker_self_reference_url naming it in the database's records of cached copies (centralized_db).
 
 The tests run in order; the last one stops the S3 server and downloads what the nodes cached.
 """
@@ -56,6 +57,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 GlimpseServer(root / f"node{i}", url, extra_conf=node_conf(s3, bucket, root / f"node{i}", workers))
                 for i, workers in ((0, 2), (1, 1))
             ]
+            for node in nodes:  # its own URL, known once the node has its port
+                own = f"[DEFAULT]\nworker_self_reference_url = {node.url}\n"
+                node.conf.write_text(node.conf.read_text().replace("[DEFAULT]\n", own, 1))
             assert nodes[0].command("db", "sync").returncode == 0
             for node in nodes:
                 node.start()
@@ -198,8 +202,8 @@ def test_the_real_glance_client_drives_the_cache_api(cluster: Cluster, tmp_path:
     glance.run("glance", "cache-clean")
     pruned = glance.run("glance", "cache-prune").stdout
     assert "Pruned 0 file(s), 0 byte(s)." in pruned  # within image_cache_max_size
-    nodes = glance.run("glance", "cache-nodes-list", image_id, check=False)
-    assert "Centralized caching is not enabled" in nodes.stderr
+    nodes = glance.run("glance", "cache-nodes-list", image_id).stdout
+    assert cluster.b.url in nodes and cluster.a.url not in nodes
     glance.run("glance", "cache-clear")
     state = httpx.get(f"{cluster.b.url}/v2/cache", timeout=10).json()
     assert state == {"cached_images": [], "queued_images": []}
@@ -270,6 +274,40 @@ def test_deactivated_and_deleted_images_leave_every_cache(cluster: Cluster) -> N
     assert download(cluster.b, deactivated, MEMBER).status_code in (403, 404)
     wait_for(lambda: {deactivated, deleted}.isdisjoint(cached_ids(cluster.b)), "node B's sweep drops them")
     assert kept in cached_ids(cluster.b)
+    assert nodes_caching(cluster.b, deactivated) == [] and nodes_caching(cluster.b, kept) == sorted(
+        [cluster.a.url, cluster.b.url]
+    )
+
+
+def nodes_caching(node: GlimpseServer, image_id: str) -> list[str]:
+    listed = httpx.get(f"{node.url}/v2/cache/nodes/{image_id}", timeout=10)
+    assert listed.status_code == 200, listed.text
+    return list(listed.json())
+
+
+def test_the_database_records_which_nodes_cache_an_image(cluster: Cluster, tmp_path: Path) -> None:
+    a, b = cluster.a, cluster.b
+    data = os.urandom(300_000)
+    image_id = upload(a, data)
+    assert nodes_caching(b, image_id) == []
+    for node in (a, b):
+        assert download(node, image_id).content == data
+        wait_for(lambda n=node: image_id in cached_ids(n), "each node caches the image")
+    assert nodes_caching(b, image_id) == sorted([a.url, b.url])
+    shown = Clients(a.url, tmp_path / "home").run("glance", "cache-nodes-list", image_id).stdout
+    assert "Node Reference URL" in shown and a.url in shown and b.url in shown
+    # Glance's statuses: policy first, then the image must exist for the caller.
+    assert httpx.get(f"{a.url}/v2/cache/nodes/{image_id}", headers=MEMBER, timeout=10).status_code == 403
+    assert httpx.get(f"{a.url}/v2/cache/nodes/{uuid.uuid4()}", timeout=10).status_code == 404
+    # Node B dies (-9) holding its copy, which is then lost from its disk: its record stays until it is back,
+    # and its first sweep after the restart removes it.
+    b.kill()
+    assert nodes_caching(a, image_id) == sorted([a.url, b.url])
+    (cluster.cache_dir(b) / image_id).unlink()
+    b.start()
+    wait_for(lambda: nodes_caching(a, image_id) == [a.url], "node B's sweep drops the record of the lost copy")
+    assert httpx.delete(f"{a.url}/v2/cache/{image_id}", timeout=10).status_code == 204
+    assert nodes_caching(b, image_id) == []
 
 
 def test_cached_images_are_served_with_the_store_stopped(cluster: Cluster) -> None:

@@ -59,7 +59,8 @@ def test_the_api_and_prefetcher_without_the_cache_pipeline(tmp_path: Path) -> No
         assert client.get(f"/v2/images/{image_id}/file").content == data
         [entry] = client.get("/v2/cache").json()["cached_images"]
         assert entry["hits"] == 0  # no cache pipeline in the flavor: downloads do not use the cache (Glance)
-        assert client.get(f"/v2/cache/nodes/{image_id}").status_code == 409
+        unrecorded = client.get(f"/v2/cache/nodes/{image_id}")  # centralized_db, no worker_self_reference_url
+        assert unrecorded.status_code == 200 and unrecorded.json() == []
         cleared = client.delete("/v2/cache", headers={"x-image-cache-clear-target": "cache"})
         assert cleared.status_code == 204 and _cached(client) == set()
 
@@ -94,3 +95,38 @@ def test_a_node_never_serves_its_copy_of_an_image_deactivated_elsewhere(tmp_path
         assert image_id not in _cached(first)  # the node that deactivated drops its copy at once
         assert first.delete(f"/v2/images/{queued}").status_code == 204
         assert first.get("/v2/cache").json() == {"cached_images": [], "queued_images": []}
+
+
+def test_the_nodes_call_lists_the_nodes_caching_an_image(tmp_path: Path) -> None:
+    def node(name: str, driver: str) -> str:
+        return (
+            f"[DEFAULT]\nimage_cache_dir = {tmp_path / name}\nimage_cache_driver = {driver}\n"
+            f"worker_self_reference_url = http://{name}.example:9292\ncache_prefetcher_interval = 3600\n"
+            f"[glance_store]\nfilesystem_store_datadir = {tmp_path / 'images'}\n[paste_deploy]\nflavor = caching\n"
+        )
+
+    shared = f"sqlite:///{tmp_path / 'shared.db'}"
+    for name in ("one", "two", "three"):
+        (tmp_path / name).mkdir()
+    one = settings_for(tmp_path / "one", shared, node("one", "centralized_db"))
+    two = settings_for(tmp_path / "two", shared, node("two", "centralized_db"))
+    three = settings_for(tmp_path / "three", shared, node("three", "sqlite"))
+    data = os.urandom(60_000)
+    with app_client(one) as first, app_client(two) as second, app_client(three) as third:
+        image_id = _upload(first, data)
+        assert first.get(f"/v2/cache/nodes/{image_id}").json() == []
+        for client in (first, second, third):
+            assert client.get(f"/v2/images/{image_id}/file").content == data
+            _wait(lambda c=client: image_id in _cached(c))
+        listed = second.get(f"/v2/cache/nodes/{image_id}")
+        assert listed.status_code == 200
+        assert listed.json() == ["http://one.example:9292", "http://two.example:9292"]  # three keeps no records
+        conflict = third.get(f"/v2/cache/nodes/{image_id}")
+        assert conflict.status_code == 409 and "Centralized caching is not enabled" in conflict.text
+        assert first.get(f"/v2/cache/nodes/{image_id}", headers=MEMBER).status_code == 403
+        assert first.get("/v2/cache/nodes/00000000-0000-0000-0000-000000000000").status_code == 404
+        assert first.get("/v2/cache/nodes/not-a-uuid-but-long-" + "x" * 300).status_code == 404
+        assert first.delete(f"/v2/cache/{image_id}").status_code == 204
+        assert second.get(f"/v2/cache/nodes/{image_id}").json() == ["http://two.example:9292"]
+        assert second.delete("/v2/cache").status_code == 204
+        assert first.get(f"/v2/cache/nodes/{image_id}").json() == []

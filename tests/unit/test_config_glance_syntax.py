@@ -138,6 +138,14 @@ def test_the_cache_pipeline_with_image_cache_dir_serves_downloads(tmp_path: Path
     assert settings.no_effect_options == ()  # every cache option now has its effect
 
 
+def test_worker_self_reference_url_names_the_node_in_the_cache_records(tmp_path: Path) -> None:
+    text = f"[DEFAULT]\nimage_cache_dir = {tmp_path}/cache\nworker_self_reference_url = http://node-1:9292\n"
+    settings = load_settings([_write(tmp_path, text)])
+    assert settings.image_cache is not None
+    assert (settings.image_cache.driver, settings.image_cache.node_url) == ("centralized_db", "http://node-1:9292")
+    assert settings.no_effect_options == ()
+
+
 def test_an_unknown_cache_driver_is_refused(tmp_path: Path) -> None:
     text = f"[DEFAULT]\nimage_cache_dir = {tmp_path}\nimage_cache_driver = memcached\n"
     with pytest.raises(ConfigError, match="image_cache_driver"):
