@@ -1,25 +1,28 @@
 """Configuration: oslo.config options read from a glance-api.conf-style file.
 
-The options keep Glance's names and sections so an operator's existing file works as-is.
-`load_settings` turns them, once, into one typed `Settings` object that is passed down;
-nothing else in Glimpse reads oslo.config.
+The options keep Glance's names and sections so an operator's existing file works as-is. Each feature declares
+its options (and the typed settings they give) beside itself: default_options.py ([DEFAULT]), db/options.py,
+store/options/, auth/options.py, cache/options.py, import_options.py, sources/, formats/options.py, web_options.py,
+log_options.py, ops_options.py, messaging/options.py. This module gathers them into SECTIONS, and `load_settings`
+turns them, once, into one typed `Settings` object that is passed down; nothing else in Glimpse reads oslo.config.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from oslo_config import cfg, types
+from oslo_config import cfg
 from oslo_policy import opts as policy_opts
-from oslo_utils import strutils
 
-from glimpse.auth.options import AUTHTOKEN_OPTS, PASTE_OPTS, split_flavor
-from glimpse.cache.options import CACHE_OPTS
+from glimpse.auth.options import AUTHTOKEN_OPTS, PASTE_OPTS, find_policy_file, find_protection_file, split_flavor
+from glimpse.cache.options import CACHE_OPTS, CacheSettings, cache_settings
+from glimpse.db.options import DATABASE_OPTS, database_url
+from glimpse.default_options import DEFAULT_OPTS, TIB, parse_size
 from glimpse.errors import ConfigError
 from glimpse.formats.options import CONVERSION_OPTS, IMAGE_FORMAT_OPTS
+from glimpse.import_options import IMPORT_OPTS, INJECT_OPTS, TASKFLOW_OPTS, staging_dir
 from glimpse.log_options import LOG_OPTS, SHUTDOWN_OPTS, log_settings
 from glimpse.logs import LogSettings
 from glimpse.messaging.options import (
@@ -37,9 +40,8 @@ from glimpse.ops_options import (
     metrics_config,
 )
 from glimpse.option_report import OptionReport, report_options
-from glimpse.option_types import glance_list_opt
 from glimpse.optvalues import as_int
-from glimpse.sources.key_manager_options import BARBICAN_OPTS, KEY_MANAGER_OPTS
+from glimpse.sources.key_manager_options import BARBICAN_OPTS, KEY_MANAGER_OPTS, key_manager_options
 from glimpse.sources.options import (
     EGRESS_OPTS,
     GLANCE_DOWNLOAD_OPTS,
@@ -56,150 +58,6 @@ from glimpse.store.options import (
 )
 from glimpse.web_options import CORS_OPTS, DASHBOARD_OPTS, OSLO_MIDDLEWARE_OPTS
 
-TIB = 1024**4
-
-DEFAULT_OPTS: list[cfg.Opt] = [
-    cfg.HostAddressOpt(
-        "bind_host",
-        default="127.0.0.1",
-        help="Address the API listens on (Glimpse's own; Glance 33 is served by a WSGI server).",
-    ),
-    cfg.PortOpt("bind_port", default=9292, help="Port the API listens on (Glimpse's own)."),
-    cfg.IntOpt("workers", default=1, min=1, help="Number of API worker processes (Glimpse's own)."),
-    cfg.IntOpt("image_size_cap", default=TIB, min=1, max=9223372036854775808, help="Largest image accepted, in bytes."),
-    cfg.StrOpt(
-        "user_storage_quota",
-        default="0",
-        help="Bytes of image data each project may store (units B, KB, MB, GB, TB allowed); 0 is unlimited.",
-    ),
-    cfg.IntOpt("image_property_quota", default=128, help="Extra properties per image; negative is unlimited."),
-    cfg.IntOpt("image_tag_quota", default=128, help="Tags per image; negative is unlimited."),
-    cfg.IntOpt(
-        "image_property_value_max_length",
-        default=65535,
-        min=1,
-        help="Longest value of an extra image property, in characters (Glimpse's own; Glance has no cap).",
-    ),
-    cfg.IntOpt(
-        "max_header_line",
-        default=16384,
-        min=256,
-        help="Longest request header line (and request URL), in bytes (Glimpse's own; Glance before 33 had it for its "
-        "eventlet server).",
-    ),
-    cfg.IntOpt("image_member_quota", default=128, help="Members per image; negative is unlimited."),
-    cfg.IntOpt("image_location_quota", default=10, help="Locations per image; negative is unlimited."),
-    cfg.IntOpt("limit_param_default", default=25, min=1, help="Page size when a list names no limit."),
-    cfg.IntOpt("api_limit_max", default=1000, min=1, help="Largest page size a list may ask for."),
-    cfg.BoolOpt("show_image_direct_url", default=False, help="Show the image's direct_url."),
-    cfg.BoolOpt("show_multiple_locations", default=False, help="Show the image's locations."),
-    cfg.StrOpt("hashing_algorithm", default="sha512", help="Algorithm of os_hash_value."),
-    cfg.StrOpt(
-        "data_dir", default="glimpse-data", help="Folder for the embedded database and image files (Glimpse's own)."
-    ),
-    cfg.BoolOpt(
-        "allow_insecure_noauth_bind",
-        default=False,
-        help="Allow binding a non-loopback address without authentication (Glimpse's own).",
-    ),
-    glance_list_opt(
-        "enabled_import_methods",
-        types.String(quotes=True, choices=["glance-direct", "web-download", "copy-image", "glance-download"]),
-        default=["glance-direct", "web-download", "copy-image"],
-        help="Interoperable import methods offered. Glance's form is [glance-direct,copy-image]; Glimpse also reads "
-        "the list without brackets.",
-    ),
-    cfg.StrOpt("public_endpoint", help="Public URL of the API, used in the versions document."),
-    cfg.IntOpt(
-        "upload_heartbeat_timeout",
-        default=120,
-        min=5,
-        help="Seconds without data after which another process treats an upload as abandoned (Glimpse's own).",
-    ),
-    cfg.IntOpt(
-        "data_transfer_threads",
-        default=100,
-        min=1,
-        help="Threads image data uploads and downloads may hold at once, apart from the threads metadata requests "
-        "use: slow transfers past this number wait, and never leave the rest of the API without threads "
-        "(Glimpse's own).",
-    ),
-    cfg.FloatOpt(
-        "task_heartbeat_interval",
-        default=5.0,
-        min=0.1,
-        help="Seconds between the heartbeats of a running import, copy or glance-download task (Glimpse's own).",
-    ),
-    cfg.FloatOpt(
-        "task_stale_after",
-        default=60.0,
-        min=1.0,
-        help="Seconds without a heartbeat after which another process takes a task over (or, for a "
-        "glance-download, fails it); keep it well above task_heartbeat_interval (Glimpse's own).",
-    ),
-    cfg.IntOpt(
-        "import_step_timeout",
-        default=3600,
-        min=1,
-        help="Seconds one step of an import (download, conversion, writing to a store) may take (Glimpse's own).",
-    ),
-    cfg.StrOpt(
-        "node_staging_uri",
-        help="file:// folder where staged and importing data waits (default <data_dir>/staging); "
-        "with several API nodes, a folder they all share. Glance's default is file:///tmp/staging/; Glimpse keeps "
-        "staged data beside its other data on purpose.",
-    ),
-    cfg.BoolOpt(
-        "delayed_delete",
-        default=False,
-        help="Deleted images go to pending_delete with their data kept until `glimpse scrub` removes it (after "
-        "scrub_time); `glimpse scrub --restore IMAGE` brings one back meanwhile.",
-    ),
-    cfg.IntOpt("scrub_time", default=0, min=0, help="Seconds an image stays pending_delete before it is scrubbed."),
-    cfg.IntOpt("scrub_pool_size", default=1, min=1, help="Images one scrubber scrubs at once."),
-    cfg.IntOpt("wakeup_time", default=300, min=0, help="Seconds between the runs of `glimpse scrub --daemon`."),
-    cfg.BoolOpt(
-        "use_keystone_limits",
-        default=False,
-        help="Take per-project limits from Keystone's unified limits ([oslo_limit]) instead of Glimpse's own.",
-    ),
-    cfg.StrOpt(
-        "property_protection_file",
-        help="INI file of property protections: sections are regular expressions over extra-property names, each "
-        "with create, read, update and delete rules. Unset: properties are not protected. A file that is missing "
-        "or invalid stops the service from starting.",
-    ),
-    cfg.StrOpt(
-        "property_protection_rule_format",
-        default="roles",
-        choices=("roles", "policies"),
-        help="How property_protection_file names who may act: roles (comma-separated roles, @ everyone, ! nobody) "
-        "or policies (one rule of the policy file per operation).",
-    ),
-    cfg.DictOpt(
-        "enabled_backends",
-        help="Multi-store: store id -> store type (file, http, s3, swift, rbd), e.g. 'fast:s3, reliable:file'. "
-        "Each store id has its own section with the driver's options, store_description and weight.",
-    ),
-]
-DATABASE_OPTS: list[cfg.Opt] = [
-    cfg.StrOpt("connection", secret=True, help="SQLAlchemy URL of the database."),
-]
-IMPORT_OPTS: list[cfg.Opt] = [
-    glance_list_opt(
-        "image_import_plugins",
-        types.String(quotes=True),
-        default=[],
-        help="Import plugins, in order: image_decompression, image_conversion, inject_image_metadata.",
-    ),
-]
-INJECT_OPTS: list[cfg.Opt] = [
-    cfg.DictOpt("inject", default={}, help="Properties the inject_image_metadata plugin sets on imported images."),
-    cfg.ListOpt("ignore_user_roles", default=["admin"], help="Roles whose imports get no injected properties."),
-]
-TASKFLOW_OPTS: list[cfg.Opt] = [
-    cfg.IntOpt("max_workers", default=10, min=1, help="Imports each API process runs at once."),
-]
 SECTIONS: dict[str, list[cfg.Opt]] = {
     "DEFAULT": DEFAULT_OPTS + CACHE_OPTS + LOG_OPTS + SHUTDOWN_OPTS + NOTIFIER_DEFAULT_OPTS,
     "oslo_messaging_notifications": NOTIFICATIONS_OPTS,
@@ -315,46 +173,6 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
 
-@dataclass(frozen=True)
-class CacheSettings:
-    directory: Path
-    driver: str = "centralized_db"  # Glance's name; centralized_db also records the node's copies in the database
-    node_url: str | None = None  # worker_self_reference_url: the node's name in those records
-    sqlite_db: str = "cache.db"
-    max_size: int = 10 * 1024**3
-    stall_time: int = 86400
-    prefetcher_interval: int = 300
-    serve_downloads: bool = False  # [paste_deploy] flavor names Glance's cache pipeline
-
-
-def _cache_settings(conf: cfg.ConfigOpts, cache_flavors: tuple[str, ...]) -> CacheSettings | None:
-    if not conf.image_cache_dir:
-        return None
-    return CacheSettings(
-        directory=Path(conf.image_cache_dir),
-        driver=conf.image_cache_driver.lower(),
-        node_url=conf.worker_self_reference_url or None,
-        sqlite_db=conf.image_cache_sqlite_db,
-        max_size=conf.image_cache_max_size,
-        stall_time=conf.image_cache_stall_time,
-        prefetcher_interval=conf.cache_prefetcher_interval,
-        serve_downloads=bool(cache_flavors),
-    )
-
-
-# The shape Glance accepts for user_storage_quota (a whole number, optionally B, KB, MB, GB or TB, each a power of
-# 1024); Glimpse also takes the unit in any case and spaces around it. oslo.utils does the arithmetic.
-_SIZE_SHAPE = re.compile(r"^\d+([KMGT]?B)?$")
-
-
-def parse_size(text: str) -> int:
-    """'10GB' -> bytes, as Glance's user_storage_quota accepts."""
-    compact = "".join(text.split()).upper()
-    if not _SIZE_SHAPE.match(compact):
-        raise ConfigError(f"Invalid size {text!r}: use a number with an optional unit B, KB, MB, GB or TB.")
-    return int(strutils.string_to_bytes(compact if compact.endswith("B") else compact + "B", "IEC", return_int=True))
-
-
 def _new_conf() -> cfg.ConfigOpts:
     conf = cfg.ConfigOpts()
     for section, opts in SECTIONS.items():
@@ -395,45 +213,6 @@ def unknown_options(files: list[str], backends: dict[str, str] | None = None) ->
     return list(option_report(files, backends).unknown)
 
 
-def _staging_dir(uri: str | None, data_dir: Path) -> Path:
-    if not uri:
-        return data_dir / "staging"
-    if not uri.startswith("file://"):
-        raise ConfigError(f"node_staging_uri {uri} must be a file:// URI.")
-    return Path(uri[len("file://") :])
-
-
-def _find_policy_file(name: str, config_files: list[str]) -> str | None:
-    """The operator's policy file: as given, or beside a configuration file (as oslo.policy looks)."""
-    candidates = [Path(name)] + [Path(f).parent / name for f in config_files]
-    for candidate in candidates:
-        if candidate.is_file():
-            return str(candidate.absolute())
-    if name != "policy.yaml":  # the default name may be absent; a name the operator chose must exist
-        raise ConfigError(f"Policy file {name} not found.")
-    return None
-
-
-def _key_manager_options(conf: cfg.ConfigOpts) -> dict[str, dict[str, object]]:
-    barbican: dict[str, object] = {o.dest: conf.barbican[o.dest] for o in BARBICAN_OPTS}
-    if not barbican["auth_endpoint"]:  # the Keystone the service already validates tokens at
-        keystone = conf.keystone_authtoken.www_authenticate_uri or conf.keystone_authtoken.auth_url
-        if keystone:
-            keystone = str(keystone).rstrip("/")
-            barbican["auth_endpoint"] = keystone if keystone.endswith(("/v3", "/v3.0")) else keystone + "/v3"
-    return {"key_manager": {"backend": conf.key_manager.backend}, "barbican": barbican}
-
-
-def _find_protection_file(name: str | None, config_files: list[str]) -> str | None:
-    """property_protection_file: as given, or beside a configuration file (as oslo.config's find_file looks)."""
-    if not name:
-        return None
-    for candidate in [Path(name)] + [Path(f).parent / name for f in config_files]:
-        if candidate.is_file():
-            return str(candidate.absolute())
-    raise ConfigError(f"property_protection_file {name} not found: the service does not start without it.")
-
-
 def load_settings(
     config_files: list[str] | None = None,
     config_dir: str | None = None,
@@ -448,7 +227,6 @@ def load_settings(
         raise ConfigError(f"Invalid configuration: {exc}") from exc
     o = {k: v for k, v in (overrides or {}).items() if v is not None}
     data_dir = Path(str(o.get("data_dir") or conf.data_dir))
-    database_url = conf.database.connection or f"sqlite:///{(data_dir / 'glimpse.db').absolute()}"
     datadir = conf.glance_store.filesystem_store_datadir or str(data_dir / "images")
     if "data_dir" in o and not conf.glance_store.filesystem_store_datadir:
         datadir = str(data_dir / "images")
@@ -458,7 +236,7 @@ def load_settings(
         notifications = notification_settings(conf)
         report = option_report(files, enabled, notifications.enabled)
         auth_flavor, cache_flavors = split_flavor(conf.paste_deploy.flavor)
-        image_cache = _cache_settings(conf, cache_flavors)
+        image_cache = cache_settings(conf, cache_flavors)
         # Glance's cache pipeline without image_cache_dir: no cache to serve from, said once at start-up.
         flavor_without_cache = () if image_cache else tuple(f"{p} (no image_cache_dir)" for p in cache_flavors)
         return Settings(
@@ -466,7 +244,7 @@ def load_settings(
             bind_port=as_int(o.get("bind_port", conf.bind_port)),
             workers=as_int(o.get("workers", conf.workers)),
             data_dir=data_dir,
-            database_url=database_url,
+            database_url=database_url(conf.database.connection, data_dir),
             image_size_cap=conf.image_size_cap,
             user_storage_quota=parse_size(conf.user_storage_quota),
             image_property_quota=conf.image_property_quota,
@@ -491,11 +269,11 @@ def load_settings(
             allow_insecure_noauth_bind=conf.allow_insecure_noauth_bind,
             enabled_import_methods=tuple(conf.enabled_import_methods),
             public_endpoint=conf.public_endpoint,
-            policy_file=_find_policy_file(conf.oslo_policy.policy_file, files),
-            property_protection_file=_find_protection_file(conf.property_protection_file, files),
+            policy_file=find_policy_file(conf.oslo_policy.policy_file, files),
+            property_protection_file=find_protection_file(conf.property_protection_file, files),
             property_protection_rule_format=conf.property_protection_rule_format,
             keystone={opt.dest: conf.keystone_authtoken[opt.dest] for opt in AUTHTOKEN_OPTS},
-            key_manager=_key_manager_options(conf),
+            key_manager=key_manager_options(conf),
             use_keystone_limits=conf.use_keystone_limits,
             delayed_delete=conf.delayed_delete,
             scrub_time=conf.scrub_time,
@@ -506,7 +284,7 @@ def load_settings(
             require_image_format_match=conf.image_format.require_image_format_match,
             vmdk_allowed_types=tuple(conf.image_format.vmdk_allowed_types),
             gpt_safety_checks_nonfatal=tuple(conf.image_format.gpt_safety_checks_nonfatal),
-            staging_dir=_staging_dir(conf.node_staging_uri, data_dir),
+            staging_dir=staging_dir(conf.node_staging_uri, data_dir),
             upload_heartbeat_timeout=conf.upload_heartbeat_timeout,
             data_transfer_threads=conf.data_transfer_threads,
             task_heartbeat_interval=conf.task_heartbeat_interval,

@@ -1,11 +1,17 @@
 """[paste_deploy] flavor (whether requests are authenticated) and [keystone_authtoken] (keystonemiddleware's
 option names), read by the token validator and the dashboard's login. auth_url, username, password, project_name and the
 domain names are keystoneauth's password-plugin options, which keystonemiddleware loads by auth_type; keystoneauth
-gives them no defaults, Glimpse gives the project and domains the usual ones."""
+gives them no defaults, Glimpse gives the project and domains the usual ones.
+
+Also where the files that say who may do what are found: [oslo_policy] policy_file and property_protection_file."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from oslo_config import cfg
+
+from glimpse.errors import ConfigError
 
 PASTE_OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
@@ -64,3 +70,29 @@ def split_flavor(flavor: str | None) -> tuple[str, tuple[str, ...]]:
     parts = [p.strip() for p in (flavor or "").split("+") if p.strip()]
     cache = tuple(f"[paste_deploy] flavor +{p}" for p in parts if p in _CACHE_FLAVORS)
     return "+".join(p for p in parts if p not in _CACHE_FLAVORS), cache
+
+
+def _beside(name: str, config_files: list[str]) -> str | None:
+    """The file as named, or beside a configuration file (as oslo.policy and oslo.config's find_file look)."""
+    for candidate in [Path(name)] + [Path(f).parent / name for f in config_files]:
+        if candidate.is_file():
+            return str(candidate.absolute())
+    return None
+
+
+def find_policy_file(name: str, config_files: list[str]) -> str | None:
+    """The operator's policy file; the default name may be absent, a name the operator chose must exist."""
+    found = _beside(name, config_files)
+    if found is None and name != "policy.yaml":
+        raise ConfigError(f"Policy file {name} not found.")
+    return found
+
+
+def find_protection_file(name: str | None, config_files: list[str]) -> str | None:
+    """property_protection_file, which must exist when named; None when protections are off."""
+    if not name:
+        return None
+    found = _beside(name, config_files)
+    if found is None:
+        raise ConfigError(f"property_protection_file {name} not found: the service does not start without it.")
+    return found

@@ -1,6 +1,10 @@
-"""Glance's image cache options ([DEFAULT]), with Glance's names, defaults and meaning."""
+"""Glance's image cache options ([DEFAULT]), with Glance's names, defaults and meaning, and the CacheSettings
+they give (None when image_cache_dir is unset)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
 
 from oslo_config import cfg
 
@@ -58,3 +62,31 @@ CACHE_OPTS: list[cfg.Opt] = [
         "later Glance caches queued images at once only).",
     ),
 ]
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    directory: Path
+    driver: str = "centralized_db"  # Glance's name; centralized_db also records the node's copies in the database
+    node_url: str | None = None  # worker_self_reference_url: the node's name in those records
+    sqlite_db: str = "cache.db"
+    max_size: int = 10 * 1024**3
+    stall_time: int = 86400
+    prefetcher_interval: int = 300
+    serve_downloads: bool = False  # [paste_deploy] flavor names Glance's cache pipeline
+
+
+def cache_settings(conf: cfg.ConfigOpts, cache_flavors: tuple[str, ...]) -> CacheSettings | None:
+    """cache_flavors: the cache parts of [paste_deploy] flavor (the cache then serves downloads)."""
+    if not conf.image_cache_dir:
+        return None
+    return CacheSettings(
+        directory=Path(conf.image_cache_dir),
+        driver=conf.image_cache_driver.lower(),
+        node_url=conf.worker_self_reference_url or None,
+        sqlite_db=conf.image_cache_sqlite_db,
+        max_size=conf.image_cache_max_size,
+        stall_time=conf.image_cache_stall_time,
+        prefetcher_interval=conf.cache_prefetcher_interval,
+        serve_downloads=bool(cache_flavors),
+    )

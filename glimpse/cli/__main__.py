@@ -26,7 +26,8 @@ from glimpse.cli import scrub as scrub_cli
 from glimpse.cli import startup
 from glimpse.cli import status as status_cli
 from glimpse.cli import store as store_cli
-from glimpse.config import Settings, load_settings, parse_size
+from glimpse.config import Settings, load_settings
+from glimpse.default_options import parse_size
 from glimpse.errors import BadRequest, ConfigError
 from glimpse.logsafe import redact
 
@@ -147,15 +148,10 @@ def serve(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from glimpse.app import (
-        SETTINGS_ENV,
-        SHUTDOWN_MARGIN,
-        build_events,
-        build_services,
-        create_app,
-        hold_database,
-        reloader,
-    )
+    from glimpse.app import SETTINGS_ENV, build_services, create_app
+    from glimpse.assembly.lifecycle import SHUTDOWN_MARGIN, reloader
+    from glimpse.assembly.notifications import build_events
+    from glimpse.assembly.operations import hold_database
     from glimpse.auth.policy import Policy
     from glimpse.cli.http_protocol import HEAD_ENV, BoundedHttpToolsProtocol, head_bound
     from glimpse.cli.supervisor import Supervisor
@@ -206,17 +202,17 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def db(args: argparse.Namespace) -> int:
-    from glimpse.app import database_revision, sync_database
+    from glimpse.assembly.database import database_revision, sync_database
 
     settings = _settings(args)
     if args.db_command == "import-glance":
-        from glimpse.app import build_glance_import
+        from glimpse.assembly.operations import build_glance_import
 
         return glance_import_cli.run(args, build_glance_import(settings, args.source))
     if args.db_command in database_cli.COMMANDS:
         return database_cli.run(args, settings, Console())
     if args.db_command in metadefs_cli.COMMANDS:
-        from glimpse.app import build_metadef_files
+        from glimpse.assembly.operations import build_metadef_files
 
         return metadefs_cli.run(args, build_metadef_files(settings), console)
     if args.db_command == "sync":
@@ -292,7 +288,7 @@ def cache(args: argparse.Namespace) -> int:
 
 
 def scrub(args: argparse.Namespace) -> int:
-    from glimpse.app import build_scrubber, hold_database
+    from glimpse.assembly.operations import build_scrubber, hold_database
 
     settings = _settings(args)
     hold_database(settings, "scrub")

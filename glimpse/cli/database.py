@@ -65,7 +65,7 @@ def add_parsers(
 
 
 def run(args: argparse.Namespace, settings: Settings, out: Console) -> int:
-    from glimpse.app import backup_database, purge_database, restore_database
+    from glimpse.assembly.operations import backup_database, purge_database, restore_database
 
     if args.db_command == "backup":
         copy = backup_database(settings, args.file)

@@ -32,3 +32,14 @@ BARBICAN_OPTS: list[cfg.Opt] = [
     cfg.BoolOpt("verify_ssl", default=True, help="Check Barbican's TLS certificate."),
     cfg.StrOpt("verify_ssl_path", help="CA bundle to check Barbican's TLS certificate with."),
 ]
+
+
+def key_manager_options(conf: cfg.ConfigOpts) -> dict[str, dict[str, object]]:
+    """What castellan reads; [barbican] auth_endpoint defaults to the Keystone that validates the tokens."""
+    barbican: dict[str, object] = {o.dest: conf.barbican[o.dest] for o in BARBICAN_OPTS}
+    if not barbican["auth_endpoint"]:  # the Keystone the service already validates tokens at
+        keystone = conf.keystone_authtoken.www_authenticate_uri or conf.keystone_authtoken.auth_url
+        if keystone:
+            keystone = str(keystone).rstrip("/")
+            barbican["auth_endpoint"] = keystone if keystone.endswith(("/v3", "/v3.0")) else keystone + "/v3"
+    return {"key_manager": {"backend": conf.key_manager.backend}, "barbican": barbican}

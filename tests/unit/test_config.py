@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from glimpse.config import TIB, Settings, load_settings, parse_size, unknown_options
+from glimpse.config import Settings, load_settings, unknown_options
+from glimpse.default_options import TIB, parse_size
 from glimpse.errors import ConfigError
 
 CONF = """\

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from glimpse.app import egress_policy, store_egress_policy
+from glimpse.assembly.egress import egress_policy, store_egress_policy
 from glimpse.config import Settings, load_settings
 from glimpse.errors import BadRequest, ConfigError
 from glimpse.sources.egress import EgressPolicy, Limits

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from glimpse.app import auth_middleware, build_services
+from glimpse.app import build_services
+from glimpse.assembly.authentication import auth_middleware
 from glimpse.auth.policy import Policy
 from glimpse.config import load_settings
 from glimpse.db.session import make_engine

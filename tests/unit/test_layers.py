@@ -2,7 +2,8 @@
 
     api | dashboard | cli  ->  auth, domain  ->  db, store, formats, sources  ->  errors, config, ...
 
-Only glimpse/app.py, the composition root, builds concrete backends and may import every layer.
+Only the composition root, glimpse/app.py and its parts in glimpse/assembly/, builds concrete backends and may
+import every layer.
 """
 
 from __future__ import annotations
@@ -36,8 +37,19 @@ IMPLEMENTATIONS = (
 )  # fmt: skip
 
 RULES = (
-    Rule("glimpse", ("glimpse.api",), exempt=("glimpse.api", "glimpse.app"), why="nothing imports api/"),
+    Rule(
+        "glimpse",
+        ("glimpse.api",),
+        exempt=("glimpse.api", "glimpse.app", "glimpse.assembly"),
+        why="nothing imports api/",
+    ),
     Rule("glimpse", ("glimpse.app",), exempt=("glimpse.app", "glimpse.cli"), why="only the cli starts the app"),
+    Rule(
+        "glimpse",
+        ("glimpse.assembly",),
+        exempt=("glimpse.assembly", "glimpse.app", "glimpse.cli"),
+        why="the composition root's parts serve app.py and the cli's one-shot commands only",
+    ),
     Rule(
         "glimpse.domain",
         (
@@ -172,9 +184,11 @@ def test_a_wrong_import_is_reported_with_its_place(tmp_path: Path) -> None:
             "dashboard/__init__.py": "import glimpse.store.s3\n",
             "store/__init__.py": "from glimpse.api.errors import status_for\n",
             "domain/cache.py": "import prometheus_client\n",
+            "dashboard/views.py": "from glimpse.assembly.web import ROUTES\n",
         },
     )
     wrong = violations(root)
+    assert any("glimpse.dashboard.views imports glimpse.assembly.web.ROUTES (the composition" in w for w in wrong)
     assert any(w.startswith("glimpse/domain/service.py:2: glimpse.domain.service imports glimpse.db") for w in wrong)
     assert any(
         "glimpse/db/tasks.py:1: glimpse.db.tasks imports glimpse.domain.service (implementations" in w for w in wrong
@@ -194,6 +208,8 @@ def test_a_clean_tree_passes(tmp_path: Path) -> None:
             "domain/service.py": "from glimpse.domain.ports import Store\nfrom glimpse.store.base import Heartbeat\n",
             "db/repositories.py": "from glimpse.domain.entities import Image\nfrom glimpse.domain import ports\n",
             "app.py": "from glimpse.api import routes\nfrom glimpse.db.repositories import ImageRepository\n",
+            "assembly/web.py": "from glimpse.api.v2 import images\nfrom glimpse.store.registry import StoreRegistry\n",
+            "cli/db.py": "from glimpse.assembly.operations import purge_database\n",
         },
     )
     assert violations(root) == []

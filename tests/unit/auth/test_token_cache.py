@@ -17,7 +17,7 @@ import pymemcache
 import pytest
 import redis
 
-from glimpse.app import token_cache
+from glimpse.assembly.authentication import token_cache
 from glimpse.auth.keystone import KeystoneSettings, KeystoneValidator, TokenInfo, _to_cache
 from glimpse.auth.token_cache import MemcachedCache, Protection, RedisCache, SharedCache, cache_key
 from glimpse.errors import ConfigError

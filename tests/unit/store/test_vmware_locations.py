@@ -179,7 +179,7 @@ def test_single_store_mode_takes_glances_vsphere_default_store(tmp_path: Path) -
     assert not settings.multi_store
     assert [b.id for b in settings.backends] == ["file", "vmware"]
     assert settings.default_store == "vsphere"
-    from glimpse.app import build_stores
+    from glimpse.assembly.stores import build_stores
 
     registry = build_stores(settings, "n")
     assert registry.default == "vmware"

@@ -1,0 +1,30 @@
+"""Glance's notifications: oslo.messaging behind a bounded queue when configured, else no events sent."""
+
+from __future__ import annotations
+
+from glimpse.config import Settings
+from glimpse.domain.notifications import Events
+from glimpse.errors import ConfigError
+from glimpse.extras import missing_message
+from glimpse.messaging.queue import QueuedNotifier
+
+
+def build_notifier(settings: Settings) -> QueuedNotifier | None:
+    """Glance's notifications through oslo.messaging when [oslo_messaging_notifications] names a driver."""
+    if not settings.notifications.enabled:
+        return None
+    from glimpse.messaging.oslo import import_oslo_messaging, oslo_sender
+
+    try:
+        import_oslo_messaging()  # at start-up, not in the first request's event
+    except ImportError as exc:
+        raise ConfigError(missing_message("oslo_messaging", "[oslo_messaging_notifications] driver")) from exc
+
+    files, publisher = settings.config_files, settings.notifications.publisher_id
+    return QueuedNotifier(lambda: oslo_sender(files, publisher), capacity=settings.notifications.queue_size)
+
+
+def build_events(settings: Settings) -> Events:
+    """The events of one process's use cases: to the configured notifier, or nowhere."""
+    notifier = build_notifier(settings)
+    return Events(notifier, settings.notifications.disabled) if notifier else Events()
