@@ -12,7 +12,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.functional.clients import Clients
 from tests.functional.http_server import FileServer
 from tests.functional.server import GLIMPSE, GlimpseServer
+from tests.functional.waiting import until
 
 OCTETS = {"Content-Type": "application/octet-stream"}
 UPLOADS = [os.urandom(300_000 + 7 * i) for i in range(4)]  # N uploads of different sizes
@@ -187,12 +188,6 @@ class _Browser:
         assert self.send("POST", "/dashboard/login", data=form).status_code == 303
 
 
-def _wait(check: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
-
 
 def test_bytes_fetched_by_the_node_and_uploaded_through_the_dashboard(tmp_path: Path) -> None:
     root = tmp_path / "web"
@@ -223,8 +218,11 @@ def test_bytes_fetched_by_the_node_and_uploaded_through_the_dashboard(tmp_path: 
             def imported(image_id: str, method: dict[str, object], **more: object) -> None:
                 started = api.post(f"/v2/images/{image_id}/import", json={"method": method, **more})
                 assert started.status_code == 202, started.text
-                _wait(lambda: api.get(f"/v2/images/{image_id}").json().get("os_glance_importing_to_stores") == ""
-                      and api.get(f"/v2/images/{image_id}").json()["status"] == "active", f"{method} of {image_id}")
+                def done() -> bool:
+                    shown = api.get(f"/v2/images/{image_id}").json()
+                    return bool(shown["status"] == "active" and shown.get("os_glance_importing_to_stores") == "")
+
+                until(done, f"{method} of {image_id}", timeout=60, every=0.2)
 
             fetched = api.post("/v2/images", json=body).json()["id"]
             imported(fetched, {"name": "web-download", "uri": f"{files.url}/files/web.raw"})

@@ -305,7 +305,8 @@ def test_sent_and_dropped_counts_are_metrics_of_every_worker(
         closed.bind(("127.0.0.1", 0))
         away = f"rabbit://guest:guest@127.0.0.1:{closed.getsockname()[1]}/"
     sending = GlimpseServer(tmp_path / "sending", extra_conf=notifying_conf(MACHINE_BROKER, topic, "workers = 2"))
-    failing = GlimpseServer(tmp_path / "away", extra_conf=notifying_conf(away, topic, "workers = 2") + "queue_size = 2\n")
+    failing_conf = notifying_conf(away, topic, "workers = 2") + "queue_size = 2\n"
+    failing = GlimpseServer(tmp_path / "away", extra_conf=failing_conf)
     with ExitStack() as stack:
         for server in (sending, failing):
             server.start()
