@@ -138,7 +138,7 @@ def build_services(
     scratch = import_scratch(settings, node)
     runner = ImportRunner(
         repo, stores, limits, quotas, uploads, rules, tasks, sources, scratch, node, timing,
-        signatures=signatures, events=events,
+        signatures=signatures, events=events, meter=metrics,
     )  # fmt: skip
     maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm)
     catalog = MetadefService(MetadefRepository(sessions), policy, domain_rules.page_limits(settings))
@@ -158,6 +158,8 @@ def create_app(
     events = events or build_events(settings)
     services = services or build_services(settings, policy, metrics=metrics, events=events)
     notifier = events.notifier if isinstance(events.notifier, QueuedNotifier) else None
+    if notifier is not None and metrics is not None:
+        notifier.listener = metrics.notification_counter()
     tracking = metrics.tracking_imports if metrics else None
     worker = TaskWorker(services.runner, max_workers=settings.import_max_workers, tracking=tracking)
     prefetcher = None
@@ -170,7 +172,7 @@ def create_app(
     dashboard = dashboard_middleware(
         settings, policy, images=services.images, members=services.members, quotas=services.quotas,
         import_methods=import_methods, imports=services.imports, transfers=transfers,
-        metadefs=services.metadefs,
+        metadefs=services.metadefs, meter=metrics,
     )  # fmt: skip
     routes = list(web.ROUTES)
     measuring = observability.measuring(settings, metrics, routes, services.engine, services.cache)

@@ -53,10 +53,11 @@ def run(args: argparse.Namespace, scrubber: Scrubber, wakeup_time: int, out: Con
     out.print(f"Scrubber running every {wakeup_time} s; SIGTERM stops it.")
     while not stop.is_set():
         try:
-            _summary(scrubber.run(), out)
+            _summary(scrubber.run(stop), out)
         except Exception as exc:  # the database away: the next run tries again
             out.print(f"[red]Scrub run failed: {redact(str(exc))}[/red]", soft_wrap=True)
         stop.wait(wakeup_time)
+    out.print("Scrubber stopped.")
     return 0
 
 

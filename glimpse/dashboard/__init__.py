@@ -27,6 +27,7 @@ from glimpse.dashboard.web import BASE, Dash, NeedLogin, Page
 from glimpse.domain.imports import ImportService
 from glimpse.domain.members import MemberService
 from glimpse.domain.metadefs import MetadefService
+from glimpse.domain.ports import DataMeter
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.service import ImageService
 from glimpse.errors import GlimpseError, status_for
@@ -135,6 +136,7 @@ def dashboard_middleware(
     imports: ImportService | None = None,
     transfers: Transfers | None = None,
     metadefs: MetadefService | None = None,
+    meter: DataMeter | None = None,
 ) -> Middleware:
     keystone = None
     if settings.auth_flavor == "keystone":
@@ -153,5 +155,6 @@ def dashboard_middleware(
         transfers=transfers or Transfers(),
         metadefs=metadefs,
         max_form_bytes=settings.max_request_body_size,
+        meter=meter,
     )
     return Middleware(DashboardMiddleware, dashboard=build_dashboard(settings, dash))

@@ -103,7 +103,7 @@ async def create(request: Request) -> Response:
     if streamed is None or not streamed.filename:
         return page.redirect(detail, "Image created without data; it stays queued until data is uploaded.")
     try:
-        await page.transfer(page.dash.images.upload, image.id, page.dash.transfers.reader(streamed.file_chunks()), None)
+        await page.upload(image.id, streamed.file_chunks(), None)
     except ClientDisconnect:
         return Response(status_code=400)  # cancelled: the image is back in queued
     except GlimpseError as exc:
@@ -120,8 +120,7 @@ async def upload(request: Request) -> Response:
     length = request.headers.get("content-length")
     try:
         page.check_csrf_header()
-        reader = page.dash.transfers.reader(request.stream())
-        await page.transfer(page.dash.images.upload, image_id, reader, int(length) if length else None)
+        await page.upload(image_id, request.stream(), int(length) if length else None)
     except ClientDisconnect:
         return Response(status_code=400)  # cancelled: the image is back in queued
     except GlimpseError as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,9 +18,11 @@ from glimpse.auth.policy import Policy
 from glimpse.dashboard.login import Identity, KeystoneLogin
 from glimpse.dashboard.multipart import StreamedForm
 from glimpse.dashboard.session import CSRF_FIELD, CSRF_HEADER, Sessions, check_csrf
+from glimpse.domain.data_meter import counted
 from glimpse.domain.imports import ImportService
 from glimpse.domain.members import MemberService
 from glimpse.domain.metadefs import MetadefService
+from glimpse.domain.ports import DataMeter
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.service import ImageService
 from glimpse.streaming import Transfers
@@ -58,6 +60,7 @@ class Dash:
     transfers: Transfers = field(default_factory=Transfers)
     metadefs: MetadefService | None = None
     max_form_bytes: int = 114688  # [oslo_middleware] max_request_body_size, for a form's text fields
+    meter: DataMeter | None = None  # counts the image data uploaded through the dashboard
 
 
 class NeedLogin(Exception):
@@ -89,6 +92,11 @@ class Page:
     async def transfer(self, fn: Callable[..., T], *args: Any) -> T:
         """An upload, in the threads kept for image data (streaming.Transfers)."""
         return await self.dash.transfers.run(fn, self.ctx, *args)
+
+    async def upload(self, image_id: str, body: AsyncIterator[bytes], size: int | None) -> None:
+        """An image's data from the browser (a PUT's body or a form's file part), counted as the dashboard's."""
+        chunks = counted(self.dash.transfers.reader(body), self.dash.meter, "dashboard")
+        await self.transfer(self.dash.images.upload, image_id, chunks, size)
 
     async def form(self) -> FormData:
         """The posted form, once its CSRF token has been checked."""

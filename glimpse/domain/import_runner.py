@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from glimpse.domain.data_meter import counted
 from glimpse.domain.entities import Fence, Image, Location, StoredData, Task
 from glimpse.domain.image_data import ImageData
 from glimpse.domain.import_claim import Claim, ImportStopped, ImportTiming, process_name
@@ -30,7 +31,7 @@ from glimpse.domain.import_sources import TOKEN_LOST, Sources
 from glimpse.domain.imports import FAILED_IMPORT, IMPORT_TASK, IMPORTING_TO, SIGNING
 from glimpse.domain.limits import Limits
 from glimpse.domain.notifications import Events, import_lists
-from glimpse.domain.ports import ImageRepository, Store, StoreRegistry, TaskRepository
+from glimpse.domain.ports import DataMeter, ImageRepository, Store, StoreRegistry, TaskRepository
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.signatures import Signatures, guarded
 from glimpse.errors import BadRequest, ClaimLost, Conflict, GlimpseError, NotFound, TooLarge
@@ -58,8 +59,11 @@ class ImportRunner:
         timing: ImportTiming,
         signatures: Signatures | None = None,
         events: Events | None = None,
+        meter: DataMeter | None = None,
     ) -> None:
+        """meter: counts the data the node fetches (web-download, glance-download, copy-image)."""
         self.events = events or Events()
+        self.meter = meter
         self.repo = repo
         self.stores = stores
         self.limits = limits
@@ -169,6 +173,7 @@ class ImportRunner:
                 verifier = self.signatures.verifier_for_task(image, task.input.get(SIGNING))
                 chunks: Iterable[bytes] = claim.watch(self.sources.open(image, method, task.id), "Received")
                 if method["name"] != "glance-direct":  # staged data was counted when it was staged
+                    chunks = counted(chunks, self.meter, method["name"])
                     chunks = self.quotas.metered_import(image.id, image.owner, chunks)
                 # The signature covers the bytes as they come in, before any conversion.
                 self._write(guarded(chunks, verifier), local)
@@ -295,7 +300,8 @@ class ImportRunner:
             with claim.step("download"):
                 # As Glance does, a signed image's data is verified again on every copy.
                 verifier = self.signatures.verifier_for_task(image, task.input.get(SIGNING))
-                self._write(guarded(claim.watch(self._current_data(image), "Read"), verifier), local)
+                read = counted(self._current_data(image), self.meter, "copy-image")
+                self._write(guarded(claim.watch(read, "Read"), verifier), local)
             for name in task.input["stores"]:
                 store = self.stores.writable(name)
                 try:

@@ -496,6 +496,14 @@ class ScrubQueue(Protocol):
         ...
 
 
+class DataMeter(Protocol):
+    """Counts image data coming into the service, by the way it came (the metrics, when they are on)."""
+
+    def received(self, operation: str, size: int) -> None:
+        """operation: dashboard, web-download, glance-download, copy-image, ..."""
+        ...
+
+
 class Notifier(Protocol):
     """Where the domain's events go (Glance's notifications). It must return at once: a request never waits
     for the message bus, and a bus that is away never fails a request."""

@@ -49,17 +49,20 @@ class Scrubber:
         self.timing = timing
         self._lock = threading.Lock()
 
-    def run(self) -> ScrubReport:
-        """One pass over every image due now."""
+    def run(self, stop: threading.Event | None = None) -> ScrubReport:
+        """One pass over every image due now. Once `stop` is set, the images being scrubbed finish and no other
+        is claimed: the rest waits, untouched, for the next run."""
+        stop = stop or threading.Event()
         report = ScrubReport()
         seen: set[str] = set()
-        while True:
+        while not stop.is_set():
             due = [i for i in self.queue.due(timedelta(seconds=self.timing.scrub_time)) if i not in seen]
             if not due:
-                return report
+                break
             seen.update(due)
             with ThreadPoolExecutor(self.timing.pool_size, thread_name_prefix="glimpse-scrub") as pool:
-                list(pool.map(lambda image_id: self._scrub(image_id, report), due))
+                list(pool.map(lambda image_id: None if stop.is_set() else self._scrub(image_id, report), due))
+        return report
 
     def restore(self, image_id: str) -> None:
         """Back to active, only when every copy of its data is still in its store."""

@@ -54,7 +54,10 @@ def oslo_sender(config_files: Sequence[str], publisher_id: str) -> Send:
     oslo_messaging.set_transport_defaults("glance")
     conf(args=[], project="glance", default_config_files=list(config_files), default_config_dirs=[])
     notifier = oslo_messaging.Notifier(oslo_messaging.get_notification_transport(conf), publisher_id=publisher_id)
-    logging.getLogger("oslo_messaging.notify.notifier").addFilter(_SPY)
+    # The Notifier logs what its driver raised; the messaging driver logs, and swallows, what the broker's client
+    # raised (an unreachable broker): both are failures, and neither line may carry the payload.
+    for logger in ("oslo_messaging.notify.notifier", "oslo_messaging.notify.messaging"):
+        logging.getLogger(logger).addFilter(_SPY)
 
     def send(priority: str, event_type: str, payload: Payload) -> None:
         _failed.watching, _failed.reason = True, None

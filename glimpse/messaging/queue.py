@@ -51,6 +51,8 @@ class QueuedNotifier:
         self._pid = 0
         self._last_report = -report_every
         self.counts = Counts()
+        # Told "sent" or "dropped" for each event (the metrics), from whichever thread counted it.
+        self.listener: Callable[[str], None] | None = None
 
     def notify(self, priority: str, event_type: str, payload: Payload) -> None:
         self._running()
@@ -101,6 +103,7 @@ class QueuedNotifier:
                 continue
             with self._lock:
                 self.counts.sent += 1
+            self._tell("sent")
             if self.counts.unreported:
                 self._report(force=True)
 
@@ -108,7 +111,16 @@ class QueuedNotifier:
         with self._lock:
             self.counts.dropped += 1
             self.counts.unreported += 1
+        self._tell("dropped")
         self._report(why=why)
+
+    def _tell(self, result: str) -> None:
+        if self.listener is None:
+            return
+        try:
+            self.listener(result)
+        except Exception:  # counting must never stop the sending
+            log.warning("Could not count a notification %s", result, exc_info=True)
 
     def _report(self, force: bool = False, why: str = "") -> None:
         with self._lock:

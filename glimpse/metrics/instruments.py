@@ -96,7 +96,11 @@ class Metrics:
             registry=r,
         )
         self.uploaded = Counter(
-            "glimpse_image_upload_bytes", "Image data bytes received (upload, stage).", ["operation"], registry=r
+            "glimpse_image_upload_bytes",
+            "Image data bytes received: uploaded (upload, stage, dashboard) or fetched by the node (web-download, "
+            "glance-download, copy-image).",
+            ["operation"],
+            registry=r,
         )
         self.downloaded = Counter("glimpse_image_download_bytes", "Image data bytes sent.", registry=r)
         self.uploads = Gauge(
@@ -133,6 +137,10 @@ class Metrics:
             multiprocess_mode="livesum",
             registry=r,
         )
+        self.notifications = Counter(
+            "glimpse_notifications", "Notifications sent to the message bus, or dropped (queue full, bus refused).",
+            ["result"], registry=r,
+        )  # fmt: skip
         self.build = Gauge(
             "glimpse_build_info", "Glimpse's version.", ["version"], multiprocess_mode="max", registry=r
         )
@@ -164,6 +172,16 @@ class Metrics:
         for family in registry.collect():
             total += sum(s.value for s in family.samples if s.name == name)
         return total
+
+    def received(self, operation: str, size: int) -> None:
+        """domain/ports.py:DataMeter: image data that came in by another way than the API's PUTs."""
+        self.uploaded.labels(operation).inc(size)
+
+    def notification_counter(self) -> Callable[[str], None]:
+        """What the notifier tells of each event ("sent" or "dropped"); both show as 0 from the start."""
+        for result in ("sent", "dropped"):
+            self.notifications.labels(result)
+        return lambda result: self.notifications.labels(result).inc()
 
     def tracking_imports(self) -> AbstractContextManager[object]:
         return self.imports.track_inprogress()

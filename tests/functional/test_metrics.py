@@ -4,13 +4,16 @@ in progress and takes no counts away. Then `glimpse status` on the same node."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -18,7 +21,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.functional.clients import Clients
+from tests.functional.http_server import FileServer
 from tests.functional.server import GLIMPSE, GlimpseServer
+from tests.functional.waiting import until
 
 OCTETS = {"Content-Type": "application/octet-stream"}
 UPLOADS = [os.urandom(300_000 + 7 * i) for i in range(4)]  # N uploads of different sizes
@@ -157,3 +162,102 @@ def test_glimpse_status_shows_the_node(node: GlimpseServer) -> None:
     assert away.returncode == 2 and "does not answer" in away.stderr
     member = httpx.get(f"{node.url}/healthcheck?detailed=true", headers={"X-Roles": "member", "X-Project-Id": "p"})
     assert member.status_code == 403
+
+
+class _Browser:
+    """The dashboard as a browser uses it over plain HTTP: the session cookie is Secure, so it is carried by hand."""
+
+    def __init__(self, url: str) -> None:
+        self.client = httpx.Client(base_url=url, timeout=60, follow_redirects=False)
+        self.cookie = ""
+
+    def send(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+        headers = {**dict(kwargs.pop("headers", {}) or {}), "Cookie": self.cookie}  # type: ignore[call-overload]
+        response = self.client.request(method, path, headers=headers, **kwargs)  # type: ignore[arg-type]
+        for line in response.headers.get_list("set-cookie"):
+            self.cookie = line.split(";", 1)[0]
+        return response
+
+    def csrf(self, path: str) -> str:
+        found = re.search(r'name="csrf_token" value="([^"]+)"', self.send("GET", path).text)
+        assert found, path
+        return found.group(1)
+
+    def login(self) -> None:
+        form = {"csrf_token": self.csrf("/dashboard/login"), "project": "prj", "role": "member"}
+        assert self.send("POST", "/dashboard/login", data=form).status_code == 303
+
+
+
+def test_bytes_fetched_by_the_node_and_uploaded_through_the_dashboard(tmp_path: Path) -> None:
+    root = tmp_path / "web"
+    root.mkdir()
+    web = os.urandom(1_000_003)
+    (root / "web.raw").write_bytes(web)
+    with FileServer(root) as files, ExitStack() as stack:
+        remote = GlimpseServer(tmp_path / "region-two").start()  # another region, for glance-download
+        stack.callback(remote.stop)
+        source = httpx.post(f"{remote.url}/v2/images", json={"disk_format": "raw", "container_format": "bare"})
+        source_id = source.json()["id"]
+        assert httpx.put(f"{remote.url}/v2/images/{source_id}/file", content=web, headers=OCTETS).status_code == 204
+        server = GlimpseServer(tmp_path / "node", extra_conf="workers = 2")
+        server.conf.write_text(
+            server.conf.read_text().replace("workers = 2", "workers = 2\nenabled_backends = fast:file, slow:file\n"
+            "enabled_import_methods = glance-direct,web-download,glance-download,copy-image")
+            + f"[glance_store]\ndefault_backend = fast\n[fast]\nfilesystem_store_datadir = {tmp_path / 'fast'}\n"
+            f"[slow]\nfilesystem_store_datadir = {tmp_path / 'slow'}\n"
+            # loopback is not a global address: the operator lets the node fetch from the test's servers
+            f"[import_filtering_opts]\nallow_private_addresses = true\nallowed_ports = {files.port},{remote.port}\n"
+            f"[glance_download_opts]\nregion_endpoints = RegionTwo:{remote.url}\n"
+        )  # fmt: skip
+        server.start()
+        try:
+            api = httpx.Client(base_url=server.url, timeout=60)
+            body = {"disk_format": "raw", "container_format": "bare"}
+
+            def imported(image_id: str, method: dict[str, object], **more: object) -> None:
+                started = api.post(f"/v2/images/{image_id}/import", json={"method": method, **more})
+                assert started.status_code == 202, started.text
+                def done() -> bool:
+                    shown = api.get(f"/v2/images/{image_id}").json()
+                    return bool(shown["status"] == "active" and shown.get("os_glance_importing_to_stores") == "")
+
+                until(done, f"{method} of {image_id}", timeout=60, every=0.2)
+
+            fetched = api.post("/v2/images", json=body).json()["id"]
+            imported(fetched, {"name": "web-download", "uri": f"{files.url}/files/web.raw"})
+            imported(fetched, {"name": "copy-image"}, stores=["slow"])
+            assert sorted(api.get(f"/v2/images/{fetched}").json()["stores"].split(",")) == ["fast", "slow"]
+            pulled = api.post("/v2/images", json={"name": "pulled"}).json()["id"]
+            imported(pulled, {"name": "glance-download", "glance_image_id": source_id, "glance_region": "RegionTwo"})
+            assert api.get(f"/v2/images/{pulled}").json()["os_hash_value"] == hashlib.sha512(web).hexdigest()
+
+            browser = _Browser(server.url)
+            browser.login()
+            in_form = os.urandom(300_017)
+            form = {"csrf_token": browser.csrf("/dashboard/images/new"), "name": "form", "disk_format": "raw"}
+            posted = browser.send("POST", "/dashboard/images/new", data=form,
+                                  files={"file": ("disk.raw", in_form, "application/octet-stream")})  # fmt: skip
+            assert posted.status_code == 303 and "upload failed" not in str(browser.send("GET", posted.headers[
+                "location"]).text)  # fmt: skip
+            put = os.urandom(200_009)
+            created = browser.send("POST", "/dashboard/images/new", headers={"Accept": "application/json"},
+                                   data={"csrf_token": form["csrf_token"], "name": "put", "disk_format": "raw"})
+            assert created.status_code == 201, created.text
+            sent = browser.send("PUT", created.json()["upload"], content=put,
+                                headers={"x-csrf-token": form["csrf_token"], **OCTETS})  # fmt: skip
+            assert sent.status_code == 200, sent.text
+            sizes = sorted(i["size"] for i in api.get("/v2/images", headers={"X-Project-Id": "prj"}).json()["images"])
+            assert sizes == sorted([len(in_form), len(put)])
+
+            for found in [scrape(server.url) for _ in range(6)]:  # answered by either worker
+                for operation in ("web-download", "copy-image", "glance-download"):
+                    assert get(found, "glimpse_image_upload_bytes_total", operation=operation) == len(web), operation
+                assert get(found, "glimpse_image_upload_bytes_total", operation="dashboard") == len(in_form) + len(put)
+                # Fetched, not uploaded through the API; and the node sent no image data.
+                assert get(found, "glimpse_image_upload_bytes_total", operation="upload") == 0
+                assert get(found, "glimpse_image_download_bytes_total") == 0
+            # The other side of glance-download: the remote region counts it as a download it served.
+            assert get(scrape(remote.url), "glimpse_image_download_bytes_total") == len(web)
+        finally:
+            server.stop()

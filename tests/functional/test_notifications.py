@@ -6,14 +6,17 @@ half-way, shows that requests answer as fast while it is away and that events fl
 
 from __future__ import annotations
 
+import socket
 import statistics
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.functional.rabbitmq import MACHINE_BROKER, Consumer, Event, Late, PrivateBroker, drain, new_topic
 from tests.functional.server import GlimpseServer
@@ -34,6 +37,7 @@ SEND_KEYS = {"bytes_sent", "image_id", "owner_id", "receiver_tenant_id", "receiv
 OWNER = {"X-Project-Id": "owner-project", "X-User-Id": "owner-user", "X-Roles": "member"}
 MEMBER = {"X-Project-Id": "member-project", "X-User-Id": "member-user", "X-Roles": "member"}
 ADMIN = {"X-Project-Id": "admin-project", "X-User-Id": "admin-user", "X-Roles": "admin"}
+CLOSE = {"Connection": "close"}
 PATCH = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
 
 
@@ -281,3 +285,48 @@ def test_a_broker_killed_half_way_neither_slows_nor_fails_requests(tmp_path: Pat
     finally:
         server.stop()
         broker.kill()
+
+
+def _notifications(url: str) -> dict[str, float]:
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return {
+        s.labels["result"]: s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "glimpse_notifications_total"
+    }
+
+
+def test_sent_and_dropped_counts_are_metrics_of_every_worker(
+    tmp_path: Path, machine_topic: tuple[Consumer, str]
+) -> None:
+    consumer, topic = machine_topic
+    with socket.socket() as closed:  # a broker address nothing answers at
+        closed.bind(("127.0.0.1", 0))
+        away = f"rabbit://guest:guest@127.0.0.1:{closed.getsockname()[1]}/"
+    sending = GlimpseServer(tmp_path / "sending", extra_conf=notifying_conf(MACHINE_BROKER, topic, "workers = 2"))
+    failing_conf = notifying_conf(away, topic, "workers = 2") + "queue_size = 2\n"
+    failing = GlimpseServer(tmp_path / "away", extra_conf=failing_conf)
+    with ExitStack() as stack:
+        for server in (sending, failing):
+            server.start()
+            stack.callback(server.stop)
+        assert _notifications(sending.url) == {"sent": 0, "dropped": 0}
+        for i in range(12):  # a connection each, so both workers send some
+            response = httpx.post(f"{sending.url}/v2/images", json={"name": f"n{i}"}, headers=OWNER | CLOSE)
+            assert response.status_code == 201
+        assert len(take(consumer, 12)) == 12
+        for _ in range(6):  # whichever worker answers the scrape counts both
+            assert _notifications(sending.url) == {"sent": 12, "dropped": 0}
+
+        for i in range(20):
+            response = httpx.post(f"{failing.url}/v2/images", json={"name": f"f{i}"}, headers=OWNER | CLOSE)
+            assert response.status_code == 201
+        # Refused by a broker that is not there, or past a full queue: every event is dropped, none counts as sent.
+        deadline = time.monotonic() + 60
+        while _notifications(failing.url)["dropped"] < 20 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        for _ in range(6):
+            assert _notifications(failing.url) == {"sent": 0, "dropped": 20}
+        log = failing.log.read_text()
+        assert "Dropped" in log and "Payload=" not in log and "'name': 'f" not in log, log[-3000:]

@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 from tests.functional.clients import Clients
 from tests.functional.databases import fresh_database
 from tests.functional.server import GLIMPSE, GlimpseServer
+from tests.functional.waiting import until
 
 CONF = "delayed_delete = true\ntask_stale_after = 2\ntask_heartbeat_interval = 0.5\nscrub_pool_size = 2\n"
 OCTETS = {"Content-Type": "application/octet-stream"}
@@ -47,7 +48,7 @@ def _file(server: GlimpseServer, image_id: str) -> Path:
     return server.data_dir / "images" / image_id
 
 
-def _status(server: GlimpseServer, image_id: str) -> str | None:
+def _column(server: GlimpseServer, image_id: str, column: str = "status") -> str | None:
     """The image's row as the scrubber sees it (the API shows a deleted image to nobody)."""
     if server.conf.read_text().count("connection =") == 0:
         url = f"sqlite:///{server.data_dir / 'glimpse.db'}"
@@ -56,9 +57,13 @@ def _status(server: GlimpseServer, image_id: str) -> str | None:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return conn.execute(text("SELECT status FROM images WHERE id = :i"), {"i": image_id}).scalar()
+            return conn.execute(text(f"SELECT {column} FROM images WHERE id = :i"), {"i": image_id}).scalar()
     finally:
         engine.dispose()
+
+
+def _status(server: GlimpseServer, image_id: str) -> str | None:
+    return _column(server, image_id)
 
 
 def _scrub(server: GlimpseServer, *args: str, conf: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -265,3 +270,49 @@ def test_per_store_delete_is_delayed_too(tmp_path: Path) -> None:
         assert not (tmp_path / "multi" / "fast" / image_id).exists()
     finally:
         srv.stop()
+
+
+
+def test_the_daemon_scrubs_after_scrub_time_keeps_running_and_stops_cleanly(server: GlimpseServer) -> None:
+    conf = server.workdir / "daemon.conf"
+    conf.write_text(_with(server, "scrub_time = 3\nwakeup_time = 1\nscrub_pool_size = 1"))
+    output = server.workdir / "daemon.out"
+    with output.open("w") as sink:
+        daemon = subprocess.Popen(
+            [GLIMPSE, "scrub", "--daemon", "--config-file", str(conf), "--data-dir", str(server.data_dir)],
+            stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        for _ in range(2):  # two images, scrubbed by two different runs of the same daemon
+            image_id = _image(server, os.urandom(5000))
+            assert httpx.delete(f"{server.url}/v2/images/{image_id}").status_code == 204
+            deleted = time.monotonic()
+            time.sleep(1.5)  # the daemon woke up meanwhile: not due before scrub_time
+            assert _file(server, image_id).exists() and _status(server, image_id) == "pending_delete"
+            until(lambda i=image_id: not _file(server, i).exists(), "the daemon never scrubbed the image")
+            assert time.monotonic() - deleted >= 2.0  # scrub_time 3, the database's clock in whole seconds
+            until(lambda i=image_id: _status(server, i) == "deleted", "the image was not marked deleted")
+            assert daemon.poll() is None, output.read_text()
+
+        # SIGTERM in the middle of a run: the image in hand finishes, no other is claimed, the daemon exits 0.
+        ids = [_image(server) for _ in range(60)]
+        for image_id in ids:
+            assert httpx.delete(f"{server.url}/v2/images/{image_id}").status_code == 204
+        until(lambda: not all(_file(server, i).exists() for i in ids), "the daemon never started", 60)
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0, output.read_text()
+        text_out = output.read_text()
+        assert "Scrubber running every 1 s" in text_out and text_out.rstrip().endswith("Scrubber stopped."), text_out
+        assert "Traceback" not in text_out, text_out
+        left = [i for i in ids if _file(server, i).exists()]
+        assert 0 < len(left) < len(ids), "SIGTERM did not stop the run half-way"
+        assert all(_column(server, i, "upload_claim") is None for i in ids), "a claim is still held"
+        assert all(_status(server, i) == "pending_delete" for i in left)  # untouched, for the next run
+        assert all(_status(server, i) == "deleted" for i in ids if i not in left)
+        rerun = _scrub(server)
+        assert rerun.returncode == 0 and f"{len(left)} image(s) deleted" in rerun.stdout, rerun.stdout
+        assert not any(_file(server, i).exists() for i in ids)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()

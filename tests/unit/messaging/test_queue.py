@@ -97,3 +97,27 @@ def test_a_bus_that_cannot_be_built_drops_and_is_tried_again() -> None:
     notifier.notify("info", "image.create", {"n": 2})
     wait_for(lambda: bus.sent == [("info", "image.create", {"n": 2})])
     notifier.close()
+
+
+def test_the_listener_hears_each_event_sent_or_dropped_and_cannot_stop_the_sending() -> None:
+    bus = Bus()
+    bus.open.clear()  # the first event hangs in the thread; one more fills the queue
+    notifier = QueuedNotifier(lambda: bus.send, capacity=1)
+    heard: list[str] = []
+
+    def listener(result: str) -> None:
+        heard.append(result)
+        if len(heard) == 1:
+            raise RuntimeError("a broken listener")
+
+    notifier.listener = listener
+    for i in range(5):
+        notifier.notify("info", "image.create", {"n": i})
+    wait_for(lambda: notifier.counts.dropped >= 3)
+    bus.open.set()
+    wait_for(lambda: notifier.counts.sent == 5 - notifier.counts.dropped)
+    wait_for(lambda: len(heard) == 5)
+    assert heard.count("dropped") == notifier.counts.dropped and heard.count("sent") == notifier.counts.sent
+    notifier.notify("info", "image.create", {"n": 5})  # the thread survived the listener's failure
+    wait_for(lambda: heard.count("sent") == notifier.counts.sent == len(bus.sent))
+    notifier.close()

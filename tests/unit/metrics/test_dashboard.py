@@ -26,6 +26,7 @@ def test_every_metric_of_the_dashboard_is_exported() -> None:
     metrics.extra.append(CacheCollector(lambda: {"hits": 1, "misses": 0}))
     metrics.store_errors.labels("file", "get", "NotFound").inc()
     metrics.uploaded.labels("upload").inc()
+    metrics.notification_counter()("sent")
     metrics.uploads.labels("upload")  # the request middleware shows both operations from the start
     metrics.store_latency.labels("file", "get").observe(0.1)
     metrics.latency.labels("GET", "/v2/images").observe(0.1)
