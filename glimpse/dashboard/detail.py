@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from glimpse.dashboard import forms
 from glimpse.dashboard.web import BASE, Page
@@ -16,7 +16,7 @@ from glimpse.domain.authorization import image_target
 from glimpse.domain.entities import Image, Member
 from glimpse.domain.image import VISIBILITIES
 from glimpse.domain.patch import MEDIA_V21
-from glimpse.errors import GlimpseError, NotFound
+from glimpse.errors import GlimpseError, NotFound, status_for
 
 RULES = ("modify_image", "delete_image", "deactivate", "reactivate", "download_image", "add_member",
          "delete_member", "modify_member", "get_image_location")  # fmt: skip
@@ -176,9 +176,15 @@ async def act(request: Request) -> Response:
     action = ACTIONS.get(name)
     if action is None:
         return page.redirect(_back(image_id), f"Unknown action {name}.", error=True)
+    # The upload script asks for JSON, to tell the user whether its clean-up (a delete) really happened.
+    wants_json = "application/json" in request.headers.get("accept", "")
     try:
         form = await page.form()
         message = await action(page, image_id, form)
     except GlimpseError as exc:
+        if wants_json:
+            return JSONResponse({"error": exc.message}, status_code=status_for(exc))
         return page.redirect(_back(image_id), exc.message, error=True)
+    if wants_json:
+        return JSONResponse({"message": message})
     return page.redirect(f"{BASE}/images" if name == "delete" else _back(image_id), message)

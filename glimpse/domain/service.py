@@ -29,6 +29,7 @@ from glimpse.domain.quotas import QuotaService
 from glimpse.domain.schema import BASE_PROPERTIES, COLUMNS, DEFAULT_SCHEMA, RESERVED, RESERVED_PREFIX, ImageSchema
 from glimpse.errors import (
     BadRequest,
+    Conflict,
     Forbidden,
     NotFound,
     TooLarge,
@@ -44,6 +45,10 @@ CREATE_FORBIDDEN = frozenset({"direct_url", "self", "file", "schema", "stores", 
                               "virtual_size", "created_at", "updated_at", "os_hash_algo", "os_hash_value"})  # fmt: skip
 WRITABLE_COLUMNS = COLUMNS - {"id", "status", "checksum", "os_hash_algo", "os_hash_value", "size", "virtual_size",
                               "created_at", "updated_at"}  # fmt: skip
+
+
+# A delete that found the image changed under it reads it again; a change each time is a real conflict (409).
+DELETE_ATTEMPTS = 3
 
 
 def _within(count: int, quota: int) -> bool:
@@ -203,13 +208,8 @@ class ImageService:
         image.properties = properties
 
     def delete(self, ctx: RequestContext, image_id: str) -> None:
-        image = self._modifiable(ctx, image_id, "delete_image")
-        if image.protected:
-            raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
-        for location in image.locations:  # data others still use (Ceph clones) keeps its image: 409
-            check_deletable(self.stores.for_location(location.url, location.metadata), location.url)
-        # Refused when protected or changed meanwhile; the image's quota reservation goes in the same transaction.
-        for location in self.repo.delete(image_id, image.revision, delayed=self.delayed_delete):
+        image, purged = self._delete_current(ctx, image_id)
+        for location in purged:
             purge(self.stores, location)
         # Glance: pending_delete when delayed delete keeps the data, deleted when there was none to keep.
         kept = self.delayed_delete and image.status != "queued"
@@ -217,6 +217,26 @@ class ImageService:
         if self.staging is not None:  # staged (or being staged): nothing will import it now
             self.staging.delete(self.staging.url_for(image_id))
         self._data.forget_cached(image_id)
+
+    def _delete_current(self, ctx: RequestContext, image_id: str) -> tuple[Image, builtins.list[Location]]:
+        """Delete the image as it is now: checked, then deleted only if unchanged since (a compare-and-swap).
+
+        A change in between (typically an upload the client just cancelled going back to queued) is not the caller's
+        concern: the image is read and checked again, and the delete retried; Glance deletes it too."""
+        for attempt in range(1, DELETE_ATTEMPTS + 1):
+            image = self._modifiable(ctx, image_id, "delete_image")
+            if image.protected:
+                raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
+            for location in image.locations:  # data others still use (Ceph clones) keeps its image: 409
+                check_deletable(self.stores.for_location(location.url, location.metadata), location.url)
+            try:
+                # Refused when protected or changed meanwhile; the quota reservation goes in the same transaction.
+                return image, self.repo.delete(image_id, image.revision, delayed=self.delayed_delete)
+            except Conflict:
+                if attempt == DELETE_ATTEMPTS:
+                    raise
+                log.info("Image %s changed while being deleted; deleting it as it is now", image_id)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def add_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         if len(tag) > 255:

@@ -24,7 +24,7 @@ from castellan import key_manager
 from castellan.common.objects import x_509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from cryptography.x509.oid import NameOID
 from oslo_config import cfg
 from oslo_context.context import RequestContext
@@ -38,6 +38,7 @@ from tests.keystone.setup import authtoken_conf, issue_token, openstack_env, reg
 
 KEYSTONE_FLAVOR = "[paste_deploy]\nflavor = keystone\n"
 SIGNED_PROPERTIES = ("img_signature", "img_signature_hash_method", "img_signature_key_type")
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | dsa.DSAPrivateKey
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +85,7 @@ def member(
     return User(keystone_server, keystone_projects, "Prj1-member", tmp_path, glimpse_signing.url)
 
 
-def _certificate(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, days: int = 30) -> x509.Certificate:
+def _certificate(key: PrivateKey, days: int = 30) -> x509.Certificate:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "glimpse image signing")])
     now = datetime.datetime.now(datetime.UTC)
     return (
@@ -99,7 +100,7 @@ def _certificate(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, days: int 
     )
 
 
-def _openssl_sign(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, digest: str, data: Path, pss: bool) -> str:
+def _openssl_sign(key: PrivateKey, digest: str, data: Path, pss: bool) -> str:
     """The signature as Glance's documentation makes it: openssl dgst -sign (-sigopt rsa_padding_mode:pss), base64."""
     pem = data.with_suffix(".key.pem")
     pem.write_bytes(

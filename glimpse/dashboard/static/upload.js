@@ -21,10 +21,20 @@
   function errorOf(xhrOrText) {
     try { return JSON.parse(xhrOrText).error || "The upload failed."; } catch (e) { return "The upload failed."; }
   }
+  // Resolves once the image is deleted; rejects with the server's reason otherwise (a fetch resolves on any answer).
   function discard(image) {
     var body = new FormData();
     body.append("csrf_token", csrf);
-    return fetch(image.detail + "/delete", { method: "POST", body: body, credentials: "same-origin" });
+    return fetch(image.detail + "/delete", { method: "POST", body: body, credentials: "same-origin",
+                                             headers: { "Accept": "application/json" } })
+      .then(function (response) {
+        if (response.ok) { return; }
+        return response.text().then(function (text) {
+          var reason;
+          try { reason = JSON.parse(text).error; } catch (e) { reason = null; }
+          throw new Error(reason || "The server answered " + response.status + ".");
+        });
+      });
   }
 
   form.addEventListener("submit", function (event) {
@@ -75,7 +85,9 @@
     xhr.onabort = function () {
       show("Upload cancelled. Removing the unfinished image…");
       discard(image).then(function () { fail("Upload cancelled; the unfinished image was removed."); },
-                          function () { fail("Upload cancelled; the unfinished image is left queued."); });
+                          function (error) {
+                            fail("Upload cancelled; the unfinished image is left queued (" + error.message + ").");
+                          });
     };
     cancel.onclick = function () { xhr.abort(); };
     show("Uploading…");
