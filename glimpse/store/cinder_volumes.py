@@ -121,12 +121,26 @@ def wait_for(client: Any, volume_id: str, transitional: set[str], timeout: float
             volume = client.volumes.get(volume_id)
         except exceptions.NotFound as exc:
             raise VolumeGone(f"Volume {volume_id} does not exist.") from exc
+        except Exception as exc:
+            # A connection lost for a moment (an API worker restarting) does not end a wait that has time left.
+            if not _connection_lost(exc) or time.monotonic() >= deadline:
+                raise
+            log.warning("Cinder did not answer about volume %s (%s); asking again", volume_id, exc)
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_POLL)
+            continue
         if volume.status not in transitional:
             return volume
         if time.monotonic() >= deadline:
             raise StoreError(f"Volume {volume_id} is still {volume.status} after {timeout:.0f} s.")
         time.sleep(delay)
         delay = min(delay * 2, MAX_POLL)
+
+
+def _connection_lost(exc: Exception) -> bool:
+    from keystoneauth1 import exceptions as ks_exceptions
+
+    return isinstance(exc, ks_exceptions.ConnectFailure)
 
 
 def expect_status(volume: Any, expected: str, doing: str) -> None:
