@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -36,12 +37,15 @@ from glimpse.auth.policy import Policy
 from glimpse.auth.unified_limits import KeystoneLimits
 from glimpse.config import Settings, load_settings
 from glimpse.dashboard import dashboard_middleware
+from glimpse.db.audit import AuditRecords, Leases
 from glimpse.db.metadefs import MetadefRepository
 from glimpse.db.quotas import QuotaRepository
 from glimpse.db.repositories import ImageRepository
+from glimpse.db.retention import RetentionRecords
 from glimpse.db.session import make_sessionmaker
 from glimpse.db.tasks import TaskRepository
 from glimpse.domain.access import ImageAccess
+from glimpse.domain.audit import AuditService
 from glimpse.domain.image_cache import CacheService
 from glimpse.domain.image_data import ImageData
 from glimpse.domain.image_locations import ImageLocations
@@ -52,6 +56,7 @@ from glimpse.domain.members import MemberService
 from glimpse.domain.metadefs import MetadefService
 from glimpse.domain.notifications import Events
 from glimpse.domain.quotas import QuotaService
+from glimpse.domain.retention import RetentionService
 from glimpse.domain.service import ImageService
 from glimpse.domain.signatures import Signatures
 from glimpse.domain.stores import StoreMaintenance
@@ -62,7 +67,7 @@ from glimpse.metrics.instruments import Metrics
 from glimpse.sources.key_manager import CastellanCertificates
 from glimpse.sources.web import download
 from glimpse.streaming import Transfers
-from glimpse.worker import CachePrefetcher, TaskWorker
+from glimpse.worker import CachePrefetcher, RetentionScheduler, TaskWorker
 
 SETTINGS_ENV = "GLIMPSE_SERVE_ARGS"
 
@@ -77,6 +82,8 @@ class Services:
     runner: ImportRunner
     metadefs: MetadefService
     cache: CacheService
+    audit: AuditService
+    retention: RetentionService
     engine: Engine | None = None
     store_checks: Mapping[str, Callable[[], str]] = field(default_factory=dict)  # the detailed health check's
 
@@ -143,7 +150,19 @@ def build_services(
     maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm)
     catalog = MetadefService(MetadefRepository(sessions), policy, domain_rules.page_limits(settings))
     cache_service = CacheService(node_cache, repo, policy, uploads.cache_image, cache_nodes)
-    return Services(images, members, quotas, imports, maintenance, runner, catalog, cache_service, engine, checks)
+    audit = AuditService(AuditRecords(sessions), policy, settings.limit_param_default)
+    retention = RetentionService(
+        RetentionRecords(sessions), Leases(sessions), policy, images.delete, lease_holder(node),
+        lease_seconds=settings.audit.lease_seconds,
+    )  # fmt: skip
+    return Services(
+        images, members, quotas, imports, maintenance, runner, catalog, cache_service, audit, retention, engine, checks
+    )
+
+
+def lease_holder(node: str) -> str:
+    """This process among every node's: a lease names the one process allowed to act."""
+    return f"{node}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def create_app(
@@ -166,6 +185,9 @@ def create_app(
     if settings.image_cache is not None:
         prefetcher = CachePrefetcher(services.cache, settings.image_cache.prefetcher_interval)
     transfers = Transfers(settings.data_transfer_threads)
+    retention = None
+    if settings.audit.run_interval:
+        retention = RetentionScheduler(services.retention.run_policies, settings.audit.run_interval)
 
     import_methods = list(services.imports.options.methods)
     cors = web.cors_rules(settings)
@@ -177,7 +199,7 @@ def create_app(
     routes = list(web.ROUTES)
     measuring = observability.measuring(settings, metrics, routes, services.engine, services.cache)
     app = Starlette(
-        lifespan=lifecycle.lifespan(settings, policy, worker, prefetcher, transfers, notifier),
+        lifespan=lifecycle.lifespan(settings, policy, worker, prefetcher, transfers, notifier, retention),
         routes=routes,
         middleware=web.middleware(settings, cors, dashboard, auth, measuring),
         exception_handlers=web.EXCEPTION_HANDLERS,
@@ -191,6 +213,8 @@ def create_app(
     app.state.imports = services.imports
     app.state.metadefs = services.metadefs
     app.state.cache = services.cache
+    app.state.audit = services.audit
+    app.state.retention = services.retention
     app.state.import_methods = import_methods
     app.state.transfers = transfers
     app.state.health = observability.health(settings, services.engine, services.store_checks, metrics)

@@ -3,8 +3,9 @@
 The options keep Glance's names and sections so an operator's existing file works as-is. Each feature declares
 its options (and the typed settings they give) beside itself: default_options.py ([DEFAULT]), db/options.py,
 store/options/, auth/options.py, cache/options.py, import_options.py, sources/, formats/options.py, web_options.py,
-log_options.py, ops_options.py, messaging/options.py. This module gathers them into SECTIONS, and `load_settings`
-turns them, once, into one typed `Settings` object that is passed down; nothing else in Glimpse reads oslo.config.
+log_options.py, ops_options.py, messaging/options.py, audit_options.py. This module gathers them into SECTIONS,
+and `load_settings` turns them, once, into one typed `Settings` object that is passed down; nothing else in Glimpse
+reads oslo.config.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from oslo_config import cfg
 from oslo_policy import opts as policy_opts
 
+from glimpse.audit_options import AUDIT_OPTS, RETENTION_OPTS, AuditSettings, audit_settings
 from glimpse.auth.options import AUTHTOKEN_OPTS, PASTE_OPTS, find_policy_file, find_protection_file, split_flavor
 from glimpse.cache.options import CACHE_OPTS, CacheSettings, cache_settings
 from glimpse.db.options import DATABASE_OPTS, database_url
@@ -81,6 +83,8 @@ SECTIONS: dict[str, list[cfg.Opt]] = {
     "barbican": BARBICAN_OPTS,
     "healthcheck": HEALTHCHECK_OPTS,
     "metrics": METRICS_OPTS,
+    "audit": AUDIT_OPTS,
+    "retention": RETENTION_OPTS,
     "oslo_policy": list(policy_opts._options),  # oslo.policy's own options, read by auth/policy.py
 }
 
@@ -165,6 +169,7 @@ class Settings:
     graceful_shutdown_timeout: int = 60
     overrides: dict[str, object] = field(default_factory=dict)  # the command line's, kept for SIGHUP's re-read
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     unknown_options: tuple[str, ...] = field(default=())
     no_effect_options: tuple[str, ...] = field(default=())  # Glance's, accepted without effect
 
@@ -310,6 +315,7 @@ def load_settings(
             graceful_shutdown_timeout=conf.graceful_shutdown_timeout,
             overrides=o,
             notifications=notifications,
+            audit=audit_settings(conf),
             unknown_options=report.unknown,
             image_cache=image_cache,
             no_effect_options=report.no_effect + flavor_without_cache,

@@ -134,3 +134,28 @@ class CachePrefetcher:
                 log.exception("The image cache's prefetcher failed")
             self._wake.wait(max(0.0, next_sweep - time.monotonic()))
             self._wake.clear()
+
+
+class RetentionScheduler:
+    """Runs the retention policies every `interval` seconds in each API process; the database lease lets one
+    process of the whole cluster act at a time, the others find it held and wait for the next turn."""
+
+    def __init__(self, run: Callable[[], object], interval: float) -> None:
+        self.run = run
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="glimpse-retention", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.run()
+            except Exception:  # the database may be away for a moment: the next turn tries again
+                log.exception("The scheduled retention run failed")

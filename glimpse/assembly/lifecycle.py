@@ -16,7 +16,7 @@ from glimpse.config import Settings
 from glimpse.log_options import read_log_settings
 from glimpse.messaging.queue import QueuedNotifier
 from glimpse.streaming import Transfers
-from glimpse.worker import CachePrefetcher, TaskWorker
+from glimpse.worker import CachePrefetcher, RetentionScheduler, TaskWorker
 
 # Seconds past graceful_shutdown_timeout for stopped uploads to clean up (uvicorn's deadline is this later).
 SHUTDOWN_MARGIN = 10
@@ -29,6 +29,7 @@ def lifespan(
     prefetcher: CachePrefetcher | None,
     transfers: Transfers,
     notifier: QueuedNotifier | None,
+    retention: RetentionScheduler | None = None,
 ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     """Start the background work and the signal handlers; at the end, drain the transfers and stop it all."""
 
@@ -37,6 +38,8 @@ def lifespan(
         worker.start()
         if prefetcher is not None:
             prefetcher.start()
+        if retention is not None:
+            retention.start()
         _on_sighup(reloader(settings, policy))
         _stop_transfers_after(transfers, settings.graceful_shutdown_timeout)
         yield
@@ -49,6 +52,8 @@ def lifespan(
         worker.stop()
         if prefetcher is not None:
             prefetcher.stop()
+        if retention is not None:
+            retention.stop()
         if notifier is not None:
             notifier.close()  # what is still queued gets a moment to go out
 

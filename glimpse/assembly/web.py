@@ -21,6 +21,7 @@ from glimpse.api.healthcheck import routes as healthcheck_routes
 from glimpse.api.limits import RequestLimits, RequestLimitsMiddleware
 from glimpse.api.middleware import CrossSiteGuard, RequestIdMiddleware
 from glimpse.api.v2 import (
+    audit,
     cache,
     discovery,
     image_data,
@@ -48,6 +49,7 @@ ROUTES: list[Route] = [
     *metadefs.routes,
     *metadef_entries.routes,
     *cache.routes,
+    *audit.routes,
 ]
 
 

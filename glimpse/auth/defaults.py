@@ -348,6 +348,21 @@ RULES: list[tuple[str, str, str, list[tuple[str, str]]]] = [
         "Set or list per-project quotas.",
         [("PUT", "/v2/quotas/{project_id}"), ("GET", "/v2/quotas")],
     ),
+    # Glimpse's own: the audit log and retention policies.
+    ("get_audit", "rule:context_is_admin", "Read the audit log.", [("GET", "/v2/audit")]),
+    (
+        "get_retention_policies",
+        "rule:context_is_admin or (role:manager and project_id:%(project_id)s)",
+        "See retention policies (a project manager: those of the project).",
+        [("GET", "/v2/retention/policies"), ("GET", "/v2/retention/policies/{policy_id}")],
+    ),
+    (
+        "manage_retention_policy",
+        "rule:context_is_admin or (role:manager and project_id:%(project_id)s)",
+        "Create or delete a retention policy (a project manager: one of the project, not a cloud-wide family's).",
+        [("POST", "/v2/retention/policies"), ("DELETE", "/v2/retention/policies/{policy_id}")],
+    ),
+    ("run_retention", "rule:context_is_admin", "Run the retention policies now.", [("POST", "/v2/retention/run")]),
     (
         "stores_info_detail",
         "rule:context_is_admin or rule:service_api",

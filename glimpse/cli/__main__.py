@@ -1,5 +1,6 @@
 """The `glimpse` command: serve, status, db sync|version|import-glance|backup|restore|purge, quota set|show|list,
-store migrate|verify|list, scrub, cache list|queue|delete|clear|prune|clean."""
+store migrate|verify|list, scrub, cache list|queue|delete|clear|prune|clean, audit list|purge,
+retention list|create|delete|run."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from rich.table import Table
 
 from glimpse import logs, logsafe
 from glimpse.auth.context import RequestContext
+from glimpse.cli import audit as audit_cli
 from glimpse.cli import cache as cache_cli
 from glimpse.cli import database as database_cli
 from glimpse.cli import glance_import as glance_import_cli
@@ -28,7 +30,7 @@ from glimpse.cli import status as status_cli
 from glimpse.cli import store as store_cli
 from glimpse.config import Settings, load_settings
 from glimpse.default_options import parse_size
-from glimpse.errors import BadRequest, ConfigError
+from glimpse.errors import BadRequest, ConfigError, Forbidden, NotFound
 from glimpse.logsafe import redact
 
 console = Console(stderr=True)
@@ -88,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     metadefs_cli.add_parsers(db, _config_args)
     database_cli.add_parsers(db, _config_args)
     scrub_cli.add_parser(sub, _config_args)
+    audit_cli.add_parsers(sub, _config_args)
     return parser
 
 
@@ -295,6 +298,23 @@ def scrub(args: argparse.Namespace) -> int:
     return scrub_cli.run(args, build_scrubber(settings), settings.wakeup_time, Console())
 
 
+def audit(args: argparse.Namespace) -> int:
+    from glimpse.app import build_services
+
+    settings = _settings(args)
+    return audit_cli.run_audit(args, build_services(settings).audit, _admin(), settings.audit.retention_days)
+
+
+def retention(args: argparse.Namespace) -> int:
+    from glimpse.app import build_services
+
+    try:
+        return audit_cli.run_retention(args, build_services(_settings(args)).retention, _admin())
+    except (NotFound, Forbidden) as exc:
+        console.print(f"[red]glimpse: {exc.message}[/red]")
+        return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logsafe.install()
@@ -303,6 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         commands = {
             "serve": serve, "db": db, "quota": quota, "store": store, "status": status, "cache": cache, "scrub": scrub,
+            "audit": audit, "retention": retention,
         }  # fmt: skip
         return commands[args.command](args)
     except (ConfigError, BadRequest, ValueError) as exc:

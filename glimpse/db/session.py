@@ -12,6 +12,7 @@ from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from glimpse.db import audit_hook
 from glimpse.errors import ConfigError
 from glimpse.extras import missing_message
 
@@ -72,6 +73,7 @@ class SerializedSessions:
 
 def make_sessionmaker(engine: Engine) -> SessionFactory:
     maker = sessionmaker(bind=engine, expire_on_commit=False)
+    audit_hook.install(maker)  # a change announced to the audit log commits with its entry
     if engine.dialect.name == "sqlite":
         return SerializedSessions(maker)
     return maker

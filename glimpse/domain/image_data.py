@@ -9,10 +9,12 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from glimpse.auth.context import RequestContext
+from glimpse.domain import audit
 from glimpse.domain.access import ImageAccess
+from glimpse.domain.audit_entries import IMAGE
 from glimpse.domain.entities import Image, Location, StoredData
 from glimpse.domain.image_cache import expectation, teed
 from glimpse.domain.image_locations import purge
@@ -105,7 +107,15 @@ class ImageData:
             self._back_to_queued(image_id, claim)
             raise
         try:
-            self._publish(image_id, store.name, stored, guard.verdict.virtual_size if guard.verdict else None, claim)
+            uploaded: dict[str, list[Any]] = {
+                "status": ["saving", "active"],
+                "size": [None, stored.size],
+                "store": [None, store.name],
+            }
+            with audit.change(ctx, "image.upload", IMAGE, image_id, image.owner, **uploaded):
+                self._publish(
+                    image_id, store.name, stored, guard.verdict.virtual_size if guard.verdict else None, claim
+                )
         except BaseException as exc:
             self._failed(image_id, exc)
             raise

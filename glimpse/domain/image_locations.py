@@ -7,7 +7,9 @@ import logging
 from typing import Any
 
 from glimpse.auth.context import RequestContext
+from glimpse.domain import audit
 from glimpse.domain.access import ImageAccess
+from glimpse.domain.audit_entries import LOCATION
 from glimpse.domain.entities import Image, Location
 from glimpse.domain.inputs import check_hash_value, check_url
 from glimpse.domain.limits import Limits
@@ -93,15 +95,20 @@ class ImageLocations:
         if wanted and wanted != meter.multihash.hexdigest():
             raise BadRequest(f"The data at {url} does not match validation_data's os_hash_value.")
         stored = meter.result(url)
-        self.repo.activate(
-            image_id,
-            "queued",
-            Location(url=url, metadata={"store": store_id}),
-            size=stored.size,
-            checksum=stored.checksum,
-            os_hash_algo=stored.hash_algo,
-            os_hash_value=stored.hash_value,
-        )
+        location = Location(url=url, metadata={"store": store_id})
+        with audit.change(
+            ctx, "image.location.add", LOCATION, image_id, image.owner,
+            location=[None, audit.location_value(location)], status=["queued", "active"], size=[None, stored.size],
+        ):  # fmt: skip
+            self.repo.activate(
+                image_id,
+                "queued",
+                location,
+                size=stored.size,
+                checksum=stored.checksum,
+                os_hash_algo=stored.hash_algo,
+                os_hash_value=stored.hash_value,
+            )
 
     def store_ids(self, image: Image) -> list[str]:
         return store_ids(self.stores, image)
@@ -119,6 +126,10 @@ class ImageLocations:
         if not held:
             raise NotFound(f"Image {image_id} is not available in store {store_id}.")
         for location in held:
-            self.repo.remove_location(image_id, location.url, delayed=self.delayed_delete)
+            with audit.change(
+                ctx, "image.location.delete", LOCATION, image_id, image.owner,
+                location=[audit.location_value(location), None],
+            ):  # fmt: skip
+                self.repo.remove_location(image_id, location.url, delayed=self.delayed_delete)
             if not self.delayed_delete:
                 purge(self.stores, location)

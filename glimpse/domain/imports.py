@@ -11,7 +11,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from glimpse.auth.context import RequestContext
+from glimpse.domain import audit
 from glimpse.domain.access import ImageAccess
+from glimpse.domain.audit_entries import IMPORT
 from glimpse.domain.authorization import Authorizer
 from glimpse.domain.entities import Image, Task
 from glimpse.domain.image_data import ImageData
@@ -92,7 +94,9 @@ class ImportService:
             self._give_back(image_id, claim)
             raise
         try:
-            self.repo.staged(image_id, claim, stored.url)  # staged for good: no longer an upload in progress
+            # staged for good: no longer an upload in progress
+            with audit.change(ctx, "image.stage", IMPORT, image_id, image.owner, staged_size=[None, stored.size]):
+                self.repo.staged(image_id, claim, stored.url)
         except Conflict:
             # Deleted (or swept) meanwhile: the staged file is this staging's own, and nobody needs it.
             self.staging.delete(stored.url)
@@ -144,7 +148,11 @@ class ImportService:
         if pinned:
             self.sources.tokens.keep(task.id, ctx.auth_token)
         try:
-            self.repo.transition(image_id, source, "importing", upload_node=None, upload_claim=None)
+            with audit.change(
+                ctx, "image.import", IMPORT, image_id, image.owner, status=[source, "importing"],
+                **_import_changes(method, stores, task.id),
+            ):  # fmt: skip
+                self.repo.transition(image_id, source, "importing", upload_node=None, upload_claim=None)
         except Conflict:
             self.tasks.abandon(task.id, "The image changed status before the import began.")
             self.sources.tokens.forget(task.id)
@@ -186,7 +194,10 @@ class ImportService:
         except TooLarge as exc:
             self.tasks.abandon(task.id, exc.message)
             raise
-        self.repo.set_internal_properties(image.id, {IMPORT_TASK: task.id, IMPORTING_TO: ",".join(targets)})
+        with audit.change(
+            ctx, "image.import", IMPORT, image_id, image.owner, **_import_changes(method, targets, task.id)
+        ):
+            self.repo.set_internal_properties(image.id, {IMPORT_TASK: task.id, IMPORTING_TO: ",".join(targets)})
         self.events.task("task.create", task)
         return task
 
@@ -252,3 +263,9 @@ class ImportService:
         self.policy.enforce(ctx, "get_tasks", {"project_id": ctx.project_id})
         owner = None if ctx.is_admin else ctx.project_id
         return self.tasks.list(owner=owner, status=status, task_type=task_type, limit=limit)
+
+
+def _import_changes(method: dict[str, Any], stores: list[str], task_id: str) -> dict[str, list[Any]]:
+    """What an import's audit row keeps: its method (a web-download's URI without credentials), stores and task."""
+    shown = {k: audit.shown_value(k, v) for k, v in method.items() if isinstance(v, str | int | bool)}
+    return {"method": [None, shown], "stores": [None, list(stores)], "task": [None, task_id]}

@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from glimpse.auth.context import RequestContext
+from glimpse.domain import audit
 from glimpse.domain.access import ImageAccess
+from glimpse.domain.audit_entries import MEMBER
 from glimpse.domain.authorization import Authorizer
 from glimpse.domain.entities import Member
 from glimpse.domain.inputs import check_text
@@ -59,7 +61,8 @@ class MemberService:
         self.policy.enforce(ctx, "add_member", self._target(image.id, image.owner, member_id))
         if image.visibility != "shared":
             raise Forbidden(f"Only shared images have members; image {image_id} is {image.visibility}.")
-        member = self.repo.add_member(image.id, member_id, self.member_quota)
+        with audit.change(ctx, "image.member.create", MEMBER, image.id, image.owner, member=[None, member_id]):
+            member = self.repo.add_member(image.id, member_id, self.member_quota)
         self.events.member("image.member.create", member)
         return member
 
@@ -69,9 +72,13 @@ class MemberService:
             raise BadRequest(f"Invalid status: {status}. Valid values are {', '.join(STATUSES)}.")
         check_text(member_id, "The member id")
         image = self.access.load(ctx, image_id)
-        self.repo.member(image.id, member_id)  # 404 before 403 for a project that is no member
+        current = self.repo.member(image.id, member_id)  # 404 before 403 for a project that is no member
         self.policy.enforce(ctx, "modify_member", self._target(image.id, image.owner, member_id))
-        member = self.repo.set_member_status(image.id, member_id, status)
+        with audit.change(
+            ctx, "image.member.update", MEMBER, image.id, image.owner,
+            member=[member_id, member_id], status=[current.status, status],
+        ):  # fmt: skip
+            member = self.repo.set_member_status(image.id, member_id, status)
         self.events.member("image.member.update", member)
         return member
 
@@ -80,6 +87,7 @@ class MemberService:
         image = self.access.load(ctx, image_id)
         self.policy.enforce(ctx, "delete_member", self._target(image.id, image.owner, member_id))
         gone = self.repo.member(image.id, member_id) if self.events.wants("image.member.delete") else None
-        self.repo.delete_member(image.id, member_id)
+        with audit.change(ctx, "image.member.delete", MEMBER, image.id, image.owner, member=[member_id, None]):
+            self.repo.delete_member(image.id, member_id)
         if gone is not None:
             self.events.member("image.member.delete", gone, deleted=True)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from glimpse.auth.context import RequestContext
+from glimpse.domain import audit
+from glimpse.domain.audit_entries import METADEF
 from glimpse.domain.authorization import Authorizer
 from glimpse.domain.inputs import check_text
 from glimpse.domain.metadef_entities import (
@@ -190,7 +192,10 @@ class MetadefService:
         for a in associations:
             _name(a.name, "The resource type name")
         contents = NamespaceContents(associations, objects, properties, tags)
-        created = self.repo.create_namespace(ns, contents)
+        with audit.change(
+            ctx, "metadef.namespace.create", METADEF, ns.namespace, ns.owner, **_shown_namespace(None, ns)
+        ):
+            created = self.repo.create_namespace(ns, contents)
         return NamespaceDetail(created, associations, properties, objects, tags)
 
     @staticmethod
@@ -220,22 +225,26 @@ class MetadefService:
         return NamespaceDetail(ns, associations, properties, objects, tags)
 
     def update_namespace(self, ctx: RequestContext, name: str, body: Any) -> Namespace:
-        self._load(ctx, name, "modify_metadef_namespace")
+        old = self._load(ctx, name, "modify_metadef_namespace")
         body = _body(body, "namespace")
         validate(body, "namespace")
-        return self.repo.update_namespace(name, self._namespace(ctx, body))
+        new = self._namespace(ctx, body)
+        with audit.change(ctx, "metadef.namespace.update", METADEF, name, old.owner, **_shown_namespace(old, new)):
+            return self.repo.update_namespace(name, new)
 
     def delete_namespace(self, ctx: RequestContext, name: str) -> None:
         ns = self._load(ctx, name, "delete_metadef_namespace")
         _unprotected(ns)
-        self.repo.delete_namespace(name)
+        with audit.change(ctx, "metadef.namespace.delete", METADEF, name, ns.owner, **_shown_namespace(ns, None)):
+            self.repo.delete_namespace(name)
 
     def delete_contents(self, ctx: RequestContext, name: str, kind: Kind) -> None:
         ns = self._load(ctx, name, "delete_metadef_namespace")
         if kind == "tag":
             self._enforce(ctx, "delete_metadef_tags", ns)
         _unprotected(ns)
-        self.repo.delete_entries(name, kind)
+        with audit.change(ctx, f"metadef.{kind}.delete_all", METADEF, name, ns.owner):
+            self.repo.delete_entries(name, kind)
 
     # objects, properties, tags
 
@@ -275,18 +284,23 @@ class MetadefService:
         return self.repo.get_entry(name, kind, entry)
 
     def add_entry(self, ctx: RequestContext, name: str, kind: Kind, body: Any) -> Entry:
-        self._load(ctx, name, RULES[kind][2])
+        ns = self._load(ctx, name, RULES[kind][2])
         body = _body(body, kind)
         validate(body, kind)
-        return self.repo.add_entry(name, kind, _entry(kind, body))
+        added = _entry(kind, body)
+        with audit.change(
+            ctx, f"metadef.{kind}.create", METADEF, f"{name}/{added.name}", ns.owner, name=[None, added.name]
+        ):
+            return self.repo.add_entry(name, kind, added)
 
     def add_tag(self, ctx: RequestContext, name: str, tag: str) -> Entry:
-        self._load(ctx, name, "add_metadef_tag")
+        ns = self._load(ctx, name, "add_metadef_tag")
         validate({"name": tag}, "tag")
-        return self.repo.add_entry(name, "tag", Entry(_name(tag, "The tag name")))
+        with audit.change(ctx, "metadef.tag.create", METADEF, f"{name}/{tag}", ns.owner, name=[None, tag]):
+            return self.repo.add_entry(name, "tag", Entry(_name(tag, "The tag name")))
 
     def add_tags(self, ctx: RequestContext, name: str, body: Any, append: bool) -> list[Entry]:
-        self._load(ctx, name, "add_metadef_tags")
+        ns = self._load(ctx, name, "add_metadef_tags")
         body = _body(body, "tag")
         validate(body, "tags")
         tags = [_name(t["name"], "The tag name") for t in body.get("tags") or () if "name" in t]
@@ -294,14 +308,20 @@ class MetadefService:
         if len(set(lowered)) != len(lowered):
             dupe = next(t for t in tags if lowered.count(t.lower()) > 1)
             raise_duplicate_tag(dupe, name)
-        return self.repo.replace_tags(name, tags, append)
+        with audit.change(ctx, "metadef.tags.create" if append else "metadef.tags.replace", METADEF, name, ns.owner,
+                          tags=[None, tags]):  # fmt: skip
+            return self.repo.replace_tags(name, tags, append)
 
     def update_entry(self, ctx: RequestContext, name: str, kind: Kind, entry: str, body: Any) -> Entry:
-        self._load(ctx, name, RULES[kind][3])
+        ns = self._load(ctx, name, RULES[kind][3])
         check_text(entry, f"The {kind} name")
         body = _body(body, kind)
         validate(body, kind)
-        return self.repo.update_entry(name, kind, entry, _entry(kind, body))
+        updated = _entry(kind, body)
+        with audit.change(
+            ctx, f"metadef.{kind}.update", METADEF, f"{name}/{entry}", ns.owner, name=[entry, updated.name]
+        ):
+            return self.repo.update_entry(name, kind, entry, updated)
 
     def delete_entry(self, ctx: RequestContext, name: str, kind: Kind, entry: str) -> None:
         ns = self._load(ctx, name, RULES[kind][4])
@@ -309,7 +329,8 @@ class MetadefService:
         if ns.protected:
             self.repo.get_entry(name, kind, entry)  # 404 first for one that does not exist
             raise Forbidden(PROTECTED_ENTRY[kind].format(entry))
-        self.repo.delete_entry(name, kind, entry)
+        with audit.change(ctx, f"metadef.{kind}.delete", METADEF, f"{name}/{entry}", ns.owner, name=[entry, None]):
+            self.repo.delete_entry(name, kind, entry)
 
     # resource types
 
@@ -322,12 +343,14 @@ class MetadefService:
         return self.repo.associations(name)
 
     def associate(self, ctx: RequestContext, name: str, body: Any) -> Association:
-        self._load(ctx, name, "add_metadef_resource_type_association")
+        ns = self._load(ctx, name, "add_metadef_resource_type_association")
         body = _body(body, "resource_type")
         validate(body, "resource_type")
         assoc = Association(_name(body["name"], "The resource type name"), body.get("prefix"),
                             body.get("properties_target"))  # fmt: skip
-        return self.repo.associate(name, assoc)
+        with audit.change(ctx, "metadef.resource_type.associate", METADEF, name, ns.owner,
+                          resource_type=[None, assoc.name]):  # fmt: skip
+            return self.repo.associate(name, assoc)
 
     def dissociate(self, ctx: RequestContext, name: str, resource_type: str) -> None:
         ns = self._load(ctx, name, "remove_metadef_resource_type_association")
@@ -336,7 +359,9 @@ class MetadefService:
             raise Forbidden(
                 f"Metadata definition resource-type-association {resource_type} is protected and cannot be deleted."
             )
-        self.repo.dissociate(name, resource_type)
+        with audit.change(ctx, "metadef.resource_type.dissociate", METADEF, name, ns.owner,
+                          resource_type=[resource_type, None]):  # fmt: skip
+            self.repo.dissociate(name, resource_type)
 
 
 def raise_duplicate_tag(tag: str, namespace: str) -> None:
@@ -373,3 +398,10 @@ def _limit(raw: str | None, page: PageLimits) -> int:
     if limit < 0:
         raise BadRequest("limit param must be positive")
     return min(limit, page.limit_max)
+
+
+def _shown_namespace(old: Namespace | None, new: Namespace | None) -> dict[str, list[Any]]:
+    """A namespace's changed fields for the audit log."""
+    fields = ("namespace", "display_name", "description", "visibility", "protected", "owner")
+    pairs = {f: [getattr(old, f, None), getattr(new, f, None)] for f in fields}
+    return {f: pair for f, pair in pairs.items() if pair[0] != pair[1]}

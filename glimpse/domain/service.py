@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import copy
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from glimpse.auth.context import RequestContext
-from glimpse.domain import listing, patch
+from glimpse.domain import audit, listing, patch
 from glimpse.domain.access import ImageAccess
+from glimpse.domain.audit_entries import IMAGE, TAG
 from glimpse.domain.authorization import Authorizer, image_target, new_image_target
 from glimpse.domain.entities import Image, Location
 from glimpse.domain.image_data import Download, ImageData, resolve_range
@@ -49,6 +51,10 @@ WRITABLE_COLUMNS = COLUMNS - {"id", "status", "checksum", "os_hash_algo", "os_ha
 
 # A delete that found the image changed under it reads it again; a change each time is a real conflict (409).
 DELETE_ATTEMPTS = 3
+
+
+def verb_of(status: str) -> str:
+    return "deactivate" if status == "deactivated" else "reactivate"
 
 
 def _within(count: int, quota: int) -> bool:
@@ -142,13 +148,15 @@ class ImageService:
         image = Image(id=image_id.lower(), owner=owner)
         self._apply(ctx, image, {**body, "tags": body.get("tags", [])}, creating=True)
         max_images = self.quotas.effective(owner).image_count_total if owner else None
-        added = self.repo.add(image, max_images=max_images)
+        with audit.image_change(ctx, "image.create", None, image):
+            added = self.repo.add(image, max_images=max_images)
         self.events.image("image.create", added)
         return self.protections.shown(ctx, added)
 
     def update(self, ctx: RequestContext, image_id: str, body: Any, media_type: str) -> Image:
         changes = patch.parse_changes(body, media_type)
         image = self._modifiable(ctx, image_id)
+        before = copy.deepcopy(image)
         # The caller changes what it can see; what it cannot is kept as it is (an add may create it anew).
         hidden = self.protections.hidden(ctx, image.properties)
         shown = {k: v for k, v in self._document(image).items() if k not in hidden}
@@ -162,7 +170,8 @@ class ImageService:
             {k: v for k, v in doc.items() if not (k not in BASE_PROPERTIES and v is None and k not in changed)}
         )
         self._apply(ctx, image, doc, creating=False)
-        saved = self.repo.save(image)
+        with audit.image_change(ctx, "image.update", before, image):
+            saved = self.repo.save(image)
         self.events.image("image.update", saved)
         return self.protections.shown(ctx, saved)
 
@@ -229,9 +238,19 @@ class ImageService:
                 raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
             for location in image.locations:  # data others still use (Ceph clones) keeps its image: 409
                 check_deletable(self.stores.for_location(location.url, location.metadata), location.url)
+            status = "pending_delete" if self.delayed_delete and image.status != "queued" else "deleted"
             try:
                 # Refused when protected or changed meanwhile; the quota reservation goes in the same transaction.
-                return image, self.repo.delete(image_id, image.revision, delayed=self.delayed_delete)
+                with audit.change(
+                    ctx,
+                    "image.delete",
+                    IMAGE,
+                    image_id,
+                    image.owner,
+                    status=[image.status, status],
+                    name=[image.name, None],
+                ):
+                    return image, self.repo.delete(image_id, image.revision, delayed=self.delayed_delete)
             except Conflict:
                 if attempt == DELETE_ATTEMPTS:
                     raise
@@ -248,14 +267,18 @@ class ImageService:
         if not _within(len(image.tags) + 1, self.limits.image_tag_quota):
             raise TooLarge(f"Maximum number of tags exceeded (limit {self.limits.image_tag_quota}).")
         image.tags.append(tag)
-        self.events.image("image.update", self.repo.save(image))
+        with audit.change(ctx, "image.tag.add", TAG, image_id, image.owner, tag=[None, tag]):
+            saved = self.repo.save(image)
+        self.events.image("image.update", saved)
 
     def remove_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         image = self._modifiable(ctx, image_id)
         if tag not in image.tags:
             raise NotFound(f"Tag {tag} not found on image {image_id}.")
         image.tags.remove(tag)
-        self.events.image("image.update", self.repo.save(image))
+        with audit.change(ctx, "image.tag.remove", TAG, image_id, image.owner, tag=[tag, None]):
+            saved = self.repo.save(image)
+        self.events.image("image.update", saved)
 
     def deactivate(self, ctx: RequestContext, image_id: str) -> None:
         self._toggle(ctx, image_id, "active", "deactivated")
@@ -270,7 +293,8 @@ class ImageService:
         if image.status != source:
             verb = "deactivate" if target == "deactivated" else "reactivate"
             raise Forbidden(f"Not allowed to {verb} image in status '{image.status}'")
-        self.repo.transition(image_id, source, target)
+        with audit.change(ctx, f"image.{verb_of(target)}", IMAGE, image_id, image.owner, status=[source, target]):
+            self.repo.transition(image_id, source, target)
         if target == "deactivated":
             self._data.forget_cached(image_id)
         if self.events.wants("image.update"):
