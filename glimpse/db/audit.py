@@ -105,14 +105,15 @@ class Leases:
             if row.holder == holder and row.expires_at > now:
                 row.expires_at = expires
                 return LeaseFence(name, holder, row.generation)
+            generation = row.generation + 1
             taken = s.execute(
                 update(LeaseRow)
                 .where(LeaseRow.name == name, LeaseRow.generation == row.generation, LeaseRow.expires_at <= now)
-                .values(holder=holder, generation=LeaseRow.generation + 1, expires_at=expires)
+                .values(holder=holder, generation=generation, expires_at=expires)
             )
             if rowcount(taken) != 1:
                 return None
-            return LeaseFence(name, holder, row.generation + 1)
+            return LeaseFence(name, holder, generation)
 
     def renew(self, fence: LeaseFence, ttl: float) -> bool:
         with self._sessions.begin() as s:
