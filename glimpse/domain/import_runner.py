@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from glimpse.domain.audit_entries import IMPORT, AuditEntry, recording
 from glimpse.domain.data_meter import counted
 from glimpse.domain.entities import Fence, Image, Location, StoredData, Task
 from glimpse.domain.image_data import ImageData
@@ -128,7 +129,8 @@ class ImportRunner:
         failed = _finished(task.input.get("stores") or [])
         try:
             if not task.input.get("copy"):
-                self.repo.transition(image_id, "importing", "queued", fence=fence)
+                with recording(_task_entry(task, "image.import.fail", status=["importing", "queued"])):
+                    self.repo.transition(image_id, "importing", "queued", fence=fence)
             self.repo.set_internal_properties(image_id, failed, remove=(IMPORT_TASK,), fence=fence)
         except ClaimLost:
             return  # another process owns the task now: everything shared is its business
@@ -194,12 +196,17 @@ class ImportRunner:
             container_format=container_format,
         )  # fmt: skip
         properties = {**task.input.get("inject", {}), **_finished(failed)}
+        finished = _task_entry(
+            task, "image.import.finish", status=["importing", "active"], size=[None, stored.size],
+            stores=[None, [where.name for _, _, where in placed]],
+        )  # fmt: skip
         try:
-            self.repo.activate(
-                image.id, "importing", _location(store, stored),
-                extra=[_location(w, d) for d, _, w in placed[1:]], fence=claim.fence,
-                properties=properties, remove_properties=(IMPORT_TASK,), **values,
-            )  # fmt: skip
+            with recording(finished):
+                self.repo.activate(
+                    image.id, "importing", _location(store, stored),
+                    extra=[_location(w, d) for d, _, w in placed[1:]], fence=claim.fence,
+                    properties=properties, remove_properties=(IMPORT_TASK,), **values,
+                )  # fmt: skip
         except Conflict as exc:
             _remove(placed)  # named for this attempt only: nobody else's data
             if isinstance(exc, ClaimLost):
@@ -310,11 +317,13 @@ class ImportRunner:
                     if stored.hash_value != image.os_hash_value:
                         store.delete(stored.url)
                         raise BadRequest(f"The copy in {name} does not match the image's os_hash_value.")
+                    copied_entry = _task_entry(task, "image.import.copy", stores=[None, [name]])
                     try:
-                        self.repo.add_location(
-                            image.id, _location(store, stored), size=image.size, checksum=image.checksum,
-                            fence=claim.fence, virtual_size=verdict,
-                        )  # fmt: skip
+                        with recording(copied_entry):
+                            self.repo.add_location(
+                                image.id, _location(store, stored), size=image.size, checksum=image.checksum,
+                                fence=claim.fence, virtual_size=verdict,
+                            )  # fmt: skip
                     except Conflict:
                         store.delete(stored.url)  # this attempt's own copy
                         raise
@@ -412,3 +421,13 @@ def _finished(failed: Iterable[str]) -> dict[str, str]:
     """The server-kept properties of an import or copy that ended: as in Glance, no store is left importing (an
     empty string, which is what clients wait for, not a missing property) and the stores that failed, if any."""
     return {IMPORTING_TO: "", FAILED_IMPORT: ",".join(failed)}
+
+
+def _task_entry(task: Task, action: str, **changes: list[Any]) -> AuditEntry:
+    """An import's step as the audit log keeps it: made for the task's caller (its user; a task keeps no project
+    of the caller's), under the request that started it."""
+    return AuditEntry(
+        action=action, target_type=IMPORT, target_id=task.image_id or "", user_id=task.user_id,
+        request_id=task.request_id or "", target_project=task.owner,
+        changes={"task": [None, task.id], **changes},
+    )  # fmt: skip

@@ -164,7 +164,8 @@ def test_every_change_in_an_images_life_has_its_row(server: GlimpseServer) -> No
     admin = {"X-Roles": "admin"}
     log = _log(url, admin, target_id=image_id)
     assert [e["action"] for e in log] == [
-        "image.create", "image.update", "image.stage", "image.import", "image.tag.add", "image.tag.remove",
+        "image.create", "image.update", "image.stage", "image.import", "image.import.finish", "image.tag.add",
+        "image.tag.remove",
         "image.member.create", "image.member.update", "image.member.delete", "image.deactivate",
         "image.reactivate", "image.delete",
     ]  # fmt: skip
@@ -172,6 +173,9 @@ def test_every_change_in_an_images_life_has_its_row(server: GlimpseServer) -> No
     entries = {e["action"]: e for e in log}
     assert entries["image.update"]["changes"] == {"min_ram": [0, 64], "os_family": [None, "debian"]}
     assert entries["image.import"]["changes"]["method"][1] == {"name": "glance-direct"}
+    finished = entries["image.import.finish"]
+    assert finished["changes"]["status"] == ["importing", "active"]
+    assert finished["request_id"] == entries["image.import"]["request_id"]  # done for the request that asked
     assert entries["image.member.update"]["user_id"] == MEMBER["X-User-Id"]
     assert entries["image.member.update"]["changes"]["status"] == ["pending", "rejected"]
     newest = httpx.get(f"{url}/v2/audit", params={"target_id": image_id, "limit": "1"}, headers=admin, timeout=30)
