@@ -77,6 +77,10 @@ NOT_RUN = {
         "a deployment's path; test_backup.py runs db backup during writes, db restore and store verify"
     ),
     "mysqldump --single-transaction": "the databases' own tools, on a deployment's database named glance",
+    "glimpse retention create --family ubuntu": (
+        "a deployment's configuration and IMAGE_ID; test_retention.py runs retention create, list, run --dry-run,"
+        " run and delete against a real server, test_audit.py reads the log those commands write"
+    ),
     "glimpse db import-glance --from mysql+pymysql://glance:secret@db/glance": (
         "needs a Glance database at host `db`; test_glance_import.py runs import-glance (--dry-run, --verify,"
         " --sample) on a real Glance's MariaDB, PostgreSQL and SQLite databases"

@@ -158,6 +158,15 @@ def test_dry_run_changes_nothing_then_the_command_deletes_exactly(tmp_path: Path
         ).json()["audit"]
         assert [e["action"] for e in audit] == ["retention_policy.create", "retention_policy.delete"]
         assert audit[0]["user_id"] == "glimpse-cli"
+
+        listed_log = server.command("audit", "list", "--json", "--action", "retention_policy.delete")
+        assert listed_log.returncode == 0, listed_log.stderr
+        assert policy_id.group(1) in listed_log.stdout
+        assert server.command("audit", "purge").returncode == 2  # no age given, none configured
+        purged = server.command("audit", "purge", "--age-in-days", "1")
+        assert purged.returncode == 0 and "Purged 0 audit row(s)" in purged.stdout  # everything is younger
+        newest = httpx.get(f"{server.url}/v2/audit", params={"limit": "1"}, headers=ADMIN).json()["audit"][0]
+        assert (newest["action"], newest["changes"]["removed"]) == ("audit.purge", [None, 0])
     finally:
         server.stop()
 
