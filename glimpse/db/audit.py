@@ -12,7 +12,7 @@ from datetime import timedelta
 from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from glimpse.db.audit_hook import entry_row
+from glimpse.db.audit_hook import entry_row, still_held
 from glimpse.db.audit_models import AuditRow, LeaseRow
 from glimpse.db.models import utcnow
 from glimpse.db.session import SessionFactory, rowcount
@@ -119,12 +119,7 @@ class Leases:
         with self._sessions.begin() as s:
             result = s.execute(
                 update(LeaseRow)
-                .where(
-                    LeaseRow.name == fence.name,
-                    LeaseRow.holder == fence.holder,
-                    LeaseRow.generation == fence.generation,
-                    LeaseRow.expires_at > utcnow(),
-                )
+                .where(*still_held(fence), LeaseRow.expires_at > utcnow())
                 .values(expires_at=utcnow() + timedelta(seconds=ttl))
             )
             return rowcount(result) == 1
@@ -132,12 +127,4 @@ class Leases:
     def release(self, fence: LeaseFence) -> None:
         """Let the next node take it at once (expired now), only if it is still this holder's."""
         with self._sessions.begin() as s:
-            s.execute(
-                update(LeaseRow)
-                .where(
-                    LeaseRow.name == fence.name,
-                    LeaseRow.holder == fence.holder,
-                    LeaseRow.generation == fence.generation,
-                )
-                .values(expires_at=utcnow())
-            )
+            s.execute(update(LeaseRow).where(*still_held(fence)).values(expires_at=utcnow()))

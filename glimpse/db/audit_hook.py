@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import CursorResult, event, update
+from sqlalchemy import ColumnElement, CursorResult, event, update
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from glimpse.db.audit_models import AuditRow, LeaseRow
@@ -50,16 +50,16 @@ def _write_pending(session: Session) -> None:
     session.add_all(entry_row(entry, now) for entry in pending.entries)
 
 
+def still_held(fence: LeaseFence) -> tuple[ColumnElement[bool], ...]:
+    """The lease row as the fence knows it: this holder, this generation."""
+    return LeaseRow.name == fence.name, LeaseRow.holder == fence.holder, LeaseRow.generation == fence.generation
+
+
 def hold_lease(s: Session, fence: LeaseFence) -> None:
     """In the caller's transaction: the lease is still this holder's, unexpired, and stays locked until commit."""
     result = s.execute(
         update(LeaseRow)
-        .where(
-            LeaseRow.name == fence.name,
-            LeaseRow.holder == fence.holder,
-            LeaseRow.generation == fence.generation,
-            LeaseRow.expires_at > utcnow(),
-        )
+        .where(*still_held(fence), LeaseRow.expires_at > utcnow())
         .values(generation=LeaseRow.generation)
     )
     assert isinstance(result, CursorResult)
