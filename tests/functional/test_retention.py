@@ -8,11 +8,13 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.functional.databases import fresh_database
 from tests.functional.server import GlimpseServer
@@ -72,7 +74,7 @@ def _deletions(url: str, policy_id: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[GlimpseServer]]:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[GlimpseServer], str]]:
     root = tmp_path_factory.mktemp("retention-cluster")
     with fresh_database("postgresql") as url:
         conf = f"[glance_store]\nfilesystem_store_datadir = {root / 'images'}\n[retention]\nrun_interval = 1\n"
@@ -81,35 +83,36 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[GlimpseSe
         for node in nodes:
             node.start()
         try:
-            yield nodes
+            yield nodes, url
         finally:
             for node in nodes:
                 node.stop()
 
 
-def test_three_nodes_run_a_policy_once_and_exactly(cluster: list[GlimpseServer]) -> None:
+def test_three_nodes_run_a_policy_once_and_exactly(cluster: tuple[list[GlimpseServer], str]) -> None:
+    nodes, _ = cluster
     project, family = f"fleet-{uuid.uuid4().hex[:6]}", f"distro-{uuid.uuid4().hex[:6]}"
-    made = _fleet(cluster[0].url, project, family)
+    made = _fleet(nodes[0].url, project, family)
     created = httpx.post(
-        f"{cluster[1].url}/v2/retention/policies",
+        f"{nodes[1].url}/v2/retention/policies",
         json={"project_id": project, "os_family": family, "keep_newest": 2}, headers=ADMIN, timeout=30,
     )  # fmt: skip
     assert created.status_code == 201, created.text
     policy_id = created.json()["id"]
     doomed = {made["oldest"], made["older"]}
     deadline = time.monotonic() + 60
-    while any(_alive(cluster[2].url, i) for i in doomed) and time.monotonic() < deadline:
+    while any(_alive(nodes[2].url, i) for i in doomed) and time.monotonic() < deadline:
         time.sleep(0.5)
     time.sleep(3)  # a few more turns of every node's schedule: nothing more may go
-    alive = {name for name, image_id in made.items() if _alive(cluster[0].url, image_id)}
+    alive = {name for name, image_id in made.items() if _alive(nodes[0].url, image_id)}
     assert alive == {"protected", "base", "shared", "newer", "newest", "elsewhere"}
-    rows = _deletions(cluster[2].url, policy_id)
+    rows = _deletions(nodes[2].url, policy_id)
     assert sorted(r["target_id"] for r in rows) == sorted(doomed)  # each deletion once
     assert {r["policy_id"] for r in rows} == {policy_id}
     assert len({r["request_id"] for r in rows}) == 1  # one run of one node made them
     deleted_lines = [
         line
-        for node in cluster
+        for node in nodes
         for line in node.log.read_text().splitlines()
         if re.search(f"Retention policy {policy_id} deleted image", line)
     ]
@@ -192,3 +195,48 @@ def test_policies_through_the_api_and_who_may_manage_them(sqlite_server: Glimpse
     assert httpx.post(f"{sqlite_server.url}/v2/retention/run", json={}, headers=manager).status_code == 403
     assert httpx.delete(f"{url}/{own.json()['id']}", headers=manager).status_code == 204
     assert httpx.delete(f"{url}/{family.json()['id']}", headers=ADMIN).status_code == 204
+
+
+def test_a_lease_held_by_a_dead_node_blocks_every_node_until_it_expires(
+    cluster: tuple[list[GlimpseServer], str],
+) -> None:
+    """A node killed -9 in the middle of a run leaves its lease: nobody acts until it expires, then one node does."""
+    nodes, url = cluster
+    engine = create_engine(url)
+    try:
+        dead = {"t": datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=5)}
+        with engine.begin() as conn:  # every node's schedule has made the row by now; a dead node holds it
+            taken = conn.execute(
+                text("UPDATE leases SET holder = 'dead:1', generation = 99, expires_at = :t WHERE name = 'retention'"),
+                dead,
+            )
+            assert taken.rowcount == 1
+        project, family = f"stalled-{uuid.uuid4().hex[:6]}", "alpine"
+        made = _fleet(nodes[0].url, project, family)
+        policy = httpx.post(
+            f"{nodes[0].url}/v2/retention/policies", json={"project_id": project, "keep_newest": 2}, headers=ADMIN
+        )
+        assert policy.status_code == 201, policy.text
+        refused = httpx.post(f"{nodes[1].url}/v2/retention/run", json={}, headers=ADMIN, timeout=30)
+        assert refused.status_code == 200 and refused.json()["acted"] is False
+        time.sleep(4)  # every node's schedule came round several times
+        assert all(_alive(nodes[2].url, image_id) for image_id in made.values())
+
+        with engine.begin() as conn:  # the dead node's lease runs out
+            conn.execute(text("UPDATE leases SET expires_at = :t"), {"t": datetime(2000, 1, 1)})
+        # keep_newest=2 over the whole project: its snapshot (the newest image) and "newest" stay, "newer" goes too.
+        doomed = {made["oldest"], made["older"], made["newer"]}
+        deadline = time.monotonic() + 60
+        while any(_alive(nodes[0].url, i) for i in doomed) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(3)
+        gone = {name for name, image_id in made.items() if not _alive(nodes[0].url, image_id)}
+        assert gone == {"oldest", "older", "newer"}
+        rows = _deletions(nodes[1].url, policy.json()["id"])
+        assert sorted(r["target_id"] for r in rows) == sorted(doomed)  # each once
+        assert len({r["request_id"] for r in rows}) == 1
+        with engine.begin() as conn:
+            generation = conn.execute(text("SELECT generation FROM leases WHERE name = 'retention'")).scalar_one()
+        assert generation > 99  # taken over, fenced anew
+    finally:
+        engine.dispose()
