@@ -53,10 +53,6 @@ WRITABLE_COLUMNS = COLUMNS - {"id", "status", "checksum", "os_hash_algo", "os_ha
 DELETE_ATTEMPTS = 3
 
 
-def verb_of(status: str) -> str:
-    return "deactivate" if status == "deactivated" else "reactivate"
-
-
 def _within(count: int, quota: int) -> bool:
     return quota < 0 or count <= quota
 
@@ -241,15 +237,8 @@ class ImageService:
             status = "pending_delete" if self.delayed_delete and image.status != "queued" else "deleted"
             try:
                 # Refused when protected or changed meanwhile; the quota reservation goes in the same transaction.
-                with audit.change(
-                    ctx,
-                    "image.delete",
-                    IMAGE,
-                    image_id,
-                    image.owner,
-                    status=[image.status, status],
-                    name=[image.name, None],
-                ):
+                gone: dict[str, list[Any]] = {"status": [image.status, status], "name": [image.name, None]}
+                with audit.change(ctx, "image.delete", IMAGE, image_id, image.owner, **gone):
                     return image, self.repo.delete(image_id, image.revision, delayed=self.delayed_delete)
             except Conflict:
                 if attempt == DELETE_ATTEMPTS:
@@ -287,13 +276,13 @@ class ImageService:
         self._toggle(ctx, image_id, "deactivated", "active")
 
     def _toggle(self, ctx: RequestContext, image_id: str, source: str, target: str) -> None:
-        image = self._modifiable(ctx, image_id, "deactivate" if target == "deactivated" else "reactivate")
+        verb = "deactivate" if target == "deactivated" else "reactivate"
+        image = self._modifiable(ctx, image_id, verb)
         if image.status == target:
             return
         if image.status != source:
-            verb = "deactivate" if target == "deactivated" else "reactivate"
             raise Forbidden(f"Not allowed to {verb} image in status '{image.status}'")
-        with audit.change(ctx, f"image.{verb_of(target)}", IMAGE, image_id, image.owner, status=[source, target]):
+        with audit.change(ctx, f"image.{verb}", IMAGE, image_id, image.owner, status=[source, target]):
             self.repo.transition(image_id, source, target)
         if target == "deactivated":
             self._data.forget_cached(image_id)
