@@ -20,7 +20,7 @@ from glimpse.assembly import domain_rules, lifecycle, observability, web
 from glimpse.assembly.authentication import auth_middleware
 from glimpse.assembly.database import current_engine
 from glimpse.assembly.egress import egress_policy
-from glimpse.assembly.notifications import build_events
+from glimpse.assembly.notifications import build_events, with_outbox
 from glimpse.assembly.operations import hold_database
 from glimpse.assembly.stores import (
     build_cache,
@@ -32,6 +32,7 @@ from glimpse.assembly.stores import (
     staging_area,
     store_probes,
 )
+from glimpse.assembly.webhooks import webhook_events, webhook_sender, webhook_service
 from glimpse.auth.policy import Policy
 from glimpse.auth.unified_limits import KeystoneLimits
 from glimpse.config import Settings, load_settings
@@ -55,6 +56,7 @@ from glimpse.domain.quotas import QuotaService
 from glimpse.domain.service import ImageService
 from glimpse.domain.signatures import Signatures
 from glimpse.domain.stores import StoreMaintenance
+from glimpse.domain.webhooks import WebhookService
 from glimpse.extras import require
 from glimpse.messaging.queue import QueuedNotifier
 from glimpse.metrics.database import instrument_pool
@@ -62,6 +64,7 @@ from glimpse.metrics.instruments import Metrics
 from glimpse.sources.key_manager import CastellanCertificates
 from glimpse.sources.web import download
 from glimpse.streaming import Transfers
+from glimpse.webhook_worker import WebhookSender
 from glimpse.worker import CachePrefetcher, TaskWorker
 
 SETTINGS_ENV = "GLIMPSE_SERVE_ARGS"
@@ -79,6 +82,8 @@ class Services:
     cache: CacheService
     engine: Engine | None = None
     store_checks: Mapping[str, Callable[[], str]] = field(default_factory=dict)  # the detailed health check's
+    webhooks: WebhookService | None = None
+    webhook_sender: WebhookSender | None = None  # started by the serving process's lifespan
 
 
 def build_services(
@@ -96,6 +101,7 @@ def build_services(
         instrument_pool(engine, metrics)
     policy = policy or Policy(settings.policy_file)
     sessions = make_sessionmaker(engine)
+    events = with_outbox(events, webhook_events(settings, sessions))
     node = node_name(settings)
     limits = domain_rules.limits(settings)
     repo = ImageRepository(sessions)
@@ -143,7 +149,11 @@ def build_services(
     maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm)
     catalog = MetadefService(MetadefRepository(sessions), policy, domain_rules.page_limits(settings))
     cache_service = CacheService(node_cache, repo, policy, uploads.cache_image, cache_nodes)
-    return Services(images, members, quotas, imports, maintenance, runner, catalog, cache_service, engine, checks)
+    hooks = webhook_service(settings, sessions, policy)
+    sender = webhook_sender(settings, sessions)
+    return Services(
+        images, members, quotas, imports, maintenance, runner, catalog, cache_service, engine, checks, hooks, sender
+    )
 
 
 def create_app(
@@ -177,7 +187,7 @@ def create_app(
     routes = list(web.ROUTES)
     measuring = observability.measuring(settings, metrics, routes, services.engine, services.cache)
     app = Starlette(
-        lifespan=lifecycle.lifespan(settings, policy, worker, prefetcher, transfers, notifier),
+        lifespan=lifecycle.lifespan(settings, policy, worker, prefetcher, transfers, notifier, services.webhook_sender),
         routes=routes,
         middleware=web.middleware(settings, cors, dashboard, auth, measuring),
         exception_handlers=web.EXCEPTION_HANDLERS,
@@ -191,6 +201,7 @@ def create_app(
     app.state.imports = services.imports
     app.state.metadefs = services.metadefs
     app.state.cache = services.cache
+    app.state.webhooks = services.webhooks
     app.state.import_methods = import_methods
     app.state.transfers = transfers
     app.state.health = observability.health(settings, services.engine, services.store_checks, metrics)

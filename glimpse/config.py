@@ -57,6 +57,7 @@ from glimpse.store.options import (
     configured_backends,
 )
 from glimpse.web_options import CORS_OPTS, DASHBOARD_OPTS, OSLO_MIDDLEWARE_OPTS
+from glimpse.webhook_options import WEBHOOK_OPTS, WebhookSettings, webhook_settings
 
 SECTIONS: dict[str, list[cfg.Opt]] = {
     "DEFAULT": DEFAULT_OPTS + CACHE_OPTS + LOG_OPTS + SHUTDOWN_OPTS + NOTIFIER_DEFAULT_OPTS,
@@ -81,6 +82,7 @@ SECTIONS: dict[str, list[cfg.Opt]] = {
     "barbican": BARBICAN_OPTS,
     "healthcheck": HEALTHCHECK_OPTS,
     "metrics": METRICS_OPTS,
+    "webhooks": WEBHOOK_OPTS,
     "oslo_policy": list(policy_opts._options),  # oslo.policy's own options, read by auth/policy.py
 }
 
@@ -165,6 +167,7 @@ class Settings:
     graceful_shutdown_timeout: int = 60
     overrides: dict[str, object] = field(default_factory=dict)  # the command line's, kept for SIGHUP's re-read
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     unknown_options: tuple[str, ...] = field(default=())
     no_effect_options: tuple[str, ...] = field(default=())  # Glance's, accepted without effect
 
@@ -197,9 +200,7 @@ def _store_sections(backends: dict[str, str] | None) -> dict[str, list[cfg.Opt]]
     return sections
 
 
-def option_report(
-    files: list[str], backends: dict[str, str] | None = None, notifying: bool = False
-) -> OptionReport:
+def option_report(files: list[str], backends: dict[str, str] | None = None, notifying: bool = False) -> OptionReport:
     """The options in the files Glimpse does not read; backends: store id -> type; notifying: oslo.messaging
     reads [oslo_messaging_rabbit] (notifications are on)."""
     stores = _store_sections(backends)
@@ -310,6 +311,7 @@ def load_settings(
             graceful_shutdown_timeout=conf.graceful_shutdown_timeout,
             overrides=o,
             notifications=notifications,
+            webhooks=webhook_settings(conf.webhooks),
             unknown_options=report.unknown,
             image_cache=image_cache,
             no_effect_options=report.no_effect + flavor_without_cache,

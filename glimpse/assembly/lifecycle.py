@@ -16,6 +16,7 @@ from glimpse.config import Settings
 from glimpse.log_options import read_log_settings
 from glimpse.messaging.queue import QueuedNotifier
 from glimpse.streaming import Transfers
+from glimpse.webhook_worker import WebhookSender
 from glimpse.worker import CachePrefetcher, TaskWorker
 
 # Seconds past graceful_shutdown_timeout for stopped uploads to clean up (uvicorn's deadline is this later).
@@ -29,6 +30,7 @@ def lifespan(
     prefetcher: CachePrefetcher | None,
     transfers: Transfers,
     notifier: QueuedNotifier | None,
+    webhooks: WebhookSender | None = None,
 ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     """Start the background work and the signal handlers; at the end, drain the transfers and stop it all."""
 
@@ -37,6 +39,8 @@ def lifespan(
         worker.start()
         if prefetcher is not None:
             prefetcher.start()
+        if webhooks is not None:
+            webhooks.start()
         _on_sighup(reloader(settings, policy))
         _stop_transfers_after(transfers, settings.graceful_shutdown_timeout)
         yield
@@ -49,6 +53,8 @@ def lifespan(
         worker.stop()
         if prefetcher is not None:
             prefetcher.stop()
+        if webhooks is not None:
+            webhooks.stop()
         if notifier is not None:
             notifier.close()  # what is still queued gets a moment to go out
 

@@ -30,6 +30,7 @@ from glimpse.api.v2 import (
     metadef_entries,
     metadefs,
     quotas,
+    webhooks,
 )
 from glimpse.assembly import log
 from glimpse.config import Settings
@@ -48,6 +49,7 @@ ROUTES: list[Route] = [
     *metadefs.routes,
     *metadef_entries.routes,
     *cache.routes,
+    *webhooks.routes,
 ]
 
 

@@ -19,7 +19,12 @@ ROOT = Path(glimpse.__file__).parent
 
 INTERFACES = ("glimpse.api", "glimpse.dashboard", "glimpse.cli")
 # The domain's leaf modules: plain data and Protocols, which db/ and store/ may name to implement them.
-DOMAIN_LEAVES = ("glimpse.domain.entities", "glimpse.domain.metadef_entities", "glimpse.domain.ports")
+DOMAIN_LEAVES = (
+    "glimpse.domain.entities",
+    "glimpse.domain.metadef_entities",
+    "glimpse.domain.ports",
+    "glimpse.domain.webhook_entities",
+)
 
 
 @dataclass(frozen=True)
