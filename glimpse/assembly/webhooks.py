@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 
+from glimpse.assembly.database import current_engine
 from glimpse.assembly.egress import egress_policy
 from glimpse.assembly.stores import node_name
 from glimpse.auth.policy import Policy
 from glimpse.config import Settings
-from glimpse.db.session import SessionFactory
+from glimpse.db.session import SessionFactory, make_sessionmaker
 from glimpse.db.webhooks import WebhookStore
 from glimpse.domain.import_claim import process_name
 from glimpse.domain.webhook_delivery import Deliverer, Response, Schedule
@@ -64,3 +65,9 @@ def webhook_sender(settings: Settings, sessions: SessionFactory) -> WebhookSende
     return WebhookSender(
         deliverer(settings, sessions), w.concurrency, w.poll_interval, timedelta(hours=w.retention_hours)
     )
+
+
+def build_webhook_tools(settings: Settings) -> tuple[WebhookService, Deliverer]:
+    """`glimpse webhook ...`: the webhooks of the configured database, and a sender for `deliver --once`."""
+    sessions = make_sessionmaker(current_engine(settings))
+    return webhook_service(settings, sessions, Policy(settings.policy_file)), deliverer(settings, sessions)
