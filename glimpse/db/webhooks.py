@@ -156,7 +156,14 @@ class WebhookStore:
             earlier.id < OutboxRow.id,
             earlier.status.in_(UNFINISHED),
         )
-        stmt = select(OutboxRow.id, OutboxRow.lease_token).where(due, ~blocked).order_by(OutboxRow.id).limit(limit)
+        # A disabled webhook keeps its events until it is enabled again (or deleted with them).
+        paused = ~OutboxRow.webhook_id.in_(select(WebhookRow.id).where(WebhookRow.enabled.is_(True)))
+        stmt = (
+            select(OutboxRow.id, OutboxRow.lease_token)
+            .where(due, ~blocked, ~paused)
+            .order_by(OutboxRow.id)
+            .limit(limit)
+        )
         claims: builtins.list[Claim] = []
         with self._sessions.begin() as s:
             if s.get_bind().dialect.name != "sqlite":

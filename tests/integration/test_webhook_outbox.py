@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -258,3 +259,14 @@ def test_a_change_and_a_test_event_show_in_the_log(client: TestClient) -> None:
     [logged] = client.get(f"/v2/webhooks/{hook['id']}/deliveries", headers=MEMBER).json()["deliveries"]
     assert (logged["id"], logged["type"], logged["subject"]) == (sent.json()["id"], "webhook.test", hook["id"])
     client.delete(f"/v2/webhooks/{hook['id']}", headers=MEMBER)
+
+
+def test_a_disabled_webhook_keeps_its_events_until_enabled(store: WebhookStore) -> None:
+    hook = _hook(store)
+    store.enqueue_for(hook.id, _event("img-g"))
+    store.save(replace(hook, enabled=False))
+    assert store.claim("n", 10, 30) == []
+    store.save(hook)
+    [claim] = store.claim("n", 10, 30)
+    assert store.delivered(claim, 200)
+    store.delete(hook.id)
