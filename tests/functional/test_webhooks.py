@@ -17,6 +17,7 @@ import pytest
 
 from tests.functional.databases import fresh_database
 from tests.functional.server import GlimpseServer
+from tests.functional.waiting import eventually
 from tests.functional.webhook_receiver import Receiver
 
 SECRET = "s3cret-for-the-receiver"
@@ -69,14 +70,10 @@ def deliveries(url: str, webhook_id: str, headers: dict[str, str] = MEMBER) -> l
     return list(response.json()["deliveries"])
 
 
-def wait_until(check: Any, timeout: float = 60, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what or check}")
+def all_delivered(url: str, webhook_id: str) -> list[dict[str, Any]]:
+    """The delivery log once every event in it is delivered, else nothing."""
+    logged = deliveries(url, webhook_id)
+    return logged if logged and all(d["status"] == "delivered" for d in logged) else []
 
 
 def test_an_images_whole_life_arrives_in_order(server: GlimpseServer, receiver: Receiver) -> None:
@@ -97,7 +94,7 @@ def test_an_images_whole_life_arrives_in_order(server: GlimpseServer, receiver: 
     assert httpx.post(f"{url}/v2/images/{image_id}/actions/reactivate", headers=ADMIN).status_code == 204
     assert httpx.delete(f"{url}/v2/images/{image_id}", headers=MEMBER).status_code == 204
 
-    logged = wait_until(lambda: [d for d in deliveries(url, hook["id"]) if d["type"] == "image.delete"]
+    logged = eventually(lambda: [d for d in deliveries(url, hook["id"]) if d["type"] == "image.delete"]
                         and deliveries(url, hook["id"]), what="image.delete in the log")  # fmt: skip
     expected = [d["id"] for d in reversed(logged)]  # the log is newest first: this is the order of the events
     arrived = receiver.wait_for(len(expected))
@@ -109,8 +106,7 @@ def test_an_images_whole_life_arrives_in_order(server: GlimpseServer, receiver: 
     assert all(r.subject == image_id for r in arrived)
     assert arrived[-1].data["deleted"] is True and arrived[0].data["id"] == image_id
     assert receiver.rejected == 0
-    final = wait_until(lambda: all(d["status"] == "delivered" for d in deliveries(url, hook["id"]))
-                       and deliveries(url, hook["id"]), what="all delivered")  # fmt: skip
+    final = eventually(lambda: all_delivered(url, hook["id"]), what="all delivered")
     assert [d["attempts"] for d in final] == [1] * len(expected)
 
 
@@ -119,7 +115,7 @@ def test_a_receiver_away_gets_every_event_once_back(server: GlimpseServer, recei
     receiver.stop()
     images = [new_image(server.url) for _ in range(5)]
     # While it is away the attempts fail and are retried later: the log says so.
-    wait_until(lambda: all(d["attempts"] >= 2 and d["status"] == "pending" for d in deliveries(server.url, hook["id"]))
+    eventually(lambda: all(d["attempts"] >= 2 and d["status"] == "pending" for d in deliveries(server.url, hook["id"]))
                and len(deliveries(server.url, hook["id"])) == 5, what="retries while away")  # fmt: skip
     assert "connect" in (deliveries(server.url, hook["id"])[0]["last_error"] or "").lower()
     receiver.start()  # the same port
@@ -136,15 +132,14 @@ def test_a_server_killed_mid_delivery_loses_nothing(tmp_path: Path, receiver: Re
         hook = add_webhook(srv.url, receiver.url)
         receiver.hold.set()  # the first delivery is still waiting for its answer when the server dies
         images = [new_image(srv.url) for _ in range(4)]
-        wait_until(lambda: receiver.ids(), timeout=20, what="a delivery in flight")
+        eventually(lambda: receiver.ids(), timeout=20, what="a delivery in flight")
         srv.kill()
         receiver.hold.clear()
         receiver.release.set()
         srv.start()
         arrived = receiver.wait_for(4, timeout=90)  # the one in flight comes again once its lease ran out
         assert sorted(r.subject for r in arrived) == sorted(images)
-        logged = wait_until(lambda: all(d["status"] == "delivered" for d in deliveries(srv.url, hook["id"]))
-                            and deliveries(srv.url, hook["id"]), what="all delivered")  # fmt: skip
+        logged = eventually(lambda: all_delivered(srv.url, hook["id"]), what="all delivered")
         assert {d["id"] for d in logged} == {r.id for r in arrived}
         assert receiver.rejected == 0
     finally:
@@ -207,7 +202,7 @@ def test_a_receiver_that_never_answers_is_cut_at_the_deadline(tmp_path: Path, re
         fine = add_webhook(srv.url, receiver.url)
         image_id = new_image(srv.url)
         assert receiver.wait_for(1)[0].subject == image_id  # the other webhook is not held up
-        failed = wait_until(lambda: [d for d in deliveries(srv.url, slow["id"]) if d["status"] == "failed"],
+        failed = eventually(lambda: [d for d in deliveries(srv.url, slow["id"]) if d["status"] == "failed"],
                             timeout=60, what="the slow receiver's delivery to fail")  # fmt: skip
         assert failed[0]["attempts"] == 2
         assert "within" in failed[0]["last_error"] or "timeout" in failed[0]["last_error"].lower()
