@@ -7,6 +7,7 @@ egress policy refuses internal receivers; a receiver that never answers is cut a
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -211,3 +212,35 @@ def test_a_receiver_that_never_answers_is_cut_at_the_deadline(tmp_path: Path, re
     finally:
         stuck.stop()
         srv.stop()
+
+
+def test_operators_cli_and_a_cron_round_of_deliveries(tmp_path: Path) -> None:
+    receiver = Receiver(SECRET).start()
+    receiver.stop()  # away while the server runs: the event waits in the outbox
+    srv = GlimpseServer(tmp_path / "cli", extra_conf=webhook_conf()).start()
+    try:
+        made = srv.command("webhook", "create", receiver.url, "--secret", SECRET, "--project", "project-a",
+                           "--events", "image.create")  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        listed = json.loads(srv.command("webhook", "list", "--json").stdout)
+        assert [(w["project_id"], w["url"], w["events"]) for w in listed] == [
+            ("project-a", receiver.url, ["image.create"])
+        ]
+        assert SECRET not in json.dumps(listed)
+        image_id = new_image(srv.url)
+        eventually(lambda: deliveries(srv.url, listed[0]["id"])[0]["attempts"] >= 1, what="a first failed attempt")
+    finally:
+        srv.stop()
+    receiver.start()
+    try:
+        time.sleep(1.5)  # past the retry delay
+        sent = srv.command("webhook", "deliver", "--once")
+        assert sent.returncode == 0, sent.stderr
+        assert "1 delivered, 0 failed" in sent.stdout.replace("\n", " ")
+        assert [r.subject for r in receiver.wait_for(1)] == [image_id]
+        refused = srv.command("webhook", "create", "ftp://files.example.org/x", "--secret", SECRET, "--global")
+        assert refused.returncode == 1 and "scheme ftp" in refused.stdout.replace("\n", " ")
+        assert srv.command("webhook", "delete", listed[0]["id"]).returncode == 0
+        assert json.loads(srv.command("webhook", "list", "--json").stdout) == []
+    finally:
+        receiver.stop()
