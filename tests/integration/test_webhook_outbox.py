@@ -94,10 +94,10 @@ def test_one_event_per_image_at_a_time_and_in_order(store: WebhookStore) -> None
 def test_a_lost_lease_is_taken_over_and_the_old_holder_is_fenced_out(store: WebhookStore) -> None:
     hook = _hook(store)
     store.enqueue_for(hook.id, _event("img-c"))
-    [stale] = store.claim("dead-node", 10, 0.2)
+    [stale] = store.claim("dead-node", 10, 3)
     assert stale.attempts == 1
-    assert store.claim("n2", 10, 30) == []  # leased
-    time.sleep(0.5)
+    assert store.claim("n2", 10, 30) == []  # leased (for long enough on a busy machine)
+    time.sleep(3.5)
     [fresh] = store.claim("n2", 10, 30)
     assert (fresh.event_id, fresh.attempts) == (stale.event_id, 2)
     assert not store.delivered(stale, 200)  # the dead node's late answer changes nothing
