@@ -93,6 +93,7 @@ def test_one_event_per_image_at_a_time_and_in_order(store: WebhookStore) -> None
 
 def test_a_lost_lease_is_taken_over_and_the_old_holder_is_fenced_out(store: WebhookStore) -> None:
     hook = _hook(store)
+    _drain(store, hook)
     store.enqueue_for(hook.id, _event("img-c"))
     [stale] = store.claim("dead-node", 10, 3)
     assert stale.attempts == 1
@@ -110,13 +111,17 @@ def test_a_lost_lease_is_taken_over_and_the_old_holder_is_fenced_out(store: Webh
 
 def test_concurrent_senders_never_claim_one_row_twice(store: WebhookStore, db_url: str) -> None:
     hook = _hook(store)
+    _drain(store, hook)
     for i in range(40):
         store.enqueue_for(hook.id, _event(f"img-{i}"))
     taken: list[Claim] = []
     lock = threading.Lock()
 
     def sender(mine: WebhookStore, name: str) -> None:
-        for _ in range(20):
+        for _ in range(400):  # a round may find every due row locked by the others (SKIP LOCKED)
+            with lock:
+                if len(taken) >= 40:
+                    return
             claims = mine.claim(name, 3, 30)
             with lock:
                 taken.extend(claims)
@@ -138,6 +143,7 @@ def test_concurrent_senders_never_claim_one_row_twice(store: WebhookStore, db_ur
 
 def test_finished_rows_are_purged_after_the_retention(store: WebhookStore) -> None:
     hook = _hook(store)
+    _drain(store, hook)
     store.enqueue_for(hook.id, _event("img-d"))
     store.enqueue_for(hook.id, _event("img-e"))
     done, given_up = store.claim("n", 10, 30)
@@ -271,6 +277,7 @@ def test_a_change_and_a_test_event_show_in_the_log(client: TestClient) -> None:
 
 def test_a_disabled_webhook_keeps_its_events_until_enabled(store: WebhookStore) -> None:
     hook = _hook(store)
+    _drain(store, hook)
     store.enqueue_for(hook.id, _event("img-g"))
     store.save(replace(hook, enabled=False))
     assert store.claim("n", 10, 30) == []
