@@ -21,7 +21,7 @@ from glimpse.assembly import domain_rules, lifecycle, observability, web
 from glimpse.assembly.authentication import auth_middleware
 from glimpse.assembly.database import current_engine
 from glimpse.assembly.egress import egress_policy
-from glimpse.assembly.notifications import build_events
+from glimpse.assembly.notifications import build_events, with_outbox
 from glimpse.assembly.operations import hold_database
 from glimpse.assembly.stores import (
     build_cache,
@@ -33,6 +33,7 @@ from glimpse.assembly.stores import (
     staging_area,
     store_probes,
 )
+from glimpse.assembly.webhooks import webhook_events, webhook_sender, webhook_service
 from glimpse.auth.policy import Policy
 from glimpse.auth.unified_limits import KeystoneLimits
 from glimpse.config import Settings, load_settings
@@ -60,6 +61,7 @@ from glimpse.domain.retention import RetentionService
 from glimpse.domain.service import ImageService
 from glimpse.domain.signatures import Signatures
 from glimpse.domain.stores import StoreMaintenance
+from glimpse.domain.webhooks import WebhookService
 from glimpse.extras import require
 from glimpse.messaging.queue import QueuedNotifier
 from glimpse.metrics.database import instrument_pool
@@ -67,6 +69,7 @@ from glimpse.metrics.instruments import Metrics
 from glimpse.sources.key_manager import CastellanCertificates
 from glimpse.sources.web import download
 from glimpse.streaming import Transfers
+from glimpse.webhook_worker import WebhookSender
 from glimpse.worker import CachePrefetcher, RetentionScheduler, TaskWorker
 
 SETTINGS_ENV = "GLIMPSE_SERVE_ARGS"
@@ -86,6 +89,8 @@ class Services:
     retention: RetentionService
     engine: Engine | None = None
     store_checks: Mapping[str, Callable[[], str]] = field(default_factory=dict)  # the detailed health check's
+    webhooks: WebhookService | None = None
+    webhook_sender: WebhookSender | None = None  # started by the serving process's lifespan
 
 
 def build_services(
@@ -103,6 +108,7 @@ def build_services(
         instrument_pool(engine, metrics)
     policy = policy or Policy(settings.policy_file)
     sessions = make_sessionmaker(engine)
+    events = with_outbox(events, webhook_events(settings, sessions))
     node = node_name(settings)
     limits = domain_rules.limits(settings)
     repo = ImageRepository(sessions)
@@ -155,9 +161,12 @@ def build_services(
         RetentionRecords(sessions), Leases(sessions), policy, images.delete, lease_holder(node),
         lease_seconds=settings.audit.lease_seconds,
     )  # fmt: skip
+    hooks = webhook_service(settings, sessions, policy)
+    sender = webhook_sender(settings, sessions)
     return Services(
-        images, members, quotas, imports, maintenance, runner, catalog, cache_service, audit, retention, engine, checks
-    )
+        images, members, quotas, imports, maintenance, runner, catalog, cache_service, audit, retention, engine, checks,
+        hooks, sender,
+    )  # fmt: skip
 
 
 def lease_holder(node: str) -> str:
@@ -194,12 +203,14 @@ def create_app(
     dashboard = dashboard_middleware(
         settings, policy, images=services.images, members=services.members, quotas=services.quotas,
         import_methods=import_methods, imports=services.imports, transfers=transfers,
-        metadefs=services.metadefs, meter=metrics,
+        metadefs=services.metadefs, meter=metrics, webhooks=services.webhooks,
     )  # fmt: skip
     routes = list(web.ROUTES)
     measuring = observability.measuring(settings, metrics, routes, services.engine, services.cache)
     app = Starlette(
-        lifespan=lifecycle.lifespan(settings, policy, worker, prefetcher, transfers, notifier, retention),
+        lifespan=lifecycle.lifespan(
+            settings, policy, worker, prefetcher, transfers, notifier, retention, services.webhook_sender
+        ),
         routes=routes,
         middleware=web.middleware(settings, cors, dashboard, auth, measuring),
         exception_handlers=web.EXCEPTION_HANDLERS,
@@ -215,6 +226,7 @@ def create_app(
     app.state.cache = services.cache
     app.state.audit = services.audit
     app.state.retention = services.retention
+    app.state.webhooks = services.webhooks
     app.state.import_methods = import_methods
     app.state.transfers = transfers
     app.state.health = observability.health(settings, services.engine, services.store_checks, metrics)

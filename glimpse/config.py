@@ -59,6 +59,7 @@ from glimpse.store.options import (
     configured_backends,
 )
 from glimpse.web_options import CORS_OPTS, DASHBOARD_OPTS, OSLO_MIDDLEWARE_OPTS
+from glimpse.webhook_options import WEBHOOK_OPTS, WebhookSettings, webhook_settings
 
 SECTIONS: dict[str, list[cfg.Opt]] = {
     "DEFAULT": DEFAULT_OPTS + CACHE_OPTS + LOG_OPTS + SHUTDOWN_OPTS + NOTIFIER_DEFAULT_OPTS,
@@ -85,6 +86,7 @@ SECTIONS: dict[str, list[cfg.Opt]] = {
     "metrics": METRICS_OPTS,
     "audit": AUDIT_OPTS,
     "retention": RETENTION_OPTS,
+    "webhooks": WEBHOOK_OPTS,
     "oslo_policy": list(policy_opts._options),  # oslo.policy's own options, read by auth/policy.py
 }
 
@@ -170,6 +172,7 @@ class Settings:
     overrides: dict[str, object] = field(default_factory=dict)  # the command line's, kept for SIGHUP's re-read
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     unknown_options: tuple[str, ...] = field(default=())
     no_effect_options: tuple[str, ...] = field(default=())  # Glance's, accepted without effect
 
@@ -202,9 +205,7 @@ def _store_sections(backends: dict[str, str] | None) -> dict[str, list[cfg.Opt]]
     return sections
 
 
-def option_report(
-    files: list[str], backends: dict[str, str] | None = None, notifying: bool = False
-) -> OptionReport:
+def option_report(files: list[str], backends: dict[str, str] | None = None, notifying: bool = False) -> OptionReport:
     """The options in the files Glimpse does not read; backends: store id -> type; notifying: oslo.messaging
     reads [oslo_messaging_rabbit] (notifications are on)."""
     stores = _store_sections(backends)
@@ -316,6 +317,7 @@ def load_settings(
             overrides=o,
             notifications=notifications,
             audit=audit_settings(conf),
+            webhooks=webhook_settings(conf.webhooks),
             unknown_options=report.unknown,
             image_cache=image_cache,
             no_effect_options=report.no_effect + flavor_without_cache,

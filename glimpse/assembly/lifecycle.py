@@ -16,6 +16,7 @@ from glimpse.config import Settings
 from glimpse.log_options import read_log_settings
 from glimpse.messaging.queue import QueuedNotifier
 from glimpse.streaming import Transfers
+from glimpse.webhook_worker import WebhookSender
 from glimpse.worker import CachePrefetcher, RetentionScheduler, TaskWorker
 
 # Seconds past graceful_shutdown_timeout for stopped uploads to clean up (uvicorn's deadline is this later).
@@ -30,6 +31,7 @@ def lifespan(
     transfers: Transfers,
     notifier: QueuedNotifier | None,
     retention: RetentionScheduler | None = None,
+    webhooks: WebhookSender | None = None,
 ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     """Start the background work and the signal handlers; at the end, drain the transfers and stop it all."""
 
@@ -40,6 +42,8 @@ def lifespan(
             prefetcher.start()
         if retention is not None:
             retention.start()
+        if webhooks is not None:
+            webhooks.start()
         _on_sighup(reloader(settings, policy))
         _stop_transfers_after(transfers, settings.graceful_shutdown_timeout)
         yield
@@ -54,6 +58,8 @@ def lifespan(
             prefetcher.stop()
         if retention is not None:
             retention.stop()
+        if webhooks is not None:
+            webhooks.stop()
         if notifier is not None:
             notifier.close()  # what is still queued gets a moment to go out
 

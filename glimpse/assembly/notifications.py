@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from glimpse.config import Settings
 from glimpse.domain.notifications import Events
+from glimpse.domain.ports import Notifier
 from glimpse.errors import ConfigError
 from glimpse.extras import missing_message
 from glimpse.messaging.queue import QueuedNotifier
@@ -28,3 +31,22 @@ def build_events(settings: Settings) -> Events:
     """The events of one process's use cases: to the configured notifier, or nowhere."""
     notifier = build_notifier(settings)
     return Events(notifier, settings.notifications.disabled) if notifier else Events()
+
+
+class Fanout:
+    """Every event to each notifier in turn (oslo.messaging's queue, the webhook outbox)."""
+
+    def __init__(self, *parts: Notifier) -> None:
+        self.parts = parts
+
+    def notify(self, priority: str, event_type: str, payload: dict[str, Any] | str) -> None:
+        for part in self.parts:
+            part.notify(priority, event_type, payload)
+
+
+def with_outbox(events: Events, outbox: Notifier | None) -> Events:
+    """The same events, also written into the webhook outbox (when webhooks are on)."""
+    if outbox is None:
+        return events
+    notifier = Fanout(events.notifier, outbox) if events.active else outbox
+    return Events(notifier, events.disabled)

@@ -31,6 +31,7 @@ from glimpse.api.v2 import (
     metadef_entries,
     metadefs,
     quotas,
+    webhooks,
 )
 from glimpse.assembly import log
 from glimpse.config import Settings
@@ -50,6 +51,7 @@ ROUTES: list[Route] = [
     *metadef_entries.routes,
     *cache.routes,
     *audit.routes,
+    *webhooks.routes,
 ]
 
 

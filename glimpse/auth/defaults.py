@@ -363,6 +363,50 @@ RULES: list[tuple[str, str, str, list[tuple[str, str]]]] = [
         [("POST", "/v2/retention/policies"), ("DELETE", "/v2/retention/policies/{policy_id}")],
     ),
     ("run_retention", "rule:context_is_admin", "Run the retention policies now.", [("POST", "/v2/retention/run")]),
+    # Glimpse's own: webhooks. A project's members manage the project's; only administrators make global ones
+    # (project_id absent: they receive every project's events).
+    (
+        "get_webhooks",
+        "rule:context_is_admin or (role:member and project_id:%(project_id)s)",
+        "List webhooks.",
+        [("GET", "/v2/webhooks")],
+    ),
+    (
+        "get_webhook",
+        "rule:context_is_admin or (role:member and project_id:%(project_id)s)",
+        "Show a webhook and its delivery log.",
+        [("GET", "/v2/webhooks/{webhook_id}"), ("GET", "/v2/webhooks/{webhook_id}/deliveries")],
+    ),
+    (
+        "add_webhook",
+        "rule:context_is_admin or (role:member and project_id:%(project_id)s)",
+        "Add a webhook to a project.",
+        [("POST", "/v2/webhooks")],
+    ),
+    (
+        "add_global_webhook",
+        "rule:context_is_admin",
+        "Add a webhook for every project's events.",
+        [("POST", "/v2/webhooks")],
+    ),
+    (
+        "modify_webhook",
+        "rule:context_is_admin or (role:member and project_id:%(project_id)s)",
+        "Change a webhook.",
+        [("PATCH", "/v2/webhooks/{webhook_id}")],
+    ),
+    (
+        "delete_webhook",
+        "rule:context_is_admin or (role:member and project_id:%(project_id)s)",
+        "Delete a webhook.",
+        [("DELETE", "/v2/webhooks/{webhook_id}")],
+    ),
+    (
+        "test_webhook",
+        "rule:context_is_admin or (role:member and project_id:%(project_id)s)",
+        "Send a webhook a test event.",
+        [("POST", "/v2/webhooks/{webhook_id}/actions/test")],
+    ),
     (
         "stores_info_detail",
         "rule:context_is_admin or rule:service_api",

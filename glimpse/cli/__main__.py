@@ -1,6 +1,6 @@
 """The `glimpse` command: serve, status, db sync|version|import-glance|backup|restore|purge, quota set|show|list,
 store migrate|verify|list, scrub, cache list|queue|delete|clear|prune|clean, audit list|purge,
-retention list|create|delete|run."""
+retention list|create|delete|run, webhook list|create|delete|deliver."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from glimpse.cli import scrub as scrub_cli
 from glimpse.cli import startup
 from glimpse.cli import status as status_cli
 from glimpse.cli import store as store_cli
+from glimpse.cli import webhook as webhook_cli
 from glimpse.config import Settings, load_settings
 from glimpse.default_options import parse_size
 from glimpse.errors import BadRequest, ConfigError, Forbidden, NotFound
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     database_cli.add_parsers(db, _config_args)
     scrub_cli.add_parser(sub, _config_args)
     audit_cli.add_parsers(sub, _config_args)
+    webhook_cli.add_parser(sub, _config_args)
     return parser
 
 
@@ -313,6 +315,11 @@ def retention(args: argparse.Namespace) -> int:
     except (NotFound, Forbidden) as exc:
         console.print(f"[red]glimpse: {exc.message}[/red]")
         return 1
+def webhook(args: argparse.Namespace) -> int:
+    from glimpse.assembly.webhooks import build_webhook_tools
+
+    service, deliverer = build_webhook_tools(_settings(args))
+    return webhook_cli.run(args, service, deliverer, _admin(), Console())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -324,6 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = {
             "serve": serve, "db": db, "quota": quota, "store": store, "status": status, "cache": cache, "scrub": scrub,
             "audit": audit, "retention": retention,
+            "webhook": webhook,
         }  # fmt: skip
         return commands[args.command](args)
     except (ConfigError, BadRequest, ValueError) as exc:

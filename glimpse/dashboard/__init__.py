@@ -21,6 +21,7 @@ from glimpse.auth.policy import Policy
 from glimpse.config import Settings
 from glimpse.dashboard import account, detail, metadata
 from glimpse.dashboard import images as image_pages
+from glimpse.dashboard import webhooks as webhook_pages
 from glimpse.dashboard.login import KeystoneLogin
 from glimpse.dashboard.session import Sessions, load_secret
 from glimpse.dashboard.web import BASE, Dash, NeedLogin, Page
@@ -30,6 +31,7 @@ from glimpse.domain.metadefs import MetadefService
 from glimpse.domain.ports import DataMeter
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.service import ImageService
+from glimpse.domain.webhooks import WebhookService
 from glimpse.errors import GlimpseError, status_for
 from glimpse.optvalues import as_float
 from glimpse.streaming import Transfers
@@ -81,6 +83,9 @@ def build_dashboard(settings: Settings, dash: Dash) -> Starlette:
                     Route("/images/{image_id}/metadata", metadata.show, methods=["GET"]),
                     Route("/images/{image_id}/metadata", metadata.update, methods=["POST"]),
                     Route("/images/{image_id}/{action}", detail.act, methods=["POST"]),
+                    Route("/webhooks", webhook_pages.index, methods=["GET"]),
+                    Route("/webhooks", webhook_pages.create, methods=["POST"]),
+                    Route("/webhooks/{webhook_id}/{action}", webhook_pages.act, methods=["POST"]),
                     Mount("/static", app=static, name="static"),
                 ],
             )
@@ -137,6 +142,7 @@ def dashboard_middleware(
     transfers: Transfers | None = None,
     metadefs: MetadefService | None = None,
     meter: DataMeter | None = None,
+    webhooks: WebhookService | None = None,
 ) -> Middleware:
     keystone = None
     if settings.auth_flavor == "keystone":
@@ -156,5 +162,6 @@ def dashboard_middleware(
         metadefs=metadefs,
         max_form_bytes=settings.max_request_body_size,
         meter=meter,
+        webhooks=webhooks,
     )
     return Middleware(DashboardMiddleware, dashboard=build_dashboard(settings, dash))

@@ -25,6 +25,7 @@ from glimpse.domain.metadefs import MetadefService
 from glimpse.domain.ports import DataMeter
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.service import ImageService
+from glimpse.domain.webhooks import WebhookService
 from glimpse.streaming import Transfers
 
 BASE = "/dashboard"
@@ -61,6 +62,7 @@ class Dash:
     metadefs: MetadefService | None = None
     max_form_bytes: int = 114688  # [oslo_middleware] max_request_body_size, for a form's text fields
     meter: DataMeter | None = None  # counts the image data uploaded through the dashboard
+    webhooks: WebhookService | None = None
 
 
 class NeedLogin(Exception):

@@ -232,12 +232,14 @@ def open_url(
     headers: Mapping[str, str] | None = None,
     verify: bool | str = True,
     proxy: str | None = None,
+    content: bytes | None = None,
 ) -> Transfer:
     """Send `method` to `url` and follow up to max_redirects redirects, each judged by the whole policy.
 
     Policy refusals and malformed URLs raise BadRequest; failing servers Unreachable (TransferTooSlow
     when too slow); both are BadRequests.
-    The caller reads the Transfer (status, headers, chunks) and closes it."""
+    The caller reads the Transfer (status, headers, chunks) and closes it. `content`: the request's body
+    (sent again on a 307/308 redirect, dropped with a 303's switch to GET)."""
     import httpx
 
     guard = _Guard(policy.limits)
@@ -249,7 +251,8 @@ def open_url(
             _same_reading(target)
             if proxy:  # the proxy resolves the name itself: judge it here at least (it cannot be pinned)
                 policy.addresses(target.host, target.port)
-            response = client.send(client.build_request(method, target.url, headers=sent), stream=True)
+            request = client.build_request(method, target.url, headers=sent, content=content)
+            response = client.send(request, stream=True)
             if not response.is_redirect:
                 return Transfer(client, response, target, guard)
             location = response.headers.get("location", "")
@@ -258,7 +261,7 @@ def open_url(
             if (target.scheme, target.host, target.port) != (previous.scheme, previous.host, previous.port):
                 sent = {k: v for k, v in sent.items() if k.lower() not in CREDENTIALS}  # never to another origin
             if response.status_code == 303 and method != "HEAD":
-                method = "GET"
+                method, content = "GET", None
         raise BadRequest(f"More than {policy.limits.max_redirects} redirects fetching {url}.")
     except httpx.TimeoutException as exc:
         client.close()

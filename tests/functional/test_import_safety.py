@@ -19,6 +19,7 @@ from tests.functional import images
 from tests.functional.databases import fresh_database
 from tests.functional.http_server import FileServer
 from tests.functional.server import GlimpseServer
+from tests.functional.waiting import eventually
 
 MIB = 1024 * 1024
 MEMBER = {"X-Project-Id": "p1", "X-Roles": "member"}
@@ -60,16 +61,6 @@ def _web(server: GlimpseServer, image_id: str, uri: str, headers: dict[str, str]
     assert response.status_code == 202, response.text
 
 
-def _until(check: Any, timeout: float = 30, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what or check}")
-
-
 def _usage(server: GlimpseServer) -> dict[str, Any]:
     return dict(httpx.get(f"{server.url}/v2/info/usage", headers=MEMBER).json()["usage"])
 
@@ -95,7 +86,7 @@ def test_web_download_past_the_quota_keeps_nothing(files: FileServer, tmp_path: 
         for uri in (f"{files.url}/files/big.raw", f"{files.url}/endless"):
             image_id = _image(server, MEMBER)
             _web(server, image_id, uri, MEMBER)
-            _until(lambda i=image_id: _task(server, i)["status"] == "failure", what=f"the import of {uri} to fail")
+            eventually(lambda i=image_id: _task(server, i)["status"] == "failure", what=f"the import of {uri} to fail")
             assert "quota" in _task(server, image_id)["message"]
             shown = _show(server, image_id)
             assert shown["status"] == "queued" and "os_glance_failed_import" in shown
@@ -154,20 +145,22 @@ def test_a_slow_import_blocks_no_other_and_deleting_its_image_cancels_it(files: 
     try:
         slow = _image(server)
         _web(server, slow, f"{files.url}/slow/big.raw")  # about 20 s
-        _until(lambda: "Received" in _task(server, slow)["message"], what="the slow import to be under way")
+        eventually(lambda: "Received" in _task(server, slow)["message"], what="the slow import to be under way")
         fast = _image(server)
         _web(server, fast, f"{files.url}/files/disk.raw")
-        _until(lambda: _show(server, fast)["status"] == "active", timeout=15, what="the second import")
+        eventually(lambda: _show(server, fast)["status"] == "active", timeout=15, what="the second import")
         assert _show(server, slow)["status"] == "importing"
 
         task_url = f"{server.url}/v2/tasks/{_task(server, slow)['id']}"
         assert httpx.delete(f"{server.url}/v2/images/{slow}").status_code == 204
         started = time.monotonic()
-        task = _until(lambda: (t := httpx.get(task_url).json())["status"] == "failure" and t, what="the cancellation")
+        task = eventually(
+            lambda: (t := httpx.get(task_url).json())["status"] == "failure" and t, what="the cancellation"
+        )
         assert time.monotonic() - started < 5
         assert "deleted" in task["message"]
         assert [name.split(".")[0] for name in _files(server.data_dir / "images")] == [fast]  # <id>.<attempt>
-        _until(lambda: _files(server.data_dir / "staging") == [], timeout=5, what="its scratch data to go")
+        eventually(lambda: _files(server.data_dir / "staging") == [], timeout=5, what="its scratch data to go")
     finally:
         server.stop()
 
@@ -190,7 +183,7 @@ def test_glance_download_runs_only_where_the_token_is(files: FileServer, tmp_pat
             httpx.put(f"{remote.url}/v2/images/{source}/file", content=data, headers=OCTETS)
             slow = _image(a)
             _web(a, slow, f"{files.url}/slow/big.raw")  # keeps node a's only worker busy
-            _until(lambda: _task(a, slow)["status"] == "processing", what="the slow import to start")
+            eventually(lambda: _task(a, slow)["status"] == "processing", what="the slow import to start")
             b.start()
             pinned = _image(a)
             method = {"name": "glance-download", "glance_image_id": source, "glance_region": "RegionTwo"}
@@ -199,12 +192,12 @@ def test_glance_download_runs_only_where_the_token_is(files: FileServer, tmp_pat
             time.sleep(4)  # longer than task_stale_after: node b still may not take it
             assert _task(b, pinned)["status"] == "pending"
             a.kill()
-            task = _until(lambda: (t := _task(b, pinned))["status"] == "failure" and t, what="the orphan to fail")
+            task = eventually(lambda: (t := _task(b, pinned))["status"] == "failure" and t, what="the orphan to fail")
             assert "start the import again" in task["message"]
             shown = _show(b, pinned)
             assert shown["status"] == "queued" and "os_glance_failed_import" in shown
             # node b takes the unpinned import over and finishes it
-            _until(lambda: _show(b, slow)["status"] == "active", timeout=90, what="the taken-over import")
+            eventually(lambda: _show(b, slow)["status"] == "active", timeout=90, what="the taken-over import")
             assert httpx.get(f"{b.url}/v2/images/{slow}/file").content == (files.root / "big.raw").read_bytes()
         finally:
             a.stop()
@@ -236,7 +229,7 @@ def test_each_copy_and_the_converted_size_count(files: FileServer, tmp_path: Pat
         assert _bytes_used(server) == (2, 0) and _files(tmp_path / "slow") == []
         assert httpx.put(f"{server.url}/v2/quotas/p1", json={"image_size_total": 5}).status_code == 200
         assert httpx.post(f"{server.url}/v2/images/{image_id}/import", json=copy).status_code == 202
-        _until(lambda: _task(server, image_id)["status"] == "success", what="the copy")
+        eventually(lambda: _task(server, image_id)["status"] == "success", what="the copy")
         assert _bytes_used(server) == (4, 0)  # two copies of 2 MiB
 
         converted = _image(server, {**MEMBER})
@@ -244,7 +237,7 @@ def test_each_copy_and_the_converted_size_count(files: FileServer, tmp_path: Pat
         headers = {**MEMBER, "Content-Type": "application/openstack-images-v2.1-json-patch"}
         assert httpx.patch(f"{server.url}/v2/images/{converted}", json=patch, headers=headers).status_code == 200
         _web(server, converted, f"{files.url}/files/q.qcow2", MEMBER)
-        _until(lambda: _task(server, converted)["status"] == "failure", what="the conversion to be refused")
+        eventually(lambda: _task(server, converted)["status"] == "failure", what="the conversion to be refused")
         assert "quota" in _task(server, converted)["message"]
         assert _bytes_used(server) == (4, 0)
         assert _show(server, converted)["status"] == "queued"

@@ -142,6 +142,7 @@ def _pairs(keys: st.SearchStrategy[Any], values: st.SearchStrategy[Any], most: i
     return st.lists(st.tuples(keys, values), max_size=most)
 
 
+WEBHOOK_FIELDS = _one("url", "secret", "events", "description", "enabled", "global", "project_id")
 QUOTAS = _one("image_size_total", "image_count_total", "image_stage_total", "image_count_uploading")
 INFO = _one("/v2/info/usage", "/v2/info/import", "/v2/info/stores", "/v2/info/stores/detail", "/v2/quotas", "/")
 RANGES = header_value | _one(b"bytes=0-3", b"bytes=-2", b"bytes=5-", b"bytes 0-3/16")
@@ -208,6 +209,20 @@ BUILDERS: dict[str, Any] = {
         d(_one("POST", "GET")),
         f"{i}/locations",
         _encode({"url": d(json_value | text), "validation_data": d(json_value)}),
+    ),
+    "webhooks": lambda d, i, w: _json(
+        d(_one("POST", "POST", "GET")), "/v2/webhooks", _encode(d(st.dictionaries(WEBHOOK_FIELDS | text, json_value)))
+    ),
+    "webhook": lambda d, i, w: _json(
+        d(_one("GET", "PATCH", "DELETE")),
+        f"/v2/webhooks/{d(segment)}",
+        _encode(d(st.dictionaries(WEBHOOK_FIELDS | text, json_value))),
+        d(_one("application/json", "application/merge-patch+json", "text/plain")),
+    ),
+    "webhook_log": lambda d, i, w: Req(
+        d(_one("GET", "POST")),
+        f"/v2/webhooks/{d(segment)}/{d(_one('deliveries', 'actions/test') | segment)}",
+        query=d(_pairs(_one("limit") | url_text, url_text, 2)),
     ),
     "odd_path": lambda d, i, w: Req(d(_one("GET", "PUT", "POST", "PATCH", "DELETE")), f"/v2/{d(segment)}/{d(segment)}"),
 }
