@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/request_cost.py --compare-glance   # ... and Glance 33 under uWSGI, with ratios
     .venv/bin/python benchmarks/request_cost.py --workers 1 --duration 5 --only show --only list
     .venv/bin/python benchmarks/request_cost.py --extra-conf '[metrics]\\nenabled = false'
-    .venv/bin/python benchmarks/request_cost.py --profile benchmarks/profiles/after   # py-spy flame graphs
+    .venv/bin/python benchmarks/request_cost.py --profile /tmp/prof   # py-spy flame graphs (pip install py-spy)
 
 Method: each operation runs for --duration seconds under `wrk` (Debian's wrk 4.1; `apt-get install -y wrk`) with
 --connections connections over 2 wrk threads, after a 2-second warm-up at the same load. The server's CPU is the
