@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import inspect
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from oslo_config import cfg
 from oslo_context import context as oslo_context
-from oslo_policy import opts, policy
+from oslo_policy import _checks, opts, policy
 
 from glimpse.auth.context import RequestContext
 from glimpse.auth.defaults import list_rules
@@ -38,9 +41,52 @@ def get_enforcer() -> policy.Enforcer:
     return enforcer
 
 
+@functools.lru_cache(maxsize=512)
+def _argspec_of(function: Callable[..., Any]) -> inspect.FullArgSpec:
+    return inspect.getfullargspec(function)
+
+
+class _RememberedSignatures:
+    """Stands for the `inspect` module inside oslo_policy._checks, whose _check asks getfullargspec of every
+    node of a rule whether its __call__ takes current_rule: tens of microseconds a node, most of a check's
+    time. A function's signature does not change, so the answer is kept per function (a bound method's
+    __func__; getfullargspec keeps `self` in both cases, so the answer is the same)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(inspect, name)
+
+    @staticmethod
+    def getfullargspec(function: Callable[..., Any]) -> inspect.FullArgSpec:
+        return _argspec_of(getattr(function, "__func__", function))
+
+
+if getattr(_checks, "inspect", None) is inspect:
+    setattr(_checks, "inspect", _RememberedSignatures())  # noqa: B010  # not in the module's typed exports
+
+
+class _Enforcer(policy.Enforcer):
+    """oslo.policy's Enforcer, looking at the policy files at most once a second rather than on every check.
+
+    Its load_rules, which enforce() calls first, searches the configuration directories for the policy file
+    when there is none and for every policy.d, compares modification times, and walks every registered default:
+    about half of a metadata request's CPU time, for files that change a few times a year. Here that runs
+    when it last ran a second ago or more, and at once on a forced reload (SIGHUP); an edited file still
+    takes effect by itself, within a second.
+    """
+
+    RECHECK_SECONDS = 1.0
+    _next_check = 0.0
+
+    def load_rules(self, force_reload: bool = False) -> None:
+        now = time.monotonic()
+        if force_reload or now >= self._next_check or not self.rules:
+            super().load_rules(force_reload)
+            self._next_check = now + self.RECHECK_SECONDS
+
+
 class Policy:
     def __init__(self, policy_file: str | None = None) -> None:
-        self._enforcer = policy.Enforcer(_conf(policy_file))
+        self._enforcer = _Enforcer(_conf(policy_file))
         self._enforcer.register_defaults(list_rules())
         self._enforcer.load_rules()
 
@@ -63,7 +109,7 @@ class Policy:
             system_scope=ctx.system_scope,
             roles=sorted(ctx.roles),
             is_admin=ctx.is_admin,
-            request_id=ctx.request_id or None,
+            request_id=ctx.request_id or "-",  # not a policy value; None would cost a fresh uuid4 per check
         ).to_policy_values()
         creds = {key: values[key] for key in values}
         for key in IDENTITY_KEYS:

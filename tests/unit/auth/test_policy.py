@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,43 @@ def test_an_operators_policy_file_overrides_defaults(tmp_path: Path) -> None:
     target = {"project_id": "p1", "owner": "p1", "visibility": "private"}
     assert policy.check(ctx("p1", "member"), "publicize_image", target)
     assert not policy.check(ctx("p1", "admin"), "delete_image", target)
+
+
+def test_an_edited_policy_file_applies_without_a_signal(tmp_path: Path) -> None:
+    """Files are looked at once a second, not on every check: an edit still takes effect by itself."""
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text("{}\n")
+    policy = Policy(str(policy_file))
+    target = {"project_id": "p1"}
+    assert policy.check(ctx("p1", "member", "reader"), "get_images", target)
+    policy_file.write_text('"get_images": "!"\n')
+    stat = policy_file.stat()
+    os.utime(policy_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))  # a coarse clock still sees it
+    deadline = time.monotonic() + 10
+    while policy.check(ctx("p1", "member", "reader"), "get_images", target) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not policy.check(ctx("p1", "member", "reader"), "get_images", target)
+
+
+def test_a_policy_file_created_after_start_applies_without_a_signal(tmp_path: Path) -> None:
+    policy_file = tmp_path / "policy.yaml"
+    policy = Policy(str(policy_file))
+    assert policy.check(ctx("p1", "admin"), "delete_image", {"project_id": "p1", "owner": "p1"})
+    policy_file.write_text('"delete_image": "!"\n')
+    deadline = time.monotonic() + 10
+    while policy.check(ctx("p1", "admin"), "delete_image", {"project_id": "p1", "owner": "p1"}):
+        assert time.monotonic() < deadline, "the new file was never read"
+        time.sleep(0.05)
+
+
+def test_a_reload_applies_at_once(tmp_path: Path) -> None:
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text("{}\n")
+    policy = Policy(str(policy_file))
+    assert policy.check(ctx("p1", "member", "reader"), "get_images", {"project_id": "p1"})
+    policy_file.write_text('"get_images": "!"\n')
+    assert policy.reload() == str(policy_file)
+    assert not policy.check(ctx("p1", "member", "reader"), "get_images", {"project_id": "p1"})
 
 
 def test_oslopolicy_tools_find_glimpse(tmp_path: Path) -> None:
