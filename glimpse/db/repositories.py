@@ -287,12 +287,14 @@ class ImageRepository(ImageDataWrites):
                     lock_project(s, image.owner)
                     if count_images(s, image.owner) >= max_images:
                         raise TooLarge(f"Maximum number of images exceeded: the limit is {max_images}.")
-                conn.execute(insert(IMAGES), row)
+                # The writes go through the session (not its connection) so its execute hooks see them: the audit
+                # entry of the creation is written in this transaction.
+                s.execute(insert(IMAGES), row)
                 if image.properties:
                     props = [{"image_id": image.id, "name": k, "value": v} for k, v in image.properties.items()]
-                    conn.execute(insert(PROPERTIES), props)
+                    s.execute(insert(PROPERTIES), props)
                 if image.tags:
-                    conn.execute(insert(TAGS), [{"image_id": image.id, "value": t} for t in dict.fromkeys(image.tags)])
+                    s.execute(insert(TAGS), [{"image_id": image.id, "value": t} for t in dict.fromkeys(image.tags)])
                 return _records(s, LIVE_IMAGE, {"id": image.id})[0]
         except IntegrityError as exc:
             raise Conflict(f"Image ID {image.id} already exists!") from exc
