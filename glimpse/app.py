@@ -21,7 +21,7 @@ from glimpse.assembly.authentication import auth_middleware
 from glimpse.assembly.database import current_engine
 from glimpse.assembly.egress import egress_policy
 from glimpse.assembly.notifications import build_events
-from glimpse.assembly.operations import hold_database
+from glimpse.assembly.operations import hold_database, scrubber
 from glimpse.assembly.stores import (
     build_cache,
     build_cache_nodes,
@@ -38,10 +38,12 @@ from glimpse.config import Settings, load_settings
 from glimpse.dashboard import dashboard_middleware
 from glimpse.db.metadefs import MetadefRepository
 from glimpse.db.quotas import QuotaRepository
+from glimpse.db.recycle_bin import RecycleBinRepository
 from glimpse.db.repositories import ImageRepository
 from glimpse.db.session import make_sessionmaker
 from glimpse.db.tasks import TaskRepository
 from glimpse.domain.access import ImageAccess
+from glimpse.domain.families import Families
 from glimpse.domain.image_cache import CacheService
 from glimpse.domain.image_data import ImageData
 from glimpse.domain.image_locations import ImageLocations
@@ -52,6 +54,7 @@ from glimpse.domain.members import MemberService
 from glimpse.domain.metadefs import MetadefService
 from glimpse.domain.notifications import Events
 from glimpse.domain.quotas import QuotaService
+from glimpse.domain.recycle_bin import RecycleBin
 from glimpse.domain.service import ImageService
 from glimpse.domain.signatures import Signatures
 from glimpse.domain.stores import StoreMaintenance
@@ -77,6 +80,8 @@ class Services:
     runner: ImportRunner
     metadefs: MetadefService
     cache: CacheService
+    bin: RecycleBin
+    families: Families
     engine: Engine | None = None
     store_checks: Mapping[str, Callable[[], str]] = field(default_factory=dict)  # the detailed health check's
 
@@ -122,9 +127,14 @@ def build_services(
         signatures=signatures, cache=node_cache, serve_from_cache=serve_from_cache, events=events,
     )  # fmt: skip
     locations = ImageLocations(repo, stores, limits, access, settings.delayed_delete)
+    recycle_bin = RecycleBin(
+        RecycleBinRepository(sessions), repo, policy, scrubber(settings, sessions, stores, node), quotas,
+        settings.bin_retention, events, (settings.limit_param_default, settings.api_limit_max),
+    )  # fmt: skip
     images = ImageService(
         repo, stores, limits, policy, quotas, uploads, locations, schema,
         staging=staging, protections=protections, delayed_delete=settings.delayed_delete, events=events,
+        retention=recycle_bin.keep_for,
     )  # fmt: skip
     members = MemberService(repo, policy, settings.image_member_quota, events)
     options = domain_rules.import_options(settings, egress_policy(settings))
@@ -143,7 +153,10 @@ def build_services(
     maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm)
     catalog = MetadefService(MetadefRepository(sessions), policy, domain_rules.page_limits(settings))
     cache_service = CacheService(node_cache, repo, policy, uploads.cache_image, cache_nodes)
-    return Services(images, members, quotas, imports, maintenance, runner, catalog, cache_service, engine, checks)
+    return Services(
+        images, members, quotas, imports, maintenance, runner, catalog, cache_service, recycle_bin, Families(images),
+        engine, checks,
+    )  # fmt: skip
 
 
 def create_app(
@@ -191,6 +204,8 @@ def create_app(
     app.state.imports = services.imports
     app.state.metadefs = services.metadefs
     app.state.cache = services.cache
+    app.state.bin = services.bin
+    app.state.families = services.families
     app.state.import_methods = import_methods
     app.state.transfers = transfers
     app.state.health = observability.health(settings, services.engine, services.store_checks, metrics)

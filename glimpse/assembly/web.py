@@ -26,6 +26,7 @@ from glimpse.api.v2 import (
     image_data,
     images,
     imports,
+    lifecycle,
     members,
     metadef_entries,
     metadefs,
@@ -48,6 +49,7 @@ ROUTES: list[Route] = [
     *metadefs.routes,
     *metadef_entries.routes,
     *cache.routes,
+    *lifecycle.routes,
 ]
 
 
