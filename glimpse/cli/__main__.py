@@ -1,5 +1,6 @@
 """The `glimpse` command: serve, status, db sync|version|import-glance|backup|restore|purge, quota set|show|list,
-store migrate|verify|list, scrub, cache list|queue|delete|clear|prune|clean."""
+store migrate|verify|list, scrub, cache list|queue|delete|clear|prune|clean, bin list|restore|purge|retention,
+image latest|families|deprecate|obsolete|undeprecate."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from glimpse.auth.context import RequestContext
 from glimpse.cli import cache as cache_cli
 from glimpse.cli import database as database_cli
 from glimpse.cli import glance_import as glance_import_cli
+from glimpse.cli import lifecycle as lifecycle_cli
 from glimpse.cli import metadefs as metadefs_cli
 from glimpse.cli import scrub as scrub_cli
 from glimpse.cli import startup
@@ -88,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     metadefs_cli.add_parsers(db, _config_args)
     database_cli.add_parsers(db, _config_args)
     scrub_cli.add_parser(sub, _config_args)
+    lifecycle_cli.add_parsers(sub, _config_args)
     return parser
 
 
@@ -295,6 +298,18 @@ def scrub(args: argparse.Namespace) -> int:
     return scrub_cli.run(args, build_scrubber(settings), settings.wakeup_time, Console())
 
 
+def recycle_bin(args: argparse.Namespace) -> int:
+    from glimpse.app import build_services
+
+    return lifecycle_cli.run_bin(args, build_services(_settings(args)), _admin(), Console())
+
+
+def image(args: argparse.Namespace) -> int:
+    from glimpse.app import build_services
+
+    return lifecycle_cli.run_image(args, build_services(_settings(args)), _admin(), Console())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logsafe.install()
@@ -303,6 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         commands = {
             "serve": serve, "db": db, "quota": quota, "store": store, "status": status, "cache": cache, "scrub": scrub,
+            "bin": recycle_bin, "image": image,
         }  # fmt: skip
         return commands[args.command](args)
     except (ConfigError, BadRequest, ValueError) as exc:
