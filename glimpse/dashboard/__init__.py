@@ -19,16 +19,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from glimpse.auth.policy import Policy
 from glimpse.config import Settings
-from glimpse.dashboard import account, detail, metadata
+from glimpse.dashboard import account, detail, lifecycle, metadata
 from glimpse.dashboard import images as image_pages
 from glimpse.dashboard.login import KeystoneLogin
 from glimpse.dashboard.session import Sessions, load_secret
 from glimpse.dashboard.web import BASE, Dash, NeedLogin, Page
+from glimpse.domain.families import Families
 from glimpse.domain.imports import ImportService
 from glimpse.domain.members import MemberService
 from glimpse.domain.metadefs import MetadefService
 from glimpse.domain.ports import DataMeter
 from glimpse.domain.quotas import QuotaService
+from glimpse.domain.recycle_bin import RecycleBin
 from glimpse.domain.service import ImageService
 from glimpse.errors import GlimpseError, status_for
 from glimpse.optvalues import as_float
@@ -81,6 +83,9 @@ def build_dashboard(settings: Settings, dash: Dash) -> Starlette:
                     Route("/images/{image_id}/metadata", metadata.show, methods=["GET"]),
                     Route("/images/{image_id}/metadata", metadata.update, methods=["POST"]),
                     Route("/images/{image_id}/{action}", detail.act, methods=["POST"]),
+                    Route("/bin", lifecycle.bin_index, methods=["GET"]),
+                    Route("/bin/{image_id}/{action}", lifecycle.bin_act, methods=["POST"]),
+                    Route("/families", lifecycle.families, methods=["GET"]),
                     Mount("/static", app=static, name="static"),
                 ],
             )
@@ -137,6 +142,8 @@ def dashboard_middleware(
     transfers: Transfers | None = None,
     metadefs: MetadefService | None = None,
     meter: DataMeter | None = None,
+    recycle_bin: RecycleBin | None = None,
+    families: Families | None = None,
 ) -> Middleware:
     keystone = None
     if settings.auth_flavor == "keystone":
@@ -156,5 +163,7 @@ def dashboard_middleware(
         metadefs=metadefs,
         max_form_bytes=settings.max_request_body_size,
         meter=meter,
+        bin=recycle_bin,
+        families=families,
     )
     return Middleware(DashboardMiddleware, dashboard=build_dashboard(settings, dash))
