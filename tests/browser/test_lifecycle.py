@@ -18,7 +18,9 @@ PATCH = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
 
 @pytest.fixture(scope="module")
 def binning(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GlimpseServer]:
-    server = GlimpseServer(tmp_path_factory.mktemp("glimpse-bin"), extra_conf="[recycle_bin]\nretention_period = 3600\n")
+    server = GlimpseServer(
+        tmp_path_factory.mktemp("glimpse-bin"), extra_conf="[recycle_bin]\nretention_period = 3600\n"
+    )
     server.start()
     yield server
     server.stop()
