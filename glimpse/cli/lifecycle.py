@@ -67,7 +67,13 @@ def parse_period(text: str) -> int:
     return int(match.group(1)) * UNITS[match.group(2)]
 
 
+def _wide(out: Console) -> None:
+    if not out.is_terminal:  # piped or logged: whole image ids rather than an 80-column fold
+        out.width = max(out.width, 160)
+
+
 def run_bin(args: argparse.Namespace, services: Services, ctx: RequestContext, out: Console) -> int:
+    _wide(out)
     recycle = services.bin
     try:
         if args.bin_command == "list":
@@ -120,6 +126,7 @@ def _retention(args: argparse.Namespace, services: Services, ctx: RequestContext
 
 
 def run_image(args: argparse.Namespace, services: Services, admin: RequestContext, out: Console) -> int:
+    _wide(out)
     project = getattr(args, "project", None)
     ctx = (
         admin
