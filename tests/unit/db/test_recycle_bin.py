@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -122,34 +122,36 @@ def test_restore_of_data_a_scrubber_started_removing_is_refused(db: Db) -> None:
         db.queue.restore(image_id, timedelta(0), _no_check, from_bin=True)
 
 
+def _race(db: Db, image_id: str) -> dict[str, str]:
+    """A restore and a purge (its first step: out of the bin) of one image at once; who won each."""
+    outcomes: dict[str, str] = {}
+    start = threading.Barrier(2)
+
+    def attempt(name: str, act: Callable[[], object]) -> None:
+        start.wait()
+        try:
+            act()
+            outcomes[name] = "won"
+        except NotFound:
+            outcomes[name] = "lost"
+
+    threads = [
+        threading.Thread(target=attempt, args=("restore", lambda: db.queue.restore(image_id, STALE, _no_check,
+                                                                                   from_bin=True))),
+        threading.Thread(target=attempt, args=("purge", lambda: db.queue.expire(image_id))),
+    ]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
 def test_restore_and_purge_racing_on_two_connections_one_wins(db: Db) -> None:
     for _ in range(5):
         image_id = db.image()
         db.repo.delete(image_id, keep_for=HOUR)
-        outcomes: dict[str, str] = {}
-        start = threading.Barrier(2)
-
-        def restore(image_id: str = image_id) -> None:
-            start.wait()
-            try:
-                db.queue.restore(image_id, STALE, _no_check, from_bin=True)
-                outcomes["restore"] = "won"
-            except NotFound:
-                outcomes["restore"] = "lost"
-
-        def purge(image_id: str = image_id) -> None:
-            start.wait()
-            try:
-                db.queue.expire(image_id)
-                outcomes["purge"] = "won"
-            except NotFound:
-                outcomes["purge"] = "lost"
-
-        threads = [threading.Thread(target=restore), threading.Thread(target=purge)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        outcomes = _race(db, image_id)
         assert sorted(outcomes.values()) == ["lost", "won"], outcomes
         restored = outcomes["restore"] == "won"
         assert (db.repo.get(image_id).status == "active") if restored else (db.bin.binned("p", 100) == [])
