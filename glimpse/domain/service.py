@@ -117,10 +117,8 @@ class ImageService:
         wanted = query.limit
         query.limit = wanted + 1
         images = self.repo.list(query)
-        now = deprecation.utcnow()
-        return [deprecation.shown(i, now) for i in self.protections.shown_all(ctx, images[:wanted])], len(
-            images
-        ) > wanted
+        shown, now = self.protections.shown_all(ctx, images[:wanted]), deprecation.utcnow()
+        return [deprecation.shown(image, now) for image in shown], len(images) > wanted
 
     def property_permissions(self, ctx: RequestContext, names: Iterable[str]) -> dict[str, dict[str, bool]]:
         """What the caller may do (create, read, update, delete) with each named extra property."""
