@@ -114,11 +114,11 @@ def test_a_fleets_month(node: GlimpseServer, tmp_path: Path) -> None:
     # Week 1: the first build is the family's latest, for the tenant too.
     week1 = build(1)
     assert _latest(node.url, family, tenant) == week1
-    # Week 2: a new build; the old one is scheduled deprecated in 8 s and obsolete in 25 s, pointing at its successor
+    # Week 2: a new build; the old one is scheduled deprecated in 8 s and obsolete in 45 s, pointing at its successor
     # (seconds that leave the client, a few seconds a call, time to look before each happens).
     week2 = build(2)
     assert _latest(node.url, family, tenant) == week2
-    clients.openstack("image", "set", "--property", f"deprecate_at={_at(8)}", "--property", f"obsolete_at={_at(25)}",
+    clients.openstack("image", "set", "--property", f"deprecate_at={_at(8)}", "--property", f"obsolete_at={_at(45)}",
                       "--property", f"replacement_image={week2}", week1)  # fmt: skip
     assert _state(node.url, week1) == "active"
     until(lambda: _state(node.url, week1) == "deprecated", "week 1 never got deprecated", timeout=20)
@@ -129,7 +129,7 @@ def test_a_fleets_month(node: GlimpseServer, tmp_path: Path) -> None:
     listed = clients.glance("image-list", "--property-filter", f"os_family={family}", "--property-filter",
                             "deprecation_status=active").stdout  # fmt: skip
     assert week2 in listed and week1 not in listed, listed
-    until(lambda: _state(node.url, week1) == "obsolete", "week 1 never became obsolete", timeout=40)
+    until(lambda: _state(node.url, week1) == "obsolete", "week 1 never became obsolete", timeout=70)
     assert _properties(clients, week1)["deprecation_status"] == "obsolete"
     refused = httpx.get(f"{node.url}/v2/images/{week1}/file", headers={**tenant, "Accept": "application/json"})
     assert refused.status_code == 403 and week2 in refused.json()["message"], refused.text
