@@ -38,11 +38,11 @@ def run(args: argparse.Namespace, scrubber: Scrubber, wakeup_time: int, out: Con
         return 2
     if args.restore:
         try:
-            scrubber.restore(args.restore)
+            status = scrubber.restore(args.restore)
         except (NotFound, Conflict) as exc:
             out.print(f"[red]glimpse: {redact(exc.message)}[/red]", soft_wrap=True)
             return 1
-        out.print(f"Image {args.restore} restored: it is active again.")
+        out.print(f"Image {args.restore} restored: it is {status} again.")
         return 0
     if not args.daemon:
         return _summary(scrubber.run(), out)
