@@ -22,7 +22,7 @@ from glimpse.assembly.authentication import auth_middleware
 from glimpse.assembly.database import current_engine
 from glimpse.assembly.egress import egress_policy
 from glimpse.assembly.notifications import build_events, with_outbox
-from glimpse.assembly.operations import hold_database
+from glimpse.assembly.operations import hold_database, scrubber
 from glimpse.assembly.stores import (
     build_cache,
     build_cache_nodes,
@@ -41,12 +41,14 @@ from glimpse.dashboard import dashboard_middleware
 from glimpse.db.audit import AuditRecords, Leases
 from glimpse.db.metadefs import MetadefRepository
 from glimpse.db.quotas import QuotaRepository
+from glimpse.db.recycle_bin import RecycleBinRepository
 from glimpse.db.repositories import ImageRepository
 from glimpse.db.retention import RetentionRecords
 from glimpse.db.session import make_sessionmaker
 from glimpse.db.tasks import TaskRepository
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.audit import AuditService
+from glimpse.domain.families import Families
 from glimpse.domain.image_cache import CacheService
 from glimpse.domain.image_data import ImageData
 from glimpse.domain.image_locations import ImageLocations
@@ -57,6 +59,7 @@ from glimpse.domain.members import MemberService
 from glimpse.domain.metadefs import MetadefService
 from glimpse.domain.notifications import Events
 from glimpse.domain.quotas import QuotaService
+from glimpse.domain.recycle_bin import RecycleBin
 from glimpse.domain.retention import RetentionService
 from glimpse.domain.service import ImageService
 from glimpse.domain.signatures import Signatures
@@ -87,6 +90,8 @@ class Services:
     cache: CacheService
     audit: AuditService
     retention: RetentionService
+    bin: RecycleBin
+    families: Families
     engine: Engine | None = None
     store_checks: Mapping[str, Callable[[], str]] = field(default_factory=dict)  # the detailed health check's
     webhooks: WebhookService | None = None
@@ -135,9 +140,14 @@ def build_services(
         signatures=signatures, cache=node_cache, serve_from_cache=serve_from_cache, events=events,
     )  # fmt: skip
     locations = ImageLocations(repo, stores, limits, access, settings.delayed_delete)
+    recycle_bin = RecycleBin(
+        RecycleBinRepository(sessions), repo, policy, scrubber(settings, sessions, stores, node), quotas,
+        settings.bin_retention, events, (settings.limit_param_default, settings.api_limit_max),
+    )  # fmt: skip
     images = ImageService(
         repo, stores, limits, policy, quotas, uploads, locations, schema,
         staging=staging, protections=protections, delayed_delete=settings.delayed_delete, events=events,
+        retention=recycle_bin.keep_for,
     )  # fmt: skip
     members = MemberService(repo, policy, settings.image_member_quota, events)
     options = domain_rules.import_options(settings, egress_policy(settings))
@@ -164,8 +174,8 @@ def build_services(
     hooks = webhook_service(settings, sessions, policy)
     sender = webhook_sender(settings, sessions)
     return Services(
-        images, members, quotas, imports, maintenance, runner, catalog, cache_service, audit, retention, engine, checks,
-        hooks, sender,
+        images, members, quotas, imports, maintenance, runner, catalog, cache_service, audit, retention, recycle_bin,
+        Families(images), engine, checks, hooks, sender,
     )  # fmt: skip
 
 
@@ -203,7 +213,8 @@ def create_app(
     dashboard = dashboard_middleware(
         settings, policy, images=services.images, members=services.members, quotas=services.quotas,
         import_methods=import_methods, imports=services.imports, transfers=transfers,
-        metadefs=services.metadefs, meter=metrics, webhooks=services.webhooks,
+        metadefs=services.metadefs, meter=metrics, webhooks=services.webhooks, recycle_bin=services.bin,
+        families=services.families,
     )  # fmt: skip
     routes = list(web.ROUTES)
     measuring = observability.measuring(settings, metrics, routes, services.engine, services.cache)
@@ -227,6 +238,8 @@ def create_app(
     app.state.audit = services.audit
     app.state.retention = services.retention
     app.state.webhooks = services.webhooks
+    app.state.bin = services.bin
+    app.state.families = services.families
     app.state.import_methods = import_methods
     app.state.transfers = transfers
     app.state.health = observability.health(settings, services.engine, services.store_checks, metrics)

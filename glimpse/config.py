@@ -25,6 +25,7 @@ from glimpse.default_options import DEFAULT_OPTS, TIB, parse_size
 from glimpse.errors import ConfigError
 from glimpse.formats.options import CONVERSION_OPTS, IMAGE_FORMAT_OPTS
 from glimpse.import_options import IMPORT_OPTS, INJECT_OPTS, TASKFLOW_OPTS, staging_dir
+from glimpse.lifecycle_options import RECYCLE_BIN_OPTS
 from glimpse.log_options import LOG_OPTS, SHUTDOWN_OPTS, log_settings
 from glimpse.logs import LogSettings
 from glimpse.messaging.options import (
@@ -87,6 +88,7 @@ SECTIONS: dict[str, list[cfg.Opt]] = {
     "audit": AUDIT_OPTS,
     "retention": RETENTION_OPTS,
     "webhooks": WEBHOOK_OPTS,
+    "recycle_bin": RECYCLE_BIN_OPTS,
     "oslo_policy": list(policy_opts._options),  # oslo.policy's own options, read by auth/policy.py
 }
 
@@ -139,6 +141,7 @@ class Settings:
     scrub_time: int = 0
     scrub_pool_size: int = 1
     wakeup_time: int = 300
+    bin_retention: int = 0  # [recycle_bin] retention_period, seconds
     disk_formats: tuple[str, ...] = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
     container_formats: tuple[str, ...] = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
     require_image_format_match: bool = True
@@ -285,6 +288,7 @@ def load_settings(
             scrub_time=conf.scrub_time,
             scrub_pool_size=conf.scrub_pool_size,
             wakeup_time=conf.wakeup_time,
+            bin_retention=conf.recycle_bin.retention_period,
             disk_formats=tuple(conf.image_format.disk_formats),
             container_formats=tuple(conf.image_format.container_formats),
             require_image_format_match=conf.image_format.require_image_format_match,

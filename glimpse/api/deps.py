@@ -9,7 +9,7 @@ from starlette.requests import Request
 
 from glimpse.auth.context import RequestContext
 from glimpse.config import Settings
-from glimpse.domain.inputs import check_document
+from glimpse.domain.inputs import check_document, parse_count
 from glimpse.domain.service import ImageService
 from glimpse.errors import BadRequest, UnsupportedMediaType
 from glimpse.streaming import Transfers
@@ -34,6 +34,11 @@ def transfers(request: Request) -> Transfers:
 def settings(request: Request) -> Settings:
     value: Settings = request.app.state.settings
     return value
+
+
+def page_limit(text: str) -> int:
+    """A ?limit= of a list: a whole number (the service caps it at api_limit_max)."""
+    return parse_count(text, "limit param")
 
 
 JSON_MEDIA_TYPES = ("application/json",)

@@ -13,9 +13,10 @@ from glimpse.db.metadef_files import MetadefFiles
 from glimpse.db.purge import purge
 from glimpse.db.repositories import ImageRepository
 from glimpse.db.scrub_queue import ScrubQueue
-from glimpse.db.session import make_sessionmaker
+from glimpse.db.session import SessionFactory, make_sessionmaker
 from glimpse.db.snapshots import ImageSnapshots
 from glimpse.domain.glance_import import GlanceImport
+from glimpse.domain.ports import StoreRegistry
 from glimpse.domain.scrubber import Scrubber, ScrubTiming
 from glimpse.domain.stores import StoreMaintenance
 from glimpse.sources.glance_db import GlanceDatabase
@@ -23,14 +24,18 @@ from glimpse.sources.glance_db import GlanceDatabase
 
 def build_scrubber(settings: Settings) -> Scrubber:
     """`glimpse scrub`: the configured database and stores, Glance's scrub options."""
-    sessions = make_sessionmaker(current_engine(settings))
     node = node_name(settings)
+    return scrubber(settings, make_sessionmaker(current_engine(settings)), build_stores(settings, node), node)
+
+
+def scrubber(settings: Settings, sessions: SessionFactory, stores: StoreRegistry, node: str) -> Scrubber:
+    """A scrubber on these sessions and stores (the server's purges from the recycle bin use one too)."""
     timing = ScrubTiming(
         scrub_time=settings.scrub_time,
         pool_size=settings.scrub_pool_size,
         stale_after=timedelta(seconds=settings.task_stale_after),
     )
-    return Scrubber(ScrubQueue(sessions), build_stores(settings, node), node, timing)
+    return Scrubber(ScrubQueue(sessions), stores, node, timing)
 
 
 def hold_database(settings: Settings, what: str) -> None:

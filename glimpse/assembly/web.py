@@ -27,6 +27,7 @@ from glimpse.api.v2 import (
     image_data,
     images,
     imports,
+    lifecycle,
     members,
     metadef_entries,
     metadefs,
@@ -52,6 +53,7 @@ ROUTES: list[Route] = [
     *cache.routes,
     *audit.routes,
     *webhooks.routes,
+    *lifecycle.routes,
 ]
 
 

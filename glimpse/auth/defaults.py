@@ -407,6 +407,47 @@ RULES: list[tuple[str, str, str, list[tuple[str, str]]]] = [
         "Send a webhook a test event.",
         [("POST", "/v2/webhooks/{webhook_id}/actions/test")],
     ),
+    # Glimpse's own: the recycle bin (GET /v2/recycle-bin, restore, purge) and its retention periods.
+    (
+        "get_binned_images",
+        "rule:context_is_admin or (role:reader and project_id:%(project_id)s)",
+        "List the images in the recycle bin (a project's own; an administrator every project's).",
+        [("GET", "/v2/recycle-bin")],
+    ),
+    (
+        "get_binned_image",
+        "rule:context_is_admin or (role:reader and project_id:%(project_id)s)",
+        "Show an image in the recycle bin.",
+        [("GET", "/v2/recycle-bin/{image_id}")],
+    ),
+    (
+        "restore_image",
+        "rule:context_is_admin or (role:member and project_id:%(project_id)s)",
+        "Restore an image from the recycle bin.",
+        [("POST", "/v2/recycle-bin/{image_id}/restore")],
+    ),
+    (
+        "purge_image",
+        "rule:context_is_admin or (role:member and project_id:%(project_id)s)",
+        "Remove an image from the recycle bin for good, its data at once.",
+        [("DELETE", "/v2/recycle-bin/{image_id}")],
+    ),
+    (
+        "get_bin_retention",
+        "rule:context_is_admin or (role:reader and project_id:%(project_id)s)",
+        "See a project's recycle-bin retention period.",
+        [("GET", "/v2/recycle-bin/retention/{project_id}")],
+    ),
+    (
+        "set_bin_retention",
+        "rule:context_is_admin",
+        "Set a project's recycle-bin retention period, or list every project's.",
+        [
+            ("PUT", "/v2/recycle-bin/retention/{project_id}"),
+            ("DELETE", "/v2/recycle-bin/retention/{project_id}"),
+            ("GET", "/v2/recycle-bin/retention"),
+        ],
+    ),
     (
         "stores_info_detail",
         "rule:context_is_admin or rule:service_api",

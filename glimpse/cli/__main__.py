@@ -1,6 +1,7 @@
 """The `glimpse` command: serve, status, db sync|version|import-glance|backup|restore|purge, quota set|show|list,
 store migrate|verify|list, scrub, cache list|queue|delete|clear|prune|clean, audit list|purge,
-retention list|create|delete|run, webhook list|create|delete|deliver."""
+retention list|create|delete|run, webhook list|create|delete|deliver, bin list|restore|purge|retention,
+image latest|families|deprecate|obsolete|undeprecate."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from glimpse.cli import audit as audit_cli
 from glimpse.cli import cache as cache_cli
 from glimpse.cli import database as database_cli
 from glimpse.cli import glance_import as glance_import_cli
+from glimpse.cli import lifecycle as lifecycle_cli
 from glimpse.cli import metadefs as metadefs_cli
 from glimpse.cli import scrub as scrub_cli
 from glimpse.cli import startup
@@ -93,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     scrub_cli.add_parser(sub, _config_args)
     audit_cli.add_parsers(sub, _config_args)
     webhook_cli.add_parser(sub, _config_args)
+    lifecycle_cli.add_parsers(sub, _config_args)
     return parser
 
 
@@ -315,11 +318,25 @@ def retention(args: argparse.Namespace) -> int:
     except (NotFound, Forbidden) as exc:
         console.print(f"[red]glimpse: {exc.message}[/red]")
         return 1
+
+
 def webhook(args: argparse.Namespace) -> int:
     from glimpse.assembly.webhooks import build_webhook_tools
 
     service, deliverer = build_webhook_tools(_settings(args))
     return webhook_cli.run(args, service, deliverer, _admin(), Console())
+
+
+def recycle_bin(args: argparse.Namespace) -> int:
+    from glimpse.app import build_services
+
+    return lifecycle_cli.run_bin(args, build_services(_settings(args)), _admin(), Console())
+
+
+def image(args: argparse.Namespace) -> int:
+    from glimpse.app import build_services
+
+    return lifecycle_cli.run_image(args, build_services(_settings(args)), _admin(), Console())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -332,6 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "serve": serve, "db": db, "quota": quota, "store": store, "status": status, "cache": cache, "scrub": scrub,
             "audit": audit, "retention": retention,
             "webhook": webhook,
+            "bin": recycle_bin, "image": image,
         }  # fmt: skip
         return commands[args.command](args)
     except (ConfigError, BadRequest, ValueError) as exc:

@@ -20,12 +20,15 @@ def add_parser(
 ) -> None:
     scrub = sub.add_parser(
         "scrub",
-        help="remove the data of images deleted under delayed_delete",
-        description="Removes the data of images pending_delete for longer than scrub_time (and of store copies "
-        "deleted under delayed_delete) and marks the images deleted. Several scrubbers may run at once.",
+        help="remove the data of images deleted under delayed_delete or out of the recycle bin",
+        description="Removes the data of images pending_delete for longer than scrub_time, of images whose "
+        "recycle-bin period ended (and of store copies deleted under delayed_delete) and marks the images deleted. "
+        "Several scrubbers may run at once.",
     )
     scrub.add_argument("-D", "--daemon", action="store_true", help="run every wakeup_time seconds until stopped")
-    scrub.add_argument("--restore", metavar="IMAGE", help="bring a pending_delete image back to active")
+    scrub.add_argument(
+        "--restore", metavar="IMAGE", help="bring a pending_delete image back to active (a binned one: to its status)"
+    )
     config_args(scrub)
 
 
@@ -35,11 +38,11 @@ def run(args: argparse.Namespace, scrubber: Scrubber, wakeup_time: int, out: Con
         return 2
     if args.restore:
         try:
-            scrubber.restore(args.restore)
+            status = scrubber.restore(args.restore)
         except (NotFound, Conflict) as exc:
             out.print(f"[red]glimpse: {redact(exc.message)}[/red]", soft_wrap=True)
             return 1
-        out.print(f"Image {args.restore} restored: it is active again.")
+        out.print(f"Image {args.restore} restored: it is {status} again.")
         return 0
     if not args.daemon:
         return _summary(scrubber.run(), out)

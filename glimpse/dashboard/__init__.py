@@ -19,17 +19,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from glimpse.auth.policy import Policy
 from glimpse.config import Settings
-from glimpse.dashboard import account, detail, metadata
+from glimpse.dashboard import account, detail, lifecycle, metadata
 from glimpse.dashboard import images as image_pages
 from glimpse.dashboard import webhooks as webhook_pages
 from glimpse.dashboard.login import KeystoneLogin
 from glimpse.dashboard.session import Sessions, load_secret
 from glimpse.dashboard.web import BASE, Dash, NeedLogin, Page
+from glimpse.domain.families import Families
 from glimpse.domain.imports import ImportService
 from glimpse.domain.members import MemberService
 from glimpse.domain.metadefs import MetadefService
 from glimpse.domain.ports import DataMeter
 from glimpse.domain.quotas import QuotaService
+from glimpse.domain.recycle_bin import RecycleBin
 from glimpse.domain.service import ImageService
 from glimpse.domain.webhooks import WebhookService
 from glimpse.errors import GlimpseError, status_for
@@ -86,6 +88,9 @@ def build_dashboard(settings: Settings, dash: Dash) -> Starlette:
                     Route("/webhooks", webhook_pages.index, methods=["GET"]),
                     Route("/webhooks", webhook_pages.create, methods=["POST"]),
                     Route("/webhooks/{webhook_id}/{action}", webhook_pages.act, methods=["POST"]),
+                    Route("/bin", lifecycle.bin_index, methods=["GET"]),
+                    Route("/bin/{image_id}/{action}", lifecycle.bin_act, methods=["POST"]),
+                    Route("/families", lifecycle.families, methods=["GET"]),
                     Mount("/static", app=static, name="static"),
                 ],
             )
@@ -143,6 +148,8 @@ def dashboard_middleware(
     metadefs: MetadefService | None = None,
     meter: DataMeter | None = None,
     webhooks: WebhookService | None = None,
+    recycle_bin: RecycleBin | None = None,
+    families: Families | None = None,
 ) -> Middleware:
     keystone = None
     if settings.auth_flavor == "keystone":
@@ -163,5 +170,7 @@ def dashboard_middleware(
         max_form_bytes=settings.max_request_body_size,
         meter=meter,
         webhooks=webhooks,
+        bin=recycle_bin,
+        families=families,
     )
     return Middleware(DashboardMiddleware, dashboard=build_dashboard(settings, dash))

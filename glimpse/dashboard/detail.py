@@ -72,7 +72,8 @@ async def show(request: Request) -> Response:
 async def confirm_delete(request: Request) -> Response:
     page = Page(request)
     image = await page.call(page.dash.images.get, request.path_params["image_id"])
-    return page.render("delete.html", image=image)
+    kept = page.dash.bin.keep_for(image.owner) if page.dash.bin is not None else None
+    return page.render("delete.html", image=image, kept_for=str(kept) if kept else None)
 
 
 async def download(request: Request) -> Response:

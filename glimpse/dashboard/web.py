@@ -19,11 +19,13 @@ from glimpse.dashboard.login import Identity, KeystoneLogin
 from glimpse.dashboard.multipart import StreamedForm
 from glimpse.dashboard.session import CSRF_FIELD, CSRF_HEADER, Sessions, check_csrf
 from glimpse.domain.data_meter import counted
+from glimpse.domain.families import Families
 from glimpse.domain.imports import ImportService
 from glimpse.domain.members import MemberService
 from glimpse.domain.metadefs import MetadefService
 from glimpse.domain.ports import DataMeter
 from glimpse.domain.quotas import QuotaService
+from glimpse.domain.recycle_bin import RecycleBin
 from glimpse.domain.service import ImageService
 from glimpse.domain.webhooks import WebhookService
 from glimpse.streaming import Transfers
@@ -63,6 +65,8 @@ class Dash:
     max_form_bytes: int = 114688  # [oslo_middleware] max_request_body_size, for a form's text fields
     meter: DataMeter | None = None  # counts the image data uploaded through the dashboard
     webhooks: WebhookService | None = None
+    bin: RecycleBin | None = None
+    families: Families | None = None
 
 
 class NeedLogin(Exception):
@@ -129,6 +133,7 @@ class Page:
             base=BASE,
             is_admin=self.identity is not None and self.ctx.is_admin,
             keystone=self.dash.keystone is not None,
+            has_bin=self.dash.bin is not None,
         )
         response = templates.TemplateResponse(self.request, template, values, status_code=status_code)
         self.dash.sessions.write(response, self.session)

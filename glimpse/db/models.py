@@ -81,6 +81,10 @@ class ImageRow(Base):
     # The claim token of the upload (or staging) allowed to publish data, or of the scrubber allowed to
     # delete it (delayed delete); a new upload or scrub gets a new one.
     upload_claim: Mapped[str | None] = mapped_column(String(36))
+    # The recycle bin: a binned image (deleted, pending_delete) can be restored until then, and is restored to
+    # the status it had (status_before_delete).
+    bin_expires_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    status_before_delete: Mapped[str | None] = mapped_column(String(30))
 
     properties: Mapped[list[PropertyRow]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="PropertyRow.name"
@@ -107,6 +111,7 @@ class ImageRow(Base):
         Index("ix_images_os_hash_value", "os_hash_value"),
         Index("ix_images_upload_node", "upload_node"),
         Index("ix_images_status_upload_heartbeat_at", "status", "upload_heartbeat_at"),
+        Index("ix_images_owner_bin_expires_at", "owner", "bin_expires_at"),
     )
 
 
@@ -198,6 +203,16 @@ class ReservationRow(Base):
     project_id: Mapped[str] = mapped_column(String(255), index=True)
     bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class RetentionRow(Base):
+    """A project's recycle-bin retention period, set by an administrator (seconds; 0: deletes are final)."""
+
+    __tablename__ = "recycle_bin_retention"
+
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    retention_period: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
 
 
 class TaskRow(Base):

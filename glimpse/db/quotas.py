@@ -8,8 +8,9 @@ processes can never both pass a check that only one of them should.
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
-from sqlalchemy import case, delete, exists, false, func, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, and_, case, delete, exists, false, func, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -47,7 +48,8 @@ def stored_bytes(s: Session, project_id: str) -> int:
     One statement, so one snapshot: an upload activating meanwhile (size set and reservation dropped in
     one commit) is seen either before or after, never half (neither counted)."""
     # A copy waiting for the scrubber still holds its bytes (Glance counts every location not deleted); an
-    # image pending_delete is not counted at all (deleted is set), as Glance leaves it out.
+    # image pending_delete is not counted at all (deleted is set), as Glance leaves it out, unless it is in the
+    # recycle bin: binned data counts until it is gone.
     copies = (
         select(func.count())
         .where(LocationRow.image_id == ImageRow.id, LocationRow.status != "deleted")
@@ -63,7 +65,31 @@ def stored_bytes(s: Session, project_id: str) -> int:
         .where(ReservationRow.project_id == project_id)
         .scalar_subquery()
     )
-    return int(s.scalar(select(stored + reserved)) or 0)
+    return int(s.scalar(select(stored + binned_bytes(project_id) + reserved)) or 0)
+
+
+def in_bin() -> ColumnElement[bool]:
+    """Images in the recycle bin now: deleted, their data kept, their bin time not over."""
+    return and_(ImageRow.deleted == true(), ImageRow.status == "pending_delete", ImageRow.bin_expires_at > utcnow())
+
+
+def count_binned(s: Session, project_id: str) -> int:
+    return int(s.scalar(select(func.count()).where(ImageRow.owner == project_id, in_bin())) or 0)
+
+
+def binned_bytes(project_id: str) -> ScalarSelect[Any]:
+    """The bytes the project's images in the recycle bin still hold: each copy until the scrubber removed it
+    (an image whose bin time ended counts until its data is really gone)."""
+    copies = (
+        select(func.count())
+        .where(LocationRow.image_id == ImageRow.id, LocationRow.status != "deleted")
+        .scalar_subquery()
+    )
+    return (
+        select(func.coalesce(func.sum(func.coalesce(ImageRow.size, 0) * copies), 0))
+        .where(ImageRow.owner == project_id, ImageRow.deleted == true(), ImageRow.bin_expires_at.is_not(None))
+        .scalar_subquery()
+    )
 
 
 def staged_bytes(s: Session, project_id: str) -> int:
@@ -105,6 +131,10 @@ class QuotaRepository:
                 image_size_total=stored_bytes(s, project_id),
                 image_stage_total=staged_bytes(s, project_id),
                 image_count_uploading=count_images(s, project_id, UPLOADING),
+                image_count_binned=int(
+                    s.scalar(select(func.count()).where(ImageRow.owner == project_id, in_bin())) or 0
+                ),
+                image_size_binned=int(s.scalar(select(binned_bytes(project_id))) or 0),
             )
 
     def reserve(

@@ -105,6 +105,17 @@ def _records(s: Session, stmt: Select[Any], params: dict[str, Any] | None = None
 def _row(s: Session, image_id: str) -> Row[Any] | None:
     """The live (not deleted) image's columns, or None."""
     return s.connection().execute(LIVE_IMAGE, {"id": image_id}).first()
+def to_image(row: ImageRow) -> Image:
+    return Image(
+        id=row.id,
+        **{f: getattr(row, f) for f in COLUMN_FIELDS},
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        tags=[t.value for t in row.tags],
+        properties={p.name: p.value for p in row.properties},
+        locations=[Location(url=loc.url, metadata=json.loads(loc.meta)) for loc in row.locations],
+        revision=row.revision,
+    )
 
 
 class ImageRepository(ImageDataWrites):
@@ -236,7 +247,22 @@ class ImageRepository(ImageDataWrites):
             conds.append(ImageRow.size <= q.size_max)
         if q.os_hidden is not None:
             conds.append(ImageRow.os_hidden == (true() if q.os_hidden else false()))
+        if q.deprecation is not None and q.now is not None:
+            conds.append(_deprecation_in(q.deprecation, q.now))
         return conds
+
+    def property_values(self, q: ImageQuery, name: str, after: str | None, limit: int) -> builtins.list[str]:
+        """The distinct values of one property among the images the query finds, in order, after `after`."""
+        with self._tx() as s:
+            stmt = (
+                select(PropertyRow.value)
+                .join(ImageRow, ImageRow.id == PropertyRow.image_id)
+                .where(PropertyRow.name == name, ImageRow.deleted == false(), *self._conditions(q))
+                .distinct()
+            )
+            if after is not None:
+                stmt = stmt.where(PropertyRow.value > after)
+            return list(s.scalars(stmt.order_by(PropertyRow.value).limit(limit)))
 
     @staticmethod
     def _visibility(q: ImageQuery) -> ColumnElement[bool]:
@@ -396,7 +422,9 @@ class ImageRepository(ImageDataWrites):
                 row.locations.remove(found[0])
             row.updated_at = utcnow()
 
-    def delete(self, image_id: str, revision: int | None = None, delayed: bool = False) -> builtins.list[Location]:
+    def delete(
+        self, image_id: str, revision: int | None = None, delayed: bool = False, keep_for: timedelta | None = None
+    ) -> builtins.list[Location]:
         """Mark the image deleted (its id stays reserved) and hand back the locations to purge.
 
         A compare-and-swap: only an unprotected image (Forbidden otherwise) and, given the revision the
@@ -404,14 +432,26 @@ class ImageRepository(ImageDataWrites):
         delayed (delayed_delete, as Glance has it): an image that is not queued goes to pending_delete
         instead, hidden like a deleted one; its data, locations, properties, tags and members stay for
         the scrubber (or `glimpse scrub --restore`), and nothing is handed back to purge now.
+        keep_for (the recycle bin): any image, queued too, goes to pending_delete that way, remembering its status,
+        restorable by its owner for that long.
         """
         now = utcnow()
-        # A queued image has no data to keep: it is deleted at once, as Glance does.
-        status = case((ImageRow.status == "queued", "deleted"), else_="pending_delete") if delayed else "deleted"
+        # A queued image has no data to keep: it is deleted at once, as Glance does (the bin keeps its record).
+        status: Any = "deleted"
+        if keep_for is not None:
+            status = "pending_delete"
+        elif delayed:
+            status = case((ImageRow.status == "queued", "deleted"), else_="pending_delete")
         wanted = [ImageRow.id == image_id, ImageRow.deleted == false(), ImageRow.protected == false()]
         if revision is not None:
             wanted.append(ImageRow.revision == revision)
         with self._tx() as s:
+            binned: dict[str, Any] = {}
+            if keep_for is not None:
+                # Its own statement first (MariaDB's SET reads columns already assigned in the same statement).
+                result = s.execute(update(ImageRow).where(*wanted).values(status_before_delete=ImageRow.status))
+                binned = {"bin_expires_at": now + keep_for}
+                wanted = [ImageRow.id == image_id] if rowcount(result) == 1 else wanted
             result = s.execute(
                 update(ImageRow)
                 .where(*wanted)
@@ -423,6 +463,7 @@ class ImageRepository(ImageDataWrites):
                     revision=ImageRow.revision + 1,
                     upload_node=None,
                     upload_claim=None,
+                    **binned,
                 )
             )
             row = s.get(ImageRow, image_id)
@@ -448,6 +489,22 @@ class ImageRepository(ImageDataWrites):
             row.locations.clear()
             s.execute(table_of(MemberRow).delete().where(MemberRow.image_id == image_id))
             return locations
+
+
+def _deprecation_in(states: tuple[str, ...], at: datetime) -> ColumnElement[bool]:
+    """Images whose deprecation state at `at` is one of `states`: the times are stored as sortable UTC text."""
+    now = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def reached(name: str) -> ColumnElement[bool]:
+        return exists().where(PropertyRow.image_id == ImageRow.id, PropertyRow.name == name, PropertyRow.value <= now)
+
+    obsolete, deprecated = reached("obsolete_at"), reached("deprecate_at")
+    by_state = {
+        "obsolete": obsolete,
+        "deprecated": and_(deprecated, ~obsolete),
+        "active": and_(~deprecated, ~obsolete),
+    }
+    return or_(*(by_state[one] for one in states))
 
 
 def _lock_image(s: Session, image_id: str) -> None:

@@ -17,15 +17,25 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import ColumnElement, exists, false, or_, select, union, update
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true, union, update
 from sqlalchemy.orm import Session
 
 from glimpse.db.models import ImageRow, LocationRow, MemberRow, PropertyRow, TagRow, table_of, utcnow
+from glimpse.db.quotas import count_images, lock_project
 from glimpse.db.session import SessionFactory, rowcount
 from glimpse.domain.entities import Location, ScrubClaim
-from glimpse.errors import ClaimLost, Conflict, NotFound
+from glimpse.errors import ClaimLost, Conflict, NotFound, TooLarge
 
 WAITING = ("pending_delete", "deleting")
+WITH_DATA = ("active", "deactivated")
+
+
+def restored_status(former: str | None) -> str:
+    """What a restore brings back: the status an image had, with its data; an upload or import the delete
+    interrupted (its data was never published) starts again from queued. Unknown (delayed delete): active."""
+    if former is None:
+        return "active"
+    return former if former in WITH_DATA else "queued"
 
 
 def _waiting_copy() -> ColumnElement[bool]:
@@ -41,8 +51,14 @@ class ScrubQueue:
         copy waiting (a store's copy deleted under delayed_delete: no scrub_time for those)."""
         # Two searches, each on its own index (ix_images_status; ix_image_locations_status_image_id for the few
         # waiting copies), rather than one OR that makes the database read every image.
+        now = utcnow()
+        # A binned image waits for its own expiry time instead of scrub_time.
         pending = select(ImageRow.id, ImageRow.deleted_at).where(
-            ImageRow.status == "pending_delete", ImageRow.deleted_at <= utcnow() - older_than
+            ImageRow.status == "pending_delete",
+            or_(
+                and_(ImageRow.bin_expires_at.is_(None), ImageRow.deleted_at <= now - older_than),
+                ImageRow.bin_expires_at <= now,
+            ),
         )
         waiting = select(LocationRow.image_id).where(LocationRow.status.in_(WAITING))
         live = select(ImageRow.id, ImageRow.deleted_at).where(ImageRow.deleted == false(), ImageRow.id.in_(waiting))
@@ -144,15 +160,28 @@ class ScrubQueue:
                 .execution_options(synchronize_session=False)
             )
 
-    def restore(self, image_id: str, stale_after: timedelta, check: Callable[[list[Location]], None]) -> None:
-        """pending_delete -> active with everything it had, as `glance-scrubber --restore` does; Conflict
-        with the reason when it cannot be (not pending_delete, a scrubber at work, data already gone).
+    def restore(
+        self,
+        image_id: str,
+        stale_after: timedelta,
+        check: Callable[[list[Location]], None],
+        *,
+        from_bin: bool = False,
+        max_images: int | None = None,
+    ) -> str:
+        """pending_delete -> the status it had (active when unknown), with everything it had, as
+        `glance-scrubber --restore` does; Conflict with the reason when it cannot be (not pending_delete, a
+        scrubber at work, data already gone). from_bin: only an image in the recycle bin now (NotFound
+        otherwise). max_images: its owner must have room for one more image (TooLarge otherwise).
         check: called with the copies to bring back, under the lock; it raises when one is unusable."""
         now = utcnow()
         with self._sessions.begin() as s:
             row = s.get(ImageRow, image_id, with_for_update=True)  # the row lock every scrubber write takes
             if row is None:
                 raise NotFound(f"No image found with ID {image_id}")
+            in_bin = row.status == "pending_delete" and row.bin_expires_at is not None and row.bin_expires_at > now
+            if from_bin and not in_bin:
+                raise NotFound(f"Image {image_id} is not in the recycle bin.")
             if row.status != "pending_delete":
                 raise Conflict(
                     f"Cannot restore image {image_id} from {row.status} to active (wanted from_state=pending_delete)."
@@ -162,16 +191,27 @@ class ScrubQueue:
                     raise Conflict(
                         f"Cannot restore image {image_id}: scrubber {row.upload_node} is deleting its data now."
                     )
+            target = restored_status(row.status_before_delete)
             copies = s.execute(
                 select(LocationRow.status, LocationRow.url, LocationRow.meta)
                 .where(LocationRow.image_id == image_id, LocationRow.status != "active")
                 .with_for_update()
             ).all()
             statuses = [c[0] for c in copies]
-            if any(status in ("deleting", "deleted") for status in statuses):
-                raise Conflict(f"Cannot restore image {image_id}: a scrubber has already removed (some of) its data.")
-            if "pending_delete" not in statuses:
-                raise Conflict(f"Cannot restore image {image_id}: it has no data to restore.")
+            if target in WITH_DATA:
+                if any(status in ("deleting", "deleted") for status in statuses):
+                    raise Conflict(
+                        f"Cannot restore image {image_id}: a scrubber has already removed (some of) its data."
+                    )
+                if "pending_delete" not in statuses:
+                    raise Conflict(f"Cannot restore image {image_id}: it has no data to restore.")
+            if max_images is not None and row.owner is not None:
+                lock_project(s, row.owner)
+                if count_images(s, row.owner) >= max_images:
+                    raise TooLarge(
+                        f"Cannot restore image {image_id}: project {row.owner} has reached its limit of "
+                        f"{max_images} images. Delete another image or ask for a higher limit first."
+                    )
             check([Location(url=c[1], metadata=json.loads(c[2])) for c in copies if c[0] == "pending_delete"])
             s.execute(
                 update(LocationRow)
@@ -179,13 +219,35 @@ class ScrubQueue:
                 .values(status="active")
                 .execution_options(synchronize_session=False)
             )
-            row.status = "active"
+            row.status = target
             row.deleted = False
             row.deleted_at = None
+            row.bin_expires_at = None
+            row.status_before_delete = None
             row.updated_at = now
             row.revision += 1
             row.upload_claim = row.upload_node = None
             row.upload_heartbeat_at = None
+            return target
+
+    def expire(self, image_id: str) -> None:
+        """The binned image leaves the bin now, for good: its data is due for the scrubber. NotFound when it is
+        not in the bin (restored, purged or expired meanwhile): the same row lock as restore decides a race."""
+        now = utcnow()
+        with self._sessions.begin() as s:
+            result = s.execute(
+                update(ImageRow)
+                .where(
+                    ImageRow.id == image_id,
+                    ImageRow.deleted == true(),
+                    ImageRow.status == "pending_delete",
+                    ImageRow.bin_expires_at > now,
+                )
+                .values(bin_expires_at=now, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if rowcount(result) != 1:
+                raise NotFound(f"Image {image_id} is not in the recycle bin.")
 
 
 def _hold(s: Session, claim: ScrubClaim) -> ImageRow:

@@ -67,6 +67,16 @@ class ImageSnapshot:
     members: list[Member] = field(default_factory=list)
 
 
+@dataclass
+class BinnedImage:
+    """An image in the recycle bin: deleted for everyone else, restorable by its owner until expires_at."""
+
+    image: Image
+    deleted_at: datetime
+    expires_at: datetime
+    former_status: str  # what a restore brings back
+
+
 @dataclass(frozen=True)
 class Comparison:
     """A filter value with its operator: eq, neq, gt, gte, lt, lte or in."""
@@ -90,6 +100,9 @@ class ImageQuery:
     size_min: int | None = None
     size_max: int | None = None
     os_hidden: bool | None = False
+    # Deprecation states wanted (active, deprecated, obsolete), as they are at `now`; None: any.
+    deprecation: tuple[str, ...] | None = None
+    now: datetime | None = None
     sort: list[tuple[str, str]] = field(default_factory=lambda: [("created_at", "desc")])
     limit: int = 25
     marker: str | None = None
@@ -155,6 +168,10 @@ class ProjectUsage:
     image_size_total: int  # bytes stored plus bytes reserved by uploads in progress
     image_stage_total: int
     image_count_uploading: int
+    # The recycle bin's share: its images (not in image_count_total) and the bytes their data still holds
+    # (already in image_size_total: binned data counts until it is gone).
+    image_count_binned: int = 0
+    image_size_binned: int = 0
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from glimpse.auth.context import RequestContext
-from glimpse.domain import audit
+from glimpse.domain import audit, deprecation
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.audit_entries import IMAGE
 from glimpse.domain.entities import Image, Location, StoredData
@@ -189,6 +189,8 @@ class ImageData:
         image = self.access.load(ctx, image_id, "download_image")
         if image.status == "deactivated" and not ctx.is_admin:
             raise Forbidden("The requested image has been deactivated. Image data download is forbidden.")
+        if not ctx.is_admin:
+            deprecation.check_download(image, deprecation.utcnow())
         if not image.has_data or image.size is None:
             return Download(image, iter(()), 0, 0)
         start, length = resolve_range(byte_range, image.size)

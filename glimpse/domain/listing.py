@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from glimpse.auth.context import RequestContext
+from glimpse.domain import deprecation
 from glimpse.domain.entities import Comparison, ImageQuery
 from glimpse.domain.image import STATUSES, VISIBILITIES
 from glimpse.domain.inputs import check_text, parse_count
@@ -22,7 +23,7 @@ MEMBER_STATUSES = ("pending", "accepted", "rejected", "all")
 MAX_FILTERS = 50  # property and tag filters together: each is one more EXISTS in the query
 # Parameters that are not property filters.
 CONTROL = {"limit", "marker", "sort", "sort_key", "sort_dir", "tag", "size_min", "size_max", "visibility",
-           "member_status", "protected", "os_hidden", "changes-since"}  # fmt: skip
+           "member_status", "protected", "os_hidden", "changes-since", deprecation.STATUS}  # fmt: skip
 
 
 def _one(params: Mapping[str, Sequence[str]], key: str) -> str | None:
@@ -143,6 +144,9 @@ def parse_query(
         q.columns["protected"] = Comparison("eq", _bool(protected, "protected"))
     hidden = _one(params, "os_hidden")
     q.os_hidden = _bool(hidden, "os_hidden") if hidden is not None else False
+    wanted_states = _one(params, deprecation.STATUS)
+    if wanted_states is not None:
+        q.deprecation, q.now = deprecation.parse_filter(wanted_states), deprecation.utcnow()
     q.tags = [check_text(tag, "A tag filter") for tag in params.get("tag", [])]
     filters = len(q.tags) + sum(1 for key, values in params.items() if values and key not in CONTROL)
     if filters > MAX_FILTERS:

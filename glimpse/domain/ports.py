@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from glimpse.domain.entities import (
+    BinnedImage,
     CachedImage,
     CacheExpectation,
     Fence,
@@ -51,6 +52,10 @@ class ImageRepository(Protocol):
 
     def list(self, q: ImageQuery) -> builtins.list[Image]: ...
 
+    def property_values(self, q: ImageQuery, name: str, after: str | None, limit: int) -> builtins.list[str]:
+        """The distinct values of one property among the images the query finds, in order, after `after`."""
+        ...
+
     def add(self, image: Image, max_images: int | None = None) -> Image:
         """Insert the image; with max_images, only while its project owns fewer images than that."""
         ...
@@ -85,12 +90,15 @@ class ImageRepository(Protocol):
         delayed: the copy stays, pending_delete, for the scrubber."""
         ...
 
-    def delete(self, image_id: str, revision: int | None = None, delayed: bool = False) -> builtins.list[Location]:
+    def delete(
+        self, image_id: str, revision: int | None = None, delayed: bool = False, keep_for: timedelta | None = None
+    ) -> builtins.list[Location]:
         """Mark the image deleted (its id stays reserved) and hand back the locations to purge.
 
         A compare-and-swap: only an unprotected image (Forbidden otherwise) and, given the revision the
         caller read, only if nobody changed it since (Conflict): a racing protected=true always wins.
-        delayed: a non-queued image goes to pending_delete with its data kept for the scrubber."""
+        delayed: a non-queued image goes to pending_delete with its data kept for the scrubber.
+        keep_for: the recycle bin keeps any image (record, members, tags, properties, data) that long."""
         ...
 
     def begin_upload(
@@ -384,7 +392,6 @@ class CertificateSource(Protocol):
     def certificate(self, cert_id: str, auth_token: str | None, project_id: str | None) -> ManagedCertificate: ...
 
 
-
 class CacheWriter(Protocol):
     """One image being written into the cache; only a complete copy matching its expectation is published."""
 
@@ -490,9 +497,41 @@ class ScrubQueue(Protocol):
         ...
 
     def restore(
-        self, image_id: str, stale_after: timedelta, check: Callable[[builtins.list[Location]], None]
-    ) -> None:
-        """pending_delete -> active, or NotFound / Conflict saying why not; check(copies) may refuse too."""
+        self,
+        image_id: str,
+        stale_after: timedelta,
+        check: Callable[[builtins.list[Location]], None],
+        *,
+        from_bin: bool = False,
+        max_images: int | None = None,
+    ) -> str:
+        """pending_delete -> the status it had (active when unknown), or NotFound / Conflict saying why not;
+        check(copies) may refuse too. from_bin: only an image still in the recycle bin (NotFound otherwise);
+        max_images: only while its owner has fewer images (TooLarge otherwise). Returns the status restored."""
+        ...
+
+    def expire(self, image_id: str) -> None:
+        """The binned image leaves the bin now (its data is due for the scrubber); NotFound when not in the bin."""
+        ...
+
+
+class RecycleBinRepository(Protocol):
+    """The images in the recycle bin and the retention periods administrators set per project."""
+
+    def retention(self, project_id: str) -> int | None:
+        """The project's own period in seconds, None when it follows the default."""
+        ...
+
+    def all_retention(self) -> dict[str, int]: ...
+
+    def set_retention(self, project_id: str, seconds: int | None) -> None: ...
+
+    def binned(self, owner: str | None, limit: int, marker: str | None = None) -> builtins.list[BinnedImage]:
+        """Images in the bin now (not expired), newest deletion first; owner None: every project's."""
+        ...
+
+    def binned_image(self, image_id: str) -> BinnedImage:
+        """One image in the bin now; NotFound otherwise."""
         ...
 
 

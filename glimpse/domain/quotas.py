@@ -147,7 +147,11 @@ class QuotaService:
             raise BadRequest("A project is needed to report usage.")
         self.policy.enforce(ctx, "get_project_quota", {"project_id": project})
         limits, used = self.effective(project), self.repo.usage(project)
-        return {name: _entry(name, getattr(limits, name), getattr(used, name)) for name in LIMIT_NAMES}
+        found = {name: _entry(name, getattr(limits, name), getattr(used, name)) for name in LIMIT_NAMES}
+        # Beside Glance's keys, the recycle bin's share (clients print only limit and usage).
+        found["image_count_total"]["binned"] = used.image_count_binned
+        found["image_size_total"]["binned"] = _in_mib("image_size_total", used.image_size_binned)
+        return found
 
     def list(self, ctx: RequestContext) -> dict[str, dict[str, int | None]]:
         self.policy.enforce(ctx, "set_project_quota", {"project_id": ctx.project_id})

@@ -64,8 +64,9 @@ class Scrubber:
                 list(pool.map(lambda image_id: None if stop.is_set() else self._scrub(image_id, report), due))
         return report
 
-    def restore(self, image_id: str) -> None:
-        """Back to active, only when every copy of its data is still in its store."""
+    def restore(self, image_id: str, *, from_bin: bool = False, max_images: int | None = None) -> str:
+        """Back to the status it had (active for delayed delete), only when every copy of its data is still in its
+        store; from_bin and max_images as ScrubQueue.restore has them. Returns the status restored."""
 
         def check(copies: list[Location]) -> None:
             for location in copies:
@@ -81,7 +82,15 @@ class Scrubber:
                         f"checked now ({exc.message})."
                     ) from None
 
-        self.queue.restore(image_id, self.timing.stale_after, check)
+        return self.queue.restore(image_id, self.timing.stale_after, check, from_bin=from_bin, max_images=max_images)
+
+    def purge(self, image_id: str) -> bool:
+        """A binned image leaves the bin for good now, and its data is removed at once; False when that data
+        waits for the next scrub (a store failed, or another scrubber is removing it). NotFound when not in the bin."""
+        self.queue.expire(image_id)
+        report = ScrubReport()
+        self._scrub(image_id, report)
+        return image_id in report.deleted
 
     def _scrub(self, image_id: str, report: ScrubReport) -> None:
         claim = self.queue.claim(image_id, self.name, self.timing.stale_after)

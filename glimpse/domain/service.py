@@ -11,11 +11,12 @@ import contextlib
 import copy
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from glimpse.auth.context import RequestContext
-from glimpse.domain import audit, listing, patch
+from glimpse.domain import audit, deprecation, listing, patch
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.audit_entries import IMAGE, TAG
 from glimpse.domain.authorization import Authorizer, image_target, new_image_target
@@ -72,11 +73,14 @@ class ImageService:
         protections: PropertyProtections = UNPROTECTED,
         delayed_delete: bool = False,
         events: Events | None = None,
+        retention: Callable[[str | None], timedelta | None] | None = None,
     ) -> None:
         """staging: where glance-direct data waits; an image deleted while staged loses its staged file.
         protections: the operator's property protections; every image this service returns to a caller
         is shown without the properties the caller may not read.
-        delayed_delete: a deleted image's data stays (pending_delete) for the scrubber."""
+        delayed_delete: a deleted image's data stays (pending_delete) for the scrubber.
+        retention: how long the recycle bin keeps a deleted image of that owner (None: not at all)."""
+        self.retention = retention or (lambda owner: None)
         self.events = events or Events()
         self.staging = staging
         self.protections = protections
@@ -93,7 +97,11 @@ class ImageService:
 
     # --- reading ---------------------------------------------------------------------------------
     def get(self, ctx: RequestContext, image_id: str) -> Image:
-        return self.protections.shown(ctx, self.access.load(ctx, image_id))
+        return self._shown(ctx, self.access.load(ctx, image_id))
+
+    def _shown(self, ctx: RequestContext, image: Image) -> Image:
+        """An image as this caller sees it: without what it may not read, with its deprecation state as of now."""
+        return deprecation.shown(self.protections.shown(ctx, image), deprecation.utcnow())
 
     def list(self, ctx: RequestContext, params: Mapping[str, Sequence[str]]) -> tuple[list[Image], bool]:
         """A page of images and whether another page follows."""
@@ -111,7 +119,8 @@ class ImageService:
         wanted = query.limit
         query.limit = wanted + 1
         images = self.repo.list(query)
-        return self.protections.shown_all(ctx, images[:wanted]), len(images) > wanted
+        shown, now = self.protections.shown_all(ctx, images[:wanted]), deprecation.utcnow()
+        return [deprecation.shown(image, now) for image in shown], len(images) > wanted
 
     def property_permissions(self, ctx: RequestContext, names: Iterable[str]) -> dict[str, dict[str, bool]]:
         """What the caller may do (create, read, update, delete) with each named extra property."""
@@ -147,7 +156,7 @@ class ImageService:
         with audit.image_change(ctx, "image.create", None, image):
             added = self.repo.add(image, max_images=max_images)
         self.events.image("image.create", added)
-        return self.protections.shown(ctx, added)
+        return self._shown(ctx, added)
 
     def update(self, ctx: RequestContext, image_id: str, body: Any, media_type: str) -> Image:
         changes = patch.parse_changes(body, media_type)
@@ -156,6 +165,9 @@ class ImageService:
         # The caller changes what it can see; what it cannot is kept as it is (an add may create it anew).
         hidden = self.protections.hidden(ctx, image.properties)
         shown = {k: v for k, v in self._document(image).items() if k not in hidden}
+        current = deprecation.state(image.properties, deprecation.utcnow())
+        if current is not None:  # the caller patches the image it saw, computed state included
+            shown[deprecation.STATUS] = current
 
         def guard(name: str, op: str) -> None:
             self.protections.require(ctx, name, op)
@@ -169,7 +181,7 @@ class ImageService:
         with audit.image_change(ctx, "image.update", before, image):
             saved = self.repo.save(image)
         self.events.image("image.update", saved)
-        return self.protections.shown(ctx, saved)
+        return self._shown(ctx, saved)
 
     @staticmethod
     def _document(image: Image) -> dict[str, Any]:
@@ -189,6 +201,9 @@ class ImageService:
             raise Forbidden("Owner can't be updated by non admin.")
         # A null extra property (kernel_id and ramdisk_id may be null) is no property at all.
         properties = {k: v for k, v in doc.items() if k not in BASE_PROPERTIES and k != "id" and v is not None}
+        properties = deprecation.normalized(
+            image.id, image.properties, properties, deprecation.utcnow(), lambda other: self.access.load(ctx, other)
+        )
         tags = doc.get("tags") or []
         if not _within(len(properties), self.limits.image_property_quota):
             raise TooLarge(f"Maximum number of properties exceeded (limit {self.limits.image_property_quota}).")
@@ -213,17 +228,18 @@ class ImageService:
         image.properties = properties
 
     def delete(self, ctx: RequestContext, image_id: str) -> None:
-        image, purged = self._delete_current(ctx, image_id)
+        image, purged, binned = self._delete_current(ctx, image_id)
         for location in purged:
             purge(self.stores, location)
-        # Glance: pending_delete when delayed delete keeps the data, deleted when there was none to keep.
-        kept = self.delayed_delete and image.status != "queued"
+        # Glance: pending_delete when delayed delete keeps the data, deleted when there was none to keep; the
+        # recycle bin keeps every image, queued ones too.
+        kept = binned or (self.delayed_delete and image.status != "queued")
         self.events.image_deleted(image, status="pending_delete" if kept else "deleted")
         if self.staging is not None:  # staged (or being staged): nothing will import it now
             self.staging.delete(self.staging.url_for(image_id))
         self._data.forget_cached(image_id)
 
-    def _delete_current(self, ctx: RequestContext, image_id: str) -> tuple[Image, builtins.list[Location]]:
+    def _delete_current(self, ctx: RequestContext, image_id: str) -> tuple[Image, builtins.list[Location], bool]:
         """Delete the image as it is now: checked, then deleted only if unchanged since (a compare-and-swap).
 
         A change in between (typically an upload the client just cancelled going back to queued) is not the caller's
@@ -237,9 +253,13 @@ class ImageService:
             status = "pending_delete" if self.delayed_delete and image.status != "queued" else "deleted"
             try:
                 # Refused when protected or changed meanwhile; the quota reservation goes in the same transaction.
+                keep_for = self.retention(image.owner)
                 gone: dict[str, list[Any]] = {"status": [image.status, status], "name": [image.name, None]}
                 with audit.change(ctx, "image.delete", IMAGE, image_id, image.owner, **gone):
-                    return image, self.repo.delete(image_id, image.revision, delayed=self.delayed_delete)
+                    removed = self.repo.delete(
+                        image_id, image.revision, delayed=self.delayed_delete, keep_for=keep_for
+                    )
+                return image, removed, keep_for is not None
             except Conflict:
                 if attempt == DELETE_ATTEMPTS:
                     raise

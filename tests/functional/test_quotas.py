@@ -32,7 +32,7 @@ def test_project_quotas_through_api(server: GlimpseServer) -> None:
     assert httpx.put(f"{server.url}/v2/quotas/{project}", json=limits, headers=_as(project)).status_code == 403
     set_quota = httpx.put(f"{server.url}/v2/quotas/{project}", json=limits)
     assert set_quota.status_code == 200, set_quota.text
-    assert set_quota.json()["usage"]["image_size_total"] == {"limit": 1, "usage": 0}
+    assert set_quota.json()["usage"]["image_size_total"] == {"limit": 1, "usage": 0, "binned": 0}
 
     ids = [_new(server, project).json()["id"] for _ in range(3)]
     over = _new(server, project)
@@ -58,7 +58,7 @@ def test_project_quotas_through_api(server: GlimpseServer) -> None:
     assert announced.status_code == 413
 
     usage = httpx.get(f"{server.url}/v2/info/usage", headers=_as(project)).json()["usage"]
-    assert usage["image_count_total"] == {"limit": 3, "usage": 3}
+    assert usage["image_count_total"] == {"limit": 3, "usage": 3, "binned": 0}
     assert usage["image_size_total"]["limit"] == 1
     assert usage["image_count_uploading"] == {"limit": 1, "usage": 0}
     listed = httpx.get(f"{server.url}/v2/quotas").json()["quotas"]
@@ -122,7 +122,7 @@ def test_uploads_racing_on_two_processes_never_pass_the_quota(tmp_path: Path) ->
             assert sorted(results.values()).count(204) == 1, results  # 4 x 6 MiB against 10 MiB: one fits
             assert sorted(results.values()).count(413) == 3, results
             usage = httpx.get(f"{nodes[1].url}/v2/info/usage", headers=_as(project)).json()["usage"]
-            assert usage["image_size_total"] == {"limit": 10, "usage": 6}
+            assert usage["image_size_total"] == {"limit": 10, "usage": 6, "binned": 0}
             statuses = [httpx.get(f"{nodes[1].url}/v2/images/{i}", headers=_as(project)).json()["status"] for i in ids]
             assert sorted(statuses) == ["active", "queued", "queued", "queued"]
             assert len(list((tmp_path / "images").iterdir())) == 1  # no partial data left behind

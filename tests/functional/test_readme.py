@@ -73,6 +73,10 @@ NOT_RUN = {
         "needs images deleted under delayed_delete; test_scrub.py runs glimpse scrub once, racing, killed and"
         " with --restore against a real server"
     ),
+    "curl -X PUT -H 'Content-Type: application/json' -d '{\"retention_period\": 86400}'": (
+        "needs images in a recycle bin (IMAGE_ID); test_lifecycle.py runs these endpoints and glimpse bin list,"
+        " restore and retention against real servers"
+    ),
     "glimpse db backup /backups/": (
         "a deployment's path; test_backup.py runs db backup during writes, db restore and store verify"
     ),

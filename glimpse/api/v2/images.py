@@ -17,7 +17,8 @@ from glimpse.domain.entities import Image
 from glimpse.domain.patch import MEDIA_TYPES
 
 
-def _view(request: Request, image: Image) -> dict[str, Any]:
+def image_document(request: Request, image: Image) -> dict[str, Any]:
+    """An image as GET /v2/images/{id} shows it (the recycle bin and families show theirs the same way)."""
     s = deps.settings(request)
     service = deps.images(request)
     stores = service.store_ids(image) if service.stores.multi else None
@@ -34,7 +35,7 @@ async def create(request: Request) -> Response:
     registry = deps.images(request).stores
     if registry.multi:
         headers["OpenStack-image-store-ids"] = ",".join(registry.writable_ids())
-    return JSONResponse(_view(request, image), status_code=201, headers=headers)
+    return JSONResponse(image_document(request, image), status_code=201, headers=headers)
 
 
 async def index(request: Request) -> Response:
@@ -42,7 +43,7 @@ async def index(request: Request) -> Response:
     found, more = await run_in_threadpool(deps.images(request).list, deps.context(request), params)
     query = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
     body: dict[str, Any] = {
-        "images": [_view(request, image) for image in found],
+        "images": [image_document(request, image) for image in found],
         "first": "/v2/images" + (f"?{urlencode(query)}" if query else ""),
         "schema": "/v2/schemas/images",
     }
@@ -53,7 +54,7 @@ async def index(request: Request) -> Response:
 
 async def show(request: Request) -> Response:
     image = await run_in_threadpool(deps.images(request).get, deps.context(request), request.path_params["image_id"])
-    return JSONResponse(_view(request, image))
+    return JSONResponse(image_document(request, image))
 
 
 async def update(request: Request) -> Response:
@@ -69,7 +70,7 @@ async def update(request: Request) -> Response:
     image = await run_in_threadpool(
         deps.images(request).update, deps.context(request), request.path_params["image_id"], body, media
     )
-    return JSONResponse(_view(request, image))
+    return JSONResponse(image_document(request, image))
 
 
 async def delete(request: Request) -> Response:

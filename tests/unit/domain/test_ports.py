@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from glimpse.db.quotas import QuotaRepository
+from glimpse.db.recycle_bin import RecycleBinRepository
 from glimpse.db.repositories import ImageRepository
+from glimpse.db.scrub_queue import ScrubQueue
 from glimpse.db.tasks import TaskRepository
 from glimpse.domain import ports
 from glimpse.sources.key_manager import CastellanCertificates
@@ -25,6 +27,8 @@ IMPLEMENTATIONS: list[tuple[type[Any], type[Any]]] = [
     (ports.ImageRepository, ImageRepository),
     (ports.TaskRepository, TaskRepository),
     (ports.QuotaRepository, QuotaRepository),
+    (ports.RecycleBinRepository, RecycleBinRepository),
+    (ports.ScrubQueue, ScrubQueue),
     (ports.StoreRegistry, StoreRegistry),
     (ports.StagingArea, FilesystemStore),
     *((ports.Store, driver) for driver in (FilesystemStore, HttpStore, S3Store, SwiftStore, RbdStore)),
