@@ -17,7 +17,7 @@ import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from glimpse.errors import BadRequest
@@ -136,13 +136,18 @@ class DigestCheck:
             hasher.update(chunk)
 
     def checked(self, chunks: Iterable[bytes]) -> Iterable[bytes]:
-        """The same chunks, each one hashed as it passes."""
-        if not self._hashers:
-            yield from chunks
-            return
+        """The same chunks, each one hashed as it passes (the very iterable when nothing needs hashing)."""
+        return self._hashing(chunks) if self._hashers else chunks
+
+    def _hashing(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
         for chunk in chunks:
             self.update(chunk)
             yield chunk
+
+    def verify_stored(self, hash_algo: str, hash_value: str | None) -> None:
+        """verify, reusing the multihash (Glance's os_hash_algo/os_hash_value) the store computed."""
+        algorithm = _FROM_OS_HASH_ALGO.get(hash_algo)
+        self.verify({algorithm: hash_value} if algorithm and hash_value and algorithm in self.skip else None)
 
     def verify(self, known: dict[str, str] | None = None) -> None:
         """DigestMismatch naming the first declared digest the data does not have.
@@ -161,6 +166,13 @@ class DigestCheck:
                     f"(declared {format_digest(digest.algorithm, digest.value)}, "
                     f"received {format_digest(digest.algorithm, bytes.fromhex(computed))})."
                 )
+
+
+def digest_check(declared: Iterable[Digest], hash_algo: str) -> DigestCheck:
+    """A check of the declared digests for an upload whose store hashes with `hash_algo` (Glance's
+    hashing_algorithm): that algorithm's digest is taken from the store's result, not computed twice."""
+    reused = _FROM_OS_HASH_ALGO.get(hash_algo)
+    return DigestCheck(list(declared), frozenset({reused}) if reused else frozenset())
 
 
 # RFC 8941 structured-field dictionaries. Values of skipped algorithms may be of any type, so the whole grammar is

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from glimpse.auth.context import RequestContext
 from glimpse.domain.access import ImageAccess
+from glimpse.domain.digests import Digest, DigestCheck, digest_check
 from glimpse.domain.entities import Image, Location, StoredData
 from glimpse.domain.image_cache import expectation, teed
 from glimpse.domain.image_locations import purge
@@ -74,7 +75,9 @@ class ImageData:
         chunks: Iterable[bytes],
         expected_size: int | None = None,
         store_name: str | None = None,
+        declared: Sequence[Digest] = (),
     ) -> Image:
+        """declared: the client's Content-Digest/Repr-Digest (RFC 9530); data that does not match is not kept."""
         image = self.access.load(ctx, image_id, "upload_image")
         if image.status != "queued":
             raise Conflict(f"Image status transition from {image.status} to saving is not allowed")
@@ -87,10 +90,11 @@ class ImageData:
         # A signed image's certificate is fetched before any byte is taken: an unknown one refuses the upload at once.
         verifier = self.signatures.verifier(image, ctx.auth_token, ctx.project_id)
         max_uploading = self.quotas.effective(image.owner).image_count_uploading if image.owner else None
+        check = digest_check(declared, self.limits.hashing_algorithm)
         claim = self.repo.begin_upload(image_id, image.owner, self.node, max_uploading)
         self._announce(dataclasses.replace(image, status="saving"), store.name)
         try:
-            beating = Heartbeat(chunks, self.upload_beat(image_id, claim), self.limits.heartbeat_every)
+            beating = Heartbeat(check.checked(chunks), self.upload_beat(image_id, claim), self.limits.heartbeat_every)
             metered = self.quotas.metered(image_id, image.owner, beating, expected_size)
             guard = FormatGuard(guarded(metered, verifier), image.disk_format, self.format_rules)
             stored = store.add(
@@ -100,6 +104,7 @@ class ImageData:
                 expected_size=expected_size,
                 hash_algo=self.limits.hashing_algorithm,
             )
+            verified(check, stored, store)
         except BaseException as exc:
             self._failed(image_id, exc)
             self._back_to_queued(image_id, claim)
@@ -294,6 +299,15 @@ class ImageData:
             if not store.read_only:
                 store.recover(self.node)
         return recovered
+
+
+def verified(check: DigestCheck, stored: StoredData, store: Store) -> None:
+    """The data just written matches what the client declared, else it is removed (DigestMismatch)."""
+    try:
+        check.verify_stored(stored.hash_algo, stored.hash_value)
+    except BaseException:
+        store.delete(stored.url)  # this upload's own data, not yet published: nothing else refers to it
+        raise
 
 
 def resolve_range(byte_range: tuple[int | None, int | None] | None, size: int) -> tuple[int, int]:

@@ -384,7 +384,6 @@ class CertificateSource(Protocol):
     def certificate(self, cert_id: str, auth_token: str | None, project_id: str | None) -> ManagedCertificate: ...
 
 
-
 class CacheWriter(Protocol):
     """One image being written into the cache; only a complete copy matching its expectation is published."""
 
@@ -489,9 +488,7 @@ class ScrubQueue(Protocol):
         """Give the image back for the next run."""
         ...
 
-    def restore(
-        self, image_id: str, stale_after: timedelta, check: Callable[[builtins.list[Location]], None]
-    ) -> None:
+    def restore(self, image_id: str, stale_after: timedelta, check: Callable[[builtins.list[Location]], None]) -> None:
         """pending_delete -> active, or NotFound / Conflict saying why not; check(copies) may refuse too."""
         ...
 
