@@ -36,6 +36,10 @@ async def upload(request: Request) -> Response:
     if media and media != "application/octet-stream":
         raise UnsupportedMediaType(f"Unsupported Content-Type {media}: image data must be application/octet-stream.")
     declared = declared_digests(request)
+    size = expected_size(request)
+    if size is None and digests.declared_hexdigest(declared, "sha-512") and "content-length" in request.headers:
+        # A client declaring the data's sha-512 declares its size with Content-Length: enough to find a twin.
+        size = parse_count(request.headers["content-length"], "The Content-Length header")
     reader = deps.transfers(request).reader(request.stream())
     try:
         await deps.transfers(request).run(
@@ -43,7 +47,7 @@ async def upload(request: Request) -> Response:
             deps.context(request),
             request.path_params["image_id"],
             reader,
-            expected_size(request),
+            size,
             request.headers.get("x-image-meta-store"),
             declared,
         )
