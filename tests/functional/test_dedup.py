@@ -245,3 +245,43 @@ def test_gc_takes_only_unreferenced_data(glimpse: GlimpseServer, api: httpx.Clie
     # The queued image can still be uploaded afterwards.
     response = api.put(f"/v2/images/{queued}/file", content=b"fresh", headers={**OCTETS, **who})
     assert response.status_code == 204
+
+
+def test_a_server_killed_during_a_no_write_upload_leaks_no_reference(tmp_path: Path) -> None:
+    server = GlimpseServer(tmp_path / "killed", extra_conf=CONF).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=120) as api:
+            data = os.urandom(2 * MIB)
+            who = project("killed")
+            first = upload(api, who, data)
+            folder = store_dir(api, first)
+            second = create(api, who)
+            halfway = threading.Event()
+
+            def endless() -> Iterator[bytes]:
+                yield data[:MIB]
+                halfway.set()
+                time.sleep(60)  # the server dies meanwhile
+                yield data[MIB:]
+
+            headers = {**OCTETS, **who, **repr_digest(data), "x-openstack-image-size": str(len(data))}
+
+            def send() -> None:
+                with pytest.raises(httpx.HTTPError):  # the server died under it
+                    api.put(f"/v2/images/{second}/file", content=endless(), headers=headers)
+
+            sender = threading.Thread(target=send)
+            sender.start()
+            assert halfway.wait(60)
+            time.sleep(1)
+            server.kill()
+            sender.join(120)
+        server.start()  # recovery puts the upload back to queued and lets its pin go
+        with httpx.Client(base_url=server.url, timeout=120) as api:
+            assert api.get(f"/v2/images/{second}", headers=who).json()["status"] == "queued"
+            assert api.get(f"/v2/images/{first}/file", headers=who).content == data
+            assert api.delete(f"/v2/images/{first}", headers=who).status_code == 204
+            assert not (folder / first).exists()  # the dead upload's reference did not keep the data
+            assert api.put(f"/v2/images/{second}/file", content=data, headers={**OCTETS, **who}).status_code == 204
+    finally:
+        server.stop()
