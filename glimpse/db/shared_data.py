@@ -53,7 +53,9 @@ def link(s: Session, key: DataKey, url: str, image_id: str, claim: str | None = 
     twin = _twin(key)
     for _ in range(2):
         if rowcount(s.execute(update(SharedDataRow).where(twin).values(refs=SharedDataRow.refs + 1))) == 1:
-            return str(s.scalar(select(SharedDataRow.url).where(twin)))
+            # A locking read: under MariaDB's repeatable read a plain one could miss a row another node committed
+            # after this transaction's first read, though the UPDATE above found it.
+            return str(s.scalars(select(SharedDataRow.url).where(twin).with_for_update()).one())
         try:
             with s.begin_nested():
                 s.add(
@@ -121,7 +123,7 @@ class SharedData:
             if rowcount(s.execute(bump)) != 1:
                 return None
             twin = _twin(key)
-            row = s.scalars(select(SharedDataRow).where(twin)).one()
+            row = s.scalars(select(SharedDataRow).where(twin).with_for_update()).one()
             s.add(SharedDataPinRow(image_id=image_id, claim=claim, data_id=row.id, created_at=utcnow()))
             return row.url
 
