@@ -45,9 +45,11 @@ from glimpse.db.recycle_bin import RecycleBinRepository
 from glimpse.db.repositories import ImageRepository
 from glimpse.db.retention import RetentionRecords
 from glimpse.db.session import make_sessionmaker
+from glimpse.db.shared_data import SharedData
 from glimpse.db.tasks import TaskRepository
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.audit import AuditService
+from glimpse.domain.dedup import Dedup
 from glimpse.domain.families import Families
 from glimpse.domain.image_cache import CacheService
 from glimpse.domain.image_data import ImageData
@@ -135,9 +137,10 @@ def build_services(
     cache_nodes = build_cache_nodes(settings.image_cache, sessions)
     node_cache = build_cache(settings.image_cache, cache_nodes)
     serve_from_cache = settings.image_cache is not None and settings.image_cache.serve_downloads
+    dedup = Dedup(SharedData(sessions), stores, settings.deduplicate_image_data, settings.hashing_algorithm)
     uploads = ImageData(
         repo, stores, limits, node, access, quotas, rules,
-        signatures=signatures, cache=node_cache, serve_from_cache=serve_from_cache, events=events,
+        signatures=signatures, cache=node_cache, serve_from_cache=serve_from_cache, events=events, dedup=dedup,
     )  # fmt: skip
     locations = ImageLocations(repo, stores, limits, access, settings.delayed_delete)
     recycle_bin = RecycleBin(
@@ -161,9 +164,9 @@ def build_services(
     scratch = import_scratch(settings, node)
     runner = ImportRunner(
         repo, stores, limits, quotas, uploads, rules, tasks, sources, scratch, node, timing,
-        signatures=signatures, events=events, meter=metrics,
+        signatures=signatures, events=events, meter=metrics, dedup=dedup,
     )  # fmt: skip
-    maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm)
+    maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm, dedup)
     catalog = MetadefService(MetadefRepository(sessions), policy, domain_rules.page_limits(settings))
     cache_service = CacheService(node_cache, repo, policy, uploads.cache_image, cache_nodes)
     audit = AuditService(AuditRecords(sessions), policy, settings.limit_param_default)

@@ -1,5 +1,5 @@
 """The `glimpse` command: serve, status, db sync|version|import-glance|backup|restore|purge, quota set|show|list,
-store migrate|verify|list, scrub, cache list|queue|delete|clear|prune|clean, audit list|purge,
+store migrate|verify|list|gc|usage, scrub, cache list|queue|delete|clear|prune|clean, audit list|purge,
 retention list|create|delete|run, webhook list|create|delete|deliver, bin list|restore|purge|retention,
 image latest|families|deprecate|obsolete|undeprecate."""
 

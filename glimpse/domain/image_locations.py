@@ -130,6 +130,6 @@ class ImageLocations:
                 ctx, "image.location.delete", LOCATION, image_id, image.owner,
                 location=[audit.location_value(location), None],
             ):  # fmt: skip
-                self.repo.remove_location(image_id, location.url, delayed=self.delayed_delete)
-            if not self.delayed_delete:
-                purge(self.stores, location)
+                unused = self.repo.remove_location(image_id, location.url, delayed=self.delayed_delete)
+            if unused:
+                purge(self.stores, location)  # nothing refers to the data any more
