@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/run.py --quick    # small sizes, a minute or two
     .venv/bin/python benchmarks/run.py --only metadata --postgresql postgresql://postgres@127.0.0.1/test
     .venv/bin/python benchmarks/run.py --only metrics   # requests/s with and without Prometheus metrics
+    .venv/bin/python benchmarks/run.py --only tus       # resumable uploads: resume overhead, parallel speed-up
 
 Nothing here asserts a time; the figures are for people to read.
 """
@@ -256,7 +257,7 @@ def bench_list_scale(counts: list[int], workdir: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes for a fast look")
-    parser.add_argument("--only", choices=["data", "memory", "metadata", "scale", "metrics"], action="append")
+    parser.add_argument("--only", choices=["data", "memory", "metadata", "scale", "metrics", "tus"], action="append")
     parser.add_argument("--postgresql", default="postgresql://postgres@127.0.0.1:5432/test",
                         help="admin URL of a PostgreSQL server for the metadata run ('' to skip)")  # fmt: skip
     parser.add_argument("--compare-glance", action="store_true",
@@ -270,7 +271,7 @@ def main() -> int:
     print(f"Glimpse benchmarks on {os.cpu_count()} cores ({'quick' if args.quick else 'full'} run)")
     with tempfile.TemporaryDirectory(dir=ROOT / "benchmarks") as tmp:
         workdir = Path(tmp)
-        if parts & {"data", "memory", "metadata"}:
+        if parts & {"data", "memory", "metadata", "tus"}:
             server = GlimpseServer(workdir / "sqlite")
             assert server.command("db", "sync").returncode == 0  # as in production: migrated before serving
             server.start()
@@ -281,6 +282,10 @@ def main() -> int:
                     bench_memory(server, memory_size)
                 if "metadata" in parts:
                     bench_metadata(server, "SQLite", requests)
+                if "tus" in parts:
+                    from benchmarks.tus_uploads import bench_tus
+
+                    bench_tus(sys.modules[__name__], server, size)
             finally:
                 server.stop()
             if "metadata" in parts and args.postgresql:

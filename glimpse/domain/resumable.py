@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -36,6 +37,8 @@ from glimpse.tus import Checksum, ChecksumMismatch, Concat
 log = logging.getLogger(__name__)
 
 WHOLE, PARTIAL, FINAL = "whole", "partial", "final"
+# A partial upload created while another one takes the image out of queued waits this long for it to be recorded.
+JOIN_ATTEMPTS, JOIN_WAIT = 40, 0.05
 
 
 @dataclass(frozen=True)
@@ -139,15 +142,15 @@ class ResumableUploads:
         if not image.disk_format or not image.container_format:
             raise BadRequest("Properties disk_format, container_format must be set prior to saving data.")
         kind = WHOLE if concat is None else FINAL if concat.final else PARTIAL
-        existing = self.uploads.of_image(image_id) if image.status == "saving" else []
         if kind == FINAL:
+            existing = self.uploads.of_image(image_id) if image.status == "saving" else []
             return self._create_final(ctx, image, concat.parts if concat else (), existing, metadata)
         assert length is not None
         if length > self.limits.image_size_cap:
             raise TooLarge(f"Image size {length} exceeds the allowed {self.limits.image_size_cap} bytes.")
         store = self.stores.writable(store_name)
         pieces = pieces_of(store)
-        claim = self._image_claim(ctx, image, kind, existing, store.name)
+        claim, existing, began = self._image_claim(ctx, image, kind, store.name)
         upload_id = str(uuid.uuid4())
         try:
             # Every partial upload of the image holds its own bytes: the reservation is their sum.
@@ -168,7 +171,7 @@ class ResumableUploads:
             )
             self.uploads.add(upload)
         except BaseException as exc:
-            if not existing:  # this request took the image out of queued: it gives it back
+            if began:  # this request took the image out of queued: it gives it back
                 self.data.give_back(image_id, claim, exc)
             raise
         if length == 0:  # nothing will come: the image is complete now
@@ -176,18 +179,32 @@ class ResumableUploads:
         return upload
 
     def _image_claim(
-        self, ctx: RequestContext, image: Image, kind: str, existing: Sequence[ResumableUpload], store_name: str
-    ) -> str:
-        """The image's upload claim: a new one from queued, or the one the other partial uploads share."""
-        if image.status == "queued":
-            return self.data.begin(ctx, image, store_name)
-        if kind == PARTIAL and existing and all(u.kind == PARTIAL and u.store == store_name for u in existing):
-            return existing[0].image_claim
-        if existing:
-            raise Conflict(
-                f"Image {image.id} already has an upload in progress: resume it (HEAD, PATCH) or end it (DELETE)."
-            )
-        raise Conflict(f"Image status transition from {image.status} to saving is not allowed")
+        self, ctx: RequestContext, image: Image, kind: str, store_name: str
+    ) -> tuple[str, list[ResumableUpload], bool]:
+        """The image's upload claim, the uploads already sharing it, and whether this request took it: a new claim
+        from queued, or the one the other partial uploads share (partial uploads of one image are created in
+        parallel: the first takes the image out of queued, the others join it once its upload is recorded)."""
+        for _ in range(JOIN_ATTEMPTS):
+            if image.status == "queued":
+                try:
+                    return self.data.begin(ctx, image, store_name), [], True
+                except Conflict:
+                    if kind != PARTIAL:
+                        raise
+            else:
+                existing = self.uploads.of_image(image.id)
+                if kind == PARTIAL and existing and all(u.kind == PARTIAL and u.store == store_name for u in existing):
+                    return existing[0].image_claim, existing, False
+                if existing:
+                    raise Conflict(
+                        f"Image {image.id} already has an upload in progress: resume it (HEAD, PATCH) or end it "
+                        "(DELETE)."
+                    )
+                if kind != PARTIAL:
+                    raise Conflict(f"Image status transition from {image.status} to saving is not allowed")
+            time.sleep(JOIN_WAIT)
+            image = self.access.load(ctx, image.id, "upload_image")
+        raise Conflict(f"Image {image.id} is being uploaded otherwise (PUT or staging): it takes no tus upload now.")
 
     def _create_final(
         self,

@@ -292,7 +292,8 @@ def test_racing_patches_one_wins_the_other_is_409(glimpse: GlimpseServer) -> Non
 def test_concatenation_of_three_partial_uploads_sent_in_parallel(glimpse: GlimpseServer) -> None:
     image_id = new_image(glimpse)
     parts = [os.urandom(n) for n in (3 * MIB, 2 * MIB + 5, 1000)]
-    urls = [created(glimpse, image_id, len(p), **{"Upload-Concat": "partial"}) for p in parts]
+    with ThreadPoolExecutor(3) as pool:  # created at once: one takes the image out of queued, the others join it
+        urls = list(pool.map(lambda p: created(glimpse, image_id, len(p), **{"Upload-Concat": "partial"}), parts))
     assert httpx.head(urls[0], headers=TUS).headers["upload-concat"] == "partial"
     with ThreadPoolExecutor(3) as pool:
         statuses = list(pool.map(lambda pair: send(pair[0], 0, pair[1]).status_code, zip(urls, parts, strict=True)))
