@@ -321,3 +321,30 @@ def test_a_qcow2_with_a_backing_file_is_refused_at_the_end(glimpse: GlimpseServe
     assert shown["status"] == "queued"
     assert shown["checksum"] is None
     assert not list((glimpse.data_dir / "images").glob(f"{image_id}*"))
+
+
+def _repr_digest(data: bytes) -> str:
+    return f"sha-256=:{base64.b64encode(hashlib.sha256(data).digest()).decode()}:"
+
+
+def test_repr_digest_on_the_post_or_the_last_patch_is_honoured(glimpse: GlimpseServer) -> None:
+    data = os.urandom(300_000)
+    lying = new_image(glimpse)
+    url = created(glimpse, lying, len(data), **{"Repr-Digest": _repr_digest(b"other data")})
+    assert send(url, 0, data[:1000]).status_code == 204
+    refused = send(url, 1000, data[1000:])
+    assert refused.status_code == 400
+    assert "Repr-Digest" in refused.text
+    assert image(glimpse, lying)["status"] == "queued"
+    assert not list((glimpse.data_dir / "images").glob(f"{lying}*"))
+
+    honest = new_image(glimpse)
+    url = created(glimpse, honest, len(data))
+    assert send(url, 0, data[:1000]).status_code == 204
+    wrong = send(url, 1000, data[1000:], **{"Repr-Digest": _repr_digest(data[:-1])})
+    assert wrong.status_code == 400
+    assert image(glimpse, honest)["status"] == "queued"
+    url = created(glimpse, honest, len(data), **{"Repr-Digest": _repr_digest(data)})
+    assert send(url, 0, data, **{"Repr-Digest": _repr_digest(data)}).status_code == 204
+    published_as(glimpse, honest, data)
+    assert create(glimpse, new_image(glimpse), 10, **{"Repr-Digest": "sha-256=not-bytes"}).status_code == 400

@@ -31,6 +31,11 @@ def upload_url(request: Request, image_id: str, upload_id: str) -> str:
     return f"{str(request.base_url).rstrip('/')}/v2/images/{image_id}/uploads/{upload_id}"
 
 
+def repr_digest(request: Request) -> str:
+    """The Repr-Digest field (RFC 9530) of the whole image, its lines joined, as the client sent it."""
+    return ", ".join(request.headers.getlist("repr-digest"))
+
+
 def state(upload: ResumableUpload) -> tus.UploadState:
     return tus.UploadState(
         upload_id=upload.id,
@@ -80,6 +85,7 @@ async def create(request: Request) -> Response:
         creation.concat,
         creation.metadata,
         request.headers.get("x-image-meta-store"),
+        repr_digest(request),
     )
     headers = {
         **tus.common_headers(),
@@ -122,6 +128,7 @@ async def patch(request: Request) -> Response:
         chunk.offset,
         chunk.checksum,
         transfers.reader(_until_disconnect(request.stream())),
+        repr_digest(request),
     )
     return Response(status_code=204, headers=tus.progress_headers(state(upload)))
 
