@@ -245,3 +245,104 @@ def test_gc_takes_only_unreferenced_data(glimpse: GlimpseServer, api: httpx.Clie
     # The queued image can still be uploaded afterwards.
     response = api.put(f"/v2/images/{queued}/file", content=b"fresh", headers={**OCTETS, **who})
     assert response.status_code == 204
+
+
+def test_a_server_killed_during_a_no_write_upload_leaks_no_reference(tmp_path: Path) -> None:
+    server = GlimpseServer(tmp_path / "killed", extra_conf=CONF).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=120) as api:
+            data = os.urandom(2 * MIB)
+            who = project("killed")
+            first = upload(api, who, data)
+            folder = store_dir(api, first)
+            second = create(api, who)
+            halfway = threading.Event()
+
+            def endless() -> Iterator[bytes]:
+                yield data[:MIB]
+                halfway.set()
+                time.sleep(60)  # the server dies meanwhile
+                yield data[MIB:]
+
+            headers = {**OCTETS, **who, **repr_digest(data), "x-openstack-image-size": str(len(data))}
+
+            def send() -> None:
+                with pytest.raises(httpx.HTTPError):  # the server died under it
+                    api.put(f"/v2/images/{second}/file", content=endless(), headers=headers)
+
+            sender = threading.Thread(target=send)
+            sender.start()
+            assert halfway.wait(60)
+            time.sleep(1)
+            server.kill()
+            sender.join(120)
+        server.start()  # recovery puts the upload back to queued and lets its pin go
+        with httpx.Client(base_url=server.url, timeout=120) as api:
+            assert api.get(f"/v2/images/{second}", headers=who).json()["status"] == "queued"
+            assert api.get(f"/v2/images/{first}/file", headers=who).content == data
+            assert api.delete(f"/v2/images/{first}", headers=who).status_code == 204
+            assert not (folder / first).exists()  # the dead upload's reference did not keep the data
+            assert api.put(f"/v2/images/{second}/file", content=data, headers={**OCTETS, **who}).status_code == 204
+    finally:
+        server.stop()
+
+
+def test_copies_store_deletes_and_migration_share_per_store(tmp_path: Path) -> None:
+    conf = (
+        "show_image_direct_url = true\nenabled_backends = one:file, two:file\n"
+        "[glance_store]\ndefault_backend = one\n"
+        f"[one]\nfilesystem_store_datadir = {tmp_path / 'one'}\n"
+        f"[two]\nfilesystem_store_datadir = {tmp_path / 'two'}\n"
+    )
+    server = GlimpseServer(tmp_path / "srv", extra_conf=conf).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=120) as api:
+            data = os.urandom(1 * MIB + 5)
+            owners = [project("copy-a"), project("copy-b"), project("copy-c")]
+            first, second, third = (upload(api, who, data) for who in owners)
+
+            def in_two() -> list[str]:
+                return [p.name for p in data_files(tmp_path / "two")]
+
+            def copied(image_id: str) -> None:  # an admin's copy-image, as Glance lets admins copy any image
+                started = api.post(
+                    f"/v2/images/{image_id}/import",
+                    json={"method": {"name": "copy-image"}, "stores": ["two"]},
+                    headers=ADMIN,
+                )
+                assert started.status_code == 202, started.text
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
+                    shown = api.get(f"/v2/images/{image_id}", headers=ADMIN).json()
+                    if shown.get("os_glance_importing_to_stores") == "" and "two" in shown["stores"]:
+                        return
+                    time.sleep(0.2)
+                raise AssertionError(f"copy of {image_id} did not finish")
+
+            def usage_of(store: str) -> dict[str, Any]:
+                done = server.command("store", "usage", "--json")
+                assert done.returncode == 0, done.stderr
+                found: dict[str, Any] = {u["store"]: u for u in json.loads(done.stdout)}[store]
+                return found
+
+            copied(first)
+            copied(second)
+            assert len(in_two()) == 1  # the second copy found the first one's data in store two
+            assert usage_of("two")["logical"] == 2 * len(data) and usage_of("two")["physical"] == len(data)
+            assert usage_of("one")["physical"] == len(data) and usage_of("one")["copies"] == 3
+            # Dropping the first image's copy in two keeps the data the second one still uses there.
+            assert api.delete(f"/v2/stores/two/{first}", headers=ADMIN).status_code == 204
+            assert len(in_two()) == 1
+            assert api.get(f"/v2/images/{second}/file", headers=owners[1]).content == data
+            # Migrating the third image into two links it to the data there, and --delete-source only drops its
+            # reference in one (the others still use that data).
+            migrated = server.command("store", "migrate", "--from", "one", "--to", "two", "--delete-source")
+            assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+            assert len(in_two()) == 1 and data_files(tmp_path / "one") == []
+            assert usage_of("two")["copies"] == 3 and usage_of("two")["physical"] == len(data)
+            for image_id, who in zip((first, second, third), owners, strict=True):
+                assert api.get(f"/v2/images/{image_id}/file", headers=who).content == data
+                assert api.delete(f"/v2/images/{image_id}", headers=who).status_code == 204
+            assert in_two() == [] and data_files(tmp_path / "one") == []
+    finally:
+        server.stop()

@@ -344,10 +344,12 @@ def test_the_database_and_store_blocks_as_printed(s3_server: S3Server, tmp_path:
                 assert put.status_code == 204, put.text
                 assert client.get(f"/v2/images/{image}").json()["stores"] == "reliable"
 
-                migrate, verify = one_block(blocks, RUN[4]).commands
+                migrate, verify, usage, gc = one_block(blocks, RUN[4]).commands
                 ok(shell.run(migrate))
                 assert client.get(f"/v2/images/{image}").json()["stores"] == "fast"
                 ok(shell.run(verify))
                 assert client.get(f"/v2/images/{image}/file").content == data
+                says("fast", str(len(data)))(shell.run(usage))
+                says("Would remove 0")(shell.run(gc))  # a dry run: the migrated image's data is referenced
         finally:
             stop(server)

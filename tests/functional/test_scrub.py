@@ -37,7 +37,9 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         yield srv
 
 
-def _image(server: GlimpseServer, data: bytes = b"x" * 4096, **props: str) -> str:
+def _image(server: GlimpseServer, data: bytes | None = None, **props: str) -> str:
+    """An image with data of its own (identical data would be shared: deduplication is on by default)."""
+    data = os.urandom(4096) if data is None else data
     body = {"disk_format": "raw", "container_format": "bare", **props}
     image_id: str = httpx.post(f"{server.url}/v2/images", json=body).json()["id"]
     assert httpx.put(f"{server.url}/v2/images/{image_id}/file", content=data, headers=OCTETS).status_code == 204
