@@ -327,7 +327,7 @@ class ResumableUploads:
         publish it; on any failure the image goes back to queued and every piece of the upload is removed."""
         store = self.stores.get(upload.store)
         pieces = pieces_of(store)
-        everything = [upload, *sources, *unused]
+        everything = list({u.id: u for u in (upload, *sources, *unused)}.values())
         url = None
         try:
             url = pieces.assemble(image.id, [s.handle for s in sources])
