@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/run.py --only metadata --postgresql postgresql://postgres@127.0.0.1/test
     .venv/bin/python benchmarks/run.py --only metrics   # requests/s with and without Prometheus metrics
     .venv/bin/python benchmarks/request_cost.py --compare-glance   # server CPU per metadata request under wrk
+    .venv/bin/python benchmarks/run.py --only tus       # resumable uploads: resume overhead, parallel speed-up
     .venv/bin/python benchmarks/run.py --only dedup     # an upload of data held already vs a normal upload
 
 Nothing here asserts a time; the figures are for people to read.
@@ -296,7 +297,9 @@ def bench_dedup(server: GlimpseServer, size: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes for a fast look")
-    parser.add_argument("--only", choices=["data", "memory", "metadata", "scale", "metrics", "dedup"], action="append")
+    parser.add_argument(
+        "--only", choices=["data", "memory", "metadata", "scale", "metrics", "tus", "dedup"], action="append"
+    )
     parser.add_argument("--postgresql", default="postgresql://postgres@127.0.0.1:5432/test",
                         help="admin URL of a PostgreSQL server for the metadata run ('' to skip)")  # fmt: skip
     parser.add_argument("--compare-glance", action="store_true",
@@ -310,7 +313,7 @@ def main() -> int:
     print(f"Glimpse benchmarks on {os.cpu_count()} cores ({'quick' if args.quick else 'full'} run)")
     with tempfile.TemporaryDirectory(dir=ROOT / "benchmarks") as tmp:
         workdir = Path(tmp)
-        if parts & {"data", "memory", "metadata", "dedup"}:
+        if parts & {"data", "memory", "metadata", "tus", "dedup"}:
             server = GlimpseServer(workdir / "sqlite")
             assert server.command("db", "sync").returncode == 0  # as in production: migrated before serving
             server.start()
@@ -321,6 +324,10 @@ def main() -> int:
                     bench_memory(server, memory_size)
                 if "metadata" in parts:
                     bench_metadata(server, "SQLite", requests)
+                if "tus" in parts:
+                    from benchmarks.tus_uploads import bench_tus
+
+                    bench_tus(sys.modules[__name__], server, size)
                 if "dedup" in parts:
                     bench_dedup(server, size)
             finally:

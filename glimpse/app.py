@@ -43,6 +43,7 @@ from glimpse.db.metadefs import MetadefRepository
 from glimpse.db.quotas import QuotaRepository
 from glimpse.db.recycle_bin import RecycleBinRepository
 from glimpse.db.repositories import ImageRepository
+from glimpse.db.resumable import ResumableUploadRepository
 from glimpse.db.retention import RetentionRecords
 from glimpse.db.session import make_sessionmaker
 from glimpse.db.shared_data import SharedData
@@ -62,6 +63,7 @@ from glimpse.domain.metadefs import MetadefService
 from glimpse.domain.notifications import Events
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.recycle_bin import RecycleBin
+from glimpse.domain.resumable import ResumableUploads
 from glimpse.domain.retention import RetentionService
 from glimpse.domain.service import ImageService
 from glimpse.domain.signatures import Signatures
@@ -88,6 +90,7 @@ class Services:
     imports: ImportService
     stores: StoreMaintenance
     runner: ImportRunner
+    resumable: ResumableUploads
     metadefs: MetadefService
     cache: CacheService
     audit: AuditService
@@ -162,9 +165,13 @@ def build_services(
     )  # fmt: skip
     timing = domain_rules.import_timing(settings)
     scratch = import_scratch(settings, node)
+    resumable = ResumableUploads(
+        repo, ResumableUploadRepository(sessions), stores, uploads, access, quotas, limits, rules,
+        domain_rules.upload_timing(settings),
+    )  # fmt: skip
     runner = ImportRunner(
         repo, stores, limits, quotas, uploads, rules, tasks, sources, scratch, node, timing,
-        signatures=signatures, events=events, meter=metrics, dedup=dedup,
+        signatures=signatures, events=events, meter=metrics, sweep_also=(resumable.sweep,), dedup=dedup,
     )  # fmt: skip
     maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm, dedup)
     catalog = MetadefService(MetadefRepository(sessions), policy, domain_rules.page_limits(settings))
@@ -177,8 +184,8 @@ def build_services(
     hooks = webhook_service(settings, sessions, policy)
     sender = webhook_sender(settings, sessions)
     return Services(
-        images, members, quotas, imports, maintenance, runner, catalog, cache_service, audit, retention, recycle_bin,
-        Families(images), engine, checks, hooks, sender,
+        images, members, quotas, imports, maintenance, runner, resumable, catalog, cache_service, audit, retention,
+        recycle_bin, Families(images), engine, checks, hooks, sender,
     )  # fmt: skip
 
 
@@ -236,6 +243,7 @@ def create_app(
     app.state.members = services.members
     app.state.quotas = services.quotas
     app.state.imports = services.imports
+    app.state.resumable = services.resumable
     app.state.metadefs = services.metadefs
     app.state.cache = services.cache
     app.state.audit = services.audit

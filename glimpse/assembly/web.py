@@ -32,6 +32,7 @@ from glimpse.api.v2 import (
     metadef_entries,
     metadefs,
     quotas,
+    uploads,
     webhooks,
 )
 from glimpse.assembly import log
@@ -44,6 +45,7 @@ ROUTES: list[Route] = [
     *healthcheck_routes,
     *images.routes,
     *image_data.routes,
+    *uploads.routes,
     *members.routes,
     *imports.routes,
     *quotas.routes,

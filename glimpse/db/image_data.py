@@ -10,11 +10,19 @@ from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import false, func, select, update
+from sqlalchemy import ColumnElement, exists, false, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from glimpse.db.models import ImageRow, LocationRow, PropertyRow, ReservationRow, table_of, utcnow
+from glimpse.db.models import (
+    ImageRow,
+    LocationRow,
+    PropertyRow,
+    ReservationRow,
+    ResumableUploadRow,
+    table_of,
+    utcnow,
+)
 from glimpse.db.quotas import UPLOADING, count_images, lock_project
 from glimpse.db.session import rowcount, transient
 from glimpse.db.shared_data import link
@@ -125,6 +133,7 @@ class ImageDataWrites:
                     ImageRow.status.in_(("saving", "uploading")),
                     ImageRow.deleted == false(),
                     ImageRow.upload_heartbeat_at < cutoff,
+                    ~_resumable(),
                 )
             )
             return [(r[0], r[1], r[2] or "") for r in rows]
@@ -140,7 +149,7 @@ class ImageDataWrites:
 
     def ids_in_status_on(self, status: str, node: str) -> list[str]:
         with self._tx() as s:
-            query = select(ImageRow.id).where(ImageRow.status == status, ImageRow.upload_node == node)
+            query = select(ImageRow.id).where(ImageRow.status == status, ImageRow.upload_node == node, ~_resumable())
             return list(s.scalars(query))
 
     def activate(
@@ -263,6 +272,12 @@ def _linked(
     if not shared or not store or hash_algo != "sha512" or not hash_value or size is None:
         return place.url
     return link(s, DataKey(str(store), int(size), str(hash_value)), place.url, image_id, claim)
+
+
+def _resumable() -> ColumnElement[bool]:
+    """The image waits for a tus upload, which beats only while a PATCH flows: its expiry sweeps it, not the
+    sweep of uploads whose process died."""
+    return exists().where(ResumableUploadRow.image_id == ImageRow.id)
 
 
 def _set_properties(s: Session, image_id: str, values: Mapping[str, str], remove: tuple[str, ...]) -> None:

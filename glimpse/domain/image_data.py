@@ -94,10 +94,8 @@ class ImageData:
             raise TooLarge(f"Image size {expected_size} exceeds the allowed {max_size} bytes.")
         # A signed image's certificate is fetched before any byte is taken: an unknown one refuses the upload at once.
         verifier = self.signatures.verifier(image, ctx.auth_token, ctx.project_id)
-        max_uploading = self.quotas.effective(image.owner).image_count_uploading if image.owner else None
         check = digest_check(declared, self.limits.hashing_algorithm)
-        claim = self.repo.begin_upload(image_id, image.owner, self.node, max_uploading)
-        self._announce(dataclasses.replace(image, status="saving"), store.name)
+        claim = self.begin(ctx, image, store.name)
         pinned: str | None = None
         try:
             # The client declared data this store holds already: it is received and checked, not written.
@@ -120,15 +118,43 @@ class ImageData:
                 self.dedup.release(image_id, claim)
             self._back_to_queued(image_id, claim)
             raise
+        virtual_size = guard.verdict.virtual_size if guard.verdict else None
+        return self.publish(ctx, image, store, stored, virtual_size, claim, pinned is not None)
+
+    def begin(self, ctx: RequestContext, image: Image, store_name: str) -> str:
+        """An upload of the image starts (queued -> saving) under a new claim, as PUT's does: the count of
+        uploads in progress checked, image.update and image.prepare sent."""
+        max_uploading = self.quotas.effective(image.owner).image_count_uploading if image.owner else None
+        claim = self.repo.begin_upload(image.id, image.owner, self.node, max_uploading)
+        self._announce(dataclasses.replace(image, status="saving"), store_name)
+        return claim
+
+    def verifier_guard(self, ctx: RequestContext, image: Image) -> Callable[[Iterable[bytes]], Iterable[bytes]]:
+        """What checks a signed image's data against its signature (nothing for an unsigned one)."""
+        verifier = self.signatures.verifier(image, ctx.auth_token, ctx.project_id)
+        return lambda chunks: guarded(chunks, verifier)
+
+    def publish(
+        self,
+        ctx: RequestContext,
+        image: Image,
+        store: Store,
+        stored: StoredData,
+        virtual_size: int | None,
+        claim: str,
+        pinned: bool = False,
+    ) -> Image:
+        """The data is in: the image becomes active under the upload's claim, with the notifications of an upload
+        (pinned: the data is a twin the store held already, received and checked, not written)."""
+        image_id = image.id
+        uploaded: dict[str, list[Any]] = {
+            "status": ["saving", "active"],
+            "size": [None, stored.size],
+            "store": [None, store.name],
+        }
         try:
-            virtual_size = guard.verdict.virtual_size if guard.verdict else None
-            uploaded: dict[str, list[Any]] = {
-                "status": ["saving", "active"],
-                "size": [None, stored.size],
-                "store": [None, store.name],
-            }
             with audit.change(ctx, "image.upload", IMAGE, image_id, image.owner, **uploaded):
-                self._publish(image_id, store, stored, virtual_size, claim, pinned is not None)
+                self._publish(image_id, store, stored, virtual_size, claim, pinned)
         except BaseException as exc:
             self._failed(image_id, exc)
             raise
@@ -137,6 +163,13 @@ class ImageData:
         self.events.image("image.activate", published)
         self.events.image("image.update", published)
         return published
+
+    def give_back(self, image_id: str, claim: str, exc: BaseException | None = None) -> None:
+        """An upload under `claim` ended without data: the image is queued again, its reservation released
+        (exc: the failure, told as image.upload's error notification)."""
+        if exc is not None:
+            self._failed(image_id, exc)
+        self._back_to_queued(image_id, claim)
 
     def _announce(self, image: Image, store_name: str) -> None:
         """Glance's image.update (now saving) and image.prepare as an upload begins."""

@@ -12,6 +12,7 @@ import pytest
 from glimpse.db.quotas import QuotaRepository
 from glimpse.db.recycle_bin import RecycleBinRepository
 from glimpse.db.repositories import ImageRepository
+from glimpse.db.resumable import ResumableUploadRepository
 from glimpse.db.scrub_queue import ScrubQueue
 from glimpse.db.tasks import TaskRepository
 from glimpse.domain import ports
@@ -33,6 +34,8 @@ IMPLEMENTATIONS: list[tuple[type[Any], type[Any]]] = [
     (ports.StagingArea, FilesystemStore),
     *((ports.Store, driver) for driver in (FilesystemStore, HttpStore, S3Store, SwiftStore, RbdStore)),
     (ports.CertificateSource, CastellanCertificates),
+    (ports.ResumableUploadRepository, ResumableUploadRepository),
+    *((ports.PieceStore, driver) for driver in (FilesystemStore, S3Store, SwiftStore, RbdStore)),
 ]
 
 
