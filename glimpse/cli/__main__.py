@@ -1,5 +1,5 @@
 """The `glimpse` command: serve, status, db sync|version|import-glance|backup|restore|purge, quota set|show|list,
-store migrate|verify|list, scrub, cache list|queue|delete|clear|prune|clean."""
+store migrate|verify|list, scrub, cache list|queue|delete|clear|prune|clean, image upload."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from glimpse.cli import scrub as scrub_cli
 from glimpse.cli import startup
 from glimpse.cli import status as status_cli
 from glimpse.cli import store as store_cli
+from glimpse.cli import upload as upload_cli
 from glimpse.config import Settings, load_settings
 from glimpse.default_options import parse_size
 from glimpse.errors import BadRequest, ConfigError
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     metadefs_cli.add_parsers(db, _config_args)
     database_cli.add_parsers(db, _config_args)
     scrub_cli.add_parser(sub, _config_args)
+    upload_cli.add_parser(sub)
     return parser
 
 
@@ -295,6 +297,10 @@ def scrub(args: argparse.Namespace) -> int:
     return scrub_cli.run(args, build_scrubber(settings), settings.wakeup_time, Console())
 
 
+def image(args: argparse.Namespace) -> int:
+    return upload_cli.run(args, console)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logsafe.install()
@@ -303,6 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         commands = {
             "serve": serve, "db": db, "quota": quota, "store": store, "status": status, "cache": cache, "scrub": scrub,
+            "image": image,
         }  # fmt: skip
         return commands[args.command](args)
     except (ConfigError, BadRequest, ValueError) as exc:
