@@ -39,6 +39,7 @@ from glimpse.dashboard import dashboard_middleware
 from glimpse.db.metadefs import MetadefRepository
 from glimpse.db.quotas import QuotaRepository
 from glimpse.db.repositories import ImageRepository
+from glimpse.db.resumable import ResumableUploadRepository
 from glimpse.db.session import make_sessionmaker
 from glimpse.db.tasks import TaskRepository
 from glimpse.domain.access import ImageAccess
@@ -52,6 +53,7 @@ from glimpse.domain.members import MemberService
 from glimpse.domain.metadefs import MetadefService
 from glimpse.domain.notifications import Events
 from glimpse.domain.quotas import QuotaService
+from glimpse.domain.resumable import ResumableUploads
 from glimpse.domain.service import ImageService
 from glimpse.domain.signatures import Signatures
 from glimpse.domain.stores import StoreMaintenance
@@ -75,6 +77,7 @@ class Services:
     imports: ImportService
     stores: StoreMaintenance
     runner: ImportRunner
+    resumable: ResumableUploads
     metadefs: MetadefService
     cache: CacheService
     engine: Engine | None = None
@@ -136,14 +139,20 @@ def build_services(
     )  # fmt: skip
     timing = domain_rules.import_timing(settings)
     scratch = import_scratch(settings, node)
+    resumable = ResumableUploads(
+        repo, ResumableUploadRepository(sessions), stores, uploads, access, quotas, limits, rules,
+        domain_rules.upload_timing(settings),
+    )  # fmt: skip
     runner = ImportRunner(
         repo, stores, limits, quotas, uploads, rules, tasks, sources, scratch, node, timing,
-        signatures=signatures, events=events, meter=metrics,
+        signatures=signatures, events=events, meter=metrics, sweep_also=(resumable.sweep,),
     )  # fmt: skip
     maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm)
     catalog = MetadefService(MetadefRepository(sessions), policy, domain_rules.page_limits(settings))
     cache_service = CacheService(node_cache, repo, policy, uploads.cache_image, cache_nodes)
-    return Services(images, members, quotas, imports, maintenance, runner, catalog, cache_service, engine, checks)
+    return Services(
+        images, members, quotas, imports, maintenance, runner, resumable, catalog, cache_service, engine, checks
+    )
 
 
 def create_app(
@@ -189,6 +198,7 @@ def create_app(
     app.state.members = services.members
     app.state.quotas = services.quotas
     app.state.imports = services.imports
+    app.state.resumable = services.resumable
     app.state.metadefs = services.metadefs
     app.state.cache = services.cache
     app.state.import_methods = import_methods

@@ -140,6 +140,7 @@ class Settings:
     gpt_safety_checks_nonfatal: tuple[str, ...] = ()
     staging_dir: Path = Path("glimpse-data/staging")
     upload_heartbeat_timeout: int = 120
+    resumable_upload_expiration: int = 24  # hours
     data_transfer_threads: int = 100
     task_heartbeat_interval: float = 5.0
     task_stale_after: float = 60.0
@@ -286,6 +287,7 @@ def load_settings(
             gpt_safety_checks_nonfatal=tuple(conf.image_format.gpt_safety_checks_nonfatal),
             staging_dir=staging_dir(conf.node_staging_uri, data_dir),
             upload_heartbeat_timeout=conf.upload_heartbeat_timeout,
+            resumable_upload_expiration=conf.resumable_upload_expiration,
             data_transfer_threads=conf.data_transfer_threads,
             task_heartbeat_interval=conf.task_heartbeat_interval,
             task_stale_after=max(conf.task_stale_after, 2 * conf.task_heartbeat_interval),

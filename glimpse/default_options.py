@@ -74,6 +74,13 @@ DEFAULT_OPTS: list[cfg.Opt] = [
         help="Seconds without data after which another process treats an upload as abandoned (Glimpse's own).",
     ),
     cfg.IntOpt(
+        "resumable_upload_expiration",
+        default=24,
+        min=1,
+        help="Hours a resumable (tus) upload may wait for its next chunk; then its data is removed, its quota "
+        "reservation released and the image queued again. Upload-Expires shows the time (Glimpse's own).",
+    ),
+    cfg.IntOpt(
         "data_transfer_threads",
         default=100,
         min=1,

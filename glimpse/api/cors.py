@@ -8,18 +8,28 @@ ASGI app (multi-GB uploads) behind a WSGI adapter. What it does, as oslo.middlew
 - every OPTIONS request is answered 200 with an empty body (Glance's API answers none itself, and the filter
   replaces any non-2xx answer); a preflight from an allowed origin, asking for an allowed method and only
   allowed or simple headers, gets Access-Control-Allow-Origin/-Credentials/-Max-Age/-Methods/-Headers;
+- but a tus client's OPTIONS (no preflight: no Access-Control-Request-Method) on /v2/images/{id}/uploads goes to
+  the API, which answers tus's discovery; on those paths the tus headers are allowed and exposed besides [cors]'s,
+  so a browser's tus client (tus-js-client) on an allowed origin can speak the protocol;
 - any other request from an allowed origin gets Access-Control-Allow-Origin, -Credentials and -Expose-Headers
   (and Vary: Origin) on its response, whatever its status; a request from any other origin gets nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from glimpse import tus
 from glimpse.config import Settings
+
+TUS_PATHS = re.compile(r"^/v2/images/[^/]+/uploads(/[^/]+)?$")
+TUS_REQUEST_HEADERS = ("Tus-Resumable", "Upload-Length", "Upload-Offset", "Upload-Metadata", "Upload-Checksum",
+                       "Upload-Concat", "Upload-Defer-Length", "X-Image-Meta-Store")  # fmt: skip
 
 # oslo.middleware's "simple headers": always allowed in a preflight's Access-Control-Request-Headers.
 SIMPLE_HEADERS = frozenset(
@@ -117,25 +127,34 @@ class CorsMiddleware:
         self.app = app
         self.rules = rules
         self.exempt = exempt
+        self.tus_rules = dataclasses.replace(
+            rules,
+            expose_headers=tuple(dict.fromkeys((*rules.expose_headers, *tus.EXPOSED_HEADERS))),
+            allow_headers=tuple(dict.fromkeys((*rules.allow_headers, *TUS_REQUEST_HEADERS))),
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.exempt(scope["path"]):
             await self.app(scope, receive, send)
             return
         headers = _headers(scope)
+        rules = self.tus_rules if TUS_PATHS.match(scope["path"]) else self.rules
+        if scope["method"] == "OPTIONS" and rules is self.tus_rules and "access-control-request-method" not in headers:
+            await self.app(scope, receive, send)  # tus's own discovery, not a preflight
+            return
         if scope["method"] == "OPTIONS":
-            answer = [(b"content-length", b"0"), *self.rules.preflight_headers(headers)]
+            answer = [(b"content-length", b"0"), *rules.preflight_headers(headers)]
             await send({"type": "http.response.start", "status": 200, "headers": answer})
             await send({"type": "http.response.body", "body": b""})
             return
         origin = headers.get("origin")
-        if not self.rules.allows(origin):
+        if not rules.allows(origin):
             await self.app(scope, receive, send)
             return
 
         async def send_marked(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = self.rules.response_headers(origin, list(message.get("headers", [])))
+                message["headers"] = rules.response_headers(origin, list(message.get("headers", [])))
             await send(message)
 
         await self.app(scope, receive, send_marked)

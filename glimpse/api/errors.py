@@ -104,7 +104,12 @@ def _webob_escape(text: str) -> str:
 
 
 # WebOb's reason phrases (Python's own changed for 413 and 416 in 3.13).
-TITLES = {413: "Request Entity Too Large", 414: "Request-URI Too Long", 416: "Requested Range Not Satisfiable"}
+TITLES = {
+    413: "Request Entity Too Large",
+    414: "Request-URI Too Long",
+    416: "Requested Range Not Satisfiable",
+    460: "Checksum Mismatch",  # tus's checksum extension
+}
 
 
 def error_response(

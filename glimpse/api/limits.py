@@ -21,6 +21,8 @@ from glimpse.errors import BadRequest, GlimpseError, HeadersTooLarge, TooLarge, 
 
 # PUTs whose body is image data, streamed into a store under image_size_cap and the quotas.
 DATA_PATHS = re.compile(r"^(/v2/images/[^/]+/(file|stage)|/dashboard/images/[^/]+/file)$")
+# PATCHes of a resumable (tus) upload, each bounded by the upload's Upload-Length.
+CHUNK_PATHS = re.compile(r"^(/v2/images/[^/]+/uploads/[^/]+|/dashboard/images/[^/]+/uploads/[^/]+)$")
 # Identity headers of the no-auth mode, kept in columns of 255 characters (owner, user_id).
 IDENTITY_HEADERS = (b"x-project-id", b"x-tenant-id", b"x-user-id")
 # The dashboard's create form may carry the image file itself (browsers without the upload script).
@@ -46,7 +48,7 @@ class RequestLimits:
     def body_cap(self, scope: Scope) -> int | None:
         """The most body bytes this request may send; None for image data."""
         path, method = scope["path"], scope["method"]
-        if method == "PUT" and DATA_PATHS.match(path):
+        if (method == "PUT" and DATA_PATHS.match(path)) or (method == "PATCH" and CHUNK_PATHS.match(path)):
             return None
         if method == "POST" and path == FORM_UPLOAD_PATH and _header(scope, b"content-type").startswith(b"multipart/"):
             return self.max_form_upload

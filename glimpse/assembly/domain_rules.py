@@ -13,6 +13,7 @@ from glimpse.domain.limits import Limits
 from glimpse.domain.metadefs import PageLimits
 from glimpse.domain.property_rules import parse as parse_property_rules
 from glimpse.domain.protections import UNPROTECTED, PropertyProtections
+from glimpse.domain.resumable import UploadTiming
 from glimpse.domain.schema import ImageSchema
 from glimpse.errors import ConfigError
 from glimpse.formats.conversion import ProcessLimits
@@ -34,6 +35,13 @@ def limits(settings: Settings) -> Limits:
         heartbeat_every=settings.upload_heartbeat_timeout / 4,
         image_location_quota=settings.image_location_quota,
         image_property_value_max_length=settings.image_property_value_max_length,
+    )
+
+
+def upload_timing(settings: Settings) -> UploadTiming:
+    return UploadTiming(
+        expire_after=timedelta(hours=settings.resumable_upload_expiration),
+        stale_after=timedelta(seconds=settings.upload_heartbeat_timeout),
     )
 
 

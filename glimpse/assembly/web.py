@@ -30,6 +30,7 @@ from glimpse.api.v2 import (
     metadef_entries,
     metadefs,
     quotas,
+    uploads,
 )
 from glimpse.assembly import log
 from glimpse.config import Settings
@@ -41,6 +42,7 @@ ROUTES: list[Route] = [
     *healthcheck_routes,
     *images.routes,
     *image_data.routes,
+    *uploads.routes,
     *members.routes,
     *imports.routes,
     *quotas.routes,

@@ -10,10 +10,18 @@ from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import false, func, select, update
+from sqlalchemy import ColumnElement, exists, false, func, select, update
 from sqlalchemy.orm import Session
 
-from glimpse.db.models import ImageRow, LocationRow, PropertyRow, ReservationRow, table_of, utcnow
+from glimpse.db.models import (
+    ImageRow,
+    LocationRow,
+    PropertyRow,
+    ReservationRow,
+    ResumableUploadRow,
+    table_of,
+    utcnow,
+)
 from glimpse.db.quotas import UPLOADING, count_images, lock_project
 from glimpse.db.session import rowcount
 from glimpse.db.tasks import hold_claim
@@ -108,6 +116,7 @@ class ImageDataWrites:
                     ImageRow.status.in_(("saving", "uploading")),
                     ImageRow.deleted == false(),
                     ImageRow.upload_heartbeat_at < cutoff,
+                    ~_resumable(),
                 )
             )
             return [(r[0], r[1], r[2] or "") for r in rows]
@@ -123,7 +132,7 @@ class ImageDataWrites:
 
     def ids_in_status_on(self, status: str, node: str) -> list[str]:
         with self._tx() as s:
-            query = select(ImageRow.id).where(ImageRow.status == status, ImageRow.upload_node == node)
+            query = select(ImageRow.id).where(ImageRow.status == status, ImageRow.upload_node == node, ~_resumable())
             return list(s.scalars(query))
 
     def activate(
@@ -213,6 +222,12 @@ class ImageDataWrites:
                 held = s.get(ReservationRow, image_id)
                 if held is not None:
                     held.bytes = max(0, held.bytes - (size or 0))
+
+
+def _resumable() -> ColumnElement[bool]:
+    """The image waits for a tus upload, which beats only while a PATCH flows: its expiry sweeps it, not the
+    sweep of uploads whose process died."""
+    return exists().where(ResumableUploadRow.image_id == ImageRow.id)
 
 
 def _set_properties(s: Session, image_id: str, values: Mapping[str, str], remove: tuple[str, ...]) -> None:

@@ -200,6 +200,29 @@ class ReservationRow(Base):
     created_at: Mapped[datetime] = mapped_column(Timestamp)
 
 
+class ResumableUploadRow(Base):
+    """A tus upload in progress (domain.entities.ResumableUpload)."""
+
+    __tablename__ = "resumable_uploads"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    owner: Mapped[str | None] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(10))
+    length: Mapped[int] = mapped_column(BigInteger)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    store: Mapped[str] = mapped_column(String(255))
+    handle: Mapped[str] = mapped_column(Text)
+    image_claim: Mapped[str] = mapped_column(String(36))
+    # The PATCH writing now, and its last sign of life: another PATCH waits for it, or takes over once it stops.
+    patch_claim: Mapped[str | None] = mapped_column(String(36))
+    patch_beat_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    meta: Mapped[str] = mapped_column(Text, default="{}")  # Upload-Metadata, as JSON
+    parts: Mapped[str] = mapped_column(Text, default="[]")  # a final upload's partial upload ids, as JSON
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp, index=True)
+
+
 class TaskRow(Base):
     """An asynchronous job, such as an image import; its row is its state, so any process may run it."""
 

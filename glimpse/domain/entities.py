@@ -170,6 +170,32 @@ class StoredData:
 
 
 @dataclass(frozen=True)
+class ResumableUpload:
+    """One tus upload of an image's data: how far it got, where its pieces are, until when it may go on.
+
+    kind: whole (the image's data), partial (one part of a parallel upload) or final (the parts joined).
+    handle: the store's own record of the pieces written so far (opaque here). image_claim: the image's upload
+    claim (repository.begin_upload), which publishing or giving the image back needs."""
+
+    id: str
+    image_id: str
+    owner: str | None
+    kind: str
+    length: int
+    offset: int
+    store: str
+    handle: str
+    image_claim: str
+    expires_at: datetime
+    metadata: dict[str, str] = field(default_factory=dict)
+    parts: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return self.offset == self.length
+
+
+@dataclass(frozen=True)
 class StoreInfo:
     """What the operator said about a store beyond its driver options."""
 

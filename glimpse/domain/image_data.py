@@ -86,9 +86,7 @@ class ImageData:
             raise TooLarge(f"Image size {expected_size} exceeds the allowed {max_size} bytes.")
         # A signed image's certificate is fetched before any byte is taken: an unknown one refuses the upload at once.
         verifier = self.signatures.verifier(image, ctx.auth_token, ctx.project_id)
-        max_uploading = self.quotas.effective(image.owner).image_count_uploading if image.owner else None
-        claim = self.repo.begin_upload(image_id, image.owner, self.node, max_uploading)
-        self._announce(dataclasses.replace(image, status="saving"), store.name)
+        claim = self.begin(ctx, image, store.name)
         try:
             beating = Heartbeat(chunks, self.upload_beat(image_id, claim), self.limits.heartbeat_every)
             metered = self.quotas.metered(image_id, image.owner, beating, expected_size)
@@ -104,8 +102,27 @@ class ImageData:
             self._failed(image_id, exc)
             self._back_to_queued(image_id, claim)
             raise
+        return self.publish(image_id, store.name, stored, guard.verdict.virtual_size if guard.verdict else None, claim)
+
+    def begin(self, ctx: RequestContext, image: Image, store_name: str) -> str:
+        """An upload of the image starts (queued -> saving) under a new claim, as PUT's does: the count of
+        uploads in progress checked, image.update and image.prepare sent."""
+        max_uploading = self.quotas.effective(image.owner).image_count_uploading if image.owner else None
+        claim = self.repo.begin_upload(image.id, image.owner, self.node, max_uploading)
+        self._announce(dataclasses.replace(image, status="saving"), store_name)
+        return claim
+
+    def verifier_guard(self, ctx: RequestContext, image: Image) -> Callable[[Iterable[bytes]], Iterable[bytes]]:
+        """What checks a signed image's data against its signature (nothing for an unsigned one)."""
+        verifier = self.signatures.verifier(image, ctx.auth_token, ctx.project_id)
+        return lambda chunks: guarded(chunks, verifier)
+
+    def publish(
+        self, image_id: str, store_name: str, stored: StoredData, virtual_size: int | None, claim: str
+    ) -> Image:
+        """The data is in: the image becomes active under the upload's claim, with the notifications of an upload."""
         try:
-            self._publish(image_id, store.name, stored, guard.verdict.virtual_size if guard.verdict else None, claim)
+            self._publish(image_id, store_name, stored, virtual_size, claim)
         except BaseException as exc:
             self._failed(image_id, exc)
             raise
@@ -114,6 +131,13 @@ class ImageData:
         self.events.image("image.activate", published)
         self.events.image("image.update", published)
         return published
+
+    def give_back(self, image_id: str, claim: str, exc: BaseException | None = None) -> None:
+        """An upload under `claim` ended without data: the image is queued again, its reservation released
+        (exc: the failure, told as image.upload's error notification)."""
+        if exc is not None:
+            self._failed(image_id, exc)
+        self._back_to_queued(image_id, claim)
 
     def _announce(self, image: Image, store_name: str) -> None:
         """Glance's image.update (now saving) and image.prepare as an upload begins."""

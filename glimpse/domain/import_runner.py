@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +60,11 @@ class ImportRunner:
         signatures: Signatures | None = None,
         events: Events | None = None,
         meter: DataMeter | None = None,
+        sweep_also: Sequence[Callable[[], int]] = (),
     ) -> None:
-        """meter: counts the data the node fetches (web-download, glance-download, copy-image)."""
+        """meter: counts the data the node fetches (web-download, glance-download, copy-image); sweep_also: other
+        clean-ups the periodic sweep runs (resumable uploads past their expiry)."""
+        self.sweep_also = tuple(sweep_also)
         self.events = events or Events()
         self.meter = meter
         self.repo = repo
@@ -343,6 +346,8 @@ class ImportRunner:
         for task in self.tasks.orphaned_pinned(self.timing.stale_after):
             self._fail_orphan(task, worker)
         swept = self.uploads.sweep_abandoned(self.timing.upload_abandoned_after, extra_stores=[self.staging])
+        for also in self.sweep_also:
+            swept += also()
         self.sweep_staging()
         self.quotas.sweep()
         return swept

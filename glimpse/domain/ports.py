@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import timedelta
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
 
 from glimpse.domain.entities import (
     CachedImage,
@@ -23,6 +23,7 @@ from glimpse.domain.entities import (
     Member,
     ProjectLimits,
     ProjectUsage,
+    ResumableUpload,
     ScrubClaim,
     StoredData,
     StoreInfo,
@@ -327,6 +328,76 @@ class Store(Protocol):
 
     def discard_partial(self, image_id: str, node: str) -> None:
         """Remove the partial data of one image that the dead writer `node` left behind."""
+        ...
+
+
+@runtime_checkable
+class PieceStore(Protocol):
+    """A store that can take an image's data in pieces, over many requests and from any node (tus uploads).
+
+    A handle is the store's own record (a short string the caller keeps in the database) of the pieces
+    written so far; every write returns a new one, and a handle the caller did not keep names nothing that
+    counts. So a writer that lost its claim cannot change data another writer committed."""
+
+    def begin_pieces(self, image_id: str, upload_id: str) -> str:
+        """The handle of an upload with no data yet."""
+        ...
+
+    def append_piece(self, handle: str, chunks: Iterable[bytes]) -> str:
+        """Store `chunks` after what `handle` holds; the new handle. All or nothing: when it raises, what it
+        wrote is gone and `handle` is still whole."""
+        ...
+
+    def read_pieces(self, handle: str) -> Iterator[bytes]:
+        """Every byte the handle holds, in order."""
+        ...
+
+    def assemble(self, image_id: str, handles: Sequence[str]) -> str:
+        """Join the uploads' data, in order, into the image's data; its location. The handles are used up
+        (their pieces belong to the result or are gone); on failure nothing is left under the image's name."""
+        ...
+
+    def drop_pieces(self, handle: str, keep: str | None = None) -> None:
+        """Remove what `handle` holds, except what `keep` (a handle it grew from, or into) still needs."""
+        ...
+
+
+class ResumableUploadRepository(Protocol):
+    """tus uploads in progress; a PATCH holds a claim on its upload while its bytes flow (one writer at a time)."""
+
+    def add(self, upload: ResumableUpload) -> None: ...
+
+    def get(self, upload_id: str) -> ResumableUpload:
+        """NotFound when there is no such upload (any more)."""
+        ...
+
+    def of_image(self, image_id: str) -> builtins.list[ResumableUpload]: ...
+
+    def claim(self, upload_id: str, offset: int, stale_after: timedelta) -> str:
+        """The upload for one PATCH at `offset`; Conflict when the offset is not the upload's or another PATCH
+        holds it (and still beats). Returns the claim token."""
+        ...
+
+    def beat(self, upload_id: str, claim: str) -> bool:
+        """Still this PATCH's? Refreshes its heartbeat."""
+        ...
+
+    def advance(
+        self, upload_id: str, claim: str, offset: int, new_offset: int, handle: str, expires_at: datetime, keep: bool
+    ) -> None:
+        """Record the bytes a PATCH added (compare-and-swap on its claim and offset; Conflict otherwise).
+        keep: the PATCH still holds the upload afterwards (it goes on to publish it)."""
+        ...
+
+    def release(self, upload_id: str, claim: str) -> None:
+        """The PATCH ends without adding anything."""
+        ...
+
+    def remove(self, upload_ids: Sequence[str]) -> None: ...
+
+    def finished(self, now: datetime, stale_after: timedelta) -> builtins.list[ResumableUpload]:
+        """Uploads past their expiry, or whose image was deleted or no longer waits for them, that no PATCH
+        writes (one whose heartbeat is older than stale_after is not writing any more)."""
         ...
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
-from collections.abc import Iterable, Iterator
+import shutil
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from glimpse.errors import NotFound, StoreError, StoreFull
+from glimpse.errors import GlimpseError, NotFound, StoreError, StoreFull
 from glimpse.store.base import HashingMeter, StoredData
-from glimpse.store.partials import node_tag, partial_name, partial_pattern
+from glimpse.store.partials import node_tag, partial_name, partial_pattern, upload_tag
 
 READ_CHUNK = 1024 * 1024
 
@@ -54,13 +56,74 @@ class FilesystemStore:
             os.replace(partial, final)
         except OSError as exc:
             partial.unlink(missing_ok=True)
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise StoreFull("Image storage media is full.") from exc
-            raise StoreError(f"The file store could not write image data: {exc.strerror}.") from exc
+            raise _write_error(exc) from exc
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
         return meter.result(self.url_for(image_id))
+
+    # --- pieces (tus uploads): one file per PATCH, `<image id>.tus-<upload id>.<tag>`, joined at the end ---------
+    def begin_pieces(self, image_id: str, upload_id: str) -> str:
+        return json.dumps({"prefix": f"{image_id}.tus-{upload_id.replace('-', '')}", "pieces": []})
+
+    def append_piece(self, handle: str, chunks: Iterable[bytes]) -> str:
+        state = json.loads(handle)
+        piece = self.datadir / f"{state['prefix']}.{upload_tag()}"
+        size = 0
+        try:
+            with open(piece, "xb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                    size += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:
+            piece.unlink(missing_ok=True)
+            raise _write_error(exc) from exc
+        except BaseException:
+            piece.unlink(missing_ok=True)
+            raise
+        if size == 0:
+            piece.unlink(missing_ok=True)
+            return handle
+        return json.dumps({**state, "pieces": [*state["pieces"], piece.name]})
+
+    def read_pieces(self, handle: str) -> Iterator[bytes]:
+        for name in json.loads(handle)["pieces"]:
+            yield from self.get(self.url_for(name))
+
+    def assemble(self, image_id: str, handles: Sequence[str]) -> str:
+        pieces = [self.datadir / name for handle in handles for name in json.loads(handle)["pieces"]]
+        final = self.datadir / image_id
+        if len(pieces) == 1:  # the usual case, one PATCH from start to end: nothing to copy
+            os.replace(pieces[0], final)
+            return self.url_for(image_id)
+        joined = self.datadir / partial_name(image_id, self.node)
+        try:
+            with open(joined, "xb") as out:
+                for piece in pieces:
+                    with open(piece, "rb") as source:
+                        shutil.copyfileobj(source, out, READ_CHUNK)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(joined, final)
+        except OSError as exc:
+            joined.unlink(missing_ok=True)
+            raise _write_error(exc) from exc
+        except BaseException:
+            joined.unlink(missing_ok=True)
+            raise
+        for piece in pieces:
+            piece.unlink(missing_ok=True)
+        return self.url_for(image_id)
+
+    def drop_pieces(self, handle: str, keep: str | None = None) -> None:
+        state = json.loads(handle)
+        if keep is None:  # the whole upload: pieces of PATCHes that never committed too
+            _discard(self.datadir, f"{state['prefix']}.*")
+            return
+        for name in set(state["pieces"]) - set(json.loads(keep)["pieces"]):
+            (self.datadir / name).unlink(missing_ok=True)
 
     def get(self, url: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
         path = self._path(url)
@@ -91,6 +154,12 @@ class FilesystemStore:
 
     def discard_partial(self, image_id: str, node: str) -> None:
         _discard(self.datadir, partial_pattern(node_tag(node), image_id))
+
+
+def _write_error(exc: OSError) -> GlimpseError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StoreFull("Image storage media is full.")
+    return StoreError(f"The file store could not write image data: {exc.strerror}.")
 
 
 def _discard(datadir: Path, pattern: str) -> int:

@@ -1,0 +1,154 @@
+"""Resumable uploads over tus 1.0: /v2/images/{image_id}/uploads[/{upload_id}] (glimpse/tus.py reads the protocol,
+glimpse/domain/resumable.py keeps its rules; this is only the HTTP around them)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import urlsplit
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from glimpse import tus
+from glimpse.api import deps
+from glimpse.api.errors import error_response, status_for
+from glimpse.domain.entities import ResumableUpload
+from glimpse.domain.resumable import FINAL, PARTIAL, ResumableUploads
+from glimpse.errors import GlimpseError
+
+_UPLOAD_PATH = re.compile(r"/v2/images/(?P<image>[^/]+)/uploads/(?P<upload>[0-9a-f-]{36})$")
+
+
+def service(request: Request) -> ResumableUploads:
+    value: ResumableUploads = request.app.state.resumable
+    return value
+
+
+def upload_url(request: Request, image_id: str, upload_id: str) -> str:
+    return f"{str(request.base_url).rstrip('/')}/v2/images/{image_id}/uploads/{upload_id}"
+
+
+def state(upload: ResumableUpload) -> tus.UploadState:
+    return tus.UploadState(
+        upload_id=upload.id,
+        offset=upload.offset,
+        length=upload.length,
+        expires_at=upload.expires_at,
+        partial=upload.kind == PARTIAL,
+        final_of=upload.parts if upload.kind == FINAL else (),
+        metadata=upload.metadata,
+    )
+
+
+def tus_errors(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """Every answer, errors too, says Tus-Resumable (clients check it), in Glance's error format."""
+
+    async def answer(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except GlimpseError as exc:
+            return error_response(request, status_for(exc), exc.message, tus.common_headers())
+
+    return answer
+
+
+@tus_errors
+async def discover(request: Request) -> Response:
+    ctx, image_id = deps.context(request), request.path_params["image_id"]
+    max_size = await run_in_threadpool(service(request).max_size, ctx, image_id)
+    return Response(status_code=204, headers=tus.discovery_headers(max_size))
+
+
+@tus_errors
+async def create(request: Request) -> Response:
+    image_id = request.path_params["image_id"]
+
+    def upload_id_of(url: str) -> str | None:
+        match = _UPLOAD_PATH.search(urlsplit(url).path)
+        return match["upload"] if match and match["image"] == image_id else None
+
+    creation = tus.parse_creation(request.headers, upload_id_of)
+    # A final concatenation joins and reads back its parts before it answers: a transfer thread, not a metadata one.
+    upload = await deps.transfers(request).run(
+        service(request).create,
+        deps.context(request),
+        image_id,
+        creation.length,
+        creation.concat,
+        creation.metadata,
+        request.headers.get("x-image-meta-store"),
+    )
+    headers = {
+        **tus.common_headers(),
+        "Location": upload_url(request, image_id, upload.id),
+        "Upload-Expires": tus.http_date(upload.expires_at),
+        "Upload-Offset": str(upload.offset),
+    }
+    return Response(status_code=201, headers=headers)
+
+
+@tus_errors
+async def head(request: Request) -> Response:
+    tus.check_version(request.headers)
+    image_id = request.path_params["image_id"]
+    upload = await run_in_threadpool(
+        service(request).get, deps.context(request), image_id, request.path_params["upload_id"]
+    )
+    headers = tus.state_headers(state(upload), lambda part: upload_url(request, image_id, part))
+    return Response(status_code=200, headers=headers)
+
+
+async def _until_disconnect(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The body, ending where the client went away: what arrived counts (resuming goes on from there)."""
+    try:
+        async for chunk in stream:
+            yield chunk
+    except ClientDisconnect:
+        return
+
+
+@tus_errors
+async def patch(request: Request) -> Response:
+    chunk = tus.parse_chunk(request.headers)
+    transfers = deps.transfers(request)
+    upload = await transfers.run(
+        service(request).append,
+        deps.context(request),
+        request.path_params["image_id"],
+        request.path_params["upload_id"],
+        chunk.offset,
+        chunk.checksum,
+        transfers.reader(_until_disconnect(request.stream())),
+    )
+    return Response(status_code=204, headers=tus.progress_headers(state(upload)))
+
+
+@tus_errors
+async def terminate(request: Request) -> Response:
+    tus.check_version(request.headers)
+    await deps.transfers(request).run(
+        service(request).terminate,
+        deps.context(request),
+        request.path_params["image_id"],
+        request.path_params["upload_id"],
+    )
+    return Response(status_code=204, headers=tus.common_headers())
+
+
+def _route(path: str, **handlers: Callable[[Request], Awaitable[Response]]) -> Route:
+    """A route whose methods are exactly these (HEAD here is tus's own, not GET's twin): 405 for any other."""
+    by_method = {method.upper(): handler for method, handler in handlers.items()}
+
+    async def dispatch(request: Request) -> Response:
+        return await by_method[request.method](request)
+
+    return Route(path, dispatch, methods=list(by_method))
+
+
+routes = [
+    _route("/v2/images/{image_id}/uploads", options=discover, post=create),
+    _route("/v2/images/{image_id}/uploads/{upload_id}", head=head, patch=patch, delete=terminate),
+]
