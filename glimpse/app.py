@@ -181,7 +181,7 @@ def create_app(
     dashboard = dashboard_middleware(
         settings, policy, images=services.images, members=services.members, quotas=services.quotas,
         import_methods=import_methods, imports=services.imports, transfers=transfers,
-        metadefs=services.metadefs, meter=metrics,
+        metadefs=services.metadefs, meter=metrics, resumable=services.resumable,
     )  # fmt: skip
     routes = list(web.ROUTES)
     measuring = observability.measuring(settings, metrics, routes, services.engine, services.cache)

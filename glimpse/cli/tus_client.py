@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import random
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -20,11 +21,18 @@ from glimpse import tus
 
 # Answers worth asking again: the server or a proxy in front of it is restarting or overloaded.
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-PIECE = 256 * 1024  # progress is reported every PIECE bytes of a chunk
+JSON_ERRORS = {"Accept": "application/json"}  # the server's reasons, as JSON rather than an HTML page
+PIECE = 256 * 1024
+_TAG = re.compile(r"<[^>]*>")  # progress is reported every PIECE bytes of a chunk
 
 
 class TusError(Exception):
-    """The server refused for good (a 4xx that asking again will not change)."""
+    """The server refused for good (a 4xx that asking again will not change), or failures went on too long
+    (resumable: what was sent is kept and `--resume` goes on from there)."""
+
+    def __init__(self, message: str, resumable: bool = False) -> None:
+        super().__init__(message)
+        self.resumable = resumable
 
 
 class UploadGone(TusError):
@@ -55,6 +63,9 @@ def message_of(response: httpx.Response) -> str:
         text = response.text.strip()
     else:
         text = str(body.get("message") or body.get("title") or body) if isinstance(body, dict) else str(body)
+    if "<h1>" in text:  # an HTML error page: its message follows the heading
+        text = text.split("</h1>", 1)[-1]
+    text = " ".join(_TAG.sub(" ", text).split())  # Glance's messages end in HTML line breaks
     return f"{response.status_code} {text[:300]}".strip()
 
 
@@ -99,7 +110,7 @@ class Uploader:
                 reason = message_of(response)
             failures += 1
             if failures >= self.backoff.attempts:
-                raise TusError(f"{what} failed {failures} times in a row, last: {reason}")
+                raise TusError(f"{what} failed {failures} times in a row, last: {reason}", resumable=True)
             delay = self.backoff.delay(failures)
             self.on_retry(f"{what}: {reason}; trying again in {delay:.1f} s")
             self._sleep(delay)
@@ -178,7 +189,7 @@ class Uploader:
                 reason = message_of(response)
             failures += 1
             if failures >= self.backoff.attempts:
-                raise TusError(f"sending the file failed {failures} times in a row, last: {reason}")
+                raise TusError(f"sending the file failed {failures} times in a row, last: {reason}", resumable=True)
             delay = self.backoff.delay(failures)
             self.on_retry(f"{reason}; resuming in {delay:.1f} s from the server's offset")
             self._sleep(delay)

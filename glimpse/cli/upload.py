@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import logging
 import signal
 import threading
 from collections.abc import Callable, Mapping
@@ -29,7 +30,7 @@ from rich.progress import (
 )
 
 from glimpse.cli import os_auth
-from glimpse.cli.tus_client import Backoff, Stopped, TusError, Uploader, UploadGone, belongs_to, message_of
+from glimpse.cli.tus_client import JSON_ERRORS, Backoff, Stopped, TusError, Uploader, UploadGone, belongs_to, message_of
 from glimpse.cli.upload_state import FileIdentity, Part, StateFiles, UploadState
 from glimpse.default_options import parse_size
 
@@ -80,11 +81,10 @@ def guess_disk_format(path: Path) -> str:
     try:
         while wrapper.read(65536):
             pass
+        wrapper.close()  # the end of what is read: inspectors still unsure are no match
         detected = wrapper.format
-    except fi.ImageFormatError:
+    except fi.ImageFormatError:  # more than one format matched: not obvious
         detected = None
-    finally:
-        wrapper.close()
     if detected is not None and detected.NAME in INSPECTED_FORMATS:
         return INSPECTED_FORMATS[detected.NAME]
     return EXTENSION_FORMATS.get(path.suffix.lower(), "raw")
@@ -121,7 +121,8 @@ class Images:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            return self.client.request(method, f"{self.base}{path}", headers=self.connection.headers(), **kwargs)
+            headers = {**self.connection.headers(), **JSON_ERRORS}
+            return self.client.request(method, f"{self.base}{path}", headers=headers, **kwargs)
         except httpx.TransportError as exc:
             raise UploadFailed(f"{self.base} does not answer: {exc}") from None
 
@@ -357,6 +358,7 @@ def _interrupted(signum: int, frame: FrameType | None) -> None:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per chunk would drown the progress bar
     signal.signal(signal.SIGTERM, _interrupted)  # a terminal closing or `kill`: leave a resumable upload too
     if not args.file.is_file():
         console.print(f"[red]glimpse: {args.file} is not a file.[/red]")
@@ -391,11 +393,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
         upload.states.remove(connection.endpoint, args.file)
         return 1
     except (TusError, UploadFailed, OSError) as exc:
-        console.print(
-            f"[red]glimpse: {exc}[/red]\nThe upload can go on where it stopped: `{hint}`.",
-            soft_wrap=True,
-            highlight=False,
-        )
+        console.print(f"[red]glimpse: {exc}[/red]", soft_wrap=True, highlight=False)
+        if getattr(exc, "resumable", False) or isinstance(exc, (UploadFailed, OSError)):
+            console.print(f"The upload can go on where it stopped: `{hint}`.", soft_wrap=True, highlight=False)
+        else:
+            upload.states.remove(connection.endpoint, args.file)
         return 1
     finally:
         upload.client.close()

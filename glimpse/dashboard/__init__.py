@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from glimpse.auth.policy import Policy
 from glimpse.config import Settings
-from glimpse.dashboard import account, detail, metadata
+from glimpse.dashboard import account, detail, metadata, uploads
 from glimpse.dashboard import images as image_pages
 from glimpse.dashboard.login import KeystoneLogin
 from glimpse.dashboard.session import Sessions, load_secret
@@ -29,6 +29,7 @@ from glimpse.domain.members import MemberService
 from glimpse.domain.metadefs import MetadefService
 from glimpse.domain.ports import DataMeter
 from glimpse.domain.quotas import QuotaService
+from glimpse.domain.resumable import ResumableUploads
 from glimpse.domain.service import ImageService
 from glimpse.errors import GlimpseError, status_for
 from glimpse.optvalues import as_float
@@ -80,6 +81,7 @@ def build_dashboard(settings: Settings, dash: Dash) -> Starlette:
                     Route("/images/{image_id}/delete", detail.confirm_delete, methods=["GET"]),
                     Route("/images/{image_id}/metadata", metadata.show, methods=["GET"]),
                     Route("/images/{image_id}/metadata", metadata.update, methods=["POST"]),
+                    *uploads.routes,  # before the actions: POST .../uploads is not one
                     Route("/images/{image_id}/{action}", detail.act, methods=["POST"]),
                     Mount("/static", app=static, name="static"),
                 ],
@@ -137,6 +139,7 @@ def dashboard_middleware(
     transfers: Transfers | None = None,
     metadefs: MetadefService | None = None,
     meter: DataMeter | None = None,
+    resumable: ResumableUploads | None = None,
 ) -> Middleware:
     keystone = None
     if settings.auth_flavor == "keystone":
@@ -156,5 +159,6 @@ def dashboard_middleware(
         metadefs=metadefs,
         max_form_bytes=settings.max_request_body_size,
         meter=meter,
+        resumable=resumable,
     )
     return Middleware(DashboardMiddleware, dashboard=build_dashboard(settings, dash))

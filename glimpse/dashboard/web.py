@@ -24,6 +24,7 @@ from glimpse.domain.members import MemberService
 from glimpse.domain.metadefs import MetadefService
 from glimpse.domain.ports import DataMeter
 from glimpse.domain.quotas import QuotaService
+from glimpse.domain.resumable import ResumableUploads
 from glimpse.domain.service import ImageService
 from glimpse.streaming import Transfers
 
@@ -61,6 +62,7 @@ class Dash:
     metadefs: MetadefService | None = None
     max_form_bytes: int = 114688  # [oslo_middleware] max_request_body_size, for a form's text fields
     meter: DataMeter | None = None  # counts the image data uploaded through the dashboard
+    resumable: ResumableUploads | None = None  # tus uploads (the Create Image page's script)
 
 
 class NeedLogin(Exception):

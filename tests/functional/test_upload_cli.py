@@ -215,10 +215,10 @@ def test_a_changed_file_is_not_resumed_into_the_old_image(server: GlimpseServer,
         first = start_upload(proxy.url, file, cache, "--name", "changing")
         wait_for_offset(server, cache, first, 3 * MIB)
         kill(first)
-    old_id = str(saved_state(cache)["image_id"])
-    image_file(file, 16 * MIB, b"after")  # same size, other bytes, a new modification time
-    os.utime(file, ns=(time.time_ns(), time.time_ns() + 10**9))
-    result = upload(server.url, file, cache, "--resume")
+        old_id = str(saved_state(cache)["image_id"])
+        image_file(file, 16 * MIB, b"after")  # same size, other bytes, a new modification time
+        os.utime(file, ns=(time.time_ns(), time.time_ns() + 10**9))
+        result = upload(proxy.url, file, cache, "--resume")
     assert "Not resuming: the file changed" in result.stderr, result.stderr
     new_id = assert_uploaded(server, result, file)
     assert new_id != old_id
