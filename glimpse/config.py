@@ -140,7 +140,7 @@ class Settings:
     gpt_safety_checks_nonfatal: tuple[str, ...] = ()
     staging_dir: Path = Path("glimpse-data/staging")
     upload_heartbeat_timeout: int = 120
-    resumable_upload_expiration: int = 24  # hours
+    resumable_upload_expiration: float = 24.0  # hours
     data_transfer_threads: int = 100
     task_heartbeat_interval: float = 5.0
     task_stale_after: float = 60.0

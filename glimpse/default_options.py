@@ -73,10 +73,10 @@ DEFAULT_OPTS: list[cfg.Opt] = [
         min=5,
         help="Seconds without data after which another process treats an upload as abandoned (Glimpse's own).",
     ),
-    cfg.IntOpt(
+    cfg.FloatOpt(
         "resumable_upload_expiration",
-        default=24,
-        min=1,
+        default=24.0,
+        min=0.0003,
         help="Hours a resumable (tus) upload may wait for its next chunk; then its data is removed, its quota "
         "reservation released and the image queued again. Upload-Expires shows the time (Glimpse's own).",
     ),

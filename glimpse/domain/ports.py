@@ -348,10 +348,6 @@ class PieceStore(Protocol):
         wrote is gone and `handle` is still whole."""
         ...
 
-    def read_pieces(self, handle: str) -> Iterator[bytes]:
-        """Every byte the handle holds, in order."""
-        ...
-
     def assemble(self, image_id: str, handles: Sequence[str]) -> str:
         """Join the uploads' data, in order, into the image's data; its location. The handles are used up
         (their pieces belong to the result or are gone); on failure nothing is left under the image's name."""
@@ -453,7 +449,6 @@ class CertificateSource(Protocol):
     KeyManagerRefused for any other failure."""
 
     def certificate(self, cert_id: str, auth_token: str | None, project_id: str | None) -> ManagedCertificate: ...
-
 
 
 class CacheWriter(Protocol):
@@ -560,9 +555,7 @@ class ScrubQueue(Protocol):
         """Give the image back for the next run."""
         ...
 
-    def restore(
-        self, image_id: str, stale_after: timedelta, check: Callable[[builtins.list[Location]], None]
-    ) -> None:
+    def restore(self, image_id: str, stale_after: timedelta, check: Callable[[builtins.list[Location]], None]) -> None:
         """pending_delete -> active, or NotFound / Conflict saying why not; check(copies) may refuse too."""
         ...
 

@@ -88,10 +88,6 @@ class FilesystemStore:
             return handle
         return json.dumps({**state, "pieces": [*state["pieces"], piece.name]})
 
-    def read_pieces(self, handle: str) -> Iterator[bytes]:
-        for name in json.loads(handle)["pieces"]:
-            yield from self.get(self.url_for(name))
-
     def assemble(self, image_id: str, handles: Sequence[str]) -> str:
         pieces = [self.datadir / name for handle in handles for name in json.loads(handle)["pieces"]]
         final = self.datadir / image_id

@@ -15,9 +15,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
+import json
 import logging
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 import boto3
@@ -36,6 +37,7 @@ from glimpse.store.objects import (
     missing_container,
     object_location,
 )
+from glimpse.store.partials import upload_tag
 
 if TYPE_CHECKING:  # types-boto3-s3 (a test tool) annotates boto3's generated S3 client
     from types_boto3_s3.client import S3Client
@@ -199,6 +201,100 @@ class S3Store:
         except (BotoCoreError, EndpointConnectionError) as exc:
             raise StoreUnavailable(f"Store {self.name} cannot reach {self.endpoint or 'S3'}: {exc}.") from exc
         self._bucket_ready = True
+
+    # --- pieces (tus uploads) ----------------------------------------------------------------------
+    # One multipart upload per tus upload, to the object `<image id>.tus-<upload id>`, which becomes the image's
+    # location. S3 takes parts of 5 MiB or more but the last, and a PATCH may bring less: what is left over after
+    # a PATCH's whole parts waits in a small "tail" object of its own, and goes first into the next PATCH's parts.
+    # The handle lists the parts (number, ETag) and the tail; parts a PATCH sent but never committed are simply
+    # not listed when the upload completes (S3 then drops them).
+    def begin_pieces(self, image_id: str, upload_id: str) -> str:
+        self._ensure_bucket()
+        key = f"{image_id}.tus-{upload_id.replace('-', '')}"
+        with _errors(f"s3://{self.bucket}/{key}"):
+            multipart = self._client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
+        return json.dumps({"key": key, "upload": multipart, "parts": [], "tail": None, "tails": []})
+
+    def append_piece(self, handle: str, chunks: Iterable[bytes]) -> str:
+        state = json.loads(handle)
+        tail = self.get(self.url_for(state["tail"])) if state["tail"] else iter(())
+        parts, new_tail = list(state["parts"]), None
+        blocks = fixed_blocks(itertools.chain(tail, chunks), self.chunk_size, lambda: None)
+        try:
+            for block in blocks:
+                if len(block) < MIN_PART:  # the last, short block: it waits for the next PATCH or the end
+                    new_tail = f"{state['key']}.tail-{upload_tag()}"
+                    with _errors(f"s3://{self.bucket}/{new_tail}"):
+                        self._client.put_object(Bucket=self.bucket, Key=new_tail, Body=block)
+                    break
+                parts.append([len(parts) + 1, self._part(state, len(parts) + 1, block)])
+        except BaseException:
+            if new_tail is not None:
+                self.delete(self.url_for(new_tail))
+            raise
+        if len(parts) == len(state["parts"]) and new_tail is None:
+            return handle  # nothing arrived
+        tails = state["tails"] + ([state["tail"]] if state["tail"] else [])
+        return json.dumps({**state, "parts": parts, "tail": new_tail, "tails": tails})
+
+    def _part(self, state: dict[str, Any], number: int, block: bytes) -> str:
+        with _errors(f"s3://{self.bucket}/{state['key']} part {number}"):
+            answer = self._client.upload_part(
+                Bucket=self.bucket,
+                Key=state["key"],
+                UploadId=state["upload"],
+                PartNumber=number,
+                Body=block,
+                ContentLength=len(block),
+                ContentMD5=base64.b64encode(hashlib.md5(block, usedforsecurity=False).digest()).decode(),
+            )
+        return str(answer["ETag"])
+
+    def _complete(self, state: dict[str, Any]) -> None:
+        parts = list(state["parts"])
+        if state["tail"]:
+            tail = b"".join(self.get(self.url_for(state["tail"])))
+            parts.append([len(parts) + 1, self._part(state, len(parts) + 1, tail)])
+        done: list[CompletedPartTypeDef] = [{"PartNumber": n, "ETag": etag} for n, etag in parts]
+        key = state["key"]
+        with _errors(f"s3://{self.bucket}/{key}"):
+            if done:
+                self._client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=state["upload"], MultipartUpload={"Parts": done}
+                )
+            else:  # no data at all: S3 completes no upload without parts
+                self._abort(key, state["upload"])
+                self._client.put_object(Bucket=self.bucket, Key=key, Body=b"")
+        for tail in [*state["tails"], *([state["tail"]] if state["tail"] else [])]:
+            self.delete(self.url_for(tail))
+
+    def assemble(self, image_id: str, handles: Sequence[str]) -> str:
+        states = [json.loads(h) for h in handles]
+        for state in states:
+            self._complete(state)
+        if len(states) == 1:
+            return self.url_for(states[0]["key"])
+        # Joined through this node, in parts of the store's size: the partial objects' ends need not fall on
+        # part boundaries S3 would take.
+        key = f"{image_id}.tus-joined-{upload_tag()}"
+        chunks = itertools.chain.from_iterable(self.get(self.url_for(s["key"])) for s in states)
+        try:
+            self._multipart(key, fixed_blocks(chunks, self.chunk_size, lambda: None))
+        finally:
+            for state in states:
+                self.delete(self.url_for(state["key"]))
+        return self.url_for(key)
+
+    def drop_pieces(self, handle: str, keep: str | None = None) -> None:
+        state = json.loads(handle)
+        kept = json.loads(keep) if keep else None
+        tails = {*state["tails"], *([state["tail"]] if state["tail"] else [])}
+        if kept is not None:
+            tails -= {*kept["tails"], *([kept["tail"]] if kept["tail"] else [])}
+        for tail in tails:
+            self.delete(self.url_for(tail))
+        if kept is None:
+            self._abort(state["key"], state["upload"])
 
     # --- reading -------------------------------------------------------------------------------
     def get(self, url: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:

@@ -28,9 +28,12 @@ account are used for every location it reads.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from requests.exceptions import RequestException
 from swiftclient import client as swift
@@ -40,8 +43,8 @@ from glimpse.errors import NotFound, StoreError
 from glimpse.store.base import HashingMeter, StoredData
 from glimpse.store.error_map import guarded_read
 from glimpse.store.objects import MIB, READ_CHUNK, byte_range, missing_container, object_location
-from glimpse.store.partials import node_tag
-from glimpse.store.swift_segments import MeteredStream, Segments, SwiftErrors
+from glimpse.store.partials import node_tag, upload_tag
+from glimpse.store.swift_segments import MAX_SEGMENTS, MeteredStream, Segments, SwiftErrors
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +230,76 @@ class SwiftStore:
             with SwiftErrors(f"container {self.container}"):
                 conn.put_container(self.container)
         self._container_ready = True
+
+    # --- pieces (tus uploads) ----------------------------------------------------------------------
+    # Each PATCH's bytes go up as segments `<image id>.tus-<upload id>/<tag>-<n>` of at most the large object chunk
+    # size; the handle lists the committed ones, and the end publishes a static large object manifest of them all.
+    def begin_pieces(self, image_id: str, upload_id: str) -> str:
+        return json.dumps({"prefix": f"{image_id}.tus-{upload_id.replace('-', '')}", "segments": []})
+
+    def append_piece(self, handle: str, chunks: Iterable[bytes]) -> str:
+        state = json.loads(handle)
+        written: list[dict[str, Any]] = []
+        conn = self._connect()
+        try:
+            self._ensure_container(conn)
+            stream = MeteredStream(iter(chunks), None, None)
+            tag = upload_tag()
+            while stream.has_more():
+                name = f"{state['prefix']}/{tag}-{len(written) + 1:05d}"
+                md5 = hashlib.md5(usedforsecurity=False)
+                segment = {"path": f"/{self.container}/{name}", "etag": None, "size_bytes": 0}
+                written.append(segment)
+                with SwiftErrors(self._what(name)):
+                    etag = conn.put_object(
+                        self.container, name, contents=stream.take(self.chunk_size, md5, segment),
+                        content_type="application/octet-stream",
+                    )  # fmt: skip
+                if etag != md5.hexdigest():
+                    raise StoreError(f"Swift stored segment {name} with ETag {etag}, not the MD5 sent.")
+                segment["etag"] = etag
+        except BaseException:
+            self._segments.delete(conn, [s["path"] for s in written])
+            raise
+        finally:
+            self._done(conn)
+        if not written:
+            return handle
+        if len(state["segments"]) + len(written) > MAX_SEGMENTS:
+            self.drop_pieces(json.dumps({**state, "segments": written}))
+            raise StoreError(f"Store {self.name}: the upload needs more than {MAX_SEGMENTS} segments; send larger "
+                             "chunks or raise swift_store_large_object_chunk_size.")  # fmt: skip
+        return json.dumps({**state, "segments": state["segments"] + written})
+
+    def assemble(self, image_id: str, handles: Sequence[str]) -> str:
+        states = [json.loads(h) for h in handles]
+        segments = [s for state in states for s in state["segments"]]
+        obj = states[0]["prefix"]
+        if len(segments) > MAX_SEGMENTS:
+            raise StoreError(f"Store {self.name}: the joined upload has more than {MAX_SEGMENTS} segments.")
+        conn = self._connect()
+        try:
+            with SwiftErrors(self._what(obj)):
+                manifest = {"contents": json.dumps(segments), "query_string": "multipart-manifest=put"}
+                body = manifest if segments else {"contents": b""}  # no data at all: an empty object
+                conn.put_object(self.container, obj, content_type="application/octet-stream", **body)
+        finally:
+            self._done(conn)
+        return self.url_for(obj)
+
+    def drop_pieces(self, handle: str, keep: str | None = None) -> None:
+        state = json.loads(handle)
+        conn = self._connect()
+        try:
+            if keep is not None:
+                kept = {s["path"] for s in json.loads(keep)["segments"]}
+                self._segments.delete(conn, [s["path"] for s in state["segments"] if s["path"] not in kept])
+                return
+            # The whole upload: segments of PATCHes that never committed too.
+            listed = self._segments.names(conn, prefix=f"{state['prefix']}/")
+            self._segments.delete(conn, [f"/{self.container}/{n}" for n in listed])
+        finally:
+            self._done(conn)
 
     # --- reading -------------------------------------------------------------------------------
     def get(self, url: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:

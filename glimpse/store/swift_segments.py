@@ -123,14 +123,14 @@ class Segments:
         """Remove the segments of every upload the writer `node` left unfinished; returns how many uploads."""
         pattern = segment_pattern(node_tag(node))
         by_image: dict[str, list[str]] = {}
-        for name in self._names(conn, prefix=None):
+        for name in self.names(conn, prefix=None):
             match = pattern.match(name)
             if match:
                 by_image.setdefault(match["image"], []).append(name)
         return sum(self._discard(conn, image, names) for image, names in by_image.items())
 
     def discard_partial(self, conn: swift.Connection, image_id: str, node: str) -> None:
-        self._discard(conn, image_id, self._names(conn, prefix=node_segments_prefix(image_id, node_tag(node))))
+        self._discard(conn, image_id, self.names(conn, prefix=node_segments_prefix(image_id, node_tag(node))))
 
     def _discard(self, conn: swift.Connection, image_id: str, names: list[str]) -> int:
         """Delete the segments among `names` that the published object of image_id does not use."""
@@ -141,7 +141,7 @@ class Segments:
         self.delete(conn, orphans)
         return len({p.rsplit("-", 1)[0] for p in orphans})
 
-    def _names(self, conn: swift.Connection, prefix: str | None) -> list[str]:
+    def names(self, conn: swift.Connection, prefix: str | None) -> list[str]:
         try:
             with SwiftErrors(f"container {self.container}"):
                 _, listing = conn.get_container(self.container, prefix=prefix, full_listing=True)
@@ -153,7 +153,7 @@ class Segments:
 class MeteredStream:
     """The image's chunks, metered (hashed, counted, capped) as they are pulled, with one-chunk push-back."""
 
-    def __init__(self, source: Iterator[bytes], meter: HashingMeter, expected_size: int | None) -> None:
+    def __init__(self, source: Iterator[bytes], meter: HashingMeter | None, expected_size: int | None) -> None:
         self._source = source
         self._meter = meter
         self._expected = expected_size
@@ -165,6 +165,8 @@ class MeteredStream:
         for chunk in self._source:
             if not chunk:
                 continue
+            if self._meter is None:  # a tus piece: its bytes are counted and hashed where the upload is read back
+                return bytes(chunk)
             self._meter.update(chunk)
             if self._expected is not None and self._meter.size > self._expected:
                 raise BadRequest(f"Image size exceeds the expected size {self._expected}.")

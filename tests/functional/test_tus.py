@@ -3,7 +3,6 @@ where a test plays a hostile or broken client."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 from collections.abc import Iterator

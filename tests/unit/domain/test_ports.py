@@ -11,6 +11,7 @@ import pytest
 
 from glimpse.db.quotas import QuotaRepository
 from glimpse.db.repositories import ImageRepository
+from glimpse.db.resumable import ResumableUploadRepository
 from glimpse.db.tasks import TaskRepository
 from glimpse.domain import ports
 from glimpse.sources.key_manager import CastellanCertificates
@@ -29,6 +30,8 @@ IMPLEMENTATIONS: list[tuple[type[Any], type[Any]]] = [
     (ports.StagingArea, FilesystemStore),
     *((ports.Store, driver) for driver in (FilesystemStore, HttpStore, S3Store, SwiftStore, RbdStore)),
     (ports.CertificateSource, CastellanCertificates),
+    (ports.ResumableUploadRepository, ResumableUploadRepository),
+    *((ports.PieceStore, driver) for driver in (FilesystemStore, S3Store, SwiftStore)),
 ]
 
 
