@@ -13,12 +13,15 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.functional.server import GLIMPSE, GlimpseServer
 from tests.functional.tcp_proxy import TcpProxy
+from tests.keystone.server import KeystoneServer
+from tests.keystone.setup import authtoken_conf, openstack_env, register_image_service
 
 MIB = 1024 * 1024
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -238,3 +241,28 @@ def test_resume_without_a_saved_upload_starts_afresh_and_bad_input_is_refused(
     assert refused.returncode == 1 and "the image was not created: 400" in refused.stderr, refused.stderr
     nowhere = subprocess.run([GLIMPSE, "image", "upload", str(file)], env=_env(cache), capture_output=True, text=True)
     assert nowhere.returncode == 2 and "--url" in nowhere.stderr
+
+
+def test_keystone_credentials_from_os_variables_find_the_endpoint_in_the_catalog(
+    keystone_server: KeystoneServer, keystone_projects: dict[str, Any], tmp_path: Path, cache: Path
+) -> None:
+    conf = "[paste_deploy]\nflavor = keystone\n" + authtoken_conf(keystone_server)
+    glimpse = GlimpseServer(tmp_path / "glimpse-ks", extra_conf=conf).start()
+    try:
+        register_image_service(keystone_server, glimpse.url)
+        user = keystone_projects["users"]["Prj1-member"]
+        env = {**_env(cache), **openstack_env(keystone_server, "Prj1-member", user["project"], user["password"])}
+        file = image_file(tmp_path / "ks.raw", 3 * MIB, b"keystone")
+        command = [GLIMPSE, "image", "upload", str(file), "--name", "with-keystone", "--chunk-size", "1MB"]
+        result = subprocess.run([*command, "--parallel", "2"], env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        shown = printed(result.stdout)
+        assert shown["checksum"] == digests(file)[0]
+        token, _ = keystone_projects["token"]("Prj1-member")
+        image = httpx.get(f"{glimpse.url}/v2/images/{shown['id']}", headers={"X-Auth-Token": token}).json()
+        assert (image["status"], image["owner"]) == ("active", keystone_projects["projects"]["Prj1"])
+        # A wrong password is Keystone's refusal, said before anything is created.
+        refused = subprocess.run(command, env={**env, "OS_PASSWORD": "wrong"}, capture_output=True, text=True)
+        assert refused.returncode == 2 and "Keystone" in refused.stderr, refused.stderr
+    finally:
+        glimpse.stop()
