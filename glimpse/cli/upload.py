@@ -102,9 +102,10 @@ def _properties(pairs: list[str]) -> dict[str, str]:
 
 def split(size: int, parallel: int) -> list[tuple[int, int]]:
     """(start, length) of `parallel` parts covering `size` bytes (fewer when the file is tiny; one when empty)."""
-    count = max(1, min(parallel, size))
-    step = -(-size // count)
-    return [(start, min(step, size - start)) for start in range(0, size, step)] or [(0, 0)]
+    if size == 0:
+        return [(0, 0)]
+    step = -(-size // min(parallel, size))
+    return [(start, min(step, size - start)) for start in range(0, size, step)]
 
 
 class UploadFailed(Exception):
@@ -246,7 +247,17 @@ class Run:
         return state
 
     def send(self, state: UploadState) -> None:
-        offsets = [self.uploader().offset(p.url, p.length) for p in state.parts] if state.final is None else []
+        """Every part's bytes from the server's offset on; an upload that ended because its image got all its
+        data (the answer to the last chunk was lost, or an empty file) needs nothing more."""
+        try:
+            self._send(state)
+        except UploadGone:
+            image = self.images.get(state.image_id)
+            if image is None or image.get("status") != "active" or image.get("size") != self.identity.size:
+                raise
+
+    def _send(self, state: UploadState) -> None:
+        offsets = [self.uploader().offset(p.url, p.length) for p in state.parts]
         progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),

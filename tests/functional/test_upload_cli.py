@@ -173,6 +173,22 @@ def test_killed_twice_then_resumed_goes_on_from_the_servers_offset(
     assert [i["id"] for i in names] == [image_id]
 
 
+def test_ctrl_c_leaves_a_resumable_upload_and_says_how_to_resume(
+    server: GlimpseServer, tmp_path: Path, cache: Path
+) -> None:
+    file = image_file(tmp_path / "interrupted.raw", 12 * MIB, b"ctrl-c")
+    with TcpProxy(server.port, rate=6 * MIB) as proxy:
+        first = start_upload(proxy.url, file, cache, "--name", "interrupted")
+        wait_for_offset(server, cache, first, 3 * MIB)
+        first.send_signal(signal.SIGINT)
+        output = first.communicate(timeout=30)[0]
+        assert first.returncode == 130, output
+        assert f"glimpse image upload {file} --resume" in output
+        image_id = saved_state(cache)["image_id"]
+        result = upload(proxy.url, file, cache, "--resume")
+        assert assert_uploaded(server, result, file) == image_id
+
+
 def test_a_dropped_connection_is_retried_from_the_servers_offset(
     server: GlimpseServer, tmp_path: Path, cache: Path
 ) -> None:
@@ -235,6 +251,9 @@ def test_resume_without_a_saved_upload_starts_afresh_and_bad_input_is_refused(
     result = upload(server.url, file, cache, "--resume", "--name", "fresh")
     assert "there is no interrupted upload of this file" in result.stderr
     assert_uploaded(server, result, file)
+    empty = tmp_path / "empty.raw"
+    empty.write_bytes(b"")
+    assert_uploaded(server, upload(server.url, empty, cache, "--parallel", "3"), empty)
     missing = upload(server.url, tmp_path / "missing.raw", cache)
     assert missing.returncode == 2 and "is not a file" in missing.stderr
     refused = upload(server.url, file, cache, "--disk-format", "floppy")
