@@ -6,37 +6,24 @@ session's CSRF token in X-CSRF-Token (tus-js-client sends its `headers` on each 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from glimpse import tus
 from glimpse.dashboard.web import BASE, Page
 from glimpse.domain.data_meter import counted
-from glimpse.domain.entities import ResumableUpload
-from glimpse.domain.resumable import FINAL, PARTIAL, ResumableUploads
+from glimpse.domain.resumable import ResumableUploads
 from glimpse.errors import GlimpseError, NotFound, status_for
+from glimpse.tus_web import route, state, until_disconnect
 
 _UPLOAD_PATH = re.compile(rf"{BASE}/images/(?P<image>[^/]+)/uploads/(?P<upload>[0-9a-f-]{{36}})$")
 
 
 def _location(request: Request, image_id: str, upload_id: str) -> str:
     return f"{str(request.base_url).rstrip('/')}{BASE}/images/{image_id}/uploads/{upload_id}"
-
-
-def _state(upload: ResumableUpload) -> tus.UploadState:
-    return tus.UploadState(
-        upload_id=upload.id,
-        offset=upload.offset,
-        length=upload.length,
-        expires_at=upload.expires_at,
-        partial=upload.kind == PARTIAL,
-        final_of=upload.parts if upload.kind == FINAL else (),
-        metadata=upload.metadata,
-    )
 
 
 class _Caller:
@@ -109,17 +96,8 @@ async def head(request: Request) -> Response:
     image_id = request.path_params["image_id"]
     upload = await caller.page.call(caller.uploads.get, image_id, request.path_params["upload_id"])
     return Response(
-        status_code=200, headers=tus.state_headers(_state(upload), lambda p: _location(request, image_id, p))
+        status_code=200, headers=tus.state_headers(state(upload), lambda p: _location(request, image_id, p))
     )
-
-
-async def _until_disconnect(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The body, ending where the browser went away (a reload, a dropped connection): what arrived counts."""
-    try:
-        async for chunk in stream:
-            yield chunk
-    except ClientDisconnect:
-        return
 
 
 @_answers
@@ -127,7 +105,7 @@ async def patch(request: Request) -> Response:
     chunk = tus.parse_chunk(request.headers)
     caller = _Caller(request)
     dash = caller.page.dash
-    body = counted(dash.transfers.reader(_until_disconnect(request.stream())), dash.meter, "dashboard")
+    body = counted(dash.transfers.reader(until_disconnect(request.stream())), dash.meter, "dashboard")
     upload = await caller.page.transfer(
         caller.uploads.append,
         request.path_params["image_id"],
@@ -136,7 +114,7 @@ async def patch(request: Request) -> Response:
         chunk.checksum,
         body,
     )
-    return Response(status_code=204, headers=tus.progress_headers(_state(upload)))
+    return Response(status_code=204, headers=tus.progress_headers(state(upload)))
 
 
 @_answers
@@ -149,17 +127,7 @@ async def terminate(request: Request) -> Response:
     return Response(status_code=204, headers=tus.common_headers())
 
 
-def _route(path: str, **handlers: Callable[[Request], Awaitable[Response]]) -> Route:
-    """Exactly these methods (HEAD is tus's own here, not GET's twin)."""
-    by_method = {method.upper(): handler for method, handler in handlers.items()}
-
-    async def dispatch(request: Request) -> Response:
-        return await by_method[request.method](request)
-
-    return Route(path, dispatch, methods=list(by_method))
-
-
 routes = [
-    _route("/images/{image_id}/uploads", options=discover, post=create),
-    _route("/images/{image_id}/uploads/{upload_id}", head=head, patch=patch, delete=terminate),
+    route("/images/{image_id}/uploads", options=discover, post=create),
+    route("/images/{image_id}/uploads/{upload_id}", head=head, patch=patch, delete=terminate),
 ]

@@ -4,20 +4,19 @@ glimpse/domain/resumable.py keeps its rules; this is only the HTTP around them).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from glimpse import tus
 from glimpse.api import deps
 from glimpse.api.errors import error_response, status_for
-from glimpse.domain.entities import ResumableUpload
-from glimpse.domain.resumable import FINAL, PARTIAL, ResumableUploads
+from glimpse.domain.resumable import ResumableUploads
 from glimpse.errors import GlimpseError
+from glimpse.tus_web import route, state, until_disconnect
 
 _UPLOAD_PATH = re.compile(r"/v2/images/(?P<image>[^/]+)/uploads/(?P<upload>[0-9a-f-]{36})$")
 
@@ -29,18 +28,6 @@ def service(request: Request) -> ResumableUploads:
 
 def upload_url(request: Request, image_id: str, upload_id: str) -> str:
     return f"{str(request.base_url).rstrip('/')}/v2/images/{image_id}/uploads/{upload_id}"
-
-
-def state(upload: ResumableUpload) -> tus.UploadState:
-    return tus.UploadState(
-        upload_id=upload.id,
-        offset=upload.offset,
-        length=upload.length,
-        expires_at=upload.expires_at,
-        partial=upload.kind == PARTIAL,
-        final_of=upload.parts if upload.kind == FINAL else (),
-        metadata=upload.metadata,
-    )
 
 
 def tus_errors(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
@@ -101,15 +88,6 @@ async def head(request: Request) -> Response:
     return Response(status_code=200, headers=headers)
 
 
-async def _until_disconnect(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The body, ending where the client went away: what arrived counts (resuming goes on from there)."""
-    try:
-        async for chunk in stream:
-            yield chunk
-    except ClientDisconnect:
-        return
-
-
 @tus_errors
 async def patch(request: Request) -> Response:
     chunk = tus.parse_chunk(request.headers)
@@ -121,7 +99,7 @@ async def patch(request: Request) -> Response:
         request.path_params["upload_id"],
         chunk.offset,
         chunk.checksum,
-        transfers.reader(_until_disconnect(request.stream())),
+        transfers.reader(until_disconnect(request.stream())),
     )
     return Response(status_code=204, headers=tus.progress_headers(state(upload)))
 
@@ -138,17 +116,7 @@ async def terminate(request: Request) -> Response:
     return Response(status_code=204, headers=tus.common_headers())
 
 
-def _route(path: str, **handlers: Callable[[Request], Awaitable[Response]]) -> Route:
-    """A route whose methods are exactly these (HEAD here is tus's own, not GET's twin): 405 for any other."""
-    by_method = {method.upper(): handler for method, handler in handlers.items()}
-
-    async def dispatch(request: Request) -> Response:
-        return await by_method[request.method](request)
-
-    return Route(path, dispatch, methods=list(by_method))
-
-
 routes = [
-    _route("/v2/images/{image_id}/uploads", options=discover, post=create),
-    _route("/v2/images/{image_id}/uploads/{upload_id}", head=head, patch=patch, delete=terminate),
+    route("/v2/images/{image_id}/uploads", options=discover, post=create),
+    route("/v2/images/{image_id}/uploads/{upload_id}", head=head, patch=patch, delete=terminate),
 ]
