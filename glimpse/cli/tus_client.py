@@ -21,6 +21,7 @@ from glimpse import tus
 
 # Answers worth asking again: the server or a proxy in front of it is restarting or overloaded.
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+NOT_DONE_STATUS = frozenset({429, 502, 503})  # answers that say the request was not carried out
 JSON_ERRORS = {"Accept": "application/json"}  # the server's reasons, as JSON rather than an HTML page
 PIECE = 256 * 1024
 _TAG = re.compile(r"<[^>]*>")  # progress is reported every PIECE bytes of a chunk
@@ -95,17 +96,20 @@ class Uploader:
             **kwargs,  # type: ignore[arg-type]
         )
 
-    def _patiently(self, what: str, call: Callable[[], httpx.Response]) -> httpx.Response:
-        """The answer of `call`, asked again with backoff on network errors and transient statuses."""
+    def patiently(self, what: str, call: Callable[[], httpx.Response], repeatable: bool = True) -> httpx.Response:
+        """The answer of `call`, asked again with backoff on network errors and transient statuses. A request
+        that is not `repeatable` (it makes something) is sent again only when it surely did not arrive."""
         failures = 0
         while True:
             self._check_stop()
             try:
                 response = call()
             except httpx.TransportError as exc:
+                if not repeatable and not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+                    raise TusError(f"{what}: the connection broke before the answer ({exc})", resumable=True) from None
                 reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             else:
-                if response.status_code not in TRANSIENT_STATUS:
+                if response.status_code not in (TRANSIENT_STATUS if repeatable else NOT_DONE_STATUS):
                     return response
                 reason = message_of(response)
             failures += 1
@@ -134,8 +138,8 @@ class Uploader:
         # A final concatenation joins the parts before it answers: give it time.
         slow = httpx.Timeout(self.client.timeout.connect, read=3600.0)
         timeout = slow if length is None else httpx.USE_CLIENT_DEFAULT
-        response = self._patiently(
-            "creating the upload", lambda: self._request("POST", endpoint, headers, timeout=timeout)
+        response = self.patiently(
+            "creating the upload", lambda: self._request("POST", endpoint, headers, timeout=timeout), repeatable=False
         )
         if response.status_code != 201 or "location" not in response.headers:
             raise TusError(f"the server did not create the upload: {message_of(response)}")
@@ -143,7 +147,7 @@ class Uploader:
 
     def offset(self, url: str, length: int) -> int:
         """The server's offset of the upload at `url`, after checking it is the upload of `length` bytes."""
-        response = self._patiently("asking the upload's offset", lambda: self._request("HEAD", url, {}))
+        response = self.patiently("asking the upload's offset", lambda: self._request("HEAD", url, {}))
         if response.status_code in (404, 410):
             raise UploadGone(f"the upload {url} is no longer on the server")
         if response.status_code != 200:

@@ -115,17 +115,18 @@ class UploadFailed(Exception):
 class Images:
     """The Images API calls the command makes besides the uploads themselves."""
 
-    def __init__(self, client: httpx.Client, connection: os_auth.Connection) -> None:
+    def __init__(self, client: httpx.Client, connection: os_auth.Connection, patience: Uploader) -> None:
         self.client = client
         self.connection = connection
         self.base = connection.endpoint
+        self.patience = patience
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
+        def call() -> httpx.Response:
             headers = {**self.connection.headers(), **JSON_ERRORS}
             return self.client.request(method, f"{self.base}{path}", headers=headers, **kwargs)
-        except httpx.TransportError as exc:
-            raise UploadFailed(f"{self.base} does not answer: {exc}") from None
+
+        return self.patience.patiently(f"{method} {path}", call, repeatable=method != "POST")
 
     def create(self, body: Mapping[str, object]) -> dict[str, Any]:
         response = self._call("POST", "/v2/images", json=body)
@@ -178,10 +179,10 @@ class Run:
         self.connection = connection
         self.timeout = httpx.Timeout(30.0, read=300.0)
         self.client = httpx.Client(verify=connection.verify, timeout=self.timeout)
-        self.images = Images(self.client, connection)
         self.states = StateFiles()
         self.stop = threading.Event()
         self.backoff = Backoff(attempts=max(1, args.retries))
+        self.images = Images(self.client, connection, self.uploader())
 
     def uploader(self, client: httpx.Client | None = None) -> Uploader:
         return Uploader(client or self.client, self.connection.headers, self.backoff, self.stop, self._note)
@@ -320,8 +321,11 @@ class Run:
             if image.get("status") == "active":
                 self.states.remove(self.connection.endpoint, self.file)
                 return image
-            if image.get("status") not in WAITING_STATUSES:
-                raise UploadFailed(f"image {state.image_id} is {image.get('status')}: the server did not keep the data")
+            if image.get("status") != "saving":  # saving: a node still joins or checks the data
+                raise TusError(
+                    f"image {state.image_id} is {image.get('status')} after its last byte: the server did not keep "
+                    "the data (its log says why); upload it again without --resume"
+                )
             if self.stop.wait(0.5):
                 raise Stopped
         raise UploadFailed(f"image {state.image_id} did not become active after its last byte")

@@ -203,6 +203,30 @@ def test_a_dropped_connection_is_retried_from_the_servers_offset(
         assert proxy.bytes_up < size + 2 * MIB, proxy.bytes_up
 
 
+def test_a_server_killed_and_restarted_mid_way_is_waited_for(tmp_path: Path, cache: Path) -> None:
+    """The client keeps asking while the server is down, then goes on from what the server kept; the upload the
+    dead server was writing is taken over once its heartbeat is older than upload_heartbeat_timeout."""
+    size = 16 * MIB
+    file = image_file(tmp_path / "restart.raw", size, b"restart")
+    server = GlimpseServer(tmp_path / "restarting", extra_conf="upload_heartbeat_timeout = 5\n").start()
+    try:
+        with TcpProxy(server.port, rate=6 * MIB) as proxy:
+            process = start_upload(proxy.url, file, cache, "--name", "restarted", "--retries", "12")
+            wait_for_offset(server, cache, process, 4 * MIB)
+            server.kill()
+            server.start()
+            output = process.communicate(timeout=300)[0]
+            assert process.returncode == 0, output
+            assert "trying again in" in output or "resuming in" in output
+            md5, _ = digests(file)
+            assert printed(output)["checksum"] == md5
+            image = show(server, printed(output)["id"])
+            assert (image["status"], image["checksum"]) == ("active", md5)
+            assert proxy.bytes_up < 2 * size, proxy.bytes_up  # not sent again from zero
+    finally:
+        server.stop()
+
+
 def test_parallel_parts_give_the_checksums_of_a_straight_upload(
     server: GlimpseServer, tmp_path: Path, cache: Path
 ) -> None:
