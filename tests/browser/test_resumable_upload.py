@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Page, Request, Route, expect
+from playwright.sync_api import Browser, Page, Request, Route, expect
 
 from tests.browser.pages import fill_create_form, image_id_of, log_in
 from tests.functional.server import GlimpseServer
@@ -88,7 +88,7 @@ def test_a_reload_mid_way_resumes_from_the_servers_offset(page: Page, glimpse: G
         fill_create_form(page, "reloaded", source)
         _throttle_uploads(page, 64 * MIB)
         page.get_by_role("button", name="Create image").click()
-        expect(page.locator("#upload-text")).to_contain_text("Resuming the earlier upload")
+        expect(page.locator("#upload-text")).to_contain_text(f"into image {image['id']}")
         page.wait_for_url(f"{glimpse.url}/dashboard/images/{image['id']}", timeout=60_000)
         assert image_id_of(page) == image["id"]
 
@@ -128,3 +128,23 @@ def test_a_dropped_connection_resumes_by_itself(page: Page, glimpse: GlimpseServ
     assert uploads.of("HEAD"), "the page asked the server's offset before going on"
     with _api(glimpse, project) as api:
         _assert_active(api, image_id_of(page), source)
+
+
+def test_without_javascript_the_form_still_uploads_the_file(
+    browser: Browser, glimpse: GlimpseServer, tmp_path: Path
+) -> None:
+    project = f"prj-nj-{uuid.uuid4().hex[:6]}"
+    source = tmp_path / "plain.img"
+    source.write_bytes(os.urandom(3 * MIB + 5))
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        log_in(page, glimpse.url, project, "member")
+        fill_create_form(page, "no-script", source)
+        page.get_by_role("button", name="Create image").click()
+        page.wait_for_url(DETAIL, timeout=60_000)
+        expect(page.locator("#image-status")).to_have_text("active")
+        with _api(glimpse, project) as api:
+            _assert_active(api, image_id_of(page), source)
+    finally:
+        context.close()

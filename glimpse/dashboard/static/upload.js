@@ -124,7 +124,8 @@
       onProgress: function (sent, total) {
         var percent = total ? Math.floor((sent / total) * 100) : 100;
         bar.value = percent;
-        show("Uploaded " + percent + "% (" + sent + " of " + total + " bytes)");
+        show((earlier ? "Resumed into image " + image.id + ". " : "") +
+             "Uploaded " + percent + "% (" + sent + " of " + total + " bytes)");
       },
       onSuccess: function () {
         bar.value = 100;
