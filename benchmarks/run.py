@@ -4,6 +4,8 @@
     .venv/bin/python benchmarks/run.py --quick    # small sizes, a minute or two
     .venv/bin/python benchmarks/run.py --only metadata --postgresql postgresql://postgres@127.0.0.1/test
     .venv/bin/python benchmarks/run.py --only metrics   # requests/s with and without Prometheus metrics
+    .venv/bin/python benchmarks/run.py --only tus       # resumable uploads: resume overhead, parallel speed-up
+    .venv/bin/python benchmarks/run.py --only dedup     # an upload of data held already vs a normal upload
 
 Nothing here asserts a time; the figures are for people to read.
 """
@@ -253,16 +255,56 @@ def bench_list_scale(counts: list[int], workdir: Path) -> None:
             server.stop()
 
 
+# --- deduplication ----------------------------------------------------------------------------------------
+def bench_dedup(server: GlimpseServer, size: int) -> None:
+    """The dedup hit path (an upload of data the store holds already, declared with a sha-512 Repr-Digest: received
+    and hashed, nothing written) against a normal upload of the same bytes, and a twin found only at publishing."""
+    import base64
+
+    print(f"\nDeduplication: {size // MIB} MiB image, file store", flush=True)
+    block = os.urandom(CHUNK)
+
+    def same_bytes() -> Iterator[bytes]:
+        for sent in range(0, size, CHUNK):
+            yield block[: min(CHUNK, size - sent)]
+
+    sha = hashlib.sha512()
+    for piece in same_bytes():
+        sha.update(piece)
+    declared = {
+        "Repr-Digest": f"sha-512=:{base64.b64encode(sha.digest()).decode()}:",
+        "x-openstack-image-size": str(size),
+    }
+    rates: dict[str, float] = {}
+    with httpx.Client(base_url=server.url, timeout=600) as client:
+        for label, headers in (("normal", {}), ("hit", declared), ("twin", {})):
+            image = client.post("/v2/images", json={"disk_format": "raw", "container_format": "bare"}).json()
+            t = time.perf_counter()
+            response = client.put(
+                f"/v2/images/{image['id']}/file",
+                content=same_bytes(),
+                headers={"Content-Type": "application/octet-stream", **headers},
+            )
+            rates[label] = size / MIB / (time.perf_counter() - t)
+            assert response.status_code == 204, response.text
+    report("upload of new data (written)", rates["normal"], "MB/s")
+    report("upload of held data, sha-512 declared (not written)", rates["hit"], "MB/s", rates["normal"], "normal")
+    report("upload of held data, undeclared (written, then shared)", rates["twin"], "MB/s", rates["normal"], "normal")
+    print(f"  {'hit path / normal upload':<52} {rates['hit'] / rates['normal']:>10.2f} x", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes for a fast look")
-    parser.add_argument("--only", choices=["data", "memory", "metadata", "scale", "metrics"], action="append")
+    parser.add_argument(
+        "--only", choices=["data", "memory", "metadata", "scale", "metrics", "tus", "dedup"], action="append"
+    )
     parser.add_argument("--postgresql", default="postgresql://postgres@127.0.0.1:5432/test",
                         help="admin URL of a PostgreSQL server for the metadata run ('' to skip)")  # fmt: skip
     parser.add_argument("--compare-glance", action="store_true",
                         help="also run data and metadata on Glance (benchmarks/install-glance)")  # fmt: skip
     args = parser.parse_args()
-    parts = set(args.only or ["data", "memory", "metadata", "scale"])
+    parts = set(args.only or ["data", "memory", "metadata", "scale", "dedup"])
     size = 64 * MIB if args.quick else 1024 * MIB
     memory_size = 256 * MIB if args.quick else 5 * 1024 * MIB
     requests = 400 if args.quick else 3000
@@ -270,7 +312,7 @@ def main() -> int:
     print(f"Glimpse benchmarks on {os.cpu_count()} cores ({'quick' if args.quick else 'full'} run)")
     with tempfile.TemporaryDirectory(dir=ROOT / "benchmarks") as tmp:
         workdir = Path(tmp)
-        if parts & {"data", "memory", "metadata"}:
+        if parts & {"data", "memory", "metadata", "tus", "dedup"}:
             server = GlimpseServer(workdir / "sqlite")
             assert server.command("db", "sync").returncode == 0  # as in production: migrated before serving
             server.start()
@@ -281,6 +323,12 @@ def main() -> int:
                     bench_memory(server, memory_size)
                 if "metadata" in parts:
                     bench_metadata(server, "SQLite", requests)
+                if "tus" in parts:
+                    from benchmarks.tus_uploads import bench_tus
+
+                    bench_tus(sys.modules[__name__], server, size)
+                if "dedup" in parts:
+                    bench_dedup(server, size)
             finally:
                 server.stop()
             if "metadata" in parts and args.postgresql:

@@ -41,8 +41,10 @@ from glimpse.db.quotas import QuotaRepository
 from glimpse.db.repositories import ImageRepository
 from glimpse.db.resumable import ResumableUploadRepository
 from glimpse.db.session import make_sessionmaker
+from glimpse.db.shared_data import SharedData
 from glimpse.db.tasks import TaskRepository
 from glimpse.domain.access import ImageAccess
+from glimpse.domain.dedup import Dedup
 from glimpse.domain.image_cache import CacheService
 from glimpse.domain.image_data import ImageData
 from glimpse.domain.image_locations import ImageLocations
@@ -120,9 +122,10 @@ def build_services(
     cache_nodes = build_cache_nodes(settings.image_cache, sessions)
     node_cache = build_cache(settings.image_cache, cache_nodes)
     serve_from_cache = settings.image_cache is not None and settings.image_cache.serve_downloads
+    dedup = Dedup(SharedData(sessions), stores, settings.deduplicate_image_data, settings.hashing_algorithm)
     uploads = ImageData(
         repo, stores, limits, node, access, quotas, rules,
-        signatures=signatures, cache=node_cache, serve_from_cache=serve_from_cache, events=events,
+        signatures=signatures, cache=node_cache, serve_from_cache=serve_from_cache, events=events, dedup=dedup,
     )  # fmt: skip
     locations = ImageLocations(repo, stores, limits, access, settings.delayed_delete)
     images = ImageService(
@@ -145,9 +148,9 @@ def build_services(
     )  # fmt: skip
     runner = ImportRunner(
         repo, stores, limits, quotas, uploads, rules, tasks, sources, scratch, node, timing,
-        signatures=signatures, events=events, meter=metrics, sweep_also=(resumable.sweep,),
+        signatures=signatures, events=events, meter=metrics, sweep_also=(resumable.sweep,), dedup=dedup,
     )  # fmt: skip
-    maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm)
+    maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm, dedup)
     catalog = MetadefService(MetadefRepository(sessions), policy, domain_rules.page_limits(settings))
     cache_service = CacheService(node_cache, repo, policy, uploads.cache_image, cache_nodes)
     return Services(

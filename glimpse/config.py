@@ -130,6 +130,7 @@ class Settings:
     key_manager: dict[str, dict[str, object]] = field(default_factory=dict)
     use_keystone_limits: bool = False
     delayed_delete: bool = False
+    deduplicate_image_data: bool = True
     scrub_time: int = 0
     scrub_pool_size: int = 1
     wakeup_time: int = 300
@@ -277,6 +278,7 @@ def load_settings(
             key_manager=key_manager_options(conf),
             use_keystone_limits=conf.use_keystone_limits,
             delayed_delete=conf.delayed_delete,
+            deduplicate_image_data=conf.deduplicate_image_data,
             scrub_time=conf.scrub_time,
             scrub_pool_size=conf.scrub_pool_size,
             wakeup_time=conf.wakeup_time,

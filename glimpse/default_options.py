@@ -119,6 +119,13 @@ DEFAULT_OPTS: list[cfg.Opt] = [
         help="Deleted images go to pending_delete with their data kept until `glimpse scrub` removes it (after "
         "scrub_time); `glimpse scrub --restore IMAGE` brings one back meanwhile.",
     ),
+    cfg.BoolOpt(
+        "deduplicate_image_data",
+        default=True,
+        help="Identical image data (same size and sha512, with hashing_algorithm = sha512) is stored once per store "
+        "and shared by every image that has it, with reference counts in the database (Glimpse's own). Off: new data "
+        "is stored per image; data shared already stays shared until its last image lets it go.",
+    ),
     cfg.IntOpt("scrub_time", default=0, min=0, help="Seconds an image stays pending_delete before it is scrubbed."),
     cfg.IntOpt("scrub_pool_size", default=1, min=1, help="Images one scrubber scrubs at once."),
     cfg.IntOpt("wakeup_time", default=300, min=0, help="Seconds between the runs of `glimpse scrub --daemon`."),

@@ -29,7 +29,7 @@ from glimpse.config import Settings
 
 TUS_PATHS = re.compile(r"^/v2/images/[^/]+/uploads(/[^/]+)?$")
 TUS_REQUEST_HEADERS = ("Tus-Resumable", "Upload-Length", "Upload-Offset", "Upload-Metadata", "Upload-Checksum",
-                       "Upload-Concat", "Upload-Defer-Length", "X-Image-Meta-Store")  # fmt: skip
+                       "Upload-Concat", "Upload-Defer-Length", "X-Image-Meta-Store", "Repr-Digest")  # fmt: skip
 
 # oslo.middleware's "simple headers": always allowed in a preflight's Access-Control-Request-Headers.
 SIMPLE_HEADERS = frozenset(

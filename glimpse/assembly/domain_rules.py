@@ -35,6 +35,7 @@ def limits(settings: Settings) -> Limits:
         heartbeat_every=settings.upload_heartbeat_timeout / 4,
         image_location_quota=settings.image_location_quota,
         image_property_value_max_length=settings.image_property_value_max_length,
+        deduplicate=settings.deduplicate_image_data,
     )
 
 

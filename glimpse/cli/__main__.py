@@ -1,5 +1,5 @@
 """The `glimpse` command: serve, status, db sync|version|import-glance|backup|restore|purge, quota set|show|list,
-store migrate|verify|list, scrub, cache list|queue|delete|clear|prune|clean, image upload."""
+store migrate|verify|list|gc|usage, scrub, cache list|queue|delete|clear|prune|clean, image upload."""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 from collections import Counter
 from collections.abc import Callable
 
@@ -43,7 +45,19 @@ def add_parser(
     verify = store.add_parser("verify", help="re-read image data and check sizes and checksums")
     verify.add_argument("--store", metavar="S", help="only the copies in this store")
     listing = store.add_parser("list", help="the configured stores")
-    for command in (migrate, verify, listing):
+    gc = store.add_parser(
+        "gc",
+        help="find (and with --apply remove) data in the stores that nothing references",
+        description="Lists the data in the stores no image or upload refers to; with --apply removes it. Safe while "
+        "uploads run on any node: data of uploads, stagings and imports in progress is never taken.",
+    )
+    gc.add_argument("--store", metavar="S", help="only this store")
+    gc.add_argument("--apply", action="store_true", help="remove the data (the default is a dry run)")
+    usage = store.add_parser(
+        "usage", help="per store: logical bytes (every image's copy), physical bytes (data held), the saving"
+    )
+    usage.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    for command in (migrate, verify, listing, gc, usage):
         config_args(command)
 
 
@@ -97,6 +111,10 @@ def run(args: argparse.Namespace, settings: Settings, maintenance: StoreMaintena
         return _list(out, maintenance)
     if args.store_command == "migrate":
         return _migrate(args, out, maintenance)
+    if args.store_command == "gc":
+        return _gc(args, out, maintenance)
+    if args.store_command == "usage":
+        return _usage(args, out, maintenance)
     return _verify(args, out, maintenance)
 
 
@@ -176,3 +194,43 @@ def _verify(args: argparse.Namespace, out: Console, maintenance: StoreMaintenanc
         soft_wrap=True,
     )
     return 1 if findings or orphans else 0
+
+
+def _gc(args: argparse.Namespace, out: Console, maintenance: StoreMaintenance) -> int:
+    collected, stale_pins = maintenance.gc(args.store, apply=args.apply)
+    for item in collected:
+        data = f"{redact(item.finding.url)} in store {item.finding.store_id}"
+        if item.removed:
+            out.print(f"[green]removed[/green] {data}", soft_wrap=True)
+        elif item.kept_because:
+            out.print(f"[yellow]kept[/yellow] {data}: {item.kept_because}", soft_wrap=True)
+        else:
+            out.print(f"would remove {data}", soft_wrap=True)
+    removed = sum(item.removed for item in collected)
+    candidates = sum(not item.removed and not item.kept_because for item in collected)
+    kept = len(collected) - removed - candidates
+    verb = "released" if args.apply else "to release"
+    out.print(
+        (f"Removed {removed}" if args.apply else f"Would remove {candidates} (dry run: --apply removes)")
+        + f" unreferenced piece(s) of data; {kept} kept; {len(stale_pins)} stale upload reference(s) {verb}.",
+        soft_wrap=True,
+    )
+    return 0
+
+
+def _usage(args: argparse.Namespace, out: Console, maintenance: StoreMaintenance) -> int:
+    usages = maintenance.usage()
+    if args.json:
+        print(json.dumps([{**dataclasses.asdict(u), "saved": u.saved} for u in usages]))
+        return 0
+    table = Table(title="Image data per store")
+    for column in ("store", "copies", "shared copies", "logical bytes", "physical bytes", "saved bytes", "saved"):
+        table.add_column(column, justify="left" if column == "store" else "right")
+    for usage in usages:
+        ratio = f"{100 * usage.saved / usage.logical:.1f}%" if usage.logical else "-"
+        table.add_row(
+            usage.store, str(usage.copies), str(usage.shared_copies), str(usage.logical), str(usage.physical),
+            str(usage.saved), ratio,
+        )  # fmt: skip
+    out.print(table)
+    return 0

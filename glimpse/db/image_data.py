@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, exists, false, func, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from glimpse.db.models import (
@@ -23,15 +24,31 @@ from glimpse.db.models import (
     utcnow,
 )
 from glimpse.db.quotas import UPLOADING, count_images, lock_project
-from glimpse.db.session import rowcount
+from glimpse.db.session import rowcount, transient
+from glimpse.db.shared_data import link
 from glimpse.db.tasks import hold_claim
-from glimpse.domain.entities import Fence, Location
+from glimpse.domain.entities import DataKey, Fence, Location
 from glimpse.errors import Conflict, TooLarge
+
+RETRIES = 5
+_T = TypeVar("_T")
 
 
 class ImageDataWrites:
     def _tx(self) -> AbstractContextManager[Session]:
         raise NotImplementedError()  # pragma: no cover
+
+    def _retrying(self, work: Callable[[Session], _T]) -> _T:
+        """Run `work` in a transaction, again when the database gave up on it (MariaDB resolves the deadlocks of
+        two nodes inserting the same shared data by rolling one transaction back; PostgreSQL likewise)."""
+        for attempt in range(1, RETRIES + 1):
+            try:
+                with self._tx() as s:
+                    return work(s)
+            except DBAPIError as exc:
+                if attempt == RETRIES or not transient(exc):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def begin_upload(
         self, image_id: str, owner: str | None, node: str, max_uploading: int | None, to_status: str = "saving"
@@ -146,12 +163,16 @@ class ImageDataWrites:
         if_claim: str | None = None,
         properties: Mapping[str, str] | None = None,
         remove_properties: tuple[str, ...] = (),
+        shared: bool = False,
         **values: Any,
-    ) -> None:
+    ) -> list[Location]:
         """Publish data: status, checksums and locations in one compare-and-swap, which also checks the
         task's claim (fence) or the upload's claim token (if_claim) when given. ClaimLost/Conflict otherwise.
-        Server-kept properties change in the same commit: nobody sees the image active without them."""
-        with self._tx() as s:
+        Server-kept properties change in the same commit: nobody sees the image active without them.
+        shared: each copy links to a twin its store holds already (db/shared_data.py); the copies made redundant
+        are returned, for the caller to remove once this is committed."""
+
+        def work(s: Session) -> list[Location]:
             if fence is not None:
                 hold_claim(s, fence)
             conditions = [ImageRow.id == image_id, ImageRow.status == from_status, ImageRow.deleted == false()]
@@ -171,14 +192,20 @@ class ImageDataWrites:
             )
             if rowcount(result) != 1:
                 raise Conflict(f"Image {image_id} is no longer {from_status}.")
+            redundant = []
             for place in (location, *extra):
-                s.add(
-                    LocationRow(image_id=image_id, url=place.url, meta=json.dumps(place.metadata), created_at=utcnow())
-                )
+                url = _linked(s, image_id, place, values.get("size"), values.get("os_hash_algo"),
+                              values.get("os_hash_value"), shared, if_claim)  # fmt: skip
+                if url != place.url:
+                    redundant.append(place)
+                s.add(LocationRow(image_id=image_id, url=url, meta=json.dumps(place.metadata), created_at=utcnow()))
             if properties or remove_properties:
                 _set_properties(s, image_id, properties or {}, remove_properties)
             # The image's size now counts for its project; the upload's reservation goes in the same commit.
             s.execute(table_of(ReservationRow).delete().where(ReservationRow.image_id == image_id))
+            return redundant
+
+        return self._retrying(work)
 
     def add_location(
         self,
@@ -189,11 +216,14 @@ class ImageDataWrites:
         checksum: str | None,
         fence: Fence | None = None,
         virtual_size: int | None = None,
-    ) -> None:
+        shared: bool = False,
+    ) -> str:
         """Record one more copy of the data, only while the image still holds that very data (a compare-and-
         swap on status, size and checksum, and on the task's claim with a fence); Conflict when it was
-        deleted or its data changed meanwhile. The copy now counts as stored: its reservation shrinks."""
-        with self._tx() as s:
+        deleted or its data changed meanwhile. The copy now counts as stored: its reservation shrinks.
+        Returns the URL recorded: with `shared`, a twin's the store holds already (the caller removes its copy)."""
+
+        def work(s: Session) -> str:
             if fence is not None:
                 hold_claim(s, fence)
             result = s.execute(
@@ -213,15 +243,35 @@ class ImageDataWrites:
             known = s.scalar(
                 select(LocationRow.id).where(LocationRow.image_id == image_id, LocationRow.url == location.url)
             )
-            if known is None:
-                s.add(
-                    LocationRow(
-                        image_id=image_id, url=location.url, meta=json.dumps(location.metadata), created_at=utcnow()
-                    )
-                )
-                held = s.get(ReservationRow, image_id)
-                if held is not None:
-                    held.bytes = max(0, held.bytes - (size or 0))
+            if known is not None:
+                return location.url
+            image = s.get(ImageRow, image_id)
+            assert image is not None
+            url = _linked(s, image_id, location, size, image.os_hash_algo, image.os_hash_value, shared)
+            s.add(LocationRow(image_id=image_id, url=url, meta=json.dumps(location.metadata), created_at=utcnow()))
+            held = s.get(ReservationRow, image_id)
+            if held is not None:
+                held.bytes = max(0, held.bytes - (size or 0))
+            return url
+
+        return self._retrying(work)
+
+
+def _linked(
+    s: Session,
+    image_id: str,
+    place: Location,
+    size: Any,
+    hash_algo: Any,
+    hash_value: Any,
+    shared: bool,
+    claim: str | None = None,
+) -> str:
+    """The URL a copy is recorded under: a twin's when deduplication links it, else its own."""
+    store = place.metadata.get("store")
+    if not shared or not store or hash_algo != "sha512" or not hash_value or size is None:
+        return place.url
+    return link(s, DataKey(str(store), int(size), str(hash_value)), place.url, image_id, claim)
 
 
 def _resumable() -> ColumnElement[bool]:

@@ -219,6 +219,7 @@ class ResumableUploadRow(Base):
     patch_beat_at: Mapped[datetime | None] = mapped_column(Timestamp)
     meta: Mapped[str] = mapped_column(Text, default="{}")  # Upload-Metadata, as JSON
     parts: Mapped[str] = mapped_column(Text, default="[]")  # a final upload's partial upload ids, as JSON
+    repr_digest: Mapped[str] = mapped_column(Text, default="")  # the whole data's Repr-Digest (RFC 9530), as sent
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     expires_at: Mapped[datetime] = mapped_column(Timestamp, index=True)
 
@@ -286,3 +287,35 @@ class CachedImageRow(Base):
     __table_args__ = (
         UniqueConstraint("image_id", "node_reference_id", name="ix_cached_images_image_id_node_reference_id"),
     )
+
+
+class SharedDataRow(Base):
+    """One piece of image data held once in a store and shared by every image whose copy in that store has the same
+    size and sha512 (deduplicated storage). `refs` counts the image locations and pins that use it; the row exists
+    only while refs > 0, so a row that is found can always be linked to. Data stored without deduplication has no
+    row: it is its image's alone."""
+
+    __tablename__ = "shared_data"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    store: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha512: Mapped[str] = mapped_column(String(128))
+    url: Mapped[str] = mapped_column(Text)
+    url_key: Mapped[str] = mapped_column(String(64), index=True)  # sha256 of url: Text cannot be indexed everywhere
+    refs: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+    __table_args__ = (UniqueConstraint("store", "size", "sha512", name="uq_shared_data_store"),)
+
+
+class SharedDataPinRow(Base):
+    """A reference an upload holds on shared data while it receives bytes it will not write (the client declared a
+    size and sha-512 that exist already): the data cannot go away before the upload publishes or gives up."""
+
+    __tablename__ = "shared_data_pins"
+
+    image_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    claim: Mapped[str] = mapped_column(String(36), primary_key=True)  # the upload's claim token (images.upload_claim)
+    data_id: Mapped[int] = mapped_column(RowId)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)

@@ -14,9 +14,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from glimpse.db.image_data import ImageDataWrites
-from glimpse.db.models import ImageRow, LocationRow, MemberRow, PropertyRow, ReservationRow, TagRow, table_of, utcnow
+from glimpse.db.models import (
+    ImageRow,
+    LocationRow,
+    MemberRow,
+    PropertyRow,
+    ReservationRow,
+    SharedDataRow,
+    TagRow,
+    table_of,
+    utcnow,
+)
 from glimpse.db.quotas import count_images, lock_project
 from glimpse.db.session import SessionFactory, rowcount
+from glimpse.db.shared_data import is_shared, unlink
 from glimpse.db.tasks import hold_claim
 from glimpse.domain.entities import Comparison, Fence, Image, ImageQuery, Location, Member
 from glimpse.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
@@ -298,12 +309,27 @@ class ImageRepository(ImageDataWrites):
             return [_to_record(row) for row in s.scalars(stmt.order_by(ImageRow.id).limit(limit))]
 
     def referenced_urls(self) -> set[str]:
-        """Every location any image (a deleted one waiting for the scrubber included) still refers to."""
+        """Every location any image (a deleted one waiting for the scrubber included) still refers to, and the
+        shared data uploads hold."""
         with self._tx() as s:
-            return set(s.scalars(select(LocationRow.url).where(LocationRow.status != "deleted")))
+            locations = set(s.scalars(select(LocationRow.url).where(LocationRow.status != "deleted")))
+            return locations | set(s.scalars(select(SharedDataRow.url)))
 
-    def remove_location(self, image_id: str, url: str, delayed: bool = False) -> None:
+    @contextmanager
+    def holding(self, image_id: str, url: str) -> Iterator[tuple[bool, Image | None]]:
+        """Under the image's row lock (the write lock on SQLite) until the block ends, so no upload can begin
+        and no copy be recorded meanwhile: whether url is referenced, and the image (None when there is none)."""
+        with self._tx() as s:
+            s.execute(update(ImageRow).where(ImageRow.id == image_id).values(updated_at=ImageRow.updated_at))
+            used = s.scalar(
+                select(LocationRow.id).where(LocationRow.url == url, LocationRow.status != "deleted").limit(1)
+            )
+            row = s.get(ImageRow, image_id)
+            yield used is not None or is_shared(s, url), None if row is None else _to_record(row)
+
+    def remove_location(self, image_id: str, url: str, delayed: bool = False) -> bool:
         """Forget one copy of the data; Conflict when it is the image's last one, NotFound when absent.
+        True when its data is to be removed now: nothing else refers to it (shared data stays while used).
 
         delayed: the copy's row stays, pending_delete, for the scrubber to remove its data."""
         with self._tx() as s:
@@ -317,13 +343,14 @@ class ImageRepository(ImageDataWrites):
                 raise Conflict(
                     "Cannot delete image data from the only store containing it. Consider deleting the image instead."
                 )
+            row.updated_at = utcnow()
             if delayed:
                 found[0].status = "pending_delete"
                 s.flush()
                 s.expire(row, ["locations"])
-            else:
-                row.locations.remove(found[0])
-            row.updated_at = utcnow()
+                return False
+            row.locations.remove(found[0])
+            return unlink(s, url)
 
     def delete(self, image_id: str, revision: int | None = None, delayed: bool = False) -> builtins.list[Location]:
         """Mark the image deleted (its id stays reserved) and hand back the locations to purge.
@@ -371,7 +398,10 @@ class ImageRepository(ImageDataWrites):
                     .values(status="pending_delete")
                 )
                 return []
-            locations = [Location(url=loc.url, metadata=json.loads(loc.meta)) for loc in row.locations]
+            # Shared data another image still uses stays: only the last reference hands it back to purge.
+            locations = [
+                Location(url=loc.url, metadata=json.loads(loc.meta)) for loc in row.locations if unlink(s, loc.url)
+            ]
             row.properties.clear()
             row.tags.clear()
             row.locations.clear()

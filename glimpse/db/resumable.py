@@ -30,6 +30,7 @@ def _record(row: ResumableUploadRow) -> ResumableUpload:
         expires_at=row.expires_at,
         metadata=json.loads(row.meta),
         parts=tuple(json.loads(row.parts)),
+        repr_digest=row.repr_digest,
     )
 
 
@@ -52,6 +53,7 @@ class ResumableUploadRepository:
                     image_claim=upload.image_claim,
                     meta=json.dumps(upload.metadata),
                     parts=json.dumps(list(upload.parts)),
+                    repr_digest=upload.repr_digest,
                     created_at=utcnow(),
                     expires_at=upload.expires_at,
                 )

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from glimpse.db.models import ImageRow, LocationRow, MemberRow, PropertyRow, TagRow, table_of, utcnow
 from glimpse.db.session import SessionFactory, rowcount
+from glimpse.db.shared_data import unlink
 from glimpse.domain.entities import Location, ScrubClaim
 from glimpse.errors import ClaimLost, Conflict, NotFound
 
@@ -82,7 +83,15 @@ class ScrubQueue:
         """Under the claim: the waiting copies become `deleting` (no longer restorable); returns every
         copy being deleted, those a scrubber killed half-way left included."""
         with self._sessions.begin() as s:
-            _hold(s, claim)
+            image = _hold(s, claim)
+            waiting = s.execute(
+                select(LocationRow.id, LocationRow.url).where(
+                    LocationRow.image_id == claim.image_id, LocationRow.status == "pending_delete"
+                )
+            ).all()
+            for location_id, url in waiting:
+                if not unlink(s, url):  # shared data another image still uses: only this reference goes
+                    _forget(s, location_id, image.deleted)
             s.execute(
                 update(LocationRow)
                 .where(LocationRow.image_id == claim.image_id, LocationRow.status == "pending_delete")
@@ -101,15 +110,7 @@ class ScrubQueue:
         `glimpse db purge`; a live image forgets it."""
         with self._sessions.begin() as s:
             image = _hold(s, claim)
-            if image.deleted:
-                s.execute(
-                    update(LocationRow)
-                    .where(LocationRow.id == location_id)
-                    .values(status="deleted")
-                    .execution_options(synchronize_session=False)
-                )
-            else:
-                s.execute(table_of(LocationRow).delete().where(LocationRow.id == location_id))
+            _forget(s, location_id, image.deleted)
 
     def finish(self, claim: ScrubClaim) -> str | None:
         """Under the claim: a pending_delete image with nothing left becomes deleted (its properties, tags
@@ -201,3 +202,17 @@ def _hold(s: Session, claim: ScrubClaim) -> ImageRow:
     row = s.get(ImageRow, claim.image_id)
     assert row is not None
     return row
+
+
+def _forget(s: Session, location_id: int, image_deleted: bool) -> None:
+    """A copy whose data is gone (or stays only for other images): a deleted image keeps the row, marked deleted,
+    until `glimpse db purge`; a live image forgets it."""
+    if image_deleted:
+        s.execute(
+            update(LocationRow)
+            .where(LocationRow.id == location_id)
+            .values(status="deleted")
+            .execution_options(synchronize_session=False)
+        )
+    else:
+        s.execute(table_of(LocationRow).delete().where(LocationRow.id == location_id))

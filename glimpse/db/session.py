@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from glimpse.errors import ConfigError
@@ -82,3 +83,16 @@ def rowcount(result: Result[Any]) -> int:
     returning any Result, which has no rowcount."""
     assert isinstance(result, CursorResult)
     return result.rowcount
+
+
+# Errors after which the database rolled the whole transaction back and running it again may succeed: MariaDB's
+# deadlock (1213), lock wait timeout (1205) and the savepoint a deadlock took with it (1305); PostgreSQL's
+# deadlock_detected and serialization_failure.
+_TRANSIENT_MYSQL = {1205, 1213, 1305}
+_TRANSIENT_PG = {"40P01", "40001"}
+
+
+def transient(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    code = getattr(orig, "args", (None,))[0] if orig is not None and getattr(orig, "args", None) else None
+    return code in _TRANSIENT_MYSQL or getattr(orig, "sqlstate", None) in _TRANSIENT_PG

@@ -189,10 +189,36 @@ class ResumableUpload:
     expires_at: datetime
     metadata: dict[str, str] = field(default_factory=dict)
     parts: tuple[str, ...] = ()
+    repr_digest: str = ""  # the client's Repr-Digest of the whole data (RFC 9530), checked once it is all in
 
     @property
     def complete(self) -> bool:
         return self.offset == self.length
+
+
+@dataclass(frozen=True)
+class DataKey:
+    """What makes two copies the same data for deduplication: the store holding them, their size and sha512."""
+
+    store: str
+    size: int
+    sha512: str
+
+
+@dataclass(frozen=True)
+class StoreUsage:
+    """One store's image data: logical bytes (every image's copy at its full size), physical bytes (data held,
+    shared data once), and how many copies share data held once."""
+
+    store: str
+    logical: int
+    physical: int
+    copies: int
+    shared_copies: int
+
+    @property
+    def saved(self) -> int:
+        return self.logical - self.physical
 
 
 @dataclass(frozen=True)

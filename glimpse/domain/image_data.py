@@ -13,6 +13,8 @@ from typing import TypeVar
 
 from glimpse.auth.context import RequestContext
 from glimpse.domain.access import ImageAccess
+from glimpse.domain.dedup import Dedup, received
+from glimpse.domain.digests import Digest, DigestCheck, digest_check
 from glimpse.domain.entities import Image, Location, StoredData
 from glimpse.domain.image_cache import expectation, teed
 from glimpse.domain.image_locations import purge
@@ -52,9 +54,11 @@ class ImageData:
         cache: ImageCache | None = None,
         serve_from_cache: bool = False,
         events: Events | None = None,
+        dedup: Dedup | None = None,
     ) -> None:
         """cache: this node's image cache; serve_from_cache: downloads read and fill it (Glance's cache
-        pipeline), else only the prefetcher fills it."""
+        pipeline), else only the prefetcher fills it. dedup: deduplicated storage (off without it)."""
+        self.dedup = dedup or Dedup(None, stores, False, limits.hashing_algorithm)
         self.cache = cache
         self.serve_from_cache = serve_from_cache and cache is not None
         self.events = events or Events()
@@ -74,7 +78,9 @@ class ImageData:
         chunks: Iterable[bytes],
         expected_size: int | None = None,
         store_name: str | None = None,
+        declared: Sequence[Digest] = (),
     ) -> Image:
+        """declared: the client's Content-Digest/Repr-Digest (RFC 9530); data that does not match is not kept."""
         image = self.access.load(ctx, image_id, "upload_image")
         if image.status != "queued":
             raise Conflict(f"Image status transition from {image.status} to saving is not allowed")
@@ -86,23 +92,32 @@ class ImageData:
             raise TooLarge(f"Image size {expected_size} exceeds the allowed {max_size} bytes.")
         # A signed image's certificate is fetched before any byte is taken: an unknown one refuses the upload at once.
         verifier = self.signatures.verifier(image, ctx.auth_token, ctx.project_id)
+        check = digest_check(declared, self.limits.hashing_algorithm)
         claim = self.begin(ctx, image, store.name)
+        pinned: str | None = None
         try:
-            beating = Heartbeat(chunks, self.upload_beat(image_id, claim), self.limits.heartbeat_every)
+            # The client declared data this store holds already: it is received and checked, not written.
+            pinned = self.dedup.pin(image, claim, store, expected_size, declared)
+            beating = Heartbeat(check.checked(chunks), self.upload_beat(image_id, claim), self.limits.heartbeat_every)
             metered = self.quotas.metered(image_id, image.owner, beating, expected_size)
             guard = FormatGuard(guarded(metered, verifier), image.disk_format, self.format_rules)
-            stored = store.add(
+            write = store.add if pinned is None else _receiver(pinned)
+            stored = write(
                 image_id,
                 guard,
                 max_size=max_size,
                 expected_size=expected_size,
                 hash_algo=self.limits.hashing_algorithm,
             )
+            verified(check, stored, store if pinned is None else None)
         except BaseException as exc:
             self._failed(image_id, exc)
+            if pinned is not None:
+                self.dedup.release(image_id, claim)
             self._back_to_queued(image_id, claim)
             raise
-        return self.publish(image_id, store.name, stored, guard.verdict.virtual_size if guard.verdict else None, claim)
+        virtual_size = guard.verdict.virtual_size if guard.verdict else None
+        return self.publish(image_id, store, stored, virtual_size, claim, pinned is not None)
 
     def begin(self, ctx: RequestContext, image: Image, store_name: str) -> str:
         """An upload of the image starts (queued -> saving) under a new claim, as PUT's does: the count of
@@ -118,11 +133,18 @@ class ImageData:
         return lambda chunks: guarded(chunks, verifier)
 
     def publish(
-        self, image_id: str, store_name: str, stored: StoredData, virtual_size: int | None, claim: str
+        self,
+        image_id: str,
+        store: Store,
+        stored: StoredData,
+        virtual_size: int | None,
+        claim: str,
+        pinned: bool = False,
     ) -> Image:
-        """The data is in: the image becomes active under the upload's claim, with the notifications of an upload."""
+        """The data is in: the image becomes active under the upload's claim, with the notifications of an upload
+        (pinned: the data is a twin the store held already, received and checked, not written)."""
         try:
-            self._publish(image_id, store_name, stored, virtual_size, claim)
+            self._publish(image_id, store, stored, virtual_size, claim, pinned)
         except BaseException as exc:
             self._failed(image_id, exc)
             raise
@@ -170,18 +192,20 @@ class ImageData:
                 self.events.image("image.update", self.repo.get(image_id))
 
     def _publish(
-        self, image_id: str, store_name: str, stored: StoredData, virtual_size: int | None, claim: str
+        self, image_id: str, store: Store, stored: StoredData, virtual_size: int | None, claim: str, pinned: bool
     ) -> None:
         """Activate under the upload's claim. An upload that lost its claim to another upload removes no
         data: PUT data is written under the image's own name, which may now hold the winner's bytes; only
-        when the image is gone (nobody can win any more) is the data removed."""
-        location = Location(url=stored.url, metadata={"store": store_name, **stored.metadata})
+        when the image is gone (nobody can win any more) is the data removed. With deduplication the image
+        is linked to a twin its store holds already, and the copy just written goes."""
+        location = Location(url=stored.url, metadata={"store": store.name, **stored.metadata})
         try:
-            self.repo.activate(
+            redundant = self.repo.activate(
                 image_id,
                 "saving",
                 location,
                 if_claim=claim,
+                shared=self.dedup.applies(store),
                 size=stored.size,
                 checksum=stored.checksum,
                 os_hash_algo=stored.hash_algo,
@@ -189,12 +213,16 @@ class ImageData:
                 virtual_size=virtual_size,
             )
         except Conflict:
+            if pinned:
+                self.dedup.release(image_id, claim)  # never the shared data itself: this upload's reference to it
             try:
                 self.repo.get(image_id)
             except NotFound:
-                purge(self.stores, location)  # the image was deleted while its data was arriving
+                if not pinned:
+                    purge(self.stores, location)  # the image was deleted while its data was arriving
                 raise Gone(f"Image {image_id} was deleted during the upload; its data was removed.") from None
             raise Conflict(f"Image {image_id} was reset during the upload (it stalled too long).") from None
+        self.dedup.discard(redundant)
 
     def download(
         self, ctx: RequestContext, image_id: str, byte_range: tuple[int | None, int | None] | None
@@ -299,6 +327,7 @@ class ImageData:
             except Conflict:
                 continue  # its writer woke up, or another process swept it first
             self.quotas.release(image_id)
+            self.dedup.release(image_id)
             for store in [*self.stores.stores.values(), *extra_stores]:
                 if not store.read_only:
                     store.discard_partial(image_id, node)
@@ -310,6 +339,7 @@ class ImageData:
         recovered = 0
         for image_id in self.repo.ids_in_status_on("saving", self.node):
             self._back_to_queued(image_id)
+            self.dedup.release(image_id)
             for store in self.stores.stores.values():
                 if not store.read_only:
                     store.discard_partial(image_id, self.node)
@@ -318,6 +348,28 @@ class ImageData:
             if not store.read_only:
                 store.recover(self.node)
         return recovered
+
+
+def verified(check: DigestCheck, stored: StoredData, store: Store | None) -> None:
+    """The data just written (or received, store None) matches what the client declared, else the data written
+    is removed (DigestMismatch)."""
+    try:
+        check.verify_stored(stored.hash_algo, stored.hash_value)
+    except BaseException:
+        if store is not None:
+            store.delete(stored.url)  # this upload's own data, not yet published: nothing else refers to it
+        raise
+
+
+def _receiver(url: str) -> Callable[..., StoredData]:
+    """store.add's stand-in for an upload of data held already at url."""
+
+    def receive(
+        image_id: str, chunks: Iterable[bytes], *, max_size: int, expected_size: int | None, hash_algo: str
+    ) -> StoredData:
+        return received(chunks, url, max_size=max_size, expected_size=expected_size, hash_algo=hash_algo)
+
+    return receive
 
 
 def resolve_range(byte_range: tuple[int | None, int | None] | None, size: int) -> tuple[int, int]:

@@ -119,6 +119,5 @@ class ImageLocations:
         if not held:
             raise NotFound(f"Image {image_id} is not available in store {store_id}.")
         for location in held:
-            self.repo.remove_location(image_id, location.url, delayed=self.delayed_delete)
-            if not self.delayed_delete:
-                purge(self.stores, location)
+            if self.repo.remove_location(image_id, location.url, delayed=self.delayed_delete):
+                purge(self.stores, location)  # nothing refers to the data any more

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from glimpse.domain.data_meter import counted
+from glimpse.domain.dedup import Dedup
 from glimpse.domain.entities import Fence, Image, Location, StoredData, Task
 from glimpse.domain.image_data import ImageData
 from glimpse.domain.import_claim import Claim, ImportStopped, ImportTiming, process_name
@@ -61,10 +62,13 @@ class ImportRunner:
         events: Events | None = None,
         meter: DataMeter | None = None,
         sweep_also: Sequence[Callable[[], int]] = (),
+        dedup: Dedup | None = None,
     ) -> None:
         """meter: counts the data the node fetches (web-download, glance-download, copy-image); sweep_also: other
-        clean-ups the periodic sweep runs (resumable uploads past their expiry)."""
+        clean-ups the periodic sweep runs (resumable uploads past their expiry); dedup: deduplicated storage (off
+        without it)."""
         self.sweep_also = tuple(sweep_also)
+        self.dedup = dedup or Dedup(None, stores, False, limits.hashing_algorithm)
         self.events = events or Events()
         self.meter = meter
         self.repo = repo
@@ -198,16 +202,18 @@ class ImportRunner:
         )  # fmt: skip
         properties = {**task.input.get("inject", {}), **_finished(failed)}
         try:
-            self.repo.activate(
+            redundant = self.repo.activate(
                 image.id, "importing", _location(store, stored),
                 extra=[_location(w, d) for d, _, w in placed[1:]], fence=claim.fence,
-                properties=properties, remove_properties=(IMPORT_TASK,), **values,
+                properties=properties, remove_properties=(IMPORT_TASK,),
+                shared=all(self.dedup.applies(where) for _, _, where in placed), **values,
             )  # fmt: skip
         except Conflict as exc:
             _remove(placed)  # named for this attempt only: nobody else's data
             if isinstance(exc, ClaimLost):
                 raise
             raise ImportStopped(f"Image {image.id} was deleted during its import; its data was removed.") from None
+        self.dedup.discard(redundant)  # this attempt's copies of data the stores held already
         self.staging.delete(self.sources.staged_url(image.id))
         self._published(image.id)
         return {"image_id": image.id, "stores": ",".join(where.name for _, _, where in placed)}
@@ -314,13 +320,15 @@ class ImportRunner:
                         store.delete(stored.url)
                         raise BadRequest(f"The copy in {name} does not match the image's os_hash_value.")
                     try:
-                        self.repo.add_location(
+                        recorded = self.repo.add_location(
                             image.id, _location(store, stored), size=image.size, checksum=image.checksum,
-                            fence=claim.fence, virtual_size=verdict,
+                            fence=claim.fence, virtual_size=verdict, shared=self.dedup.applies(store),
                         )  # fmt: skip
                     except Conflict:
                         store.delete(stored.url)  # this attempt's own copy
                         raise
+                    if recorded != stored.url:  # the store held this data already: the image shares it
+                        store.delete(stored.url)
                     copied.append(name)
                 except GlimpseError as exc:
                     log.warning("Copying image %s to %s failed: %s", image.id, name, exc)

@@ -7,14 +7,15 @@ claims it and runs it (domain/import_runner.py). Data only ever comes in through
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from glimpse.auth.context import RequestContext
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.authorization import Authorizer
+from glimpse.domain.digests import Digest, digest_check
 from glimpse.domain.entities import Image, Task
-from glimpse.domain.image_data import ImageData
+from glimpse.domain.image_data import ImageData, verified
 from glimpse.domain.image_locations import store_ids
 from glimpse.domain.import_claim import process_name
 from glimpse.domain.import_sources import ImportOptions, Sources
@@ -73,21 +74,33 @@ class ImportService:
         self.signatures = signatures or Signatures(None)
 
     # --- staging ---------------------------------------------------------------------------------
-    def stage(self, ctx: RequestContext, image_id: str, chunks: Iterable[bytes], expected_size: int | None) -> None:
+    def stage(
+        self,
+        ctx: RequestContext,
+        image_id: str,
+        chunks: Iterable[bytes],
+        expected_size: int | None,
+        declared: Sequence[Digest] = (),
+    ) -> None:
+        """declared: the client's Content-Digest/Repr-Digest (RFC 9530); staged data that does not match is removed."""
         if "glance-direct" not in self.options.methods:
             raise NotFound("The glance-direct import method is not enabled: nothing can be staged.")
         image = self.access.load(ctx, image_id, "upload_image")
         if image.status != "queued":
             raise Conflict(f"Image status transition from {image.status} to uploading is not allowed")
         limits = self.quotas.effective(image.owner).image_count_uploading if image.owner else None
+        check = digest_check(declared, self.limits.hashing_algorithm)
         claim = self.repo.begin_upload(image_id, image.owner, self.node, limits, to_status="uploading")
         try:
-            beating = Heartbeat(chunks, self.uploads.upload_beat(image_id, claim), self.limits.heartbeat_every)
+            beating = Heartbeat(
+                check.checked(chunks), self.uploads.upload_beat(image_id, claim), self.limits.heartbeat_every
+            )
             metered = self.quotas.metered(image_id, image.owner, beating, expected_size, staging=True)
             stored = self.staging.add(
                 image_id, metered, max_size=self.limits.image_size_cap, expected_size=expected_size,
                 hash_algo=self.limits.hashing_algorithm,
             )  # fmt: skip
+            verified(check, stored, self.staging)
         except BaseException:
             self._give_back(image_id, claim)
             raise

@@ -16,3 +16,4 @@ class Limits:
     heartbeat_every: float = 10.0  # seconds between an upload's signs of life
     image_location_quota: int = 10
     image_property_value_max_length: int = 65535
+    deduplicate: bool = True  # deduplicate_image_data: identical data stored once per store

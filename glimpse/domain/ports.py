@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from glimpse.domain.entities import (
     CachedImage,
     CacheExpectation,
+    DataKey,
     Fence,
     Image,
     ImageQuery,
@@ -27,6 +29,7 @@ from glimpse.domain.entities import (
     ScrubClaim,
     StoredData,
     StoreInfo,
+    StoreUsage,
     Task,
 )
 
@@ -81,8 +84,14 @@ class ImageRepository(Protocol):
         """Every location any image (a deleted one waiting for the scrubber included) still refers to."""
         ...
 
-    def remove_location(self, image_id: str, url: str, delayed: bool = False) -> None:
+    def holding(self, image_id: str, url: str) -> AbstractContextManager[tuple[bool, Image | None]]:
+        """Under the image's row lock until the block ends (no upload can begin, no copy be recorded meanwhile):
+        whether url is referenced (by a copy or as shared data), and the image (None when there is none)."""
+        ...
+
+    def remove_location(self, image_id: str, url: str, delayed: bool = False) -> bool:
         """Forget one copy of the data; Conflict when it is the image's last one, NotFound when absent.
+        True when the data is to be removed now (shared data another image still uses stays).
         delayed: the copy stays, pending_delete, for the scrubber."""
         ...
 
@@ -138,11 +147,14 @@ class ImageRepository(Protocol):
         if_claim: str | None = None,
         properties: Mapping[str, str] | None = None,
         remove_properties: tuple[str, ...] = (),
+        shared: bool = False,
         **values: Any,
-    ) -> None:
+    ) -> builtins.list[Location]:
         """Publish data: status, checksums and locations in one compare-and-swap, which also checks the
         task's claim (fence) or the upload's claim token (if_claim) when given. ClaimLost/Conflict otherwise.
-        Server-kept properties change in the same commit: nobody sees the image active without them."""
+        Server-kept properties change in the same commit: nobody sees the image active without them.
+        shared: a copy whose twin (same size and sha512) its store holds already is recorded under the twin's
+        URL, in the same commit; the copies so made redundant are returned for the caller to remove."""
         ...
 
     def add_location(
@@ -154,11 +166,39 @@ class ImageRepository(Protocol):
         checksum: str | None,
         fence: Fence | None = None,
         virtual_size: int | None = None,
-    ) -> None:
+        shared: bool = False,
+    ) -> str:
         """Record one more copy of the data, only while the image still holds that very data (a compare-and-
         swap on status, size and checksum, and on the task's claim with a fence); Conflict when it was
         deleted or its data changed meanwhile. The copy now counts as stored: its reservation shrinks.
-        virtual_size (the copy's, as inspected) fills the image's when it has none."""
+        virtual_size (the copy's, as inspected) fills the image's when it has none.
+        Returns the URL recorded: with `shared`, a twin's the store holds already (the caller removes its copy)."""
+        ...
+
+
+class SharedDataRepository(Protocol):
+    """Deduplicated data's references that are not an image's location (db/shared_data.py has the rules)."""
+
+    def pin(self, image_id: str, claim: str, key: DataKey, project: str | None) -> str | None:
+        """The URL of the data `key` names, now held for the upload `claim` of image_id (which writes nothing);
+        None when the store holds no such data that `project` can already see (its own images', public ones')."""
+        ...
+
+    def unpin(self, image_id: str, claim: str | None = None) -> builtins.list[Location]:
+        """Uploads that gave up let their pins go (the upload `claim`'s, or every pin of image_id no live upload
+        holds); returns the data nothing uses any more, to remove."""
+        ...
+
+    def stale_pins(self) -> builtins.list[str]:
+        """Images with pins no live upload holds (their writer died)."""
+        ...
+
+    def is_shared(self, url: str) -> bool:
+        """Whether url is deduplicated data that images or uploads still refer to."""
+        ...
+
+    def usage(self) -> builtins.list[StoreUsage]:
+        """Per store: bytes of image data as the images see it, and as the store holds it."""
         ...
 
 

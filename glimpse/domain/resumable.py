@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from glimpse.auth.context import RequestContext
+from glimpse.domain import digests
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.entities import Image, ResumableUpload
 from glimpse.domain.image_data import ImageData
@@ -36,6 +38,8 @@ from glimpse.tus import Checksum, ChecksumMismatch, Concat
 log = logging.getLogger(__name__)
 
 WHOLE, PARTIAL, FINAL = "whole", "partial", "final"
+# A partial upload created while another one takes the image out of queued waits this long for it to be recorded.
+JOIN_ATTEMPTS, JOIN_WAIT = 40, 0.05
 
 
 @dataclass(frozen=True)
@@ -133,21 +137,24 @@ class ResumableUploads:
         concat: Concat | None,
         metadata: dict[str, str],
         store_name: str | None = None,
+        repr_digest: str = "",
     ) -> ResumableUpload:
-        """POST: a new upload (the whole image, a partial one, or the final joining of partial ones)."""
+        """POST: a new upload (the whole image, a partial one, or the final joining of partial ones). repr_digest:
+        the Repr-Digest of the whole image (RFC 9530), checked once every byte is in: a mismatch keeps nothing."""
+        digests.parse(digests.REPR_DIGEST, repr_digest)  # a malformed one is refused before anything changes
         image = self.access.load(ctx, image_id, "upload_image")
         if not image.disk_format or not image.container_format:
             raise BadRequest("Properties disk_format, container_format must be set prior to saving data.")
         kind = WHOLE if concat is None else FINAL if concat.final else PARTIAL
-        existing = self.uploads.of_image(image_id) if image.status == "saving" else []
         if kind == FINAL:
-            return self._create_final(ctx, image, concat.parts if concat else (), existing, metadata)
+            existing = self.uploads.of_image(image_id) if image.status == "saving" else []
+            return self._create_final(ctx, image, concat.parts if concat else (), existing, metadata, repr_digest)
         assert length is not None
         if length > self.limits.image_size_cap:
             raise TooLarge(f"Image size {length} exceeds the allowed {self.limits.image_size_cap} bytes.")
         store = self.stores.writable(store_name)
         pieces = pieces_of(store)
-        claim = self._image_claim(ctx, image, kind, existing, store.name)
+        claim, existing, began = self._image_claim(ctx, image, kind, store.name)
         upload_id = str(uuid.uuid4())
         try:
             # Every partial upload of the image holds its own bytes: the reservation is their sum.
@@ -165,10 +172,11 @@ class ResumableUploads:
                 image_claim=claim,
                 expires_at=now() + self.timing.expire_after,
                 metadata=metadata,
+                repr_digest=repr_digest,
             )
             self.uploads.add(upload)
         except BaseException as exc:
-            if not existing:  # this request took the image out of queued: it gives it back
+            if began:  # this request took the image out of queued: it gives it back
                 self.data.give_back(image_id, claim, exc)
             raise
         if length == 0:  # nothing will come: the image is complete now
@@ -176,18 +184,32 @@ class ResumableUploads:
         return upload
 
     def _image_claim(
-        self, ctx: RequestContext, image: Image, kind: str, existing: Sequence[ResumableUpload], store_name: str
-    ) -> str:
-        """The image's upload claim: a new one from queued, or the one the other partial uploads share."""
-        if image.status == "queued":
-            return self.data.begin(ctx, image, store_name)
-        if kind == PARTIAL and existing and all(u.kind == PARTIAL and u.store == store_name for u in existing):
-            return existing[0].image_claim
-        if existing:
-            raise Conflict(
-                f"Image {image.id} already has an upload in progress: resume it (HEAD, PATCH) or end it (DELETE)."
-            )
-        raise Conflict(f"Image status transition from {image.status} to saving is not allowed")
+        self, ctx: RequestContext, image: Image, kind: str, store_name: str
+    ) -> tuple[str, list[ResumableUpload], bool]:
+        """The image's upload claim, the uploads already sharing it, and whether this request took it: a new claim
+        from queued, or the one the other partial uploads share (partial uploads of one image are created in
+        parallel: the first takes the image out of queued, the others join it once its upload is recorded)."""
+        for _ in range(JOIN_ATTEMPTS):
+            if image.status == "queued":
+                try:
+                    return self.data.begin(ctx, image, store_name), [], True
+                except Conflict:
+                    if kind != PARTIAL:
+                        raise
+            else:
+                existing = self.uploads.of_image(image.id)
+                if kind == PARTIAL and existing and all(u.kind == PARTIAL and u.store == store_name for u in existing):
+                    return existing[0].image_claim, existing, False
+                if existing:
+                    raise Conflict(
+                        f"Image {image.id} already has an upload in progress: resume it (HEAD, PATCH) or end it "
+                        "(DELETE)."
+                    )
+                if kind != PARTIAL:
+                    raise Conflict(f"Image status transition from {image.status} to saving is not allowed")
+            time.sleep(JOIN_WAIT)
+            image = self.access.load(ctx, image.id, "upload_image")
+        raise Conflict(f"Image {image.id} is being uploaded otherwise (PUT or staging): it takes no tus upload now.")
 
     def _create_final(
         self,
@@ -196,6 +218,7 @@ class ResumableUploads:
         part_ids: Sequence[str],
         existing: Sequence[ResumableUpload],
         metadata: dict[str, str],
+        repr_digest: str,
     ) -> ResumableUpload:
         by_id = {u.id: u for u in existing}
         parts = [by_id.get(p) for p in part_ids]
@@ -217,6 +240,7 @@ class ResumableUploads:
             expires_at=now() + self.timing.expire_after,
             metadata=metadata,
             parts=tuple(part_ids),
+            repr_digest=repr_digest,
         )
         if final.length > self.limits.image_size_cap:
             self._end(image.id, list(existing), final.image_claim, TooLarge("The joined parts exceed image_size_cap."))
@@ -242,8 +266,11 @@ class ResumableUploads:
         offset: int,
         checksum: Checksum | None,
         chunks: Iterable[bytes],
+        repr_digest: str = "",
     ) -> ResumableUpload:
-        """PATCH: the bytes at `offset`; the upload with its new offset. The last byte publishes the image."""
+        """PATCH: the bytes at `offset`; the upload with its new offset. The last byte publishes the image, once the
+        whole matches the Repr-Digest given at creation and the one this PATCH carries (when it completes it)."""
+        digests.parse(digests.REPR_DIGEST, repr_digest)
         image = self.access.load(ctx, image_id, "upload_image")
         upload = self._live(image, upload_id)
         if upload.kind == FINAL:
@@ -252,7 +279,7 @@ class ResumableUploads:
             raise Conflict(f"Upload-Offset {offset} is not the upload's offset {upload.offset}.")
         claim = self.uploads.claim(upload_id, offset, self.timing.stale_after)
         if upload.complete:  # all bytes were in, but the node publishing them stopped: publish again
-            return self._finish(ctx, image, upload, [upload], patch_claim=claim)
+            return self._finish(ctx, image, upload, [upload], patch_claim=claim, repr_digest=repr_digest)
         store = pieces_of(self.stores.get(upload.store))
         reader = ChunkReader(
             Heartbeat(chunks, self._beat(upload_id, claim), self.limits.heartbeat_every),
@@ -271,7 +298,7 @@ class ResumableUploads:
             store.drop_pieces(handle, keep=upload.handle)  # another request took the upload over: ours never counts
             raise
         if grown.complete and grown.kind == WHOLE:
-            return self._finish(ctx, image, grown, [grown], patch_claim=claim)
+            return self._finish(ctx, image, grown, [grown], patch_claim=claim, repr_digest=repr_digest)
         if grown.complete:
             self.uploads.release(upload_id, claim)
         return grown
@@ -291,6 +318,7 @@ class ResumableUploads:
         sources: Sequence[ResumableUpload],
         patch_claim: str | None = None,
         unused: Sequence[ResumableUpload] = (),
+        repr_digest: str = "",
     ) -> ResumableUpload:
         """Join the sources' pieces into the image's data, read it all back (hashes, format, signature) and
         publish it; on any failure the image goes back to queued and every piece of the upload is removed."""
@@ -302,15 +330,20 @@ class ResumableUploads:
             url = pieces.assemble(image.id, [s.handle for s in sources])
             beat = self._beat(upload.id, patch_claim) if patch_claim else (lambda: None)
             meter = HashingMeter(self.limits.image_size_cap, self.limits.hashing_algorithm)
-            checked = self.data.verifier_guard(ctx, image)(Heartbeat(store.get(url), beat, self.limits.heartbeat_every))
+            declared = [
+                d for text in (upload.repr_digest, repr_digest) for d in digests.parse(digests.REPR_DIGEST, text)
+            ]
+            check = digests.digest_check(declared, self.limits.hashing_algorithm)
+            reading = check.checked(Heartbeat(store.get(url), beat, self.limits.heartbeat_every))
+            checked = self.data.verifier_guard(ctx, image)(reading)
             guard = FormatGuard(checked, image.disk_format or "", self.format_rules)
             for chunk in guard:
                 meter.update(chunk)
             meter.check_expected(upload.length)
             stored = meter.result(url)
-            self.data.publish(
-                image.id, store.name, stored, guard.verdict.virtual_size if guard.verdict else None, upload.image_claim
-            )
+            check.verify_stored(stored.hash_algo, stored.hash_value)  # DigestMismatch: nothing is kept
+            virtual_size = guard.verdict.virtual_size if guard.verdict else None
+            self.data.publish(image.id, store, stored, virtual_size, upload.image_claim)
         except BaseException as exc:
             if url is not None and not isinstance(exc, Gone):
                 with contextlib.suppress(GlimpseError):

@@ -17,6 +17,7 @@ from glimpse.auth.context import RequestContext
 from glimpse.domain import listing, patch
 from glimpse.domain.access import ImageAccess
 from glimpse.domain.authorization import Authorizer, image_target, new_image_target
+from glimpse.domain.digests import Digest
 from glimpse.domain.entities import Image, Location
 from glimpse.domain.image_data import Download, ImageData, resolve_range
 from glimpse.domain.image_locations import ImageLocations, purge, store_ids
@@ -285,8 +286,9 @@ class ImageService:
         chunks: Iterable[bytes],
         expected_size: int | None = None,
         store_name: str | None = None,
+        declared: Sequence[Digest] = (),
     ) -> Image:
-        return self._data.upload(ctx, image_id, chunks, expected_size, store_name)
+        return self._data.upload(ctx, image_id, chunks, expected_size, store_name, declared)
 
     def download(
         self, ctx: RequestContext, image_id: str, byte_range: tuple[int | None, int | None] | None

@@ -14,11 +14,13 @@ Images already on the new store are skipped, so an interrupted run is resumed by
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from glimpse.domain.entities import Image, Location
+from glimpse.domain.dedup import Dedup
+from glimpse.domain.entities import Image, Location, StoreUsage
 from glimpse.domain.ports import ImageRepository, Store, StoreRegistry
 from glimpse.errors import BadRequest, Conflict, GlimpseError, NotFound, StoreError
 from glimpse.logsafe import redact_url
@@ -67,6 +69,15 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class Collected:
+    """What `gc` did with one piece of unreferenced data: removed, or kept and why (nothing: a dry run)."""
+
+    finding: Finding
+    removed: bool
+    kept_because: str
+
+
+@dataclass(frozen=True)
 class Digest:
     size: int
     checksum: str
@@ -74,10 +85,14 @@ class Digest:
 
 
 class StoreMaintenance:
-    def __init__(self, repo: ImageRepository, stores: StoreRegistry, hashing_algorithm: str) -> None:
+    def __init__(
+        self, repo: ImageRepository, stores: StoreRegistry, hashing_algorithm: str, dedup: Dedup | None = None
+    ) -> None:
+        """dedup: deduplicated storage (migrated copies link to twins the target holds already); off without it."""
         self.repo = repo
         self.stores = stores
         self.hashing_algorithm = hashing_algorithm
+        self.dedup = dedup or Dedup(None, stores, False, hashing_algorithm)
 
     # --- listing -------------------------------------------------------------------------------------
     def images(self, store_id: str | None = None) -> Iterator[Image]:
@@ -175,19 +190,24 @@ class StoreMaintenance:
                 found = self._check(image, target, new, progress)
                 if found is not None:
                     raise StoreError(f"the new copy does not read back intact: {found.detail}")
-            self.repo.add_location(image.id, new, size=image.size, checksum=image.checksum)
+            recorded = self.repo.add_location(
+                image.id, new, size=image.size, checksum=image.checksum, shared=self.dedup.applies(writer)
+            )
         except Conflict:
-            writer.delete(stored.url)
+            self.dedup.discard_own(writer, stored.url)
             return None
         except BaseException:
-            writer.delete(stored.url)
+            self.dedup.discard_own(writer, stored.url)
             raise
-        return new.url
+        if recorded != stored.url:  # the target held this data already: the image shares it
+            self.dedup.discard_own(writer, stored.url)
+        return recorded
 
     def _drop(self, image_id: str, locations: list[Location]) -> None:
         for location in locations:
-            self.repo.remove_location(image_id, location.url)  # Conflict for the last location: never happens here
-            self.stores.for_location(location.url, location.metadata).delete(location.url)
+            # Conflict for the last location: never happens here; shared data another image uses stays.
+            if self.repo.remove_location(image_id, location.url):
+                self.stores.for_location(location.url, location.metadata).delete(location.url)
 
     # --- verify --------------------------------------------------------------------------------------
     def verify(
@@ -218,8 +238,9 @@ class StoreMaintenance:
         return checked, findings
 
     def unreferenced(self, store_id: str | None = None) -> list[Finding]:
-        """Data no image refers to, in the stores that can list what they hold (file stores): after a
-        database restore, the images created since the backup. An upload finishing meanwhile shows too."""
+        """Data no image refers to, in the stores that can list what they hold (file and s3 stores): after a
+        database restore, the images created since the backup. An upload finishing meanwhile shows too (`gc`
+        tells the two apart before it removes anything)."""
         referenced = self.repo.referenced_urls()
         findings = []
         for name, store in self.stores.stores.items():
@@ -231,6 +252,41 @@ class StoreMaintenance:
                 if url not in referenced:
                     findings.append(Finding(key, name, url, "unreferenced", "no image refers to this data"))
         return findings
+
+    def usage(self) -> list[StoreUsage]:
+        """Per store: logical bytes (each image's copy at its full size), physical bytes (shared data once)."""
+        found = {usage.store: usage for usage in self.dedup.usage()}
+        names = [*self.stores.stores, *sorted(set(found) - set(self.stores.stores))]
+        return [found.get(name) or StoreUsage(name, 0, 0, 0, 0) for name in names]
+
+    # --- gc --------------------------------------------------------------------------------------------
+    def gc(self, store_id: str | None = None, apply: bool = False) -> tuple[list[Collected], list[str]]:
+        """Data nothing references, removed (with apply) or only listed. Safe while uploads run on any node:
+        each piece is checked again under its image's row lock, held while it is removed, so no upload of that
+        image can begin meanwhile; data of an upload, staging or import in progress is never taken (stagings,
+        tus uploads and partial or per-attempt names are not in the image stores' listings at all).
+        Also returns the images whose uploads died holding a reference to shared data (released with apply)."""
+        if store_id is not None and store_id not in self.stores.stores:
+            raise BadRequest(f"Store {store_id} is not configured (stores: {', '.join(self.stores.stores)}).")
+        collected = [self._collect(finding, apply) for finding in self.unreferenced(store_id)]
+        stale = self.dedup.stale_pins()
+        if apply:
+            for image_id in stale:
+                self.dedup.release(image_id)
+        return collected, stale
+
+    def _collect(self, finding: Finding, apply: bool) -> Collected:
+        if not _is_image_id(finding.image_id):
+            return Collected(finding, False, "not named like image data")
+        assert finding.store_id is not None
+        with self.repo.holding(finding.image_id, finding.url) as (referenced, image):
+            if referenced:
+                return Collected(finding, False, "recorded meanwhile")
+            reason = _in_use(image, finding.store_id, self.stores)
+            if reason is not None or not apply:
+                return Collected(finding, False, reason or "")
+            self.stores.stores[finding.store_id].delete(finding.url)
+            return Collected(finding, True, "")
 
     def _check(self, image: Image, store_id: str, location: Location, progress: Progress) -> Finding | None:
         store = self.stores.stores[store_id]
@@ -245,6 +301,28 @@ class StoreMaintenance:
         if problem is not None:
             return Finding(image.id, store_id, location.url, "corrupt", problem)
         return None
+
+
+def _is_image_id(name: str) -> bool:
+    try:
+        return str(uuid.UUID(name)) == name.lower()
+    except ValueError:
+        return False
+
+
+def _in_use(image: Image | None, store_id: str, stores: StoreRegistry) -> str | None:
+    """Why unreferenced data named after `image` may still be on its way to being recorded; None when it cannot.
+
+    Nothing writes under the name of an image that does not exist, is deleted or killed; a queued one cannot start
+    an upload while its row is held; an active image already holding a copy in that store is not copied there
+    again (the data is a copy made redundant at publishing, left by a process that died before removing it)."""
+    if image is None or image.status in ("deleted", "pending_delete", "killed", "queued"):
+        return None
+    if image.status in ("active", "deactivated") and any(
+        stores.store_id(loc.url, loc.metadata) == store_id for loc in image.locations
+    ):
+        return None
+    return f"image {image.id} is {image.status}: its data may still be being written"
 
 
 def _counted(chunks: Iterator[bytes], progress: Progress) -> Iterator[bytes]:

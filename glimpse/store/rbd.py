@@ -30,13 +30,14 @@ Glance passes); 0 keeps librados' own default of 300 s.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import os
 import time
 import urllib.parse
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from glimpse.errors import NotFound, StoreError, StoreUnavailable
@@ -202,6 +203,78 @@ class RbdStore:
             pass
         with self._errors(f"renaming {self.pool}/{partial} to {image_id}"):
             self.rbd.RBD().rename(ioctx, partial, image_id)
+
+    # --- pieces (tus uploads) -------------------------------------------------------------------------
+    # One RBD image per tus upload, `<image id>.tus-<upload id>`, each PATCH written at the offset the handle
+    # records (a PATCH that fails is cut off again: the image shrinks back to it). The end snapshots it and gives
+    # it the image id, Glance's layout; partial uploads are joined by copying the later ones after the first.
+    def begin_pieces(self, image_id: str, upload_id: str) -> str:
+        name = f"{image_id}.tus-{upload_id.replace('-', '')}"
+        ioctx = self._ioctx()
+        try:
+            self._create(ioctx, name, 0)
+        finally:
+            ioctx.close()
+        return json.dumps({"name": name, "size": 0})
+
+    def append_piece(self, handle: str, chunks: Iterable[bytes]) -> str:
+        state = json.loads(handle)
+        size = self._append(state["name"], state["size"], chunks)
+        return handle if size == state["size"] else json.dumps({**state, "size": size})
+
+    def _append(self, name: str, start: int, chunks: Iterable[bytes]) -> int:
+        """Write the chunks at `start`; the new end. On failure the image is cut back to `start`."""
+        ioctx = self._ioctx()
+        try:
+            with self._errors(f"writing {self.pool}/{name}"), self.rbd.Image(ioctx, name) as image:
+                offset = start
+                try:
+                    for block in fixed_blocks(chunks, self.chunk_size, lambda: None):
+                        image.resize(offset + len(block))
+                        image.write(block, offset)
+                        offset += len(block)
+                    image.flush()
+                except BaseException:
+                    image.resize(start)
+                    raise
+            return offset
+        finally:
+            ioctx.close()
+
+    def assemble(self, image_id: str, handles: Sequence[str]) -> str:
+        states = [json.loads(h) for h in handles]
+        first = states[0]
+        for later in states[1:]:  # joined onto the first one, then gone
+            first["size"] = self._append(first["name"], first["size"], self.get(self._piece_url(later["name"])))
+        ioctx = self._ioctx()
+        try:
+            with self._errors(f"publishing {self.pool}/{first['name']}"), self.rbd.Image(ioctx, first["name"]) as image:
+                image.resize(first["size"])
+                image.flush()
+                image.create_snap(SNAPSHOT)
+                image.protect_snap(SNAPSHOT)
+            for later in states[1:]:
+                self._remove_quietly(ioctx, later["name"])
+            self._publish(ioctx, first["name"], image_id)
+        finally:
+            ioctx.close()
+        return self.url_for(image_id)
+
+    def _piece_url(self, name: str) -> str:
+        """The one-part location form: the head of an image of the store's pool (a piece has no snapshot)."""
+        return f"rbd://{urllib.parse.quote(name, safe='')}"
+
+    def drop_pieces(self, handle: str, keep: str | None = None) -> None:
+        state = json.loads(handle)
+        ioctx = self._ioctx()
+        try:
+            if keep is None:
+                self._remove_quietly(ioctx, state["name"])
+                return
+            with self._errors(f"cutting {self.pool}/{state['name']}"), self.rbd.Image(ioctx, state["name"]) as image:
+                image.resize(json.loads(keep)["size"])
+        finally:
+            ioctx.close()
 
     # --- reading -----------------------------------------------------------------------------------
     def _open(self, url: str) -> tuple[Any, Any]:

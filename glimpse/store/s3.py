@@ -321,6 +321,14 @@ class S3Store:
         except NotFound:
             pass
 
+    def stored_ids(self) -> list[str]:
+        """Keys of the complete objects in the bucket (multipart uploads in progress are not objects yet)."""
+        keys: list[str] = []
+        with _errors(f"s3://{self.bucket}"):
+            for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
+                keys.extend(item["Key"] for item in page.get("Contents", []) if "Key" in item)
+        return sorted(keys)
+
     def properties(self) -> dict[str, object]:
         return {
             "bucket": self.bucket,

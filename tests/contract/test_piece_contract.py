@@ -1,6 +1,7 @@
 """The contract of stores that take an image's data in pieces (domain/ports.py:PieceStore, for tus uploads), run on
 real servers as the store contract is (test_store_contract.py): file, s3 (moto_server: parts of 5 MiB, and the
-short ends of PATCHes staged in tail objects), swift (a real Swift: segments and a static large object manifest)."""
+short ends of PATCHes staged in tail objects), swift (a real Swift: segments and a static large object manifest),
+rbd (a real one-node Ceph: each PATCH written at its offset)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ import pytest
 from glimpse.domain.ports import PieceStore, Store
 from glimpse.store.http import HttpStore
 from glimpse.store.s3 import MIB
-from tests.contract.fixtures import s3_server, swift_server  # noqa: F401  (real servers, once per run)
+from tests.contract.fixtures import ceph_cluster, s3_server, swift_server  # noqa: F401  (real servers, once per run)
 from tests.contract.test_store_contract import Backend, _make, chunks_of, image_id, read
 
-PIECE_STORES = ("file", "s3", "swift")
+PIECE_STORES = ("file", "s3", "swift", "rbd")
 
 
 @pytest.fixture(params=PIECE_STORES)

@@ -3,15 +3,22 @@ where a test plays a hostile or broken client."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 from tusclient import client as tus_client
 
+from tests.functional import images
 from tests.functional.server import GlimpseServer
 
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -118,3 +125,226 @@ def test_head_shows_the_offset_and_post_leaves_queued(glimpse: GlimpseServer) ->
     assert head.headers["cache-control"] == "no-store"
     assert head.headers["tus-resumable"] == "1.0.0"
     assert "filename ZGlzay5yYXc=" in head.headers["upload-metadata"]
+
+
+def test_protocol_errors_are_4xx_with_tus_resumable(glimpse: GlimpseServer) -> None:
+    image_id = new_image(glimpse)
+    url = created(glimpse, image_id, 10)
+    wrong_version = httpx.patch(url, content=b"x", headers={**CHUNK, "Tus-Resumable": "0.2.2", "Upload-Offset": "0"})
+    assert wrong_version.status_code == 412
+    wrong_type = httpx.patch(
+        url, content=b"x", headers={**TUS, "Content-Type": "application/octet-stream", "Upload-Offset": "0"}
+    )
+    assert wrong_type.status_code == 415
+    assert send(url, 3, b"x").status_code == 409  # not the upload's offset
+    assert send(url, 0, b"x" * 11).status_code == 413  # past Upload-Length
+    missing = httpx.head(f"{glimpse.url}/v2/images/{image_id}/uploads/{'0' * 8}-0000-0000-0000-{'0' * 12}", headers=TUS)
+    assert missing.status_code == 404
+    for response in (wrong_version, wrong_type, missing):
+        assert response.headers["tus-resumable"] == "1.0.0"
+    assert create(glimpse, image_id, 10).status_code == 409  # one whole upload at a time
+    assert create(glimpse, new_image(glimpse), -1).status_code == 400
+    assert offset(url) == 0
+
+
+def test_a_forged_upload_checksum_is_460_and_the_offset_stays(glimpse: GlimpseServer) -> None:
+    image_id = new_image(glimpse)
+    data = os.urandom(200_000)
+    url = created(glimpse, image_id, len(data))
+    forged = base64.b64encode(hashlib.sha1(b"something else").digest()).decode()
+    response = send(url, 0, data[:100_000], **{"Upload-Checksum": f"sha1 {forged}"})
+    assert response.status_code == 460
+    assert offset(url) == 0
+    honest = base64.b64encode(hashlib.sha256(data[:100_000]).digest()).decode()
+    assert send(url, 0, data[:100_000], **{"Upload-Checksum": f"sha256 {honest}"}).status_code == 204
+    assert send(url, 100_000, data[100_000:]).status_code == 204
+    published_as(glimpse, image_id, data)
+
+
+def test_termination_gives_the_image_back_with_nothing_stored(glimpse: GlimpseServer) -> None:
+    image_id = new_image(glimpse)
+    url = created(glimpse, image_id, MIB)
+    assert send(url, 0, b"x" * 1000).status_code == 204
+    response = httpx.delete(url, headers=TUS, timeout=30)
+    assert response.status_code == 204
+    assert image(glimpse, image_id)["status"] == "queued"
+    assert not list((glimpse.data_dir / "images").glob(f"{image_id}*"))
+    assert httpx.head(url, headers=TUS, timeout=30).status_code == 404
+    # The image takes a new upload, or a plain PUT.
+    put = httpx.put(
+        f"{glimpse.url}/v2/images/{image_id}/file",
+        content=b"y" * 10,
+        headers={"Content-Type": "application/octet-stream"},
+        timeout=30,
+    )
+    assert put.status_code == 204
+
+
+def _raw_patch(server: GlimpseServer, url: str, at: int, total: int, sent: bytes) -> None:
+    """A PATCH announcing `total` bytes whose client sends `sent` of them, then drops the connection."""
+    path = url[len(server.url) :]
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        head = (
+            f"PATCH {path} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: {at}\r\n"
+            f"Content-Type: application/offset+octet-stream\r\nContent-Length: {total}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + sent)
+
+
+def _offset_settled(url: str, at_least: int) -> int:
+    """The offset once the server saw the client go (the cut PATCH commits what arrived)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        now = offset(url)
+        if now >= at_least:
+            return now
+        time.sleep(0.1)
+    return offset(url)
+
+
+def test_a_connection_dropped_mid_patch_several_times_then_tuspy_resumes(
+    glimpse: GlimpseServer, tmp_path: Path
+) -> None:
+    image_id = new_image(glimpse)
+    data = os.urandom(8 * MIB + 3)
+    url = created(glimpse, image_id, len(data))
+    at = 0
+    for cut in (MIB, 2 * MIB + 7, 3 * MIB):  # three cuts, each after part of a PATCH of everything left
+        _raw_patch(glimpse, url, at, len(data) - at, data[at : at + cut])
+        at = _offset_settled(url, at + cut)
+        assert at == sum((MIB, 2 * MIB + 7, 3 * MIB)[: (MIB, 2 * MIB + 7, 3 * MIB).index(cut) + 1])
+    path = tmp_path / "disk.raw"
+    path.write_bytes(data)
+    uploader = tus_client.TusClient(url).uploader(file_path=str(path), url=url)
+    assert uploader.offset == at  # tuspy asked the server (HEAD)
+    uploader.upload()
+    published_as(glimpse, image_id, data)
+
+
+CLIENT = """
+import sys, time
+from tusclient import client
+
+url, path = sys.argv[1], sys.argv[2]
+uploader = client.TusClient(url).uploader(file_path=path, url=url, chunk_size=256 * 1024)
+print("resuming at", uploader.offset, flush=True)
+start = uploader.offset
+while uploader.offset < uploader.get_file_size():
+    uploader.upload_chunk()
+    if uploader.offset - start >= 1024 * 1024:
+        print("sent a MiB", flush=True)
+        start = 1 << 62
+    time.sleep(0.05)
+print("done", flush=True)
+"""
+
+
+def test_the_client_process_killed_mid_upload_resumes_in_a_new_process(glimpse: GlimpseServer, tmp_path: Path) -> None:
+    image_id = new_image(glimpse)
+    data = os.urandom(6 * MIB)
+    path = tmp_path / "disk.raw"
+    path.write_bytes(data)
+    url = created(glimpse, image_id, len(data))
+    script = tmp_path / "client.py"
+    script.write_text(CLIENT)
+    offsets = []
+    for _ in range(3):  # killed three times, each part-way through (the client sends about 5 MiB/s)
+        before = offset(url)
+        proc = subprocess.Popen([sys.executable, str(script), url, str(path)], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        while line and "sent a MiB" not in line:
+            line = proc.stdout.readline()
+        assert line, f"the client ended before it sent a MiB (exit status {proc.wait(10)})"
+        time.sleep(0.3)
+        proc.kill()
+        proc.wait(10)
+        offsets.append(_offset_settled(url, before + 1))
+    assert 0 < offsets[0] < offsets[1] < offsets[2] < len(data)  # each run kept what it had sent
+    finish = subprocess.run([sys.executable, str(script), url, str(path)], capture_output=True, text=True, timeout=120)
+    assert finish.returncode == 0, finish.stderr
+    assert f"resuming at {offsets[-1]}" in finish.stdout
+    published_as(glimpse, image_id, data)
+
+
+def test_racing_patches_one_wins_the_other_is_409(glimpse: GlimpseServer) -> None:
+    image_id = new_image(glimpse)
+    data = os.urandom(4 * MIB)
+    url = created(glimpse, image_id, len(data))
+    path = url[len(glimpse.url) :]
+    # The first PATCH sends part of its body and keeps its connection open: it holds the upload.
+    sock = socket.create_connection(("127.0.0.1", glimpse.port), timeout=30)
+    head = (
+        f"PATCH {path} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n"
+        f"Content-Type: application/offset+octet-stream\r\nContent-Length: {len(data)}\r\n\r\n"
+    )
+    sock.sendall(head.encode() + data[:MIB])
+    time.sleep(1)
+    second = send(url, 0, b"Z" * MIB)
+    assert second.status_code == 409
+    sock.sendall(data[MIB:])
+    answer = sock.recv(4096).decode()
+    sock.close()
+    assert answer.startswith("HTTP/1.1 204")
+    published_as(glimpse, image_id, data)  # never a Z among them
+
+
+def test_concatenation_of_three_partial_uploads_sent_in_parallel(glimpse: GlimpseServer) -> None:
+    image_id = new_image(glimpse)
+    parts = [os.urandom(n) for n in (3 * MIB, 2 * MIB + 5, 1000)]
+    with ThreadPoolExecutor(3) as pool:  # created at once: one takes the image out of queued, the others join it
+        urls = list(pool.map(lambda p: created(glimpse, image_id, len(p), **{"Upload-Concat": "partial"}), parts))
+    assert httpx.head(urls[0], headers=TUS).headers["upload-concat"] == "partial"
+    with ThreadPoolExecutor(3) as pool:
+        statuses = list(pool.map(lambda pair: send(pair[0], 0, pair[1]).status_code, zip(urls, parts, strict=True)))
+    assert statuses == [204, 204, 204]
+    assert image(glimpse, image_id)["status"] == "saving"
+    final = httpx.post(
+        f"{glimpse.url}/v2/images/{image_id}/uploads",
+        headers={**TUS, "Upload-Concat": "final;" + " ".join(urls)},
+        timeout=60,
+    )
+    assert final.status_code == 201, final.text
+    published_as(glimpse, image_id, b"".join(parts))
+
+
+def test_a_qcow2_with_a_backing_file_is_refused_at_the_end(glimpse: GlimpseServer, tmp_path: Path) -> None:
+    image_id = new_image(glimpse, disk_format="qcow2")
+    data = images.qcow2_with_backing_file(tmp_path).read_bytes()
+    url = created(glimpse, image_id, len(data))
+    half = len(data) // 2
+    assert send(url, 0, data[:half]).status_code == 204
+    refused = send(url, half, data[half:])
+    assert refused.status_code == 400
+    assert "backing" in refused.text.lower() or "safe" in refused.text.lower()
+    shown = image(glimpse, image_id)
+    assert shown["status"] == "queued"
+    assert shown["checksum"] is None
+    assert not list((glimpse.data_dir / "images").glob(f"{image_id}*"))
+
+
+def _repr_digest(data: bytes) -> str:
+    return f"sha-256=:{base64.b64encode(hashlib.sha256(data).digest()).decode()}:"
+
+
+def test_repr_digest_on_the_post_or_the_last_patch_is_honoured(glimpse: GlimpseServer) -> None:
+    data = os.urandom(300_000)
+    lying = new_image(glimpse)
+    url = created(glimpse, lying, len(data), **{"Repr-Digest": _repr_digest(b"other data")})
+    assert send(url, 0, data[:1000]).status_code == 204
+    refused = send(url, 1000, data[1000:])
+    assert refused.status_code == 400
+    assert "Repr-Digest" in refused.text
+    assert image(glimpse, lying)["status"] == "queued"
+    assert not list((glimpse.data_dir / "images").glob(f"{lying}*"))
+
+    honest = new_image(glimpse)
+    url = created(glimpse, honest, len(data))
+    assert send(url, 0, data[:1000]).status_code == 204
+    wrong = send(url, 1000, data[1000:], **{"Repr-Digest": _repr_digest(data[:-1])})
+    assert wrong.status_code == 400
+    assert image(glimpse, honest)["status"] == "queued"
+    url = created(glimpse, honest, len(data), **{"Repr-Digest": _repr_digest(data)})
+    assert send(url, 0, data, **{"Repr-Digest": _repr_digest(data)}).status_code == 204
+    published_as(glimpse, honest, data)
+    assert create(glimpse, new_image(glimpse), 10, **{"Repr-Digest": "sha-256=not-bytes"}).status_code == 400

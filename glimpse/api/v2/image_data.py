@@ -10,6 +10,7 @@ from starlette.responses import Response, StreamingResponse
 
 from glimpse.api import deps
 from glimpse.api.routing import resource
+from glimpse.domain import digests
 from glimpse.domain.inputs import parse_count
 from glimpse.errors import BadRequest, UnsupportedMediaType
 
@@ -25,10 +26,20 @@ def expected_size(request: Request) -> int | None:
     return parse_count(value, "The x-openstack-image-size header (a size in bytes)")
 
 
+def declared_digests(request: Request) -> list[digests.Digest]:
+    """The Content-Digest / Repr-Digest the client sent (RFC 9530), read before any byte of the body."""
+    return digests.parse_fields((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw)
+
+
 async def upload(request: Request) -> Response:
     media = deps.media_type(request)
     if media and media != "application/octet-stream":
         raise UnsupportedMediaType(f"Unsupported Content-Type {media}: image data must be application/octet-stream.")
+    declared = declared_digests(request)
+    size = expected_size(request)
+    if size is None and digests.declared_hexdigest(declared, "sha-512") and "content-length" in request.headers:
+        # A client declaring the data's sha-512 declares its size with Content-Length: enough to find a twin.
+        size = parse_count(request.headers["content-length"], "The Content-Length header")
     reader = deps.transfers(request).reader(request.stream())
     try:
         await deps.transfers(request).run(
@@ -36,8 +47,9 @@ async def upload(request: Request) -> Response:
             deps.context(request),
             request.path_params["image_id"],
             reader,
-            expected_size(request),
+            size,
             request.headers.get("x-image-meta-store"),
+            declared,
         )
     except ClientDisconnect:
         return Response(status_code=400)  # nobody is listening; the image is back in queued
@@ -74,6 +86,10 @@ async def download(request: Request) -> Response:
     headers = {"Content-Length": str(result.length)}
     if image.checksum:
         headers["Content-MD5"] = image.checksum
+    # The whole representation's digest, on a 206 too (RFC 9530 section 3): any HTTP client can check what it got.
+    repr_digest = digests.repr_digest_for(image.os_hash_algo, image.os_hash_value)
+    if repr_digest:
+        headers["Repr-Digest"] = repr_digest
     status = 200
     if wanted is not None:
         status = 206

@@ -21,7 +21,15 @@ def _view(request: Request, image: Image) -> dict[str, Any]:
     s = deps.settings(request)
     service = deps.images(request)
     stores = service.store_ids(image) if service.stores.multi else None
-    return image_view(image, direct_url=s.show_image_direct_url, locations=s.show_multiple_locations, stores=stores)
+    # Deduplicated data is named after the image that stored it first: its URL would tell a project that another
+    # image (maybe another project's) holds the same data. Only admins see locations then (docs/deduplication.md).
+    shown = not s.deduplicate_image_data or deps.context(request).is_admin
+    return image_view(
+        image,
+        direct_url=s.show_image_direct_url and shown,
+        locations=s.show_multiple_locations and shown,
+        stores=stores,
+    )
 
 
 async def create(request: Request) -> Response:

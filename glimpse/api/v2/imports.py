@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from glimpse.api import deps
 from glimpse.api.routing import resource
-from glimpse.api.v2.image_data import expected_size
+from glimpse.api.v2.image_data import declared_digests, expected_size
 from glimpse.api.v2.views import isotime
 from glimpse.domain.entities import Task
 from glimpse.domain.imports import ImportService
@@ -64,6 +64,7 @@ def task_view(task: Task) -> dict[str, Any]:
 
 
 async def stage(request: Request) -> Response:
+    declared = declared_digests(request)
     reader = deps.transfers(request).reader(request.stream())
     try:
         await deps.transfers(request).run(
@@ -72,6 +73,7 @@ async def stage(request: Request) -> Response:
             request.path_params["image_id"],
             reader,
             expected_size(request),
+            declared,
         )
     except ClientDisconnect:
         return Response(status_code=400)

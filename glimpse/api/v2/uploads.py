@@ -30,6 +30,11 @@ def upload_url(request: Request, image_id: str, upload_id: str) -> str:
     return f"{str(request.base_url).rstrip('/')}/v2/images/{image_id}/uploads/{upload_id}"
 
 
+def repr_digest(request: Request) -> str:
+    """The Repr-Digest field (RFC 9530) of the whole image, its lines joined, as the client sent it."""
+    return ", ".join(request.headers.getlist("repr-digest"))
+
+
 def tus_errors(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
     """Every answer, errors too, says Tus-Resumable (clients check it), in Glance's error format."""
 
@@ -67,6 +72,7 @@ async def create(request: Request) -> Response:
         creation.concat,
         creation.metadata,
         request.headers.get("x-image-meta-store"),
+        repr_digest(request),
     )
     headers = {
         **tus.common_headers(),
@@ -100,6 +106,7 @@ async def patch(request: Request) -> Response:
         chunk.offset,
         chunk.checksum,
         transfers.reader(until_disconnect(request.stream())),
+        repr_digest(request),
     )
     return Response(status_code=204, headers=tus.progress_headers(state(upload)))
 

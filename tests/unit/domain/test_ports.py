@@ -31,7 +31,7 @@ IMPLEMENTATIONS: list[tuple[type[Any], type[Any]]] = [
     *((ports.Store, driver) for driver in (FilesystemStore, HttpStore, S3Store, SwiftStore, RbdStore)),
     (ports.CertificateSource, CastellanCertificates),
     (ports.ResumableUploadRepository, ResumableUploadRepository),
-    *((ports.PieceStore, driver) for driver in (FilesystemStore, S3Store, SwiftStore)),
+    *((ports.PieceStore, driver) for driver in (FilesystemStore, S3Store, SwiftStore, RbdStore)),
 ]
 
 

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("patch_beat_at", TS),
         sa.Column("meta", sa.Text, nullable=False),
         sa.Column("parts", sa.Text, nullable=False),
+        sa.Column("repr_digest", sa.Text, nullable=False),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("expires_at", TS, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_resumable_uploads"),
