@@ -278,8 +278,11 @@ class ResumableUploads:
         if offset != upload.offset:
             raise Conflict(f"Upload-Offset {offset} is not the upload's offset {upload.offset}.")
         claim = self.uploads.claim(upload_id, offset, self.timing.stale_after)
-        if upload.complete:  # all bytes were in, but the node publishing them stopped: publish again
+        if upload.complete and upload.kind == WHOLE:  # all bytes were in, but the node publishing them stopped
             return self._finish(ctx, image, upload, [upload], patch_claim=claim, repr_digest=repr_digest)
+        if upload.complete:  # a complete partial upload waits for its final one: nothing more to take
+            self.uploads.release(upload_id, claim)
+            return upload
         store = pieces_of(self.stores.get(upload.store))
         reader = ChunkReader(
             Heartbeat(chunks, self._beat(upload_id, claim), self.limits.heartbeat_every),

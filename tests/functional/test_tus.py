@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -348,3 +349,43 @@ def test_repr_digest_on_the_post_or_the_last_patch_is_honoured(glimpse: GlimpseS
     assert send(url, 0, data, **{"Repr-Digest": _repr_digest(data)}).status_code == 204
     published_as(glimpse, honest, data)
     assert create(glimpse, new_image(glimpse), 10, **{"Repr-Digest": "sha-256=not-bytes"}).status_code == 400
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GlimpseServer]:
+    conf = f"image_size_cap = {4 * MIB}\nuser_storage_quota = {6 * MIB}B\n"
+    server = GlimpseServer(tmp_path_factory.mktemp("tus-limited"), extra_conf=conf).start()
+    yield server
+    server.stop()
+
+
+def test_the_size_cap_and_the_quota_refuse_early_and_release_on_every_end(limited: GlimpseServer) -> None:
+    project = {"X-Project-Id": uuid.uuid4().hex, "X-Roles": "member,reader"}
+    image_id = new_image(limited, **project)
+    discovered = httpx.options(f"{limited.url}/v2/images/{image_id}/uploads", headers=project)
+    assert int(discovered.headers["tus-max-size"]) == 4 * MIB  # the cap, below the quota left
+    assert create(limited, image_id, 4 * MIB + 1, **project).status_code == 413
+    assert image(limited, image_id, **project)["status"] == "queued"
+    # Two partial uploads of 3 MiB each fit the quota of 6 MiB; a third one, mid-way, does not.
+    first = created(limited, image_id, 3 * MIB, **{"Upload-Concat": "partial"}, **project)
+    second = created(limited, image_id, 3 * MIB, **{"Upload-Concat": "partial"}, **project)
+    assert create(limited, image_id, 1, **{"Upload-Concat": "partial"}, **project).status_code == 413
+    other = new_image(limited, **project)
+    assert create(limited, other, MIB, **project).status_code == 413  # the 6 MiB are reserved already
+    assert httpx.patch(first, content=b"a" * MIB, headers={**CHUNK, "Upload-Offset": "0", **project}).status_code == 204
+    # The joined parts would pass image_size_cap: refused, and everything released.
+    assert httpx.patch(second, content=b"b" * 3 * MIB, headers={**CHUNK, "Upload-Offset": "0", **project}).is_success
+    assert httpx.patch(
+        first, content=b"a" * 2 * MIB, headers={**CHUNK, "Upload-Offset": str(MIB), **project}
+    ).is_success
+    final = httpx.post(
+        f"{limited.url}/v2/images/{image_id}/uploads",
+        headers={**TUS, "Upload-Concat": f"final;{first} {second}", **project},
+    )
+    assert final.status_code == 413
+    assert image(limited, image_id, **project)["status"] == "queued"
+    assert not list((limited.data_dir / "images").glob(f"{image_id}*"))
+    # Nothing is held any more: the other image takes its upload now.
+    url = created(limited, other, MIB, **project)
+    assert httpx.patch(url, content=b"c" * MIB, headers={**CHUNK, "Upload-Offset": "0", **project}).status_code == 204
+    assert image(limited, other, **project)["status"] == "active"

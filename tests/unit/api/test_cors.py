@@ -133,3 +133,38 @@ def test_with_keystone_the_preflight_needs_no_token_and_a_401_is_readable(tmp_pa
         unauthenticated = client.post("/v2/images", json={}, headers={"Origin": ALLOWED})
         assert unauthenticated.status_code == 401
         assert unauthenticated.headers["access-control-allow-origin"] == ALLOWED
+
+
+def _tus_client(rules: CorsRules) -> TestClient:
+    async def discover(request: Request) -> Response:
+        return Response(status_code=204, headers={"Tus-Resumable": "1.0.0", "Tus-Version": "1.0.0"})
+
+    async def patch(request: Request) -> Response:
+        return Response(status_code=204, headers={"Tus-Resumable": "1.0.0", "Upload-Offset": "5"})
+
+    app = Starlette(
+        routes=[
+            Route("/v2/images/{image_id}/uploads", discover, methods=["OPTIONS"]),
+            Route("/v2/images/{image_id}/uploads/{upload_id}", patch, methods=["PATCH"]),
+        ]
+    )
+    return TestClient(CorsMiddleware(CrossSiteGuard(app, trusted=rules.allows), rules))
+
+
+def test_tus_discovery_reaches_the_api_and_a_browsers_tus_client_may_speak_tus(tmp_path: Path) -> None:
+    client = _tus_client(_glance_defaults(tmp_path))
+    discovery = client.options("/v2/images/i/uploads")  # no Access-Control-Request-Method: tus's own OPTIONS
+    assert discovery.status_code == 204 and discovery.headers["tus-version"] == "1.0.0"
+    asked = {"Origin": ALLOWED, "Access-Control-Request-Method": "PATCH",
+             "Access-Control-Request-Headers": "tus-resumable,upload-offset,upload-checksum,content-type"}  # fmt: skip
+    preflight = client.options("/v2/images/i/uploads/u", headers=asked)
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-methods"] == "PATCH"
+    assert preflight.headers["access-control-allow-headers"] == asked["Access-Control-Request-Headers"]
+    sent = client.patch("/v2/images/i/uploads/u", headers={"Origin": ALLOWED, "Sec-Fetch-Site": "cross-site"})
+    assert sent.status_code == 204
+    exposed = sent.headers["access-control-expose-headers"].split(",")
+    assert "Upload-Offset" in exposed and "Location" in exposed and "X-OpenStack-Request-ID" in exposed
+    # Elsewhere the operator's lists stand as they are.
+    elsewhere = client.options("/v2/images", headers={**asked, "Access-Control-Request-Method": "PUT"})
+    assert "access-control-allow-origin" not in elsewhere.headers

@@ -227,6 +227,8 @@ def test_partial_uploads_publish_nothing_until_the_final_one(services: Services)
         services.resumable.create(MEMBER, image_id, None, Concat(True, tuple(u.id for u in uploads)), {})
     for upload, part in zip(reversed(uploads), reversed(parts), strict=True):  # in any order
         services.resumable.append(MEMBER, image_id, upload.id, 0, None, [part])
+    # An empty PATCH at the end of a complete part (a client making sure) publishes nothing either.
+    assert services.resumable.append(MEMBER, image_id, uploads[0].id, 1000, None, [b""]).offset == 1000
     assert status(services, image_id) == "saving"
     with pytest.raises(Conflict):  # a whole upload cannot join partial ones
         services.resumable.create(MEMBER, image_id, 10, None, {})
