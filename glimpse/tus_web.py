@@ -27,6 +27,16 @@ def state(upload: ResumableUpload) -> tus.UploadState:
     )
 
 
+def created_headers(location: str, upload: ResumableUpload) -> dict[str, str]:
+    """POST's answer: where the upload is, until when it waits, and how far it got."""
+    return {
+        **tus.common_headers(),
+        "Location": location,
+        "Upload-Expires": tus.http_date(upload.expires_at),
+        "Upload-Offset": str(upload.offset),
+    }
+
+
 async def until_disconnect(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """The body, ending where the client went away: what arrived counts (resuming goes on from there)."""
     try:

@@ -113,11 +113,15 @@ class Uploader:
                     return response
                 reason = message_of(response)
             failures += 1
-            if failures >= self.backoff.attempts:
-                raise TusError(f"{what} failed {failures} times in a row, last: {reason}", resumable=True)
-            delay = self.backoff.delay(failures)
-            self.on_retry(f"{what}: {reason}; trying again in {delay:.1f} s")
-            self._sleep(delay)
+            self._wait_after(failures, what, reason, "trying again")
+
+    def _wait_after(self, failures: int, what: str, reason: str, then: str) -> None:
+        """Wait the backoff's delay after the failures-th failure in a row; TusError once there were too many."""
+        if failures >= self.backoff.attempts:
+            raise TusError(f"{what} failed {failures} times in a row, last: {reason}", resumable=True)
+        delay = self.backoff.delay(failures)
+        self.on_retry(f"{what}: {reason}; {then} in {delay:.1f} s")
+        self._sleep(delay)
 
     def _sleep(self, seconds: float) -> None:
         if self.stop.wait(seconds):
@@ -192,11 +196,7 @@ class Uploader:
                     raise TusError(f"the server refused a chunk: {message_of(response)}")
                 reason = message_of(response)
             failures += 1
-            if failures >= self.backoff.attempts:
-                raise TusError(f"sending the file failed {failures} times in a row, last: {reason}", resumable=True)
-            delay = self.backoff.delay(failures)
-            self.on_retry(f"{reason}; resuming in {delay:.1f} s from the server's offset")
-            self._sleep(delay)
+            self._wait_after(failures, "sending the file", reason, "resuming from the server's offset")
             offset = self.offset(url, length)
             progress(offset)
 

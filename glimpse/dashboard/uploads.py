@@ -17,7 +17,7 @@ from glimpse.dashboard.web import BASE, Page
 from glimpse.domain.data_meter import counted
 from glimpse.domain.resumable import ResumableUploads
 from glimpse.errors import GlimpseError, NotFound, status_for
-from glimpse.tus_web import route, state, until_disconnect
+from glimpse.tus_web import created_headers, route, state, until_disconnect
 
 _UPLOAD_PATH = re.compile(rf"{BASE}/images/(?P<image>[^/]+)/uploads/(?P<upload>[0-9a-f-]{{36}})$")
 
@@ -80,13 +80,7 @@ async def create(request: Request) -> Response:
     upload = await caller.page.transfer(
         caller.uploads.create, image_id, creation.length, creation.concat, creation.metadata
     )
-    headers = {
-        **tus.common_headers(),
-        "Location": _location(request, image_id, upload.id),
-        "Upload-Expires": tus.http_date(upload.expires_at),
-        "Upload-Offset": str(upload.offset),
-    }
-    return Response(status_code=201, headers=headers)
+    return Response(status_code=201, headers=created_headers(_location(request, image_id, upload.id), upload))
 
 
 @_answers

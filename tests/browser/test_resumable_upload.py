@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Browser, Page, Request, Route, expect
 
-from tests.browser.pages import fill_create_form, image_id_of, log_in
+from tests.browser.pages import fill_create_form, image_id_of, log_in, throttle_uploads
 from tests.functional.server import GlimpseServer
 
 MIB = 1024 * 1024
@@ -24,13 +24,6 @@ DETAIL = re.compile(r"/dashboard/images/[0-9a-f-]{36}$")  # an image's page (not
 def _api(server: GlimpseServer, project: str) -> httpx.Client:
     headers = {"X-Project-Id": project, "X-Roles": "member", "Tus-Resumable": "1.0.0"}
     return httpx.Client(base_url=server.url, headers=headers, timeout=30)
-
-
-def _throttle_uploads(page: Page, bytes_per_second: int) -> None:
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Network.enable")
-    conditions = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": bytes_per_second}
-    cdp.send("Network.emulateNetworkConditions", conditions)
 
 
 class Uploads:
@@ -70,7 +63,7 @@ def test_a_reload_mid_way_resumes_from_the_servers_offset(page: Page, glimpse: G
     uploads = Uploads(page)
     log_in(page, glimpse.url, project, "member")
     fill_create_form(page, "reloaded", source)
-    _throttle_uploads(page, 3 * MIB)
+    throttle_uploads(page, 3 * MIB)
     page.get_by_role("button", name="Create image").click()
     expect(page.locator("#upload-text")).to_contain_text("Uploaded")
     with _api(glimpse, project) as api:
@@ -86,7 +79,7 @@ def test_a_reload_mid_way_resumes_from_the_servers_offset(page: Page, glimpse: G
         expect(page.locator("#upload-pending")).to_contain_text(f"reloaded.img into image {image['id']}")
         before = len(uploads.sent)
         fill_create_form(page, "reloaded", source)
-        _throttle_uploads(page, 64 * MIB)
+        throttle_uploads(page, 64 * MIB)
         page.get_by_role("button", name="Create image").click()
         expect(page.locator("#upload-text")).to_contain_text(f"into image {image['id']}")
         page.wait_for_url(f"{glimpse.url}/dashboard/images/{image['id']}", timeout=60_000)

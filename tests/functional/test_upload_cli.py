@@ -198,7 +198,7 @@ def test_a_dropped_connection_is_retried_from_the_servers_offset(
         proxy.cut_after(5 * MIB + 1000)
         result = upload(proxy.url, file, cache, "--name", "flaky")
         assert proxy.cuts == 1
-        assert "resuming in" in result.stderr, result.stderr
+        assert "resuming from the server's offset in" in result.stderr, result.stderr
         assert_uploaded(server, result, file)
         assert proxy.bytes_up < size + 2 * MIB, proxy.bytes_up
 
@@ -217,7 +217,7 @@ def test_a_server_killed_and_restarted_mid_way_is_waited_for(tmp_path: Path, cac
             server.start()
             output = process.communicate(timeout=300)[0]
             assert process.returncode == 0, output
-            assert "trying again in" in output or "resuming in" in output
+            assert "trying again in" in output or "resuming from the server's offset in" in output
             md5, _ = digests(file)
             assert printed(output)["checksum"] == md5
             image = show(server, printed(output)["id"])

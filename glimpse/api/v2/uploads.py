@@ -16,7 +16,7 @@ from glimpse.api import deps
 from glimpse.api.errors import error_response, status_for
 from glimpse.domain.resumable import ResumableUploads
 from glimpse.errors import GlimpseError
-from glimpse.tus_web import route, state, until_disconnect
+from glimpse.tus_web import created_headers, route, state, until_disconnect
 
 _UPLOAD_PATH = re.compile(r"/v2/images/(?P<image>[^/]+)/uploads/(?P<upload>[0-9a-f-]{36})$")
 
@@ -74,13 +74,7 @@ async def create(request: Request) -> Response:
         request.headers.get("x-image-meta-store"),
         repr_digest(request),
     )
-    headers = {
-        **tus.common_headers(),
-        "Location": upload_url(request, image_id, upload.id),
-        "Upload-Expires": tus.http_date(upload.expires_at),
-        "Upload-Offset": str(upload.offset),
-    }
-    return Response(status_code=201, headers=headers)
+    return Response(status_code=201, headers=created_headers(upload_url(request, image_id, upload.id), upload))
 
 
 @tus_errors
