@@ -224,7 +224,7 @@ def create_app(
         settings, policy, images=services.images, members=services.members, quotas=services.quotas,
         import_methods=import_methods, imports=services.imports, transfers=transfers,
         metadefs=services.metadefs, meter=metrics, webhooks=services.webhooks, recycle_bin=services.bin,
-        families=services.families,
+        families=services.families, resumable=services.resumable,
     )  # fmt: skip
     routes = list(web.ROUTES)
     measuring = observability.measuring(settings, metrics, routes, services.engine, services.cache)

@@ -1,7 +1,7 @@
 """The `glimpse` command: serve, status, db sync|version|import-glance|backup|restore|purge, quota set|show|list,
 store migrate|verify|list|gc|usage, scrub, cache list|queue|delete|clear|prune|clean, audit list|purge,
 retention list|create|delete|run, webhook list|create|delete|deliver, bin list|restore|purge|retention,
-image latest|families|deprecate|obsolete|undeprecate."""
+image upload|latest|families|deprecate|obsolete|undeprecate."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from glimpse.cli import scrub as scrub_cli
 from glimpse.cli import startup
 from glimpse.cli import status as status_cli
 from glimpse.cli import store as store_cli
+from glimpse.cli import upload as upload_cli
 from glimpse.cli import webhook as webhook_cli
 from glimpse.config import Settings, load_settings
 from glimpse.default_options import parse_size
@@ -95,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     scrub_cli.add_parser(sub, _config_args)
     audit_cli.add_parsers(sub, _config_args)
     webhook_cli.add_parser(sub, _config_args)
-    lifecycle_cli.add_parsers(sub, _config_args)
+    upload_cli.add_parser(lifecycle_cli.add_parsers(sub, _config_args))
     return parser
 
 
@@ -334,6 +335,8 @@ def recycle_bin(args: argparse.Namespace) -> int:
 
 
 def image(args: argparse.Namespace) -> int:
+    if args.image_command == "upload":  # a client of a running service: no configuration of its own
+        return upload_cli.run(args, console)
     from glimpse.app import build_services
 
     return lifecycle_cli.run_image(args, build_services(_settings(args)), _admin(), Console())

@@ -27,7 +27,8 @@ UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 def add_parsers(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], config_args: Callable[[argparse.ArgumentParser], None]
-) -> None:
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """`glimpse bin ...` and `glimpse image ...`; returns the image command's verbs, for others to add theirs."""
     recycle = sub.add_parser("bin", help="the recycle bin: deleted images kept for a retention period")
     commands = recycle.add_subparsers(dest="bin_command", required=True)
     listing = commands.add_parser("list", help="images in the bin, with when they go for good")
@@ -40,7 +41,7 @@ def add_parsers(
     retention.add_argument("project", nargs="?", help="the project (none: every project with its own period)")
     retention.add_argument("--set", metavar="PERIOD", help="seconds, or with a unit: 30m, 12h, 7d, 2w; 0: no bin")
     retention.add_argument("--default", action="store_true", help="follow [recycle_bin] retention_period again")
-    image = sub.add_parser("image", help="image families and deprecation")
+    image = sub.add_parser("image", help="upload an image (resumable); image families and deprecation")
     verbs = image.add_subparsers(dest="image_command", required=True)
     latest = verbs.add_parser("latest", help="the family's newest active image that is not deprecated")
     latest.add_argument("family")
@@ -58,6 +59,7 @@ def add_parsers(
     undeprecate.add_argument("image_id", metavar="IMAGE")
     for command in (listing, restore, purge, retention, latest, families, deprecate, obsolete, undeprecate):
         config_args(command)
+    return verbs
 
 
 def parse_period(text: str) -> int:

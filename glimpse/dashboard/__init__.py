@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from glimpse.auth.policy import Policy
 from glimpse.config import Settings
-from glimpse.dashboard import account, detail, lifecycle, metadata
+from glimpse.dashboard import account, detail, lifecycle, metadata, uploads
 from glimpse.dashboard import images as image_pages
 from glimpse.dashboard import webhooks as webhook_pages
 from glimpse.dashboard.login import KeystoneLogin
@@ -32,6 +32,7 @@ from glimpse.domain.metadefs import MetadefService
 from glimpse.domain.ports import DataMeter
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.recycle_bin import RecycleBin
+from glimpse.domain.resumable import ResumableUploads
 from glimpse.domain.service import ImageService
 from glimpse.domain.webhooks import WebhookService
 from glimpse.errors import GlimpseError, status_for
@@ -84,6 +85,7 @@ def build_dashboard(settings: Settings, dash: Dash) -> Starlette:
                     Route("/images/{image_id}/delete", detail.confirm_delete, methods=["GET"]),
                     Route("/images/{image_id}/metadata", metadata.show, methods=["GET"]),
                     Route("/images/{image_id}/metadata", metadata.update, methods=["POST"]),
+                    *uploads.routes,  # before the actions: POST .../uploads is not one
                     Route("/images/{image_id}/{action}", detail.act, methods=["POST"]),
                     Route("/webhooks", webhook_pages.index, methods=["GET"]),
                     Route("/webhooks", webhook_pages.create, methods=["POST"]),
@@ -150,6 +152,7 @@ def dashboard_middleware(
     webhooks: WebhookService | None = None,
     recycle_bin: RecycleBin | None = None,
     families: Families | None = None,
+    resumable: ResumableUploads | None = None,
 ) -> Middleware:
     keystone = None
     if settings.auth_flavor == "keystone":
@@ -172,5 +175,6 @@ def dashboard_middleware(
         webhooks=webhooks,
         bin=recycle_bin,
         families=families,
+        resumable=resumable,
     )
     return Middleware(DashboardMiddleware, dashboard=build_dashboard(settings, dash))

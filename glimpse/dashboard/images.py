@@ -16,6 +16,10 @@ from glimpse.domain.entities import Image
 from glimpse.domain.image import CONTAINER_FORMATS, DISK_FORMATS, VISIBILITIES
 from glimpse.errors import GlimpseError, status_for
 
+# Bytes per request of the page's resumable upload: what a reload or a dropped connection may have to send again
+# at most, and small enough for the proxies a dashboard often sits behind.
+UPLOAD_CHUNK_SIZE = 8 * 1024 * 1024
+
 
 def image_type(image: Image) -> str:
     return "snapshot" if image.properties.get("image_type") == "snapshot" else "image"
@@ -62,6 +66,7 @@ def _form_page(page: Page, values: dict[str, Any], error: str | None = None) -> 
         container_formats=CONTAINER_FORMATS,
         visibilities=VISIBILITIES,
         web_download=page.dash.web_download,
+        upload_chunk_size=UPLOAD_CHUNK_SIZE,
     )
 
 
@@ -92,7 +97,8 @@ async def create(request: Request) -> Response:
         return _form_page(page, {k: v for k, v in form.items() if isinstance(v, str)}, exc.message)
     detail = f"{BASE}/images/{image.id}"
     if wants_json:
-        return JSONResponse({"id": image.id, "detail": detail, "upload": f"{detail}/file"}, status_code=201)
+        body = {"id": image.id, "detail": detail, "upload": f"{detail}/file", "uploads": f"{detail}/uploads"}
+        return JSONResponse(body, status_code=201)
     url = form.get("url")
     if isinstance(url, str) and url.strip() and page.dash.imports is not None:
         try:

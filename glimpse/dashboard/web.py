@@ -26,6 +26,7 @@ from glimpse.domain.metadefs import MetadefService
 from glimpse.domain.ports import DataMeter
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.recycle_bin import RecycleBin
+from glimpse.domain.resumable import ResumableUploads
 from glimpse.domain.service import ImageService
 from glimpse.domain.webhooks import WebhookService
 from glimpse.streaming import Transfers
@@ -67,6 +68,7 @@ class Dash:
     webhooks: WebhookService | None = None
     bin: RecycleBin | None = None
     families: Families | None = None
+    resumable: ResumableUploads | None = None  # tus uploads (the Create Image page's script)
 
 
 class NeedLogin(Exception):

@@ -44,3 +44,11 @@ def flash(page: Page, text: str, *, error: bool = False) -> None:
 
 def csrf_token(page: Page) -> str:
     return page.locator("input[name=csrf_token]").first.get_attribute("value") or ""
+
+
+def throttle_uploads(page: Page, bytes_per_second: int) -> None:
+    """Chromium sends at most this many bytes a second (DevTools' network conditions), as a slow uplink."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    conditions = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": bytes_per_second}
+    cdp.send("Network.emulateNetworkConditions", conditions)

@@ -10,7 +10,16 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.browser.pages import csrf_token, fill_create_form, flash, image_id_of, log_in, log_out, open_image
+from tests.browser.pages import (
+    csrf_token,
+    fill_create_form,
+    flash,
+    image_id_of,
+    log_in,
+    log_out,
+    open_image,
+    throttle_uploads,
+)
 from tests.functional.http_server import FileServer
 from tests.functional.server import GlimpseServer
 
@@ -20,13 +29,6 @@ MIB = 1024 * 1024
 def _api(server: GlimpseServer, project: str, role: str = "member") -> httpx.Client:
     headers = {"X-Project-Id": project, "X-Roles": role}
     return httpx.Client(base_url=server.url, headers=headers, timeout=30)
-
-
-def _throttle_uploads(page: Page, bytes_per_second: int) -> None:
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Network.enable")
-    conditions = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": bytes_per_second}
-    cdp.send("Network.emulateNetworkConditions", conditions)
 
 
 def test_image_lifecycle_as_member(page: Page, glimpse: GlimpseServer, tmp_path: Path, shots: Path) -> None:
@@ -44,7 +46,7 @@ def test_image_lifecycle_as_member(page: Page, glimpse: GlimpseServer, tmp_path:
     # Upload a real file, watch the progress bar move, and see the image become active.
     fill_create_form(page, name, source)
     page.screenshot(path=shots / "create-form.png", full_page=True)
-    _throttle_uploads(page, 2 * MIB)
+    throttle_uploads(page, 2 * MIB)
     page.get_by_role("button", name="Create image").click()
     progress = page.locator("#upload-progress")
     expect(progress).to_be_visible()
@@ -129,7 +131,7 @@ def _slow_upload_under_way(page: Page, glimpse: GlimpseServer, tmp_path: Path, n
     source.write_bytes(os.urandom(16 * MIB))
     log_in(page, glimpse.url, project, "member")
     fill_create_form(page, name, source)
-    _throttle_uploads(page, 1 * MIB)
+    throttle_uploads(page, 1 * MIB)
     page.get_by_role("button", name="Create image").click()
     expect(page.locator("#upload-text")).to_contain_text("Uploaded")
     return project

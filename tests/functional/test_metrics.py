@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import signal
 import subprocess
 import threading
@@ -21,6 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.functional.clients import Clients
+from tests.functional.dashboard_session import DashboardSession
 from tests.functional.http_server import FileServer
 from tests.functional.server import GLIMPSE, GlimpseServer
 from tests.functional.waiting import until
@@ -164,31 +164,6 @@ def test_glimpse_status_shows_the_node(node: GlimpseServer) -> None:
     assert member.status_code == 403
 
 
-class _Browser:
-    """The dashboard as a browser uses it over plain HTTP: the session cookie is Secure, so it is carried by hand."""
-
-    def __init__(self, url: str) -> None:
-        self.client = httpx.Client(base_url=url, timeout=60, follow_redirects=False)
-        self.cookie = ""
-
-    def send(self, method: str, path: str, **kwargs: object) -> httpx.Response:
-        headers = {**dict(kwargs.pop("headers", {}) or {}), "Cookie": self.cookie}  # type: ignore[call-overload]
-        response = self.client.request(method, path, headers=headers, **kwargs)  # type: ignore[arg-type]
-        for line in response.headers.get_list("set-cookie"):
-            self.cookie = line.split(";", 1)[0]
-        return response
-
-    def csrf(self, path: str) -> str:
-        found = re.search(r'name="csrf_token" value="([^"]+)"', self.send("GET", path).text)
-        assert found, path
-        return found.group(1)
-
-    def login(self) -> None:
-        form = {"csrf_token": self.csrf("/dashboard/login"), "project": "prj", "role": "member"}
-        assert self.send("POST", "/dashboard/login", data=form).status_code == 303
-
-
-
 def test_bytes_fetched_by_the_node_and_uploaded_through_the_dashboard(tmp_path: Path) -> None:
     root = tmp_path / "web"
     root.mkdir()
@@ -232,7 +207,7 @@ def test_bytes_fetched_by_the_node_and_uploaded_through_the_dashboard(tmp_path: 
             imported(pulled, {"name": "glance-download", "glance_image_id": source_id, "glance_region": "RegionTwo"})
             assert api.get(f"/v2/images/{pulled}").json()["os_hash_value"] == hashlib.sha512(web).hexdigest()
 
-            browser = _Browser(server.url)
+            browser = DashboardSession(server.url)
             browser.login()
             in_form = os.urandom(300_017)
             form = {"csrf_token": browser.csrf("/dashboard/images/new"), "name": "form", "disk_format": "raw"}

@@ -38,6 +38,7 @@ RUN = (
     "glimpse quota set demo",
     "glimpse store migrate",
     "glimpse db sync --config-file glance-api.conf",  # MariaDB or PostgreSQL
+    "head -c 64M /dev/urandom > big.raw",  # glimpse image upload
 )
 
 # Blocks not run here, each with the reason.
@@ -182,6 +183,11 @@ QUOTA_CHECKS: dict[str, Check] = {
 }
 
 
+UPLOAD_CHECKS: dict[str, Check] = {
+    "glimpse image upload big.raw": says("id: ", "checksum: ", "os_hash_algo: sha512"),
+}
+
+
 def run_block(shell: Shell, block: Block, checks: dict[str, Check], skip: tuple[str, ...] = ()) -> None:
     """Run every command of the block but those in `skip`; each one a check names is checked by it, the others
     must succeed. Every check must name exactly one command, so a README edit cannot leave one unused."""
@@ -299,6 +305,10 @@ def test_the_tour_sharing_and_quota_blocks_as_printed(tour: Shell) -> None:
     run_block(tour, one_block(blocks, RUN[3]), QUOTA_CHECKS)
     usage = httpx.get(f"{TOUR_URL}/v2/info/usage", headers={"X-Project-Id": "demo", "X-Roles": "reader"}, timeout=30)
     assert usage.json()["usage"]["image_count_total"]["limit"] == 100
+
+    run_block(tour, one_block(blocks, RUN[6]), UPLOAD_CHECKS)
+    big = httpx.get(f"{TOUR_URL}/v2/images", params={"name": "big"}, timeout=30).json()["images"]
+    assert [(i["status"], i["size"], i["os_distro"]) for i in big] == [("active", 64 * 1024 * 1024, "debian")]
 
 
 def readme_config(s3: S3Server, database_url: str, folder: Path, port: int) -> str:

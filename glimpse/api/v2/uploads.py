@@ -4,20 +4,19 @@ glimpse/domain/resumable.py keeps its rules; this is only the HTTP around them).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from glimpse import tus
 from glimpse.api import deps
 from glimpse.api.errors import error_response, status_for
-from glimpse.domain.entities import ResumableUpload
-from glimpse.domain.resumable import FINAL, PARTIAL, ResumableUploads
+from glimpse.domain.resumable import ResumableUploads
 from glimpse.errors import GlimpseError
+from glimpse.tus_web import created_headers, route, state, until_disconnect
 
 _UPLOAD_PATH = re.compile(r"/v2/images/(?P<image>[^/]+)/uploads/(?P<upload>[0-9a-f-]{36})$")
 
@@ -34,18 +33,6 @@ def upload_url(request: Request, image_id: str, upload_id: str) -> str:
 def repr_digest(request: Request) -> str:
     """The Repr-Digest field (RFC 9530) of the whole image, its lines joined, as the client sent it."""
     return ", ".join(request.headers.getlist("repr-digest"))
-
-
-def state(upload: ResumableUpload) -> tus.UploadState:
-    return tus.UploadState(
-        upload_id=upload.id,
-        offset=upload.offset,
-        length=upload.length,
-        expires_at=upload.expires_at,
-        partial=upload.kind == PARTIAL,
-        final_of=upload.parts if upload.kind == FINAL else (),
-        metadata=upload.metadata,
-    )
 
 
 def tus_errors(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
@@ -87,13 +74,7 @@ async def create(request: Request) -> Response:
         request.headers.get("x-image-meta-store"),
         repr_digest(request),
     )
-    headers = {
-        **tus.common_headers(),
-        "Location": upload_url(request, image_id, upload.id),
-        "Upload-Expires": tus.http_date(upload.expires_at),
-        "Upload-Offset": str(upload.offset),
-    }
-    return Response(status_code=201, headers=headers)
+    return Response(status_code=201, headers=created_headers(upload_url(request, image_id, upload.id), upload))
 
 
 @tus_errors
@@ -107,15 +88,6 @@ async def head(request: Request) -> Response:
     return Response(status_code=200, headers=headers)
 
 
-async def _until_disconnect(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The body, ending where the client went away: what arrived counts (resuming goes on from there)."""
-    try:
-        async for chunk in stream:
-            yield chunk
-    except ClientDisconnect:
-        return
-
-
 @tus_errors
 async def patch(request: Request) -> Response:
     chunk = tus.parse_chunk(request.headers)
@@ -127,7 +99,7 @@ async def patch(request: Request) -> Response:
         request.path_params["upload_id"],
         chunk.offset,
         chunk.checksum,
-        transfers.reader(_until_disconnect(request.stream())),
+        transfers.reader(until_disconnect(request.stream())),
         repr_digest(request),
     )
     return Response(status_code=204, headers=tus.progress_headers(state(upload)))
@@ -145,17 +117,7 @@ async def terminate(request: Request) -> Response:
     return Response(status_code=204, headers=tus.common_headers())
 
 
-def _route(path: str, **handlers: Callable[[Request], Awaitable[Response]]) -> Route:
-    """A route whose methods are exactly these (HEAD here is tus's own, not GET's twin): 405 for any other."""
-    by_method = {method.upper(): handler for method, handler in handlers.items()}
-
-    async def dispatch(request: Request) -> Response:
-        return await by_method[request.method](request)
-
-    return Route(path, dispatch, methods=list(by_method))
-
-
 routes = [
-    _route("/v2/images/{image_id}/uploads", options=discover, post=create),
-    _route("/v2/images/{image_id}/uploads/{upload_id}", head=head, patch=patch, delete=terminate),
+    route("/v2/images/{image_id}/uploads", options=discover, post=create),
+    route("/v2/images/{image_id}/uploads/{upload_id}", head=head, patch=patch, delete=terminate),
 ]
