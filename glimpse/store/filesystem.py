@@ -6,13 +6,11 @@ import errno
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO
 
 from glimpse.errors import NotFound, StoreError, StoreFull
-from glimpse.store.base import HashingMeter, StoredData
+from glimpse.filespan import FileSpan
+from glimpse.store.base import HashingMeter, StoredData, beside
 from glimpse.store.partials import node_tag, partial_name, partial_pattern
-
-READ_CHUNK = 1024 * 1024
 
 
 class FilesystemStore:
@@ -46,8 +44,14 @@ class FilesystemStore:
         try:
             with open(partial, "xb") as out:
                 for chunk in chunks:
-                    meter.update(chunk)
-                    out.write(chunk)
+                    written = beside(out.write, chunk)  # the write goes on while the chunk is hashed
+                    try:
+                        meter.update(chunk)
+                    finally:
+                        if written is None:
+                            out.write(chunk)
+                        else:
+                            written.result()
                 meter.check_expected(expected_size)
                 out.flush()
                 os.fsync(out.fileno())
@@ -68,7 +72,7 @@ class FilesystemStore:
             handle = open(path, "rb")
         except FileNotFoundError as exc:
             raise NotFound(f"Image data at {url} is missing.") from exc
-        return _read(handle, offset, length)
+        return FileSpan(handle, offset, length)
 
     def size(self, url: str) -> int:
         try:
@@ -99,16 +103,3 @@ def _discard(datadir: Path, pattern: str) -> int:
         path.unlink(missing_ok=True)
         removed += 1
     return removed
-
-
-def _read(handle: IO[bytes], offset: int, length: int | None) -> Iterator[bytes]:
-    with handle:
-        handle.seek(offset)
-        remaining = length
-        while remaining is None or remaining > 0:
-            chunk = handle.read(READ_CHUNK if remaining is None else min(READ_CHUNK, remaining))
-            if not chunk:
-                return
-            if remaining is not None:
-                remaining -= len(chunk)
-            yield chunk
