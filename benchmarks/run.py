@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/run.py --quick    # small sizes, a minute or two
     .venv/bin/python benchmarks/run.py --only metadata --postgresql postgresql://postgres@127.0.0.1/test
     .venv/bin/python benchmarks/run.py --only metrics   # requests/s with and without Prometheus metrics
+    .venv/bin/python benchmarks/request_cost.py --compare-glance   # server CPU per metadata request under wrk
 
 Nothing here asserts a time; the figures are for people to read.
 """
