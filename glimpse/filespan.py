@@ -4,7 +4,9 @@ It iterates like any store's data (so a wrapper that meters, tees into the cache
 on it unchanged), and says what it is: the HTTP layer, when nothing wraps it, reads it in large blocks off the
 event loop, or hands the whole file to a server that sends files itself (the ASGI pathsend extension).
 The span reads through its open descriptor, so a file renamed or removed meanwhile (a cache copy pruned, a store
-file replaced) is still read whole.
+file replaced) is still read whole. A server that sends a file opens it again by name, after the application has
+handed it over, so only files that keep their name while they are served say it (`path`): the file store's
+(an image's data file changes only when the image is deleted), not the cache's (a copy may be pruned at any time).
 """
 
 from __future__ import annotations
@@ -16,9 +18,13 @@ CHUNK = 1024 * 1024
 
 
 class FileSpan:
-    def __init__(self, handle: BinaryIO, offset: int, length: int | None = None, chunk: int = CHUNK) -> None:
-        """The span ends at the file's end as it is now (`length` None: there)."""
+    def __init__(
+        self, handle: BinaryIO, offset: int, length: int | None = None, *, path: str | None = None, chunk: int = CHUNK
+    ) -> None:
+        """The span ends at the file's end as it is now (`length` None: there). `path`: the file's absolute name,
+        when a server may send it by that name."""
         self._handle = handle
+        self.path = path
         self._fd = handle.fileno()
         self.size = os.fstat(self._fd).st_size
         self.offset = offset
@@ -32,11 +38,6 @@ class FileSpan:
     def whole_file(self) -> bool:
         """The span is the file from its first byte to its last (what a server's file sending sends)."""
         return self.offset == 0 and self.length == self.size
-
-    @property
-    def path(self) -> str:
-        """A name of the open file that stays right while the span is open, even if the file was renamed."""
-        return f"/proc/self/fd/{self._fd}"
 
     @property
     def untouched(self) -> bool:

@@ -145,14 +145,15 @@ class DataResponse(StreamingResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         span = self._span
-        if span is None or not span.whole_file or not span.untouched or PATHSEND not in scope.get("extensions", {}):
+        if span is None or span.path is None or not span.whole_file or not span.untouched:
             await super().__call__(scope, receive, send)
             return
-        try:
-            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-            await send({"type": PATHSEND, "path": span.path})
-        finally:
-            span.close()
+        if PATHSEND not in scope.get("extensions", {}):
+            await super().__call__(scope, receive, send)
+            return
+        span.close()  # the server opens the file by its name
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send({"type": PATHSEND, "path": span.path})
 
 
 class RequestBodyReader:

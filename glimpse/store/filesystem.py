@@ -72,7 +72,7 @@ class FilesystemStore:
             handle = open(path, "rb")
         except FileNotFoundError as exc:
             raise NotFound(f"Image data at {url} is missing.") from exc
-        return FileSpan(handle, offset, length)
+        return FileSpan(handle, offset, length, path=str(path))
 
     def size(self, url: str) -> int:
         try:
