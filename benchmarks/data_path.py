@@ -13,9 +13,11 @@ Rounds are interleaved (nginx, each Glimpse server, Glance, then again), and eac
 work on the machine only ever slows a round down, so the best is the closest to what the server can do.
 The limits, measured in the same run:
   * hashing: md5 then sha512 over the same bytes, one pass in one thread (what an upload must at least do);
-  * static file: nginx from Debian (`apt-get install -y nginx`) serving the same file over loopback with
-    sendfile, started here on a free port with its own configuration in a temporary folder.
-Glimpse servers: `glimpse serve` (uvicorn, as shipped) and Granian serving the same app factory
+  * static file: nginx from Debian (`apt-get install -y nginx`) serving the same file over loopback, started here
+    on free ports with its own configuration in a temporary folder; the better of sendfile and of plain reads and
+    writes through 1 MiB buffers (on some virtual machines sendfile over loopback is the slower of the two).
+Glimpse servers: `glimpse serve` (uvicorn, as shipped), the same at an earlier commit (--baseline REF: that
+commit's glimpse/ package first on PYTHONPATH, the same venv), and Granian serving the same app factory
 (`granian --interface asgi --factory glimpse.app:app_from_environment`, metrics folder prepared as `serve` does),
 which offers the ASGI pathsend extension: a whole file-store image goes out without crossing Python.
 Memory: VmHWM (peak resident set) of each worker process, reset before the transfer (/proc/PID/clear_refs).
@@ -27,7 +29,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -44,11 +45,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.glance_baseline import process_tree  # noqa: E402
-from benchmarks.request_cost import GlanceUwsgi, _stop, _wait  # noqa: E402
-from tests.functional.server import GlimpseServer, free_port  # noqa: E402
+from benchmarks.request_cost import GlanceUwsgi, _stop  # noqa: E402
+from tests.functional.server import GlimpseServer, GranianServer, free_port  # noqa: E402
 
 MIB = 1024 * 1024
-SETTINGS_ENV = "GLIMPSE_SERVE_ARGS"  # glimpse.app.SETTINGS_ENV: the factory's settings
 
 
 # --- the machine's limits ---------------------------------------------------------------------------------
@@ -76,8 +76,9 @@ class Nginx:
 
     def __init__(self, workdir: Path, folder: Path) -> None:
         self.workdir = workdir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port, self.copying_port = free_port(), free_port()
+        self.url = f"http://127.0.0.1:{self.port}"  # sendfile
+        self.copying_url = f"http://127.0.0.1:{self.copying_port}"  # read() and write() through 1 MiB buffers
         workdir.mkdir(parents=True, exist_ok=True)
         temps = "\n".join(f"  {kind}_temp_path {workdir / kind};" for kind in ("client_body", "proxy", "fastcgi",
                                                                               "uwsgi", "scgi"))  # fmt: skip
@@ -91,7 +92,9 @@ http {{
   access_log off;
   sendfile on;
 {temps}
+  output_buffers 2 1m;
   server {{ listen 127.0.0.1:{self.port}; root {folder}; }}
+  server {{ listen 127.0.0.1:{self.copying_port}; root {folder}; sendfile off; }}
 }}
 """
         )
@@ -137,27 +140,42 @@ class UvicornGlimpse(GlimpseServer):
         return tree[1:] if self.workers > 1 else tree
 
 
-class GranianGlimpse(GlimpseServer):
+class BaselineGlimpse(UvicornGlimpse):
+    """`glimpse serve` running the glimpse/ package of an earlier commit (unpacked under `code`)."""
+
+    def __init__(self, workdir: Path, workers: int, code: Path) -> None:
+        super().__init__(workdir, workers)
+        self.code = code
+
+    def start(self) -> BaselineGlimpse:  # type: ignore[override]
+        before = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = str(self.code)  # found before the editable install's finder
+        try:
+            super().start()
+        finally:
+            if before is None:
+                del os.environ["PYTHONPATH"]
+            else:
+                os.environ["PYTHONPATH"] = before
+        return self
+
+
+def unpack(ref: str, into: Path) -> Path:
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "glimpse"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
+
+
+class GranianGlimpse(GranianServer):
     """The same app factory under Granian (its own workers, the ASGI pathsend extension)."""
 
     def __init__(self, workdir: Path, workers: int) -> None:
         super().__init__(workdir)
         self.workers = workers
-        self.metrics_dir = workdir / "metrics"
 
     def start(self) -> GranianGlimpse:  # type: ignore[override]
-        assert self.command("db", "sync").returncode == 0
-        self.metrics_dir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(self.metrics_dir))
-        overrides = {"data_dir": str(self.data_dir)}
-        env[SETTINGS_ENV] = json.dumps({"config_files": [str(self.conf)], "config_dir": None, "overrides": overrides})
-        granian = str(Path(sys.executable).with_name("granian"))
-        command = [granian, "--interface", "asgi", "--factory", "--host", "127.0.0.1", "--port", str(self.port),
-                   "--workers", str(self.workers), "--no-ws", "glimpse.app:app_from_environment"]  # fmt: skip
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, env=env,
-                                         start_new_session=True)  # fmt: skip
-        _wait(self.url, self.proc, lambda: len(process_tree(self.root_pid())) > self.workers)
+        super().start(workers=self.workers)
         return self
 
     def root_pid(self) -> int:
@@ -234,6 +252,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--servers", default="uvicorn,granian", help="Glimpse under: uvicorn,granian")
+    parser.add_argument("--baseline", metavar="REF", help="also `glimpse serve` at this git commit (e.g. main)")
     parser.add_argument("--compare-glance", action="store_true", help="also Glance 33 under uWSGI")
     parser.add_argument("--memory", type=int, default=0, help="GiB sent up and down for the peak RSS (0: skip)")
     parser.add_argument("--metadata", type=float, default=0,
@@ -247,9 +266,12 @@ def main() -> int:
         workdir = Path(tmp)
         workdir.chmod(0o755)  # nginx's workers run as an unprivileged user
         image = random_file(workdir / "image.bin", size)
-        hashing = max(hashing_rate(image) for _ in range(args.rounds))
+        hashing = 0.0
         servers: dict[str, object] = {f"Glimpse ({name})": kinds[name](workdir / name, args.workers)
                                       for name in args.servers.split(",")}  # fmt: skip
+        if args.baseline:
+            code = unpack(args.baseline, workdir / "baseline-code")
+            servers[f"Glimpse {args.baseline} (uvicorn)"] = BaselineGlimpse(workdir / "baseline", args.workers, code)
         if args.compare_glance:
             servers["Glance 33 (uWSGI)"] = GlanceUwsgi(workdir / "glance", workers=args.workers)
         nginx = Nginx(workdir / "nginx", workdir)
@@ -262,7 +284,8 @@ def main() -> int:
             for server in servers.values():
                 stack.enter_context(running(server))
             for _ in range(args.rounds):
-                static = max(static, download(f"{nginx.url}/image.bin"))
+                hashing = max(hashing, hashing_rate(image))
+                static = max(static, download(f"{nginx.url}/image.bin"), download(f"{nginx.copying_url}/image.bin"))
                 for name, server in servers.items():
                     url = server.url  # type: ignore[attr-defined]
                     image_id, rate = upload(url, image)
