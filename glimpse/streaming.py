@@ -145,15 +145,16 @@ class DataResponse(StreamingResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         span = self._span
-        if span is None or span.path is None or not span.whole_file or not span.untouched:
-            await super().__call__(scope, receive, send)
-            return
-        if PATHSEND not in scope.get("extensions", {}):
+        if span is None or span.path is None or not (span.whole_file and span.untouched and self._pathsend(scope)):
             await super().__call__(scope, receive, send)
             return
         span.close()  # the server opens the file by its name
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         await send({"type": PATHSEND, "path": span.path})
+
+    @staticmethod
+    def _pathsend(scope: Scope) -> bool:
+        return PATHSEND in scope.get("extensions", {})
 
 
 class RequestBodyReader:
