@@ -9,7 +9,7 @@ from pathlib import Path
 
 from glimpse.errors import NotFound, StoreError, StoreFull
 from glimpse.filespan import FileSpan
-from glimpse.store.base import HashingMeter, StoredData, beside
+from glimpse.store.base import HashingMeter, StoredData
 from glimpse.store.partials import node_tag, partial_name, partial_pattern
 
 
@@ -44,14 +44,8 @@ class FilesystemStore:
         try:
             with open(partial, "xb") as out:
                 for chunk in chunks:
-                    written = beside(out.write, chunk)  # the write goes on while the chunk is hashed
-                    try:
-                        meter.update(chunk)
-                    finally:
-                        if written is None:
-                            out.write(chunk)
-                        else:
-                            written.result()
+                    meter.update(chunk)
+                    out.write(chunk)
                 meter.check_expected(expected_size)
                 out.flush()
                 os.fsync(out.fileno())
