@@ -110,7 +110,10 @@ class Transfers:
             while True:
                 if self._stopping:
                     raise ShuttingDown("The server is shutting down: the download stopped before its end.")
-                chunk = await (ahead or self._in_thread(read))
+                ahead = ahead or asyncio.ensure_future(self._in_thread(read))
+                # shielded: a cancelled response (the client went away) leaves the read running in its thread,
+                # which must end before its source is closed (a generator cannot be closed while it runs)
+                chunk = await asyncio.shield(ahead)
                 ahead = None
                 if chunk is None:
                     return
@@ -118,7 +121,7 @@ class Transfers:
                 yield chunk
         finally:
             with anyio.CancelScope(shield=True):
-                if ahead is not None:  # a read in flight finishes before its file is closed
+                if ahead is not None:
                     await asyncio.wait({ahead})
                     if not ahead.cancelled():
                         ahead.exception()  # retrieved: the download is over either way

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -131,3 +132,30 @@ def test_an_upload_stopped_at_shutdown_raises_in_the_reading_thread() -> None:
     with pytest.raises(ExceptionGroup) as caught:
         anyio.run(main)
     assert caught.group_contains(ShuttingDown)
+
+
+def test_a_download_cancelled_during_a_read_closes_its_source_once_the_read_ends() -> None:
+    events: list[str] = []
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            yield b"first"
+            time.sleep(0.3)  # a slow store read, in its thread, when the response is cancelled
+            events.append("read ended")
+            yield b"second"
+        finally:
+            events.append("closed")
+
+    async def main() -> None:
+        stream = Transfers().iterate(chunks())
+
+        async def consume() -> None:
+            async for _ in stream:
+                pass
+
+        with anyio.move_on_after(0.1):  # the client went away while the second chunk was being read
+            await consume()
+        await stream.aclose()
+
+    anyio.run(main)
+    assert events == ["read ended", "closed"]
