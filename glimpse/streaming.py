@@ -4,6 +4,12 @@ Transfers run in threads of their own (a CapacityLimiter apart from anyio's defa
 metadata requests use), so any number of slow uploads or downloads cannot leave GET /v2/images
 waiting for a thread. Past the limit, a transfer waits for a thread without reading its body.
 
+Both directions overlap the two halves of a transfer: a download reads its next block in a thread while the
+event loop sends the current one, and an upload receives its next batch on the event loop while the thread hashes
+and writes the current one. Data in a local file (a FileSpan: the file store, the node cache) is read in large
+blocks straight from its descriptor, or, when the server sends files itself (the ASGI pathsend extension) and
+nothing needs to see the bytes, handed to the server whole.
+
 At shutdown (SIGTERM), transfers still running when graceful_shutdown_timeout ends are stopped (`stop`):
 an upload's body reader raises ShuttingDown, so the upload takes its ordinary failure path (image back to
 queued, partial data removed, reservation released) and answers 503; a download ends where it is.
@@ -11,19 +17,27 @@ queued, partial data removed, reservation released) and answers 503; a download 
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import functools
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import anyio
-import anyio.from_thread
 import anyio.to_thread
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from glimpse.errors import ShuttingDown
+from glimpse.filespan import FileSpan
 
 BATCH = 1024 * 1024
+# A download's reads from a local file: large enough that the thread hop and the ASGI messages are rare, small
+# enough that two of them (one sent, one read ahead) per download stay a small part of a worker's memory.
+FILE_BLOCK = 2 * 1024 * 1024
+PATHSEND = "http.response.pathsend"
 DEFAULT_TRANSFER_THREADS = 100
 T = TypeVar("T")
 
@@ -84,21 +98,66 @@ class Transfers:
 
     async def iterate(self, chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
         """A blocking download as an async iterator: a thread is held while one chunk is read from the
-        store, never while the response waits for a slow client."""
-        iterator = iter(chunks)
+        store, never while the response waits for a slow client. The next chunk is read while this one goes out."""
+        if isinstance(chunks, FileSpan):
+            read: Callable[[], bytes | None] = functools.partial(_next_block, chunks)
+            closing: Iterable[bytes] = chunks
+        else:
+            iterator = iter(chunks)
+            read, closing = functools.partial(_next_chunk, iterator), iterator
+        ahead: asyncio.Future[bytes | None] | None = None
         try:
             while True:
                 if self._stopping:
                     raise ShuttingDown("The server is shutting down: the download stopped before its end.")
-                chunk = await anyio.to_thread.run_sync(_next_chunk, iterator, limiter=self.limiter)
+                ahead = ahead or asyncio.ensure_future(self._in_thread(read))
+                # shielded: a cancelled response (the client went away) leaves the read running in its thread,
+                # which must end before its source is closed (a generator cannot be closed while it runs)
+                chunk = await asyncio.shield(ahead)
+                ahead = None
                 if chunk is None:
                     return
+                ahead = asyncio.ensure_future(self._in_thread(read))
                 yield chunk
         finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(close, limiter=self.limiter)
+            with anyio.CancelScope(shield=True):
+                if ahead is not None:
+                    await asyncio.wait({ahead})
+                    if not ahead.cancelled():
+                        ahead.exception()  # retrieved: the download is over either way
+                close = getattr(closing, "close", None)
+                if close is not None:
+                    await self._in_thread(close)
+
+    def _in_thread(self, func: Callable[[], T]) -> Awaitable[T]:
+        return anyio.to_thread.run_sync(func, limiter=self.limiter)
+
+    def response(self, chunks: Iterable[bytes], status_code: int, headers: Mapping[str, str]) -> DataResponse:
+        return DataResponse(self, chunks, status_code, headers)
+
+
+class DataResponse(StreamingResponse):
+    """Image data as a response: a whole local file that nothing wraps goes to a server that sends files itself
+    (the pathsend extension, e.g. Granian: no byte crosses Python); anything else streams through `iterate`."""
+
+    def __init__(
+        self, transfers: Transfers, chunks: Iterable[bytes], status_code: int, headers: Mapping[str, str]
+    ) -> None:
+        self._span = chunks if isinstance(chunks, FileSpan) else None
+        super().__init__(transfers.iterate(chunks), status_code, dict(headers), media_type="application/octet-stream")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        span = self._span
+        if span is None or span.path is None or not (span.whole_file and span.untouched and self._pathsend(scope)):
+            await super().__call__(scope, receive, send)
+            return
+        span.close()  # the server opens the file by its name
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send({"type": PATHSEND, "path": span.path})
+
+    @staticmethod
+    def _pathsend(scope: Scope) -> bool:
+        return PATHSEND in scope.get("extensions", {})
 
 
 class RequestBodyReader:
@@ -113,6 +172,7 @@ class RequestBodyReader:
         self._done = False
         self._aborted = False
         self._scope: anyio.CancelScope | None = None
+        self._loop = asyncio.get_running_loop()  # made in the event loop; iterated in a worker thread
 
     @property
     def finished(self) -> bool:
@@ -149,12 +209,26 @@ class RequestBodyReader:
         return b"".join(parts)
 
     def __iter__(self) -> Iterator[bytes]:
-        while not self._done:
-            batch = anyio.from_thread.run(self._next_batch)
-            if batch:
-                yield batch
+        ahead: concurrent.futures.Future[bytes] | None = self._fetch()
+        try:
+            while ahead is not None:
+                batch = ahead.result()
+                # the next batch arrives while the caller hashes and writes this one
+                ahead = None if self._done else self._fetch()
+                if batch:
+                    yield batch
+        finally:
+            if ahead is not None:  # the caller stopped early (a failure): nobody wants the rest of the body
+                ahead.cancel()
+
+    def _fetch(self) -> concurrent.futures.Future[bytes]:
+        return asyncio.run_coroutine_threadsafe(self._next_batch(), self._loop)
 
 
 def _next_chunk(chunks: Iterator[bytes]) -> bytes | None:
     """The next chunk, or None at the end (a chunk is never None)."""
     return next(chunks, None)
+
+
+def _next_block(span: FileSpan) -> bytes | None:
+    return span.read(FILE_BLOCK) or None

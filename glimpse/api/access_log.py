@@ -30,6 +30,7 @@ class _Exchange:
     disconnected: bool = False
     failed: bool = False
     cancelled: bool = False
+    declared: int = 0  # the response's Content-Length
 
     def outcome(self) -> str:
         if self.complete:
@@ -39,6 +40,14 @@ class _Exchange:
         if self.cancelled:
             return "cancelled at shutdown"
         return "error" if self.failed else "incomplete"
+
+
+def declared_length(start: Message) -> int:
+    """The Content-Length of a response's start message (0 when it has none)."""
+    for name, value in start.get("headers", ()):
+        if name.lower() == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
 
 
 def logged_path(scope: Scope) -> str:
@@ -72,9 +81,13 @@ class AccessLogMiddleware:
         async def counted_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 exchange.status = message["status"]
+                exchange.declared = declared_length(message)
             elif message["type"] == "http.response.body":
                 exchange.bytes_out += len(message.get("body", b""))
                 exchange.complete = not message.get("more_body", False)
+            elif message["type"] == "http.response.pathsend":  # the server sends the file: its declared length
+                exchange.bytes_out += exchange.declared
+                exchange.complete = True
             try:
                 await send(message)
             except OSError:  # uvicorn's ClientDisconnected

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from glimpse.api.access_log import declared_length
 from glimpse.api.errors import error_response
 from glimpse.metrics.instruments import CONTENT_TYPE, Metrics
 from glimpse.ops_options import MetricsConfig
@@ -92,14 +93,18 @@ class MetricsMiddleware:
             return message
 
         downloading: bool | None = None
+        declared = 0
 
         async def counting_send(message: Message) -> None:
-            nonlocal status, downloading
+            nonlocal status, downloading, declared
             if message["type"] == "http.response.start":
                 status = message["status"]
                 downloading = (method, self._route(scope)) in DOWNLOADS
+                declared = declared_length(message)
             elif message["type"] == "http.response.body" and downloading and message.get("body"):
                 m.downloaded.inc(len(message["body"]))
+            elif message["type"] == "http.response.pathsend" and downloading:  # the server sends the whole file
+                m.downloaded.inc(declared)
             await send(message)
 
         try:

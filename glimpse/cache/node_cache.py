@@ -37,10 +37,10 @@ from typing import BinaryIO
 from glimpse.cache.records import CacheRecords, Identity, Record
 from glimpse.domain.entities import CachedImage, CacheExpectation
 from glimpse.domain.ports import CacheNodeRecords
+from glimpse.filespan import FileSpan
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1024 * 1024
 # Image ids are UUIDs: anything else can neither be cached nor name a file beside the cache's own.
 _IMAGE_ID = re.compile(r"[0-9a-fA-F-]{1,64}")
 
@@ -136,20 +136,7 @@ class NodeCache:
         central = self.central
         if central is not None:
             self._tell(f"image {image_id} read", lambda: central.hit(image_id))
-        return self._chunks(handle, start, length)
-
-    @staticmethod
-    def _chunks(handle: BinaryIO, start: int, length: int) -> Iterator[bytes]:
-        """From an open file: a copy removed meanwhile (pruned, cleared) is read to the end all the same."""
-        with handle:
-            handle.seek(start)
-            left = length
-            while left > 0:
-                chunk = handle.read(min(CHUNK, left))
-                if not chunk:
-                    raise OSError(f"The cached copy {handle.name} ended {left} bytes early.")
-                left -= len(chunk)
-                yield chunk
+        return FileSpan(handle, start, length)  # a copy removed meanwhile (pruned, cleared) is read whole all the same
 
     def _recheck(self, image_id: str, handle: BinaryIO, expected: CacheExpectation) -> bool:
         """Under the node lock (a publisher may have been between its rename and its record): True when the open

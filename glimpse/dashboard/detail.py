@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from glimpse.dashboard import forms
 from glimpse.dashboard.web import BASE, Page
@@ -90,8 +90,7 @@ async def download(request: Request) -> Response:
         "Content-Length": str(result.length),
         "Content-Disposition": f'attachment; filename="{stem}.{result.image.disk_format or "img"}"',
     }
-    chunks = page.dash.transfers.iterate(result.chunks)
-    return StreamingResponse(chunks, headers=headers, media_type="application/octet-stream")
+    return page.dash.transfers.response(result.chunks, 200, headers)
 
 
 # --- actions: each returns the message shown after it ---------------------------------------------------

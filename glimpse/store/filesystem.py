@@ -8,13 +8,11 @@ import os
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
 
 from glimpse.errors import GlimpseError, NotFound, StoreError, StoreFull
+from glimpse.filespan import FileSpan
 from glimpse.store.base import HashingMeter, StoredData
 from glimpse.store.partials import node_tag, partial_name, partial_pattern, upload_tag
-
-READ_CHUNK = 1024 * 1024
 
 
 class FilesystemStore:
@@ -99,7 +97,7 @@ class FilesystemStore:
             with open(joined, "xb") as out:
                 for piece in pieces:
                     with open(piece, "rb") as source:
-                        shutil.copyfileobj(source, out, READ_CHUNK)
+                        shutil.copyfileobj(source, out, 4 * 1024 * 1024)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(joined, final)
@@ -127,7 +125,7 @@ class FilesystemStore:
             handle = open(path, "rb")
         except FileNotFoundError as exc:
             raise NotFound(f"Image data at {url} is missing.") from exc
-        return _read(handle, offset, length)
+        return FileSpan(handle, offset, length, path=str(path))
 
     def size(self, url: str) -> int:
         try:
@@ -164,16 +162,3 @@ def _discard(datadir: Path, pattern: str) -> int:
         path.unlink(missing_ok=True)
         removed += 1
     return removed
-
-
-def _read(handle: IO[bytes], offset: int, length: int | None) -> Iterator[bytes]:
-    with handle:
-        handle.seek(offset)
-        remaining = length
-        while remaining is None or remaining > 0:
-            chunk = handle.read(READ_CHUNK if remaining is None else min(READ_CHUNK, remaining))
-            if not chunk:
-                return
-            if remaining is not None:
-                remaining -= len(chunk)
-            yield chunk

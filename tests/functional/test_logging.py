@@ -57,7 +57,10 @@ def test_start_up_report_and_text_access_lines(tmp_path: Path) -> None:
 def _download_then_hang_up(server: GlimpseServer, image_id: str) -> None:
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
         sock.sendall(f"GET /v2/images/{image_id}/file HTTP/1.1\r\nhost: x\r\n\r\n".encode())
-        sock.recv(65536)  # the head and a first piece, then the client goes away
+        received = b""
+        while b"\r\n\r\n" not in received or received.endswith(b"\r\n\r\n"):  # the head and a first piece
+            received += sock.recv(65536)
+        # then the client goes away
     time.sleep(0.5)
 
 

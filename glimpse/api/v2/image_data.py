@@ -6,7 +6,7 @@ import re
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from glimpse.api import deps
 from glimpse.api.routing import resource
@@ -94,8 +94,7 @@ async def download(request: Request) -> Response:
     if wanted is not None:
         status = 206
         headers["Content-Range"] = f"bytes {result.start}-{result.start + result.length - 1}/{image.size}"
-    chunks = deps.transfers(request).iterate(result.chunks)
-    return StreamingResponse(chunks, status_code=status, headers=headers, media_type="application/octet-stream")
+    return deps.transfers(request).response(result.chunks, status, headers)
 
 
 routes = [resource("/v2/images/{image_id}/file", put=upload, get=download)]
