@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +30,8 @@ def binning(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GlimpseServer]
 def _image(server: GlimpseServer, headers: dict[str, str], name: str) -> str:
     body = {"name": name, "disk_format": "raw", "container_format": "bare", "os_family": "browser-os"}
     image_id: str = httpx.post(f"{server.url}/v2/images", json=body, headers=headers).json()["id"]
-    put = httpx.put(f"{server.url}/v2/images/{image_id}/file", content=b"b" * 70_000,
+    # Data of its own: identical data is stored once, under the first image's name (deduplication).
+    put = httpx.put(f"{server.url}/v2/images/{image_id}/file", content=os.urandom(70_000),
                     headers={**headers, "Content-Type": "application/octet-stream"})  # fmt: skip
     assert put.status_code == 204
     return image_id
