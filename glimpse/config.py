@@ -287,7 +287,7 @@ def load_settings(
             key_manager=key_manager_options(conf),
             use_keystone_limits=conf.use_keystone_limits,
             delayed_delete=conf.delayed_delete,
-            deduplicate_image_data=conf.deduplicate_image_data,
+            deduplicate_image_data=deduplicating(conf),
             scrub_time=conf.scrub_time,
             scrub_pool_size=conf.scrub_pool_size,
             wakeup_time=conf.wakeup_time,
@@ -332,3 +332,13 @@ def load_settings(
         )
     except cfg.Error as exc:
         raise ConfigError(f"Invalid configuration: {exc}") from exc
+
+
+def deduplicating(conf: cfg.ConfigOpts) -> bool:
+    """deduplicate_image_data as set, or when unset: on unless the operator shows image locations
+    (show_image_direct_url, show_multiple_locations), which shared data's names would turn into a hint of other
+    projects' data."""
+    chosen: bool | None = conf.deduplicate_image_data
+    if chosen is not None:
+        return chosen
+    return not (conf.show_image_direct_url or conf.show_multiple_locations)

@@ -121,10 +121,13 @@ DEFAULT_OPTS: list[cfg.Opt] = [
     ),
     cfg.BoolOpt(
         "deduplicate_image_data",
-        default=True,
+        default=None,
         help="Identical image data (same size and sha512, with hashing_algorithm = sha512) is stored once per store "
-        "and shared by every image that has it, with reference counts in the database (Glimpse's own). Off: new data "
-        "is stored per image; data shared already stays shared until its last image lets it go.",
+        "and shared by every image that has it, with reference counts in the database (Glimpse's own). Shared data "
+        "keeps the name of the image that stored it first, so while it is on only administrators see direct_url and "
+        "locations. Unset: on, unless show_image_direct_url or show_multiple_locations shows locations (then off, "
+        "and the API answers as Glance's does). True: on, locations for administrators only. False: new data is "
+        "stored per image; data shared already stays shared until its last image lets it go.",
     ),
     cfg.IntOpt("scrub_time", default=0, min=0, help="Seconds an image stays pending_delete before it is scrubbed."),
     cfg.IntOpt("scrub_pool_size", default=1, min=1, help="Images one scrubber scrubs at once."),

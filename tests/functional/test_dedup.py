@@ -26,7 +26,11 @@ MIB = 1024 * 1024
 DATA = os.urandom(2 * MIB + 123)
 OCTETS = {"Content-Type": "application/octet-stream"}
 ADMIN = {"X-Project-Id": "admins", "X-Roles": "admin,member,reader"}
-CONF = "show_image_direct_url = true\nenabled_import_methods = glance-direct,copy-image\n"
+# Chosen explicitly: with direct_url shown, deduplication is otherwise off (only administrators see it while on).
+CONF = (
+    "show_image_direct_url = true\ndeduplicate_image_data = true\n"
+    "enabled_import_methods = glance-direct,copy-image\n"
+)
 
 
 def project(name: str) -> dict[str, str]:
@@ -289,7 +293,7 @@ def test_a_server_killed_during_a_no_write_upload_leaks_no_reference(tmp_path: P
 
 def test_copies_store_deletes_and_migration_share_per_store(tmp_path: Path) -> None:
     conf = (
-        "show_image_direct_url = true\nenabled_backends = one:file, two:file\n"
+        "show_image_direct_url = true\ndeduplicate_image_data = true\nenabled_backends = one:file, two:file\n"
         "[glance_store]\ndefault_backend = one\n"
         f"[one]\nfilesystem_store_datadir = {tmp_path / 'one'}\n"
         f"[two]\nfilesystem_store_datadir = {tmp_path / 'two'}\n"

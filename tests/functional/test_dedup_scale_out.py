@@ -46,7 +46,8 @@ def cluster(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> It
     bucket = f"dedup-{uuid.uuid4().hex[:10]}"
     root = tmp_path_factory.mktemp("dedup-cluster")
     with fresh_database("postgresql") as url:
-        conf = node_conf(s3_server, bucket, root / "staging") + "\n[DEFAULT]\nshow_image_direct_url = true\n"
+        shown = "\n[DEFAULT]\nshow_image_direct_url = true\ndeduplicate_image_data = true\n"
+        conf = node_conf(s3_server, bucket, root / "staging") + shown
         nodes = [GlimpseServer(root / f"node{i}", url, extra_conf=conf) for i in range(2)]
         assert nodes[0].command("db", "sync").returncode == 0
         for node in nodes:

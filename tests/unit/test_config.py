@@ -316,3 +316,18 @@ def test_notification_options_are_read_and_rabbit_options_go_to_oslo_messaging(t
     conf.write_text(f"[oslo_messaging_notifications]\ndriver = noop\n{rabbit}")
     quiet = load_settings([str(conf)], overrides={"data_dir": str(tmp_path)})
     assert not quiet.notifications.enabled and "[oslo_messaging_rabbit] heartbeat_rate" in quiet.no_effect_options
+
+
+@pytest.mark.parametrize(
+    ("extra", "deduplicating"),
+    [
+        ("", True),  # unset, locations hidden: on
+        ("show_multiple_locations = true\n", False),  # unset, locations shown: Glance's answers, so off
+        ("show_image_direct_url = true\n", False),
+        ("show_image_direct_url = true\ndeduplicate_image_data = true\n", True),  # chosen: on, admins see locations
+        ("deduplicate_image_data = false\n", False),
+    ],
+)
+def test_deduplication_yields_to_shown_locations_unless_chosen(tmp_path: Path, extra: str, deduplicating: bool) -> None:
+    settings = load_settings([write(tmp_path, "[DEFAULT]\n" + extra)], overrides={"data_dir": str(tmp_path / "d")})
+    assert settings.deduplicate_image_data is deduplicating
