@@ -3,6 +3,7 @@ kill -9, not), `glimpse store verify` after a restore, and `glimpse db purge` on
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import threading
@@ -22,7 +23,8 @@ OCTETS = {"Content-Type": "application/octet-stream"}
 def _image(server: GlimpseServer, **props: object) -> str:
     body = {"disk_format": "raw", "container_format": "bare", **props}
     image_id: str = httpx.post(f"{server.url}/v2/images", json=body, timeout=30).json()["id"]
-    put = httpx.put(f"{server.url}/v2/images/{image_id}/file", content=b"b" * 2048, headers=OCTETS, timeout=30)
+    # Data of its own: identical data would be stored once (deduplication), and these tests follow each copy.
+    put = httpx.put(f"{server.url}/v2/images/{image_id}/file", content=os.urandom(2048), headers=OCTETS, timeout=30)
     assert put.status_code == 204
     return image_id
 
