@@ -1,4 +1,4 @@
-"""uvicorn's httptools protocol with a bound on the bytes of one request's URL and headers, and a larger body buffer.
+"""uvicorn's httptools protocol with a bound on the bytes of one request's URL and headers.
 
 httptools keeps every header it parses until the request is complete, with no limit of its own, so a
 client could send megabytes of headers before the application sees any of it. This protocol counts
@@ -11,10 +11,6 @@ from __future__ import annotations
 import os
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
-# uvicorn stops reading a request body once 64 KiB wait for the application: an upload then pays a pause, a resume
-# and a trip through every middleware per 64 KiB. A megabyte per connection makes those sixteen times rarer.
-BODY_BUFFER = 1024 * 1024
 
 HEAD_ENV = "GLIMPSE_MAX_REQUEST_HEAD"  # read by every worker process, which starts from a fresh import
 
@@ -48,14 +44,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._count(len(name) + len(value) + 4)
         super().on_header(name, value)
-
-    def on_body(self, body: bytes) -> None:
-        if (self.parser.should_upgrade() and self._should_upgrade()) or self.cycle.response_complete:
-            return
-        self.cycle.body += body
-        if len(self.cycle.body) > BODY_BUFFER:
-            self.flow.pause_reading()
-        self.cycle.message_event.set()
 
     def send_400_response(self, msg: str) -> None:
         if not getattr(self, "_head_too_large", False):
