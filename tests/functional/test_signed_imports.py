@@ -184,8 +184,10 @@ def test_copy_image_verifies_the_signature_again(
 
     # A second image whose stored bytes were changed at rest (one byte, in the fast store): its copy is refused by
     # the signature, before the slow store is written, and the image keeps its one copy.
-    other_id = _create(member, properties)
-    assert _web_download(member, web, other_id, source, ["fast"])["status"] == "success"
+    # (Data of its own: identical data would be shared with the first image, deduplicated.)
+    other_source, other_properties = _signed_file(member, web, _rsa, "RSA-PSS")
+    other_id = _create(member, other_properties)
+    assert _web_download(member, web, other_id, other_source, ["fast"])["status"] == "success"
     [stored] = _in_store(importer, "fast", other_id)
     _tampered(stored).replace(stored)
     refused = _copy(admin, other_id, ["slow"])

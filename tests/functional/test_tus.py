@@ -242,7 +242,7 @@ print("done", flush=True)
 
 def test_the_client_process_killed_mid_upload_resumes_in_a_new_process(glimpse: GlimpseServer, tmp_path: Path) -> None:
     image_id = new_image(glimpse)
-    data = os.urandom(6 * MIB)
+    data = os.urandom(24 * MIB)  # room for three runs of a few MiB each, however late each kill comes
     path = tmp_path / "disk.raw"
     path.write_bytes(data)
     url = created(glimpse, image_id, len(data))
