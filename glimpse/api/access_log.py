@@ -33,7 +33,9 @@ class _Exchange:
     declared: int = 0  # the response's Content-Length
 
     def outcome(self) -> str:
-        if self.complete:
+        # Every declared byte went out: a client that hangs up before the body's closing (empty) message was
+        # served in full (a download reading ahead can still be finishing when the client has all it asked for).
+        if self.complete or 0 < self.declared <= self.bytes_out:
             return "complete"
         if self.disconnected:
             return "client disconnected"
