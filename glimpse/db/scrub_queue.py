@@ -175,9 +175,9 @@ class ScrubQueue:
         scrubber at work, data already gone). from_bin: only an image in the recycle bin now (NotFound
         otherwise). max_images: its owner must have room for one more image (TooLarge otherwise).
         check: called with the copies to bring back, under the lock; it raises when one is unusable."""
-        now = utcnow()
         with self._sessions.begin() as s:
             row = s.get(ImageRow, image_id, with_for_update=True)  # the row lock every scrubber write takes
+            now = utcnow()  # read under the lock: a purge that held it first is seen as over
             if row is None:
                 raise NotFound(f"No image found with ID {image_id}")
             in_bin = row.status == "pending_delete" and row.bin_expires_at is not None and row.bin_expires_at > now
@@ -244,7 +244,9 @@ class ScrubQueue:
                     ImageRow.status == "pending_delete",
                     ImageRow.bin_expires_at > now,
                 )
-                .values(bin_expires_at=now, updated_at=now)
+                # Its bin time ends where it began, not at this node's now: a restore that waited on the row
+                # lock, or runs on a node whose clock lags, must find it out of the bin.
+                .values(bin_expires_at=ImageRow.deleted_at, updated_at=now)
                 .execution_options(synchronize_session=False)
             )
             if rowcount(result) != 1:
