@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true, union, update
 from sqlalchemy.orm import Session
@@ -29,6 +29,10 @@ from glimpse.errors import ClaimLost, Conflict, NotFound, TooLarge
 
 WAITING = ("pending_delete", "deleting")
 WITH_DATA = ("active", "deactivated")
+
+
+# The bin time a purge leaves: before any clock's now, so the image is out of the bin on every node at once.
+PURGED = datetime(1970, 1, 1)
 
 
 def restored_status(former: str | None) -> str:
@@ -244,9 +248,9 @@ class ScrubQueue:
                     ImageRow.status == "pending_delete",
                     ImageRow.bin_expires_at > now,
                 )
-                # Its bin time ends where it began, not at this node's now: a restore that waited on the row
-                # lock, or runs on a node whose clock lags, must find it out of the bin.
-                .values(bin_expires_at=ImageRow.deleted_at, updated_at=now)
+                # Not this node's now: a restore that read its clock before waiting on the row lock, or runs on
+                # a node whose clock lags, must still find it out of the bin.
+                .values(bin_expires_at=PURGED, updated_at=now)
                 .execution_options(synchronize_session=False)
             )
             if rowcount(result) != 1:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from glimpse.db import scrub_queue
 from glimpse.db.migrate import upgrade
 from glimpse.db.quotas import QuotaRepository
 from glimpse.db.recycle_bin import RecycleBinRepository
@@ -155,6 +156,22 @@ def test_restore_and_purge_racing_on_two_connections_one_wins(db: Db) -> None:
         assert sorted(outcomes.values()) == ["lost", "won"], outcomes
         restored = outcomes["restore"] == "won"
         assert (db.repo.get(image_id).status == "active") if restored else (db.bin.binned("p", 100) == [])
+
+
+def test_a_purged_image_is_out_of_the_bin_for_a_node_whose_clock_lags(
+    db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The purge ran on one node; the restore runs on another whose clock is a few seconds behind (or read its
+    clock before waiting on the purge's row lock): it must still find the image gone, not bring it back while
+    the purge goes on to delete its data."""
+    image_id = db.image()
+    db.repo.delete(image_id, keep_for=HOUR)
+    db.queue.expire(image_id)
+    real = scrub_queue.utcnow
+    monkeypatch.setattr(scrub_queue, "utcnow", lambda: real() - timedelta(seconds=5))
+    with pytest.raises(NotFound, match="not in the recycle bin"):
+        db.queue.restore(image_id, STALE, _no_check, from_bin=True)
+    assert db.bin.binned("p", 100) == []
 
 
 def test_retention_per_project(db: Db) -> None:
