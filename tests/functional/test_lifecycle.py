@@ -248,17 +248,18 @@ def _in_bin(url: str, image_id: str, project: str) -> bool:
 
 def test_bin_expiry_removes_the_data_from_the_file_store(node: GlimpseServer) -> None:
     project = _project()
-    retention = node.command("bin", "retention", project, "--set", "8s")
-    assert retention.returncode == 0 and "8 s" in retention.stdout, retention.stdout + retention.stderr
+    # Long enough for the upload, the delete and a `glimpse bin list` process on a loaded machine.
+    retention = node.command("bin", "retention", project, "--set", "20s")
+    assert retention.returncode == 0 and "20 s" in retention.stdout, retention.stdout + retention.stderr
     shown = httpx.get(f"{node.url}/v2/recycle-bin/retention/{project}", headers=_member(project)).json()
-    assert shown == {"project_id": project, "retention_period": 8, "source": "project"}
+    assert shown == {"project_id": project, "retention_period": 20, "source": "project"}
     image_id = _upload(node.url, _member(project), b"e" * 300_000)
     path = node.data_dir / "images" / image_id
     assert httpx.delete(f"{node.url}/v2/images/{image_id}", headers=_member(project)).status_code == 204
     listed = node.command("bin", "list", "--project", project)
     assert listed.returncode == 0 and image_id in listed.stdout
     assert path.exists()
-    until(lambda: not _in_bin(node.url, image_id, project), "the bin never let the image go", timeout=20)
+    until(lambda: not _in_bin(node.url, image_id, project), "the bin never let the image go", timeout=40)
     assert path.exists() and _usage(node.url, project)["image_size_total"]["usage"] == 1  # until the scrubber runs
     scrubbed = _scrub(node)
     assert scrubbed.returncode == 0, scrubbed.stdout + scrubbed.stderr
