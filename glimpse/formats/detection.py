@@ -9,8 +9,9 @@ from pathlib import PurePath
 
 from oslo_utils.imageutils import format_inspector as fi
 
-# Enough for every header the inspector reads: an ISO's descriptor sits at 32 KiB, a VHDX's header at 192 KiB.
-HEAD_BYTES = 256 * 1024
+# Enough for every format's signature (an ISO's sits at 32 KiB, the deepest), and under the request body limit
+# ([oslo_middleware] max_request_body_size, 112 KiB by default) the dashboard's probe is held to.
+HEAD_BYTES = 64 * 1024
 # The inspector's names of the formats a file's content shows, as disk_format values.
 CONTENT_FORMATS = {"qcow2": "qcow2", "vmdk": "vmdk", "vhdx": "vhdx", "vhd": "vhd", "vdi": "vdi", "iso": "iso"}
 # Content with no format of its own: a bare disk, or one with a partition table.

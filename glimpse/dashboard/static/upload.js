@@ -170,8 +170,9 @@
     upload.start();
   }
 
-  function errorOf(body) {
-    try { return JSON.parse(body).error || "The upload failed."; } catch (e) { return "The upload failed."; }
+  function errorOf(body, otherwise) {
+    var fallback = otherwise || "The upload failed.";
+    try { return JSON.parse(body).error || fallback; } catch (e) { return fallback; }
   }
 
   // The disk (and container) format of the chosen file, from the server's inspection of its first bytes and its
@@ -180,7 +181,7 @@
     var disk = form.elements.disk_format;
     var container = form.elements.container_format;
     var note = document.getElementById("format-detected");
-    var maxBytes = parseInt(form.getAttribute("data-probe-bytes"), 10) || 262144;
+    var maxBytes = parseInt(form.getAttribute("data-probe-bytes"), 10) || 65536;
     var guessed = null;  // the last detection, to tell the person's override from it
     var autoContainer = null;  // a container format set by a detection, undone by the next file's
 
