@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.pages import api, csrf_token, flash, log_in, throttle_uploads
 from tests.functional.server import GlimpseServer
@@ -121,7 +121,7 @@ def test_an_overridden_format_is_refused_and_the_message_leads_to_the_image(
         assert client.get(f"/v2/images/{image_id}").json()["name"] == name
 
 
-def test_the_cancel_button_goes_once_the_upload_is_cancelled(page: Page, glimpse: GlimpseServer, tmp_path: Path) -> None:
+def test_cancel_goes_once_the_upload_is_cancelled(page: Page, glimpse: GlimpseServer, tmp_path: Path) -> None:
     _member(page, glimpse)
     page.goto(f"{glimpse.url}/dashboard/images/new")
     page.get_by_label("Name").fill("cancelled")
@@ -194,3 +194,24 @@ def test_the_favicon_is_a_real_icon(page: Page, glimpse: GlimpseServer) -> None:
     icon = page.locator("link[rel=icon]")
     expect(icon).to_have_attribute("href", "/dashboard/static/favicon.svg")
     assert missing == []
+
+
+def test_without_the_script_a_refused_upload_lands_on_the_images_upload_form(
+    browser: Browser, glimpse: GlimpseServer, tmp_path: Path
+) -> None:
+    """The form's own post streams the file: a refusal leads to the image's page, at its upload form."""
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        _member(page, glimpse)
+        page.goto(f"{glimpse.url}/dashboard/images/new")
+        name = f"plain-{uuid.uuid4().hex[:6]}"
+        page.get_by_label("Name").fill(name)
+        page.get_by_label("Format", exact=True).select_option("raw")
+        _choose(page, _qcow2(tmp_path))
+        page.get_by_role("button", name="Create image").click()
+        page.wait_for_url("**/dashboard/images/*#upload")
+        flash(page, f"Image “{name}” was created but its data was refused: Image content is qcow2", error=True)
+        expect(page.locator("#image-status")).to_have_text("queued")
+    finally:
+        context.close()
