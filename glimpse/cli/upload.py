@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import logging
 import signal
 import threading
@@ -34,13 +33,6 @@ from glimpse.cli.tus_client import JSON_ERRORS, Backoff, Stopped, TusError, Uplo
 from glimpse.cli.upload_state import FileIdentity, Part, StateFiles, UploadState
 from glimpse.default_options import parse_size
 
-# Disk formats the content tells apart (oslo.utils' inspector names them as Glance does); the rest go by name.
-INSPECTED_FORMATS = {"qcow2": "qcow2", "vmdk": "vmdk", "vhdx": "vhdx", "vhd": "vhd", "vdi": "vdi", "iso": "iso"}
-EXTENSION_FORMATS = {
-    ".qcow2": "qcow2", ".vmdk": "vmdk", ".vhdx": "vhdx", ".vhd": "vhd", ".vdi": "vdi", ".iso": "iso",
-    ".raw": "raw", ".img": "raw", ".ploop": "ploop", ".ova": "vmdk",
-}  # fmt: skip
-INSPECT_BYTES = 1024 * 1024  # enough for every header the inspector reads (an ISO's descriptor is at 32 KiB)
 WAITING_STATUSES = ("queued", "uploading", "saving")
 
 
@@ -72,21 +64,14 @@ def add_parser(image_verbs: argparse._SubParsersAction[argparse.ArgumentParser])
 def guess_disk_format(path: Path) -> str:
     """The disk format the file's first bytes show (qcow2, vmdk, vhdx, vhd, vdi, iso), else its extension's,
     else raw (what `openstack image create` assumes)."""
-    from oslo_utils.imageutils import format_inspector as fi
+    from glimpse.formats.detection import CONTENT_FORMATS, EXTENSION_FORMATS, HEAD_BYTES, content_format
 
     with open(path, "rb") as file:
-        head = file.read(INSPECT_BYTES)
-    wrapper = fi.InspectWrapper(io.BytesIO(head))
-    try:
-        while wrapper.read(65536):
-            pass
-        wrapper.close()  # the end of what is read: inspectors still unsure are no match
-        detected = wrapper.format
-    except fi.ImageFormatError:  # more than one format matched: not obvious
-        detected = None
-    if detected is not None and detected.NAME in INSPECTED_FORMATS:
-        return INSPECTED_FORMATS[detected.NAME]
-    return EXTENSION_FORMATS.get(path.suffix.lower(), "raw")
+        detected = content_format(file.read(HEAD_BYTES))
+    if detected in CONTENT_FORMATS:
+        return CONTENT_FORMATS[detected]
+    # The name decides otherwise, whatever it says; an OVF package's tar is named after its vmdk disk.
+    return {**EXTENSION_FORMATS, ".ova": "vmdk"}.get(path.suffix.lower(), "raw")
 
 
 def _properties(pairs: list[str]) -> dict[str, str]:

@@ -12,14 +12,14 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from glimpse.auth.policy import Policy
 from glimpse.config import Settings
-from glimpse.dashboard import account, detail, lifecycle, metadata, uploads
+from glimpse.dashboard import account, detail, lifecycle, metadata, probe, uploads
 from glimpse.dashboard import images as image_pages
 from glimpse.dashboard import webhooks as webhook_pages
 from glimpse.dashboard.login import KeystoneLogin
@@ -45,6 +45,13 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"same-origin"),
     (b"cache-control", b"no-store"),
 ]
+# Browsers ask for /favicon.ico of pages that name no icon (the API's JSON, a 404): the dashboard's icon.
+FAVICON = Path(__file__).parent / "static" / "favicon.svg"
+FAVICON_PATHS = frozenset({"/favicon.ico", f"{BASE}/favicon.ico"})
+
+
+def _favicon() -> Response:
+    return FileResponse(FAVICON, media_type="image/svg+xml", headers={"cache-control": "max-age=86400"})
 
 
 async def home(request: Request) -> Response:
@@ -79,6 +86,7 @@ def build_dashboard(settings: Settings, dash: Dash) -> Starlette:
                     Route("/images", image_pages.index, methods=["GET"]),
                     Route("/images/new", image_pages.new, methods=["GET"]),
                     Route("/images/new", image_pages.create, methods=["POST"]),
+                    Route("/probe", probe.probe, methods=["POST"]),
                     Route("/images/{image_id}", detail.show, methods=["GET"]),
                     Route("/images/{image_id}/file", image_pages.upload, methods=["PUT"]),
                     Route("/images/{image_id}/download", detail.download, methods=["GET"]),
@@ -123,7 +131,9 @@ class DashboardMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        if path == "/" and scope["method"] in ("GET", "HEAD") and _wants_html(scope):
+        if path in FAVICON_PATHS and scope["method"] in ("GET", "HEAD"):
+            await _favicon()(scope, receive, send)
+        elif path == "/" and scope["method"] in ("GET", "HEAD") and _wants_html(scope):
             await RedirectResponse(f"{BASE}/", status_code=303)(scope, receive, send)
         elif path == BASE or path.startswith(BASE + "/"):
 

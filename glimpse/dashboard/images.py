@@ -9,12 +9,15 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from glimpse.dashboard import forms
+from glimpse.dashboard.messages import message_for, refusal
 from glimpse.dashboard.multipart import StreamedForm
 from glimpse.dashboard.search import ListRequest, search
 from glimpse.dashboard.web import BASE, Page
+from glimpse.domain.authorization import new_image_target
 from glimpse.domain.entities import Image
 from glimpse.domain.image import CONTAINER_FORMATS, DISK_FORMATS, VISIBILITIES
 from glimpse.errors import GlimpseError, status_for
+from glimpse.formats.detection import HEAD_BYTES
 
 # Bytes per request of the page's resumable upload: what a reload or a dropped connection may have to send again
 # at most, and small enough for the proxies a dashboard often sits behind.
@@ -67,13 +70,22 @@ def _form_page(page: Page, values: dict[str, Any], error: str | None = None) -> 
         visibilities=VISIBILITIES,
         web_download=page.dash.web_download,
         upload_chunk_size=UPLOAD_CHUNK_SIZE,
+        probe_bytes=HEAD_BYTES,
     )
 
 
 async def new(request: Request) -> Response:
+    """The form, or for a caller whose role may not create images (a reader) a page that says so. The disk
+    format is left to choose: the page's script fills it in from the file chosen."""
     page = Page(request)
-    page.require_login()
-    return _form_page(page, {"visibility": "shared", "container_format": "bare", "disk_format": "qcow2"})
+    ctx = page.ctx
+    if not page.dash.policy.check(ctx, "add_image", new_image_target(ctx.project_id, "shared")):
+        return page.render("create.html", status_code=403, refused=refusal("add_image"))
+    return _form_page(page, {"visibility": "shared", "container_format": "bare"})
+
+
+def _upload_refused(image: Image, reason: str) -> str:
+    return f"Image “{image.name or image.id}” was created but its data was refused: {reason}"
 
 
 async def create(request: Request) -> Response:
@@ -93,18 +105,26 @@ async def create(request: Request) -> Response:
         image = await page.call(page.dash.images.create, forms.create_body(form))
     except GlimpseError as exc:
         if wants_json:
-            return JSONResponse({"error": exc.message}, status_code=status_for(exc))
-        return _form_page(page, {k: v for k, v in form.items() if isinstance(v, str)}, exc.message)
+            return JSONResponse({"error": message_for(exc)}, status_code=status_for(exc))
+        return _form_page(page, {k: v for k, v in form.items() if isinstance(v, str)}, message_for(exc))
     detail = f"{BASE}/images/{image.id}"
     if wants_json:
-        body = {"id": image.id, "detail": detail, "upload": f"{detail}/file", "uploads": f"{detail}/uploads"}
+        body = {
+            "id": image.id,
+            "name": image.name,
+            "detail": detail,
+            "upload": f"{detail}/file",
+            "uploads": f"{detail}/uploads",
+        }
         return JSONResponse(body, status_code=201)
     url = form.get("url")
     if isinstance(url, str) and url.strip() and page.dash.imports is not None:
         try:
             await page.call(page.dash.imports.start, image.id, {"method": {"name": "web-download", "uri": url.strip()}})
         except GlimpseError as exc:
-            return page.redirect(detail, f"The image was created but its import was refused: {exc.message}", error=True)
+            return page.redirect(
+                detail, f"The image was created but its import was refused: {message_for(exc)}", error=True
+            )
         return page.redirect(detail, "Import started: the image becomes active once its data is downloaded.")
     if streamed is None or not streamed.filename:
         return page.redirect(detail, "Image created without data; it stays queued until data is uploaded.")
@@ -113,7 +133,7 @@ async def create(request: Request) -> Response:
     except ClientDisconnect:
         return Response(status_code=400)  # cancelled: the image is back in queued
     except GlimpseError as exc:
-        return page.redirect(detail, f"The image was created but its upload failed: {exc.message}", error=True)
+        return page.redirect(f"{detail}#upload", _upload_refused(image, message_for(exc)), error=True)
     return page.redirect(detail, "Image created and uploaded.")
 
 
@@ -130,5 +150,5 @@ async def upload(request: Request) -> Response:
     except ClientDisconnect:
         return Response(status_code=400)  # cancelled: the image is back in queued
     except GlimpseError as exc:
-        return JSONResponse({"error": exc.message}, status_code=status_for(exc))
+        return JSONResponse({"error": message_for(exc)}, status_code=status_for(exc))
     return JSONResponse({"detail": f"{BASE}/images/{image_id}"})

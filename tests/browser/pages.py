@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 from playwright.sync_api import Page, expect
+
+from tests.functional.server import GlimpseServer
 
 
 def log_in(page: Page, url: str, project: str, role: str) -> None:
@@ -52,3 +55,9 @@ def throttle_uploads(page: Page, bytes_per_second: int) -> None:
     cdp.send("Network.enable")
     conditions = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": bytes_per_second}
     cdp.send("Network.emulateNetworkConditions", conditions)
+
+
+def api(server: GlimpseServer, project: str, role: str = "member") -> httpx.Client:
+    """The Images API as a member (or `role`) of `project`, to check what the dashboard did."""
+    headers = {"X-Project-Id": project, "X-Roles": role}
+    return httpx.Client(base_url=server.url, headers=headers, timeout=30)

@@ -7,7 +7,9 @@
 "use strict";
 (function () {
   var form = document.getElementById("create-form");
-  if (!form || !window.tus || !window.tus.isSupported) { return; }
+  if (!form) { return; }
+  detectFormats(form);
+  if (!window.tus || !window.tus.isSupported) { return; }
   var panel = document.getElementById("upload");
   var bar = document.getElementById("upload-progress");
   var text = document.getElementById("upload-text");
@@ -20,14 +22,18 @@
   var storage = window.tus.defaultOptions.urlStorage;
 
   function show(message) { text.textContent = message; }
-  function fail(message) {
+  // The message, and where the image's data can be sent again when a link is given.
+  function fail(message, link) {
     show(message);
+    if (link) {
+      var a = document.createElement("a");
+      a.href = link.href;
+      a.textContent = link.text;
+      text.append(" ", a);
+    }
     text.setAttribute("role", "alert");
     submit.disabled = false;
     cancel.hidden = true;
-  }
-  function errorOf(body) {
-    try { return JSON.parse(body).error || "The upload failed."; } catch (e) { return "The upload failed."; }
   }
   function reasonOf(error) {
     var response = error && error.originalResponse;
@@ -87,8 +93,8 @@
     earlierUpload(file).then(function (earlier) {
       if (earlier) {
         var m = earlier.metadata;
-        show("Resuming the earlier upload of " + file.name + " into image " + m.image_id + "…");
-        send({ id: m.image_id, detail: m.detail, uploads: m.uploads }, file, earlier);
+        show("Resuming the earlier upload of " + file.name + " into image " + (m.name || m.image_id) + "…");
+        send({ id: m.image_id, name: m.name, detail: m.detail, uploads: m.uploads }, file, earlier);
       } else {
         create(file);
       }
@@ -117,8 +123,8 @@
       chunkSize: chunkSize,
       retryDelays: [0, 1000, 3000, 5000, 10000, 20000],
       headers: { "X-CSRF-Token": csrf },
-      metadata: { filename: file.name, filetype: file.type, image_id: image.id, detail: image.detail,
-                  uploads: image.uploads, owner: owner },
+      metadata: { filename: file.name, filetype: file.type, image_id: image.id, name: image.name || "",
+                  detail: image.detail, uploads: image.uploads, owner: owner },
       fingerprint: fingerprint,
       removeFingerprintOnSuccess: true,
       onProgress: function (sent, total) {
@@ -139,8 +145,14 @@
           storage.removeUpload(earlier.urlStorageKey).then(function () { create(file); });
           return;
         }
-        fail(reasonOf(error) + " The image was created but has no data: choose the file again to resume, or " +
-             "open the image to delete it.");
+        var called = "Image “" + (image.name || image.id) + "”";
+        if (status >= 400 && status < 500) {  // refused (a format that does not match, a quota): not worth a retry
+          fail(reasonOf(error) + " " + called + " was created but has no data.",
+               { href: image.detail + "#upload", text: "Upload its data again on its page." });
+        } else {
+          fail(reasonOf(error) + " " + called + " was created but has no data: choose the file again to resume, " +
+               "or open it to delete it.", { href: image.detail, text: "Open the image." });
+        }
       }
     });
     cancel.onclick = function () {
@@ -156,5 +168,67 @@
     };
     if (earlier) { upload.resumeFromPreviousUpload(earlier); } else { show("Uploading…"); }
     upload.start();
+  }
+
+  function errorOf(body, otherwise) {
+    var fallback = otherwise || "The upload failed.";
+    try { return JSON.parse(body).error || fallback; } catch (e) { return fallback; }
+  }
+
+  // The disk (and container) format of the chosen file, from the server's inspection of its first bytes and its
+  // name; what is detected is said next to the Format field, and a person's own choice afterwards is kept.
+  function detectFormats(form) {
+    var disk = form.elements.disk_format;
+    var container = form.elements.container_format;
+    var note = document.getElementById("format-detected");
+    var maxBytes = parseInt(form.getAttribute("data-probe-bytes"), 10) || 65536;
+    var guessed = null;  // the last detection, to tell the person's override from it
+    var autoContainer = null;  // a container format set by a detection, undone by the next file's
+
+    function say(message) { note.textContent = message; }
+    function apply(guess, file) {
+      guessed = guess;
+      if (guess.container_format) {
+        container.value = guess.container_format;
+        autoContainer = guess.container_format;
+      } else if (autoContainer && container.value === autoContainer) {
+        container.value = "bare";
+        autoContainer = null;
+      }
+      if (!guess.disk_format) {
+        say("The format of " + file.name + " could not be detected: choose it.");
+        return;
+      }
+      disk.value = guess.disk_format;
+      if (disk.value !== guess.disk_format) {
+        say(file.name + " looks like " + guess.disk_format + ", which this cloud does not take.");
+        return;
+      }
+      say("Detected " + guess.disk_format + " from the file's " +
+          (guess.source === "content" ? "content" : "name") + ". You can choose another format.");
+    }
+
+    form.elements.file.addEventListener("change", function () {
+      var file = form.elements.file.files[0];
+      if (!file) { return; }
+      say("Detecting the format of " + file.name + "…");
+      var url = form.getAttribute("data-probe") + "?filename=" + encodeURIComponent(file.name);
+      fetch(url, { method: "POST", body: file.slice(0, maxBytes), credentials: "same-origin",
+                   headers: { "Accept": "application/json", "Content-Type": "application/octet-stream",
+                              "X-CSRF-Token": form.elements.csrf_token.value } })
+        .then(function (response) {
+          return response.text().then(function (body) {
+            if (!response.ok) { throw new Error(errorOf(body)); }
+            return JSON.parse(body);
+          });
+        })
+        .then(function (guess) { apply(guess, file); },
+              function (error) { say("The format could not be detected (" + error.message + "): choose it."); });
+    });
+    disk.addEventListener("change", function () {
+      if (guessed && guessed.disk_format && disk.value !== guessed.disk_format) {
+        say("Detected " + guessed.disk_format + "; you chose " + (disk.value || "none") + ".");
+      }
+    });
   }
 }());
