@@ -68,7 +68,7 @@ def property_changes(form: Mapping[str, Any], properties: dict[str, str]) -> lis
             changes.append({"op": "add", "path": _pointer(key), "value": _text(form, f"prop:{key}")})
     new_key = _text(form, "new_key")
     if new_key:
-        if new_key in properties or new_key in ATTRIBUTES or new_key in COMMON_PROPERTIES:
+        if new_key in properties or new_key in ATTRIBUTES:
             raise BadRequest(f"Property {new_key} exists already: change its value in its own row.")
         changes.append({"op": "add", "path": _pointer(new_key), "value": _text(form, "new_value")})
     elif _text(form, "new_value"):

@@ -259,9 +259,7 @@ class ImageService:
                 keep_for = self.retention(image.owner)
                 gone: dict[str, list[Any]] = {"status": [image.status, status], "name": [image.name, None]}
                 with audit.change(ctx, "image.delete", IMAGE, image_id, image.owner, **gone):
-                    removed = self.repo.delete(
-                        image_id, image.revision, delayed=self.delayed_delete, keep_for=keep_for
-                    )
+                    removed = self.repo.delete(image_id, image.revision, delayed=self.delayed_delete, keep_for=keep_for)
                 return image, removed, keep_for is not None
             except Conflict:
                 if attempt == DELETE_ATTEMPTS:

@@ -13,12 +13,16 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.pages import csrf_token, flash, log_in, open_image
+from tests.browser.pages import csrf_token, flash, log_in, log_out, open_image
 from tests.functional.http_server import FileServer
 from tests.functional.server import GlimpseServer
 
 PATCH = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
 WIDTHS = [1280, 390]
+# The elements reaching past the screen's right edge (to say which one when a page is too wide).
+WIDER_THAN_SCREEN = """[...document.querySelectorAll('*')]
+  .filter(e => e.getBoundingClientRect().right > window.innerWidth)
+  .map(e => e.tagName + '#' + e.id).slice(0, 8)"""
 
 
 def _api(server: GlimpseServer, project: str, role: str = "member") -> httpx.Client:
@@ -101,7 +105,11 @@ def test_member_edits_every_attribute_tags_and_formats_of_a_queued_image(page: P
         expect(page.get_by_role("tabpanel", name="Properties")).to_be_visible()  # the answer opens on the form's tab
         doc = api.get(f"/v2/images/{image['id']}").json()
     assert (doc["name"], doc["min_disk"], doc["min_ram"], doc["protected"], doc["os_hidden"]) == (
-        "edited", 3, 512, True, True
+        "edited",
+        3,
+        512,
+        True,
+        True,
     )
     assert (doc["disk_format"], doc["container_format"]) == ("raw", "ovf")
     assert doc["tags"] == ["keep", "new", "other"]
@@ -189,7 +197,7 @@ def test_a_protected_images_delete_page_offers_unprotect_not_delete(page: Page, 
     expect(page.get_by_role("heading", level=1)).to_have_text("Image “cirros” is protected")
     expect(page.get_by_role("button", name="Delete image")).to_have_count(0)
     expect(page.get_by_role("button", name="Unprotect")).to_have_count(0)
-
+    log_out(page)
     log_in(page, glimpse.url, project, "member")
     page.goto(f"{glimpse.url}/dashboard/images/{image_id}/delete")
     expect(page.get_by_role("button", name="Delete image")).to_have_count(0)
@@ -218,7 +226,8 @@ def test_detail_page_fits_the_screen(page: Page, glimpse: GlimpseServer, width: 
     open_image(page, glimpse.url, str(image["id"]))
     for tab in ("Overview", "Properties", "Members", "Locations"):
         _tab(page, tab)
-        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), tab
+        wide = page.evaluate(WIDER_THAN_SCREEN)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), (tab, wide)
     # The members table scrolls inside its card rather than pushing the page wider.
     _tab(page, "Members")
     card = page.get_by_role("tabpanel", name="Members").bounding_box()

@@ -5,6 +5,7 @@ import pytest
 from glimpse.dashboard.forms import create_body, parse_properties
 from glimpse.errors import BadRequest
 
+
 def test_properties_are_key_value_lines() -> None:
     assert parse_properties("a=1\n\n b = x=y \n") == {"a": "1", "b": "x=y"}
     with pytest.raises(BadRequest, match="line 2"):
