@@ -141,7 +141,9 @@ class Metrics:
             "glimpse_notifications", "Notifications sent to the message bus, or dropped (queue full, bus refused).",
             ["result"], registry=r,
         )  # fmt: skip
-        self.build = Gauge("glimpse_build_info", "Glimpse's version.", ["version"], multiprocess_mode="max", registry=r)
+        self.build = Gauge(
+            "glimpse_build_info", "Glimpse's version.", ["version"], multiprocess_mode="max", registry=r
+        )
         self.build.labels(version()).set(1)
         self.extra: list[Collector] = [TaskQueueCollector(task_queue)] if task_queue else []
         self._lock = threading.Lock()

@@ -39,7 +39,9 @@ class MeteredStore:
         self, image_id: str, chunks: Iterable[bytes], *, max_size: int, expected_size: int | None, hash_algo: str
     ) -> StoredData:
         with self._metrics.store_operation(self.name, "add"):
-            return self.inner.add(image_id, chunks, max_size=max_size, expected_size=expected_size, hash_algo=hash_algo)
+            return self.inner.add(
+                image_id, chunks, max_size=max_size, expected_size=expected_size, hash_algo=hash_algo
+            )
 
     def url_for(self, image_id: str) -> str:
         return self.inner.url_for(image_id)
