@@ -32,6 +32,22 @@ class Forbidden(GlimpseError):
     http_status = 403
 
 
+class PolicyRefused(Forbidden):
+    """A policy rule refused the caller; `rule` names it, so an interface can explain it in its own words."""
+
+    def __init__(self, rule: str) -> None:
+        super().__init__(f"You are not authorized to complete {rule} action.")
+        self.rule = rule
+
+
+class ImageProtected(Forbidden):
+    """A protected image cannot be deleted until it is unprotected."""
+
+    def __init__(self, image_id: str) -> None:
+        super().__init__(f"Image {image_id} is protected and cannot be deleted.")
+        self.image_id = image_id
+
+
 class Conflict(GlimpseError):
     http_status = 409
 

@@ -14,7 +14,7 @@ from oslo_policy import _checks, opts, policy
 
 from glimpse.auth.context import RequestContext
 from glimpse.auth.defaults import list_rules
-from glimpse.errors import Forbidden
+from glimpse.errors import PolicyRefused
 
 # oslo.policy formats %(project_id)s with str(), so an absent owner would read "None" and equal a caller
 # without a project ("None" too). Absent values become two different markers that match nothing.
@@ -153,4 +153,4 @@ class Policy:
 
     def enforce(self, ctx: RequestContext, rule: str, target: Mapping[str, Any]) -> None:
         if not self.check(ctx, rule, target):
-            raise Forbidden(f"You are not authorized to complete {rule} action.")
+            raise PolicyRefused(rule)

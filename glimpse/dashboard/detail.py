@@ -10,23 +10,29 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from glimpse.dashboard import forms
+from glimpse.dashboard.explain import explain
+from glimpse.dashboard.image_edit import COMMON_PROPERTIES, edit_changes
 from glimpse.dashboard.web import BASE, Page
 from glimpse.domain.authorization import image_target
 from glimpse.domain.entities import Image, Member
-from glimpse.domain.image import VISIBILITIES
+from glimpse.domain.image import CONTAINER_FORMATS, DISK_FORMATS, VISIBILITIES
 from glimpse.domain.patch import MEDIA_V21
-from glimpse.errors import GlimpseError, NotFound, status_for
+from glimpse.errors import BadRequest, GlimpseError, NotFound, status_for
 
-RULES = ("modify_image", "delete_image", "deactivate", "reactivate", "download_image", "add_member",
-         "delete_member", "modify_member", "get_image_location")  # fmt: skip
+RULES = ("modify_image", "delete_image", "deactivate", "reactivate", "download_image", "upload_image",
+         "add_member", "delete_member", "modify_member", "get_image_location")  # fmt: skip
 ATTRIBUTES = ("id", "name", "status", "visibility", "protected", "os_hidden", "owner", "size", "virtual_size",
               "disk_format", "container_format", "min_disk", "min_ram", "checksum", "os_hash_algo",
               "os_hash_value", "created_at", "updated_at")  # fmt: skip
+TIMESTAMPS = ("created_at", "updated_at")
+TABS = {"overview": "Overview", "properties": "Properties", "members": "Members", "locations": "Locations"}
+# The tab an action's answer opens on: where its form was.
+ACTION_TABS = {"edit": "properties", "share": "members", "unshare": "members", "accept": "members",
+               "reject": "members"}  # fmt: skip
 
 
-def _back(image_id: str) -> str:
-    return f"{BASE}/images/{image_id}"
+def _back(image_id: str, tab: str = "overview") -> str:
+    return f"{BASE}/images/{image_id}" + ("" if tab == "overview" else f"?tab={tab}")
 
 
 def permissions(page: Page, image: Image, mine: Member | None) -> dict[str, bool]:
@@ -55,25 +61,37 @@ async def show(request: Request) -> Response:
     can = permissions(page, image, mine)
     # Property protections: the image comes without what the caller may not read; what it may not change is locked.
     props_can = page.dash.images.property_permissions(page.ctx, image.properties)
+    stores = sorted({loc.metadata.get("store", "") for loc in image.locations} - {""})
+    tabs = {k: v for k, v in TABS.items() if k != "locations" or stores or can["get_image_location"]}
+    tab = request.query_params.get("tab", "overview")
     return page.render(
         "image.html",
         image=image,
         attributes=[(key, getattr(image, key)) for key in ATTRIBUTES],
-        stores=sorted({loc.metadata.get("store", "") for loc in image.locations} - {""}),
+        timestamps=TIMESTAMPS,
+        stores=stores,
         members=members,
         members_error=members_error,
         mine=mine,
         can=can,
         props_can=props_can,
+        common_properties=[key for key in COMMON_PROPERTIES if key not in image.properties],
         visibilities=VISIBILITIES,
+        disk_formats=DISK_FORMATS,
+        container_formats=CONTAINER_FORMATS,
+        web_download=page.dash.web_download,
+        tabs=tabs,
+        tab=tab if tab in tabs else "overview",
     )
 
 
 async def confirm_delete(request: Request) -> Response:
+    """The delete confirmation; a protected image's offers to unprotect it instead (to those who may)."""
     page = Page(request)
     image = await page.call(page.dash.images.get, request.path_params["image_id"])
     kept = page.dash.bin.keep_for(image.owner) if page.dash.bin is not None else None
-    return page.render("delete.html", image=image, kept_for=str(kept) if kept else None)
+    may_unprotect = page.dash.policy.check(page.ctx, "modify_image", image_target(image))
+    return page.render("delete.html", image=image, kept_for=str(kept) if kept else None, may_unprotect=may_unprotect)
 
 
 async def download(request: Request) -> Response:
@@ -103,12 +121,22 @@ async def _patch(page: Page, image_id: str, changes: list[dict[str, Any]]) -> No
 
 async def edit(page: Page, image_id: str, form: FormData) -> str:
     image = await page.call(page.dash.images.get, image_id)
-    current = {k: getattr(image, k) for k in forms.EDITABLE}
-    changes = forms.edit_changes(form, current, image.properties)
+    changes = edit_changes(form, image)
     if not changes:
         return "Nothing was changed."
     await _patch(page, image_id, changes)
     return "Metadata saved."
+
+
+async def retry_import(page: Page, image_id: str, form: FormData) -> str:
+    """web-download into a queued image again: after a refused import, or for an image created without data."""
+    url = str(form.get("url", "")).strip()
+    if not url:
+        raise BadRequest("Give the URL to import the image's data from.")
+    if page.dash.imports is None or not page.dash.web_download:
+        raise BadRequest("Importing from a URL is not enabled on this service.")
+    await page.call(page.dash.imports.start, image_id, {"method": {"name": "web-download", "uri": url}})
+    return "Import started: the image becomes active once its data is downloaded."
 
 
 async def protect(page: Page, image_id: str, form: FormData) -> str:
@@ -157,6 +185,7 @@ def _answer(status: str) -> Action:
 
 ACTIONS: dict[str, Action] = {
     "edit": edit,
+    "import": retry_import,
     "protect": protect,
     "unprotect": unprotect,
     "deactivate": deactivate,
@@ -178,13 +207,22 @@ async def act(request: Request) -> Response:
         return page.redirect(_back(image_id), f"Unknown action {name}.", error=True)
     # The upload script asks for JSON, to tell the user whether its clean-up (a delete) really happened.
     wants_json = "application/json" in request.headers.get("accept", "")
+    tab = ACTION_TABS.get(name, "overview")
+    image: Image | None = None
     try:
         form = await page.form()
+        image = await page.call(page.dash.images.get, image_id)  # to name it in messages
         message = await action(page, image_id, form)
     except GlimpseError as exc:
         if wants_json:
             return JSONResponse({"error": exc.message}, status_code=status_for(exc))
-        return page.redirect(_back(image_id), exc.message, error=True)
+        if image is None:
+            return page.redirect(f"{BASE}/images", exc.message, error=True)
+        return page.redirect(_back(image_id, tab), explain(exc, image), error=True)
     if wants_json:
         return JSONResponse({"message": message})
-    return page.redirect(f"{BASE}/images" if name == "delete" else _back(image_id), message)
+    if name == "delete":
+        return page.redirect(f"{BASE}/images", message)
+    if form.get("then") == "delete":  # unprotected from the delete page: back there
+        return page.redirect(f"{_back(image_id)}/delete", message)
+    return page.redirect(_back(image_id, tab), message)

@@ -14,7 +14,6 @@ from glimpse.errors import BadRequest
 
 # Properties the create form offers as fields of their own.
 FORM_PROPERTIES = ("description", "kernel_id", "ramdisk_id", "architecture")
-EDITABLE = ("name", "visibility", "min_disk", "min_ram")
 
 
 def _text(form: Mapping[str, Any], key: str) -> str:
@@ -62,34 +61,3 @@ def create_body(form: Mapping[str, Any]) -> dict[str, Any]:
     if clash:
         raise BadRequest(f"Set {', '.join(clash)} with the form's own fields, not as properties.")
     return {**body, **extra}
-
-
-def _pointer(key: str) -> str:
-    return "/" + key.replace("~", "~0").replace("/", "~1")
-
-
-def edit_changes(form: Mapping[str, Any], current: dict[str, Any], properties: dict[str, str]) -> list[dict[str, Any]]:
-    """JSON-patch changes for what the edit form changed: attributes, property values, removals, a new one."""
-    changes: list[dict[str, Any]] = []
-    wanted: dict[str, Any] = {
-        "name": _text(form, "name") or None,
-        "visibility": _text(form, "visibility") or current["visibility"],
-        "min_disk": _whole(form, "min_disk", "Minimum disk"),
-        "min_ram": _whole(form, "min_ram", "Minimum RAM"),
-    }
-    for key in EDITABLE:
-        if wanted[key] != current[key]:
-            changes.append({"op": "replace", "path": _pointer(key), "value": wanted[key]})
-    for key, value in properties.items():
-        if form.get(f"remove:{key}") == "on":
-            changes.append({"op": "remove", "path": _pointer(key)})
-        elif isinstance(form.get(f"prop:{key}"), str) and form[f"prop:{key}"] != value:
-            changes.append({"op": "replace", "path": _pointer(key), "value": form[f"prop:{key}"]})
-    new_key = _text(form, "new_key")
-    if new_key:
-        if new_key in properties or new_key in current:
-            raise BadRequest(f"Property {new_key} exists already: change its value in its own row.")
-        changes.append({"op": "add", "path": _pointer(new_key), "value": _text(form, "new_value")})
-    elif _text(form, "new_value"):
-        raise BadRequest("A new property needs a name.")
-    return changes

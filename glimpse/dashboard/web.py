@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,8 +48,18 @@ def human_size(value: int | None) -> str:
     return str(value)
 
 
+def when(value: datetime | None) -> str:
+    """A timestamp to the minute, in UTC (microseconds mean nothing to a person)."""
+    if value is None:
+        return "—"
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["size"] = human_size
+templates.env.filters["when"] = when
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ from glimpse.db.session import SessionFactory, rowcount
 from glimpse.db.shared_data import is_shared, unlink
 from glimpse.db.tasks import hold_claim
 from glimpse.domain.entities import Comparison, Fence, Image, ImageQuery, Location, Member
-from glimpse.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
+from glimpse.errors import BadRequest, Conflict, ImageProtected, NotFound, TooLarge
 
 COLUMN_FIELDS = (
     "name", "status", "visibility", "protected", "os_hidden", "owner", "checksum", "os_hash_algo",
@@ -116,6 +116,8 @@ def _records(s: Session, stmt: Select[Any], params: dict[str, Any] | None = None
 def _row(s: Session, image_id: str) -> Row[Any] | None:
     """The live (not deleted) image's columns, or None."""
     return s.connection().execute(LIVE_IMAGE, {"id": image_id}).first()
+
+
 def to_image(row: ImageRow) -> Image:
     return Image(
         id=row.id,
@@ -498,7 +500,7 @@ class ImageRepository(ImageDataWrites):
                 if row is None or row.deleted:
                     raise NotFound(f"No image found with ID {image_id}")
                 if row.protected:
-                    raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
+                    raise ImageProtected(image_id)
                 raise Conflict(f"Image {image_id} was changed by another request; retry with its new state.")
             assert row is not None
             # Whatever upload or import was under way has nothing to reserve for any more.

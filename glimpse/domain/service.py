@@ -35,7 +35,9 @@ from glimpse.errors import (
     BadRequest,
     Conflict,
     Forbidden,
+    ImageProtected,
     NotFound,
+    PolicyRefused,
     TooLarge,
 )
 from glimpse.store.base import check_deletable
@@ -147,7 +149,7 @@ class ImageService:
         if not self.policy.check(ctx, "add_image", new_image_target(owner, body.get("visibility", "shared"))):
             if owner != ctx.project_id:
                 raise Forbidden(f"You are not permitted to create images owned by '{owner}'.")
-            raise Forbidden("You are not authorized to complete add_image action.")
+            raise PolicyRefused("add_image")
         for key in body:
             if key not in BASE_PROPERTIES:  # a null one too, as Glance asks of every extra property given
                 self.protections.require(ctx, key, "create")
@@ -248,7 +250,7 @@ class ImageService:
         for attempt in range(1, DELETE_ATTEMPTS + 1):
             image = self._modifiable(ctx, image_id, "delete_image")
             if image.protected:
-                raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
+                raise ImageProtected(image_id)
             for location in image.locations:  # data others still use (Ceph clones) keeps its image: 409
                 check_deletable(self.stores.for_location(location.url, location.metadata), location.url)
             status = "pending_delete" if self.delayed_delete and image.status != "queued" else "deleted"
@@ -257,9 +259,7 @@ class ImageService:
                 keep_for = self.retention(image.owner)
                 gone: dict[str, list[Any]] = {"status": [image.status, status], "name": [image.name, None]}
                 with audit.change(ctx, "image.delete", IMAGE, image_id, image.owner, **gone):
-                    removed = self.repo.delete(
-                        image_id, image.revision, delayed=self.delayed_delete, keep_for=keep_for
-                    )
+                    removed = self.repo.delete(image_id, image.revision, delayed=self.delayed_delete, keep_for=keep_for)
                 return image, removed, keep_for is not None
             except Conflict:
                 if attempt == DELETE_ATTEMPTS:

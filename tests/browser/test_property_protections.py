@@ -35,6 +35,7 @@ def test_dashboard_hides_and_locks_protected_properties(page: Page, protected: G
 
     log_in(page, protected.url, project, "member")
     open_image(page, protected.url, image_id)
+    page.get_by_role("tab", name="Properties").click()
     form = page.locator("#edit-form")
     expect(form.get_by_label("x_owner_os", exact=True)).to_be_editable()
     expect(form.get_by_label("x_none_update", exact=True)).not_to_be_editable()

@@ -2,11 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from glimpse.dashboard.forms import create_body, edit_changes, parse_properties
+from glimpse.dashboard.forms import create_body, parse_properties
 from glimpse.errors import BadRequest
-
-CURRENT = {"name": "cirros", "visibility": "shared", "min_disk": 0, "min_ram": 0}
-UNCHANGED = {"name": "cirros", "visibility": "shared", "min_disk": "0", "min_ram": "0"}
 
 
 def test_properties_are_key_value_lines() -> None:
@@ -42,26 +39,6 @@ def test_create_body_keeps_form_fields_and_properties() -> None:
 def test_create_body_explains_what_is_wrong(form: dict[str, str], message: str) -> None:
     with pytest.raises(BadRequest, match=message):
         create_body(form)
-
-
-def test_edit_changes_only_what_changed() -> None:
-    props = {"os_distro": "cirros", "a/b": "1", "gone": "x"}
-    form = {**UNCHANGED, "min_ram": "512", "prop:os_distro": "ubuntu", "prop:a/b": "1", "remove:gone": "on",
-            "new_key": "os_version", "new_value": "24.04"}  # fmt: skip
-    assert edit_changes(form, CURRENT, props) == [
-        {"op": "replace", "path": "/min_ram", "value": 512},
-        {"op": "replace", "path": "/os_distro", "value": "ubuntu"},
-        {"op": "remove", "path": "/gone"},
-        {"op": "add", "path": "/os_version", "value": "24.04"},
-    ]
-    assert edit_changes(UNCHANGED, CURRENT, {}) == []
-
-
-def test_edit_refuses_a_new_property_that_exists_or_has_no_name() -> None:
-    with pytest.raises(BadRequest, match="exists already"):
-        edit_changes({**UNCHANGED, "new_key": "a"}, CURRENT, {"a": "1"})
-    with pytest.raises(BadRequest, match="needs a name"):
-        edit_changes({**UNCHANGED, "new_value": "1"}, CURRENT, {})
 
 
 @pytest.mark.parametrize("value", ["²", "\u0663", "1" * 30, "2147483648", "-1", "1.5"])
