@@ -114,7 +114,8 @@ class Speech:
         return f"{format_decimal(amount, '#,##0.0', locale=self.language)} {unit}"
 
 
-_speaking: ContextVar[Speech] = ContextVar("glimpse_dashboard_speech", default=Speech())
+ENGLISH_UTC = Speech()  # outside a page's rendering (a template rendered by a test, say)
+_speaking: ContextVar[Speech | None] = ContextVar("glimpse_dashboard_speech", default=None)
 
 
 @contextmanager
@@ -128,14 +129,15 @@ def speaking(speech: Speech) -> Iterator[None]:
 
 
 def current() -> Speech:
-    return _speaking.get()
+    return _speaking.get() or ENGLISH_UTC
 
 
 def install(env: Environment) -> None:
     """{% trans %}, _() and the `when` and `size` filters in env's templates, each in the rendering request's speech."""
     env.add_extension("jinja2.ext.i18n")
     env.policies["ext.i18n.trimmed"] = True  # a {% trans %} block's line breaks and indents are not in its msgid
-    env.install_gettext_callables(  # type: ignore[attr-defined]  (added by the extension)
+    # The i18n extension adds install_gettext_callables to the environment; its type does not know it.
+    env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=lambda message: catalog(current().language).gettext(message),
         ngettext=lambda singular, plural, n: catalog(current().language).ngettext(singular, plural, n),
         newstyle=True,  # the catalog's text is escaped and %-formatted by Jinja, never left raw

@@ -89,7 +89,9 @@ def _render(template: str, speech: Speech, **values: object) -> str:
 
 
 def test_templates_speak_the_rendering_requests_language() -> None:
-    family = SimpleNamespace(name="cirros", latest=SimpleNamespace(id="i1", name="c-1", created_at=datetime(2026, 1, 15, tzinfo=UTC)))
+    family = SimpleNamespace(
+        name="cirros", latest=SimpleNamespace(id="i1", name="c-1", created_at=datetime(2026, 1, 15, tzinfo=UTC))
+    )
     italian = _render("families.html", Speech("it", ROME), families=[family], list_error=None)
     assert '<html lang="it">' in italian
     assert "<h1>Famiglie di immagini</h1>" in italian and "15 gen 2026, 01:00:00 CET" in italian
@@ -102,7 +104,7 @@ def test_translated_text_escapes_what_it_is_given() -> None:
     macro = templates.env.from_string('{% from "deprecation.html" import badge %}{{ badge(image, "/dashboard") }}')
     with speaking(Speech("it")):
         html = macro.render(image=image)
-    assert "obsoleta: usa <a href=\"/dashboard/images/&#34;&gt;&lt;script&gt;\">" in html
+    assert 'obsoleta: usa <a href="/dashboard/images/&#34;&gt;&lt;script&gt;">' in html
     assert "<script>" not in html
 
 
