@@ -95,9 +95,9 @@ class Speech:
             return "—"
         try:
             moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-        except ValueError:
-            return str(value)  # a property someone set by hand: shown as they wrote it
-        local = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(self.zone)
+            local = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(self.zone)
+        except (ValueError, OverflowError):
+            return str(value)  # a property someone set by hand ("next week", year 1): shown as they wrote it
         return f"{format_datetime(local, 'medium', locale=self.language)} {local.tzname()}"
 
     def size(self, value: int | None) -> str:

@@ -64,6 +64,7 @@ def test_dates_in_each_language_and_the_readers_zone_to_the_second() -> None:
     assert Speech("en").when(datetime(2026, 1, 15, 21, 30, 5)) == "Jan 15, 2026, 9:30:05\u202fPM UTC"  # naive is UTC
     assert Speech("it").when(None) == "—"
     assert Speech("it").when("next tuesday") == "next tuesday"  # a hand-written property stays as written
+    assert Speech("en", ZoneInfo("America/New_York")).when("0001-01-01T00:00:00") == "0001-01-01T00:00:00"
 
 
 @pytest.mark.parametrize(
