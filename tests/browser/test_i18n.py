@@ -85,6 +85,9 @@ def test_italian_from_the_browser_then_english_from_the_switcher(
 
 def test_the_switcher_needs_the_forms_token(italian_page: Page, glimpse: GlimpseServer) -> None:
     page = italian_page
+    missing = page.goto(f"{glimpse.url}/dashboard/no-such-page")
+    assert missing is not None and missing.status == 404
+    expect(page.get_by_role("alert")).to_have_text("Questa pagina della dashboard non esiste.")
     page.goto(f"{glimpse.url}/dashboard/login")
     answer = page.request.post(f"{glimpse.url}/dashboard/language", form={"language": "en", "next": "/dashboard/bin"})
     assert answer.status == 403
