@@ -66,6 +66,25 @@ def zone(name: str | None) -> ZoneInfo:
     return ZoneInfo(name) if name and name in _zone_names() else ZoneInfo("UTC")
 
 
+def pgettext(context: str, message: str) -> str:
+    """Marks message, said in context, for extraction (a Babel keyword); it is translated where it is shown."""
+    return message
+
+
+IMAGE_STATUS = "image status"  # the msgctxt of a status's word, which other sentences may say differently
+STATUS_WORDS = (  # the API's values (domain.image.STATUSES); attributes and CSS classes keep those
+    pgettext("image status", "queued"),
+    pgettext("image status", "saving"),
+    pgettext("image status", "uploading"),
+    pgettext("image status", "importing"),
+    pgettext("image status", "active"),
+    pgettext("image status", "deactivated"),
+    pgettext("image status", "killed"),
+    pgettext("image status", "pending_delete"),
+    pgettext("image status", "deleted"),
+)
+
+
 @cache
 def catalog(language: str) -> gettext.NullTranslations:
     if language == DEFAULT_LANGUAGE:
@@ -88,6 +107,10 @@ class Speech:
     def gettext(self, message: str, **values: Any) -> str:
         text = catalog(self.language).gettext(message)
         return text % values if values else text
+
+    def status(self, value: str) -> str:
+        """An image status as a word of the reader's language."""
+        return catalog(self.language).pgettext(IMAGE_STATUS, value)
 
     def when(self, value: datetime | str | None) -> str:
         """A timestamp as this reader reads it: their language, their zone (named), to the second."""
@@ -133,15 +156,17 @@ def current() -> Speech:
 
 
 def install(env: Environment) -> None:
-    """{% trans %}, _() and the `when` and `size` filters in env's templates, each in the rendering request's speech."""
+    """{% trans %}, _() and the when, size and status filters, each in the rendering request's speech."""
     env.add_extension("jinja2.ext.i18n")
     env.policies["ext.i18n.trimmed"] = True  # a {% trans %} block's line breaks and indents are not in its msgid
     # The i18n extension adds install_gettext_callables to the environment; its type does not know it.
     env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=lambda message: catalog(current().language).gettext(message),
         ngettext=lambda singular, plural, n: catalog(current().language).ngettext(singular, plural, n),
+        pgettext=lambda context, message: catalog(current().language).pgettext(context, message),
         newstyle=True,  # the catalog's text is escaped and %-formatted by Jinja, never left raw
     )
     env.globals["languages"] = LANGUAGES
     env.filters["when"] = lambda value: current().when(value)
     env.filters["size"] = lambda value: current().size(value)
+    env.filters["status"] = lambda value: current().status(value)

@@ -46,7 +46,7 @@ async def bin_act(request: Request) -> Response:
     try:
         if action == "restore":
             image = await page.call(_bin(page).restore, image_id)
-            restored = page._("Image restored: it is %(status)s again.", status=image.status)
+            restored = page._("Image restored: it is %(status)s again.", status=page.speech.status(image.status))
             return page.redirect(f"{BASE}/images/{image.id}", restored)
         if action == "purge":
             done = await page.call(_bin(page).purge, image_id)

@@ -12,18 +12,19 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from glimpse.dashboard.i18n import DEFAULT_LANGUAGE, DOMAIN, LANGUAGES, LOCALE_DIR
+from glimpse.dashboard.i18n import DEFAULT_LANGUAGE, DOMAIN, IMAGE_STATUS, LANGUAGES, LOCALE_DIR
+from glimpse.domain.image import STATUSES
 
 REPO = Path(__file__).resolve().parents[3]
 TRANSLATED = sorted(set(LANGUAGES) - {DEFAULT_LANGUAGE})
 
 
-def marked() -> set[str]:
-    """The msgids scripts/translations would extract now, from the templates and the Python code."""
+def marked() -> set[tuple[str, str | None]]:
+    """The (msgid, msgctxt) pairs scripts/translations would extract now, from the templates and the Python code."""
     with open(REPO / "babel.cfg") as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)
     found = extract_from_dir(str(LOCALE_DIR.parent), method_map, options_map)
-    return {message if isinstance(message, str) else message[0] for _, _, message, _, _ in found}
+    return {(message if isinstance(message, str) else message[0], context) for _, _, message, _, context in found}
 
 
 def catalog(language: str) -> Catalog:
@@ -33,13 +34,15 @@ def catalog(language: str) -> Catalog:
 
 def test_extraction_finds_the_templates_and_the_python_strings() -> None:
     found = marked()
-    assert {"Recycle bin", "Image families", "Webhook deleted.", "Image %(id)s removed for good."} <= found
+    assert {("Recycle bin", None), ("Webhook deleted.", None), ("Image %(id)s removed for good.", None)} <= found
+    assert {(status, IMAGE_STATUS) for status in STATUSES} <= found
 
 
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_every_marked_string_is_translated(language: str) -> None:
     po = catalog(language)
-    untranslated = sorted(m for m in marked() if m not in po or not po[m].string or po[m].fuzzy)
+    entries = {key: po.get(*key) for key in marked()}
+    untranslated = sorted(key for key, entry in entries.items() if entry is None or not entry.string or entry.fuzzy)
     assert untranslated == [], f"run `bash scripts/translations` and translate these in the {language} .po"
     problems = [(message.id, errors) for message, errors in po.check()]  # placeholders the same as the msgid's
     assert problems == []

@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from starlette.requests import Request
 
-from glimpse.dashboard.i18n import Speech, accepted, negotiate, speaking, zone
+from glimpse.dashboard.i18n import STATUS_WORDS, Speech, accepted, negotiate, speaking, zone
 from glimpse.dashboard.language import back_to
 from glimpse.dashboard.web import templates
+from glimpse.domain.image import STATUSES
 
 ROME, TOKYO = ZoneInfo("Europe/Rome"), ZoneInfo("Asia/Tokyo")
 
@@ -125,3 +126,10 @@ def test_translated_text_escapes_what_it_is_given() -> None:
 )
 def test_the_switcher_goes_back_only_to_a_dashboard_page(target: str, back: str) -> None:
     assert back_to(target) == back
+
+
+def test_every_image_status_has_a_word_in_each_language() -> None:
+    assert sorted(STATUS_WORDS) == sorted(STATUSES)
+    assert [Speech("it").status(s) for s in ("active", "pending_delete")] == ["attiva", "in attesa di eliminazione"]
+    assert Speech("en").status("pending_delete") == "pending_delete"  # English shows the API's own value
+    assert Speech("it").status("new-status") == "new-status"  # one the catalog does not know yet
