@@ -53,6 +53,11 @@ def test_italian_from_the_browser_then_english_from_the_switcher(
     for link in ("Immagini", "Crea immagine", "Webhook", "Famiglie", "Cestino"):
         expect(nav.get_by_role("link", name=link, exact=True)).to_be_visible()
 
+    nav.get_by_role("link", name="Webhook").click()
+    expect(page.locator("#webhooks")).to_contain_text("Ancora nessun webhook.")
+    expect(page.get_by_label("URL del destinatario")).to_be_visible()
+    page.screenshot(path=shots / f"webhooks-it-{page.viewport_size['width']}.png", full_page=True)  # type: ignore[index]
+
     nav.get_by_role("link", name="Cestino").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Cestino")
     expect(page.locator("#bin")).to_contain_text("Il cestino è vuoto.")
