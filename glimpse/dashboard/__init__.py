@@ -12,14 +12,14 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from glimpse.auth.policy import Policy
 from glimpse.config import Settings
-from glimpse.dashboard import account, detail, lifecycle, metadata, probe, uploads
+from glimpse.dashboard import account, detail, language, lifecycle, metadata, probe, uploads
 from glimpse.dashboard import images as image_pages
 from glimpse.dashboard import webhooks as webhook_pages
 from glimpse.dashboard.login import KeystoneLogin
@@ -69,7 +69,8 @@ async def domain_error(request: Request, exc: Exception) -> Response:
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
-    return HTMLResponse("<!doctype html><title>Not found</title><p>No such dashboard page.", status_code=404)
+    page = Page(request)
+    return page.render("error.html", status_code=404, message=page._("No such dashboard page."))
 
 
 def build_dashboard(settings: Settings, dash: Dash) -> Starlette:
@@ -101,6 +102,7 @@ def build_dashboard(settings: Settings, dash: Dash) -> Starlette:
                     Route("/bin", lifecycle.bin_index, methods=["GET"]),
                     Route("/bin/{image_id}/{action}", lifecycle.bin_act, methods=["POST"]),
                     Route("/families", lifecycle.families, methods=["GET"]),
+                    Route("/language", language.choose, methods=["POST"]),
                     Mount("/static", app=static, name="static"),
                 ],
             )

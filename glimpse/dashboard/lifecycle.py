@@ -14,13 +14,13 @@ from glimpse.errors import GlimpseError, NotFound
 
 def _bin(page: Page) -> RecycleBin:
     if page.dash.bin is None:
-        raise NotFound("This dashboard has no recycle bin.")
+        raise NotFound(page._("This dashboard has no recycle bin."))
     return page.dash.bin
 
 
 def _families(page: Page) -> Families:
     if page.dash.families is None:
-        raise NotFound("This dashboard shows no families.")
+        raise NotFound(page._("This dashboard shows no families."))
     return page.dash.families
 
 
@@ -46,14 +46,19 @@ async def bin_act(request: Request) -> Response:
     try:
         if action == "restore":
             image = await page.call(_bin(page).restore, image_id)
-            return page.redirect(f"{BASE}/images/{image.id}", f"Image restored: it is {image.status} again.")
+            restored = page._("Image restored: it is %(status)s again.", status=page.speech.status(image.status))
+            return page.redirect(f"{BASE}/images/{image.id}", restored)
         if action == "purge":
             done = await page.call(_bin(page).purge, image_id)
-            later = "" if done else " Its data goes at the next scrub."
-            return page.redirect(f"{BASE}/bin", f"Image {image_id} removed for good.{later}")
+            removed = (
+                page._("Image %(id)s removed for good.", id=image_id)
+                if done
+                else page._("Image %(id)s removed for good. Its data goes at the next scrub.", id=image_id)
+            )
+            return page.redirect(f"{BASE}/bin", removed)
     except GlimpseError as exc:
         return page.redirect(f"{BASE}/bin", exc.message, error=True)
-    return page.redirect(f"{BASE}/bin", f"Unknown action {action}.", error=True)
+    return page.redirect(f"{BASE}/bin", page._("Unknown action %(action)s.", action=action), error=True)
 
 
 async def families(request: Request) -> Response:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,6 +15,7 @@ from starlette.templating import Jinja2Templates
 
 from glimpse.auth.context import RequestContext
 from glimpse.auth.policy import Policy
+from glimpse.dashboard.i18n import Speech, install, speaking
 from glimpse.dashboard.login import Identity, KeystoneLogin
 from glimpse.dashboard.multipart import StreamedForm
 from glimpse.dashboard.session import CSRF_FIELD, CSRF_HEADER, Sessions, check_csrf
@@ -37,29 +37,8 @@ MAX_FORM_FIELDS = 200  # the edit form has two per property (value, remove) and 
 T = TypeVar("T")
 
 
-def human_size(value: int | None) -> str:
-    if value is None:
-        return "—"
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return str(value)
-
-
-def when(value: datetime | None) -> str:
-    """A timestamp to the minute, in UTC (microseconds mean nothing to a person)."""
-    if value is None:
-        return "—"
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%d %H:%M UTC")
-
-
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-templates.env.filters["size"] = human_size
-templates.env.filters["when"] = when
+install(templates.env)
 
 
 @dataclass(frozen=True)
@@ -94,6 +73,11 @@ class Page:
         self.dash: Dash = request.app.state.dash
         self.session = self.dash.sessions.read(request)
         self.identity = Identity.from_session(self.session)
+        self.speech = Speech.of(request)
+
+    def _(self, message: str, **values: Any) -> str:
+        """message in the caller's language, its %(name)s placeholders filled from values."""
+        return self.speech.gettext(message, **values)
 
     @property
     def ctx(self) -> RequestContext:
@@ -147,8 +131,10 @@ class Page:
             is_admin=self.identity is not None and self.ctx.is_admin,
             keystone=self.dash.keystone is not None,
             has_bin=self.dash.bin is not None,
+            speech=self.speech,
         )
-        response = templates.TemplateResponse(self.request, template, values, status_code=status_code)
+        with speaking(self.speech):
+            response = templates.TemplateResponse(self.request, template, values, status_code=status_code)
         self.dash.sessions.write(response, self.session)
         return response
 

@@ -17,7 +17,7 @@ HOME = f"{BASE}/webhooks"
 
 def _service(page: Page) -> WebhookService:
     if page.dash.webhooks is None:
-        raise NotFound("Webhooks are not available on this server.")
+        raise NotFound(page._("Webhooks are not available on this server."))
     return page.dash.webhooks
 
 
@@ -51,7 +51,7 @@ async def create(request: Request) -> Response:
         created = await page.call(service.create, body)
     except GlimpseError as exc:
         return page.redirect(HOME, exc.message, error=True)
-    return page.redirect(f"{HOME}?show={created.id}", f"Webhook added: {created.url}")
+    return page.redirect(f"{HOME}?show={created.id}", page._("Webhook added: %(url)s", url=created.url))
 
 
 async def act(request: Request) -> Response:
@@ -62,10 +62,10 @@ async def act(request: Request) -> Response:
     try:
         if action == "delete":
             await page.call(service.delete, webhook_id)
-            return page.redirect(HOME, "Webhook deleted.")
+            return page.redirect(HOME, page._("Webhook deleted."))
         if action == "test":
             event_id = await page.call(service.send_test, webhook_id)
-            return page.redirect(f"{HOME}?show={webhook_id}", f"Test event {event_id} queued.")
+            return page.redirect(f"{HOME}?show={webhook_id}", page._("Test event %(id)s queued.", id=event_id))
     except GlimpseError as exc:
         return page.redirect(HOME, exc.message, error=True)
-    return page.redirect(HOME, f"Unknown action {action}.", error=True)
+    return page.redirect(HOME, page._("Unknown action %(action)s.", action=action), error=True)
