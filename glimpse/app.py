@@ -39,6 +39,7 @@ from glimpse.auth.unified_limits import KeystoneLimits
 from glimpse.config import Settings, load_settings
 from glimpse.dashboard import dashboard_middleware
 from glimpse.db.audit import AuditRecords, Leases
+from glimpse.db.dashboard_sessions import DashboardSessions
 from glimpse.db.metadefs import MetadefRepository
 from glimpse.db.quotas import QuotaRepository
 from glimpse.db.recycle_bin import RecycleBinRepository
@@ -97,6 +98,7 @@ class Services:
     retention: RetentionService
     bin: RecycleBin
     families: Families
+    dashboard_sessions: DashboardSessions
     engine: Engine | None = None
     store_checks: Mapping[str, Callable[[], str]] = field(default_factory=dict)  # the detailed health check's
     webhooks: WebhookService | None = None
@@ -169,9 +171,11 @@ def build_services(
         repo, ResumableUploadRepository(sessions), stores, uploads, access, quotas, limits, rules,
         domain_rules.upload_timing(settings),
     )  # fmt: skip
+    dashboard_sessions = DashboardSessions(sessions)
     runner = ImportRunner(
         repo, stores, limits, quotas, uploads, rules, tasks, sources, scratch, node, timing,
-        signatures=signatures, events=events, meter=metrics, sweep_also=(resumable.sweep,), dedup=dedup,
+        signatures=signatures, events=events, meter=metrics, sweep_also=(resumable.sweep, dashboard_sessions.sweep),
+        dedup=dedup,
     )  # fmt: skip
     maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm, dedup)
     catalog = MetadefService(MetadefRepository(sessions), policy, domain_rules.page_limits(settings))
@@ -185,7 +189,7 @@ def build_services(
     sender = webhook_sender(settings, sessions)
     return Services(
         images, members, quotas, imports, maintenance, runner, resumable, catalog, cache_service, audit, retention,
-        recycle_bin, Families(images), engine, checks, hooks, sender,
+        recycle_bin, Families(images), dashboard_sessions, engine, checks, hooks, sender,
     )  # fmt: skip
 
 
@@ -221,7 +225,8 @@ def create_app(
     import_methods = list(services.imports.options.methods)
     cors = web.cors_rules(settings)
     dashboard = dashboard_middleware(
-        settings, policy, images=services.images, members=services.members, quotas=services.quotas,
+        settings, policy, session_store=services.dashboard_sessions, images=services.images,
+        members=services.members, quotas=services.quotas,
         import_methods=import_methods, imports=services.imports, transfers=transfers,
         metadefs=services.metadefs, meter=metrics, webhooks=services.webhooks, recycle_bin=services.bin,
         families=services.families, resumable=services.resumable,

@@ -136,6 +136,7 @@ class Page:
             is_admin=self.identity is not None and self.ctx.is_admin,
             keystone=self.dash.keystone is not None,
             has_bin=self.dash.bin is not None,
+            projects=self.session.get("projects") or [] if self.identity is not None else [],
         )
         response = templates.TemplateResponse(self.request, template, values, status_code=status_code)
         self.dash.sessions.write(response, self.session)

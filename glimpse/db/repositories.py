@@ -116,6 +116,8 @@ def _records(s: Session, stmt: Select[Any], params: dict[str, Any] | None = None
 def _row(s: Session, image_id: str) -> Row[Any] | None:
     """The live (not deleted) image's columns, or None."""
     return s.connection().execute(LIVE_IMAGE, {"id": image_id}).first()
+
+
 def to_image(row: ImageRow) -> Image:
     return Image(
         id=row.id,

@@ -1,5 +1,10 @@
+"""Dashboard sessions over a real, migrated SQLite store: the cookie names a session, the store holds it, and
+deleting the stored session (logout, revocation, expiry) ends it wherever the cookie is replayed."""
+
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -7,8 +12,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from glimpse.dashboard import _wants_html
-from glimpse.dashboard.session import COOKIE, Sessions, check_csrf, load_secret
+from glimpse.dashboard.session import COOKIE, CSRF_FIELD, Session, Sessions, check_csrf, load_secret, session_key
+from glimpse.db.dashboard_sessions import DashboardSessions
+from glimpse.db.migrate import upgrade
+from glimpse.db.session import make_engine, make_sessionmaker
 from glimpse.errors import Forbidden
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[DashboardSessions]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'glimpse.db'}")
+    upgrade(engine)
+    yield DashboardSessions(make_sessionmaker(engine))
+    engine.dispose()
 
 
 def _request(cookie: str | None = None, accept: str = "") -> Request:
@@ -20,25 +36,82 @@ def _request(cookie: str | None = None, accept: str = "") -> Request:
 
 def _cookie(response: Response) -> str:
     header = response.headers["set-cookie"]
-    assert "HttpOnly" in header and "Secure" in header and "SameSite=strict" in header
+    assert "HttpOnly" in header and "Secure" in header and "SameSite=strict" in header and "Path=/dashboard" in header
     return header.split(";")[0].split("=", 1)[1]
 
 
-def test_a_session_round_trips_and_a_forged_one_is_dropped() -> None:
-    sessions = Sessions("secret")
+def _logged_in(sessions: Sessions, **data: object) -> tuple[Session, str]:
+    session = sessions.fresh({"project_id": "p1", "user_name": "alice", "expires": time.time() + 60, **data})
     response = Response()
-    sessions.write(response, {"project_id": "p1", "csrf_token": "t"})
-    cookie = _cookie(response)
-    assert sessions.read(_request(cookie))["project_id"] == "p1"
-    assert "project_id" not in Sessions("other key").read(_request(cookie))
+    sessions.write(response, session)
+    return session, _cookie(response)
+
+
+def test_the_cookie_carries_only_a_signed_id_and_the_store_the_data(store: DashboardSessions) -> None:
+    sessions = Sessions("secret", store)
+    session, cookie = _logged_in(sessions)
+    assert "p1" not in cookie and "alice" not in cookie
+    read = sessions.read(_request(cookie))
+    assert read["project_id"] == "p1" and read.sid == session.sid and read[CSRF_FIELD] == session[CSRF_FIELD]
+    stored = store.get(session_key(session.sid))
+    assert stored is not None and stored.user_name == "alice" and session.sid not in stored.key
+    # Another key does not accept the cookie, an altered cookie is no session.
+    assert "project_id" not in Sessions("other key", store).read(_request(cookie))
     assert "project_id" not in sessions.read(_request(cookie[:-2] + "xx"))
 
 
-def test_an_expired_session_is_dropped() -> None:
-    sessions = Sessions("secret")
+def test_ending_a_session_refuses_its_replayed_cookie(store: DashboardSessions) -> None:
+    sessions = Sessions("secret", store)
+    session, cookie = _logged_in(sessions)
+    new = sessions.end(session)
+    assert new.sid != session.sid and new[CSRF_FIELD] != session[CSRF_FIELD]
+    replayed = sessions.read(_request(cookie))
+    assert "project_id" not in replayed and replayed.sid != session.sid  # no fixation on the old id
+
+
+def test_a_revoked_user_loses_every_session(store: DashboardSessions) -> None:
+    sessions = Sessions("secret", store)
+    _, first = _logged_in(sessions)
+    _, second = _logged_in(sessions)
+    _, other = _logged_in(sessions, user_name="bob")
+    assert len(store.active()) == 3
+    assert store.delete_user("alice") == 2
+    assert "project_id" not in sessions.read(_request(first))
+    assert "project_id" not in sessions.read(_request(second))
+    assert sessions.read(_request(other))["user_name"] == "bob"
+
+
+def test_an_expired_session_is_dropped_on_read_and_swept(store: DashboardSessions) -> None:
+    sessions = Sessions("secret", store)
+    _, cookie = _logged_in(sessions, expires=time.time() - 1)
+    _logged_in(sessions, expires=time.time() - 1)
+    assert store.active() == []
+    assert "project_id" not in sessions.read(_request(cookie))  # and deleted on the way
+    assert store.sweep() == 1
+
+
+def test_a_visitor_is_stored_only_while_a_flash_waits(store: DashboardSessions) -> None:
+    sessions = Sessions("secret", store)
+    visitor = sessions.read(_request())
+    sessions.write(Response(), visitor)
+    assert store.get(session_key(visitor.sid)) is None
+    visitor["flash"] = {"text": "You are logged out.", "error": False}
     response = Response()
-    sessions.write(response, {"project_id": "p1", "expires": 1.0})
-    assert "project_id" not in sessions.read(_request(_cookie(response)))
+    sessions.write(response, visitor)
+    again = sessions.read(_request(_cookie(response)))
+    assert again.pop("flash")["text"] == "You are logged out."
+    sessions.write(Response(), again)
+    assert store.get(session_key(visitor.sid)) is None
+    assert store.active() == []  # a visitor is no logged-in session
+
+
+def test_the_keystone_token_is_kept_sealed(store: DashboardSessions) -> None:
+    sessions = Sessions("secret", store)
+    sealed = sessions.seal("gAAAA-a-keystone-token")
+    assert "a-keystone-token" not in sealed
+    assert sessions.unseal(sealed) == "gAAAA-a-keystone-token"
+    assert Sessions("other key", store).unseal(sealed) is None
+    assert sessions.unseal("not sealed") is None
 
 
 def test_csrf_token_must_match() -> None:
