@@ -89,16 +89,18 @@ class Sessions:
         return session
 
     def read(self, request: Request) -> Session:
-        """The request's session; a new, empty one when the cookie is absent, forged, expired or revoked."""
+        """The request's session; an empty one when the cookie is absent, forged, expired or revoked."""
         raw = request.cookies.get(COOKIE)
         if raw:
             try:
                 sid = self._serializer.loads(raw, max_age=self.max_age)
             except BadSignature:
                 sid = None
-            stored = self.store.get(session_key(sid)) if isinstance(sid, str) else None
-            if stored is not None:  # the store forgets it at its expiry
-                return self._new(stored.data, sid)
+            if isinstance(sid, str):
+                # A signed id the store does not know (ended, revoked, expired, or a visitor's) is an empty session;
+                # keeping its id keeps the login form's CSRF token valid, and a login always takes a new id.
+                stored = self.store.get(session_key(sid))
+                return self._new(stored.data if stored is not None else None, sid)
         return self._new()
 
     def fresh(self, data: dict[str, Any]) -> Session:
