@@ -58,6 +58,18 @@ def test_an_admin_revokes_a_session_and_its_next_request_is_refused(
         victim_context.close()
 
 
+def test_the_cli_lists_and_revokes_a_users_sessions(page: Page, glimpse: GlimpseServer) -> None:
+    log_in(page, glimpse.url, "cli-project", "member")
+    listed = glimpse.command("dashboard", "sessions")
+    assert listed.returncode == 0 and "member@cli-project" in listed.stdout, listed.stderr
+    revoked = glimpse.command("dashboard", "sessions", "--revoke-user", "member@cli-project")
+    assert revoked.returncode == 0 and "1 session(s) of member@cli-project revoked" in revoked.stdout
+    assert "member@cli-project" not in glimpse.command("dashboard", "sessions").stdout
+    unknown = glimpse.command("dashboard", "sessions", "--revoke", "no-such-key")
+    assert unknown.returncode == 1 and "no session with key no-such-key" in unknown.stdout
+    _lands_on_login(page, glimpse.url)
+
+
 @pytest.fixture(scope="module")
 def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GlimpseServer, GlimpseServer]]:
     """Two API nodes over one database, with the same [dashboard] secret_key as a deployment gives them."""
