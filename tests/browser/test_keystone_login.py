@@ -106,6 +106,11 @@ def test_the_project_switcher_rescopes_without_the_password(
     expect(page.get_by_role("link", name="switcher-in-prj3")).to_have_count(0)
     assert page.context.cookies()[0]["value"] != before[0]["value"]  # a switch is a new session id
 
+    page.set_viewport_size({"width": 390, "height": 800})  # the switcher stays on the phone's screen
+    box = page.get_by_role("button", name="Switch").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
 
 def test_switching_to_a_project_without_a_role_or_without_the_csrf_token_is_refused(
     page: Page, glimpse_ks: GlimpseServer, keystone_projects: dict[str, Any], switcher: str
