@@ -43,10 +43,11 @@ from glimpse.db.dashboard_sessions import DashboardSessions
 from glimpse.db.metadefs import MetadefRepository
 from glimpse.db.quotas import QuotaRepository
 from glimpse.db.recycle_bin import RecycleBinRepository
+from glimpse.db.redis_sessions import RedisSessions
 from glimpse.db.repositories import ImageRepository
 from glimpse.db.resumable import ResumableUploadRepository
 from glimpse.db.retention import RetentionRecords
-from glimpse.db.session import make_sessionmaker
+from glimpse.db.session import SessionFactory, make_sessionmaker
 from glimpse.db.shared_data import SharedData
 from glimpse.db.tasks import TaskRepository
 from glimpse.domain.access import ImageAccess
@@ -67,6 +68,7 @@ from glimpse.domain.recycle_bin import RecycleBin
 from glimpse.domain.resumable import ResumableUploads
 from glimpse.domain.retention import RetentionService
 from glimpse.domain.service import ImageService
+from glimpse.domain.session_records import SessionStore
 from glimpse.domain.signatures import Signatures
 from glimpse.domain.stores import StoreMaintenance
 from glimpse.domain.webhooks import WebhookService
@@ -98,7 +100,7 @@ class Services:
     retention: RetentionService
     bin: RecycleBin
     families: Families
-    dashboard_sessions: DashboardSessions
+    dashboard_sessions: SessionStore
     engine: Engine | None = None
     store_checks: Mapping[str, Callable[[], str]] = field(default_factory=dict)  # the detailed health check's
     webhooks: WebhookService | None = None
@@ -171,7 +173,7 @@ def build_services(
         repo, ResumableUploadRepository(sessions), stores, uploads, access, quotas, limits, rules,
         domain_rules.upload_timing(settings),
     )  # fmt: skip
-    dashboard_sessions = DashboardSessions(sessions)
+    dashboard_sessions = dashboard_session_store(settings, sessions)
     runner = ImportRunner(
         repo, stores, limits, quotas, uploads, rules, tasks, sources, scratch, node, timing,
         signatures=signatures, events=events, meter=metrics, sweep_also=(resumable.sweep, dashboard_sessions.sweep),
@@ -191,6 +193,14 @@ def build_services(
         images, members, quotas, imports, maintenance, runner, resumable, catalog, cache_service, audit, retention,
         recycle_bin, Families(images), dashboard_sessions, engine, checks, hooks, sender,
     )  # fmt: skip
+
+
+def dashboard_session_store(settings: Settings, sessions: SessionFactory) -> SessionStore:
+    """[dashboard] session_backend: the shared database (default) or Redis."""
+    if settings.dashboard_redis_url is None:
+        return DashboardSessions(sessions)
+    require("redis", "[dashboard] session_backend = redis")
+    return RedisSessions(settings.dashboard_redis_url)
 
 
 def lease_holder(node: str) -> str:

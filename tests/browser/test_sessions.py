@@ -70,12 +70,18 @@ def test_the_cli_lists_and_revokes_a_users_sessions(page: Page, glimpse: Glimpse
     _lands_on_login(page, glimpse.url)
 
 
-@pytest.fixture(scope="module")
-def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GlimpseServer, GlimpseServer]]:
-    """Two API nodes over one database, with the same [dashboard] secret_key as a deployment gives them."""
-    shared = tmp_path_factory.mktemp("shared-db")
-    url = f"sqlite:///{shared / 'glimpse.db'}"
+@pytest.fixture(scope="module", params=["database", "redis"])
+def two_nodes(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[GlimpseServer, GlimpseServer]]:
+    """Two API nodes with the same [dashboard] secret_key, as a deployment gives them, sharing their sessions
+    through one database, or through Redis (each node then has a database of its own)."""
     conf = "[dashboard]\nsecret_key = the-deployment-s-key\n"
+    shared = tmp_path_factory.mktemp("shared-db")
+    url: str | None = f"sqlite:///{shared / 'glimpse.db'}"
+    if request.param == "redis":
+        conf += "session_backend = redis\nredis_url = redis://127.0.0.1:6379/9\n"
+        url = None
     first = GlimpseServer(tmp_path_factory.mktemp("node-a"), database_url=url, extra_conf=conf).start()
     second = GlimpseServer(tmp_path_factory.mktemp("node-b"), database_url=url, extra_conf=conf).start()
     yield first, second
