@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.pages import flash, log_in, log_out
+from tests.browser.pages import csrf_token, flash, log_in, log_out
 from tests.functional.server import GlimpseServer
 
 
@@ -41,8 +41,10 @@ def test_an_admin_revokes_a_session_and_its_next_request_is_refused(
     victim = victim_context.new_page()
     try:
         log_in(victim, glimpse.url, "revoked-project", "member")
-        victim.goto(f"{glimpse.url}/dashboard/sessions")  # a member may not list sessions
+        victim.goto(f"{glimpse.url}/dashboard/sessions")  # a member may not list sessions, nor revoke one
         expect(victim.locator("main")).to_contain_text("Only an administrator")
+        revoke = f"{glimpse.url}/dashboard/sessions/{'0' * 64}/revoke"
+        assert victim.request.post(revoke, form={"csrf_token": csrf_token(victim)}).status == 403
 
         log_in(page, glimpse.url, "admin-project", "admin")
         page.get_by_role("link", name="Sessions").click()
@@ -54,6 +56,9 @@ def test_an_admin_revokes_a_session_and_its_next_request_is_refused(
         expect(page.locator("#sessions")).to_contain_text("admin-project")  # the admin's own goes on
 
         _lands_on_login(victim, glimpse.url)
+        gone = page.request.post(revoke, form={"csrf_token": csrf_token(page)})
+        assert gone.status == 404 and "No such active session." in gone.text()
+        assert page.request.post(revoke, form={}).status == 403  # no CSRF token
     finally:
         victim_context.close()
 
