@@ -39,13 +39,15 @@ from glimpse.auth.unified_limits import KeystoneLimits
 from glimpse.config import Settings, load_settings
 from glimpse.dashboard import dashboard_middleware
 from glimpse.db.audit import AuditRecords, Leases
+from glimpse.db.dashboard_sessions import DashboardSessions
 from glimpse.db.metadefs import MetadefRepository
 from glimpse.db.quotas import QuotaRepository
 from glimpse.db.recycle_bin import RecycleBinRepository
+from glimpse.db.redis_sessions import RedisSessions
 from glimpse.db.repositories import ImageRepository
 from glimpse.db.resumable import ResumableUploadRepository
 from glimpse.db.retention import RetentionRecords
-from glimpse.db.session import make_sessionmaker
+from glimpse.db.session import SessionFactory, make_sessionmaker
 from glimpse.db.shared_data import SharedData
 from glimpse.db.tasks import TaskRepository
 from glimpse.domain.access import ImageAccess
@@ -66,6 +68,7 @@ from glimpse.domain.recycle_bin import RecycleBin
 from glimpse.domain.resumable import ResumableUploads
 from glimpse.domain.retention import RetentionService
 from glimpse.domain.service import ImageService
+from glimpse.domain.session_records import SessionStore
 from glimpse.domain.signatures import Signatures
 from glimpse.domain.stores import StoreMaintenance
 from glimpse.domain.webhooks import WebhookService
@@ -97,6 +100,7 @@ class Services:
     retention: RetentionService
     bin: RecycleBin
     families: Families
+    dashboard_sessions: SessionStore
     engine: Engine | None = None
     store_checks: Mapping[str, Callable[[], str]] = field(default_factory=dict)  # the detailed health check's
     webhooks: WebhookService | None = None
@@ -169,9 +173,11 @@ def build_services(
         repo, ResumableUploadRepository(sessions), stores, uploads, access, quotas, limits, rules,
         domain_rules.upload_timing(settings),
     )  # fmt: skip
+    dashboard_sessions = dashboard_session_store(settings, sessions)
     runner = ImportRunner(
         repo, stores, limits, quotas, uploads, rules, tasks, sources, scratch, node, timing,
-        signatures=signatures, events=events, meter=metrics, sweep_also=(resumable.sweep,), dedup=dedup,
+        signatures=signatures, events=events, meter=metrics, sweep_also=(resumable.sweep, dashboard_sessions.sweep),
+        dedup=dedup,
     )  # fmt: skip
     maintenance = StoreMaintenance(repo, stores, settings.hashing_algorithm, dedup)
     catalog = MetadefService(MetadefRepository(sessions), policy, domain_rules.page_limits(settings))
@@ -185,8 +191,16 @@ def build_services(
     sender = webhook_sender(settings, sessions)
     return Services(
         images, members, quotas, imports, maintenance, runner, resumable, catalog, cache_service, audit, retention,
-        recycle_bin, Families(images), engine, checks, hooks, sender,
+        recycle_bin, Families(images), dashboard_sessions, engine, checks, hooks, sender,
     )  # fmt: skip
+
+
+def dashboard_session_store(settings: Settings, sessions: SessionFactory) -> SessionStore:
+    """[dashboard] session_backend: the shared database (default) or Redis."""
+    if settings.dashboard_redis_url is None:
+        return DashboardSessions(sessions)
+    require("redis", "[dashboard] session_backend = redis")
+    return RedisSessions(settings.dashboard_redis_url)
 
 
 def lease_holder(node: str) -> str:
@@ -221,7 +235,8 @@ def create_app(
     import_methods = list(services.imports.options.methods)
     cors = web.cors_rules(settings)
     dashboard = dashboard_middleware(
-        settings, policy, images=services.images, members=services.members, quotas=services.quotas,
+        settings, policy, session_store=services.dashboard_sessions, images=services.images,
+        members=services.members, quotas=services.quotas,
         import_methods=import_methods, imports=services.imports, transfers=transfers,
         metadefs=services.metadefs, meter=metrics, webhooks=services.webhooks, recycle_bin=services.bin,
         families=services.families, resumable=services.resumable,

@@ -169,6 +169,7 @@ class Settings:
     download_properties: tuple[str, ...] = ("hw_", "trait:", "os_distro", "os_secure_boot", "os_type")
     config_files: tuple[str, ...] = ()
     dashboard_secret_key: str | None = None
+    dashboard_redis_url: str | None = None  # [dashboard] session_backend = redis: its redis_url
     healthcheck: HealthcheckConfig = field(default_factory=HealthcheckConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     image_cache: CacheSettings | None = None  # None: image_cache_dir unset, no cache
@@ -318,6 +319,7 @@ def load_settings(
             download_properties=tuple(conf.glance_download_properties.extra_properties),
             config_files=tuple(files),
             dashboard_secret_key=conf.dashboard.secret_key,
+            dashboard_redis_url=dashboard_redis_url(conf.dashboard),
             healthcheck=healthcheck_config(conf.healthcheck),
             metrics=metrics_config(conf.metrics),
             logging=log_settings({opt.dest: conf[opt.dest] for opt in LOG_OPTS}, o),
@@ -332,6 +334,14 @@ def load_settings(
         )
     except cfg.Error as exc:
         raise ConfigError(f"Invalid configuration: {exc}") from exc
+
+
+def dashboard_redis_url(dashboard: cfg.ConfigOpts.GroupAttr) -> str | None:
+    if dashboard.session_backend != "redis":
+        return None
+    if not dashboard.redis_url:
+        raise ConfigError("[dashboard] session_backend = redis needs [dashboard] redis_url.")
+    return str(dashboard.redis_url)
 
 
 def deduplicating(conf: cfg.ConfigOpts) -> bool:

@@ -14,6 +14,13 @@ DASHBOARD_OPTS: list[cfg.Opt] = [
         secret=True,
         help="Key signing dashboard sessions; generated in data_dir when unset (Glimpse's own section).",
     ),
+    cfg.StrOpt(
+        "session_backend",
+        default="database",
+        choices=("database", "redis"),
+        help="Where dashboard sessions live, shared by every API node: the database, or Redis at redis_url.",
+    ),
+    cfg.StrOpt("redis_url", help="Redis URL (redis://host:port/db) of the sessions when session_backend = redis."),
 ]
 # oslo.middleware's sizelimit option (same section, name and default): the largest request body a
 # metadata request may carry. Image data (upload, stage) is bounded by image_size_cap instead.

@@ -1,7 +1,7 @@
 """The `glimpse` command: serve, status, db sync|version|import-glance|backup|restore|purge, quota set|show|list,
 store migrate|verify|list|gc|usage, scrub, cache list|queue|delete|clear|prune|clean, audit list|purge,
 retention list|create|delete|run, webhook list|create|delete|deliver, bin list|restore|purge|retention,
-image upload|latest|families|deprecate|obsolete|undeprecate."""
+image upload|latest|families|deprecate|obsolete|undeprecate, dashboard sessions."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from glimpse import logs, logsafe
 from glimpse.auth.context import RequestContext
 from glimpse.cli import audit as audit_cli
 from glimpse.cli import cache as cache_cli
+from glimpse.cli import dashboard_sessions as dashboard_cli
 from glimpse.cli import database as database_cli
 from glimpse.cli import glance_import as glance_import_cli
 from glimpse.cli import lifecycle as lifecycle_cli
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     scrub_cli.add_parser(sub, _config_args)
     audit_cli.add_parsers(sub, _config_args)
     webhook_cli.add_parser(sub, _config_args)
+    dashboard_cli.add_parser(sub, _config_args)
     upload_cli.add_parser(lifecycle_cli.add_parsers(sub, _config_args))
     return parser
 
@@ -328,6 +330,12 @@ def webhook(args: argparse.Namespace) -> int:
     return webhook_cli.run(args, service, deliverer, _admin(), Console())
 
 
+def dashboard(args: argparse.Namespace) -> int:
+    from glimpse.app import build_services
+
+    return dashboard_cli.run(args, build_services(_settings(args)).dashboard_sessions, Console(width=200))
+
+
 def recycle_bin(args: argparse.Namespace) -> int:
     from glimpse.app import build_services
 
@@ -351,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = {
             "serve": serve, "db": db, "quota": quota, "store": store, "status": status, "cache": cache, "scrub": scrub,
             "audit": audit, "retention": retention,
-            "webhook": webhook,
+            "webhook": webhook, "dashboard": dashboard,
             "bin": recycle_bin, "image": image,
         }  # fmt: skip
         return commands[args.command](args)

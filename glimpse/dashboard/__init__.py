@@ -34,6 +34,7 @@ from glimpse.domain.quotas import QuotaService
 from glimpse.domain.recycle_bin import RecycleBin
 from glimpse.domain.resumable import ResumableUploads
 from glimpse.domain.service import ImageService
+from glimpse.domain.session_records import SessionStore
 from glimpse.domain.webhooks import WebhookService
 from glimpse.errors import GlimpseError, status_for
 from glimpse.optvalues import as_float
@@ -84,6 +85,9 @@ def build_dashboard(settings: Settings, dash: Dash) -> Starlette:
                     Route("/login", account.login_form, methods=["GET"]),
                     Route("/login", account.login, methods=["POST"]),
                     Route("/logout", account.logout, methods=["POST"]),
+                    Route("/project", account.switch_project, methods=["POST"]),
+                    Route("/sessions", account.sessions_index, methods=["GET"]),
+                    Route("/sessions/{key}/revoke", account.revoke_session, methods=["POST"]),
                     Route("/images", image_pages.index, methods=["GET"]),
                     Route("/images/new", image_pages.new, methods=["GET"]),
                     Route("/images/new", image_pages.create, methods=["POST"]),
@@ -153,6 +157,7 @@ def dashboard_middleware(
     settings: Settings,
     policy: Policy,
     *,
+    session_store: SessionStore,
     images: ImageService,
     members: MemberService,
     quotas: QuotaService,
@@ -176,7 +181,7 @@ def dashboard_middleware(
         members=members,
         quotas=quotas,
         policy=policy,
-        sessions=Sessions(load_secret(settings.dashboard_secret_key, settings.data_dir)),
+        sessions=Sessions(load_secret(settings.dashboard_secret_key, settings.data_dir), session_store),
         keystone=keystone,
         web_download="web-download" in import_methods and imports is not None,
         imports=imports,

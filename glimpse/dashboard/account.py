@@ -1,17 +1,16 @@
-"""Logging in and out."""
+"""Logging in and out, switching project, and the administrator's list of sessions."""
 
 from __future__ import annotations
 
-import secrets
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from glimpse.dashboard.login import NOAUTH_ROLES, Identity, noauth_identity
-from glimpse.dashboard.session import CSRF_FIELD
+from glimpse.dashboard.login import NOAUTH_ROLES, Identity, KeystoneLogin, LoginFailed, noauth_identity
 from glimpse.dashboard.web import BASE, Page
-from glimpse.errors import GlimpseError
+from glimpse.errors import Forbidden, GlimpseError, NotFound
 
 LOOPBACK = ("127.", "localhost", "[::1]")
 
@@ -61,15 +60,80 @@ async def login(request: Request) -> Response:
             )
     except GlimpseError as exc:
         return _login_page(page, exc.message, values)
-    # A new session: fresh CSRF token, nothing kept from before the login.
-    page.session = {**identity.to_session(), CSRF_FIELD: secrets.token_urlsafe(32)}
-    page.identity = identity
+    # A new session (new id, new CSRF token), nothing kept from before the login.
+    projects = await _projects(keystone, identity) if keystone is not None else []
+    _start_session(page, identity, projects)
     return page.redirect(f"{BASE}/images", f"Logged in to project {identity.project_name}.")
+
+
+async def _projects(keystone: KeystoneLogin, identity: Identity) -> list[dict[str, str]]:
+    if not identity.token:
+        return []
+    try:
+        return await run_in_threadpool(keystone.projects, identity.token)
+    except LoginFailed:
+        return []  # no switcher: the login itself stands
+
+
+def _start_session(page: Page, identity: Identity, projects: list[dict[str, str]]) -> None:
+    """A new session (new id and CSRF token) for the identity; the one it replaces ends everywhere."""
+    data: dict[str, Any] = {**identity.to_session(), "projects": projects}
+    if identity.token:
+        data["keystone_token"] = page.dash.sessions.seal(identity.token)
+    page.dash.sessions.end(page.session)
+    page.session = page.dash.sessions.fresh(data)
+    page.identity = identity
 
 
 async def logout(request: Request) -> Response:
     page = Page(request)
     await page.form()
-    page.session = {CSRF_FIELD: secrets.token_urlsafe(32)}
+    page.session = page.dash.sessions.end(page.session)
     page.identity = None
     return page.redirect(f"{BASE}/login", "You are logged out.")
+
+
+async def switch_project(request: Request) -> Response:
+    """Re-scope the Keystone login to another of the user's projects, with the token the session holds."""
+    page = Page(request)
+    page.require_login()
+    form = await page.form()
+    keystone = page.dash.keystone
+    sealed = page.session.get("keystone_token")
+    token = page.dash.sessions.unseal(sealed) if isinstance(sealed, str) else None
+    project_id = form.get("project_id")
+    if keystone is None or token is None or page.identity is None:
+        raise Forbidden("Switching project needs a Keystone login.")
+    known = {p["id"] for p in page.session.get("projects") or []}
+    if not isinstance(project_id, str) or project_id not in known:
+        return page.redirect(f"{BASE}/images", "Choose one of your projects.", error=True)
+    try:
+        identity = await run_in_threadpool(
+            keystone.rescope, token, project_id, page.identity.user_name, page.dash.sessions.max_age
+        )
+    except LoginFailed as exc:
+        return page.redirect(f"{BASE}/images", exc.message, error=True)
+    _start_session(page, identity, page.session.get("projects") or [])
+    return page.redirect(f"{BASE}/images", f"Switched to project {identity.project_name}.")
+
+
+def _admin_page(request: Request) -> Page:
+    page = Page(request)
+    if not page.ctx.is_admin:
+        raise Forbidden("Only an administrator may list and revoke dashboard sessions.")
+    return page
+
+
+async def sessions_index(request: Request) -> Response:
+    page = _admin_page(request)
+    active = await run_in_threadpool(page.dash.sessions.store.active)
+    return page.render("sessions.html", sessions=active)
+
+
+async def revoke_session(request: Request) -> Response:
+    page = _admin_page(request)
+    await page.form()
+    key = request.path_params["key"]
+    if not await run_in_threadpool(page.dash.sessions.store.delete, key):
+        raise NotFound("No such active session.")
+    return page.redirect(f"{BASE}/sessions", "The session is revoked.")

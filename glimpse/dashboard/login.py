@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from glimpse.auth.context import RequestContext
@@ -36,6 +38,7 @@ class Identity:
     user_name: str
     roles: tuple[str, ...]
     expires: float
+    token: str | None = field(default=None, repr=False, compare=False)  # Keystone's, to list and switch projects
 
     def to_session(self) -> dict[str, Any]:
         return {
@@ -91,9 +94,6 @@ class KeystoneLogin:
     def authenticate(self, user: str, password: str, project: str, domain: str, max_age: int) -> Identity:
         if not (user and password and project):
             raise LoginFailed("Enter your user name, password and project.")
-        # keystoneauth1 comes with glimpse[keystone]; app.py checks it is there when flavor = keystone.
-        from keystoneauth1 import exceptions as ks_exceptions
-
         credentials = PasswordCredentials(
             auth_url=self.auth_url,
             username=user,
@@ -103,19 +103,57 @@ class KeystoneLogin:
             project_domain_name=domain or "Default",
         )
         auth, session = password_session(credentials, self.timeout)
-        try:
+        with _refusals("The user name, password or project is not right."):
             access = auth.get_access(session)
-        except ks_exceptions.Unauthorized:
-            raise LoginFailed("The user name, password or project is not right.") from None
-        except (ks_exceptions.ConnectFailure, ks_exceptions.ConnectTimeout, ks_exceptions.DiscoveryFailure):
-            raise LoginFailed("The identity service cannot be reached; try again later.") from None
-        except ks_exceptions.ClientException as exc:
-            raise LoginFailed(f"The identity service refused the login: {exc}.") from None
-        if not access.project_id:
-            raise LoginFailed(f"You have no role on project {project}.")
-        # keystoneauth1 says either may be missing: a token without an expiry lasts as long as the dashboard's
-        # session may, one without roles gives none.
-        token_expires = access.expires.timestamp() if access.expires is not None else math.inf
-        expires = min(token_expires, time.time() + max_age)
-        roles = tuple(sorted(r.lower() for r in access.role_names or ()))
-        return Identity(access.project_id, access.project_name or project, access.user_id, user, roles, expires)
+        return _identity(access, user, project, max_age)
+
+    def rescope(self, token: str, project_id: str, user: str, max_age: int) -> Identity:
+        """A token scoped to another of the user's projects, from the one they hold: no password again."""
+        from keystoneauth1 import session as ks_session
+        from keystoneauth1.identity import v3
+
+        auth = v3.Token(auth_url=self.auth_url, token=token, project_id=project_id)
+        with _refusals("Your login has ended or you have no role on that project; log in again."):
+            access = auth.get_access(ks_session.Session(auth=auth, timeout=self.timeout))
+        return _identity(access, user, project_id, max_age)
+
+    def projects(self, token: str) -> list[dict[str, str]]:
+        """[{id, name}] of the projects the token's user may scope to (GET /v3/auth/projects), by name."""
+        from keystoneauth1 import session as ks_session
+
+        with _refusals("The identity service did not list your projects."):
+            response = ks_session.Session(timeout=self.timeout).get(
+                f"{self.auth_url}/auth/projects", headers={"X-Auth-Token": token}, authenticated=False
+            )
+        found = response.json().get("projects") or []
+        listed = [{"id": str(p["id"]), "name": str(p.get("name") or p["id"])} for p in found if p.get("enabled", True)]
+        return sorted(listed, key=lambda p: p["name"].lower())
+
+
+@contextmanager
+def _refusals(unauthorized: str) -> Iterator[None]:
+    """Keystone's answers as LoginFailed messages a person can act on."""
+    # keystoneauth1 comes with glimpse[keystone]; app.py checks it is there when flavor = keystone.
+    from keystoneauth1 import exceptions as ks_exceptions
+
+    try:
+        yield
+    except ks_exceptions.Unauthorized:
+        raise LoginFailed(unauthorized) from None
+    except (ks_exceptions.ConnectFailure, ks_exceptions.ConnectTimeout, ks_exceptions.DiscoveryFailure):
+        raise LoginFailed("The identity service cannot be reached; try again later.") from None
+    except ks_exceptions.ClientException as exc:
+        raise LoginFailed(f"The identity service refused the login: {exc}.") from None
+
+
+def _identity(access: Any, user: str, project: str, max_age: int) -> Identity:
+    if not access.project_id:
+        raise LoginFailed(f"You have no role on project {project}.")
+    # keystoneauth1 says either may be missing: a token without an expiry lasts as long as the dashboard's
+    # session may, one without roles gives none.
+    token_expires = access.expires.timestamp() if access.expires is not None else math.inf
+    expires = min(token_expires, time.time() + max_age)
+    roles = tuple(sorted(r.lower() for r in access.role_names or ()))
+    return Identity(
+        access.project_id, access.project_name or project, access.user_id, user, roles, expires, access.auth_token
+    )

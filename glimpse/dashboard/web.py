@@ -132,6 +132,7 @@ class Page:
             keystone=self.dash.keystone is not None,
             has_bin=self.dash.bin is not None,
             speech=self.speech,
+            projects=self.session.get("projects") or [] if self.identity is not None else [],
         )
         with speaking(self.speech):
             response = templates.TemplateResponse(self.request, template, values, status_code=status_code)

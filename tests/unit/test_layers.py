@@ -21,7 +21,7 @@ INTERFACES = ("glimpse.api", "glimpse.dashboard", "glimpse.cli")
 # The domain's leaf modules: plain data and Protocols, which db/ and store/ may name to implement them.
 DOMAIN_LEAVES = (
     "glimpse.domain.entities", "glimpse.domain.metadef_entities", "glimpse.domain.ports",
-    "glimpse.domain.audit_entries", "glimpse.domain.webhook_entities",
+    "glimpse.domain.audit_entries", "glimpse.domain.webhook_entities", "glimpse.domain.session_records",
 )  # fmt: skip
 
 

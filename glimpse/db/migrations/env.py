@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from glimpse.db import audit_models, metadef_models, webhook_models  # noqa: F401  (their tables belong to Base.metadata too)
+from glimpse.db import audit_models, dashboard_sessions, metadef_models, webhook_models  # noqa: F401  (their tables belong to Base.metadata too)
 from glimpse.db.models import Base
 
 connection = context.config.attributes["connection"]

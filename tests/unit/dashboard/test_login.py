@@ -27,6 +27,7 @@ class _Access:
         self.project_id = "p1"
         self.project_name = "demo"
         self.user_id = "u1"
+        self.auth_token = "a-token"
         self.expires = expires
         self.role_names = role_names
 
