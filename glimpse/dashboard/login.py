@@ -36,6 +36,7 @@ class Identity:
     user_name: str
     roles: tuple[str, ...]
     expires: float
+    services: tuple[str, ...] = ()  # the types of the services in the user's catalog (Keystone logins)
 
     def to_session(self) -> dict[str, Any]:
         return {
@@ -45,6 +46,7 @@ class Identity:
             "user_name": self.user_name,
             "roles": list(self.roles),
             "expires": self.expires,
+            "services": list(self.services),
         }
 
     @classmethod
@@ -58,6 +60,7 @@ class Identity:
             user_name=data.get("user_name") or "",
             roles=tuple(data.get("roles") or ()),
             expires=float(data.get("expires") or 0),
+            services=tuple(data.get("services") or ()),
         )
 
     def context(self, policy: Policy, request_id: str = "") -> RequestContext:
@@ -118,4 +121,7 @@ class KeystoneLogin:
         token_expires = access.expires.timestamp() if access.expires is not None else math.inf
         expires = min(token_expires, time.time() + max_age)
         roles = tuple(sorted(r.lower() for r in access.role_names or ()))
-        return Identity(access.project_id, access.project_name or project, access.user_id, user, roles, expires)
+        services = tuple(sorted(kind for kind, found in access.service_catalog.get_endpoints().items() if found))
+        return Identity(
+            access.project_id, access.project_name or project, access.user_id, user, roles, expires, services
+        )
