@@ -30,10 +30,13 @@ def _list_url(value: object) -> str:
 def labels(images: list[Image]) -> dict[str, str]:
     """Each image by its name, with its id only when it has no name or shares it with another selected one."""
     names = Counter(image.name for image in images)
-    return {
-        image.id: f"“{image.name}”" if image.name and names[image.name] == 1 else f"“{image.name or ''}” ({image.id})"
-        for image in images
-    }
+
+    def label(image: Image) -> str:
+        if not image.name:
+            return f"unnamed image {image.id}"
+        return f"“{image.name}”" if names[image.name] == 1 else f"“{image.name}” ({image.id})"
+
+    return {image.id: label(image) for image in images}
 
 
 async def _load(page: Page, ids: list[str]) -> tuple[list[Image], int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -61,7 +62,12 @@ def _list(page: Page, server: GlimpseServer, query: str) -> None:
     page.goto(f"{server.url}/dashboard/images?{query}")
 
 
-def test_row_actions_and_create_follow_the_role(sized: Page, glimpse: GlimpseServer) -> None:
+def _shot(page: Page, shots: Path, name: str) -> None:
+    width = page.viewport_size["width"] if page.viewport_size else 0
+    page.screenshot(path=shots / f"images-table-{name}-{width}.png", full_page=True)
+
+
+def test_row_actions_and_create_follow_the_role(sized: Page, glimpse: GlimpseServer, shots: Path) -> None:
     page, owner, other, tag = sized, _project(), _project(), uuid.uuid4().hex[:6]
     with _api(glimpse, owner) as api:
         mine = f"mine-{tag}"
@@ -76,6 +82,7 @@ def test_row_actions_and_create_follow_the_role(sized: Page, glimpse: GlimpseSer
     expect(page.locator("#create-image")).to_be_visible()
     menu = _menu(page, mine)
     expect(menu.get_by_role("link")).to_have_text(["Edit", "Update metadata", "Delete"])
+    _shot(page, shots, "member-menu")
     menu.get_by_role("link", name="Update metadata").click()
     expect(page).to_have_url(f"{glimpse.url}/dashboard/images/{_row_id(glimpse, owner, mine)}/metadata")
     _list(page, glimpse, f"q={tag}")
@@ -112,7 +119,9 @@ def _row_id(server: GlimpseServer, project: str, name: str) -> str:
     return str(image["id"])
 
 
-def test_bulk_delete_confirms_by_name_and_refuses_protected_ones(sized: Page, glimpse: GlimpseServer) -> None:
+def test_bulk_delete_confirms_by_name_and_refuses_protected_ones(
+    sized: Page, glimpse: GlimpseServer, shots: Path
+) -> None:
     page, project, tag = sized, _project(), uuid.uuid4().hex[:6]
     with _api(glimpse, project) as api:
         ids = {n: _make(api, f"{n}-{tag}", protected=n == "guarded") for n in ("alpha", "guarded", "gamma")}
@@ -133,6 +142,7 @@ def test_bulk_delete_confirms_by_name_and_refuses_protected_ones(sized: Page, gl
     expect(page.get_by_role("heading", level=1)).to_have_text("Delete 2 images?")
     expect(page.locator("#to-delete li")).to_contain_text([f"“alpha-{tag}”", f"“gamma-{tag}”"])
     expect(page.locator("#protected-note")).to_contain_text(f"“guarded-{tag}”")
+    _shot(page, shots, "bulk-confirm")
     page.get_by_role("button", name="Delete 2 images").click()
     flash(page, f"Deleted 2 images: “alpha-{tag}”, “gamma-{tag}”.", error=True)
     flash(page, f"Not deleted: “guarded-{tag}” is protected: unprotect it first.", error=True)
@@ -299,7 +309,11 @@ def _ks_log_in(page: Page, server: GlimpseServer, projects: dict[str, Any], user
 
 
 def test_launch_and_create_volume_follow_the_catalog(
-    sized: Page, glimpse_ks: GlimpseServer, keystone_projects: dict[str, Any], request: pytest.FixtureRequest
+    sized: Page,
+    glimpse_ks: GlimpseServer,
+    keystone_projects: dict[str, Any],
+    request: pytest.FixtureRequest,
+    shots: Path,
 ) -> None:
     page, name = sized, f"catalog-{uuid.uuid4().hex[:6]}"
     # Without Nova or Cinder in the catalog, neither is offered.
@@ -322,6 +336,7 @@ def test_launch_and_create_volume_follow_the_catalog(
     expect(menu.locator(".external")).to_have_count(2)
     expect(menu).to_contain_text(f"openstack volume create --image {image_id} --size 1 '{name}'")
     expect(menu).to_contain_text(f"openstack server create --image {image_id}")
+    _shot(page, shots, "catalog-menu")
     _ks_log_in(page, glimpse_ks, keystone_projects, "Prj1-reader")
     _list(page, glimpse_ks, f"q={name}")
     expect(_menu(page, name).locator(".external")).to_have_count(0)
