@@ -41,7 +41,11 @@ def sized(request: pytest.FixtureRequest, page: Page) -> Iterator[Page]:
     page.set_viewport_size({"width": WIDTHS[request.param], "height": 900})
     yield page
     # Whatever the test did, the page never scrolls sideways: the table is a card list at 390 px.
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    wide = page.evaluate(
+        """() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth)
+              .map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + e.getBoundingClientRect().right)"""
+    )
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), wide
 
 
 def _row(page: Page, name: str) -> Locator:
