@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from glimpse.auth.policy import Policy
 from glimpse.config import Settings
-from glimpse.dashboard import account, detail, language, lifecycle, metadata, probe, uploads
+from glimpse.dashboard import account, bulk_delete, detail, language, lifecycle, metadata, probe, uploads
 from glimpse.dashboard import images as image_pages
 from glimpse.dashboard import webhooks as webhook_pages
 from glimpse.dashboard.login import KeystoneLogin
@@ -92,6 +92,7 @@ def build_dashboard(settings: Settings, dash: Dash) -> Starlette:
                     Route("/images/new", image_pages.new, methods=["GET"]),
                     Route("/images/new", image_pages.create, methods=["POST"]),
                     Route("/probe", probe.probe, methods=["POST"]),
+                    Route("/images/selected/delete", bulk_delete.delete_selected, methods=["POST"]),
                     Route("/images/{image_id}", detail.show, methods=["GET"]),
                     Route("/images/{image_id}/file", image_pages.upload, methods=["PUT"]),
                     Route("/images/{image_id}/download", detail.download, methods=["GET"]),

@@ -11,7 +11,8 @@ from starlette.responses import JSONResponse, Response
 from glimpse.dashboard import forms
 from glimpse.dashboard.messages import message_for, refusal
 from glimpse.dashboard.multipart import StreamedForm
-from glimpse.dashboard.search import ListRequest, search
+from glimpse.dashboard.row_actions import can_create, row_actions
+from glimpse.dashboard.search import PAGE_SIZES, ListRequest, search
 from glimpse.dashboard.web import BASE, Page
 from glimpse.domain.authorization import new_image_target
 from glimpse.domain.entities import Image
@@ -22,10 +23,6 @@ from glimpse.formats.detection import HEAD_BYTES
 # Bytes per request of the page's resumable upload: what a reload or a dropped connection may have to send again
 # at most, and small enough for the proxies a dashboard often sits behind.
 UPLOAD_CHUNK_SIZE = 8 * 1024 * 1024
-
-
-def image_type(image: Image) -> str:
-    return "snapshot" if image.properties.get("image_type") == "snapshot" else "image"
 
 
 async def index(request: Request) -> Response:
@@ -45,17 +42,22 @@ async def index(request: Request) -> Response:
         usage_error = exc.message
     return page.render(
         "images.html",
-        images=[(image, image_type(image)) for image in found],
+        rows=row_actions(page, found),
+        can_create=can_create(page),
         wanted=wanted,
-        next_url=wanted.url(marker=next_marker) if next_marker else None,
-        first_url=wanted.url(marker=None) if wanted.marker else None,
+        this_url=wanted.url(),
+        next_url=wanted.next_url(next_marker) if next_marker else None,
+        previous_url=wanted.previous_url(),
+        first_url=wanted.first_url() if wanted.back else None,
         truncated=truncated,
         list_error=error,
         usage=usage,
         usage_error=usage_error,
-        statuses=("queued", "saving", "active", "deactivated", "killed"),
+        statuses=("queued", "saving", "importing", "active", "deactivated", "killed"),
         visibilities=VISIBILITIES,
         disk_formats=DISK_FORMATS,
+        container_formats=CONTAINER_FORMATS,
+        page_sizes=PAGE_SIZES,
     )
 
 

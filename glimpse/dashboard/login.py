@@ -39,6 +39,7 @@ class Identity:
     roles: tuple[str, ...]
     expires: float
     token: str | None = field(default=None, repr=False, compare=False)  # Keystone's, to list and switch projects
+    services: tuple[str, ...] = ()  # the types of the services in the user's catalog (Keystone logins)
 
     def to_session(self) -> dict[str, Any]:
         return {
@@ -48,6 +49,7 @@ class Identity:
             "user_name": self.user_name,
             "roles": list(self.roles),
             "expires": self.expires,
+            "services": list(self.services),
         }
 
     @classmethod
@@ -61,6 +63,7 @@ class Identity:
             user_name=data.get("user_name") or "",
             roles=tuple(data.get("roles") or ()),
             expires=float(data.get("expires") or 0),
+            services=tuple(data.get("services") or ()),
         )
 
     def context(self, policy: Policy, request_id: str = "") -> RequestContext:
@@ -154,6 +157,14 @@ def _identity(access: Any, user: str, project: str, max_age: int) -> Identity:
     token_expires = access.expires.timestamp() if access.expires is not None else math.inf
     expires = min(token_expires, time.time() + max_age)
     roles = tuple(sorted(r.lower() for r in access.role_names or ()))
+    services = tuple(sorted(kind for kind, found in access.service_catalog.get_endpoints().items() if found))
     return Identity(
-        access.project_id, access.project_name or project, access.user_id, user, roles, expires, access.auth_token
+        access.project_id,
+        access.project_name or project,
+        access.user_id,
+        user,
+        roles,
+        expires,
+        token=access.auth_token,
+        services=services,
     )

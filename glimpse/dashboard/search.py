@@ -3,6 +3,10 @@
 The API has no free-text filter, so a search walks the caller's list (same filters, same sort, same
 policy) page by page and keeps the images whose name, id, owner, tags or properties contain the
 text. One request scans at most SCAN_LIMIT images; the "next" link carries on from there.
+
+The API only pages forward (a marker is the last image seen). "Previous" works from a stack of the
+markers of the pages before this one, carried in the query string (`back`, oldest first), so going
+back shows exactly the page that was shown before, whatever sort and filters are in use.
 """
 
 from __future__ import annotations
@@ -16,11 +20,18 @@ from glimpse.dashboard.web import BASE
 from glimpse.domain.entities import Image
 from glimpse.domain.service import ImageService
 
-FILTERS = ("status", "visibility", "disk_format", "member_status")
-SORT_KEYS = ("created_at", "updated_at", "name", "size", "status", "disk_format")
+# The facets, each an API filter: columns, then the properties people look images up by (as Horizon's).
+FILTERS = ("status", "visibility", "disk_format", "container_format", "member_status", "owner", "protected",
+           "os_distro", "architecture")  # fmt: skip
+PROPERTY_FILTERS = ("os_distro", "architecture")
+SORT_KEYS = ("name", "status", "disk_format", "container_format", "size", "created_at", "updated_at")
 PAGE_SIZES = (10, 25, 50, 100)
 SCAN_BATCH = 200
 SCAN_LIMIT = 2000
+# Markers kept for "Previous": 36 characters each, well inside the URL's bounds. Deeper than this,
+# the pages nearest the first are forgotten and "Previous" from the oldest one kept goes to the first.
+MAX_BACK = 40
+FILTER_VALUE_MAX = 255  # as the API's own bound on a property value
 
 
 @dataclass(frozen=True)
@@ -32,19 +43,23 @@ class ListRequest:
     sort_dir: str = "desc"
     limit: int = 25
     marker: str | None = None
+    back: tuple[str, ...] = ()  # the markers of the pages before this one ("" is the first page)
     project_id: str | None = None
 
     @classmethod
     def from_query(cls, query: Mapping[str, str], ctx: RequestContext) -> ListRequest:
         limit = query.get("limit", "")
+        marker = query.get("marker") or None
+        back = tuple(query.get("back", "").split(",")) if marker and "back" in query else ()
         return cls(
-            filters=tuple((k, query[k]) for k in FILTERS if query.get(k)),
+            filters=tuple((k, query[k].strip()[:FILTER_VALUE_MAX]) for k in FILTERS if query.get(k, "").strip()),
             text=query.get("q", "").strip(),
             mine=query.get("scope") == "project",
             sort_key=query.get("sort_key", "") if query.get("sort_key") in SORT_KEYS else "created_at",
             sort_dir="asc" if query.get("sort_dir") == "asc" else "desc",
             limit=int(limit) if limit in {str(size) for size in PAGE_SIZES} else 25,
-            marker=query.get("marker") or None,
+            marker=marker,
+            back=back[-MAX_BACK:],
             project_id=ctx.project_id,
         )
 
@@ -60,18 +75,42 @@ class ListRequest:
             params["marker"] = [marker]
         return params
 
-    def url(self, *, marker: str | None) -> str:
-        """This query's page URL, starting after `marker` (the first page when None)."""
-        wanted = replace(self, marker=marker)
-        query = [*wanted.filters, ("sort_key", wanted.sort_key), ("sort_dir", wanted.sort_dir)]
-        query += [("limit", str(wanted.limit))]
-        if wanted.text:
-            query.append(("q", wanted.text))
-        if wanted.mine:
+    def url(self) -> str:
+        """This page's URL (what the filters form, the headers and the page links lead to)."""
+        query = [*self.filters, ("sort_key", self.sort_key), ("sort_dir", self.sort_dir)]
+        query += [("limit", str(self.limit))]
+        if self.text:
+            query.append(("q", self.text))
+        if self.mine:
             query.append(("scope", "project"))
-        if wanted.marker:
-            query.append(("marker", wanted.marker))
+        if self.marker:
+            query += [("marker", self.marker), ("back", ",".join(self.back[-MAX_BACK:]))]
         return f"{BASE}/images?{urlencode(query)}"
+
+    def next_url(self, next_marker: str) -> str:
+        return replace(self, marker=next_marker, back=(*self.back, self.marker or "")).url()
+
+    def previous_url(self) -> str | None:
+        if not self.marker:
+            return None
+        return replace(self, marker=self.back[-1] or None, back=self.back[:-1]).url() if self.back else self.first_url()
+
+    def first_url(self) -> str:
+        return replace(self, marker=None, back=()).url()
+
+    def sort_url(self, key: str) -> str:
+        """Sorted by `key` (the other way round when it already is), same filters, from the first page: a
+        marker from one order means nothing in another."""
+        if key == self.sort_key:
+            direction = "asc" if self.sort_dir == "desc" else "desc"
+        else:
+            direction = "asc" if key in ("name", "status", "disk_format", "container_format") else "desc"
+        return replace(self, sort_key=key, sort_dir=direction, marker=None, back=()).url()
+
+    def aria_sort(self, key: str) -> str:
+        if key != self.sort_key:
+            return "none"
+        return "ascending" if self.sort_dir == "asc" else "descending"
 
 
 def matches(image: Image, text: str) -> bool:

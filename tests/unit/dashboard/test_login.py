@@ -4,6 +4,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from keystoneauth1.access.service_catalog import ServiceCatalogV3
 
 from glimpse.dashboard import login
 from glimpse.dashboard.login import Identity, KeystoneLogin, LoginFailed, noauth_identity
@@ -23,7 +24,10 @@ def test_noauth_login() -> None:
 class _Access:
     """What keystoneauth1's AccessInfo may hold: its expiry and role names are optional."""
 
-    def __init__(self, expires: datetime | None, role_names: list[str] | None) -> None:
+    def __init__(
+        self, expires: datetime | None, role_names: list[str] | None, catalog: list[dict[str, object]] | None = None
+    ) -> None:
+        self.service_catalog = ServiceCatalogV3(catalog or [])
         self.project_id = "p1"
         self.project_name = "demo"
         self.user_id = "u1"
@@ -57,3 +61,15 @@ def test_keystone_login_ends_with_its_token(monkeypatch: pytest.MonkeyPatch) -> 
     identity = _login(monkeypatch, _Access(expires=soon, role_names=["Member", "reader"]), max_age=3600)
     assert identity.expires == soon.timestamp()
     assert identity.roles == ("member", "reader")
+
+
+def test_keystone_login_keeps_the_types_of_the_services_in_the_catalog(monkeypatch: pytest.MonkeyPatch) -> None:
+    def service(kind: str, endpoints: int) -> dict[str, object]:
+        urls = [{"interface": "public", "url": f"http://{kind}.invalid", "region_id": "r"}] * endpoints
+        return {"type": kind, "name": kind, "endpoints": urls}
+
+    catalog = [service("volumev3", 1), service("image", 1), service("compute", 0)]  # no endpoint: not usable
+    identity = _login(monkeypatch, _Access(None, ["member"], catalog), max_age=60)
+    assert identity.services == ("image", "volumev3")
+    restored = Identity.from_session(identity.to_session())
+    assert restored is not None and restored.services == ("image", "volumev3")

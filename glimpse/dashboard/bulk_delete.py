@@ -1,0 +1,96 @@
+"""Delete selected: one confirmation naming every selected image, then each one deleted in turn.
+
+Each delete is its own use case under the caller's policy, so one refusal (protected, not the caller's,
+gone meanwhile) stops only that image; the message names what was deleted and why the rest was not.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from glimpse.dashboard.search import PAGE_SIZES
+from glimpse.dashboard.web import BASE, Page
+from glimpse.domain.entities import Image
+from glimpse.errors import Forbidden, GlimpseError, NotFound
+
+MAX_SELECTED = max(PAGE_SIZES)  # one page's rows
+LIST_URL = f"{BASE}/images"
+
+
+def _list_url(value: object) -> str:
+    """Where to go back to: the list page the selection came from, never another site."""
+    if isinstance(value, str) and (value == LIST_URL or value.startswith(LIST_URL + "?")):
+        return value
+    return LIST_URL
+
+
+def labels(images: list[Image]) -> dict[str, str]:
+    """Each image by its name, with its id only when it has no name or shares it with another selected one."""
+    names = Counter(image.name for image in images)
+
+    def label(image: Image) -> str:
+        if not image.name:
+            return f"unnamed image {image.id}"
+        return f"“{image.name}”" if names[image.name] == 1 else f"“{image.name}” ({image.id})"
+
+    return {image.id: label(image) for image in images}
+
+
+async def _load(page: Page, ids: list[str]) -> tuple[list[Image], int]:
+    found: list[Image] = []
+    for image_id in ids:
+        try:
+            found.append(await page.call(page.dash.images.get, image_id))
+        except NotFound:
+            pass
+    return found, len(ids) - len(found)
+
+
+async def _delete(page: Page, image: Image) -> str | None:
+    """None when deleted, else why not."""
+    if image.protected:
+        return "is protected: unprotect it first"
+    try:
+        await page.call(page.dash.images.delete, image.id)
+    except NotFound:
+        return "was already gone"
+    except Forbidden:
+        return "cannot be deleted by you"
+    except GlimpseError as exc:
+        return f"was not deleted: {exc.message}"
+    return None
+
+
+async def delete_selected(request: Request) -> Response:
+    page = Page(request)
+    page.require_login()
+    form = await page.form()
+    back_to = _list_url(form.get("back_to"))
+    ids = list(dict.fromkeys(v for v in form.getlist("id") if isinstance(v, str) and v))
+    if not ids:
+        return page.redirect(back_to, "Select the images to delete first.", error=True)
+    if len(ids) > MAX_SELECTED:
+        return page.redirect(back_to, f"Select at most {MAX_SELECTED} images at a time.", error=True)
+    images, missing = await _load(page, ids)
+    named = labels(images)
+    if form.get("confirmed") != "yes":
+        return page.render("delete_selected.html", images=images, named=named, missing=missing, back_to=back_to)
+    deleted: list[str] = []
+    refused: list[str] = []
+    for image in images:
+        reason = await _delete(page, image)
+        if reason is None:
+            deleted.append(named[image.id])
+        else:
+            refused.append(f"{named[image.id]} {reason}")
+    parts = (
+        [f"Deleted {len(deleted)} image{'s' if len(deleted) != 1 else ''}: {', '.join(deleted)}."] if deleted else []
+    )
+    if refused:
+        parts.append(f"Not deleted: {'; '.join(refused)}.")
+    if missing:
+        parts.append(f"{missing} of the selected images no longer exist.")
+    return page.redirect(back_to, " ".join(parts) or "Nothing was deleted.", error=bool(refused or not deleted))
