@@ -201,6 +201,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             {"config_files": args.config_file, "config_dir": args.config_dir, "overrides": settings.overrides}
         )
         config = uvicorn.Config("glimpse.app:app_from_environment", factory=True, workers=settings.workers, **common)
+        if services.engine is not None:  # workers are forked and open their own; none of these may be shared
+            services.engine.dispose()
         supervisor = Supervisor(config, sockets=[config.bind_socket()])
         supervisor.on_reload = reloader(settings, policy)
         supervisor.run()
