@@ -64,7 +64,7 @@ class Supervisor(Multiprocess):
     def __init__(self, config: Config, sockets: list[socket]) -> None:
         super().__init__(config, sockets)
         # uvicorn builds each worker (at start and to replace a dead one) through this module-level function.
-        multiprocess.get_subprocess = worker_process  # type: ignore[assignment]
+        setattr(multiprocess, "get_subprocess", worker_process)  # noqa: B010  # not in its typed exports
 
     def handle_hup(self) -> None:
         log.info("SIGHUP: the %d workers reload the policy file and log levels (no restart)", len(self.processes))
