@@ -396,6 +396,7 @@ def measure_memory(name: str, server: object, image: Path, gib: int) -> None:
         feeder.wait()
     with MemoryPeaks(pids) as down:
         download(f"{url}/v2/images/{image_id}/file")
+    httpx.delete(f"{url}/v2/images/{image_id}", timeout=60)
     print(f"  {name:<30} idle {idle}   upload {up} ({done.stdout})   download {down}", flush=True)
 
 
