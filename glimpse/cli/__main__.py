@@ -187,6 +187,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         log.info("%s", line)
         if quiet_terminal:  # the log goes to a file: the terminal still says where to go
             print(line, file=sys.stderr, flush=True)
+    # The serving processes build their own (workers are forked from this one): no connection is shared.
+    if services.engine is not None:
+        services.engine.dispose()
+    del services
     head = head_bound(settings.max_header_line)
     os.environ[HEAD_ENV] = str(head)  # worker processes inherit it
     common: _ServeOptions = {
@@ -201,8 +205,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             {"config_files": args.config_file, "config_dir": args.config_dir, "overrides": settings.overrides}
         )
         config = uvicorn.Config("glimpse.app:app_from_environment", factory=True, workers=settings.workers, **common)
-        if services.engine is not None:  # workers are forked and open their own; none of these may be shared
-            services.engine.dispose()
         supervisor = Supervisor(config, sockets=[config.bind_socket()])
         supervisor.on_reload = reloader(settings, policy)
         supervisor.run()
