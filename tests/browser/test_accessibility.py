@@ -1,5 +1,6 @@
 """Every dashboard page, as admin, member and reader, at a desktop and a phone's width: axe-core finds no serious or
-critical violation, the page never scrolls sideways, and a screenshot of it is kept ($GLIMPSE_SCREENSHOTS)."""
+critical violation, the page never scrolls sideways, and a screenshot of it is kept ($GLIMPSE_SCREENSHOTS).
+And the main flow done with the keyboard alone."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.axe import blocking
-from tests.browser.pages import log_in
+from tests.browser.keyboard import is_focused, tab_to
+from tests.browser.pages import flash, image_id_of, log_in
 from tests.functional.server import GlimpseServer
 
 ROLES = ("admin", "member", "reader")
@@ -157,3 +159,63 @@ def test_no_sideways_scroll(role_pages: dict[str, Page], site: Site, name: str, 
         LIST_TABLES,
     )
     assert not scrolling, f"{page.url}: these tables scroll sideways: {scrolling}"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_keyboard_only_create_edit_delete(page: Page, glimpse: GlimpseServer, width: int) -> None:
+    """Log in, create an image, edit it and delete it with the keyboard alone, the focus always visible."""
+    page.set_viewport_size({"width": width, "height": WIDTHS[width]})
+    project, name = f"prj-kb-{uuid.uuid4().hex[:6]}", f"keyboard-{uuid.uuid4().hex[:6]}"
+    keys = page.keyboard
+
+    page.goto(f"{glimpse.url}/dashboard/login")
+    keys.type(project)  # the project field has the focus when the page opens
+    tab_to(page, page.get_by_role("button", name="Log in"))
+    keys.press("Enter")
+    flash(page, f"Logged in to project {project}")
+
+    # The skip link is the first stop and takes the focus past the header.
+    tab_to(page, page.get_by_role("link", name="Skip to content"))
+    keys.press("Enter")
+    assert is_focused(page.locator("main"))
+    tab_to(page, page.get_by_role("link", name="Create image").first, backwards=True)
+    keys.press("Enter")
+
+    tab_to(page, page.get_by_label("Name"))
+    keys.type("keyboard-typo")
+    tab_to(page, page.get_by_label("Format", exact=True))
+    keys.type("raw")  # a select's type-ahead
+    tab_to(page, page.get_by_label("Other properties"))
+    keys.type("os_distro=cirros")
+    tab_to(page, page.get_by_role("button", name="Create image"))
+    tab_to(page, page.get_by_label("Name"), backwards=True)  # back up to correct the name
+    keys.press("Control+A")
+    keys.type(name)
+    tab_to(page, page.get_by_role("button", name="Create image"))
+    keys.press("Enter")
+    page.wait_for_url(f"{glimpse.url}/dashboard/images/*-*")
+    expect(page.get_by_role("heading", level=1)).to_contain_text(name)
+    expect(page.locator("#attributes")).to_contain_text("raw")
+    image_id = image_id_of(page)
+
+    tab_to(page, page.get_by_label("os_distro", exact=True))
+    keys.press("Control+A")
+    keys.type("debian")
+    tab_to(page, page.get_by_label("New property name"))
+    keys.type("os_version")
+    keys.press("Tab")
+    keys.type("12")
+    tab_to(page, page.get_by_role("button", name="Save metadata"))
+    keys.press("Space")
+    flash(page, "Metadata saved.")
+    expect(page.get_by_label("os_distro", exact=True)).to_have_value("debian")
+    expect(page.get_by_label("os_version", exact=True)).to_have_value("12")
+
+    tab_to(page, page.get_by_role("link", name="Delete…"))
+    keys.press("Enter")
+    tab_to(page, page.get_by_role("button", name="Delete image"))
+    keys.press("Space")
+    expect(page).to_have_url(f"{glimpse.url}/dashboard/images")
+    expect(page.locator("#images")).not_to_contain_text(name)
+    headers = {"X-Project-Id": project, "X-Roles": "member"}
+    assert httpx.get(f"{glimpse.url}/v2/images/{image_id}", headers=headers).status_code == 404
