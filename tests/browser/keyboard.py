@@ -19,9 +19,7 @@ def is_focused(target: Locator) -> bool:
 
 
 def focused_description(page: Page) -> str:
-    return str(
-        page.evaluate("(() => { const e = document.activeElement; return e ? e.outerHTML.slice(0, 120) : ''; })()")
-    )
+    return str(page.evaluate("document.activeElement ? document.activeElement.outerHTML.slice(0, 120) : ''"))
 
 
 def assert_focus_visible(target: Locator) -> None:
