@@ -22,7 +22,19 @@ from tests.functional.server import GlimpseServer
 ROLES = ("admin", "member", "reader")
 WIDTHS = {1280: 800, 390: 844}  # viewport width -> height (a laptop, a phone held upright)
 LANG = "en"
-PAGES = ("login", "images", "create", "image", "metadata", "delete", "bin", "families", "webhooks", "error")
+PAGES = (
+    "login",
+    "images",
+    "create",
+    "image",
+    "metadata",
+    "delete",
+    "bin",
+    "families",
+    "webhooks",
+    "deliveries",
+    "error",
+)
 LIST_TABLES = "#images, #bin, #families, #webhooks, #deliveries"
 CONF = """
 [recycle_bin]
@@ -38,6 +50,7 @@ class Site:
     server: GlimpseServer
     project: str
     image_id: str
+    webhook_id: str
 
     def path(self, name: str) -> str:
         image = f"/dashboard/images/{self.image_id}"
@@ -51,6 +64,7 @@ class Site:
             "bin": "/dashboard/bin",
             "families": "/dashboard/families",
             "webhooks": "/dashboard/webhooks",
+            "deliveries": f"/dashboard/webhooks?show={self.webhook_id}",  # a webhook's delivery log
             "error": f"/dashboard/images/{uuid.uuid4()}",  # an image that does not exist: the error page
         }
         return self.server.url + paths[name]
@@ -64,7 +78,7 @@ def _image(client: httpx.Client, name: str, **extra: object) -> str:
     return image_id
 
 
-def _populate(server: GlimpseServer, project: str) -> str:
+def _populate(server: GlimpseServer, project: str) -> tuple[str, str]:
     """A project with what every page shows: a shared active image, a tag, a binned image, a family, a webhook."""
     tag = uuid.uuid4().hex[:6]
     member = httpx.Client(base_url=server.url, headers={"X-Project-Id": project, "X-Roles": "member,reader"})
@@ -83,8 +97,10 @@ def _populate(server: GlimpseServer, project: str) -> str:
         }  # fmt: skip
         assert admin.post("/v2/metadefs/namespaces", json=namespace).status_code == 201
         hook = {"url": "http://127.0.0.1:9/hook", "secret": "a11y-secret-0123456789", "events": ["image.send"]}
-        assert member.post("/v2/webhooks", json=hook).status_code == 201
-    return image_id
+        webhook = member.post("/v2/webhooks", json=hook)
+        assert webhook.status_code == 201
+        assert member.post(f"/v2/webhooks/{webhook.json()['id']}/actions/test").status_code in (200, 202)
+    return image_id, webhook.json()["id"]
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +108,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     server = GlimpseServer(tmp_path_factory.mktemp("glimpse-a11y"), extra_conf=CONF).start()
     project = f"prj-a11y-{uuid.uuid4().hex[:6]}"
     try:
-        yield Site(server, project, _populate(server, project))
+        yield Site(server, project, *_populate(server, project))
     finally:
         server.stop()
 
@@ -169,7 +185,8 @@ def test_keyboard_only_create_edit_delete(page: Page, glimpse: GlimpseServer, wi
     keys = page.keyboard
 
     page.goto(f"{glimpse.url}/dashboard/login")
-    keys.type(project)  # the project field has the focus when the page opens
+    expect(page.get_by_label("Project id")).to_be_focused()  # the field has the focus when the page opens
+    keys.type(project)
     tab_to(page, page.get_by_role("button", name="Log in"))
     keys.press("Enter")
     flash(page, f"Logged in to project {project}")
