@@ -12,7 +12,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -62,7 +62,7 @@ async def domain_error(request: Request, exc: Exception) -> Response:
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
-    return HTMLResponse("<!doctype html><title>Not found</title><p>No such dashboard page.", status_code=404)
+    return Page(request).render("error.html", status_code=404, message="No such dashboard page.")
 
 
 def build_dashboard(settings: Settings, dash: Dash) -> Starlette:

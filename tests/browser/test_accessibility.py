@@ -22,19 +22,8 @@ from tests.functional.server import GlimpseServer
 ROLES = ("admin", "member", "reader")
 WIDTHS = {1280: 800, 390: 844}  # viewport width -> height (a laptop, a phone held upright)
 LANG = "en"
-PAGES = (
-    "login",
-    "images",
-    "create",
-    "image",
-    "metadata",
-    "delete",
-    "bin",
-    "families",
-    "webhooks",
-    "deliveries",
-    "error",
-)
+PAGES = ("login", "images", "create", "image", "metadata", "delete", "bin", "families", "webhooks", "deliveries")
+PAGES += ("error", "missing")  # a page of a missing image, and an address the dashboard does not have
 LONG_WORD = "a11y-" + "x" * 60  # names without a space to break at: they must wrap, not widen the page
 LIST_TABLES = "#images, #bin, #families, #webhooks, #deliveries"
 CONF = """
@@ -66,7 +55,8 @@ class Site:
             "families": "/dashboard/families",
             "webhooks": "/dashboard/webhooks",
             "deliveries": f"/dashboard/webhooks?show={self.webhook_id}",  # a webhook's delivery log
-            "error": f"/dashboard/images/{uuid.uuid4()}",  # an image that does not exist: the error page
+            "error": f"/dashboard/images/{uuid.uuid4()}/metadata",
+            "missing": "/dashboard/no-such-page",
         }
         return self.server.url + paths[name]
 
