@@ -89,7 +89,7 @@ def test_delete_to_the_bin_restore_and_purge(page: Page, binning: GlimpseServer,
     assert [m["member_id"] for m in members] == ["friend"]
 
     page.get_by_role("link", name="Recycle bin").click()
-    page.get_by_role("button", name="Remove gone-image for good").click()
+    page.get_by_role("button", name="Remove for good: gone-image").click()
     flash(page, f"Image {gone} removed for good.")
     expect(page.locator(f"#bin-{gone}")).to_have_count(0)
     expect(page.locator("#bin")).to_contain_text("The recycle bin is empty.")

@@ -50,7 +50,7 @@ def test_webhook_settings_of_a_project(page: Page, hooked: GlimpseServer) -> Non
         assert SECRET not in page.content()
         expect(page.get_by_label("Global: every project's events")).to_have_count(0)  # a member makes none
 
-        page.get_by_role("button", name=f"Send a test event to {receiver.url}").click()
+        page.get_by_role("button", name=f"Send test event to {receiver.url}").click()
         flash(page, "Test event")
         [arrived] = receiver.wait_for(1)
         assert arrived.type == "org.openstack.image.webhook.test"
