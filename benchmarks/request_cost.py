@@ -206,7 +206,9 @@ class Floor:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
                                          start_new_session=True)  # fmt: skip
-        _wait(self.url, self.proc, lambda: len(process_tree(self.root_pid())) > self.workers)
+        # With one worker uvicorn serves from the process itself: no supervisor, a tree of one.
+        processes = self.workers + 1 if self.workers > 1 else 1
+        _wait(self.url, self.proc, lambda: len(process_tree(self.root_pid())) >= processes)
         return self
 
     def stop(self) -> None:

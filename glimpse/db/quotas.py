@@ -10,12 +10,25 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, and_, case, delete, exists, false, func, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    false,
+    func,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from glimpse.db.models import ImageRow, LocationRow, QuotaRow, ReservationRow, TaskRow, utcnow
-from glimpse.db.session import SessionFactory, rowcount
+from glimpse.db.models import ImageRow, LocationRow, QuotaRow, ReservationRow, TaskRow, table_of, utcnow
+from glimpse.db.session import SessionFactory, engine_of, rowcount
 from glimpse.domain.entities import LIMIT_NAMES, ProjectLimits, ProjectUsage
 from glimpse.errors import Gone
 
@@ -102,14 +115,20 @@ def staged_bytes(s: Session, project_id: str) -> int:
     return int(staged or 0)
 
 
+_QUOTAS = table_of(QuotaRow)
+_LIMITS_OF = select(*(_QUOTAS.c[n] for n in LIMIT_NAMES)).where(_QUOTAS.c.project_id == bindparam("project_id"))
+
+
 class QuotaRepository:
     def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
+        self._engine = engine_of(sessions)
 
     def limits(self, project_id: str) -> ProjectLimits:
-        with self._sessions.begin() as s:
-            row = s.get(QuotaRow, project_id)
-            return ProjectLimits(**{n: getattr(row, n) for n in LIMIT_NAMES}) if row else ProjectLimits()
+        """One Core read on a connection (every create asks): no Session, no place in the writers' queue."""
+        with self._engine.connect() as conn:
+            row = conn.execute(_LIMITS_OF, {"project_id": project_id}).first()
+        return ProjectLimits(**row._asdict()) if row else ProjectLimits()
 
     def all_limits(self) -> dict[str, ProjectLimits]:
         with self._sessions.begin() as s:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    Connection,
     Row,
     Select,
     and_,
@@ -46,7 +47,7 @@ from glimpse.db.models import (
     utcnow,
 )
 from glimpse.db.quotas import count_images, lock_project
-from glimpse.db.session import SessionFactory, rowcount
+from glimpse.db.session import SessionFactory, engine_of, rowcount
 from glimpse.db.shared_data import is_shared, unlink
 from glimpse.db.tasks import hold_claim
 from glimpse.domain.entities import Comparison, Fence, Image, ImageQuery, Location, Member
@@ -65,7 +66,7 @@ IMAGE_COLUMNS = tuple(IMAGES.c[f] for f in IMAGE_FIELDS)
 
 
 _IDS: BindParameter[str] = bindparam("ids", expanding=True)
-_P, _T, _L = PROPERTIES.c, TAGS.c, LOCATIONS.c
+_P, _T, _L, _M = PROPERTIES.c, TAGS.c, LOCATIONS.c, table_of(MemberRow).c
 # Built once: SQLAlchemy then finds their compiled form in its cache without constructing them per request.
 # An image's properties (by name), tags and active locations (by id) in one round trip: kind, image id, two
 # values, then what orders them.
@@ -83,11 +84,10 @@ LIVE_IMAGE = LIVE_IMAGES.where(IMAGES.c.id == bindparam("id"))
 ANY_IMAGE = select(IMAGES.c.id).where(IMAGES.c.id == bindparam("id"))
 
 
-def _records(s: Session, stmt: Select[Any], params: dict[str, Any] | None = None) -> builtins.list[Image]:
+def _records(conn: Connection, stmt: Select[Any], params: dict[str, Any] | None = None) -> builtins.list[Image]:
     """The images `stmt` (a select of IMAGE_COLUMNS) finds, in its order, with their properties, tags and
     locations: plain rows from two queries (the relationships' selectin loading would issue four) and no
     ORM objects, whose building was most of a read's CPU time."""
-    conn = s.connection()
     rows = conn.execute(stmt, params).all()
     if not rows:
         return []
@@ -113,9 +113,9 @@ def _records(s: Session, stmt: Select[Any], params: dict[str, Any] | None = None
     ]
 
 
-def _row(s: Session, image_id: str) -> Row[Any] | None:
+def _row(conn: Connection, image_id: str) -> Row[Any] | None:
     """The live (not deleted) image's columns, or None."""
-    return s.connection().execute(LIVE_IMAGE, {"id": image_id}).first()
+    return conn.execute(LIVE_IMAGE, {"id": image_id}).first()
 
 
 def to_image(row: ImageRow) -> Image:
@@ -134,16 +134,23 @@ def to_image(row: ImageRow) -> Image:
 class ImageRepository(ImageDataWrites):
     def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
+        self._engine = engine_of(sessions)
 
     @contextmanager
     def _tx(self) -> Iterator[Session]:
         with self._sessions.begin() as session:
             yield session
 
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A connection for reads: Core statements, no ORM Session; rolled back (nothing to commit) on close."""
+        with self._engine.connect() as conn:
+            yield conn
+
     # --- reads -----------------------------------------------------------------------------
     def get(self, image_id: str) -> Image:
-        with self._tx() as s:
-            found = _records(s, LIVE_IMAGE, {"id": image_id})
+        with self._read() as conn:
+            found = _records(conn, LIVE_IMAGE, {"id": image_id})
         if not found:
             raise NotFound(f"No image found with ID {image_id}")
         return found[0]
@@ -200,20 +207,20 @@ class ImageRepository(ImageDataWrites):
             )
 
     def list(self, q: ImageQuery) -> builtins.list[Image]:
-        with self._tx() as s:
+        with self._read() as conn:
             stmt = LIVE_IMAGES.where(*self._conditions(q))
             order = [self._sort_expr(key, direction) for key, direction in q.sort]
             if q.marker is not None:
-                marker = _row(s, q.marker)
+                marker = _row(conn, q.marker)
                 if marker is None:
                     raise BadRequest(f"No image found with ID {q.marker}")
                 stmt = stmt.where(self._after(q.sort, marker))
-            return _records(s, stmt.order_by(*order).limit(q.limit))
+            return _records(conn, stmt.order_by(*order).limit(q.limit))
 
     # --- query building ----------------------------------------------------------------------
     @staticmethod
     def _column(key: str) -> Any:
-        col = getattr(ImageRow, key)
+        col = IMAGES.c[key]
         if key in NULLABLE_SORT:
             return func.coalesce(col, NULLABLE_SORT[key])
         return col
@@ -243,23 +250,19 @@ class ImageRepository(ImageDataWrites):
         return NULLABLE_SORT[key] if value is None and key in NULLABLE_SORT else value
 
     def _conditions(self, q: ImageQuery) -> builtins.list[ColumnElement[bool]]:
-        conds = [self._visibility(q), ImageRow.status != "killed"]
+        conds = [self._visibility(q), IMAGES.c.status != "killed"]
         for key, cmp in q.columns.items():
-            conds.append(_compare(getattr(ImageRow, key), cmp))
+            conds.append(_compare(IMAGES.c[key], cmp))
         for name, value in q.properties.items():
-            conds.append(
-                exists().where(
-                    PropertyRow.image_id == ImageRow.id, PropertyRow.name == name, PropertyRow.value == value
-                )
-            )
+            conds.append(exists().where(_P.image_id == IMAGES.c.id, _P.name == name, _P.value == value))
         for tag in q.tags:
-            conds.append(exists().where(TagRow.image_id == ImageRow.id, TagRow.value == tag))
+            conds.append(exists().where(_T.image_id == IMAGES.c.id, _T.value == tag))
         if q.size_min is not None:
-            conds.append(ImageRow.size >= q.size_min)
+            conds.append(IMAGES.c.size >= q.size_min)
         if q.size_max is not None:
-            conds.append(ImageRow.size <= q.size_max)
+            conds.append(IMAGES.c.size <= q.size_max)
         if q.os_hidden is not None:
-            conds.append(ImageRow.os_hidden == (true() if q.os_hidden else false()))
+            conds.append(IMAGES.c.os_hidden == (true() if q.os_hidden else false()))
         if q.deprecation is not None and q.now is not None:
             conds.append(_deprecation_in(q.deprecation, q.now))
         return conds
@@ -280,12 +283,10 @@ class ImageRepository(ImageDataWrites):
     @staticmethod
     def _visibility(q: ImageQuery) -> ColumnElement[bool]:
         def shared_with_viewer(status: str) -> ColumnElement[bool]:
-            member = exists().where(MemberRow.image_id == ImageRow.id, MemberRow.member == q.viewer)
+            member = exists().where(_M.image_id == IMAGES.c.id, _M.member == q.viewer)
             if status != "all":
-                member = exists().where(
-                    MemberRow.image_id == ImageRow.id, MemberRow.member == q.viewer, MemberRow.status == status
-                )
-            return and_(ImageRow.visibility == "shared", member)
+                member = exists().where(_M.image_id == IMAGES.c.id, _M.member == q.viewer, _M.status == status)
+            return and_(IMAGES.c.visibility == "shared", member)
 
         vis, viewer = q.visibility, q.viewer
         if viewer is None:  # admin: everything but others' community images, or the visibility asked for
@@ -293,21 +294,21 @@ class ImageRepository(ImageDataWrites):
                 return true()
             if vis is None:
                 if q.admin_project is None:
-                    return ImageRow.visibility != "community"
-                return or_(ImageRow.visibility != "community", ImageRow.owner == q.admin_project)
-            return ImageRow.visibility == vis
-        owned = ImageRow.owner == viewer
+                    return IMAGES.c.visibility != "community"
+                return or_(IMAGES.c.visibility != "community", IMAGES.c.owner == q.admin_project)
+            return IMAGES.c.visibility == vis
+        owned = IMAGES.c.owner == viewer
         if vis == "public":
-            return ImageRow.visibility == "public"
+            return IMAGES.c.visibility == "public"
         if vis == "community":
-            return ImageRow.visibility == "community"
+            return IMAGES.c.visibility == "community"
         if vis == "private":
-            return and_(ImageRow.visibility == "private", owned)
+            return and_(IMAGES.c.visibility == "private", owned)
         if vis == "shared":
-            return or_(and_(ImageRow.visibility == "shared", owned), shared_with_viewer(q.member_status))
-        default = or_(ImageRow.visibility == "public", owned, shared_with_viewer(q.member_status))
+            return or_(and_(IMAGES.c.visibility == "shared", owned), shared_with_viewer(q.member_status))
+        default = or_(IMAGES.c.visibility == "public", owned, shared_with_viewer(q.member_status))
         if vis == "all":
-            return or_(default, ImageRow.visibility == "community")
+            return or_(default, IMAGES.c.visibility == "community")
         return default
 
     # --- writes ------------------------------------------------------------------------------
@@ -334,7 +335,7 @@ class ImageRepository(ImageDataWrites):
                     s.execute(insert(PROPERTIES), props)
                 if image.tags:
                     s.execute(insert(TAGS), [{"image_id": image.id, "value": t} for t in dict.fromkeys(image.tags)])
-                return _records(s, LIVE_IMAGE, {"id": image.id})[0]
+                return _records(s.connection(), LIVE_IMAGE, {"id": image.id})[0]
         except IntegrityError as exc:
             raise Conflict(f"Image ID {image.id} already exists!") from exc
 
@@ -405,7 +406,7 @@ class ImageRepository(ImageDataWrites):
             stmt = LIVE_IMAGES.where(ImageRow.status.in_(("active", "deactivated")))
             if after is not None:
                 stmt = stmt.where(ImageRow.id > after)
-            return _records(s, stmt.order_by(ImageRow.id).limit(limit))
+            return _records(s.connection(), stmt.order_by(ImageRow.id).limit(limit))
 
     def referenced_urls(self) -> set[str]:
         """Every location any image (a deleted one waiting for the scrubber included) still refers to, and the
@@ -528,7 +529,7 @@ def _deprecation_in(states: tuple[str, ...], at: datetime) -> ColumnElement[bool
     now = at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def reached(name: str) -> ColumnElement[bool]:
-        return exists().where(PropertyRow.image_id == ImageRow.id, PropertyRow.name == name, PropertyRow.value <= now)
+        return exists().where(_P.image_id == IMAGES.c.id, _P.name == name, _P.value <= now)
 
     obsolete, deprecated = reached("obsolete_at"), reached("deprecate_at")
     by_state = {

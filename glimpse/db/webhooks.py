@@ -13,11 +13,11 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from glimpse.db.models import ImageRow, utcnow
-from glimpse.db.session import SessionFactory, rowcount
+from glimpse.db.models import ImageRow, table_of, utcnow
+from glimpse.db.session import SessionFactory, engine_of, rowcount
 from glimpse.db.webhook_models import OutboxRow, WebhookRow
 from glimpse.domain.webhook_entities import (
     DELIVERED,
@@ -63,6 +63,7 @@ class WebhookStore:
 
     def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
+        self._engine = engine_of(sessions)
 
     # --- webhooks ---------------------------------------------------------------------------
     def add(self, webhook: Webhook) -> Webhook:
@@ -113,8 +114,10 @@ class WebhookStore:
 
     # --- the outbox ---------------------------------------------------------------------------
     def enqueue(self, event: OutgoingEvent, projects: Iterable[str], image_id: str | None) -> int:
+        owners = {p for p in projects if p}
+        if not self._any_receiver(owners, image_id):
+            return 0  # the common case, answered by one read: no write transaction, nothing to commit
         with self._sessions.begin() as s:
-            owners = {p for p in projects if p}
             if image_id:
                 owner = s.scalar(select(ImageRow.owner).where(ImageRow.id == image_id))
                 if owner:
@@ -131,6 +134,18 @@ class WebhookStore:
             ]
             s.add_all(rows)
             return len(rows)
+
+    def _any_receiver(self, owners: set[str], image_id: str | None) -> bool:
+        """Whether an enabled webhook may want an event of these projects or of the image's owner (its events
+        are checked in enqueue's transaction); a webhook added after this read is as if added after the event."""
+        hooks, images = table_of(WebhookRow).c, table_of(ImageRow).c
+        projects: ColumnElement[bool] = hooks.project_id.in_(sorted(owners))
+        if image_id:
+            owner = select(images.owner).where(images.id == image_id).scalar_subquery()
+            projects = or_(projects, hooks.project_id == owner)
+        query = select(hooks.id).where(hooks.enabled.is_(True), or_(hooks.project_id.is_(None), projects))
+        with self._engine.connect() as conn:
+            return conn.execute(query.limit(1)).first() is not None
 
     def enqueue_for(self, webhook_id: str, event: OutgoingEvent) -> None:
         with self._sessions.begin() as s:

@@ -68,6 +68,8 @@ def state(properties: Mapping[str, str], at: datetime) -> str | None:
 def shown(image: Image, at: datetime) -> Image:
     """The image as callers see it: with its computed deprecation_status when it has any deprecation set."""
     current = state(image.properties, at)
+    if current is None and STATUS not in image.properties:
+        return image  # nearly every image: nothing to add or hide, so no copy (most of a list page's own work)
     properties = {k: v for k, v in image.properties.items() if k != STATUS}
     if current is not None:
         properties[STATUS] = current

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -15,8 +16,10 @@ from starlette.testclient import TestClient
 
 from glimpse.db.migrate import upgrade
 from glimpse.db.models import utcnow
+from glimpse.db.repositories import ImageRepository
 from glimpse.db.session import make_engine, make_sessionmaker
 from glimpse.db.webhooks import WebhookStore
+from glimpse.domain.entities import Image
 from glimpse.domain.webhook_entities import Claim, OutgoingEvent, Webhook
 from tests.integration.inprocess import app_client, database, settings_for
 
@@ -59,6 +62,24 @@ def _drain(store: WebhookStore, hook: Webhook) -> None:
     while claims := store.claim("drain", 100, 30):
         for claim in claims:
             store.delivered(claim, 200)
+
+
+def test_the_no_receiver_shortcut_misses_no_webhook_and_writes_nothing_for_none(store: WebhookStore) -> None:
+    """enqueue answers "nobody listens" from one read before any write: a disabled webhook and another project's
+    are nobody; the image's stored owner (not named in the event) and a global webhook are somebody."""
+    image = ImageRepository(store._sessions).add(Image(id=str(uuid.uuid4()), owner="p-stored", visibility="private"))
+    disabled = _hook(store, "p-stored")
+    store.save(replace(disabled, enabled=False))
+    elsewhere = _hook(store, "p-other")
+    assert store.enqueue(_event(image.id), ["p-named"], image.id) == 0
+    assert store.deliveries(disabled.id, 10) == [] and store.deliveries(elsewhere.id, 10) == []
+    owners = _hook(store, "p-stored")
+    assert store.enqueue(_event(image.id), ["p-named"], image.id) == 1  # found through the image's owner alone
+    assert [d.subject for d in store.deliveries(owners.id, 10)] == [image.id]
+    everyone = _hook(store, None)
+    assert store.enqueue(_event("no-such-image"), [], "no-such-image") == 1
+    for hook in (disabled, elsewhere, owners, everyone):
+        store.delete(hook.id)
 
 
 def test_an_event_goes_to_the_owners_and_the_global_webhooks_that_want_it(store: WebhookStore) -> None:
