@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gettext
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -66,6 +66,19 @@ def zone(name: str | None) -> ZoneInfo:
     return ZoneInfo(name) if name and name in _zone_names() else ZoneInfo("UTC")
 
 
+Translate = Callable[..., str]  # message and its %(name)s values -> the text in some reader's language
+
+
+def N_(message: str) -> str:
+    """Marks message for extraction (a Babel keyword) where it is kept; it is translated where it is shown."""
+    return message
+
+
+def english(message: str, **values: Any) -> str:
+    """A marked message as the source language says it: the Translate of code that has no reader at hand."""
+    return message % values if values else message
+
+
 def pgettext(context: str, message: str) -> str:
     """Marks message, said in context, for extraction (a Babel keyword); it is translated where it is shown."""
     return message
@@ -107,6 +120,10 @@ class Speech:
     def gettext(self, message: str, **values: Any) -> str:
         text = catalog(self.language).gettext(message)
         return text % values if values else text
+
+    def ngettext(self, singular: str, plural: str, count: int) -> str:
+        """The form of the message for count things, its placeholders still to fill."""
+        return catalog(self.language).ngettext(singular, plural, count)
 
     def status(self, value: str) -> str:
         """An image status as a word of the reader's language."""
