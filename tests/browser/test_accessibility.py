@@ -176,7 +176,12 @@ def test_no_sideways_scroll(
         ".filter(w => w.scrollWidth > w.clientWidth).map(w => w.querySelector('table').id)",
         LIST_TABLES,
     )
-    assert not scrolling, f"{page.url}: these tables scroll sideways: {scrolling}"
+    widths = page.evaluate(  # what makes them wide: each column's first cells, and how wide they are
+        "ids => ids.map(id => [...document.getElementById(id).querySelectorAll('thead th, tbody tr:first-child > *')]"
+        ".map(c => c.textContent.trim().slice(0, 24) + ': ' + Math.round(c.getBoundingClientRect().width)))",
+        scrolling,
+    )
+    assert not scrolling, f"{page.url}: these tables scroll sideways: {scrolling} {widths}"
 
 
 @pytest.mark.parametrize("width", WIDTHS)

@@ -114,7 +114,7 @@ def test_the_main_flows_speak_italian(italian: Page, glimpse: GlimpseServer, tmp
     page.get_by_label("Disco minimo (GB)").fill("2")
     page.get_by_role("button", name="Salva i metadati").click()
     expect(page.get_by_role("status")).to_have_text("Metadati salvati.")
-    page.get_by_label("Disco minimo (GB)").fill("due")
+    page.get_by_label("Disco minimo (GB)").fill("-1")
     page.get_by_role("button", name="Salva i metadati").click()
     expect(page.get_by_role("alert")).to_contain_text("Il disco minimo dev’essere un numero intero da 0 a")
     assert_no_english(page)
