@@ -94,7 +94,9 @@ async def confirm_delete(request: Request) -> Response:
     image = await page.call(page.dash.images.get, request.path_params["image_id"])
     kept = page.dash.bin.keep_for(image.owner) if page.dash.bin is not None else None
     may_unprotect = page.dash.policy.check(page.ctx, "modify_image", image_target(image))
-    return page.render("delete.html", image=image, kept_for=str(kept) if kept else None, may_unprotect=may_unprotect)
+    return page.render(
+        "delete.html", image=image, kept_for=page.speech.duration(kept) if kept else None, may_unprotect=may_unprotect
+    )
 
 
 async def download(request: Request) -> Response:

@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
-from babel.dates import format_datetime
+from babel.dates import format_datetime, format_timedelta
 from babel.numbers import format_decimal
 from babel.support import Translations
 from jinja2 import Environment
@@ -139,6 +139,10 @@ class Speech:
         except (ValueError, OverflowError):
             return str(value)  # a property someone set by hand ("next week", year 1): shown as they wrote it
         return f"{format_datetime(local, 'medium', locale=self.language)} {local.tzname()}"
+
+    def duration(self, value: timedelta) -> str:
+        """A span of time in the language's words, in its largest whole unit ("1 hour", "30 giorni")."""
+        return format_timedelta(value, threshold=1, locale=self.language)
 
     def size(self, value: int | None) -> str:
         """Bytes in binary units with one decimal, in the language's digits ("1.5 MiB", "1,5 MiB")."""

@@ -62,6 +62,16 @@ def assert_no_english(page: Page) -> None:
     assert not leftovers, f"{page.url} still says, in English: {sorted(leftovers)}"
 
 
+@pytest.fixture(scope="module")
+def glimpse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GlimpseServer]:
+    """A server with a recycle bin (the shared one has none), where deleted images wait to be restored."""
+    server = GlimpseServer(tmp_path_factory.mktemp("glimpse-it"), extra_conf="[recycle_bin]\nretention_period = 3600\n")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def italian(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(locale="it-IT", viewport={"width": 1280, "height": 900})
@@ -114,14 +124,16 @@ def test_the_main_flows_speak_italian(italian: Page, glimpse: GlimpseServer, tmp
     page.get_by_label("Disco minimo (GB)").fill("2")
     page.get_by_role("button", name="Salva i metadati").click()
     expect(page.get_by_role("status")).to_have_text("Metadati salvati.")
-    page.get_by_label("Disco minimo (GB)").fill("-1")
+    page.get_by_label("Valore della nuova proprietà").fill("senza nome")  # a form error of the dashboard's own
     page.get_by_role("button", name="Salva i metadati").click()
-    expect(page.get_by_role("alert")).to_contain_text("Il disco minimo dev’essere un numero intero da 0 a")
+    expect(page.get_by_role("alert")).to_have_text("Una nuova proprietà ha bisogno di un nome.")
     assert_no_english(page)
 
     page.get_by_role("link", name="Elimina…").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Eliminare l’immagine “{name}”?")
-    expect(page.locator("#bin-note")).to_contain_text("L’immagine va nel cestino")
+    expect(page.locator("#bin-note")).to_contain_text(
+        "L’immagine va nel cestino: si può ripristinare, con i suoi dati e membri, per 1 ora."
+    )
     assert_no_english(page)
     page.get_by_role("button", name="Elimina l’immagine").click()
     expect(page.get_by_role("status")).to_have_text("L’immagine è stata eliminata.")
