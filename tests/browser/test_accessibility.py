@@ -222,6 +222,10 @@ def test_keyboard_only_create_edit_delete(page: Page, glimpse: GlimpseServer, wi
     expect(page.locator("#attributes")).to_contain_text("raw")
     image_id = image_id_of(page)
 
+    # The edit form is on the Properties tab: the arrow key moves there from Overview (selection follows focus).
+    tab_to(page, page.get_by_role("tab", name="Overview"))
+    keys.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Properties")).to_have_attribute("aria-selected", "true")
     tab_to(page, page.get_by_label("os_distro", exact=True))
     keys.press("Control+A")
     keys.type("debian")
