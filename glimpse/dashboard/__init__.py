@@ -23,6 +23,7 @@ from glimpse.dashboard import account, bulk_delete, detail, language, lifecycle,
 from glimpse.dashboard import images as image_pages
 from glimpse.dashboard import webhooks as webhook_pages
 from glimpse.dashboard.login import KeystoneLogin
+from glimpse.dashboard.messages import message_for
 from glimpse.dashboard.session import Sessions, load_secret
 from glimpse.dashboard.web import BASE, Dash, NeedLogin, Page
 from glimpse.domain.families import Families
@@ -66,7 +67,7 @@ async def need_login(request: Request, exc: Exception) -> Response:
 async def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GlimpseError)
     page = Page(request)
-    return page.render("error.html", status_code=status_for(exc), message=exc.message)
+    return page.render("error.html", status_code=status_for(exc), message=message_for(exc, page._))
 
 
 async def not_found(request: Request, exc: Exception) -> Response:

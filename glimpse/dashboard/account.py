@@ -8,9 +8,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from glimpse.dashboard.i18n import N_
 from glimpse.dashboard.login import NOAUTH_ROLES, Identity, KeystoneLogin, LoginFailed, noauth_identity
+from glimpse.dashboard.messages import Missing, Refused, message_for
 from glimpse.dashboard.web import BASE, Page
-from glimpse.errors import Forbidden, GlimpseError, NotFound
+from glimpse.errors import GlimpseError
 
 LOOPBACK = ("127.", "localhost", "[::1]")
 
@@ -59,11 +61,11 @@ async def login(request: Request) -> Response:
                 max_age,
             )
     except GlimpseError as exc:
-        return _login_page(page, exc.message, values)
+        return _login_page(page, message_for(exc, page._), values)
     # A new session (new id, new CSRF token), nothing kept from before the login.
     projects = await _projects(keystone, identity) if keystone is not None else []
     _start_session(page, identity, projects)
-    return page.redirect(f"{BASE}/images", f"Logged in to project {identity.project_name}.")
+    return page.redirect(f"{BASE}/images", page._("Logged in to project %(project)s.", project=identity.project_name))
 
 
 async def _projects(keystone: KeystoneLogin, identity: Identity) -> list[dict[str, str]]:
@@ -90,7 +92,7 @@ async def logout(request: Request) -> Response:
     await page.form()
     page.session = page.dash.sessions.end(page.session)
     page.identity = None
-    return page.redirect(f"{BASE}/login", "You are logged out.")
+    return page.redirect(f"{BASE}/login", page._("You are logged out."))
 
 
 async def switch_project(request: Request) -> Response:
@@ -103,24 +105,24 @@ async def switch_project(request: Request) -> Response:
     token = page.dash.sessions.unseal(sealed) if isinstance(sealed, str) else None
     project_id = form.get("project_id")
     if keystone is None or token is None or page.identity is None:
-        raise Forbidden("Switching project needs a Keystone login.")
+        raise Refused(N_("Switching project needs a Keystone login."))
     known = {p["id"] for p in page.session.get("projects") or []}
     if not isinstance(project_id, str) or project_id not in known:
-        return page.redirect(f"{BASE}/images", "Choose one of your projects.", error=True)
+        return page.redirect(f"{BASE}/images", page._("Choose one of your projects."), error=True)
     try:
         identity = await run_in_threadpool(
             keystone.rescope, token, project_id, page.identity.user_name, page.dash.sessions.max_age
         )
     except LoginFailed as exc:
-        return page.redirect(f"{BASE}/images", exc.message, error=True)
+        return page.redirect(f"{BASE}/images", message_for(exc, page._), error=True)
     _start_session(page, identity, page.session.get("projects") or [])
-    return page.redirect(f"{BASE}/images", f"Switched to project {identity.project_name}.")
+    return page.redirect(f"{BASE}/images", page._("Switched to project %(project)s.", project=identity.project_name))
 
 
 def _admin_page(request: Request) -> Page:
     page = Page(request)
     if not page.ctx.is_admin:
-        raise Forbidden("Only an administrator may list and revoke dashboard sessions.")
+        raise Refused(N_("Only an administrator may list and revoke dashboard sessions."))
     return page
 
 
@@ -135,5 +137,5 @@ async def revoke_session(request: Request) -> Response:
     await page.form()
     key = request.path_params["key"]
     if not await run_in_threadpool(page.dash.sessions.store.delete, key):
-        raise NotFound("No such active session.")
-    return page.redirect(f"{BASE}/sessions", "The session is revoked.")
+        raise Missing(N_("No such active session."))
+    return page.redirect(f"{BASE}/sessions", page._("The session is revoked."))

@@ -11,6 +11,7 @@ from collections import Counter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from glimpse.dashboard.messages import message_for
 from glimpse.dashboard.search import PAGE_SIZES
 from glimpse.dashboard.web import BASE, Page
 from glimpse.domain.entities import Image
@@ -49,18 +50,18 @@ async def _load(page: Page, ids: list[str]) -> tuple[list[Image], int]:
     return found, len(ids) - len(found)
 
 
-async def _delete(page: Page, image: Image) -> str | None:
-    """None when deleted, else why not."""
+async def _delete(page: Page, image: Image, name: str) -> str | None:
+    """None when deleted, else why not (a sentence naming the image)."""
     if image.protected:
-        return "is protected: unprotect it first"
+        return page._("%(name)s is protected: unprotect it first", name=name)
     try:
         await page.call(page.dash.images.delete, image.id)
     except NotFound:
-        return "was already gone"
+        return page._("%(name)s was already gone", name=name)
     except Forbidden:
-        return "cannot be deleted by you"
+        return page._("%(name)s cannot be deleted by you", name=name)
     except GlimpseError as exc:
-        return f"was not deleted: {exc.message}"
+        return page._("%(name)s was not deleted: %(reason)s", name=name, reason=message_for(exc, page._))
     return None
 
 
@@ -71,9 +72,11 @@ async def delete_selected(request: Request) -> Response:
     back_to = _list_url(form.get("back_to"))
     ids = list(dict.fromkeys(v for v in form.getlist("id") if isinstance(v, str) and v))
     if not ids:
-        return page.redirect(back_to, "Select the images to delete first.", error=True)
+        return page.redirect(back_to, page._("Select the images to delete first."), error=True)
     if len(ids) > MAX_SELECTED:
-        return page.redirect(back_to, f"Select at most {MAX_SELECTED} images at a time.", error=True)
+        return page.redirect(
+            back_to, page._("Select at most %(most)s images at a time.", most=MAX_SELECTED), error=True
+        )
     images, missing = await _load(page, ids)
     named = labels(images)
     if form.get("confirmed") != "yes":
@@ -81,16 +84,25 @@ async def delete_selected(request: Request) -> Response:
     deleted: list[str] = []
     refused: list[str] = []
     for image in images:
-        reason = await _delete(page, image)
+        reason = await _delete(page, image, named[image.id])
         if reason is None:
             deleted.append(named[image.id])
         else:
-            refused.append(f"{named[image.id]} {reason}")
-    parts = (
-        [f"Deleted {len(deleted)} image{'s' if len(deleted) != 1 else ''}: {', '.join(deleted)}."] if deleted else []
-    )
+            refused.append(reason)
+    parts = []
+    if deleted:
+        said = page.speech.ngettext(
+            "Deleted %(count)s image: %(names)s.", "Deleted %(count)s images: %(names)s.", len(deleted)
+        )
+        parts.append(said % {"count": len(deleted), "names": ", ".join(deleted)})
     if refused:
-        parts.append(f"Not deleted: {'; '.join(refused)}.")
+        parts.append(page._("Not deleted: %(reasons)s.", reasons="; ".join(refused)))
     if missing:
-        parts.append(f"{missing} of the selected images no longer exist.")
-    return page.redirect(back_to, " ".join(parts) or "Nothing was deleted.", error=bool(refused or not deleted))
+        said = page.speech.ngettext(
+            "%(count)s of the selected images no longer exists.",
+            "%(count)s of the selected images no longer exist.",
+            missing,
+        )
+        parts.append(said % {"count": missing})
+    message = " ".join(parts) or page._("Nothing was deleted.")
+    return page.redirect(back_to, message, error=bool(refused or not deleted))

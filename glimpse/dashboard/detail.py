@@ -11,13 +11,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from glimpse.dashboard.explain import explain
+from glimpse.dashboard.i18n import N_
 from glimpse.dashboard.image_edit import COMMON_PROPERTIES, edit_changes
+from glimpse.dashboard.messages import IMPORT_STARTED, NOTHING_CHANGED, FormError, message_for
 from glimpse.dashboard.web import BASE, Page
 from glimpse.domain.authorization import image_target
 from glimpse.domain.entities import Image, Member
 from glimpse.domain.image import CONTAINER_FORMATS, DISK_FORMATS, VISIBILITIES
 from glimpse.domain.patch import MEDIA_V21
-from glimpse.errors import BadRequest, GlimpseError, NotFound, status_for
+from glimpse.errors import GlimpseError, NotFound, status_for
 
 RULES = ("modify_image", "delete_image", "deactivate", "reactivate", "download_image", "upload_image",
          "add_member", "delete_member", "modify_member", "get_image_location")  # fmt: skip
@@ -25,7 +27,8 @@ ATTRIBUTES = ("id", "name", "status", "visibility", "protected", "os_hidden", "o
               "disk_format", "container_format", "min_disk", "min_ram", "checksum", "os_hash_algo",
               "os_hash_value", "created_at", "updated_at")  # fmt: skip
 TIMESTAMPS = ("created_at", "updated_at")
-TABS = {"overview": "Overview", "properties": "Properties", "members": "Members", "locations": "Locations"}
+TABS = {"overview": N_("Overview"), "properties": N_("Properties"), "members": N_("Members"),
+        "locations": N_("Locations")}  # fmt: skip
 # The tab an action's answer opens on: where its form was.
 ACTION_TABS = {"edit": "properties", "share": "members", "unshare": "members", "accept": "members",
                "reject": "members"}  # fmt: skip
@@ -50,13 +53,13 @@ async def show(request: Request) -> Response:
     try:
         image = await page.call(page.dash.images.get, image_id)
     except NotFound as exc:
-        return page.redirect(f"{BASE}/images", exc.message, error=True)
+        return page.redirect(f"{BASE}/images", message_for(exc, page._), error=True)
     members: list[Member] = []
     members_error = None
     try:
         members = await page.call(page.dash.members.list, image_id)
     except GlimpseError as exc:
-        members_error = exc.message
+        members_error = message_for(exc, page._)
     mine = next((m for m in members if m.member_id == page.ctx.project_id and image.owner != m.member_id), None)
     can = permissions(page, image, mine)
     # Property protections: the image comes without what the caller may not read; what it may not change is locked.
@@ -91,7 +94,9 @@ async def confirm_delete(request: Request) -> Response:
     image = await page.call(page.dash.images.get, request.path_params["image_id"])
     kept = page.dash.bin.keep_for(image.owner) if page.dash.bin is not None else None
     may_unprotect = page.dash.policy.check(page.ctx, "modify_image", image_target(image))
-    return page.render("delete.html", image=image, kept_for=str(kept) if kept else None, may_unprotect=may_unprotect)
+    return page.render(
+        "delete.html", image=image, kept_for=page.speech.duration(kept) if kept else None, may_unprotect=may_unprotect
+    )
 
 
 async def download(request: Request) -> Response:
@@ -100,9 +105,9 @@ async def download(request: Request) -> Response:
     try:
         result = await page.call(page.dash.images.download, image_id, None)
     except GlimpseError as exc:
-        return page.redirect(_back(image_id), exc.message, error=True)
+        return page.redirect(_back(image_id), message_for(exc, page._), error=True)
     if not result.image.has_data:
-        return page.redirect(_back(image_id), "This image has no data to download.", error=True)
+        return page.redirect(_back(image_id), page._("This image has no data to download."), error=True)
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", result.image.name or image_id)
     headers = {
         "Content-Length": str(result.length),
@@ -123,62 +128,62 @@ async def edit(page: Page, image_id: str, form: FormData) -> str:
     image = await page.call(page.dash.images.get, image_id)
     changes = edit_changes(form, image)
     if not changes:
-        return "Nothing was changed."
+        return page._(NOTHING_CHANGED)
     await _patch(page, image_id, changes)
-    return "Metadata saved."
+    return page._("Metadata saved.")
 
 
 async def retry_import(page: Page, image_id: str, form: FormData) -> str:
     """web-download into a queued image again: after a refused import, or for an image created without data."""
     url = str(form.get("url", "")).strip()
     if not url:
-        raise BadRequest("Give the URL to import the image's data from.")
+        raise FormError(N_("Give the URL to import the image's data from."))
     if page.dash.imports is None or not page.dash.web_download:
-        raise BadRequest("Importing from a URL is not enabled on this service.")
+        raise FormError(N_("Importing from a URL is not enabled on this service."))
     await page.call(page.dash.imports.start, image_id, {"method": {"name": "web-download", "uri": url}})
-    return "Import started: the image becomes active once its data is downloaded."
+    return page._(IMPORT_STARTED)
 
 
 async def protect(page: Page, image_id: str, form: FormData) -> str:
     await _patch(page, image_id, [{"op": "replace", "path": "/protected", "value": True}])
-    return "The image is protected: it cannot be deleted."
+    return page._("The image is protected: it cannot be deleted.")
 
 
 async def unprotect(page: Page, image_id: str, form: FormData) -> str:
     await _patch(page, image_id, [{"op": "replace", "path": "/protected", "value": False}])
-    return "The image is no longer protected."
+    return page._("The image is no longer protected.")
 
 
 async def deactivate(page: Page, image_id: str, form: FormData) -> str:
     await page.call(page.dash.images.deactivate, image_id)
-    return "The image is deactivated."
+    return page._("The image is deactivated.")
 
 
 async def reactivate(page: Page, image_id: str, form: FormData) -> str:
     await page.call(page.dash.images.reactivate, image_id)
-    return "The image is active again."
+    return page._("The image is active again.")
 
 
 async def delete(page: Page, image_id: str, form: FormData) -> str:
     await page.call(page.dash.images.delete, image_id)
-    return "The image was deleted."
+    return page._("The image was deleted.")
 
 
 async def share(page: Page, image_id: str, form: FormData) -> str:
     member = await page.call(page.dash.members.add, image_id, {"member": form.get("member", "")})
-    return f"Shared with project {member.member_id}; it must accept the image."
+    return page._("Shared with project %(project)s; it must accept the image.", project=member.member_id)
 
 
 async def unshare(page: Page, image_id: str, form: FormData) -> str:
     member = str(form.get("member", ""))
     await page.call(page.dash.members.delete, image_id, member)
-    return f"Project {member} is no longer a member."
+    return page._("Project %(project)s is no longer a member.", project=member)
 
 
-def _answer(status: str) -> Action:
+def _answer(status: str, done: str) -> Action:
     async def answer(page: Page, image_id: str, form: FormData) -> str:
         await page.call(page.dash.members.set_status, image_id, page.ctx.project_id, {"status": status})
-        return f"You have {status} the image."
+        return page._(done)
 
     return answer
 
@@ -193,8 +198,8 @@ ACTIONS: dict[str, Action] = {
     "delete": delete,
     "share": share,
     "unshare": unshare,
-    "accept": _answer("accepted"),
-    "reject": _answer("rejected"),
+    "accept": _answer("accepted", N_("You have accepted the image.")),
+    "reject": _answer("rejected", N_("You have rejected the image.")),
 }
 
 
@@ -204,7 +209,7 @@ async def act(request: Request) -> Response:
     image_id, name = request.path_params["image_id"], request.path_params["action"]
     action = ACTIONS.get(name)
     if action is None:
-        return page.redirect(_back(image_id), f"Unknown action {name}.", error=True)
+        return page.redirect(_back(image_id), page._("Unknown action %(action)s.", action=name), error=True)
     # The upload script asks for JSON, to tell the user whether its clean-up (a delete) really happened.
     wants_json = "application/json" in request.headers.get("accept", "")
     tab = ACTION_TABS.get(name, "overview")
@@ -215,10 +220,10 @@ async def act(request: Request) -> Response:
         message = await action(page, image_id, form)
     except GlimpseError as exc:
         if wants_json:
-            return JSONResponse({"error": exc.message}, status_code=status_for(exc))
+            return JSONResponse({"error": message_for(exc, page._)}, status_code=status_for(exc))
         if image is None:
-            return page.redirect(f"{BASE}/images", exc.message, error=True)
-        return page.redirect(_back(image_id, tab), explain(exc, image), error=True)
+            return page.redirect(f"{BASE}/images", message_for(exc, page._), error=True)
+        return page.redirect(_back(image_id, tab), explain(exc, image, page._), error=True)
     if wants_json:
         return JSONResponse({"message": message})
     if name == "delete":

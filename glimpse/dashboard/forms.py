@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from glimpse.dashboard.i18n import N_
+from glimpse.dashboard.messages import FormError
 from glimpse.domain.inputs import INT32_MAX
-from glimpse.errors import BadRequest
 
 # Properties the create form offers as fields of their own.
 FORM_PROPERTIES = ("description", "kernel_id", "ramdisk_id", "architecture")
+MIN_DISK_REFUSED = N_("Minimum disk must be a whole number from 0 to %(most)s.")
+MIN_RAM_REFUSED = N_("Minimum RAM must be a whole number from 0 to %(most)s.")
 
 
 def _text(form: Mapping[str, Any], key: str) -> str:
@@ -22,9 +25,10 @@ def _text(form: Mapping[str, Any], key: str) -> str:
 
 
 def _whole(form: Mapping[str, Any], key: str, label: str) -> int:
+    """label: the whole sentence that refuses the field, with %(most)s for the largest value."""
     text = _text(form, key) or "0"
     if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) > INT32_MAX:
-        raise BadRequest(f"{label} must be a whole number from 0 to {INT32_MAX}.")
+        raise FormError(label, most=INT32_MAX)
     return int(text)
 
 
@@ -36,7 +40,7 @@ def parse_properties(text: str) -> dict[str, str]:
             continue
         key, sep, value = line.partition("=")
         if not sep or not key.strip():
-            raise BadRequest(f"Property line {number} must read key=value.")
+            raise FormError(N_("Property line %(number)s must read key=value."), number=number)
         found[key.strip()] = value.strip()
     return found
 
@@ -48,16 +52,16 @@ def create_body(form: Mapping[str, Any]) -> dict[str, Any]:
         "container_format": _text(form, "container_format") or "bare",
         "visibility": _text(form, "visibility") or "shared",
         "protected": form.get("protected") == "on",
-        "min_disk": _whole(form, "min_disk", "Minimum disk"),
-        "min_ram": _whole(form, "min_ram", "Minimum RAM"),
+        "min_disk": _whole(form, "min_disk", MIN_DISK_REFUSED),
+        "min_ram": _whole(form, "min_ram", MIN_RAM_REFUSED),
     }
     if body["disk_format"] is None:
-        raise BadRequest("Choose the disk format of the image.")
+        raise FormError(N_("Choose the disk format of the image."))
     extra = parse_properties(_text(form, "properties"))
     for key in FORM_PROPERTIES:
         if _text(form, key):
             extra[key] = _text(form, key)
     clash = sorted(set(extra) & set(body))
     if clash:
-        raise BadRequest(f"Set {', '.join(clash)} with the form's own fields, not as properties.")
+        raise FormError(N_("Set %(keys)s with the form's own fields, not as properties."), keys=", ".join(clash))
     return {**body, **extra}

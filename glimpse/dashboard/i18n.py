@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import gettext
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
-from babel.dates import format_datetime
+from babel.dates import format_datetime, format_timedelta
 from babel.numbers import format_decimal
 from babel.support import Translations
 from jinja2 import Environment
@@ -66,6 +66,19 @@ def zone(name: str | None) -> ZoneInfo:
     return ZoneInfo(name) if name and name in _zone_names() else ZoneInfo("UTC")
 
 
+Translate = Callable[..., str]  # message and its %(name)s values -> the text in some reader's language
+
+
+def N_(message: str) -> str:
+    """Marks message for extraction (a Babel keyword) where it is kept; it is translated where it is shown."""
+    return message
+
+
+def english(message: str, **values: Any) -> str:
+    """A marked message as the source language says it: the Translate of code that has no reader at hand."""
+    return message % values if values else message
+
+
 def pgettext(context: str, message: str) -> str:
     """Marks message, said in context, for extraction (a Babel keyword); it is translated where it is shown."""
     return message
@@ -108,6 +121,10 @@ class Speech:
         text = catalog(self.language).gettext(message)
         return text % values if values else text
 
+    def ngettext(self, singular: str, plural: str, count: int) -> str:
+        """The form of the message for count things, its placeholders still to fill."""
+        return catalog(self.language).ngettext(singular, plural, count)
+
     def status(self, value: str) -> str:
         """An image status as a word of the reader's language."""
         return catalog(self.language).pgettext(IMAGE_STATUS, value)
@@ -122,6 +139,10 @@ class Speech:
         except (ValueError, OverflowError):
             return str(value)  # a property someone set by hand ("next week", year 1): shown as they wrote it
         return f"{format_datetime(local, 'medium', locale=self.language)} {local.tzname()}"
+
+    def duration(self, value: timedelta) -> str:
+        """A span of time in the language's words, in its largest whole unit ("1 hour", "30 giorni")."""
+        return format_timedelta(value, threshold=1, locale=self.language)
 
     def size(self, value: int | None) -> str:
         """Bytes in binary units with one decimal, in the language's digits ("1.5 MiB", "1,5 MiB")."""

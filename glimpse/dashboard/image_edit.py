@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
-from glimpse.dashboard.forms import _text, _whole
+from glimpse.dashboard.forms import MIN_DISK_REFUSED, MIN_RAM_REFUSED, _text, _whole
+from glimpse.dashboard.i18n import N_
+from glimpse.dashboard.messages import FormError
 from glimpse.domain.entities import Image
-from glimpse.errors import BadRequest
 
 # Properties most images carry (Nova's scheduler reads them): offered as empty rows until set.
 COMMON_PROPERTIES = ("architecture", "os_distro", "os_version")
@@ -35,8 +36,8 @@ def attribute_changes(form: Mapping[str, Any], image: Image) -> dict[str, Any]:
     wanted: dict[str, Any] = {
         "name": _text(form, "name") or None,
         "visibility": _text(form, "visibility") or image.visibility,
-        "min_disk": _whole(form, "min_disk", "Minimum disk"),
-        "min_ram": _whole(form, "min_ram", "Minimum RAM"),
+        "min_disk": _whole(form, "min_disk", MIN_DISK_REFUSED),
+        "min_ram": _whole(form, "min_ram", MIN_RAM_REFUSED),
         "protected": _flag(form, "protected"),
         "os_hidden": _flag(form, "os_hidden"),
     }
@@ -51,7 +52,7 @@ def wanted_tags(form: Mapping[str, Any], tags: list[str]) -> list[str]:
     added = [tag.strip() for tag in _text(form, "add_tags").split(",") if tag.strip()]
     for tag in added:
         if len(tag) > MAX_TAG_LENGTH:
-            raise BadRequest(f"A tag may be at most {MAX_TAG_LENGTH} characters long.")
+            raise FormError(N_("A tag may be at most %(most)s characters long."), most=MAX_TAG_LENGTH)
     return list(dict.fromkeys(kept + added))
 
 
@@ -69,10 +70,10 @@ def property_changes(form: Mapping[str, Any], properties: dict[str, str]) -> lis
     new_key = _text(form, "new_key")
     if new_key:
         if new_key in properties or new_key in ATTRIBUTES:
-            raise BadRequest(f"Property {new_key} exists already: change its value in its own row.")
+            raise FormError(N_("Property %(key)s exists already: change its value in its own row."), key=new_key)
         changes.append({"op": "add", "path": _pointer(new_key), "value": _text(form, "new_value")})
     elif _text(form, "new_value"):
-        raise BadRequest("A new property needs a name.")
+        raise FormError(N_("A new property needs a name."))
     return changes
 
 

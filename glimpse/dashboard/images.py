@@ -9,7 +9,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from glimpse.dashboard import forms
-from glimpse.dashboard.messages import message_for, refusal
+from glimpse.dashboard.messages import IMPORT_STARTED, SESSION_ENDED, message_for, refusal
 from glimpse.dashboard.multipart import StreamedForm
 from glimpse.dashboard.row_actions import can_create, row_actions
 from glimpse.dashboard.search import PAGE_SIZES, ListRequest, search
@@ -23,6 +23,7 @@ from glimpse.formats.detection import HEAD_BYTES
 # Bytes per request of the page's resumable upload: what a reload or a dropped connection may have to send again
 # at most, and small enough for the proxies a dashboard often sits behind.
 UPLOAD_CHUNK_SIZE = 8 * 1024 * 1024
+LISTED_STATUSES = ("queued", "saving", "importing", "active", "deactivated", "killed")  # the status filter's
 
 
 async def index(request: Request) -> Response:
@@ -33,13 +34,13 @@ async def index(request: Request) -> Response:
     try:
         found, next_marker, truncated = await page.call(search, page.dash.images, wanted)
     except GlimpseError as exc:
-        error = exc.message
+        error = message_for(exc, page._)
     usage: dict[str, Any] | None = None
     usage_error = None
     try:
         usage = await page.call(page.dash.quotas.usage)
     except GlimpseError as exc:
-        usage_error = exc.message
+        usage_error = message_for(exc, page._)
     return page.render(
         "images.html",
         rows=row_actions(page, found),
@@ -53,7 +54,8 @@ async def index(request: Request) -> Response:
         list_error=error,
         usage=usage,
         usage_error=usage_error,
-        statuses=("queued", "saving", "importing", "active", "deactivated", "killed"),
+        statuses=LISTED_STATUSES,
+        status_words={status: page.speech.status(status) for status in LISTED_STATUSES},
         visibilities=VISIBILITIES,
         disk_formats=DISK_FORMATS,
         container_formats=CONTAINER_FORMATS,
@@ -82,12 +84,14 @@ async def new(request: Request) -> Response:
     page = Page(request)
     ctx = page.ctx
     if not page.dash.policy.check(ctx, "add_image", new_image_target(ctx.project_id, "shared")):
-        return page.render("create.html", status_code=403, refused=refusal("add_image"))
+        return page.render("create.html", status_code=403, refused=refusal("add_image", page._))
     return _form_page(page, {"visibility": "shared", "container_format": "bare"})
 
 
-def _upload_refused(image: Image, reason: str) -> str:
-    return f"Image “{image.name or image.id}” was created but its data was refused: {reason}"
+def _upload_refused(page: Page, image: Image, reason: str) -> str:
+    return page._(
+        "Image “%(name)s” was created but its data was refused: %(reason)s", name=image.name or image.id, reason=reason
+    )
 
 
 async def create(request: Request) -> Response:
@@ -107,8 +111,8 @@ async def create(request: Request) -> Response:
         image = await page.call(page.dash.images.create, forms.create_body(form))
     except GlimpseError as exc:
         if wants_json:
-            return JSONResponse({"error": message_for(exc)}, status_code=status_for(exc))
-        return _form_page(page, {k: v for k, v in form.items() if isinstance(v, str)}, message_for(exc))
+            return JSONResponse({"error": message_for(exc, page._)}, status_code=status_for(exc))
+        return _form_page(page, {k: v for k, v in form.items() if isinstance(v, str)}, message_for(exc, page._))
     detail = f"{BASE}/images/{image.id}"
     if wants_json:
         body = {
@@ -125,25 +129,27 @@ async def create(request: Request) -> Response:
             await page.call(page.dash.imports.start, image.id, {"method": {"name": "web-download", "uri": url.strip()}})
         except GlimpseError as exc:
             return page.redirect(
-                detail, f"The image was created but its import was refused: {message_for(exc)}", error=True
+                detail,
+                page._("The image was created but its import was refused: %(reason)s", reason=message_for(exc, page._)),
+                error=True,
             )
-        return page.redirect(detail, "Import started: the image becomes active once its data is downloaded.")
+        return page.redirect(detail, page._(IMPORT_STARTED))
     if streamed is None or not streamed.filename:
-        return page.redirect(detail, "Image created without data; it stays queued until data is uploaded.")
+        return page.redirect(detail, page._("Image created without data; it stays queued until data is uploaded."))
     try:
         await page.upload(image.id, streamed.file_chunks(), None)
     except ClientDisconnect:
         return Response(status_code=400)  # cancelled: the image is back in queued
     except GlimpseError as exc:
-        return page.redirect(f"{detail}#upload", _upload_refused(image, message_for(exc)), error=True)
-    return page.redirect(detail, "Image created and uploaded.")
+        return page.redirect(f"{detail}#upload", _upload_refused(page, image, message_for(exc, page._)), error=True)
+    return page.redirect(detail, page._("Image created and uploaded."))
 
 
 async def upload(request: Request) -> Response:
     """The body streams straight into ImageService.upload; the session's CSRF token comes as a header."""
     page = Page(request)
     if page.identity is None:
-        return JSONResponse({"error": "Your session has ended: log in again."}, status_code=401)
+        return JSONResponse({"error": page._(SESSION_ENDED)}, status_code=401)
     image_id = request.path_params["image_id"]
     length = request.headers.get("content-length")
     try:
@@ -152,5 +158,5 @@ async def upload(request: Request) -> Response:
     except ClientDisconnect:
         return Response(status_code=400)  # cancelled: the image is back in queued
     except GlimpseError as exc:
-        return JSONResponse({"error": message_for(exc)}, status_code=status_for(exc))
+        return JSONResponse({"error": message_for(exc, page._)}, status_code=status_for(exc))
     return JSONResponse({"detail": f"{BASE}/images/{image_id}"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from glimpse.dashboard.messages import message_for
 from glimpse.dashboard.web import BASE, Page
 from glimpse.domain.entities import BinnedImage
 from glimpse.domain.families import Families, Family
@@ -33,7 +34,7 @@ async def bin_index(request: Request) -> Response:
         params = {"marker": [marker]} if marker else {}
         found, more = await page.call(_bin(page).list, params)
     except GlimpseError as exc:
-        error, more = exc.message, False
+        error, more = message_for(exc, page._), False
     next_url = f"{BASE}/bin?marker={found[-1].image.id}" if more and found else None
     return page.render("bin.html", binned=found, list_error=error, next_url=next_url)
 
@@ -57,7 +58,7 @@ async def bin_act(request: Request) -> Response:
             )
             return page.redirect(f"{BASE}/bin", removed)
     except GlimpseError as exc:
-        return page.redirect(f"{BASE}/bin", exc.message, error=True)
+        return page.redirect(f"{BASE}/bin", message_for(exc, page._), error=True)
     return page.redirect(f"{BASE}/bin", page._("Unknown action %(action)s.", action=action), error=True)
 
 
@@ -68,5 +69,5 @@ async def families(request: Request) -> Response:
     try:
         found = await page.call(_families(page).list, request.query_params.get("marker"))
     except GlimpseError as exc:
-        error = exc.message
+        error = message_for(exc, page._)
     return page.render("families.html", families=found, list_error=error)

@@ -16,7 +16,8 @@ from typing import Any
 from glimpse.auth.context import RequestContext
 from glimpse.auth.keystone_password import PasswordCredentials, password_session, v3_url
 from glimpse.auth.policy import Policy
-from glimpse.errors import GlimpseError
+from glimpse.dashboard.i18n import N_
+from glimpse.dashboard.messages import Phrased
 
 # The roles offered in no-auth mode, with the ones Keystone's defaults imply (as the API's X-Roles).
 NOAUTH_ROLES: dict[str, tuple[str, ...]] = {
@@ -26,7 +27,7 @@ NOAUTH_ROLES: dict[str, tuple[str, ...]] = {
 }
 
 
-class LoginFailed(GlimpseError):
+class LoginFailed(Phrased):
     pass
 
 
@@ -80,9 +81,9 @@ class Identity:
 def noauth_identity(project: str, role: str, user: str, max_age: int) -> Identity:
     project = project.strip()
     if not project or len(project) > 255 or "\x00" in project + user:
-        raise LoginFailed("Enter a project id (at most 255 characters, no NUL).")
+        raise LoginFailed(N_("Enter a project id (at most 255 characters, no NUL)."))
     if role not in NOAUTH_ROLES:
-        raise LoginFailed(f"Choose a role: {', '.join(NOAUTH_ROLES)}.")
+        raise LoginFailed(N_("Choose a role: %(roles)s."), roles=", ".join(NOAUTH_ROLES))
     user = user.strip() or f"{role}@{project}"
     return Identity(project, project, user, user, NOAUTH_ROLES[role], time.time() + max_age)
 
@@ -96,7 +97,7 @@ class KeystoneLogin:
 
     def authenticate(self, user: str, password: str, project: str, domain: str, max_age: int) -> Identity:
         if not (user and password and project):
-            raise LoginFailed("Enter your user name, password and project.")
+            raise LoginFailed(N_("Enter your user name, password and project."))
         credentials = PasswordCredentials(
             auth_url=self.auth_url,
             username=user,
@@ -106,7 +107,7 @@ class KeystoneLogin:
             project_domain_name=domain or "Default",
         )
         auth, session = password_session(credentials, self.timeout)
-        with _refusals("The user name, password or project is not right."):
+        with _refusals(N_("The user name, password or project is not right.")):
             access = auth.get_access(session)
         return _identity(access, user, project, max_age)
 
@@ -116,7 +117,7 @@ class KeystoneLogin:
         from keystoneauth1.identity import v3
 
         auth = v3.Token(auth_url=self.auth_url, token=token, project_id=project_id)
-        with _refusals("Your login has ended or you have no role on that project; log in again."):
+        with _refusals(N_("Your login has ended or you have no role on that project; log in again.")):
             access = auth.get_access(ks_session.Session(auth=auth, timeout=self.timeout))
         return _identity(access, user, project_id, max_age)
 
@@ -124,7 +125,7 @@ class KeystoneLogin:
         """[{id, name}] of the projects the token's user may scope to (GET /v3/auth/projects), by name."""
         from keystoneauth1 import session as ks_session
 
-        with _refusals("The identity service did not list your projects."):
+        with _refusals(N_("The identity service did not list your projects.")):
             response = ks_session.Session(timeout=self.timeout).get(
                 f"{self.auth_url}/auth/projects", headers={"X-Auth-Token": token}, authenticated=False
             )
@@ -144,14 +145,14 @@ def _refusals(unauthorized: str) -> Iterator[None]:
     except ks_exceptions.Unauthorized:
         raise LoginFailed(unauthorized) from None
     except (ks_exceptions.ConnectFailure, ks_exceptions.ConnectTimeout, ks_exceptions.DiscoveryFailure):
-        raise LoginFailed("The identity service cannot be reached; try again later.") from None
+        raise LoginFailed(N_("The identity service cannot be reached; try again later.")) from None
     except ks_exceptions.ClientException as exc:
-        raise LoginFailed(f"The identity service refused the login: {exc}.") from None
+        raise LoginFailed(N_("The identity service refused the login: %(reason)s."), reason=str(exc)) from None
 
 
 def _identity(access: Any, user: str, project: str, max_age: int) -> Identity:
     if not access.project_id:
-        raise LoginFailed(f"You have no role on project {project}.")
+        raise LoginFailed(N_("You have no role on project %(project)s."), project=project)
     # keystoneauth1 says either may be missing: a token without an expiry lasts as long as the dashboard's
     # session may, one without roles gives none.
     token_expires = access.expires.timestamp() if access.expires is not None else math.inf

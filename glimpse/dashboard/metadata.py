@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from glimpse.auth.context import RequestContext
+from glimpse.dashboard.messages import CATALOG_MISSING, NOTHING_CHANGED, message_for
 from glimpse.dashboard.web import BASE, Page
 from glimpse.domain.metadef_catalog import CatalogNamespace, catalog, check_value
 from glimpse.domain.patch import MEDIA_V21
@@ -37,12 +38,12 @@ async def show(request: Request) -> Response:
     namespaces: list[CatalogNamespace] = []
     error = None
     if page.dash.metadefs is None:
-        error = "The metadata definitions catalog is not available."
+        error = page._(CATALOG_MISSING)
     else:
         try:
             namespaces = await page.call(_catalog(page))
         except GlimpseError as exc:
-            error = exc.message
+            error = message_for(exc, page._)
     keys = {prop.key for ns in namespaces for prop in ns.properties}
     props_can = page.dash.images.property_permissions(page.ctx, keys)  # protected properties are locked
     return page.render("metadata.html", image=image, namespaces=namespaces, catalog_error=error, props_can=props_can)
@@ -68,16 +69,16 @@ async def update(request: Request) -> Response:
     try:
         form = await page.form()
         if page.dash.metadefs is None:
-            return page.redirect(_back(image_id), "The metadata definitions catalog is not available.", error=True)
+            return page.redirect(_back(image_id), page._(CATALOG_MISSING), error=True)
         name = str(form.get("namespace", ""))
         found = await page.call(_catalog(page, name))
         if not found:
-            return page.redirect(_back(image_id), f"{name} defines no image metadata.", error=True)
+            return page.redirect(_back(image_id), page._("%(name)s defines no image metadata.", name=name), error=True)
         image = await page.call(page.dash.images.get, image_id)
         ops = changes(form, found[0], image.properties)
         if not ops:
-            return page.redirect(_back(image_id), "Nothing was changed.")
+            return page.redirect(_back(image_id), page._(NOTHING_CHANGED))
         await page.call(page.dash.images.update, image_id, ops, MEDIA_V21)
     except GlimpseError as exc:
-        return page.redirect(_back(image_id), exc.message, error=True)
-    return page.redirect(_back(image_id), f"Metadata from {found[0].display_name} saved.")
+        return page.redirect(_back(image_id), message_for(exc, page._), error=True)
+    return page.redirect(_back(image_id), page._("Metadata from %(name)s saved.", name=found[0].display_name))

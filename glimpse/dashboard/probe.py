@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from glimpse.dashboard.messages import SESSION_ENDED, message_for
 from glimpse.dashboard.web import Page
 from glimpse.errors import GlimpseError, status_for
 from glimpse.formats.detection import HEAD_BYTES, guess_formats
@@ -27,13 +28,15 @@ async def _head(request: Request) -> bytes | None:
 async def probe(request: Request) -> Response:
     page = Page(request)
     if page.identity is None:
-        return JSONResponse({"error": "Your session has ended: log in again."}, status_code=401)
+        return JSONResponse({"error": page._(SESSION_ENDED)}, status_code=401)
     try:
         page.check_csrf_header()
     except GlimpseError as exc:
-        return JSONResponse({"error": exc.message}, status_code=status_for(exc))
+        return JSONResponse({"error": message_for(exc, page._)}, status_code=status_for(exc))
     head = await _head(request)
     if head is None:
-        return JSONResponse({"error": f"Send at most the file's first {HEAD_BYTES} bytes."}, status_code=413)
+        return JSONResponse(
+            {"error": page._("Send at most the file's first %(most)s bytes.", most=HEAD_BYTES)}, status_code=413
+        )
     guess = await run_in_threadpool(guess_formats, head, request.query_params.get("filename", ""))
     return JSONResponse(asdict(guess))

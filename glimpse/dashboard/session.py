@@ -25,8 +25,9 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
+from glimpse.dashboard.i18n import N_
+from glimpse.dashboard.messages import Refused
 from glimpse.domain.session_records import SessionStore, StoredSession
-from glimpse.errors import Forbidden
 
 COOKIE = "glimpse_dashboard"
 PATH = "/dashboard"
@@ -157,4 +158,4 @@ class Sessions:
 def check_csrf(session: dict[str, Any], submitted: str | None) -> None:
     expected = session.get(CSRF_FIELD, "")
     if not submitted or not hmac.compare_digest(str(expected), submitted):
-        raise Forbidden("The form has expired or did not come from this dashboard; reload the page and try again.")
+        raise Refused(N_("The form has expired or did not come from this dashboard; reload the page and try again."))

@@ -13,10 +13,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from glimpse import tus
+from glimpse.dashboard.i18n import N_, Speech
+from glimpse.dashboard.messages import SESSION_ENDED, Missing, message_for
 from glimpse.dashboard.web import BASE, Page
 from glimpse.domain.data_meter import counted
 from glimpse.domain.resumable import ResumableUploads
-from glimpse.errors import GlimpseError, NotFound, status_for
+from glimpse.errors import GlimpseError, status_for
 from glimpse.tus_web import created_headers, route, state, until_disconnect
 
 _UPLOAD_PATH = re.compile(rf"{BASE}/images/(?P<image>[^/]+)/uploads/(?P<upload>[0-9a-f-]{{36}})$")
@@ -36,7 +38,7 @@ class _Caller:
         self.page.check_csrf_header()
         service = self.page.dash.resumable
         if service is None:
-            raise NotFound("Resumable uploads are not available here.")
+            raise Missing(N_("Resumable uploads are not available here."))
         self.uploads: ResumableUploads = service
 
 
@@ -51,9 +53,9 @@ def _answers(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Req
         try:
             return await handler(request)
         except _SessionEnded:
-            message, status = "Your session has ended: log in again.", 401
+            message, status = Speech.of(request).gettext(SESSION_ENDED), 401
         except GlimpseError as exc:
-            message, status = exc.message, status_for(exc)
+            message, status = message_for(exc, Speech.of(request).gettext), status_for(exc)
         body = None if request.method == "HEAD" else {"error": message}
         return JSONResponse(body, status_code=status, headers=tus.common_headers())
 

@@ -15,9 +15,10 @@ from starlette.templating import Jinja2Templates
 
 from glimpse.auth.context import RequestContext
 from glimpse.auth.policy import Policy
-from glimpse.dashboard.i18n import Speech, install, speaking
+from glimpse.dashboard.i18n import Speech, current, install, speaking
 from glimpse.dashboard.login import Identity, KeystoneLogin
 from glimpse.dashboard.multipart import StreamedForm
+from glimpse.dashboard.script_texts import script_texts
 from glimpse.dashboard.session import CSRF_FIELD, CSRF_HEADER, Sessions, check_csrf
 from glimpse.domain.data_meter import counted
 from glimpse.domain.families import Families
@@ -39,6 +40,7 @@ T = TypeVar("T")
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 install(templates.env)
+templates.env.globals["script_texts"] = lambda: script_texts(current())  # for the pages that load scripts
 
 
 @dataclass(frozen=True)

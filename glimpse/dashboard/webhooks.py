@@ -8,6 +8,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from glimpse.dashboard.messages import message_for
 from glimpse.dashboard.web import BASE, Page
 from glimpse.domain.webhooks import EVENT_TYPES, GROUPS, WebhookService
 from glimpse.errors import GlimpseError, NotFound
@@ -50,7 +51,7 @@ async def create(request: Request) -> Response:
     try:
         created = await page.call(service.create, body)
     except GlimpseError as exc:
-        return page.redirect(HOME, exc.message, error=True)
+        return page.redirect(HOME, message_for(exc, page._), error=True)
     return page.redirect(f"{HOME}?show={created.id}", page._("Webhook added: %(url)s", url=created.url))
 
 
@@ -67,5 +68,5 @@ async def act(request: Request) -> Response:
             event_id = await page.call(service.send_test, webhook_id)
             return page.redirect(f"{HOME}?show={webhook_id}", page._("Test event %(id)s queued.", id=event_id))
     except GlimpseError as exc:
-        return page.redirect(HOME, exc.message, error=True)
+        return page.redirect(HOME, message_for(exc, page._), error=True)
     return page.redirect(HOME, page._("Unknown action %(action)s.", action=action), error=True)

@@ -1,6 +1,7 @@
 """Every dashboard page, as admin, member and reader, at a desktop and a phone's width: axe-core finds no serious or
 critical violation, the page never scrolls sideways, and a screenshot of it is kept ($GLIMPSE_SCREENSHOTS).
-And the main flow done with the keyboard alone."""
+The member sees every page in Italian too (longer words: they must still wrap). And the main flow done with the
+keyboard alone."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from tests.functional.server import GlimpseServer
 
 ROLES = ("admin", "member", "reader")
 WIDTHS = {1280: 800, 390: 844}  # viewport width -> height (a laptop, a phone held upright)
-LANG = "en"
+LANGS = {"en": "en-US", "it": "it-IT"}  # the page's language -> the browser's (its Accept-Language)
+ITALIAN_ROLES = ("member",)
 PAGES = ("login", "images", "create", "image", "metadata", "delete", "bin", "families", "webhooks", "deliveries")
 PAGES += ("error", "missing")  # a page of a missing image, and an address the dashboard does not have
 LONG_WORD = "a11y-" + "x" * 60  # names without a space to break at: they must wrap, not widen the page
@@ -111,50 +113,55 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 @pytest.fixture(scope="module")
 def role_pages(browser: Browser, site: Site) -> Iterator[dict[str, Page]]:
-    """One browser context per role, logged in once (the login page is seen from a context with no session)."""
+    """One browser context per role and language ("member-it"), logged in once (the login page is seen from a
+    context with no session)."""
     contexts: list[BrowserContext] = []
     pages: dict[str, Page] = {}
-    for role in ("anonymous", *ROLES):
-        context = browser.new_context(bypass_csp=True)  # axe is injected as an inline script
+    for role, lang in [(role, "en") for role in ("anonymous", *ROLES)] + [("anonymous", "it"), ("member", "it")]:
+        context = browser.new_context(bypass_csp=True, locale=LANGS[lang])  # axe is injected as an inline script
         context.set_default_timeout(15_000)
         contexts.append(context)
-        pages[role] = context.new_page()
+        pages[f"{role}-{lang}"] = page = context.new_page()
         if role != "anonymous":
-            log_in(pages[role], site.server.url, site.project, role)
+            log_in(page, site.server.url, site.project, role)
     yield pages
     for context in contexts:
         context.close()
 
 
 MATRIX = [
-    pytest.param(name, role, width, id=f"{name}-{role}-{width}")
+    pytest.param(name, role, width, lang, id=f"{name}-{role}-{width}-{lang}")
+    for lang in LANGS
     for name in PAGES
-    for role in (("anonymous",) if name == "login" else ROLES)
+    for role in (("anonymous",) if name == "login" else ROLES if lang == "en" else ITALIAN_ROLES)
     for width in WIDTHS
 ]
 
 
-def _open(role_pages: dict[str, Page], site: Site, name: str, role: str, width: int) -> Page:
-    page = role_pages[role]
+def _open(role_pages: dict[str, Page], site: Site, name: str, role: str, width: int, lang: str) -> Page:
+    page = role_pages[f"{role}-{lang}"]
     page.set_viewport_size({"width": width, "height": WIDTHS[width]})
     page.goto(site.path(name))
     page.wait_for_load_state("load")
+    assert page.locator("html").get_attribute("lang") == lang
     return page
 
 
-@pytest.mark.parametrize(("name", "role", "width"), MATRIX)
+@pytest.mark.parametrize(("name", "role", "width", "lang"), MATRIX)
 def test_no_serious_accessibility_violation(
-    role_pages: dict[str, Page], site: Site, shots: Path, name: str, role: str, width: int
+    role_pages: dict[str, Page], site: Site, shots: Path, name: str, role: str, width: int, lang: str
 ) -> None:
-    page = _open(role_pages, site, name, role, width)
-    page.screenshot(path=shots / f"{name}-{role}-{width}-{LANG}.png", full_page=True)
+    page = _open(role_pages, site, name, role, width, lang)
+    page.screenshot(path=shots / f"{name}-{role}-{width}-{lang}.png", full_page=True)
     found = blocking(page)
     assert not found, f"{page.url}:\n" + "\n".join(str(v) for v in found)
 
 
-@pytest.mark.parametrize(("name", "role", "width"), MATRIX)
-def test_no_sideways_scroll(role_pages: dict[str, Page], site: Site, name: str, role: str, width: int) -> None:
-    page = _open(role_pages, site, name, role, width)
+@pytest.mark.parametrize(("name", "role", "width", "lang"), MATRIX)
+def test_no_sideways_scroll(
+    role_pages: dict[str, Page], site: Site, name: str, role: str, width: int, lang: str
+) -> None:
+    page = _open(role_pages, site, name, role, width, lang)
     scroll_width, inner_width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     wide = page.evaluate(
         """() => [...document.querySelectorAll('body *')]
@@ -169,7 +176,12 @@ def test_no_sideways_scroll(role_pages: dict[str, Page], site: Site, name: str, 
         ".filter(w => w.scrollWidth > w.clientWidth).map(w => w.querySelector('table').id)",
         LIST_TABLES,
     )
-    assert not scrolling, f"{page.url}: these tables scroll sideways: {scrolling}"
+    widths = page.evaluate(  # what makes them wide: each column's first cells, and how wide they are
+        "ids => ids.map(id => [...document.getElementById(id).querySelectorAll('thead th, tbody tr:first-child > *')]"
+        ".map(c => c.textContent.trim().slice(0, 24) + ': ' + Math.round(c.getBoundingClientRect().width)))",
+        scrolling,
+    )
+    assert not scrolling, f"{page.url}: these tables scroll sideways: {scrolling} {widths}"
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -210,6 +222,10 @@ def test_keyboard_only_create_edit_delete(page: Page, glimpse: GlimpseServer, wi
     expect(page.locator("#attributes")).to_contain_text("raw")
     image_id = image_id_of(page)
 
+    # The edit form is on the Properties tab: the arrow key moves there from Overview (selection follows focus).
+    tab_to(page, page.get_by_role("tab", name="Overview"))
+    keys.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Properties")).to_have_attribute("aria-selected", "true")
     tab_to(page, page.get_by_label("os_distro", exact=True))
     keys.press("Control+A")
     keys.type("debian")

@@ -184,7 +184,7 @@ def test_bulk_delete_refuses_what_the_caller_may_not_delete(page: Page, glimpse:
     # Two images of the same name are told apart by their ids.
     flash(page, f"Deleted 2 images: “own-{tag}” ({own}), “own-{tag}” ({twin}).", error=True)
     flash(page, f"“theirs-{tag}” cannot be deleted by you", error=True)
-    flash(page, "1 of the selected images no longer exist.", error=True)
+    flash(page, "1 of the selected images no longer exists.", error=True)
     with _api(glimpse, project) as api:
         assert api.get(f"/v2/images/{theirs}").status_code == 200
         assert api.get(f"/v2/images/{own}").status_code == 404

@@ -4,6 +4,7 @@
 // a progress bar; the page reloads once the image has its data.
 "use strict";
 (function () {
+  var say = window.glimpseText || function (english) { return english; };  // static/texts.js
   var list = document.getElementById("detail-tabs");
   if (list) {
     var tabs = Array.prototype.slice.call(list.querySelectorAll("[role=tab]"));
@@ -52,21 +53,21 @@
       if (!e.lengthComputable) { return; }
       var percent = Math.floor(100 * e.loaded / e.total);
       bar.value = percent;
-      text.textContent = "Uploaded " + percent + "%";
+      text.textContent = say("Uploaded {percent}%", { percent: percent });
     });
     xhr.addEventListener("load", function () {
       var body = {};
       try { body = JSON.parse(xhr.responseText); } catch (e) { body = {}; }
       if (xhr.status >= 200 && xhr.status < 300) {
-        text.textContent = "Upload complete.";
+        text.textContent = say("Upload complete.");
         window.location.reload();
       } else {
-        fail("The upload failed: " + (body.error || "the server answered " + xhr.status + "."));
+        fail(say("The upload failed: {reason}", { reason: body.error || say("The server answered {status}.", { status: xhr.status }) }));
       }
     });
-    xhr.addEventListener("error", function () { fail("The connection broke during the upload."); });
+    xhr.addEventListener("error", function () { fail(say("The connection broke during the upload.")); });
     text.removeAttribute("role");
-    text.textContent = "Uploaded 0%";
+    text.textContent = say("Uploaded {percent}%", { percent: 0 });
     status.hidden = false;
     submit.disabled = true;
     xhr.send(file);

@@ -6,6 +6,7 @@
 // goes in the form post.
 "use strict";
 (function () {
+  var say = window.glimpseText || function (english) { return english; };  // static/texts.js
   var form = document.getElementById("create-form");
   if (!form) { return; }
   detectFormats(form);
@@ -38,7 +39,7 @@
   function reasonOf(error) {
     var response = error && error.originalResponse;
     if (response && response.getBody()) { return errorOf(response.getBody()); }
-    return "The connection broke during the upload.";
+    return say("The connection broke during the upload.");
   }
   // Resolves once the image is deleted; rejects with the server's reason otherwise (a fetch resolves on any answer).
   function discard(image) {
@@ -51,7 +52,7 @@
         return response.text().then(function (text) {
           var reason;
           try { reason = JSON.parse(text).error; } catch (e) { reason = null; }
-          throw new Error(reason || "The server answered " + response.status + ".");
+          throw new Error(reason || say("The server answered {status}.", { status: response.status }));
         });
       });
   }
@@ -75,9 +76,14 @@
         return u.metadata && u.metadata.image_id && u.metadata.owner === owner;
       });
       if (!mine.length) { return; }
-      pending.textContent = "Unfinished upload" + (mine.length > 1 ? "s" : "") + ": " + mine.map(function (u) {
-        return u.metadata.filename + " into image " + u.metadata.image_id;
-      }).join(", ") + ". Choose the same file and create the image to go on where it stopped.";
+      var listed = mine.map(function (u) {
+        return say("{file} into image {image}", { file: u.metadata.filename, image: u.metadata.image_id });
+      }).join(", ");
+      pending.textContent = mine.length > 1
+        ? say("Unfinished uploads: {uploads}. Choose the same file and create the image to go on where it stopped.",
+              { uploads: listed })
+        : say("Unfinished upload: {uploads}. Choose the same file and create the image to go on where it stopped.",
+              { uploads: listed });
       pending.hidden = false;
     });
   }
@@ -93,7 +99,7 @@
     earlierUpload(file).then(function (earlier) {
       if (earlier) {
         var m = earlier.metadata;
-        show("Resuming the earlier upload of " + file.name + " into image " + (m.name || m.image_id) + "…");
+        show(say("Resuming the earlier upload of {file} into image {image}…", { file: file.name, image: m.name || m.image_id }));
         send({ id: m.image_id, name: m.name, detail: m.detail, uploads: m.uploads }, file, earlier);
       } else {
         create(file);
@@ -104,7 +110,7 @@
   function create(file) {
     var fields = new FormData(form);
     fields.delete("file");
-    show("Creating the image…");
+    show(say("Creating the image…"));
     fetch(form.action, { method: "POST", body: fields, credentials: "same-origin",
                          headers: { "Accept": "application/json" } })
       .then(function (response) {
@@ -130,12 +136,13 @@
       onProgress: function (sent, total) {
         var percent = total ? Math.floor((sent / total) * 100) : 100;
         bar.value = percent;
-        show((earlier ? "Resumed into image " + image.id + ". " : "") +
-             "Uploaded " + percent + "% (" + sent + " of " + total + " bytes)");
+        var done = { image: image.id, percent: percent, sent: sent, total: total };
+        show(earlier ? say("Resumed into image {image}. Uploaded {percent}% ({sent} of {total} bytes)", done)
+                     : say("Uploaded {percent}% ({sent} of {total} bytes)", done));
       },
       onSuccess: function () {
         bar.value = 100;
-        show("Upload complete. Opening the image…");
+        show(say("Upload complete. Opening the image…"));
         window.location.assign(image.detail);
       },
       onError: function (error) {
@@ -145,33 +152,33 @@
           storage.removeUpload(earlier.urlStorageKey).then(function () { create(file); });
           return;
         }
-        var called = "Image “" + (image.name || image.id) + "”";
+        var called = { reason: reasonOf(error), image: image.name || image.id };
         if (status >= 400 && status < 500) {  // refused (a format that does not match, a quota): not worth a retry
-          fail(reasonOf(error) + " " + called + " was created but has no data.",
-               { href: image.detail + "#upload", text: "Upload its data again on its page." });
+          fail(say("{reason} Image “{image}” was created but has no data.", called),
+               { href: image.detail + "#upload", text: say("Upload its data again on its page.") });
         } else {
-          fail(reasonOf(error) + " " + called + " was created but has no data: choose the file again to resume, " +
-               "or open it to delete it.", { href: image.detail, text: "Open the image." });
+          fail(say("{reason} Image “{image}” was created but has no data: choose the file again to resume, " +
+                   "or open it to delete it.", called), { href: image.detail, text: say("Open the image.") });
         }
       }
     });
     cancel.onclick = function () {
       cancel.hidden = true;
-      show("Upload cancelled. Removing the unfinished image…");
+      show(say("Upload cancelled. Removing the unfinished image…"));
       upload.abort(true)
         .catch(function () { return null; })  // the image's delete below removes its uploads anyway
         .then(function () { return discard(image); })
-        .then(function () { fail("Upload cancelled; the unfinished image was removed."); },
+        .then(function () { fail(say("Upload cancelled; the unfinished image was removed.")); },
               function (error) {
-                fail("Upload cancelled; the unfinished image is left queued (" + error.message + ").");
+                fail(say("Upload cancelled; the unfinished image is left queued ({reason}).", { reason: error.message }));
               });
     };
-    if (earlier) { upload.resumeFromPreviousUpload(earlier); } else { show("Uploading…"); }
+    if (earlier) { upload.resumeFromPreviousUpload(earlier); } else { show(say("Uploading…")); }
     upload.start();
   }
 
   function errorOf(body, otherwise) {
-    var fallback = otherwise || "The upload failed.";
+    var fallback = otherwise || say("The upload failed.");
     try { return JSON.parse(body).error || fallback; } catch (e) { return fallback; }
   }
 
@@ -185,7 +192,7 @@
     var guessed = null;  // the last detection, to tell the person's override from it
     var autoContainer = null;  // a container format set by a detection, undone by the next file's
 
-    function say(message) { note.textContent = message; }
+    function tell(message) { note.textContent = message; }
     function apply(guess, file) {
       guessed = guess;
       if (guess.container_format) {
@@ -196,22 +203,23 @@
         autoContainer = null;
       }
       if (!guess.disk_format) {
-        say("The format of " + file.name + " could not be detected: choose it.");
+        tell(say("The format of {file} could not be detected: choose it.", { file: file.name }));
         return;
       }
       disk.value = guess.disk_format;
       if (disk.value !== guess.disk_format) {
-        say(file.name + " looks like " + guess.disk_format + ", which this cloud does not take.");
+        tell(say("{file} looks like {format}, which this cloud does not take.", { file: file.name, format: guess.disk_format }));
         return;
       }
-      say("Detected " + guess.disk_format + " from the file's " +
-          (guess.source === "content" ? "content" : "name") + ". You can choose another format.");
+      tell(guess.source === "content"
+        ? say("Detected {format} from the file's content. You can choose another format.", { format: guess.disk_format })
+        : say("Detected {format} from the file's name. You can choose another format.", { format: guess.disk_format }));
     }
 
     form.elements.file.addEventListener("change", function () {
       var file = form.elements.file.files[0];
       if (!file) { return; }
-      say("Detecting the format of " + file.name + "…");
+      tell(say("Detecting the format of {file}…", { file: file.name }));
       var url = form.getAttribute("data-probe") + "?filename=" + encodeURIComponent(file.name);
       fetch(url, { method: "POST", body: file.slice(0, maxBytes), credentials: "same-origin",
                    headers: { "Accept": "application/json", "Content-Type": "application/octet-stream",
@@ -223,11 +231,11 @@
           });
         })
         .then(function (guess) { apply(guess, file); },
-              function (error) { say("The format could not be detected (" + error.message + "): choose it."); });
+              function (error) { tell(say("The format could not be detected ({reason}): choose it.", { reason: error.message })); });
     });
     disk.addEventListener("change", function () {
       if (guessed && guessed.disk_format && disk.value !== guessed.disk_format) {
-        say("Detected " + guessed.disk_format + "; you chose " + (disk.value || "none") + ".");
+        tell(say("Detected {format}; you chose {chosen}.", { format: guessed.disk_format, chosen: disk.value || say("none") }));
       }
     });
   }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
@@ -133,3 +133,9 @@ def test_every_image_status_has_a_word_in_each_language() -> None:
     assert [Speech("it").status(s) for s in ("active", "pending_delete")] == ["attiva", "in attesa di eliminazione"]
     assert Speech("en").status("pending_delete") == "pending_delete"  # English shows the API's own value
     assert Speech("it").status("new-status") == "new-status"  # one the catalog does not know yet
+
+
+def test_durations_in_each_language() -> None:
+    assert Speech().duration(timedelta(hours=1)) == "1 hour"
+    assert Speech("it").duration(timedelta(hours=1)) == "1 ora"
+    assert Speech("it").duration(timedelta(days=2)) == "2 giorni"
