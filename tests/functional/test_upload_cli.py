@@ -177,7 +177,8 @@ def test_ctrl_c_leaves_a_resumable_upload_and_says_how_to_resume(
     server: GlimpseServer, tmp_path: Path, cache: Path
 ) -> None:
     file = image_file(tmp_path / "interrupted.raw", 12 * MIB, b"ctrl-c")
-    with TcpProxy(server.port, rate=6 * MIB) as proxy:
+    # Slow enough that a loaded machine's polling sees 3 MiB arrive well before the last byte.
+    with TcpProxy(server.port, rate=2 * MIB) as proxy:
         first = start_upload(proxy.url, file, cache, "--name", "interrupted")
         wait_for_offset(server, cache, first, 3 * MIB)
         first.send_signal(signal.SIGINT)
