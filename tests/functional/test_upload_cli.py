@@ -52,9 +52,20 @@ def upload(url: str, file: Path, cache: Path, *args: str) -> subprocess.Complete
     return subprocess.run(_command(url, file, *args), env=_env(cache), capture_output=True, text=True, timeout=300)
 
 
+def _interruptible() -> None:
+    # As in a terminal: a test run started in the background (`nohup ... &`) hands its children SIGINT ignored, and
+    # Python then keeps it ignored, so the Ctrl-C the tests send would do nothing.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_upload(url: str, file: Path, cache: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        _command(url, file, *args), env=_env(cache), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        _command(url, file, *args),
+        env=_env(cache),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=_interruptible,
     )
 
 
@@ -177,8 +188,7 @@ def test_ctrl_c_leaves_a_resumable_upload_and_says_how_to_resume(
     server: GlimpseServer, tmp_path: Path, cache: Path
 ) -> None:
     file = image_file(tmp_path / "interrupted.raw", 12 * MIB, b"ctrl-c")
-    # Slow enough that a loaded machine's polling sees 3 MiB arrive well before the last byte.
-    with TcpProxy(server.port, rate=2 * MIB) as proxy:
+    with TcpProxy(server.port, rate=6 * MIB) as proxy:
         first = start_upload(proxy.url, file, cache, "--name", "interrupted")
         wait_for_offset(server, cache, first, 3 * MIB)
         first.send_signal(signal.SIGINT)
