@@ -102,8 +102,8 @@ class Transfers:
             scope.cancel()
         return len(readers)
 
-    async def send_file(self, send: Send, message: Message) -> None:
-        """A zerocopysend message, which `stop` ends where it is."""
+    async def send_file(self, send: Send, message: Message) -> bool:
+        """A zerocopysend message, which `stop` ends where it is (then False)."""
         with anyio.CancelScope() as scope:
             self._sending.add(scope)
             try:
@@ -112,6 +112,7 @@ class Transfers:
                 await send(message)
             finally:
                 self._sending.discard(scope)
+        return not scope.cancelled_caught
 
     async def drained(self, timeout: float) -> bool:
         """Wait until no transfer thread runs (the stopped uploads have cleaned up), at most `timeout` s."""
@@ -198,8 +199,8 @@ class DataResponse(StreamingResponse):
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
             message = {"type": ZEROCOPYSEND, "file": span, "offset": span.offset, "count": span.length}
-            await self._transfers.send_file(send, message)
-            sent = span.length
+            if await self._transfers.send_file(send, message):
+                sent = span.length
         except ClientGone as exc:  # the access log says so; nothing is left to answer
             sent = exc.sent
         except OSError:  # the client went away before the file (the headers could not be written)
