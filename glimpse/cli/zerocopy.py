@@ -1,14 +1,17 @@
 """ASGI's zero-copy send extension (`http.response.zerocopysend`) for uvicorn: the kernel's sendfile from the
 application's open file to the connection's socket, so no byte of a download crosses Python.
 
-uvicorn offers no such extension and uvloop's `loop.sendfile` raises NotImplementedError (asyncio's own loop would
-fall back to reading and writing through Python on most transports), so this calls os.sendfile itself:
+uvicorn offers no such extension, and the loop it runs here is uvloop, whose `loop.sendfile` raises
+NotImplementedError even with its fallback allowed (asyncio's selector loop has a native one, which would also
+block the loop on a cold file), so this calls os.sendfile itself, the same on either loop:
 
 - on a duplicate of the socket's descriptor, ours to close, so a transport closed meanwhile cannot hand its number
   to another connection while a sendfile still uses it;
-- in a small pool of threads, one window of a few MiB per call: sendfile blocks on the disk when the file is not
-  in the page cache, and that wait must not stall the event loop; the socket stays non-blocking, so a thread never
-  waits for the client (a full socket buffer returns at once);
+- in a small pool of threads, one window of 4 MiB per hop: sendfile blocks on the disk when the file is not in
+  the page cache, and that wait must not stall the event loop (a hint, POSIX_FADV_WILLNEED, starts reading the
+  next window while the client takes this one); the socket stays non-blocking, so a full socket buffer returns
+  at once and a thread waits for a client at most CATCH_UP_MS (a loopback client drains its buffer in about
+  that: without it, a hop per MiB cost twice the server's CPU per GiB);
 - a client that reads slowly is waited for on the event loop (a writer callback on the duplicate: no thread held,
   no spinning), one that goes away ends the send with ClientGone (how many bytes it got), the transport closed;
 - the headers uvicorn buffered are flushed before the first byte of the file, and uvicorn's own body handling
@@ -23,12 +26,14 @@ import concurrent.futures
 import contextlib
 import logging
 import os
+import select
 from typing import Any, Protocol
 
 from glimpse.streaming import ZEROCOPYSEND, ClientGone
 
 log = logging.getLogger(__name__)
-WINDOW = 4 * 1024 * 1024  # one sendfile call: a few ms of disk at most, a thread hop per window negligible
+WINDOW = 4 * 1024 * 1024  # one thread hop: a few ms of disk at most
+CATCH_UP_MS = 2  # loopback drains a socket buffer in about a millisecond
 # Threads wait only on the disk (never on a client), so a few per worker are enough for many downloads.
 _THREADS = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="sendfile")
 
@@ -51,14 +56,30 @@ def offers_zerocopy(transport: asyncio.BaseTransport) -> bool:
 
 
 def _window(sock: int, fd: int, offset: int, count: int) -> int | None:
-    """One sendfile call (in a thread): bytes sent, None when the socket buffer is full."""
-    try:
-        sent = os.sendfile(sock, fd, offset, count)
-    except BlockingIOError:
-        return None
+    """Send one window (in a thread): bytes sent, None when the socket took none; OSError: the file is shorter.
+
+    A client that drains its socket as fast as loopback does is waited for here a moment (CATCH_UP_MS) rather
+    than through the event loop, whose round trip (a writer callback, a thread hop) costs more than the wait;
+    a slower one goes back to the loop's wait with what it took."""
+    sent = 0
+    poller = select.poll()
+    poller.register(sock, select.POLLOUT)
+    while sent < count:
+        try:
+            done = os.sendfile(sock, fd, offset + sent, count - sent)
+        except BlockingIOError:
+            done = None
+        if done == 0:  # the file ended before the range
+            if sent:
+                break
+            raise OSError(f"The file ended {count} bytes before the range sent.")
+        if done is not None:
+            sent += done
+        if sent < count and not poller.poll(CATCH_UP_MS):
+            break
     with contextlib.suppress(OSError):  # a hint: the next window is read from disk while the client takes this one
         os.posix_fadvise(fd, offset + sent, WINDOW, os.POSIX_FADV_WILLNEED)
-    return sent
+    return sent or None
 
 
 class ZeroCopySender:
@@ -112,7 +133,7 @@ class Sendfile:
         self.transport = transport
         self.loop = asyncio.get_running_loop()
         self.sent = 0
-        self.calls = 0
+        self.hops = 0
 
     async def send(self, fd: int, offset: int, count: int) -> None:
         sock = os.dup(self.transport.get_extra_info("socket").fileno())
@@ -130,9 +151,7 @@ class Sendfile:
                 # shielded: a cancelled send (shutdown) lets the thread's call end before the descriptor is closed
                 sent = await asyncio.shield(pending)
                 pending = None
-                self.calls += 1
-                if sent == 0:
-                    raise OSError(f"The file ended {count - self.sent} bytes before the range sent.")
+                self.hops += 1
                 if sent is None:
                     await self._writable(sock)
                 else:
@@ -144,7 +163,7 @@ class Sendfile:
             self.transport.close()  # the response cannot be completed: the client must not wait for it
             raise
         finally:
-            log.debug("sendfile: %d of %d bytes from offset %d, %d calls", self.sent, count, offset, self.calls)
+            log.debug("sendfile: %d of %d bytes from offset %d, %d hops", self.sent, count, offset, self.hops)
             if pending is not None and not pending.done():
                 pending.add_done_callback(lambda _: os.close(sock))
             else:
