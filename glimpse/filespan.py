@@ -12,6 +12,7 @@ handed it over, so only files that keep their name while they are served say it 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import BinaryIO
 
 CHUNK = 1024 * 1024
@@ -33,6 +34,8 @@ class FileSpan:
         self.chunk = chunk
         self._position = offset
         self._left = self.length
+        self._delivered: int | None = None
+        self._on_close: list[Callable[[int], None]] = []
 
     @property
     def whole_file(self) -> bool:
@@ -43,6 +46,10 @@ class FileSpan:
     def untouched(self) -> bool:
         """Open, and no byte read yet."""
         return not self._handle.closed and self._left == self.length
+
+    def fileno(self) -> int:
+        """The open file's descriptor, for a server that sends the span itself (ASGI's zerocopysend)."""
+        return self._fd
 
     def __iter__(self) -> FileSpan:
         return self
@@ -66,5 +73,17 @@ class FileSpan:
         self._left -= len(block)
         return block
 
+    def when_closed(self, callback: Callable[[int], None]) -> None:
+        """`callback(bytes sent)` once the span is closed (it may block: close the span off the event loop)."""
+        self._on_close.append(callback)
+
+    def delivered(self, sent: int) -> None:
+        """The server sent the span itself: `sent` bytes of it left (else what was read counts as sent)."""
+        self._delivered = sent
+
     def close(self) -> None:
         self._handle.close()
+        callbacks, self._on_close = self._on_close, []
+        sent = self.length - self._left if self._delivered is None else self._delivered
+        for callback in callbacks:
+            callback(sent)

@@ -7,8 +7,9 @@ waiting for a thread. Past the limit, a transfer waits for a thread without read
 Both directions overlap the two halves of a transfer: a download reads its next block in a thread while the
 event loop sends the current one, and an upload receives its next batch on the event loop while the thread hashes
 and writes the current one. Data in a local file (a FileSpan: the file store, the node cache) is read in large
-blocks straight from its descriptor, or, when the server sends files itself (the ASGI pathsend extension) and
-nothing needs to see the bytes, handed to the server whole.
+blocks straight from its descriptor, or, when nothing needs to see the bytes, handed to the server: as an open file
+and a range (ASGI's zerocopysend extension, which `glimpse serve` offers: the kernel's sendfile), or, for a whole
+file, by its name (the pathsend extension, e.g. Granian).
 
 At shutdown (SIGTERM), transfers still running when graceful_shutdown_timeout ends are stopped (`stop`):
 an upload's body reader raises ShuttingDown, so the upload takes its ordinary failure path (image back to
@@ -28,7 +29,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 from starlette.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from glimpse.errors import ShuttingDown
 from glimpse.filespan import FileSpan
@@ -38,8 +39,17 @@ BATCH = 1024 * 1024
 # enough that two of them (one sent, one read ahead) per download stay a small part of a worker's memory.
 FILE_BLOCK = 2 * 1024 * 1024
 PATHSEND = "http.response.pathsend"
+ZEROCOPYSEND = "http.response.zerocopysend"
 DEFAULT_TRANSFER_THREADS = 100
 T = TypeVar("T")
+
+
+class ClientGone(ConnectionError):
+    """The client went away while the server sent a file itself: `sent` bytes of it reached the socket."""
+
+    def __init__(self, sent: int) -> None:
+        super().__init__(f"The client went away after {sent} bytes of the file.")
+        self.sent = sent
 
 
 class Transfers:
@@ -49,6 +59,7 @@ class Transfers:
         self.threads = threads
         self._limiter: anyio.CapacityLimiter | None = None
         self._readers: weakref.WeakSet[RequestBodyReader] = weakref.WeakSet()
+        self._sending: set[anyio.CancelScope] = set()  # downloads the server sends from their files
         self._stopping = False
         self._busy = 0  # transfer threads running
         self._lock = threading.Lock()
@@ -87,7 +98,21 @@ class Transfers:
         readers = [r for r in list(self._readers) if not (r.finished or r.aborted)]
         for reader in readers:
             reader.abort()
+        for scope in self._sending:
+            scope.cancel()
         return len(readers)
+
+    async def send_file(self, send: Send, message: Message) -> bool:
+        """A zerocopysend message, which `stop` ends where it is (then False)."""
+        with anyio.CancelScope() as scope:
+            self._sending.add(scope)
+            try:
+                if self._stopping:
+                    scope.cancel()
+                await send(message)
+            finally:
+                self._sending.discard(scope)
+        return not scope.cancelled_caught
 
     async def drained(self, timeout: float) -> bool:
         """Wait until no transfer thread runs (the stopped uploads have cleaned up), at most `timeout` s."""
@@ -129,6 +154,11 @@ class Transfers:
                 if close is not None:
                     await self._in_thread(close)
 
+    async def close(self, span: FileSpan) -> None:
+        """Close a span in a transfer thread: what waits on its closing (a notification) may block."""
+        with anyio.CancelScope(shield=True):
+            await self._in_thread(span.close)
+
     def _in_thread(self, func: Callable[[], T]) -> Awaitable[T]:
         return anyio.to_thread.run_sync(func, limiter=self.limiter)
 
@@ -137,27 +167,47 @@ class Transfers:
 
 
 class DataResponse(StreamingResponse):
-    """Image data as a response: a whole local file that nothing wraps goes to a server that sends files itself
-    (the pathsend extension, e.g. Granian: no byte crosses Python); anything else streams through `iterate`."""
+    """Image data as a response. A local file that nothing wraps (nothing must see its bytes: no cache being
+    filled, no count for a notification) and nothing has read yet goes to a server that sends files itself, so no
+    byte crosses Python: any range of it by zerocopysend (uvicorn as `glimpse serve` runs it), a whole file by
+    pathsend (Granian). Anything else streams through `iterate`."""
 
     def __init__(
         self, transfers: Transfers, chunks: Iterable[bytes], status_code: int, headers: Mapping[str, str]
     ) -> None:
+        self._transfers = transfers
         self._span = chunks if isinstance(chunks, FileSpan) else None
         super().__init__(transfers.iterate(chunks), status_code, dict(headers), media_type="application/octet-stream")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         span = self._span
-        if span is None or span.path is None or not (span.whole_file and span.untouched and self._pathsend(scope)):
+        extensions = scope.get("extensions", {})
+        if span is None or not span.untouched:
             await super().__call__(scope, receive, send)
-            return
-        span.close()  # the server opens the file by its name
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        await send({"type": PATHSEND, "path": span.path})
+        elif ZEROCOPYSEND in extensions:
+            await self._zerocopy(span, send)
+        elif PATHSEND in extensions and span.path is not None and span.whole_file:
+            span.delivered(span.length)  # as far as the app can know
+            await self._transfers.close(span)  # the server opens the file by its name
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            await send({"type": PATHSEND, "path": span.path})
+        else:
+            await super().__call__(scope, receive, send)
 
-    @staticmethod
-    def _pathsend(scope: Scope) -> bool:
-        return PATHSEND in scope.get("extensions", {})
+    async def _zerocopy(self, span: FileSpan, send: Send) -> None:
+        sent = 0
+        try:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            message = {"type": ZEROCOPYSEND, "file": span, "offset": span.offset, "count": span.length}
+            if await self._transfers.send_file(send, message):
+                sent = span.length
+        except ClientGone as exc:  # the access log says so; nothing is left to answer
+            sent = exc.sent
+        except OSError:  # the client went away before the file (the headers could not be written)
+            return
+        finally:
+            span.delivered(sent)
+            await self._transfers.close(span)
 
 
 class RequestBodyReader:

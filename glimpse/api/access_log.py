@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from glimpse import logs
 from glimpse.logsafe import redact_query
+from glimpse.streaming import PATHSEND, ZEROCOPYSEND, ClientGone
 
 access_log = logging.getLogger("glimpse.access")
 
@@ -52,6 +53,27 @@ def declared_length(start: Message) -> int:
     return 0
 
 
+def body_length(message: Message, declared: int) -> int | None:
+    """Bytes of the response body a message carries (None: not a body message). A file the server sends
+    itself counts its range (zerocopysend) or the response's declared length (pathsend: the whole file)."""
+    kind = message["type"]
+    if kind == "http.response.body":
+        return len(message.get("body", b""))
+    if kind == ZEROCOPYSEND:
+        count = message.get("count")
+        return declared if count is None else int(count)
+    if kind == PATHSEND:
+        return declared
+    return None
+
+
+def unsent(message: Message, exc: BaseException) -> int:
+    """Of a file the server was sending itself when the client went away, the bytes that never left."""
+    if message["type"] == ZEROCOPYSEND and isinstance(exc, ClientGone):
+        return int(message.get("count") or 0) - exc.sent
+    return 0
+
+
 def logged_path(scope: Scope) -> str:
     """The path as the client sent it (percent-escapes kept: no line breaks from %0A), the query redacted."""
     raw = scope.get("raw_path")
@@ -84,15 +106,15 @@ class AccessLogMiddleware:
             if message["type"] == "http.response.start":
                 exchange.status = message["status"]
                 exchange.declared = declared_length(message)
-            elif message["type"] == "http.response.body":
-                exchange.bytes_out += len(message.get("body", b""))
-                exchange.complete = not message.get("more_body", False)
-            elif message["type"] == "http.response.pathsend":  # the server sends the file: its declared length
-                exchange.bytes_out += exchange.declared
-                exchange.complete = True
+            else:
+                length = body_length(message, exchange.declared)
+                if length is not None:
+                    exchange.bytes_out += length
+                    exchange.complete = not message.get("more_body", False)
             try:
                 await send(message)
-            except OSError:  # uvicorn's ClientDisconnected
+            except OSError as exc:  # uvicorn's ClientDisconnected, or ClientGone from a file being sent
+                exchange.bytes_out -= unsent(message, exc)
                 exchange.complete, exchange.disconnected = False, True
                 raise
 

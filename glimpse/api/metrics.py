@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from glimpse.api.access_log import declared_length
+from glimpse.api.access_log import body_length, declared_length, unsent
 from glimpse.api.errors import error_response
 from glimpse.metrics.instruments import CONTENT_TYPE, Metrics
 from glimpse.ops_options import MetricsConfig
@@ -101,10 +101,17 @@ class MetricsMiddleware:
                 status = message["status"]
                 downloading = (method, self._route(scope)) in DOWNLOADS
                 declared = declared_length(message)
-            elif message["type"] == "http.response.body" and downloading and message.get("body"):
-                m.downloaded.inc(len(message["body"]))
-            elif message["type"] == "http.response.pathsend" and downloading:  # the server sends the whole file
-                m.downloaded.inc(declared)
+            elif downloading:
+                length = body_length(message, declared) or 0
+                try:
+                    await send(message)
+                except OSError as exc:
+                    length -= unsent(message, exc)
+                    raise
+                finally:
+                    if length > 0:
+                        m.downloaded.inc(length)
+                return
             await send(message)
 
         try:

@@ -1,4 +1,5 @@
-"""uvicorn's httptools protocol with a bound on the bytes of one request's URL and headers.
+"""uvicorn's httptools protocol with a bound on the bytes of one request's URL and headers, offering ASGI's
+zero-copy send extension (glimpse.cli.zerocopy).
 
 httptools keeps every header it parses until the request is complete, with no limit of its own, so a
 client could send megabytes of headers before the application sees any of it. This protocol counts
@@ -11,6 +12,9 @@ from __future__ import annotations
 import os
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from glimpse.cli.zerocopy import ZeroCopySender, offers_zerocopy
+from glimpse.streaming import ZEROCOPYSEND
 
 HEAD_ENV = "GLIMPSE_MAX_REQUEST_HEAD"  # read by every worker process, which starts from a fresh import
 
@@ -30,6 +34,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._head_bound = int(os.environ.get(HEAD_ENV) or head_bound(16384))
         self._head_too_large = False
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        cycle = self.cycle
+        # uvicorn made this request's cycle (not an upgrade, which keeps the previous one); its task starts on the
+        # loop's next turn, so the app is handed the wrapped send
+        if cycle is not None and cycle.scope is self.scope and offers_zerocopy(self.transport):
+            self.scope.setdefault("extensions", {})[ZEROCOPYSEND] = {}
+            cycle.send = ZeroCopySender(cycle, cycle.send)  # type: ignore[method-assign]
 
     def _count(self, size: int) -> None:
         self._head_bytes += size

@@ -15,6 +15,7 @@ from typing import Any
 from glimpse.auth.context import RequestContext
 from glimpse.domain.entities import Image, Member, Task
 from glimpse.domain.ports import Notifier
+from glimpse.filespan import FileSpan
 
 # The server-kept properties an upload's image.prepare and image.upload report as lists (domain/imports.py).
 _IMPORT_LISTS = ("os_glance_importing_to_stores", "os_glance_failed_import")
@@ -136,6 +137,9 @@ class Events:
         (the client went away, or the store failed half-way)."""
         if not self.wants("image.send"):
             return chunks
+        if isinstance(chunks, FileSpan):  # unwrapped, so the server may send the file itself: the span says how much
+            chunks.when_closed(lambda sent: self._sent(image, ctx, expected, sent))
+            return chunks
         return self._counted(chunks, image, ctx, expected)
 
     def _counted(self, chunks: Iterator[bytes], image: Image, ctx: RequestContext, expected: int) -> Iterator[bytes]:
@@ -148,12 +152,15 @@ class Events:
             close = getattr(chunks, "close", None)
             if close is not None:
                 close()
-            payload = {
-                "bytes_sent": sent,
-                "image_id": image.id,
-                "owner_id": image.owner,
-                "receiver_tenant_id": ctx.project_id,
-                "receiver_user_id": ctx.user_id,
-                "destination_ip": ctx.remote_address,
-            }
-            self.send("image.send", payload, "info" if sent == expected else "error")
+            self._sent(image, ctx, expected, sent)
+
+    def _sent(self, image: Image, ctx: RequestContext, expected: int, sent: int) -> None:
+        payload = {
+            "bytes_sent": sent,
+            "image_id": image.id,
+            "owner_id": image.owner,
+            "receiver_tenant_id": ctx.project_id,
+            "receiver_user_id": ctx.user_id,
+            "destination_ip": ctx.remote_address,
+        }
+        self.send("image.send", payload, "info" if sent == expected else "error")

@@ -12,7 +12,7 @@ import pytest
 
 from glimpse.errors import ShuttingDown
 from glimpse.filespan import FileSpan
-from glimpse.streaming import FILE_BLOCK, RequestBodyReader, Transfers
+from glimpse.streaming import FILE_BLOCK, ZEROCOPYSEND, RequestBodyReader, Transfers
 
 
 @pytest.fixture
@@ -159,3 +159,40 @@ def test_a_download_cancelled_during_a_read_closes_its_source_once_the_read_ends
 
     anyio.run(main)
     assert events == ["read ended", "closed"]
+
+
+def test_closing_a_span_reports_what_left_once(data_file: tuple[Path, bytes]) -> None:
+    path, _ = data_file
+    reported: list[int] = []
+    read = FileSpan(open(path, "rb"), 0)
+    read.when_closed(reported.append)
+    read.read(10)
+    read.close()
+    read.close()
+    sent = FileSpan(open(path, "rb"), 3, 100)
+    sent.when_closed(reported.append)
+    sent.delivered(77)  # the server sent it itself: what it says left, not what was read
+    sent.close()
+    assert reported == [10, 77]
+
+
+def test_a_file_the_server_sends_stops_at_shutdown() -> None:
+    async def main() -> list[bool]:
+        transfers, ended = Transfers(), []
+
+        async def slow_send(message: object) -> None:
+            await anyio.sleep(30)
+
+        async def download() -> None:
+            ended.append(await transfers.send_file(slow_send, {"type": ZEROCOPYSEND}))
+
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(download)
+                tg.start_soon(download)
+                await anyio.sleep(0.1)
+                transfers.stop()
+        ended.append(await transfers.send_file(slow_send, {"type": ZEROCOPYSEND}))  # after stop: at once
+        return ended
+
+    assert anyio.run(main) == [False, False, False]
