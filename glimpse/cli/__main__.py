@@ -189,6 +189,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         log.info("%s", line)
         if quiet_terminal:  # the log goes to a file: the terminal still says where to go
             print(line, file=sys.stderr, flush=True)
+    # The serving processes build their own (workers are forked from this one): no connection is shared.
+    if services.engine is not None:
+        services.engine.dispose()
+    del services
     head = head_bound(settings.max_header_line)
     os.environ[HEAD_ENV] = str(head)  # worker processes inherit it
     common: _ServeOptions = {
