@@ -24,6 +24,7 @@ from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from socket import socket
 
+import anyio
 from uvicorn import _subprocess
 from uvicorn.config import Config
 from uvicorn.supervisors import multiprocess
@@ -47,6 +48,14 @@ def _forked_worker(config: Config, target: Callable[..., None], sockets: list[so
     _subprocess.subprocess_started(config, target, sockets, stdin_fileno=None)
 
 
+def preload(config: Config) -> None:
+    """Import here what each worker would otherwise import on its own as it starts serving (uvicorn's event
+    loop, and anyio, whose parts Starlette reaches are imported lazily), so that it is shared with the rest."""
+    config.get_loop_factory()
+    for name in dir(anyio):
+        getattr(anyio, name)
+
+
 def worker_process(config: Config, target: Callable[..., None], sockets: list[socket]) -> BaseProcess:
     """A worker forked from this process when that is safe, otherwise spawned as uvicorn does."""
     if not single_threaded():
@@ -63,6 +72,7 @@ class Supervisor(Multiprocess):
 
     def __init__(self, config: Config, sockets: list[socket]) -> None:
         super().__init__(config, sockets)
+        preload(config)
         # uvicorn builds each worker (at start and to replace a dead one) through this module-level function.
         setattr(multiprocess, "get_subprocess", worker_process)  # noqa: B010  # not in its typed exports
 

@@ -39,3 +39,17 @@ def test_another_thread_running_means_a_spawned_worker() -> None:
     finally:
         release.set()
         other.join()
+
+
+def test_what_every_worker_imports_as_it_starts_is_imported_before_the_fork() -> None:
+    # A fresh interpreter, as `glimpse serve` has: uvicorn's event loop and anyio's lazily loaded parts are not in it
+    # yet; after preload they are, and the supervisor still runs one thread (so it forks).
+    code = (
+        "import sys, uvicorn\nfrom glimpse.cli.supervisor import preload, single_threaded\n"
+        "lazy = ('uvloop', 'anyio._core._sockets', 'anyio._core._streams', 'anyio.lowlevel')\n"
+        "assert not any(name in sys.modules for name in lazy)\n"
+        "preload(uvicorn.Config('glimpse.app:app_from_environment', factory=True))\n"
+        "assert all(name in sys.modules for name in lazy), [n for n in lazy if n not in sys.modules]\n"
+        "assert single_threaded()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
