@@ -3,7 +3,7 @@ does with the same bytes without Glimpse, and beside Glance 33 under uWSGI.
 
     .venv/bin/python benchmarks/data_path.py                     # 1 GiB, 3 rounds, uvicorn and Granian
     .venv/bin/python benchmarks/data_path.py --compare-glance    # ... and Glance 33 under uWSGI
-    .venv/bin/python benchmarks/data_path.py --memory 5          # ... and peak RSS per worker through 5 GiB
+    .venv/bin/python benchmarks/data_path.py --memory 5          # ... and peak RSS/PSS/USS per worker through 5 GiB
     .venv/bin/python benchmarks/data_path.py --size 256 --rounds 1 --servers uvicorn
 
 Method. The client is curl (Debian's; C, so the client is not what is measured): `curl -T file` uploads, `curl -o
@@ -25,7 +25,11 @@ commit's glimpse/ package first on PYTHONPATH, the same venv), and Granian servi
 which offers the ASGI pathsend extension: a whole file-store image goes out without crossing Python.
 Server CPU per GiB downloaded: utime+stime of the server's whole process tree (/proc) around each download, the
 lowest of the rounds: steadier than a rate on a shared machine, and what zero-copy sending saves.
-Memory: VmHWM (peak resident set) of each worker process, reset before the transfer (/proc/PID/clear_refs).
+Memory, per worker, the largest of the workers while a transfer runs: RSS (resident pages, shared ones included;
+its peak is the kernel's VmHWM, reset before the transfer through /proc/PID/clear_refs), PSS (each shared page
+divided among the processes sharing it) and USS (pages only this worker has: what one more worker costs), both
+from /proc/PID/smaps_rollup sampled every 0.2 s. Workers forked from a supervisor that preloaded the code share
+it: RSS counts it in full in each, PSS in part, USS not at all.
 Nothing here asserts a time; the figures are for people to read.
 """
 
@@ -39,6 +43,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,7 +147,14 @@ class UvicornGlimpse(GlimpseServer):
 
     def worker_pids(self) -> list[int]:
         tree = process_tree(self.root_pid())
-        return tree[1:] if self.workers > 1 else tree
+        return [pid for pid in tree[1:] if not helper(pid)] if self.workers > 1 else tree
+
+
+def helper(pid: int) -> bool:
+    """multiprocessing's resource tracker, which spawned uvicorn workers come with: not a worker."""
+    with contextlib.suppress(OSError):
+        return b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    return False
 
 
 class BaselineGlimpse(UvicornGlimpse):
@@ -236,21 +248,55 @@ def nginx_rate(nginx: Nginx, size: int, cpu: dict[str, float]) -> float:
     return max(rate, download(f"{nginx.url}/image.bin", "Range: bytes=1-"), download(f"{nginx.copying_url}/image.bin"))
 
 
-def peak_rss(pids: list[int]) -> float:
-    """The largest VmHWM of the processes, MiB."""
-    best = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    best = max(best, int(line.split()[1]))
-    return best / 1024
+def memory(pid: int) -> dict[str, float]:
+    """RSS, PSS (shared pages divided among the processes sharing them) and USS (pages no other process has),
+    MiB, from /proc/PID/smaps_rollup."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value = line.split()[:2]
+        fields[name.rstrip(":")] = int(value) / 1024
+    return {"RSS": fields["Rss"], "PSS": fields["Pss"], "USS": fields["Private_Clean"] + fields["Private_Dirty"]}
 
 
-def reset_peaks(pids: list[int]) -> None:
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            Path(f"/proc/{pid}/clear_refs").write_text("5")
+class MemoryPeaks:
+    """The largest RSS, PSS and USS any of the processes reaches while the block runs, sampled every 0.2 s (and
+    the kernel's own RSS peak, VmHWM, reset at the start, so no RSS peak between two samples is missed)."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.peaks = {"RSS": 0.0, "PSS": 0.0, "USS": 0.0}
+        self._done = threading.Event()
+
+    def sample(self) -> None:
+        for pid in self.pids:
+            with contextlib.suppress(OSError):
+                for kind, value in memory(pid).items():
+                    self.peaks[kind] = max(self.peaks[kind], value)
+
+    def _run(self) -> None:
+        while not self._done.wait(0.2):
+            self.sample()
+
+    def __enter__(self) -> MemoryPeaks:
+        for pid in self.pids:
+            with contextlib.suppress(OSError):
+                Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM back to the current RSS
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+        self.sample()
+        for pid in self.pids:
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.peaks["RSS"] = max(self.peaks["RSS"], int(line.split()[1]) / 1024)
+
+    def __str__(self) -> str:
+        return " / ".join(f"{self.peaks[kind]:5.1f}" for kind in ("RSS", "PSS", "USS"))
 
 
 @contextlib.contextmanager
@@ -274,7 +320,7 @@ def main() -> int:
     parser.add_argument("--servers", default="uvicorn,granian", help="Glimpse under: uvicorn,granian")
     parser.add_argument("--baseline", metavar="REF", help="also `glimpse serve` at this git commit (e.g. main)")
     parser.add_argument("--compare-glance", action="store_true", help="also Glance 33 under uWSGI")
-    parser.add_argument("--memory", type=int, default=0, help="GiB sent up and down for the peak RSS (0: skip)")
+    parser.add_argument("--memory", type=int, default=0, help="GiB through each worker for its memory peaks (0: skip)")
     parser.add_argument("--metadata", type=float, default=0,
                         help="seconds of wrk per metadata operation on each Glimpse server (0: skip)")  # fmt: skip
     args = parser.parse_args()
@@ -336,7 +382,8 @@ def main() -> int:
                     ratio_up, ratio_down = up[name] / up[glance], down[name] / down[glance]
                     print(f"  {name:<30} upload {ratio_up:4.2f}x   download {ratio_down:4.2f}x")
         if args.memory:
-            print(f"\nPeak RSS per worker through {args.memory} GiB up and {args.memory} GiB down", flush=True)
+            print(f"\nPeak memory per worker through {args.memory} GiB up and {args.memory} GiB down, MiB: "
+                  "RSS / PSS / USS (the largest of the workers)", flush=True)  # fmt: skip
             for name, server in servers.items():
                 if name == glance:
                     continue
@@ -363,21 +410,20 @@ def compare_metadata(servers: dict[str, object], seconds: float) -> None:
 def measure_memory(name: str, server: object, image: Path, gib: int) -> None:
     url = server.url  # type: ignore[attr-defined]
     pids = server.worker_pids()  # type: ignore[attr-defined]
-    idle = peak_rss(pids)
-    reset_peaks(pids)
+    with MemoryPeaks(pids) as idle:
+        time.sleep(0.5)
     image_id = new_image(url)
     copies = gib * 1024 * MIB // image.stat().st_size
-    feeder = subprocess.Popen(["cat"] + [str(image)] * copies, stdout=subprocess.PIPE)
-    done = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-T", "-", "-H",
-                           "Content-Type: application/octet-stream", f"{url}/v2/images/{image_id}/file"],
-                          stdin=feeder.stdout, capture_output=True, text=True, timeout=3600)  # fmt: skip
-    feeder.wait()
-    up_peak = peak_rss(pids)
-    reset_peaks(pids)
-    download(f"{url}/v2/images/{image_id}/file")
-    down_peak = peak_rss(pids)
-    print(f"  {name:<30} idle {idle:6.1f} MiB   upload {up_peak:6.1f} MiB ({done.stdout})   download "
-          f"{down_peak:6.1f} MiB", flush=True)  # fmt: skip
+    with MemoryPeaks(pids) as up:
+        feeder = subprocess.Popen(["cat"] + [str(image)] * copies, stdout=subprocess.PIPE)
+        done = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-T", "-", "-H",
+                               "Content-Type: application/octet-stream", f"{url}/v2/images/{image_id}/file"],
+                              stdin=feeder.stdout, capture_output=True, text=True, timeout=3600)  # fmt: skip
+        feeder.wait()
+    with MemoryPeaks(pids) as down:
+        download(f"{url}/v2/images/{image_id}/file")
+    httpx.delete(f"{url}/v2/images/{image_id}", timeout=60)
+    print(f"  {name:<30} idle {idle}   upload {up} ({done.stdout})   download {down}", flush=True)
 
 
 if __name__ == "__main__":

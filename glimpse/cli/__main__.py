@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import TypedDict
+from typing import Literal, TypedDict
 
 from rich.console import Console
 from rich.table import Table
@@ -138,6 +138,7 @@ class _ServeOptions(TypedDict):
     http: type[asyncio.Protocol]
     h11_max_incomplete_event_size: int
     log_config: None
+    ws: Literal["none"]
     timeout_graceful_shutdown: int | None
 
 
@@ -189,11 +190,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         log.info("%s", line)
         if quiet_terminal:  # the log goes to a file: the terminal still says where to go
             print(line, file=sys.stderr, flush=True)
+    # The serving processes build their own (workers are forked from this one): no connection is shared.
+    if services.engine is not None:
+        services.engine.dispose()
+    del services
     head = head_bound(settings.max_header_line)
     os.environ[HEAD_ENV] = str(head)  # worker processes inherit it
     common: _ServeOptions = {
         "host": settings.bind_host, "port": settings.bind_port, "log_level": None, "access_log": False,
         "http": BoundedHttpToolsProtocol, "h11_max_incomplete_event_size": head, "log_config": None,
+        "ws": "none",  # the API has no WebSocket: no worker looks for a WebSocket library
         # a backstop: the app stops its transfers at graceful_shutdown_timeout itself
         "timeout_graceful_shutdown": settings.graceful_shutdown_timeout + SHUTDOWN_MARGIN
         if settings.graceful_shutdown_timeout else None,

@@ -100,36 +100,23 @@ class TaskRepository:
     def claim(self, node: str, stale_after: timedelta) -> Task | None:
         """Take one pending task, or one whose runner stopped beating; None when there is nothing to do.
 
-        A pinned task is only ever taken by its own process, and never taken over."""
+        A pinned task is only ever taken by its own process, and never taken over. The UPDATE asks again
+        whether the task is free to take: another process (a worker polling in step with this one) may have
+        claimed it, or its runner beaten, since it was listed."""
         now = utcnow()
+        unpinned = TaskRow.pinned_node.is_(None)
+        free = or_(
+            (TaskRow.status == "pending") & (unpinned | (TaskRow.pinned_node == node)),
+            (TaskRow.status == "processing") & (TaskRow.heartbeat_at < now - stale_after) & unpinned,
+        )
         with self._sessions.begin() as s:
-            candidates = s.scalars(
-                select(TaskRow.id)
-                .where(
-                    or_(
-                        (TaskRow.status == "pending") & (TaskRow.pinned_node.is_(None) | (TaskRow.pinned_node == node)),
-                        (TaskRow.status == "processing")
-                        & (TaskRow.heartbeat_at < now - stale_after)
-                        & TaskRow.pinned_node.is_(None),
-                    )
-                )
-                .order_by(TaskRow.created_at)
-                .limit(5)
-            ).all()
+            candidates = s.scalars(select(TaskRow.id).where(free).order_by(TaskRow.created_at).limit(5)).all()
         for task_id in candidates:
             with self._sessions.begin() as s:
-                row = s.get(TaskRow, task_id)
-                if row is None:
-                    continue
                 claimed = rowcount(
                     s.execute(
                         update(TaskRow)
-                        .where(
-                            TaskRow.id == task_id,
-                            TaskRow.status == row.status,
-                            TaskRow.generation == row.generation,
-                            TaskRow.updated_at == row.updated_at,
-                        )
+                        .where(TaskRow.id == task_id, free)
                         .values(
                             status="processing",
                             node=node,

@@ -16,56 +16,22 @@ the import is asked for (with the caller's token) and travels with the task as a
 from __future__ import annotations
 
 import base64
-import binascii
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
-
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.backends import default_backend
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa, utils
+from typing import TYPE_CHECKING, Any
 
 from glimpse.domain.entities import Image, ManagedCertificate
 from glimpse.domain.ports import CertificateSource
 from glimpse.errors import BadRequest, GlimpseError, KeyManagerRefused, KeyManagerUnavailable, NotFound
+
+if TYPE_CHECKING:  # cryptography is imported only for a signed image (signature_checks.py)
+    from glimpse.domain.signature_checks import Claimed, Verifier
 
 SIGNATURE = "img_signature"
 HASH_METHOD = "img_signature_hash_method"
 KEY_TYPE = "img_signature_key_type"
 CERT_UUID = "img_signature_certificate_uuid"
 PROPERTIES = (SIGNATURE, HASH_METHOD, KEY_TYPE, CERT_UUID)
-
-HASH_METHODS: dict[str, Callable[[], hashes.HashAlgorithm]] = {
-    "SHA-224": hashes.SHA224,
-    "SHA-256": hashes.SHA256,
-    "SHA-384": hashes.SHA384,
-    "SHA-512": hashes.SHA512,
-}
-# Glance's curves: only those of 384 bits and more, and of those only the ones this cryptography offers (version 50
-# dropped the binary SECT curves: ECC_SECT* key types are then refused as unknown, as cursive refuses a curve its
-# backend lacks).
-_CURVE_NAMES = ("SECT571K1", "SECT409K1", "SECT571R1", "SECT409R1", "SECP521R1", "SECP384R1")
-
-
-def _curves() -> list[ec.EllipticCurve]:
-    found = []
-    for name in _CURVE_NAMES:
-        curve_class = getattr(ec, name, None)
-        if curve_class is not None and default_backend().elliptic_curve_supported(curve_class()):
-            found.append(curve_class())
-    return found
-
-
-KEY_TYPES: dict[str, type] = {
-    "RSA-PSS": rsa.RSAPublicKey,
-    "DSA": dsa.DSAPublicKey,
-    **{f"ECC_{curve.name.upper()}": ec.EllipticCurvePublicKey for curve in _curves()},
-}
-CERTIFICATE_FORMAT = "X.509"
-
-PublicKey = rsa.RSAPublicKey | dsa.DSAPublicKey | ec.EllipticCurvePublicKey
 
 
 def is_signed(properties: dict[str, str]) -> bool:
@@ -79,90 +45,32 @@ def _refused(image_id: str, reason: str) -> BadRequest:
     )
 
 
-@dataclass(frozen=True)
-class Verifier:
-    """What the data's signature is checked with: the decoded signature, the hash and the certificate's key."""
-
-    image_id: str
-    signature: bytes
-    hash_method: hashes.HashAlgorithm
-    public_key: PublicKey
-
-    def verify(self, digest: bytes) -> None:
-        prehashed = utils.Prehashed(self.hash_method)
-        try:
-            if isinstance(self.public_key, rsa.RSAPublicKey):
-                pss = padding.PSS(mgf=padding.MGF1(self.hash_method), salt_length=padding.PSS.MAX_LENGTH)
-                self.public_key.verify(self.signature, digest, pss, prehashed)
-            elif isinstance(self.public_key, ec.EllipticCurvePublicKey):
-                self.public_key.verify(self.signature, digest, ec.ECDSA(prehashed))
-            else:
-                self.public_key.verify(self.signature, digest, prehashed)
-        except InvalidSignature:
-            raise BadRequest(
-                f"Signature verification failed for image {self.image_id}: Signature verification failed"
-            ) from None
-
-
-class SignatureGuard:
-    """Passes chunks through while hashing them; after the last one, raises BadRequest unless the signature holds."""
-
-    def __init__(self, chunks: Iterable[bytes], verifier: Verifier) -> None:
-        self._chunks = chunks
-        self._verifier = verifier
-        self.verified = False
-
-    def __iter__(self) -> Iterator[bytes]:
-        digest = hashes.Hash(self._verifier.hash_method)
-        for chunk in self._chunks:
-            digest.update(chunk)
-            yield chunk
-        self._verifier.verify(digest.finalize())
-        self.verified = True
-
-
 def guarded(chunks: Iterable[bytes], verifier: Verifier | None) -> Iterable[bytes]:
-    return chunks if verifier is None else SignatureGuard(chunks, verifier)
+    if verifier is None:
+        return chunks
+    from glimpse.domain.signature_checks import SignatureGuard  # a verifier exists: already imported
+
+    return SignatureGuard(chunks, verifier)
 
 
-@dataclass(frozen=True)
-class _Claimed:
-    """What the image's properties claim, checked (before any key manager is asked, as cursive does)."""
+def _claimed(image_id: str, properties: dict[str, str]) -> Claimed:
+    from glimpse.domain import signature_checks  # cryptography, only once an image is signed
 
-    signature: bytes
-    hash_method: hashes.HashAlgorithm
-    key_type: str
-    key_class: type
-
-
-def _claimed(image_id: str, properties: dict[str, str]) -> _Claimed:
     try:
-        signature = base64.b64decode(properties[SIGNATURE].encode("ascii"))
-    except (ValueError, binascii.Error):
-        raise _refused(image_id, "The signature data was not properly encoded using base64") from None
-    hash_factory = HASH_METHODS.get(properties[HASH_METHOD])
-    if hash_factory is None:
-        raise _refused(image_id, f"Invalid signature hash method: {properties[HASH_METHOD]}")
-    key_class = KEY_TYPES.get(properties[KEY_TYPE])
-    if key_class is None:
-        raise _refused(image_id, f"Invalid signature key type: {properties[KEY_TYPE]}")
-    return _Claimed(signature, hash_factory(), properties[KEY_TYPE], key_class)
+        return signature_checks.claimed(properties[SIGNATURE], properties[HASH_METHOD], properties[KEY_TYPE])
+    except signature_checks.Refused as exc:
+        raise _refused(image_id, exc.reason) from None
 
 
 def build_verifier(image_id: str, properties: dict[str, str], certificate: ManagedCertificate) -> Verifier:
     """The verifier of an image's data, from its properties and the certificate they name."""
-    claimed = _claimed(image_id, properties)
-    if certificate.format != CERTIFICATE_FORMAT:
-        raise _refused(image_id, f"Invalid certificate format: {certificate.format}")
+    from glimpse.domain import signature_checks
+
+    claim = _claimed(image_id, properties)
     try:
-        public_key = x509.load_der_x509_certificate(certificate.data).public_key()
-    except ValueError:
-        raise _refused(image_id, f"The certificate {properties[CERT_UUID]} could not be read as DER X.509") from None
-    if not isinstance(public_key, claimed.key_class):
-        raise _refused(image_id, f"Invalid public key type for signature key type: {claimed.key_type}")
-    if not claimed.signature:
-        raise _refused(image_id, "Error occurred while creating the verifier")
-    return Verifier(image_id, claimed.signature, claimed.hash_method, public_key)  # type: ignore[arg-type]
+        return signature_checks.verifier(image_id, claim, certificate, properties[CERT_UUID])
+    except signature_checks.Refused as exc:
+        raise _refused(image_id, exc.reason) from None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -185,3 +187,46 @@ def test_a_glance_policy_file_with_system_scope_and_domain_rules(tmp_path: Path)
     assert policy.check(in_domain, "get_images", {"domain": "d1"})
     assert not policy.check(in_domain, "get_images", {"domain": "d2"})
     assert not policy.check(ctx("p1", "reader"), "get_images", {"domain": None})
+
+
+class _Answers(BaseHTTPRequestHandler):
+    """A remote policy check: answers True under /yes, False elsewhere."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = b"True" if self.path.startswith("/yes") else b"False"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_an_http_rule_loads_its_check_when_a_rule_uses_it(tmp_path: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        policy_file = tmp_path / "policy.yaml"
+        policy_file.write_text(f'"delete_image": "{base}/yes"\n"publicize_image": "{base}/no"\n')
+        policy = Policy(str(policy_file))
+        target = {"project_id": "p1", "owner": "p1", "visibility": "private"}
+        assert policy.check(ctx("p1", "reader"), "delete_image", target)
+        assert not policy.check(ctx("p1", "admin"), "publicize_image", target)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_policy_without_http_rules_does_not_import_requests() -> None:
+    # A fresh interpreter: a worker holds only what its rules need (requests is 8 MiB of every worker).
+    code = (
+        "import sys\nfrom glimpse.auth.context import RequestContext\nfrom glimpse.auth.policy import Policy\n"
+        "ctx = RequestContext(project_id='p1', user_id='u', roles=frozenset({'member', 'reader'}))\n"
+        "assert Policy().check(ctx, 'get_image', {'project_id': 'p1', 'owner': 'p1', 'visibility': 'private'})\n"
+        "print(sorted(m for m in ('requests', 'urllib3') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

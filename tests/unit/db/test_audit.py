@@ -5,33 +5,22 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select, update
 
 from glimpse.db.audit import AuditRecords, Leases
 from glimpse.db.audit_models import AuditRow, LeaseRow
-from glimpse.db.migrate import upgrade
 from glimpse.db.models import ImageRow, MemberRow, utcnow
 from glimpse.db.repositories import ImageRepository
 from glimpse.db.retention import RetentionRecords
-from glimpse.db.session import SessionFactory, make_engine, make_sessionmaker
+from glimpse.db.session import SessionFactory, make_sessionmaker
 from glimpse.domain.audit_entries import AuditEntry, AuditQuery, RetentionPolicy, fenced, recording
 from glimpse.domain.entities import Image
 from glimpse.errors import ClaimLost, Conflict
 
 REFS = ("base_image_ref", "replacement_image")
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'glimpse.db'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
 from glimpse.domain.entities import Image, ManagedCertificate
-from glimpse.domain.signatures import KEY_TYPES, SignatureGuard, Signatures, is_signed
+from glimpse.domain.signature_checks import KEY_TYPES, SignatureGuard
+from glimpse.domain.signatures import Signatures, is_signed
 from glimpse.errors import BadRequest, KeyManagerRefused, KeyManagerUnavailable, NotFound
 
 DATA = [b"a" * 1000, b"b" * 70000, b"c"]
