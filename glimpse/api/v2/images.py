@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from glimpse.api import deps
+from glimpse.api.documents import DocumentResponse
 from glimpse.api.errors import error_response
 from glimpse.api.routing import resource
 from glimpse.api.v2.views import image_view
@@ -43,7 +44,7 @@ async def create(request: Request) -> Response:
     registry = deps.images(request).stores
     if registry.multi:
         headers["OpenStack-image-store-ids"] = ",".join(registry.writable_ids())
-    return JSONResponse(image_document(request, image), status_code=201, headers=headers)
+    return DocumentResponse(image_document(request, image), status_code=201, headers=headers)
 
 
 async def index(request: Request) -> Response:
@@ -57,12 +58,12 @@ async def index(request: Request) -> Response:
     }
     if more and found:
         body["next"] = "/v2/images?" + urlencode([*query, ("marker", found[-1].id)])
-    return JSONResponse(body)
+    return DocumentResponse(body)
 
 
 async def show(request: Request) -> Response:
     image = await run_in_threadpool(deps.images(request).get, deps.context(request), request.path_params["image_id"])
-    return JSONResponse(image_document(request, image))
+    return DocumentResponse(image_document(request, image))
 
 
 async def update(request: Request) -> Response:
@@ -78,7 +79,7 @@ async def update(request: Request) -> Response:
     image = await run_in_threadpool(
         deps.images(request).update, deps.context(request), request.path_params["image_id"], body, media
     )
-    return JSONResponse(image_document(request, image))
+    return DocumentResponse(image_document(request, image))
 
 
 async def delete(request: Request) -> Response:
