@@ -255,6 +255,8 @@ def create_app(
     app.state.settings = settings
     app.state.policy = policy
     app.state.images = services.images
+    # api/deps.read says why; services given without their engine (tests) keep the thread
+    app.state.inline_reads = services.engine is not None and services.engine.dialect.name == "sqlite"
     app.state.members = services.members
     app.state.quotas = services.quotas
     app.state.imports = services.imports

@@ -49,7 +49,7 @@ async def create(request: Request) -> Response:
 
 async def index(request: Request) -> Response:
     params = {key: request.query_params.getlist(key) for key in request.query_params}
-    found, more = await run_in_threadpool(deps.images(request).list, deps.context(request), params)
+    found, more = await deps.read(request, deps.images(request).list, deps.context(request), params)
     query = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
     body: dict[str, Any] = {
         "images": [image_document(request, image) for image in found],
@@ -62,7 +62,7 @@ async def index(request: Request) -> Response:
 
 
 async def show(request: Request) -> Response:
-    image = await run_in_threadpool(deps.images(request).get, deps.context(request), request.path_params["image_id"])
+    image = await deps.read(request, deps.images(request).get, deps.context(request), request.path_params["image_id"])
     return DocumentResponse(image_document(request, image))
 
 
