@@ -20,18 +20,27 @@ from glimpse.domain.patch import MEDIA_TYPES
 
 def image_document(request: Request, image: Image) -> dict[str, Any]:
     """An image as GET /v2/images/{id} shows it (the recycle bin and families show theirs the same way)."""
+    return image_documents(request, [image])[0]
+
+
+def image_documents(request: Request, images: list[Image]) -> list[dict[str, Any]]:
+    """Images as image_document shows each; what the request decides for all of them is looked up once."""
     s = deps.settings(request)
     service = deps.images(request)
-    stores = service.store_ids(image) if service.stores.multi else None
+    multi = service.stores.multi
     # Deduplicated data is named after the image that stored it first: its URL would tell a project that another
     # image (maybe another project's) holds the same data. Only admins see locations then (docs/deduplication.md).
     shown = not s.deduplicate_image_data or deps.context(request).is_admin
-    return image_view(
-        image,
-        direct_url=s.show_image_direct_url and shown,
-        locations=s.show_multiple_locations and shown,
-        stores=stores,
-    )
+    direct_url, locations = s.show_image_direct_url and shown, s.show_multiple_locations and shown
+    return [
+        image_view(
+            image,
+            direct_url=direct_url,
+            locations=locations,
+            stores=service.store_ids(image) if multi else None,
+        )
+        for image in images
+    ]
 
 
 async def create(request: Request) -> Response:
@@ -52,7 +61,7 @@ async def index(request: Request) -> Response:
     found, more = await deps.read(request, deps.images(request).list, deps.context(request), params)
     query = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
     body: dict[str, Any] = {
-        "images": [image_document(request, image) for image in found],
+        "images": image_documents(request, found),
         "first": "/v2/images" + (f"?{urlencode(query)}" if query else ""),
         "schema": "/v2/schemas/images",
     }
