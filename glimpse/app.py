@@ -284,4 +284,6 @@ def app_from_environment() -> Starlette:
     logsafe.install()
     logs.configure(settings.logging)  # every worker logs as the first process does, to the same place
     hold_database(settings, "serve")  # each worker: it outlives a parent killed with -9
-    return create_app(settings)
+    app = create_app(settings)
+    lifecycle.settle_garbage_collector()
+    return app
