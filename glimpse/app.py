@@ -255,6 +255,8 @@ def create_app(
     app.state.settings = settings
     app.state.policy = policy
     app.state.images = services.images
+    # api/deps.read says why; services given without their engine (tests) keep the thread
+    app.state.inline_reads = services.engine is not None and services.engine.dialect.name == "sqlite"
     app.state.members = services.members
     app.state.quotas = services.quotas
     app.state.imports = services.imports
@@ -282,4 +284,6 @@ def app_from_environment() -> Starlette:
     logsafe.install()
     logs.configure(settings.logging)  # every worker logs as the first process does, to the same place
     hold_database(settings, "serve")  # each worker: it outlives a parent killed with -9
-    return create_app(settings)
+    app = create_app(settings)
+    lifecycle.settle_garbage_collector()
+    return app

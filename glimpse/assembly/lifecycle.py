@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -21,6 +22,20 @@ from glimpse.worker import CachePrefetcher, RetentionScheduler, TaskWorker
 
 # Seconds past graceful_shutdown_timeout for stopped uploads to clean up (uvicorn's deadline is this later).
 SHUTDOWN_MARGIN = 10
+
+
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def settle_garbage_collector() -> None:
+    """For a serving process, once its app is built (not for every app a test builds: frozen objects are never
+    freed). Start-up's objects (most of a worker's 90 MiB: SQLAlchemy, oslo.*, the schemas) go where the collector no
+    longer walks them, so a full collection in the middle of a request does not visit them all; and a young
+    collection runs every 50,000 allocations instead of 700, several times per list page (4 % of its CPU time
+    in process). What a request leaves is still collected; only cycles wait a little longer."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def lifespan(

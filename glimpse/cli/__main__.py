@@ -161,7 +161,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from glimpse.app import SETTINGS_ENV, build_services, create_app
-    from glimpse.assembly.lifecycle import SHUTDOWN_MARGIN, reloader
+    from glimpse.assembly.lifecycle import SHUTDOWN_MARGIN, reloader, settle_garbage_collector
     from glimpse.assembly.notifications import build_events
     from glimpse.assembly.operations import hold_database
     from glimpse.auth.policy import Policy
@@ -214,7 +214,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         supervisor.run()
     else:
         # Built again by the app, which measures its stores and pool; the recovery above is done once.
-        uvicorn.run(create_app(settings, policy=policy, events=events), **common)
+        app = create_app(settings, policy=policy, events=events)
+        settle_garbage_collector()
+        uvicorn.run(app, **common)
     return 0
 
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, event, update
+from sqlalchemy import ColumnElement, CursorResult, event, insert, update
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from glimpse.db.audit_models import AuditRow, LeaseRow
-from glimpse.db.models import utcnow
+from glimpse.db.models import table_of, utcnow
 from glimpse.domain.audit_entries import AuditEntry, LeaseFence, take_pending
 from glimpse.errors import ClaimLost
 
 WROTE = "glimpse_wrote"
+AUDIT = table_of(AuditRow)
 
 
 def install(maker: sessionmaker[Session]) -> None:
@@ -47,7 +49,9 @@ def _write_pending(session: Session) -> None:
     if pending.fence is not None:
         hold_lease(session, pending.fence)
     now = utcnow()
-    session.add_all(entry_row(entry, now) for entry in pending.entries)
+    # A Core INSERT on the transaction's connection: the ORM's unit of work for these rows cost a create a fifth
+    # of its time, and a connection's statements are not the session's writes (_note_write does not see them).
+    session.connection().execute(insert(AUDIT), [entry_values(entry, now) for entry in pending.entries])
 
 
 def still_held(fence: LeaseFence) -> tuple[ColumnElement[bool], ...]:
@@ -68,7 +72,11 @@ def hold_lease(s: Session, fence: LeaseFence) -> None:
 
 
 def entry_row(entry: AuditEntry, now: datetime) -> AuditRow:
-    return AuditRow(
+    return AuditRow(**entry_values(entry, now))
+
+
+def entry_values(entry: AuditEntry, now: datetime) -> dict[str, Any]:
+    return dict(
         created_at=now,
         request_id=entry.request_id or None,
         user_id=entry.user_id,

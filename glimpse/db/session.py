@@ -17,6 +17,10 @@ from glimpse.db import audit_hook
 from glimpse.errors import ConfigError
 from glimpse.extras import missing_message
 
+# anyio's default thread limiter: requests run no more reads at once than that. Beyond it (transfer threads,
+# background workers), a connection is opened for the moment rather than waited for.
+SQLITE_POOL_SIZE = 40
+
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
@@ -31,9 +35,15 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        pool: dict[str, int] = {}
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            # SQLAlchemy's default pool keeps 5 connections: a sixth concurrent read (16 clients on one worker)
+            # opened a new connection, ran the pragmas below and closed it again, a tenth of a list's cost. Keeping
+            # as many as the thread pool runs at once costs a few KiB each; a connection's page cache grows only
+            # with what it reads (2 MiB at most, SQLite's default cache_size).
+            pool = {"pool_size": SQLITE_POOL_SIZE, "max_overflow": -1}
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     try:

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from glimpse.db.models import ImageRow, table_of, utcnow
@@ -56,6 +56,23 @@ def _pending(webhook_id: str, event: OutgoingEvent, now: datetime) -> OutboxRow:
         webhook_id=webhook_id, event_id=event.event_id, event_type=event.event_type, subject=event.subject[:255],
         body=event.body, status=PENDING, attempts=0, next_attempt_at=now, created_at=now,
     )  # fmt: skip
+
+
+_HOOKS, _IMAGES = table_of(WebhookRow).c, table_of(ImageRow).c
+# Built once (every create, update and delete asks it): an enabled webhook of every project, of one of the owners,
+# or of the image's owner (no image, no owner: NULL matches no project).
+ANY_RECEIVER = (
+    select(_HOOKS.id)
+    .where(
+        _HOOKS.enabled.is_(True),
+        or_(
+            _HOOKS.project_id.is_(None),
+            _HOOKS.project_id.in_(bindparam("owners", expanding=True)),
+            _HOOKS.project_id == select(_IMAGES.owner).where(_IMAGES.id == bindparam("image_id")).scalar_subquery(),
+        ),
+    )
+    .limit(1)
+)
 
 
 class WebhookStore:
@@ -138,14 +155,9 @@ class WebhookStore:
     def _any_receiver(self, owners: set[str], image_id: str | None) -> bool:
         """Whether an enabled webhook may want an event of these projects or of the image's owner (its events
         are checked in enqueue's transaction); a webhook added after this read is as if added after the event."""
-        hooks, images = table_of(WebhookRow).c, table_of(ImageRow).c
-        projects: ColumnElement[bool] = hooks.project_id.in_(sorted(owners))
-        if image_id:
-            owner = select(images.owner).where(images.id == image_id).scalar_subquery()
-            projects = or_(projects, hooks.project_id == owner)
-        query = select(hooks.id).where(hooks.enabled.is_(True), or_(hooks.project_id.is_(None), projects))
         with self._engine.connect() as conn:
-            return conn.execute(query.limit(1)).first() is not None
+            found = conn.execute(ANY_RECEIVER, {"owners": sorted(owners), "image_id": image_id}).first()
+        return found is not None
 
     def enqueue_for(self, webhook_id: str, event: OutgoingEvent) -> None:
         with self._sessions.begin() as s:

@@ -55,7 +55,7 @@ def parse_time(value: object, name: str) -> datetime:
 
 def state(properties: Mapping[str, str], at: datetime) -> str | None:
     """The deprecation state at `at`; None for an image with no deprecation set at all."""
-    if not any(key in properties for key in TIMES):
+    if properties.keys().isdisjoint(TIMES):  # in C: this runs for every image of every page
         return None
     now = stamp(at)
     if properties.get(OBSOLETE_AT, "~") <= now:

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from glimpse.api import deps
+from glimpse.api.documents import DocumentResponse
 from glimpse.api.errors import error_response
 from glimpse.api.routing import resource
 from glimpse.api.v2.views import image_view
@@ -19,18 +20,27 @@ from glimpse.domain.patch import MEDIA_TYPES
 
 def image_document(request: Request, image: Image) -> dict[str, Any]:
     """An image as GET /v2/images/{id} shows it (the recycle bin and families show theirs the same way)."""
+    return image_documents(request, [image])[0]
+
+
+def image_documents(request: Request, images: list[Image]) -> list[dict[str, Any]]:
+    """Images as image_document shows each; what the request decides for all of them is looked up once."""
     s = deps.settings(request)
     service = deps.images(request)
-    stores = service.store_ids(image) if service.stores.multi else None
+    multi = service.stores.multi
     # Deduplicated data is named after the image that stored it first: its URL would tell a project that another
     # image (maybe another project's) holds the same data. Only admins see locations then (docs/deduplication.md).
     shown = not s.deduplicate_image_data or deps.context(request).is_admin
-    return image_view(
-        image,
-        direct_url=s.show_image_direct_url and shown,
-        locations=s.show_multiple_locations and shown,
-        stores=stores,
-    )
+    direct_url, locations = s.show_image_direct_url and shown, s.show_multiple_locations and shown
+    return [
+        image_view(
+            image,
+            direct_url=direct_url,
+            locations=locations,
+            stores=service.store_ids(image) if multi else None,
+        )
+        for image in images
+    ]
 
 
 async def create(request: Request) -> Response:
@@ -43,26 +53,26 @@ async def create(request: Request) -> Response:
     registry = deps.images(request).stores
     if registry.multi:
         headers["OpenStack-image-store-ids"] = ",".join(registry.writable_ids())
-    return JSONResponse(image_document(request, image), status_code=201, headers=headers)
+    return DocumentResponse(image_document(request, image), status_code=201, headers=headers)
 
 
 async def index(request: Request) -> Response:
     params = {key: request.query_params.getlist(key) for key in request.query_params}
-    found, more = await run_in_threadpool(deps.images(request).list, deps.context(request), params)
+    found, more = await deps.read(request, deps.images(request).list, deps.context(request), params)
     query = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
     body: dict[str, Any] = {
-        "images": [image_document(request, image) for image in found],
+        "images": image_documents(request, found),
         "first": "/v2/images" + (f"?{urlencode(query)}" if query else ""),
         "schema": "/v2/schemas/images",
     }
     if more and found:
         body["next"] = "/v2/images?" + urlencode([*query, ("marker", found[-1].id)])
-    return JSONResponse(body)
+    return DocumentResponse(body)
 
 
 async def show(request: Request) -> Response:
-    image = await run_in_threadpool(deps.images(request).get, deps.context(request), request.path_params["image_id"])
-    return JSONResponse(image_document(request, image))
+    image = await deps.read(request, deps.images(request).get, deps.context(request), request.path_params["image_id"])
+    return DocumentResponse(image_document(request, image))
 
 
 async def update(request: Request) -> Response:
@@ -78,7 +88,7 @@ async def update(request: Request) -> Response:
     image = await run_in_threadpool(
         deps.images(request).update, deps.context(request), request.path_params["image_id"], body, media
     )
-    return JSONResponse(image_document(request, image))
+    return DocumentResponse(image_document(request, image))
 
 
 async def delete(request: Request) -> Response:

@@ -9,7 +9,8 @@ from glimpse.domain.entities import Image, Member
 
 
 def isotime(value: datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+    """2026-01-31T12:00:00Z (times are naive UTC); isoformat is a third of strftime's cost, twice per image."""
+    return value.isoformat(timespec="seconds")[:19] + "Z" if value is not None else None
 
 
 def image_view(
