@@ -69,6 +69,10 @@ def _window(sock: int, fd: int, offset: int, count: int) -> int | None:
             done = os.sendfile(sock, fd, offset + sent, count - sent)
         except BlockingIOError:
             done = None
+        except (BrokenPipeError, ConnectionResetError):
+            if sent:  # what this window sent counts: the next window's first call says the client is gone
+                break
+            raise
         if done == 0:  # the file ended before the range
             if sent:
                 break
