@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/inprocess_cost.py                  # show, list, filtered, create, healthcheck
     .venv/bin/python benchmarks/inprocess_cost.py show list        # some of them
     PROF=cumulative .venv/bin/python benchmarks/inprocess_cost.py show   # and cProfile of the event loop's side
+    ACCESS_LOG=1 .venv/bin/python benchmarks/inprocess_cost.py show 2>/dev/null  # with the server's logging
 
 No HTTP parsing, no sockets, no concurrency: the work Glimpse itself does per request (middleware, policy, the
 database round trip, the view and its JSON), which moves far less with the machine's load than wrk's figures do.
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from glimpse import logs, logsafe  # noqa: E402
 from glimpse.app import create_app  # noqa: E402
 from glimpse.config import load_settings  # noqa: E402
 
@@ -66,8 +68,13 @@ async def main(only: list[str]) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="glimpse-inprocess-"))
     conf = workdir / "glance-api.conf"
     conf.write_text("[DEFAULT]\n")
-    app = create_app(load_settings([str(conf)], None, {"data_dir": str(workdir)}))
-    logging.disable(logging.INFO)  # the access log's line is not what is measured
+    settings = load_settings([str(conf)], None, {"data_dir": str(workdir)})
+    app = create_app(settings)
+    if os.environ.get("ACCESS_LOG"):  # the server's logging: an access line per request to standard error
+        logs.configure(settings.logging)
+        logsafe.install()
+    else:
+        logging.disable(logging.INFO)  # the access log's line is not what is measured
     async with app.router.lifespan_context(app):
         ids = [json.loads((await call(app, "POST", "/v2/images", body=BODY))["body"])["id"] for _ in range(200)]
         ops: dict[str, Callable[[int], Awaitable[dict[str, Any]]]] = {

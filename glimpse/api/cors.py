@@ -113,6 +113,15 @@ class CorsRules:
         return out
 
 
+def _origin(scope: Scope) -> str | None:
+    """The request's Origin header (the last one, as the lower-cased dict of all headers would keep)."""
+    origin = None
+    for name, value in scope["headers"]:
+        if name.lower() == b"origin":
+            origin = value.decode("latin-1")
+    return origin
+
+
 def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
@@ -135,6 +144,10 @@ class CorsMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.exempt(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] != "OPTIONS" and not self.rules.allows(_origin(scope)):
+            # Nothing to add: no origin (every API client), or one allowed by neither rule set (they share origins).
             await self.app(scope, receive, send)
             return
         headers = _headers(scope)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -168,3 +170,29 @@ def test_tus_discovery_reaches_the_api_and_a_browsers_tus_client_may_speak_tus(t
     # Elsewhere the operator's lists stand as they are.
     elsewhere = client.options("/v2/images", headers={**asked, "Access-Control-Request-Method": "PUT"})
     assert "access-control-allow-origin" not in elsewhere.headers
+
+
+def test_of_two_origin_headers_the_last_decides(tmp_path: Path) -> None:
+    rules = _glance_defaults(tmp_path)
+
+    async def answer(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    def marked(origins: list[bytes]) -> bool:
+        sent: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": "/v2/images", "headers": [(b"origin", o) for o in origins]}
+        asyncio.run(CorsMiddleware(answer, rules)(scope, _never, send))
+        return (b"access-control-allow-origin", ALLOWED.encode()) in sent[0]["headers"]
+
+    assert marked([b"http://evil.example", ALLOWED.encode()])
+    assert not marked([ALLOWED.encode(), b"http://evil.example"])
+    assert not marked([])
+
+
+async def _never() -> dict[str, Any]:
+    raise AssertionError("no body is read")
