@@ -11,7 +11,6 @@ import ipaddress
 import time
 from collections.abc import Callable, Mapping
 
-from prometheus_client import Counter, Histogram
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -58,7 +57,6 @@ class MetricsMiddleware:
         self.config = config
         self.templates = templates
         self.fixed = fixed
-        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         for operation in UPLOADS.values():
             metrics.uploads.labels(operation)  # shown as 0 before the first upload
 
@@ -121,19 +119,7 @@ class MetricsMiddleware:
         finally:
             if uploading:
                 m.uploads.labels(uploading).dec()
-            counted, timed = self._instruments(method, self._route(scope), status)
-            counted.inc()
-            timed.observe(time.perf_counter() - started)
-
-    def _instruments(self, method: str, route: str, status: int) -> tuple[Counter, Histogram]:
-        """The request counter's and the latency histogram's series of these labels, looked up once: labels()
-        checks and locks on every call. As many keys as the metrics have series (routes are templates)."""
-        key = (method, route, status)
-        found = self._series.get(key)
-        if found is None:
-            m = self.metrics
-            found = self._series[key] = (m.requests.labels(method, route, str(status)), m.latency.labels(method, route))
-        return found
+            m.answered(method, self._route(scope), status, time.perf_counter() - started)
 
     async def _scrape(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)

@@ -84,6 +84,7 @@ class Metrics:
     def __init__(self, task_queue: Callable[[], TaskQueue] | None = None) -> None:
         self.folder: Path | None = current()
         self.registry = CollectorRegistry()
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         r = self.registry
         self.requests = Counter(
             "glimpse_http_requests", "HTTP requests answered.", ["method", "route", "status"], registry=r
@@ -141,9 +142,7 @@ class Metrics:
             "glimpse_notifications", "Notifications sent to the message bus, or dropped (queue full, bus refused).",
             ["result"], registry=r,
         )  # fmt: skip
-        self.build = Gauge(
-            "glimpse_build_info", "Glimpse's version.", ["version"], multiprocess_mode="max", registry=r
-        )
+        self.build = Gauge("glimpse_build_info", "Glimpse's version.", ["version"], multiprocess_mode="max", registry=r)
         self.build.labels(version()).set(1)
         self.extra: list[Collector] = [TaskQueueCollector(task_queue)] if task_queue else []
         self._lock = threading.Lock()
@@ -172,6 +171,20 @@ class Metrics:
         for family in registry.collect():
             total += sum(s.value for s in family.samples if s.name == name)
         return total
+
+    def answered(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One HTTP request answered: the request counter and the latency histogram. Their series are looked up
+        once per labels: labels() checks and locks on every call. As many keys as the metrics have series (routes
+        are templates)."""
+        key = (method, route, status)
+        found = self._series.get(key)
+        if found is None:
+            found = self._series[key] = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+        found[0].inc()
+        found[1].observe(seconds)
 
     def received(self, operation: str, size: int) -> None:
         """domain/ports.py:DataMeter: image data that came in by another way than the API's PUTs."""

@@ -63,7 +63,10 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         free = probe.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=free, http=BoundedHttpToolsProtocol, log_level="critical")
+    # no log settings: uvicorn would set its loggers' levels for the whole test process
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=free, http=BoundedHttpToolsProtocol, log_level=None, log_config=None
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
