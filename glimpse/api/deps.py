@@ -39,10 +39,20 @@ async def read(request: Request, func: Callable[P, T], *args: P.args, **kwargs: 
     of it, and more under concurrency, where the two threads hand the GIL to each other. A read cannot wait there
     for a writer: in WAL mode readers take no lock a writer holds, writers queue on their own lock
     (SerializedSessions) that reads never take, and the pool opens a connection rather than wait for one. It is a
-    few index searches in a local file, as short as the JSON of the answer. A database over the network
-    (PostgreSQL, MariaDB) keeps the thread: its round trip and its pool can wait."""
-    if request.app.state.inline_reads:
-        return func(*args, **kwargs)
+    few index searches in a local file, as short as the JSON of the answer. What can still lock readers out (a
+    crashed writer's journal being recovered, a connection in exclusive locking mode) is waited for briefly here,
+    then in a thread, where only this request waits. A database over the network (PostgreSQL, MariaDB) keeps the
+    thread: its round trip and its pool can wait.
+
+    app.state.inline_reads is None or db.session's read_briefly with its LockedOut, set by the app."""
+    inline = request.app.state.inline_reads
+    if inline is not None:
+        read_briefly, locked_out = inline
+        try:
+            result: T = read_briefly(func, *args, **kwargs)
+            return result
+        except locked_out:
+            pass
     return await run_in_threadpool(func, *args, **kwargs)
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import make_url
@@ -22,14 +24,61 @@ from glimpse.extras import missing_message
 SQLITE_POOL_SIZE = 40
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+# How long a connection waits for a lock another holds, in ms: a writer queues for up to 30 s. A read on the event
+# loop (api/deps.read) waits 20 ms at most and then moves to a thread: in WAL mode readers wait for no writer, but a
+# database in recovery after a crash or held by a connection in exclusive locking mode (an operator's sqlite3 shell)
+# blocks them too, and 30 s on the event loop would stall every request of the worker.
+SQLITE_BUSY_WAIT_MS = 30000
+SQLITE_BRIEF_WAIT_MS = 20
+_brief_waits: ContextVar[bool] = ContextVar("glimpse_sqlite_brief_waits", default=False)
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class LockedOut(Exception):
+    """A read on the event loop found the database locked for longer than it may wait there."""
+
+
+def read_briefly(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """func, its SQLite connections waiting SQLITE_BRIEF_WAIT_MS at most for a lock; LockedOut after that."""
+    token = _brief_waits.set(True)
+    try:
+        return func(*args, **kwargs)
+    except DBAPIError as exc:
+        if _locked_out(exc):
+            raise LockedOut(str(exc.orig)) from exc
+        raise
+    finally:
+        _brief_waits.reset(token)
+
+
+def _locked_out(exc: DBAPIError) -> bool:
+    """Whether SQLite gave up on a lock (SQLITE_BUSY, SQLITE_LOCKED and their extended codes)."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return isinstance(exc.orig, sqlite3.OperationalError) and code is not None and code & 0xFF in (5, 6)
+
+
+def _set_busy_wait(dbapi_conn: Any, record: Any) -> None:
+    wait = SQLITE_BRIEF_WAIT_MS if _brief_waits.get() else SQLITE_BUSY_WAIT_MS
+    if record.info.get("busy_wait_ms") != wait:  # one PRAGMA when a pooled connection changes hands, not per read
+        dbapi_conn.execute(f"PRAGMA busy_timeout={wait}")
+        record.info["busy_wait_ms"] = wait
+
+
+def _sqlite_pragmas(dbapi_conn: Any, record: Any) -> None:
+    _set_busy_wait(dbapi_conn, record)  # first: switching to WAL below takes a lock too
     cur = dbapi_conn.cursor()
     # WAL lets readers go on while one writer commits; busy_timeout queues writers instead of failing.
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _sqlite_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    _set_busy_wait(dbapi_conn, record)
 
 
 def make_engine(url: str) -> Engine:
@@ -45,6 +94,7 @@ def make_engine(url: str) -> Engine:
             pool = {"pool_size": SQLITE_POOL_SIZE, "max_overflow": -1}
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "checkout", _sqlite_checkout)
         return engine
     try:
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_recycle=3600)
