@@ -20,19 +20,7 @@ from rich.table import Table
 
 from glimpse import logs, logsafe
 from glimpse.auth.context import RequestContext
-from glimpse.cli import audit as audit_cli
-from glimpse.cli import cache as cache_cli
-from glimpse.cli import dashboard_sessions as dashboard_cli
-from glimpse.cli import database as database_cli
-from glimpse.cli import glance_import as glance_import_cli
-from glimpse.cli import lifecycle as lifecycle_cli
-from glimpse.cli import metadefs as metadefs_cli
-from glimpse.cli import scrub as scrub_cli
 from glimpse.cli import startup
-from glimpse.cli import status as status_cli
-from glimpse.cli import store as store_cli
-from glimpse.cli import upload as upload_cli
-from glimpse.cli import webhook as webhook_cli
 from glimpse.config import Settings, load_settings
 from glimpse.default_options import parse_size
 from glimpse.errors import BadRequest, ConfigError, Forbidden, NotFound
@@ -62,7 +50,9 @@ QUOTA_NAMES = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(serving: bool = False) -> argparse.ArgumentParser:
+    """The whole command line, or with `serving` only `serve`'s: the other commands' modules (their clients and
+    tables) would otherwise be imported by the supervisor, and so counted in the RSS of every worker it forks."""
     parser = argparse.ArgumentParser(prog="glimpse", description="Glimpse image service")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the Images API v2 server")
@@ -75,6 +65,25 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-format", choices=("text", "json"), help="text lines or one JSON object per line ([DEFAULT] use_json)"
     )
+    if not serving:
+        _other_commands(sub)
+    return parser
+
+
+def _other_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from glimpse.cli import audit as audit_cli
+    from glimpse.cli import cache as cache_cli
+    from glimpse.cli import dashboard_sessions as dashboard_cli
+    from glimpse.cli import database as database_cli
+    from glimpse.cli import glance_import as glance_import_cli
+    from glimpse.cli import lifecycle as lifecycle_cli
+    from glimpse.cli import metadefs as metadefs_cli
+    from glimpse.cli import scrub as scrub_cli
+    from glimpse.cli import status as status_cli
+    from glimpse.cli import store as store_cli
+    from glimpse.cli import upload as upload_cli
+    from glimpse.cli import webhook as webhook_cli
+
     quota = sub.add_parser("quota", help="per-project quotas").add_subparsers(dest="quota_command", required=True)
     set_quota = quota.add_parser("set", help="set a project's limits (omitted ones stay; 'none' removes one)")
     set_quota.add_argument("project")
@@ -99,7 +108,6 @@ def build_parser() -> argparse.ArgumentParser:
     webhook_cli.add_parser(sub, _config_args)
     dashboard_cli.add_parser(sub, _config_args)
     upload_cli.add_parser(lifecycle_cli.add_parsers(sub, _config_args))
-    return parser
 
 
 OVERRIDES = ("bind_host", "bind_port", "workers", "data_dir", "log_file", "debug", "log_format")
@@ -222,10 +230,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def db(args: argparse.Namespace) -> int:
     from glimpse.assembly.database import database_revision, sync_database
+    from glimpse.cli import database as database_cli
+    from glimpse.cli import metadefs as metadefs_cli
 
     settings = _settings(args)
     if args.db_command == "import-glance":
         from glimpse.assembly.operations import build_glance_import
+        from glimpse.cli import glance_import as glance_import_cli
 
         return glance_import_cli.run(args, build_glance_import(settings, args.source))
     if args.db_command in database_cli.COMMANDS:
@@ -291,23 +302,28 @@ def quota(args: argparse.Namespace) -> int:
 
 def store(args: argparse.Namespace) -> int:
     from glimpse.app import build_services
+    from glimpse.cli import store as store_cli
 
     settings = _settings(args)
     return store_cli.run(args, settings, build_services(settings).stores)
 
 
 def status(args: argparse.Namespace) -> int:
+    from glimpse.cli import status as status_cli
+
     return status_cli.run(args, _settings(args), console)
 
 
 def cache(args: argparse.Namespace) -> int:
     from glimpse.app import build_services
+    from glimpse.cli import cache as cache_cli
 
     return cache_cli.run(args, build_services(_settings(args)).cache, _admin())
 
 
 def scrub(args: argparse.Namespace) -> int:
     from glimpse.assembly.operations import build_scrubber, hold_database
+    from glimpse.cli import scrub as scrub_cli
 
     settings = _settings(args)
     hold_database(settings, "scrub")
@@ -316,6 +332,7 @@ def scrub(args: argparse.Namespace) -> int:
 
 def audit(args: argparse.Namespace) -> int:
     from glimpse.app import build_services
+    from glimpse.cli import audit as audit_cli
 
     settings = _settings(args)
     return audit_cli.run_audit(args, build_services(settings).audit, _admin(), settings.audit.retention_days)
@@ -323,6 +340,7 @@ def audit(args: argparse.Namespace) -> int:
 
 def retention(args: argparse.Namespace) -> int:
     from glimpse.app import build_services
+    from glimpse.cli import audit as audit_cli
 
     try:
         return audit_cli.run_retention(args, build_services(_settings(args)).retention, _admin())
@@ -333,6 +351,7 @@ def retention(args: argparse.Namespace) -> int:
 
 def webhook(args: argparse.Namespace) -> int:
     from glimpse.assembly.webhooks import build_webhook_tools
+    from glimpse.cli import webhook as webhook_cli
 
     service, deliverer = build_webhook_tools(_settings(args))
     return webhook_cli.run(args, service, deliverer, _admin(), Console())
@@ -340,18 +359,24 @@ def webhook(args: argparse.Namespace) -> int:
 
 def dashboard(args: argparse.Namespace) -> int:
     from glimpse.app import build_services
+    from glimpse.cli import dashboard_sessions as dashboard_cli
 
     return dashboard_cli.run(args, build_services(_settings(args)).dashboard_sessions, Console(width=200))
 
 
 def recycle_bin(args: argparse.Namespace) -> int:
     from glimpse.app import build_services
+    from glimpse.cli import lifecycle as lifecycle_cli
 
     return lifecycle_cli.run_bin(args, build_services(_settings(args)), _admin(), Console())
 
 
 def image(args: argparse.Namespace) -> int:
+    from glimpse.cli import lifecycle as lifecycle_cli
+
     if args.image_command == "upload":  # a client of a running service: no configuration of its own
+        from glimpse.cli import upload as upload_cli
+
         return upload_cli.run(args, console)
     from glimpse.app import build_services
 
@@ -362,7 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logsafe.install()
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(serving=argv[:1] == ["serve"]).parse_args(argv)
     try:
         commands = {
             "serve": serve, "db": db, "quota": quota, "store": store, "status": status, "cache": cache, "scrub": scrub,
