@@ -17,14 +17,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, available_timezones
 
-from babel.dates import format_datetime, format_timedelta
-from babel.numbers import format_decimal
-from babel.support import Translations
-from jinja2 import Environment
 from starlette.requests import Request
+
+# Babel and Jinja are imported by the first page a worker renders (see web.page_templates): a worker that only
+# serves the API never holds them.
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 LANGUAGES = {"en": "English", "it": "Italiano"}  # each with a catalog in locale/ but English, the source
 DEFAULT_LANGUAGE = "en"
@@ -102,6 +103,8 @@ STATUS_WORDS = (  # the API's values (domain.image.STATUSES); attributes and CSS
 def catalog(language: str) -> gettext.NullTranslations:
     if language == DEFAULT_LANGUAGE:
         return gettext.NullTranslations()
+    from babel.support import Translations
+
     return Translations.load(LOCALE_DIR, [language], DOMAIN)
 
 
@@ -138,16 +141,22 @@ class Speech:
             local = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(self.zone)
         except (ValueError, OverflowError):
             return str(value)  # a property someone set by hand ("next week", year 1): shown as they wrote it
+        from babel.dates import format_datetime
+
         return f"{format_datetime(local, 'medium', locale=self.language)} {local.tzname()}"
 
     def duration(self, value: timedelta) -> str:
         """A span of time in the language's words, in its largest whole unit ("1 hour", "30 giorni")."""
+        from babel.dates import format_timedelta
+
         return format_timedelta(value, threshold=1, locale=self.language)
 
     def size(self, value: int | None) -> str:
         """Bytes in binary units with one decimal, in the language's digits ("1.5 MiB", "1,5 MiB")."""
         if value is None:
             return "—"
+        from babel.numbers import format_decimal
+
         if value < 1024:
             return f"{format_decimal(value, locale=self.language)} B"
         amount = value / 1024

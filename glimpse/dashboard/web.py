@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.templating import Jinja2Templates
 
 from glimpse.auth.context import RequestContext
 from glimpse.auth.policy import Policy
@@ -33,14 +33,24 @@ from glimpse.domain.service import ImageService
 from glimpse.domain.webhooks import WebhookService
 from glimpse.streaming import Transfers
 
+if TYPE_CHECKING:
+    from starlette.templating import Jinja2Templates
+
 BASE = "/dashboard"
 MAX_FORM_FIELDS = 200  # the edit form has two per property (value, remove) and image_property_quota is 128
 T = TypeVar("T")
 
 
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-install(templates.env)
-templates.env.globals["script_texts"] = lambda: script_texts(current())  # for the pages that load scripts
+@cache
+def page_templates() -> Jinja2Templates:
+    """The pages' templates, made when a worker renders its first page: Jinja and Babel (about 3 MiB) are
+    then imported by the workers that serve the dashboard only, not by the supervisor for every worker."""
+    from starlette.templating import Jinja2Templates
+
+    templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+    install(templates.env)
+    templates.env.globals["script_texts"] = lambda: script_texts(current())  # for the pages that load scripts
+    return templates
 
 
 @dataclass(frozen=True)
@@ -137,7 +147,7 @@ class Page:
             projects=self.session.get("projects") or [] if self.identity is not None else [],
         )
         with speaking(self.speech):
-            response = templates.TemplateResponse(self.request, template, values, status_code=status_code)
+            response = page_templates().TemplateResponse(self.request, template, values, status_code=status_code)
         self.dash.sessions.write(response, self.session)
         return response
 

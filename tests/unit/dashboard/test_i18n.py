@@ -11,7 +11,7 @@ from starlette.requests import Request
 
 from glimpse.dashboard.i18n import STATUS_WORDS, Speech, accepted, negotiate, speaking, zone
 from glimpse.dashboard.language import back_to
-from glimpse.dashboard.web import templates
+from glimpse.dashboard.web import page_templates
 from glimpse.domain.image import STATUSES
 
 ROME, TOKYO = ZoneInfo("Europe/Rome"), ZoneInfo("Asia/Tokyo")
@@ -87,7 +87,7 @@ def _render(template: str, speech: Speech, **values: object) -> str:
     request = Request({"type": "http", "path": "/dashboard/x", "query_string": b"", "headers": [], "server": None})
     base = {"request": request, "base": "/dashboard", "csrf_token": "t", "identity": None, "speech": speech}
     with speaking(speech):
-        return templates.get_template(template).render(**base, **values)
+        return page_templates().get_template(template).render(**base, **values)
 
 
 def test_templates_speak_the_rendering_requests_language() -> None:
@@ -103,7 +103,9 @@ def test_templates_speak_the_rendering_requests_language() -> None:
 
 def test_translated_text_escapes_what_it_is_given() -> None:
     image = SimpleNamespace(properties={"deprecation_status": "obsolete", "replacement_image": '"><script>'})
-    macro = templates.env.from_string('{% from "deprecation.html" import badge %}{{ badge(image, "/dashboard") }}')
+    macro = page_templates().env.from_string(
+        '{% from "deprecation.html" import badge %}{{ badge(image, "/dashboard") }}'
+    )
     with speaking(Speech("it")):
         html = macro.render(image=image)
     assert 'obsoleta: usa <a href="/dashboard/images/&#34;&gt;&lt;script&gt;">' in html
