@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -111,21 +113,78 @@ class SessionFactory(Protocol):
     def __call__(self) -> Session: ...
 
 
+class _WriterQueue:
+    """The writers of one SQLite file, queued: an RLock for the threads of this process, and an flock on a file
+    beside the database for the processes (the forked workers), held together for a whole transaction.
+
+    Without the flock, a worker whose transaction found the other worker's write under way was left to SQLite's
+    busy handler, which sleeps in steps of 1 to 100 ms and tries again: the other worker's commit goes by
+    unnoticed until the sleep ends. The flock wakes the next writer when the lock is released. Its file is
+    opened in each process (an flock belongs to an open file, which a fork would share)."""
+
+    def __init__(self, lock_path: str | None) -> None:
+        self.lock = threading.RLock()
+        self._lock_path = lock_path
+        self._depth = 0  # changed only by the thread holding self.lock
+        self._fd = -1
+        self._fd_pid = 0
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self.lock:
+            self._depth += 1
+            try:
+                # A read on the event loop (read_briefly) does not queue behind the other processes' writers: it
+                # must not wait there, and SQLite's own lock still keeps a write of it safe.
+                if self._depth == 1 and self._lock_path is not None and not _brief_waits.get():
+                    fcntl.flock(self._file(), fcntl.LOCK_EX)
+                    try:
+                        yield
+                    finally:
+                        fcntl.flock(self._fd, fcntl.LOCK_UN)
+                else:
+                    yield
+            finally:
+                self._depth -= 1
+
+    def _file(self) -> int:
+        if self._fd_pid != os.getpid():
+            assert self._lock_path is not None
+            self._fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._fd_pid = os.getpid()
+        return self._fd
+
+
+_queues: dict[str | None, _WriterQueue] = {}
+_queues_lock = threading.Lock()
+
+
+def _writer_queue(database: str | None) -> _WriterQueue:
+    """One queue per database file in a process: every session factory of the file shares it, so one thread's
+    transactions never wait for each other's flock (two open files of one process exclude each other)."""
+    lock_path = f"{database}-writers.lock" if database and database != ":memory:" else None
+    with _queues_lock:
+        queue = _queues.get(lock_path)
+        if queue is None:
+            queue = _queues[lock_path] = _WriterQueue(lock_path)
+        return queue
+
+
 class SerializedSessions:
-    """Transactions of one process queued on a lock, for SQLite.
+    """Transactions queued on a lock, for SQLite: the process's threads and the other processes' (_WriterQueue).
 
     SQLite admits one writer at a time; left to itself, a writer that finds the database busy sleeps in
-    growing steps, which under a few dozen concurrent requests turns into second-long tails. Queuing in
-    the process instead keeps every transaction (a few milliseconds each) in line.
+    growing steps, which under a few dozen concurrent requests turns into second-long tails. Queuing
+    instead keeps every transaction (a few milliseconds each) in line.
     """
 
-    def __init__(self, maker: sessionmaker[Session]) -> None:
+    def __init__(self, maker: sessionmaker[Session], database: str | None = None) -> None:
         self._maker = maker
-        self._lock = threading.RLock()
+        self._queue = _writer_queue(database) if database else _WriterQueue(None)
 
     @contextmanager
     def begin(self) -> Iterator[Session]:
-        with self._lock, self._maker.begin() as session:
+        with self._queue.held(), self._maker.begin() as session:
             yield session
 
     def __call__(self) -> Session:
@@ -146,7 +205,7 @@ def make_sessionmaker(engine: Engine) -> SessionFactory:
     maker = sessionmaker(bind=engine, expire_on_commit=False)
     audit_hook.install(maker)  # a change announced to the audit log commits with its entry
     if engine.dialect.name == "sqlite":
-        return SerializedSessions(maker)
+        return SerializedSessions(maker, engine.url.database)
     return maker
 
 

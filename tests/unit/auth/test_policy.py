@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -204,20 +206,26 @@ class _Answers(BaseHTTPRequestHandler):
         pass
 
 
-def test_an_http_rule_loads_its_check_when_a_rule_uses_it(tmp_path: Path) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+@contextlib.contextmanager
+def _answering(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """An HTTP server for http: rules in a thread; yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        base = f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_http_rule_loads_its_check_when_a_rule_uses_it(tmp_path: Path) -> None:
+    with _answering(_Answers) as base:
         policy_file = tmp_path / "policy.yaml"
         policy_file.write_text(f'"delete_image": "{base}/yes"\n"publicize_image": "{base}/no"\n')
         policy = Policy(str(policy_file))
         target = {"project_id": "p1", "owner": "p1", "visibility": "private"}
         assert policy.check(ctx("p1", "reader"), "delete_image", target)
         assert not policy.check(ctx("p1", "admin"), "publicize_image", target)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_policy_without_http_rules_does_not_import_requests() -> None:
@@ -230,3 +238,56 @@ def test_a_policy_without_http_rules_does_not_import_requests() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_answers_are_remembered_per_caller_and_the_target_keys_the_rule_reads() -> None:
+    policy = Policy()
+    owner = {"project_id": "p1", "owner": "p1", "visibility": "private", "id": "i1", "protected": False}
+    assert policy.check(ctx("p1", "member", "reader"), "get_image", owner)
+    assert not policy.check(ctx("p2", "member", "reader"), "get_image", owner)
+    assert not policy.check(ctx("p1", "member", "reader"), "get_image", {**owner, "project_id": "p2", "owner": "p2"})
+    assert policy.check(ctx("p1", "member", "reader"), "get_image", {**owner, "id": "i2"})
+    answers = len(policy._answers)
+    # The image id is not read by get_image: another image of the same owner is the same question.
+    assert policy.check(ctx("p1", "member", "reader"), "get_image", {**owner, "id": "i3"})
+    assert len(policy._answers) == answers
+    assert not policy.check(ctx(None, "member", "reader"), "get_image", {**owner, "project_id": None, "owner": None})
+
+
+def test_a_value_that_cannot_be_a_key_is_asked_every_time(tmp_path: Path) -> None:
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text('"get_image": "\'a\':%(tags)s"\n')
+    policy = Policy(str(policy_file))
+    assert not policy.check(ctx("p1", "reader"), "get_image", {"tags": ["a"]})
+    assert policy.check(ctx("p1", "reader"), "get_image", {"tags": "a"})
+
+
+def test_a_rule_that_may_ask_elsewhere_is_not_remembered(tmp_path: Path) -> None:
+    answer = {"path": "/yes"}
+
+    class Switching(_Answers):
+        def do_POST(self) -> None:
+            self.path = answer["path"]
+            super().do_POST()
+
+    with _answering(Switching) as base:
+        policy_file = tmp_path / "policy.yaml"
+        policy_file.write_text(f'"delete_image": "role:member and {base}/x"\n')
+        policy = Policy(str(policy_file))
+        target = {"project_id": "p1", "owner": "p1"}
+        assert policy.check(ctx("p1", "member"), "delete_image", target)
+        answer["path"] = "/no"
+        assert not policy.check(ctx("p1", "member"), "delete_image", target)
+
+
+def test_a_match_formatted_with_the_whole_target_is_not_remembered() -> None:
+    from oslo_policy import _checks
+
+    from glimpse.auth.policy import _target_keys
+
+    rules: dict[str, _checks.BaseCheck] = {}
+    assert _target_keys(_checks.GenericCheck("user_id", "%s"), rules, frozenset()) is None
+    assert _target_keys(_checks.GenericCheck("user_id", "%(owner)s"), rules, frozenset()) == {"owner"}
+    cycle = _checks.RuleCheck("rule", "a")
+    assert _target_keys(cycle, {"a": cycle}, frozenset()) is None
+    assert _target_keys(_checks.RuleCheck("rule", "missing"), rules, frozenset()) == frozenset()

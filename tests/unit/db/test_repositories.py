@@ -582,41 +582,52 @@ PUBLIC = {"pubA", "pubAdm"}
 ADMIN_DEFAULT = {"privA", "pubA", "shrA_acc", "shrA_pen", "shrA_rej", "shrA_none", "privB", "pubAdm", "comAdm"}
 
 
-@pytest.mark.parametrize(
-    ("viewer", "kw", "expected"),
-    [
-        # owner: everything it owns, whatever the visibility, plus public
-        ("A", {}, {"privA", "pubA", "comA", "shrA_acc", "shrA_pen", "shrA_rej", "shrA_none"} | PUBLIC),
-        # member: public, own, and shared images it accepted
-        ("B", {}, PUBLIC | {"privB", "comB", "shrA_acc"}),
-        ("B", {"member_status": "pending"}, PUBLIC | {"privB", "comB", "shrA_pen"}),
-        ("B", {"member_status": "rejected"}, PUBLIC | {"privB", "comB", "shrA_rej"}),
-        ("B", {"member_status": "all"}, PUBLIC | {"privB", "comB", "shrA_acc", "shrA_pen", "shrA_rej"}),
-        ("B", {"visibility": "shared"}, {"shrA_acc"}),
-        ("B", {"visibility": "shared", "member_status": "all"}, {"shrA_acc", "shrA_pen", "shrA_rej"}),
-        ("B", {"visibility": "private"}, {"privB"}),
-        ("B", {"visibility": "public"}, PUBLIC),
-        ("B", {"visibility": "community"}, {"comA", "comB", "comAdm"}),
-        ("B", {"visibility": "all"}, PUBLIC | {"privB", "comB", "shrA_acc", "comA", "comAdm"}),
-        ("A", {"visibility": "shared"}, {"shrA_acc", "shrA_pen", "shrA_rej", "shrA_none"}),
-        ("A", {"visibility": "private"}, {"privA"}),
-        # stranger: public only (its pending membership does not count by default)
-        ("C", {}, PUBLIC),
-        ("C", {"member_status": "pending"}, PUBLIC | {"shrA_acc"}),
-        ("", {}, PUBLIC),
-        # admin: everything except other projects' community images, unless asked
-        (None, {}, ADMIN_DEFAULT),
-        (None, {"visibility": "all"}, ADMIN_DEFAULT | {"comA", "comB"}),
-        (None, {"visibility": "community"}, {"comA", "comB", "comAdm"}),
-        (None, {"visibility": "private"}, {"privA", "privB"}),
-        (None, {"visibility": "shared"}, {"shrA_acc", "shrA_pen", "shrA_rej", "shrA_none"}),
-        (None, {"visibility": "public"}, PUBLIC),
-    ],
-)
+VISIBILITY_CASES = [
+    # owner: everything it owns, whatever the visibility, plus public
+    ("A", {}, {"privA", "pubA", "comA", "shrA_acc", "shrA_pen", "shrA_rej", "shrA_none"} | PUBLIC),
+    # member: public, own, and shared images it accepted
+    ("B", {}, PUBLIC | {"privB", "comB", "shrA_acc"}),
+    ("B", {"member_status": "pending"}, PUBLIC | {"privB", "comB", "shrA_pen"}),
+    ("B", {"member_status": "rejected"}, PUBLIC | {"privB", "comB", "shrA_rej"}),
+    ("B", {"member_status": "all"}, PUBLIC | {"privB", "comB", "shrA_acc", "shrA_pen", "shrA_rej"}),
+    ("B", {"visibility": "shared"}, {"shrA_acc"}),
+    ("B", {"visibility": "shared", "member_status": "all"}, {"shrA_acc", "shrA_pen", "shrA_rej"}),
+    ("B", {"visibility": "private"}, {"privB"}),
+    ("B", {"visibility": "public"}, PUBLIC),
+    ("B", {"visibility": "community"}, {"comA", "comB", "comAdm"}),
+    ("B", {"visibility": "all"}, PUBLIC | {"privB", "comB", "shrA_acc", "comA", "comAdm"}),
+    ("A", {"visibility": "shared"}, {"shrA_acc", "shrA_pen", "shrA_rej", "shrA_none"}),
+    ("A", {"visibility": "private"}, {"privA"}),
+    # stranger: public only (its pending membership does not count by default)
+    ("C", {}, PUBLIC),
+    ("C", {"member_status": "pending"}, PUBLIC | {"shrA_acc"}),
+    ("", {}, PUBLIC),
+    # admin: everything except other projects' community images, unless asked
+    (None, {}, ADMIN_DEFAULT),
+    (None, {"visibility": "all"}, ADMIN_DEFAULT | {"comA", "comB"}),
+    (None, {"visibility": "community"}, {"comA", "comB", "comAdm"}),
+    (None, {"visibility": "private"}, {"privA", "privB"}),
+    (None, {"visibility": "shared"}, {"shrA_acc", "shrA_pen", "shrA_rej", "shrA_none"}),
+    (None, {"visibility": "public"}, PUBLIC),
+]
+
+
+@pytest.mark.parametrize(("viewer", "kw", "expected"), VISIBILITY_CASES)
 def test_visibility(
     repo: ImageRepository, world: dict[str, str], viewer: str | None, kw: dict[str, Any], expected: set[str]
 ) -> None:
     assert visible(repo, world, viewer, **kw) == expected
+
+
+def test_list_statements_kept_for_repeated_queries_answer_each_query(
+    repo: ImageRepository, world: dict[str, str]
+) -> None:
+    """One repository answers every query in turn, twice: a statement kept for one query never serves another."""
+    for _ in range(2):
+        for viewer, kw, expected in VISIBILITY_CASES:
+            assert visible(repo, world, viewer, **kw) == expected, (viewer, kw)
+    in_filter = {"columns": {"name": Comparison("in", ["x"])}}  # a list: not a key, built every time
+    assert visible(repo, world, None, **in_filter) == set()
 
 
 def test_marker_pagination_respects_visibility(repo: ImageRepository, world: dict[str, str]) -> None:

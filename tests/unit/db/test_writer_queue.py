@@ -1,0 +1,99 @@
+"""SQLite's writers queue on a lock of the process and an flock beside the database, held for a transaction."""
+
+from __future__ import annotations
+
+import fcntl
+import multiprocessing
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from glimpse.db.session import SerializedSessions, make_engine, make_sessionmaker, read_briefly
+
+
+def _sessions(path: Path) -> SerializedSessions:
+    sessions = make_sessionmaker(make_engine(f"sqlite:///{path}"))
+    assert isinstance(sessions, SerializedSessions)
+    return sessions
+
+
+def _lock_taken(lock_path: str) -> bool:
+    """From another open file, as another process would: whether the flock is held."""
+    fd = os.open(lock_path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def test_a_transaction_holds_the_flock_and_releases_it(tmp_path: Path) -> None:
+    sessions = _sessions(tmp_path / "glimpse.db")
+    lock_path = f"{tmp_path / 'glimpse.db'}-writers.lock"
+    with sessions.begin() as s:
+        s.execute(text("CREATE TABLE t (x INTEGER)"))
+        assert _lock_taken(lock_path)
+    assert not _lock_taken(lock_path)
+
+
+def test_nested_transactions_of_two_factories_of_one_file_do_not_wait_for_each_other(tmp_path: Path) -> None:
+    one, two = _sessions(tmp_path / "glimpse.db"), _sessions(tmp_path / "glimpse.db")
+    lock_path = f"{tmp_path / 'glimpse.db'}-writers.lock"
+    with one.begin(), two.begin():
+        assert _lock_taken(lock_path)
+    with one.begin():  # the inner transaction's end left the outer's lock in place
+        with two.begin():
+            pass
+        assert _lock_taken(lock_path)
+    assert not _lock_taken(lock_path)
+
+
+def test_a_read_on_the_event_loop_does_not_queue_behind_other_processes(tmp_path: Path) -> None:
+    sessions = _sessions(tmp_path / "glimpse.db")
+    lock_path = f"{tmp_path / 'glimpse.db'}-writers.lock"
+    with sessions.begin() as s:
+        s.execute(text("CREATE TABLE t (x INTEGER)"))
+    fd = os.open(lock_path, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another process's writer
+    try:
+
+        def read() -> int:
+            with sessions.begin() as s:
+                return len(s.execute(text("SELECT x FROM t")).all())
+
+        assert read_briefly(read) == 0
+    finally:
+        os.close(fd)
+
+
+def _hold(path: str, ready: multiprocessing.synchronize.Event, done: multiprocessing.synchronize.Event) -> None:
+    sessions = _sessions(Path(path))
+    with sessions.begin():
+        ready.set()
+        done.wait(30)
+
+
+def test_a_forked_process_opens_its_own_lock_file(tmp_path: Path) -> None:
+    """The parent's open file is not the child's: their flocks exclude each other."""
+    path = tmp_path / "glimpse.db"
+    sessions = _sessions(path)
+    with sessions.begin() as s:  # the parent opened its lock file before the fork
+        s.execute(text("CREATE TABLE t (x INTEGER)"))
+    context = multiprocessing.get_context("fork")
+    ready, done = context.Event(), context.Event()
+    child = context.Process(target=_hold, args=(str(path), ready, done))
+    child.start()
+    try:
+        assert ready.wait(30)
+        assert _lock_taken(f"{path}-writers.lock")
+        own = sessions._queue._file()  # the file this process writes through, opened before the fork
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(own, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        done.set()
+        child.join(30)
+    assert child.exitcode == 0
