@@ -142,6 +142,10 @@ def _query_key(q: ImageQuery) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+# A member's fields in the order of Member's.
+_MEMBERS = select(MemberRow.image_id, MemberRow.member, MemberRow.status, MemberRow.created_at, MemberRow.updated_at)
+
+
 def _row(conn: Connection, image_id: str) -> Row[Any] | None:
     """The live (not deleted) image's columns, or None."""
     return conn.execute(LIVE_IMAGE, {"id": image_id}).first()
@@ -186,16 +190,16 @@ class ImageRepository(ImageDataWrites):
         return found[0]
 
     def members(self, image_id: str) -> list[Member]:
-        with self._tx() as s:
-            rows = s.scalars(select(MemberRow).where(MemberRow.image_id == image_id).order_by(MemberRow.id))
-            return [Member(r.image_id, r.member, r.status, r.created_at, r.updated_at) for r in rows]
+        with self._read() as conn:
+            rows = conn.execute(_MEMBERS.where(MemberRow.image_id == image_id).order_by(MemberRow.id))
+            return [Member(*row) for row in rows]
 
     def member(self, image_id: str, member_id: str) -> Member:
-        with self._tx() as s:
-            row = s.scalar(select(MemberRow).where(MemberRow.image_id == image_id, MemberRow.member == member_id))
-            if row is None:
-                raise NotFound(f"{member_id} is not a member of image {image_id}")
-            return Member(row.image_id, row.member, row.status, row.created_at, row.updated_at)
+        with self._read() as conn:
+            row = conn.execute(_MEMBERS.where(MemberRow.image_id == image_id, MemberRow.member == member_id)).first()
+        if row is None:
+            raise NotFound(f"{member_id} is not a member of image {image_id}")
+        return Member(*row)
 
     def add_member(self, image_id: str, member_id: str, quota: int) -> Member:
         """Add a pending member; Conflict when it is one already, TooLarge past the quota."""
@@ -231,10 +235,12 @@ class ImageRepository(ImageDataWrites):
                 raise NotFound(f"{member_id} is not a member of image {image_id}")
 
     def member_status(self, image_id: str, project_id: str) -> str | None:
-        with self._tx() as s:
-            return s.scalar(
+        """A read (a show of a shared image runs it): it takes no place in the writers' queue."""
+        with self._read() as conn:
+            status: str | None = conn.execute(
                 select(MemberRow.status).where(MemberRow.image_id == image_id, MemberRow.member == project_id)
-            )
+            ).scalar()
+            return status
 
     def list(self, q: ImageQuery) -> builtins.list[Image]:
         with self._read() as conn:

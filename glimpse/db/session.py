@@ -6,6 +6,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
@@ -137,15 +138,34 @@ class _WriterQueue:
                 # A read on the event loop (read_briefly) does not queue behind the other processes' writers: it
                 # must not wait there, and SQLite's own lock still keeps a write of it safe.
                 if self._depth == 1 and self._lock_path is not None and not _brief_waits.get():
-                    fcntl.flock(self._file(), fcntl.LOCK_EX)
+                    queued = self._queue_up()
                     try:
                         yield
                     finally:
-                        fcntl.flock(self._fd, fcntl.LOCK_UN)
+                        if queued:
+                            fcntl.flock(self._fd, fcntl.LOCK_UN)
                 else:
                     yield
             finally:
                 self._depth -= 1
+
+    def _queue_up(self) -> bool:
+        """Take the flock; after SQLite's own busy timeout, go on without it (False): a holder that never lets go (a
+        stopped process, a stuck transaction) leaves the others to SQLite's timeout and its error, not hung forever.
+        The wait polls, in steps that stay short next to SQLite's (1 to 100 ms), as the kernel's wait cannot be
+        bounded without a signal."""
+        fd = self._file()
+        deadline = time.monotonic() + SQLITE_BUSY_WAIT_MS / 1000
+        pause = 0.0002
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(pause)
+                pause = min(pause * 2, 0.004)
 
     def _file(self) -> int:
         if self._fd_pid != os.getpid():

@@ -5,11 +5,13 @@ from __future__ import annotations
 import fcntl
 import multiprocessing
 import os
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
+from glimpse.db import session
 from glimpse.db.session import SerializedSessions, make_engine, make_sessionmaker, read_briefly
 
 
@@ -97,3 +99,25 @@ def test_a_forked_process_opens_its_own_lock_file(tmp_path: Path) -> None:
         done.set()
         child.join(30)
     assert child.exitcode == 0
+
+
+def test_a_holder_that_never_lets_go_delays_writers_by_the_busy_timeout_not_forever(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(session, "SQLITE_BUSY_WAIT_MS", 300)
+    sessions = _sessions(tmp_path / "glimpse.db")
+    lock_path = f"{tmp_path / 'glimpse.db'}-writers.lock"
+    with sessions.begin() as s:
+        s.execute(text("CREATE TABLE t (x INTEGER)"))
+    fd = os.open(lock_path, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # a stopped process's writer
+    try:
+        started = time.monotonic()
+        with sessions.begin() as s:  # goes on without the queue; SQLite's own lock still guards the write
+            s.execute(text("INSERT INTO t VALUES (1)"))
+        waited = time.monotonic() - started
+    finally:
+        os.close(fd)
+    assert 0.3 <= waited < 5, waited
+    with sessions.begin() as s:
+        assert s.execute(text("SELECT x FROM t")).scalar_one() == 1
