@@ -6,7 +6,6 @@ import fcntl
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
@@ -114,21 +113,74 @@ class SessionFactory(Protocol):
     def __call__(self) -> Session: ...
 
 
+class _Flock:
+    """An flock on a file beside the database, taken with a wait bounded by SQLite's busy timeout.
+
+    A holder that never lets go (a stopped process, a stuck transaction) must leave the other processes' writers to
+    SQLite's own timeout and its error, not hang them. The kernel's wait cannot be bounded without a signal, and
+    polling it lets the lock go round the other processes for milliseconds at a time (create's p99 doubled), so
+    the blocking wait runs in a thread of its own that the writer waits for with a timeout; a wait given up on
+    lets the lock go as soon as it gets it. Only the thread holding the process's RLock calls take and release."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._pid = 0
+
+    def _file(self) -> int:
+        """The lock file, opened in each process: an flock belongs to an open file, which a fork would share."""
+        if self._pid != os.getpid():
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._pid = os.getpid()
+            self._changed = threading.Condition()
+            self._held = False  # this process has the lock
+            self._wanted = False  # a writer waits for it
+            self._waiting = False  # a thread is blocked in flock for it
+        return self._fd
+
+    def take(self, timeout: float) -> bool:
+        fd = self._file()
+        with self._changed:
+            if not self._waiting:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    self._held = True
+                    return True
+                except BlockingIOError:
+                    self._waiting = True
+                    threading.Thread(target=self._wait, args=(fd,), name="glimpse-sqlite-writers", daemon=True).start()
+            self._wanted = True
+            if not self._changed.wait_for(lambda: self._held, timeout):
+                self._wanted = False
+            return self._held
+
+    def _wait(self, fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with self._changed:
+            self._waiting = False
+            if self._wanted:
+                self._held = True
+                self._changed.notify_all()
+            else:  # its writer went on without it
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def release(self) -> None:
+        with self._changed:
+            self._held = self._wanted = False
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
 class _WriterQueue:
     """The writers of one SQLite file, queued: an RLock for the threads of this process, and an flock on a file
     beside the database for the processes (the forked workers), held together for a whole transaction.
 
     Without the flock, a worker whose transaction found the other worker's write under way was left to SQLite's
     busy handler, which sleeps in steps of 1 to 100 ms and tries again: the other worker's commit goes by
-    unnoticed until the sleep ends. The flock wakes the next writer when the lock is released. Its file is
-    opened in each process (an flock belongs to an open file, which a fork would share)."""
+    unnoticed until the sleep ends. The flock wakes the next writer when the lock is released."""
 
     def __init__(self, lock_path: str | None) -> None:
         self.lock = threading.RLock()
-        self._lock_path = lock_path
+        self._flock = _Flock(lock_path) if lock_path is not None else None
         self._depth = 0  # changed only by the thread holding self.lock
-        self._fd = -1
-        self._fd_pid = 0
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -137,42 +189,16 @@ class _WriterQueue:
             try:
                 # A read on the event loop (read_briefly) does not queue behind the other processes' writers: it
                 # must not wait there, and SQLite's own lock still keeps a write of it safe.
-                if self._depth == 1 and self._lock_path is not None and not _brief_waits.get():
-                    queued = self._queue_up()
-                    try:
-                        yield
-                    finally:
-                        if queued:
-                            fcntl.flock(self._fd, fcntl.LOCK_UN)
-                else:
+                flock = self._flock if self._depth == 1 and not _brief_waits.get() else None
+                queued = flock is not None and flock.take(SQLITE_BUSY_WAIT_MS / 1000)
+                try:
                     yield
+                finally:
+                    if queued:
+                        assert flock is not None
+                        flock.release()
             finally:
                 self._depth -= 1
-
-    def _queue_up(self) -> bool:
-        """Take the flock; after SQLite's own busy timeout, go on without it (False): a holder that never lets go (a
-        stopped process, a stuck transaction) leaves the others to SQLite's timeout and its error, not hung forever.
-        The wait polls, in steps that stay short next to SQLite's (1 to 100 ms), as the kernel's wait cannot be
-        bounded without a signal."""
-        fd = self._file()
-        deadline = time.monotonic() + SQLITE_BUSY_WAIT_MS / 1000
-        pause = 0.0002
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    return False
-                time.sleep(pause)
-                pause = min(pause * 2, 0.004)
-
-    def _file(self) -> int:
-        if self._fd_pid != os.getpid():
-            assert self._lock_path is not None
-            self._fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            self._fd_pid = os.getpid()
-        return self._fd
 
 
 _queues: dict[str | None, _WriterQueue] = {}

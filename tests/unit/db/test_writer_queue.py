@@ -79,6 +79,15 @@ def _hold(path: str, ready: multiprocessing.synchronize.Event, done: multiproces
         done.wait(30)
 
 
+def _count(path: str, times: int) -> None:
+    """Transactions that read, then write: each must run alone, or SQLite would refuse the upgrade of its lock."""
+    sessions = _sessions(Path(path))
+    for _ in range(times):
+        with sessions.begin() as s:
+            s.execute(text("SELECT count(*) FROM t")).scalar_one()
+            s.execute(text("INSERT INTO t VALUES (1)"))
+
+
 def test_a_forked_process_opens_its_own_lock_file(tmp_path: Path) -> None:
     """The parent's open file is not the child's: their flocks exclude each other."""
     path = tmp_path / "glimpse.db"
@@ -92,7 +101,7 @@ def test_a_forked_process_opens_its_own_lock_file(tmp_path: Path) -> None:
     try:
         assert ready.wait(30)
         assert _lock_taken(f"{path}-writers.lock")
-        own = sessions._queue._file()  # the file this process writes through, opened before the fork
+        own = sessions._queue._flock._file()  # type: ignore[union-attr]  # the file this process writes through, opened before the fork
         with pytest.raises(BlockingIOError):
             fcntl.flock(own, fcntl.LOCK_EX | fcntl.LOCK_NB)
     finally:
@@ -119,5 +128,30 @@ def test_a_holder_that_never_lets_go_delays_writers_by_the_busy_timeout_not_fore
     finally:
         os.close(fd)
     assert 0.3 <= waited < 5, waited
-    with sessions.begin() as s:
+    # The wait given up on gets the lock once its holder leaves, and lets it go at once: nobody holds it then.
+    for _ in range(100):
+        if not _lock_taken(lock_path):
+            break
+        time.sleep(0.05)
+    assert not _lock_taken(lock_path)
+    with sessions.begin() as s:  # the queue works as before
+        assert _lock_taken(lock_path)
         assert s.execute(text("SELECT x FROM t")).scalar_one() == 1
+    assert not _lock_taken(lock_path)
+
+
+def test_writers_of_two_processes_take_turns_without_losing_a_write(tmp_path: Path) -> None:
+    path = tmp_path / "glimpse.db"
+    sessions = _sessions(path)
+    with sessions.begin() as s:
+        s.execute(text("CREATE TABLE t (x INTEGER)"))
+    context = multiprocessing.get_context("fork")
+    children = [context.Process(target=_count, args=(str(path), 200)) for _ in range(2)]
+    for child in children:
+        child.start()
+    _count(str(path), 200)
+    for child in children:
+        child.join(60)
+        assert child.exitcode == 0
+    with sessions.begin() as s:
+        assert s.execute(text("SELECT count(*) FROM t")).scalar_one() == 600
