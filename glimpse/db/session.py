@@ -208,7 +208,8 @@ _queues_lock = threading.Lock()
 def _writer_queue(database: str | None) -> _WriterQueue:
     """One queue per database file in a process: every session factory of the file shares it, so one thread's
     transactions never wait for each other's flock (two open files of one process exclude each other)."""
-    lock_path = f"{database}-writers.lock" if database and database != ":memory:" else None
+    # The file's real path: two spellings of one file (relative, through a symlink) must share one queue.
+    lock_path = f"{os.path.realpath(database)}-writers.lock" if database and database != ":memory:" else None
     with _queues_lock:
         queue = _queues.get(lock_path)
         if queue is None:

@@ -129,10 +129,14 @@ def test_a_holder_that_never_lets_go_delays_writers_by_the_busy_timeout_not_fore
         os.close(fd)
     assert 0.3 <= waited < 5, waited
     # The wait given up on gets the lock once its holder leaves, and lets it go at once: nobody holds it then.
+    # (Probing with _lock_taken before that wait has ended would race it: each takes the lock for a moment.)
+    flock = sessions._queue._flock
+    assert flock is not None
     for _ in range(100):
-        if not _lock_taken(lock_path):
+        if not flock._waiting:
             break
         time.sleep(0.05)
+    assert not flock._waiting
     assert not _lock_taken(lock_path)
     with sessions.begin() as s:  # the queue works as before
         assert _lock_taken(lock_path)
@@ -155,3 +159,12 @@ def test_writers_of_two_processes_take_turns_without_losing_a_write(tmp_path: Pa
         assert child.exitcode == 0
     with sessions.begin() as s:
         assert s.execute(text("SELECT count(*) FROM t")).scalar_one() == 600
+
+
+def test_two_spellings_of_one_file_share_one_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    absolute, relative = _sessions(tmp_path / "glimpse.db"), _sessions(Path("glimpse.db"))
+    started = time.monotonic()
+    with absolute.begin(), relative.begin():  # nested: the second takes no flock of its own, so it does not wait
+        assert _lock_taken(f"{tmp_path / 'glimpse.db'}-writers.lock")
+    assert time.monotonic() - started < 5  # two queues would wait for each other's flock for the busy timeout
