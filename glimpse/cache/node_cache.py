@@ -193,6 +193,11 @@ class NodeCache:
 
     def _publish(self, writer: CacheFileWriter) -> None:
         image_id = writer.image_id
+        # The record vouches for (inode, size, mtime). A write after this one would set the mtime to the clock's
+        # current tick, which can be the tick of our last write: stamped a second in the past, the copy's mtime
+        # is one no later write makes (short of the clock stepping back).
+        stamp = (time.time_ns() // 1_000_000_000 - 1) * 1_000_000_000
+        os.utime(writer.fd, ns=(stamp, stamp))
         os.fsync(writer.fd)
         with self._locked():
             os.replace(self.incomplete / image_id, self.directory / image_id)

@@ -171,7 +171,11 @@ def test_a_damaged_or_partial_copy_is_never_served(cluster: Cluster) -> None:
         f.write(bytes([data[4096] ^ 0x01]))
     served = download(cluster.b, image_id)
     assert served.status_code == 200 and served.content == data  # from the store, not the damaged copy
-    assert (cluster.cache_dir(cluster.b) / "invalid" / image_id).exists()
+    # Set aside to invalid/, which the node's periodic clean empties: the node's log says it happened.
+    wait_for(
+        lambda: f"Image {image_id}: the cached copy is not the one verified; set aside" in cluster.b.log.read_text(),
+        "the damaged copy is set aside",
+    )
     wait_for(lambda: image_id in cached_ids(cluster.b), "the download from the store cached a good copy again")
     assert copy.read_bytes() == data
     # A partial copy (a download cut short, a writer killed) sits in incomplete/ and is never served.
