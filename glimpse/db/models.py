@@ -17,8 +17,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -28,8 +29,22 @@ NAMING = {
 }
 
 
-# Microsecond timestamps everywhere (MySQL's DATETIME drops them by default): sorting by time needs them.
-Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+class _Timestamp(TypeDecorator[datetime]):
+    """Microsecond timestamps everywhere (MySQL's DATETIME drops them by default): sorting by time needs them.
+    MySQL's type is looked up only by a MySQL engine: importing SQLAlchemy's MySQL dialect costs each worker 1 MiB."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[datetime]:
+        if dialect.name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects.mysql import DATETIME
+
+            return dialect.type_descriptor(DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime())
+
+
+Timestamp = _Timestamp()
 
 
 def utcnow() -> datetime:
@@ -123,15 +138,10 @@ class PropertyRow(Base):
     name: Mapped[str] = mapped_column(String(255))
     value: Mapped[str] = mapped_column(Text)
 
-    __table_args__ = (
-        UniqueConstraint("image_id", "name", name="uq_image_properties_image_id_name"),
-        Index("ix_image_properties_name_value", "name", "value", mysql_length={"value": 255}).ddl_if(
-            dialect=("sqlite", "mysql", "mariadb")  # type: ignore[arg-type]  # documented: a name or a tuple of names
-        ),
-        # PostgreSQL limits b-tree entries to ~2.7 KB; a hash index has no such limit.
-        Index("ix_image_properties_name", "name").ddl_if(dialect="postgresql"),
-        Index("ix_image_properties_value_hash", "value", postgresql_using="hash").ddl_if(dialect="postgresql"),
-    )
+    # Its indexes differ by database (migration 0001): a prefix of the value on MySQL; on PostgreSQL, whose b-tree
+    # entries stop at ~2.7 KB, one on the name and a hash of the value. They are not declared here, as a MySQL or
+    # PostgreSQL option in a model loads that dialect into every worker (3 MiB), whatever its database.
+    __table_args__ = (UniqueConstraint("image_id", "name", name="uq_image_properties_image_id_name"),)
 
 
 class TagRow(Base):
