@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import multiprocessing
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -142,6 +143,39 @@ def test_a_holder_that_never_lets_go_delays_writers_by_the_busy_timeout_not_fore
         assert _lock_taken(lock_path)
         assert s.execute(text("SELECT x FROM t")).scalar_one() == 1
     assert not _lock_taken(lock_path)
+
+
+def _killed_mid_write(path: str, ready: multiprocessing.synchronize.Event) -> None:
+    sessions = _sessions(Path(path))
+    with sessions.begin() as s:
+        s.execute(text("INSERT INTO t VALUES (2)"))
+        ready.set()
+        time.sleep(60)  # killed here, the flock and SQLite's lock held, the row not committed
+
+
+def test_a_writer_killed_with_minus_9_leaves_neither_the_queue_nor_the_database_locked(tmp_path: Path) -> None:
+    """The kernel drops an flock with its holder's last descriptor: the next writer goes on at once, not after the
+    busy timeout, and finds the database without the killed writer's half-made change."""
+    path = tmp_path / "glimpse.db"
+    sessions = _sessions(path)
+    with sessions.begin() as s:
+        s.execute(text("CREATE TABLE t (x INTEGER)"))
+    context = multiprocessing.get_context("fork")
+    ready = context.Event()
+    child = context.Process(target=_killed_mid_write, args=(str(path), ready))
+    child.start()
+    assert ready.wait(30)
+    assert _lock_taken(f"{path}-writers.lock")
+    os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]  # started: it has a pid
+    child.join(30)
+    assert child.exitcode == -signal.SIGKILL
+    started = time.monotonic()
+    with sessions.begin() as s:
+        s.execute(text("INSERT INTO t VALUES (1)"))
+    assert time.monotonic() - started < session.SQLITE_BUSY_WAIT_MS / 1000 / 2
+    assert not _lock_taken(f"{path}-writers.lock")
+    with sessions.begin() as s:
+        assert s.execute(text("SELECT x FROM t")).scalars().all() == [1]
 
 
 def test_writers_of_two_processes_take_turns_without_losing_a_write(tmp_path: Path) -> None:
