@@ -39,6 +39,7 @@ def auth_middleware(settings: Settings, policy: Policy) -> Middleware:
         project_domain_name=str(ks.get("project_domain_name") or "Default"),
         token_cache_time=as_int(ks.get("token_cache_time") or 300),
         timeout=as_float(ks.get("http_connect_timeout") or 10.0),
+        max_retries=as_int(ks.get("http_request_max_retries", 3)),
     )
     validator = KeystoneValidator(keystone, token_cache(ks))
     return Middleware(

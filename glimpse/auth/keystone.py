@@ -38,6 +38,11 @@ class KeystoneSettings:
     project_domain_name: str = "Default"
     token_cache_time: int = 300
     timeout: float = 10.0
+    # keystonemiddleware's http_request_max_retries: a validation that could not connect, or timed out, is sent
+    # again this many times (keystoneauth waits 0.5 s, 1 s, 2 s, ... between tries), and so is Glimpse's own
+    # sign-in. Both are safe to repeat, and one dropped connection or a Keystone busy for a moment should not fail
+    # a user's request.
+    max_retries: int = 3
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,7 @@ class KeystoneValidator:
             user_domain_name=settings.user_domain_name,
             project_domain_name=settings.project_domain_name,
         )
-        _auth, self._session = password_session(credentials, settings.timeout)
+        _auth, self._session = password_session(credentials, settings.timeout, settings.max_retries)
         self._tokens_url = v3_url(settings.auth_url) + "/auth/tokens"
 
     def validate(self, token: str) -> TokenInfo:
@@ -91,15 +96,22 @@ class KeystoneValidator:
                 self._tokens_url, headers={"X-Subject-Token": token}, authenticated=True, raise_exc=False
             )
         except (ks_exceptions.ConnectFailure, ks_exceptions.ConnectTimeout, ks_exceptions.DiscoveryFailure) as exc:
+            log.warning("A token could not be validated: Keystone at %s: %s", self.settings.auth_url, exc)
             raise IdentityUnavailable(f"The identity service at {self.settings.auth_url} is unreachable.") from exc
         except ks_exceptions.Unauthorized as exc:
             log.error("Glimpse's own service credentials were refused by Keystone: %s", exc)
             raise IdentityUnavailable("The image service could not authenticate to the identity service.") from exc
         except ks_exceptions.ClientException as exc:
+            log.warning("A token could not be validated: Keystone at %s: %s", self.settings.auth_url, exc)
             raise IdentityUnavailable(f"The identity service failed: {exc}.") from exc
         if response.status_code in (401, 404):
             raise InvalidToken("The request you have made requires authentication.")
         if response.status_code >= 500 or response.status_code == 403:
+            log.warning(
+                "A token could not be validated: Keystone answered %s: %s",
+                response.status_code,
+                response.text[:500],
+            )
             raise IdentityUnavailable(f"The identity service answered {response.status_code}.")
         body: dict[str, Any] = response.json()["token"]
         expires = datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00"))

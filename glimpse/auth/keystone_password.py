@@ -31,8 +31,13 @@ class PasswordCredentials:
     project_domain_name: str = "Default"
 
 
-def password_session(credentials: PasswordCredentials, timeout: float) -> tuple[v3.Password, ks_session.Session]:
-    """(plugin, session): a keystoneauth1 v3.Password plugin scoped to the project, and a session using it."""
+def password_session(
+    credentials: PasswordCredentials, timeout: float, connect_retries: int = 0
+) -> tuple[v3.Password, ks_session.Session]:
+    """(plugin, session): a keystoneauth1 v3.Password plugin scoped to the project, and a session using it.
+
+    `connect_retries`: times a request that could not connect, or timed out, is sent again (the sign-in too).
+    """
     from keystoneauth1 import session as ks_session
     from keystoneauth1.identity import v3
 
@@ -44,4 +49,4 @@ def password_session(credentials: PasswordCredentials, timeout: float) -> tuple[
         user_domain_name=credentials.user_domain_name,
         project_domain_name=credentials.project_domain_name,
     )
-    return auth, ks_session.Session(auth=auth, timeout=timeout)
+    return auth, ks_session.Session(auth=auth, timeout=timeout, connect_retries=connect_retries)

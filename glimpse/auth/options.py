@@ -57,6 +57,12 @@ AUTHTOKEN_OPTS: list[cfg.Opt] = [
         "http_connect_timeout",
         help="Seconds to wait for Keystone; 10 when unset (keystonemiddleware waits without limit).",
     ),
+    cfg.IntOpt(
+        "http_request_max_retries",
+        default=3,
+        min=0,
+        help="Times a token validation that could not connect to Keystone, or timed out, is tried again.",
+    ),
     cfg.StrOpt("region_name", help="Region of the identity service (informational)."),
     cfg.StrOpt("interface", default="internal", help="Identity endpoint interface (informational)."),
 ]

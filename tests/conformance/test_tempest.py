@@ -65,6 +65,12 @@ def _listing(outcomes: list[Outcome]) -> str:
     return "\n".join(f"{o.status} {o.name} -- {o.reason.splitlines()[-1] if o.reason else ''}" for o in outcomes)
 
 
+def _warnings(log: Path, last: int = 40) -> str:
+    """The server log's last WARNING/ERROR lines: why a request failed on Glimpse's side, if it knows."""
+    lines = [line for line in log.read_text(errors="replace").splitlines() if " WARNING " in line or " ERROR " in line]
+    return "\n".join(lines[-last:]) or "(none)"
+
+
 def test_tempest_image_api(
     glimpse_for_tempest: GlimpseServer,
     keystone_server: KeystoneServer,
@@ -95,7 +101,11 @@ def test_tempest_image_api(
     print(f"Tempest's image API tests against Glimpse: {summary}")  # shown with -s, and in CI's output on failure
 
     failed = [o for o in outcomes if o.status not in ("success", "skip", "xfail")]
-    assert not failed, f"{summary}\n" + "\n\n".join(f"{o.name}:\n{o.reason}" for o in failed)
+    assert not failed, (
+        f"{summary}\n"
+        + "\n\n".join(f"{o.name}:\n{o.reason}" for o in failed)
+        + f"\n\nGlimpse's warnings and errors:\n{_warnings(glimpse_for_tempest.log)}"
+    )
     assert counts["success"] >= expected.baseline_passed, f"{summary}\n{run.stdout[-3000:]}"
 
     skipped = [o for o in outcomes if o.status == "skip"]

@@ -125,6 +125,10 @@ def test_keystone_unreachable_is_503(
         response = httpx.get(f"{server.url}/v2/images", headers={"X-Auth-Token": token}, timeout=30)
         assert response.status_code == 503
         assert "unreachable" in response.text
+        # The operator sees why, with the address Glimpse tried, after keystonemiddleware's 3 retries.
+        log = server.log.read_text()
+        assert "A token could not be validated: Keystone at http://127.0.0.1:" in log
+        assert log.count("Retrying in") == 3
     finally:
         server.stop()
 

@@ -121,9 +121,14 @@ def test_a_forged_admin_entry_is_not_trusted(backend: tuple[str, int], strategy:
     sealed = raw.get(key)
     assert sealed is not None and b"admin" not in sealed
     if strategy == "encrypt":
-        assert b"p1" not in sealed  # hidden, not only authenticated
+        # hidden, not only authenticated (names long enough that random ciphertext does not hold them by chance)
+        assert b"project_id" not in sealed and b"member" not in sealed
     # ...a tampered one is a miss, validated with Keystone again.
-    raw.set(key, sealed.replace(b"member", b"admin\x00") if b"member" in sealed else sealed[:-1] + b"\x00")
+    # MAC: the role in clear text changed; ENCRYPT: one bit of the sealed bytes flipped (a changed byte, always:
+    # writing a fixed byte would leave the entry intact whenever the last byte already was that one).
+    tampered = sealed.replace(b"member", b"admin\x00") if b"member" in sealed else sealed[:-1] + bytes([sealed[-1] ^ 1])
+    assert tampered != sealed
+    raw.set(key, tampered)
     assert validator.validate(token).roles == {"member", "reader"}
     assert validator.asked == 2
 
