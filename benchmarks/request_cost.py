@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/request_cost.py --workers 1 --duration 5 --only show --only list
     .venv/bin/python benchmarks/request_cost.py --extra-conf '[metrics]\\nenabled = false'
     .venv/bin/python benchmarks/request_cost.py --profile /tmp/prof   # py-spy flame graphs (pip install py-spy)
+    .venv/bin/python benchmarks/request_cost.py --profile /tmp/prof --profile-as txt   # collapsed stacks instead
 
 Method: each operation runs for --duration seconds under `wrk` (Debian's wrk 4.1; `apt-get install -y wrk`) with
 --connections connections over 2 wrk threads, after a 2-second warm-up at the same load. The server's CPU is the
@@ -302,8 +303,9 @@ def profiling(pid: int, output: Path | None, seconds: float) -> Iterator[None]:
         return
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     output.parent.mkdir(parents=True, exist_ok=True)
+    form = "raw" if output.suffix == ".txt" else "flamegraph"  # collapsed stacks, to read or to sum up as text
     proc = subprocess.Popen([py_spy, "record", "--pid", str(pid), "--subprocesses", "--rate", "200", "--nonblocking",
-                             "--duration", str(int(seconds)), "--output", str(output)],
+                             "--duration", str(int(seconds)), "--format", form, "--output", str(output)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         time.sleep(1)  # py-spy attaches to every process first
@@ -314,14 +316,14 @@ def profiling(pid: int, output: Path | None, seconds: float) -> Iterator[None]:
 
 # --- the table ------------------------------------------------------------------------------------------
 def run_server(name: str, server: Server, operations: list[str], seconds: float, connections: int,
-               profile: Path | None = None) -> dict[str, Result]:  # fmt: skip
+               profile: Path | None = None, profile_as: str = "svg") -> dict[str, Result]:  # fmt: skip
     print(f"\n--- {name} ---", flush=True)
     server.start()
     try:
         ids = seed(server.url) if not isinstance(server, Floor) else ["x"]
         results = {}
         for operation in operations:
-            target = profile / f"{operation}.svg" if profile else None
+            target = profile / f"{operation}.{profile_as}" if profile else None
             if target:
                 run_wrk(server.url, operation, ids, 2, connections)
                 with profiling(server.root_pid(), target, seconds):
@@ -374,6 +376,9 @@ def main() -> int:
     parser.add_argument("--no-floor", action="store_true", help="skip the bare Starlette endpoint")
     parser.add_argument("--extra-conf", default="", help="appended to Glimpse's glance-api.conf ('\\n' for lines)")
     parser.add_argument("--profile", type=Path, help="write py-spy flame graphs of Glimpse here (OP.svg)")
+    parser.add_argument(
+        "--profile-as", choices=("svg", "txt"), default="svg", help="svg: flame graphs; txt: py-spy's collapsed stacks"
+    )
     args = parser.parse_args()
     operations = args.only or list(OPERATIONS)
     wrk_binary()
@@ -384,7 +389,9 @@ def main() -> int:
         workdir = Path(tmp)
         extra = args.extra_conf.replace("\\n", "\n")
         glimpse = Glimpse(workdir / "glimpse", args.workers, extra)
-        results["Glimpse"] = run_server("Glimpse", glimpse, operations, args.duration, args.connections, args.profile)
+        results["Glimpse"] = run_server(
+            "Glimpse", glimpse, operations, args.duration, args.connections, args.profile, args.profile_as
+        )
         if not args.no_floor:
             floor = Floor(workdir / "floor", args.workers)
             results["floor"] = run_server("framework floor (Starlette + uvicorn)", floor, operations, args.duration,
