@@ -23,7 +23,7 @@ from glimpse.auth.token_cache import MemcachedCache, Protection, RedisCache, Sha
 from glimpse.errors import ConfigError
 from tests.functional.server import free_port
 
-REDIS_URL = "redis://127.0.0.1:6379/7"
+REDIS_URL = "redis://127.0.0.1:6379/6"  # db 7 and 8 belong to tests/functional/test_keystone.py
 SECRET = "s3cr3t-shared-by-the-api-nodes"
 
 
