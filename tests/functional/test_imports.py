@@ -18,6 +18,7 @@ from tests.functional import images
 from tests.functional.clients import Clients
 from tests.functional.http_server import FileServer
 from tests.functional.server import GlimpseServer
+from tests.functional.waiting import eventually
 
 MIB = 1024 * 1024
 
@@ -49,15 +50,15 @@ def _wait_status(server: GlimpseServer, image_id: str, *wanted: str, timeout: fl
     raise AssertionError(f"image {image_id} stayed {image['status']}, not {wanted}")
 
 
-def _finished_tasks(server_url: str, image_id: str, timeout: float = 60) -> list[dict[str, Any]]:
+def _finished_tasks(server_url: str, image_id: str) -> list[dict[str, Any]]:
     """The image's tasks once none is still running. An import makes the image active (or queued again) first and
     records its task's outcome just after: a client that sees the image change may still see the task processing."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def finished() -> list[dict[str, Any]] | None:
         tasks: list[dict[str, Any]] = httpx.get(f"{server_url}/v2/images/{image_id}/tasks").json()["tasks"]
-        if all(t["status"] not in ("pending", "processing") for t in tasks) or time.monotonic() > deadline:
-            return tasks
-        time.sleep(0.2)
+        return tasks if tasks and all(t["status"] not in ("pending", "processing") for t in tasks) else None
+
+    return eventually(finished, timeout=60, what=f"the tasks of image {image_id} to finish")
 
 
 def _create(server: GlimpseServer, **body: Any) -> dict[str, Any]:

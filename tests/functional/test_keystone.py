@@ -115,20 +115,23 @@ def test_tokens_are_required_and_checked(glimpse_ks: GlimpseServer, keystone_pro
     assert created.status_code == 403
 
 
+@pytest.mark.parametrize("retries", [None, 0])
 def test_keystone_unreachable_is_503(
-    keystone_server: KeystoneServer, keystone_projects: dict[str, Any], tmp_path: Path
+    keystone_server: KeystoneServer, keystone_projects: dict[str, Any], tmp_path: Path, retries: int | None
 ) -> None:
+    """Unset, [keystone_authtoken] http_request_max_retries is keystonemiddleware's 3; an operator's 0 is kept."""
     conf = authtoken_conf(keystone_server).replace(keystone_server.base_url, f"http://127.0.0.1:{free_port()}")
-    server = GlimpseServer(tmp_path, extra_conf=KEYSTONE_FLAVOR + conf + "http_connect_timeout = 2\n").start()
+    conf += "http_connect_timeout = 2\n" + ("" if retries is None else f"http_request_max_retries = {retries}\n")
+    server = GlimpseServer(tmp_path, extra_conf=KEYSTONE_FLAVOR + conf).start()
     try:
         token, _ = keystone_projects["token"]("Prj1-member")
         response = httpx.get(f"{server.url}/v2/images", headers={"X-Auth-Token": token}, timeout=30)
         assert response.status_code == 503
         assert "unreachable" in response.text
-        # The operator sees why, with the address Glimpse tried, after keystonemiddleware's 3 retries.
+        # The operator sees why, with the address Glimpse tried, after the retries asked for.
         log = server.log.read_text()
         assert "A token could not be validated: Keystone at http://127.0.0.1:" in log
-        assert log.count("Retrying in") == 3
+        assert log.count("Retrying in") == (3 if retries is None else retries)
     finally:
         server.stop()
 
