@@ -76,6 +76,17 @@ class TaskRepository:
             s.add(row)
         return self.get(row.id)
 
+    def release(self, task_id: str, hold: str, pinned_node: str | None) -> bool:
+        """A task created held (pinned to `hold`) may run now: pinned to pinned_node, or free for any worker.
+        False when it is no longer held: it was given up meanwhile."""
+        with self._sessions.begin() as s:
+            released = s.execute(
+                update(TaskRow)
+                .where(TaskRow.id == task_id, TaskRow.status == "pending", TaskRow.pinned_node == hold)
+                .values(pinned_node=pinned_node, heartbeat_at=utcnow() if pinned_node else None)
+            )
+            return rowcount(released) == 1
+
     def get(self, task_id: str) -> Task:
         with self._sessions.begin() as s:
             row = s.get(TaskRow, task_id)

@@ -28,7 +28,7 @@ from glimpse.domain.data_meter import counted
 from glimpse.domain.dedup import Dedup
 from glimpse.domain.entities import Fence, Image, Location, StoredData, Task
 from glimpse.domain.image_data import ImageData
-from glimpse.domain.import_claim import Claim, ImportStopped, ImportTiming, process_name
+from glimpse.domain.import_claim import Claim, ImportStopped, ImportTiming, is_held, process_name
 from glimpse.domain.import_sources import TOKEN_LOST, Sources
 from glimpse.domain.imports import FAILED_IMPORT, IMPORT_TASK, IMPORTING_TO, SIGNING
 from glimpse.domain.limits import Limits
@@ -43,6 +43,7 @@ from glimpse.formats.inspection import FormatGuard, FormatRules
 log = logging.getLogger(__name__)
 
 Placed = list[tuple[StoredData, int | None, Store]]
+STARTER_LOST = "the request starting it stopped before its image was set up; start the import again"
 
 
 class ImportRunner:
@@ -141,11 +142,14 @@ class ImportRunner:
             self.repo.set_internal_properties(image_id, failed, remove=(IMPORT_TASK,), fence=fence)
         except ClaimLost:
             return  # another process owns the task now: everything shared is its business
-        except Conflict:
-            pass  # the image was deleted or changed: its reservation went with it
-        self.quotas.release(image_id)
-        if not task.input.get("copy"):
-            self.staging.delete(self.sources.staged_url(image_id))
+        except (Conflict, NotFound):
+            # Deleted, or not importing: its reservation and staged data are not this task's (the sweeps take
+            # those of a deleted image); a staged image that never began importing keeps its data.
+            pass
+        else:
+            self.quotas.release(image_id)
+            if not task.input.get("copy"):
+                self.staging.delete(self.sources.staged_url(image_id))
         if self.tasks.finish(fence, "failure", message, {}):
             self._ended(task, "task.failure")
 
@@ -371,7 +375,11 @@ class ImportRunner:
 
     def _fail_orphan(self, task: Task, worker: str) -> None:
         claimed = self.tasks.claim_orphan(task, worker)
-        if claimed is not None:
+        if claimed is None:
+            return
+        if is_held(task.pinned_node):
+            self._fail(claimed, claimed.fence, f"The import never began: {STARTER_LOST}.")
+        else:
             self._fail(claimed, claimed.fence, f"The import stopped: {TOKEN_LOST}.")
 
     def sweep_staging(self) -> int:

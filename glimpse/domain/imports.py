@@ -6,6 +6,7 @@ claims it and runs it (domain/import_runner.py). Data only ever comes in through
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -19,7 +20,7 @@ from glimpse.domain.digests import Digest, digest_check
 from glimpse.domain.entities import Image, Task
 from glimpse.domain.image_data import ImageData, verified
 from glimpse.domain.image_locations import store_ids
-from glimpse.domain.import_claim import process_name
+from glimpse.domain.import_claim import holding_name, process_name
 from glimpse.domain.import_sources import ImportOptions, Sources
 from glimpse.domain.inputs import check_url
 from glimpse.domain.limits import Limits
@@ -155,8 +156,9 @@ class ImportService:
             self.stores.writable(store)
         source = "uploading" if name == "glance-direct" else "queued"
         task_input = {"method": method, "stores": stores, **self._inject(ctx), **self._signing(ctx, image)}
+        hold = holding_name(self.node)  # no worker runs the task before its image is importing
         task = self.tasks.create(
-            "api_image_import", image.owner, image_id, task_input, ctx.user_id, ctx.request_id, pinned_node=pinned
+            "api_image_import", image.owner, image_id, task_input, ctx.user_id, ctx.request_id, pinned_node=hold
         )
         if pinned:
             self.sources.tokens.keep(task.id, ctx.auth_token)
@@ -173,8 +175,28 @@ class ImportService:
         self.repo.set_internal_properties(
             image_id, {IMPORT_TASK: task.id, IMPORTING_TO: ",".join(stores or [self.stores.default])}
         )
+        self._let_run(task, hold, pinned)
         self.events.task("task.create", task)
         return task
+
+    def _let_run(self, task: Task, hold: str, pinned: str | None) -> None:
+        """The image is set up for the task: workers may claim it. If the orphan sweep gave the task up meanwhile
+        (this request stalled past task_stale_after), the image is given back here too: the sweep may have come
+        before the image was importing."""
+        if self.tasks.release(task.id, hold, pinned):
+            return
+        self.sources.tokens.forget(task.id)
+        image_id = task.image_id or ""
+        if not task.input.get("copy"):
+            try:
+                self.repo.transition(image_id, "importing", "queued")
+                self.quotas.release(image_id)
+            except (Conflict, NotFound):
+                pass  # the sweep gave it back already, or it changed or went
+        with contextlib.suppress(Conflict, NotFound):
+            if self.repo.get(image_id).properties.get(IMPORT_TASK) == task.id:
+                self.repo.set_internal_properties(image_id, {IMPORTING_TO: ""}, remove=(IMPORT_TASK,))
+        raise Conflict(f"The import of image {image_id} was given up before it began; start it again.")
 
     def _start_copy(self, ctx: RequestContext, image_id: str, method: dict[str, Any], stores: list[str]) -> Task:
         """copy-image: an active image's data to more stores; the image stays active meanwhile. Each new
@@ -197,10 +219,11 @@ class ImportService:
         running = image.properties.get(IMPORT_TASK)
         if running and self.tasks.get(running).status in ("pending", "processing"):
             raise Conflict(f"Image {image_id} is being imported or copied already (task {running}).")
+        hold = holding_name(self.node)  # a copy that ran at once would end before its image names it
         task = self.tasks.create(
             "api_image_import", image.owner, image_id,
             {"method": method, "stores": targets, "copy": True, **self._signing(ctx, image)}, ctx.user_id,
-            ctx.request_id,
+            ctx.request_id, pinned_node=hold,
         )  # fmt: skip
         try:
             self.quotas.ensure(image_id, image.owner, (image.size or 0) * len(targets))
@@ -211,6 +234,7 @@ class ImportService:
             ctx, "image.import", IMPORT, image_id, image.owner, **_import_changes(method, targets, task.id)
         ):
             self.repo.set_internal_properties(image.id, {IMPORT_TASK: task.id, IMPORTING_TO: ",".join(targets)})
+        self._let_run(task, hold, None)
         self.events.task("task.create", task)
         return task
 

@@ -226,6 +226,11 @@ class TaskRepository(Protocol):
         """pinned_node: only that process may claim the task; it keeps heartbeat_at fresh while it waits."""
         ...
 
+    def release(self, task_id: str, hold: str, pinned_node: str | None) -> bool:
+        """A task created held (pinned to `hold`) may run now: pinned to pinned_node, or free for any worker.
+        False when it is no longer held: it was given up meanwhile."""
+        ...
+
     def get(self, task_id: str) -> Task: ...
 
     def list(

@@ -98,3 +98,34 @@ def test_processes_polling_together_each_take_a_task_once(engine: Engine) -> Non
     assert _together(*(poll(f"node/{n}") for n in range(4))) == []
     assert set(claims) == created
     assert all(len(nodes) == 1 for nodes in claims.values()), claims
+
+
+def test_a_held_task_waits_for_its_release(engine: Engine) -> None:
+    """A task is created held while its request sets the image up: no worker takes it, not even the process that
+    holds it; once released it is anyone's (or its pinned process's)."""
+    tasks = TaskRepository(make_sessionmaker(engine))
+    hold = "node/1/starting"
+    free = tasks.create("import", "p1", "image-1", {}, None, "req-1", pinned_node=hold)
+    pinned = tasks.create("import", "p1", "image-2", {}, None, "req-2", pinned_node=hold)
+    for worker in ("node/1", "node/2"):
+        assert tasks.claim(worker, STALE) is None
+    assert tasks.release(free.id, hold, None)
+    assert tasks.release(pinned.id, hold, "node/1")
+    assert not tasks.release(free.id, hold, None)  # released once
+    taken = tasks.claim("node/2", STALE)
+    assert taken is not None and taken.id == free.id
+    assert tasks.claim("node/2", STALE) is None  # the other is node/1's
+    mine = tasks.claim("node/1", STALE)
+    assert mine is not None and mine.id == pinned.id
+
+
+def test_a_held_task_given_up_is_not_released(engine: Engine) -> None:
+    tasks = TaskRepository(make_sessionmaker(engine))
+    hold = "node/1/starting"
+    task = tasks.create("import", "p1", "image-1", {}, None, "req-1", pinned_node=hold)
+    with make_sessionmaker(engine).begin() as s:
+        s.execute(update(TaskRow).where(TaskRow.id == task.id).values(heartbeat_at=utcnow() - 2 * STALE))
+    [orphan] = tasks.orphaned_pinned(STALE)
+    assert tasks.claim_orphan(orphan, "node/2") is not None
+    assert not tasks.release(task.id, hold, None)
+    assert tasks.claim("node/3", STALE) is None

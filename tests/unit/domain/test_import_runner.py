@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, text
 from glimpse.app import Services, build_services
 from glimpse.auth.context import RequestContext
 from glimpse.config import Settings
+from glimpse.errors import Conflict
 from tests.functional.http_server import FileServer
 
 ADMIN = RequestContext(project_id="p1", user_id="u1", roles=frozenset({"admin"}), is_admin=True)
@@ -45,7 +46,8 @@ def _stall(tmp_path: Path, task_id: str) -> None:
     """The claimant stops beating for long enough that other processes treat it as dead."""
     engine = create_engine(f"sqlite:///{tmp_path / 'glimpse.db'}")
     with engine.begin() as conn:
-        conn.execute(text("UPDATE tasks SET heartbeat_at = '2000-01-01 00:00:00' WHERE id = :id"), {"id": task_id})
+        long_ago = "2000-01-01 00:00:00.000000"  # as SQLAlchemy writes a time: the orphan sweep compares it exactly
+        conn.execute(text("UPDATE tasks SET heartbeat_at = :t WHERE id = :id"), {"t": long_ago, "id": task_id})
     engine.dispose()
 
 
@@ -103,3 +105,100 @@ def test_a_failing_loser_gives_back_nothing_it_does_not_own(
     assert services.images.get(ADMIN, image.id).status == "queued"
     task = services.imports.get_task(ADMIN, winner.id)
     assert task.status == "failure" and "404" in task.message
+
+
+def _staged(services: Services) -> str:
+    image = services.images.create(ADMIN, {"name": "staged", "disk_format": "raw", "container_format": "bare"})
+    services.imports.stage(ADMIN, image.id, [os.urandom(MIB)], MIB)
+    return image.id
+
+
+def test_no_worker_runs_an_import_before_its_image_is_importing(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker polls just as the request has recorded the task, before the image is importing: it must not take
+    the task (it would find the image still staged, fail the task and delete the staged data)."""
+    image_id = _staged(services)
+    staged = services.imports.staging.stored_ids()
+    repo = services.imports.repo
+    transition = repo.transition
+    seen: list[object] = []
+
+    def polled_first(*args: object, **kwargs: object) -> None:
+        seen.append(services.runner.claim_next("host:2/200"))
+        transition(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(repo, "transition", polled_first)
+    task = services.imports.start(ADMIN, image_id, {"method": {"name": "glance-direct"}})
+    monkeypatch.undo()
+    assert seen == [None]
+    assert services.imports.staging.stored_ids() == staged  # the staged data is still there
+    claimed = services.runner.claim_next("host:2/200")
+    assert claimed is not None and claimed.id == task.id
+    services.runner.run(claimed)
+    assert services.images.get(ADMIN, image_id).status == "active"
+    assert services.imports.get_task(ADMIN, task.id).status == "success"
+
+
+def test_an_import_whose_request_died_half_way_is_given_up_and_the_staged_data_kept(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request stops after recording the task, before the image is importing: the orphan sweep fails the
+    task; the image stays staged, its data kept, and a new import of it succeeds."""
+    image_id = _staged(services)
+    staged = services.imports.staging.stored_ids()
+    repo = services.imports.repo
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the process stopped here")
+
+    monkeypatch.setattr(repo, "transition", killed)
+    with pytest.raises(RuntimeError):
+        services.imports.start(ADMIN, image_id, {"method": {"name": "glance-direct"}})
+    monkeypatch.undo()
+    [task] = services.imports.image_tasks(ADMIN, image_id)
+    assert services.runner.claim_next("host:2/200") is None
+    _stall(tmp_path, task.id)
+    services.runner.sweep("host:2/200")
+    ended = services.imports.get_task(ADMIN, task.id)
+    assert ended.status == "failure" and "never began" in ended.message
+    assert services.images.get(ADMIN, image_id).status == "uploading"
+    assert services.imports.staging.stored_ids() == staged
+
+    again = services.imports.start(ADMIN, image_id, {"method": {"name": "glance-direct"}})
+    claimed = services.runner.claim_next("host:2/200")
+    assert claimed is not None and claimed.id == again.id
+    services.runner.run(claimed)
+    assert services.images.get(ADMIN, image_id).status == "active"
+
+
+def test_a_request_that_stalled_past_the_sweep_gives_its_image_back(
+    services: Services, files: FileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request stalls between moving the image to importing and letting the task run, long enough for the
+    orphan sweep to give the task up: the caller gets a 409, the image is queued with no import pending."""
+    image = services.images.create(ADMIN, {"name": "slow", "disk_format": "raw", "container_format": "bare"})
+    repo = services.imports.repo
+    set_properties = repo.set_internal_properties
+    stalled: list[bool] = []
+
+    def stall_first(image_id: str, *args: object, **kwargs: object) -> None:
+        if not stalled:
+            stalled.append(True)
+            [task] = services.imports.image_tasks(ADMIN, image_id)
+            _stall(tmp_path, task.id)
+            services.runner.sweep("host:2/200")
+        set_properties(image_id, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(repo, "set_internal_properties", stall_first)
+    uri = f"{files.url}/files/disk.raw"
+    with pytest.raises(Conflict, match="given up before it began"):
+        services.imports.start(ADMIN, image.id, {"method": {"name": "web-download", "uri": uri}})
+    monkeypatch.undo()
+    after = services.images.get(ADMIN, image.id)
+    assert after.status == "queued"
+    assert after.properties.get("os_glance_import_task") is None
+    assert not after.properties.get("os_glance_importing_to_stores")
+    assert services.runner.claim_next("host:2/200") is None
+    [task] = services.imports.image_tasks(ADMIN, image.id)
+    assert task.status == "failure"
