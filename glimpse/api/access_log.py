@@ -157,8 +157,10 @@ class AccessLogMiddleware:
             exchange.status or "-", exchange.bytes_out, exchange.bytes_in, duration, note,
         )  # fmt: skip
         # What access_log.info() would do, without its walk up the stack for the caller: it is always this line.
-        here = sys._getframe()
+        # (The line number only: a frame kept in a local refers to itself, and would take the whole request's
+        # objects into the cyclic garbage that a collection pauses every request for.)
+        line = sys._getframe().f_lineno
         record = access_log.makeRecord(
-            access_log.name, logging.INFO, __file__, here.f_lineno, LINE, args, None, "_log", {"access": fields}
+            access_log.name, logging.INFO, __file__, line, LINE, args, None, "_log", {"access": fields}
         )
         access_log.handle(record)

@@ -27,6 +27,7 @@ import contextlib
 import logging
 import os
 import select
+import weakref
 from typing import Any, Protocol
 
 from glimpse.streaming import ZEROCOPYSEND, ClientGone
@@ -90,14 +91,24 @@ class ZeroCopySender:
     """The cycle's `send`, which also carries out zerocopysend messages."""
 
     def __init__(self, cycle: Cycle, send: Any) -> None:
-        self.cycle = cycle
-        self._send = send
+        """send: the cycle's own bound send. The cycle keeps this sender as its `send`, so neither the cycle nor its
+        bound method is held here: a reference back would make every request's objects (its scope, its context)
+        cyclic garbage, left to collections that pause the worker for tens of milliseconds."""
+        self._cycle = weakref.ref(cycle)
+        self._send = send.__func__
+
+    @property
+    def cycle(self) -> Cycle:
+        cycle = self._cycle()
+        if cycle is None:
+            raise RuntimeError("The response this send belonged to is over.")
+        return cycle
 
     async def __call__(self, message: Any) -> None:
-        if message["type"] != ZEROCOPYSEND:
-            await self._send(message)
-            return
         cycle = self.cycle
+        if message["type"] != ZEROCOPYSEND:
+            await self._send(cycle, message)
+            return
         if not cycle.response_started or cycle.response_complete:
             raise RuntimeError(f"Unexpected ASGI message '{ZEROCOPYSEND}' outside of a response's body.")
         if cycle.disconnected:
@@ -115,7 +126,7 @@ class ZeroCopySender:
                 await self._body(fd, offset, count)
             if message.get("offset") is None:
                 os.lseek(fd, offset + count, os.SEEK_SET)  # read from the current position: as a read would
-        await self._send({"type": "http.response.body", "body": b"", "more_body": more_body})
+        await self._send(cycle, {"type": "http.response.body", "body": b"", "more_body": more_body})
 
     async def _body(self, fd: int, offset: int, count: int) -> None:
         cycle = self.cycle
