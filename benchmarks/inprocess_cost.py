@@ -36,10 +36,12 @@ from glimpse.config import load_settings  # noqa: E402
 BODY = json.dumps({"name": "b", "disk_format": "raw", "container_format": "bare", "os_distro": "ubuntu"}).encode()
 
 
-async def call(app: Any, method: str, path: str, query: bytes = b"", body: bytes = b"") -> dict[str, Any]:
+async def call(
+    app: Any, method: str, path: str, query: bytes = b"", body: bytes = b"", content_type: bytes = b"application/json"
+) -> dict[str, Any]:
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
              "path": path, "raw_path": path.encode(), "query_string": query, "root_path": "",
-             "headers": [(b"host", b"127.0.0.1:9292"), (b"content-type", b"application/json"),
+             "headers": [(b"host", b"127.0.0.1:9292"), (b"content-type", content_type),
                          (b"content-length", str(len(body)).encode())],
              "client": ("127.0.0.1", 5555), "server": ("127.0.0.1", 9292), "state": {}}  # fmt: skip
     sent = False

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from glimpse.db.models import (
+    NEXT_REVISION,
     ImageRow,
     LocationRow,
     PropertyRow,
@@ -68,7 +69,7 @@ class ImageDataWrites:
                 .values(
                     status=to_status,
                     updated_at=utcnow(),
-                    revision=ImageRow.revision + 1,
+                    revision=NEXT_REVISION,
                     upload_node=node,
                     upload_heartbeat_at=utcnow(),
                     upload_claim=claim,
@@ -184,7 +185,7 @@ class ImageDataWrites:
                 .values(
                     status="active",
                     updated_at=utcnow(),
-                    revision=ImageRow.revision + 1,
+                    revision=NEXT_REVISION,
                     upload_node=None,
                     upload_claim=None,
                     **values,

@@ -101,16 +101,19 @@ class ImageRow(Base):
     bin_expires_at: Mapped[datetime | None] = mapped_column(Timestamp)
     status_before_delete: Mapped[str | None] = mapped_column(String(30))
 
+    # Loaded when first used (reads of many images go through Core, or ask for selectinload): an ORM load of one
+    # row for an update (PATCH, delete) used to load all three collections at once, and SQLAlchemy's selectin
+    # loader leaves reference cycles behind on every load, paused over by the garbage collector.
     properties: Mapped[list[PropertyRow]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin", order_by="PropertyRow.name"
+        cascade="all, delete-orphan", lazy="select", order_by="PropertyRow.name"
     )
-    tags: Mapped[list[TagRow]] = relationship(cascade="all, delete-orphan", lazy="selectin", order_by="TagRow.id")
+    tags: Mapped[list[TagRow]] = relationship(cascade="all, delete-orphan", lazy="select", order_by="TagRow.id")
     # The copies the image serves from; copies waiting for the scrubber (pending_delete, deleting) and
     # scrubbed ones (deleted) stay as rows of their own status, outside this collection.
     locations: Mapped[list[LocationRow]] = relationship(
         primaryjoin="and_(ImageRow.id == LocationRow.image_id, LocationRow.status == 'active')",
         cascade="all, delete-orphan",
-        lazy="selectin",
+        lazy="select",
         order_by="LocationRow.id",
     )
 
@@ -128,6 +131,10 @@ class ImageRow(Base):
         Index("ix_images_status_upload_heartbeat_at", "status", "upload_heartbeat_at"),
         Index("ix_images_owner_bin_expires_at", "owner", "bin_expires_at"),
     )
+
+
+# Built once: SQLAlchemy's arithmetic on a column leaves a small reference cycle each time it is built.
+NEXT_REVISION = ImageRow.revision + 1
 
 
 class PropertyRow(Base):

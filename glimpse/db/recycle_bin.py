@@ -7,7 +7,7 @@ decides every race between them.
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, and_, delete, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from glimpse.db.models import ImageRow, RetentionRow, utcnow
 from glimpse.db.quotas import in_bin
@@ -16,6 +16,8 @@ from glimpse.db.scrub_queue import restored_status
 from glimpse.db.session import SessionFactory
 from glimpse.domain.entities import BinnedImage
 from glimpse.errors import BadRequest, NotFound
+
+WHOLE_IMAGES = (selectinload(ImageRow.properties), selectinload(ImageRow.tags), selectinload(ImageRow.locations))
 
 
 def _binned(row: ImageRow) -> BinnedImage:
@@ -51,7 +53,7 @@ class RecycleBinRepository:
 
     def binned(self, owner: str | None, limit: int, marker: str | None = None) -> list[BinnedImage]:
         with self._sessions.begin() as s:
-            query = select(ImageRow).where(in_bin())
+            query = select(ImageRow).where(in_bin()).options(*WHOLE_IMAGES)  # one query per collection, not per image
             if owner is not None:
                 query = query.where(ImageRow.owner == owner)
             if marker is not None:

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from glimpse.db.image_data import ImageDataWrites
 from glimpse.db.models import (
+    NEXT_REVISION,
     ImageRow,
     LocationRow,
     MemberRow,
@@ -450,7 +451,7 @@ class ImageRepository(ImageDataWrites):
             result = s.execute(
                 update(ImageRow)
                 .where(*conditions)
-                .values(status=to_status, updated_at=utcnow(), revision=ImageRow.revision + 1, **values)
+                .values(status=to_status, updated_at=utcnow(), revision=NEXT_REVISION, **values)
             )
             if rowcount(result) != 1:
                 raise Conflict(f"Image {image_id} is no longer {from_status}.")
@@ -545,7 +546,7 @@ class ImageRepository(ImageDataWrites):
                     deleted=True,
                     deleted_at=now,
                     updated_at=now,
-                    revision=ImageRow.revision + 1,
+                    revision=NEXT_REVISION,
                     upload_node=None,
                     upload_claim=None,
                     **binned,

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from sqlalchemy import exists, false, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from glimpse.db.audit_models import RetentionPolicyRow
 from glimpse.db.models import ImageRow, MemberRow, PropertyRow, utcnow
@@ -87,6 +87,7 @@ class RetentionRecords:
                         PropertyRow.value == policy.os_family,
                     )
                 )
+            stmt = stmt.options(selectinload(ImageRow.properties))  # one query for all, not one per image
             rows = list(s.scalars(stmt.order_by(ImageRow.created_at, ImageRow.id)))
             ids = [row.id for row in rows]
             users = self._referrers(s, ids, reference_properties)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true, union, update
 from sqlalchemy.orm import Session
 
-from glimpse.db.models import ImageRow, LocationRow, MemberRow, PropertyRow, TagRow, table_of, utcnow
+from glimpse.db.models import NEXT_REVISION, ImageRow, LocationRow, MemberRow, PropertyRow, TagRow, table_of, utcnow
 from glimpse.db.quotas import count_images, lock_project
 from glimpse.db.session import SessionFactory, rowcount
 from glimpse.db.shared_data import unlink
@@ -144,7 +144,7 @@ class ScrubQueue:
             values: dict[str, object] = {"upload_claim": None, "upload_node": None, "upload_heartbeat_at": None}
             done = image.status == "pending_delete" and left is None
             if done:
-                values.update(status="deleted", updated_at=utcnow(), revision=ImageRow.revision + 1)
+                values.update(status="deleted", updated_at=utcnow(), revision=NEXT_REVISION)
                 for table in (table_of(PropertyRow), table_of(TagRow), table_of(MemberRow)):
                     s.execute(table.delete().where(table.c.image_id == claim.image_id))
             s.execute(

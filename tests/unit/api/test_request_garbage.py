@@ -3,7 +3,7 @@
 Cyclic garbage waits for the garbage collector; a serving worker collects its young objects every 50,000
 allocations, and with cycles in every request each collection freed a few thousand requests' worth at once,
 pausing the worker for tens of milliseconds (the p99 of show and list). The whole application is called here as
-the server calls it, with the server's logging on, for each kind of request the benchmarks measure."""
+the server calls it, with the server's logging on, for the requests the benchmarks measure, an update and a delete."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,8 @@ from glimpse.app import create_app
 from glimpse.config import load_settings
 
 REQUESTS = 50
+PATCH = b"application/openstack-images-v2.1-json-patch"
+RENAME = json.dumps([{"op": "replace", "path": "/name", "value": "renamed"}]).encode()
 
 
 @pytest.fixture
@@ -40,7 +43,7 @@ def logged() -> Iterator[None]:
     logging.Logger.manager._clear_cache()  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("operation", ["show", "list", "filtered", "create", "missing"])
+@pytest.mark.parametrize("operation", ["show", "list", "filtered", "create", "missing", "update", "delete"])
 def test_a_request_leaves_no_cyclic_garbage(tmp_path: Path, logged: None, operation: str) -> None:
     conf = tmp_path / "glance-api.conf"
     conf.write_text("[DEFAULT]\n")
@@ -52,12 +55,19 @@ def test_a_request_leaves_no_cyclic_garbage(tmp_path: Path, logged: None, operat
         async with app.router.lifespan_context(app):
             made = await _call(app, "POST", "/v2/images", body=BODY)
             image_id = json.loads(made["body"])["id"]
+
+            async def created_then_deleted() -> dict[str, Any]:
+                made = await _call(app, "POST", "/v2/images", body=BODY)
+                return await _call(app, "DELETE", f"/v2/images/{json.loads(made['body'])['id']}")
+
             requests = {
                 "show": lambda: _call(app, "GET", f"/v2/images/{image_id}"),
                 "list": lambda: _call(app, "GET", "/v2/images", b"limit=20"),
                 "filtered": lambda: _call(app, "GET", "/v2/images", b"limit=20&os_distro=ubuntu"),
                 "create": lambda: _call(app, "POST", "/v2/images", body=BODY),
                 "missing": lambda: _call(app, "GET", "/v2/images/00000000-0000-0000-0000-000000000000"),
+                "update": lambda: _call(app, "PATCH", f"/v2/images/{image_id}", body=RENAME, content_type=PATCH),
+                "delete": created_then_deleted,
             }
             for _ in range(20):  # first uses fill caches, which live on
                 await requests[operation]()
