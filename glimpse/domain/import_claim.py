@@ -54,15 +54,18 @@ def process_name(node: str) -> str:
     return f"{node}/{os.getpid()}"
 
 
+HELD = "/starting"  # the end of a holding name (never a process's)
+
+
 def holding_name(node: str) -> str:
     """What a task is pinned to while the request that creates it is still setting its image up: a name no worker
     claims under, so no worker can run an import before its image is importing. It starts like the process's name,
     so the process's restart (or the orphan sweep, if the request died) fails a task it never let go."""
-    return f"{process_name(node)}/starting"
+    return f"{process_name(node)}{HELD}"
 
 
 def is_held(pinned_node: str | None) -> bool:
-    return bool(pinned_node and pinned_node.endswith("/starting"))
+    return bool(pinned_node and pinned_node.endswith(HELD))
 
 
 class Claim:
