@@ -202,3 +202,25 @@ def test_a_request_that_stalled_past_the_sweep_gives_its_image_back(
     assert services.runner.claim_next("host:2/200") is None
     [task] = services.imports.image_tasks(ADMIN, image.id)
     assert task.status == "failure"
+
+
+def test_a_restart_fails_the_held_task_of_a_request_that_died(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kill -9 between recording the task and setting the image up: the node's next start fails the held task at
+    once (no wait for the sweep), and the staged image keeps its data for a new import."""
+    image_id = _staged(services)
+    staged = services.imports.staging.stored_ids()
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the process stopped here")
+
+    monkeypatch.setattr(services.imports.repo, "transition", killed)
+    with pytest.raises(RuntimeError):
+        services.imports.start(ADMIN, image_id, {"method": {"name": "glance-direct"}})
+    monkeypatch.undo()
+    services.runner.recover()
+    [task] = services.imports.image_tasks(ADMIN, image_id)
+    assert task.status == "failure" and "never began" in task.message
+    assert services.images.get(ADMIN, image_id).status == "uploading"
+    assert services.imports.staging.stored_ids() == staged
