@@ -47,7 +47,7 @@ from glimpse.db.redis_sessions import RedisSessions
 from glimpse.db.repositories import ImageRepository
 from glimpse.db.resumable import ResumableUploadRepository
 from glimpse.db.retention import RetentionRecords
-from glimpse.db.session import LockedOut, SessionFactory, make_sessionmaker, read_briefly
+from glimpse.db.session import LockedOut, SessionFactory, make_sessionmaker, read_briefly, write_briefly
 from glimpse.db.shared_data import SharedData
 from glimpse.db.tasks import TaskRepository
 from glimpse.domain.access import ImageAccess
@@ -258,6 +258,7 @@ def create_app(
     # api/deps.read says why; services given without their engine (tests) keep the thread
     on_sqlite = services.engine is not None and services.engine.dialect.name == "sqlite"
     app.state.inline_reads = (read_briefly, LockedOut) if on_sqlite else None
+    app.state.inline_writes = (write_briefly, LockedOut) if on_sqlite else None
     app.state.members = services.members
     app.state.quotas = services.quotas
     app.state.imports = services.imports

@@ -40,7 +40,16 @@ T = TypeVar("T")
 
 
 class LockedOut(Exception):
-    """A read on the event loop found the database locked for longer than it may wait there."""
+    """A read or write on the event loop found the database locked for longer than it may wait there."""
+
+
+class _InlineWrite:
+    """A write_briefly call: whether anything it wrote has committed (then it can no longer start again)."""
+
+    committed = False
+
+
+_inline_write: ContextVar[_InlineWrite | None] = ContextVar("glimpse_sqlite_inline_write", default=None)
 
 
 def read_briefly(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -56,6 +65,42 @@ def read_briefly(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         _brief_waits.reset(token)
 
 
+def write_briefly(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """func, which writes, called where its caller runs (the event loop), its transactions waiting
+    SQLITE_BRIEF_WAIT_MS at most for the writers' queue and SQLite's lock until the first of them commits; LockedOut
+    when one waited longer, nothing written: the caller runs func again in a thread. After a commit func must finish
+    here, so a later transaction of it (a webhook's outbox row) waits as long as it would in a thread."""
+    call = _InlineWrite()
+    token = _inline_write.set(call)
+    try:
+        return func(*args, **kwargs)
+    except DBAPIError as exc:
+        if _locked_out(exc) and not call.committed:
+            raise LockedOut(str(exc.orig)) from exc
+        raise
+    except LockedOut:
+        if call.committed:
+            raise RuntimeError("a write on the event loop was locked out after its first commit") from None
+        raise
+    finally:
+        _inline_write.reset(token)
+
+
+def _waits_briefly() -> bool:
+    """Whether this thread's SQLite waits are the brief ones: a read on the event loop, or a write on it that has
+    committed nothing yet."""
+    if _brief_waits.get():
+        return True
+    call = _inline_write.get()
+    return call is not None and not call.committed
+
+
+def _note_commit(_conn: Any) -> None:
+    call = _inline_write.get()
+    if call is not None:
+        call.committed = True
+
+
 def _locked_out(exc: DBAPIError) -> bool:
     """Whether SQLite gave up on a lock (SQLITE_BUSY, SQLITE_LOCKED and their extended codes)."""
     code = getattr(exc.orig, "sqlite_errorcode", None)
@@ -63,7 +108,7 @@ def _locked_out(exc: DBAPIError) -> bool:
 
 
 def _set_busy_wait(dbapi_conn: Any, record: Any) -> None:
-    wait = SQLITE_BRIEF_WAIT_MS if _brief_waits.get() else SQLITE_BUSY_WAIT_MS
+    wait = SQLITE_BRIEF_WAIT_MS if _waits_briefly() else SQLITE_BUSY_WAIT_MS
     if record.info.get("busy_wait_ms") != wait:  # one PRAGMA when a pooled connection changes hands, not per read
         dbapi_conn.execute(f"PRAGMA busy_timeout={wait}")
         record.info["busy_wait_ms"] = wait
@@ -97,6 +142,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "checkout", _sqlite_checkout)
+        event.listen(engine, "commit", _note_commit)
         return engine
     try:
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_recycle=3600)
@@ -184,13 +230,19 @@ class _WriterQueue:
 
     @contextmanager
     def held(self) -> Iterator[None]:
-        with self.lock:
+        brief = _waits_briefly()
+        if not self.lock.acquire(timeout=SQLITE_BRIEF_WAIT_MS / 1000 if brief else -1):
+            raise LockedOut("Another thread of this process is writing to the database.")
+        try:
             self._depth += 1
             try:
                 # A read on the event loop (read_briefly) does not queue behind the other processes' writers: it
                 # must not wait there, and SQLite's own lock still keeps a write of it safe.
                 flock = self._flock if self._depth == 1 and not _brief_waits.get() else None
-                queued = flock is not None and flock.take(SQLITE_BUSY_WAIT_MS / 1000)
+                wait_ms = SQLITE_BRIEF_WAIT_MS if brief else SQLITE_BUSY_WAIT_MS
+                queued = flock is not None and flock.take(wait_ms / 1000)
+                if flock is not None and not queued and brief:  # a write on the event loop goes to a thread
+                    raise LockedOut("Another process is writing to the database.")
                 try:
                     yield
                 finally:
@@ -199,6 +251,8 @@ class _WriterQueue:
                         flock.release()
             finally:
                 self._depth -= 1
+        finally:
+            self.lock.release()
 
 
 _queues: dict[str | None, _WriterQueue] = {}

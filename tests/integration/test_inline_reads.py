@@ -114,5 +114,6 @@ def test_a_database_locked_to_readers_stalls_only_the_reads_that_need_it(tmp_pat
 def test_a_database_over_the_network_keeps_the_thread(tmp_path: Path, backend: str) -> None:
     with database(backend) as url, app_client(settings_for(tmp_path, url)) as client:
         assert client.app.state.inline_reads is None  # type: ignore[attr-defined]
+        assert client.app.state.inline_writes is None  # type: ignore[attr-defined]
         image_id = client.post("/v2/images", json=IMAGE).json()["id"]
         assert client.get(f"/v2/images/{image_id}").json()["id"] == image_id

@@ -45,7 +45,7 @@ def image_documents(request: Request, images: list[Image]) -> list[dict[str, Any
 
 async def create(request: Request) -> Response:
     body = await deps.json_body(request)
-    image = await run_in_threadpool(deps.images(request).create, deps.context(request), body)
+    image = await deps.write(request, deps.images(request).create, deps.context(request), body)
     headers = {"Location": f"{request.base_url}v2/images/{image.id}".replace("//v2", "/v2")}
     methods = request.app.state.import_methods
     if methods:
