@@ -140,12 +140,20 @@ class ImageDataWrites:
             return [(r[0], r[1], r[2] or "") for r in rows]
 
     def set_internal_properties(
-        self, image_id: str, values: dict[str, str], remove: tuple[str, ...] = (), fence: Fence | None = None
+        self,
+        image_id: str,
+        values: dict[str, str],
+        remove: tuple[str, ...] = (),
+        fence: Fence | None = None,
+        expect: Mapping[str, str | None] | None = None,
     ) -> None:
-        """Server-kept properties (os_glance_*), changed without touching the user's revision."""
+        """Server-kept properties (os_glance_*), changed without touching the user's revision. With `expect`, only
+        while those properties still have those values (None: absent); Conflict otherwise."""
         with self._tx() as s:
             if fence is not None:
                 hold_claim(s, fence)
+            if expect:
+                _check_properties(s, image_id, expect)
             _set_properties(s, image_id, values, remove)
 
     def ids_in_status_on(self, status: str, node: str) -> list[str]:
@@ -279,6 +287,20 @@ def _resumable() -> ColumnElement[bool]:
     """The image waits for a tus upload, which beats only while a PATCH flows: its expiry sweeps it, not the
     sweep of uploads whose process died."""
     return exists().where(ResumableUploadRow.image_id == ImageRow.id)
+
+
+def _check_properties(s: Session, image_id: str, expect: Mapping[str, str | None]) -> None:
+    """Conflict unless the properties have the expected values. Locking reads, the image's row first: two requests
+    checking the same image on PostgreSQL or MariaDB take turns, and the second sees what the first committed."""
+    s.execute(select(ImageRow.id).where(ImageRow.id == image_id).with_for_update())
+    found = s.execute(
+        select(PropertyRow.name, PropertyRow.value)
+        .where(PropertyRow.image_id == image_id, PropertyRow.name.in_(sorted(expect)))
+        .with_for_update()
+    )
+    current: dict[str, str | None] = {name: value for name, value in found}
+    if any(current.get(name) != value for name, value in expect.items()):
+        raise Conflict(f"Image {image_id} changed meanwhile: another request got there first.")
 
 
 def _set_properties(s: Session, image_id: str, values: Mapping[str, str], remove: tuple[str, ...]) -> None:

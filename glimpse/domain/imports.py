@@ -230,10 +230,18 @@ class ImportService:
         except TooLarge as exc:
             self.tasks.abandon(task.id, exc.message)
             raise
-        with audit.change(
-            ctx, "image.import", IMPORT, image_id, image.owner, **_import_changes(method, targets, task.id)
-        ):
-            self.repo.set_internal_properties(image.id, {IMPORT_TASK: task.id, IMPORTING_TO: ",".join(targets)})
+        try:
+            with audit.change(
+                ctx, "image.import", IMPORT, image_id, image.owner, **_import_changes(method, targets, task.id)
+            ):
+                # Only if no other request named its task meanwhile: the check above is a read, and two copies
+                # of one image started at once both passed it. (The reservation is the image's, the winner's too.)
+                self.repo.set_internal_properties(
+                    image.id, {IMPORT_TASK: task.id, IMPORTING_TO: ",".join(targets)}, expect={IMPORT_TASK: running}
+                )
+        except Conflict:
+            self.tasks.abandon(task.id, "Another import or copy of the image started first.")
+            raise Conflict(f"Image {image_id} is being imported or copied already.") from None
         self._let_run(task, hold, None)
         self.events.task("task.create", task)
         return task

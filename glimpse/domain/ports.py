@@ -137,9 +137,15 @@ class ImageRepository(Protocol):
         ...
 
     def set_internal_properties(
-        self, image_id: str, values: dict[str, str], remove: tuple[str, ...] = (), fence: Fence | None = None
+        self,
+        image_id: str,
+        values: dict[str, str],
+        remove: tuple[str, ...] = (),
+        fence: Fence | None = None,
+        expect: Mapping[str, str | None] | None = None,
     ) -> None:
-        """Server-kept properties (os_glance_*), changed without touching the user's revision."""
+        """Server-kept properties (os_glance_*), changed without touching the user's revision. With `expect`, only
+        while those properties still have those values (None: absent); Conflict otherwise."""
         ...
 
     def ids_in_status_on(self, status: str, node: str) -> builtins.list[str]: ...

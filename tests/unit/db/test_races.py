@@ -134,3 +134,20 @@ def test_parallel_member_adds_never_exceed_the_quota(repo: ImageRepository) -> N
         assert all(isinstance(e, TooLarge) for e in errors), errors
         assert len(repo.members(image.id)) == quota
         assert len(errors) == len(projects) - quota
+
+
+def test_only_one_of_racing_requests_names_its_task_on_an_image(repo: ImageRepository) -> None:
+    """Two copies of one image started at once: each sets os_glance_import_task only if it is still what it read."""
+    for _ in range(8):
+        image = _add(repo)
+        tasks = [f"task-{n}" for n in range(6)]
+        errors = _together(
+            *(
+                lambda t=t, i=image.id: repo.set_internal_properties(
+                    i, {"os_glance_import_task": t}, expect={"os_glance_import_task": None}
+                )
+                for t in tasks
+            )
+        )
+        assert len(errors) == len(tasks) - 1 and all(isinstance(e, Conflict) for e in errors), errors
+        assert repo.get(image.id).properties["os_glance_import_task"] in tasks

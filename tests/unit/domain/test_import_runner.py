@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 
 from glimpse.app import Services, build_services
 from glimpse.auth.context import RequestContext
-from glimpse.config import Settings
+from glimpse.config import Settings, load_settings
 from glimpse.errors import Conflict
 from tests.functional.http_server import FileServer
 
@@ -224,3 +224,42 @@ def test_a_restart_fails_the_held_task_of_a_request_that_died(
     assert task.status == "failure" and "never began" in task.message
     assert services.images.get(ADMIN, image_id).status == "uploading"
     assert services.imports.staging.stored_ids() == staged
+
+
+def test_two_copies_of_one_image_started_at_once_run_one_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both requests read that no copy is running; the second to name its task on the image is refused, its task
+    is given up, and the first copy runs alone to the end."""
+    conf = tmp_path / "glance-api.conf"
+    conf.write_text("[DEFAULT]\nenabled_backends = a:file, b:file\n[glance_store]\ndefault_backend = a\n")
+    services = build_services(load_settings([str(conf)], overrides={"data_dir": str(tmp_path / "d")}))
+    image = services.images.create(ADMIN, {"name": "c", "disk_format": "raw", "container_format": "bare"})
+    data = os.urandom(MIB)
+    services.images.upload(ADMIN, image.id, [data], MIB)
+    copy = {"method": {"name": "copy-image"}, "stores": ["b"]}
+    repo = services.imports.repo
+    load = services.imports.access.load
+    second: list[object] = []
+
+    def both_read_first(*args: object, **kwargs: object) -> object:
+        found = load(*args, **kwargs)  # type: ignore[arg-type]
+        if not second:  # the other request reads the same image and goes through before this one writes
+            second.append(None)
+            second[0] = services.imports.start(ADMIN, image.id, dict(copy))
+        return found
+
+    monkeypatch.setattr(services.imports.access, "load", both_read_first)
+    with pytest.raises(Conflict):
+        services.imports.start(ADMIN, image.id, dict(copy))
+    monkeypatch.undo()
+    winner = second[0]
+    tasks = services.imports.image_tasks(ADMIN, image.id)
+    assert len(tasks) == 2
+    assert {t.status for t in tasks if t.id != winner.id} == {"failure"}  # type: ignore[attr-defined]
+    assert repo.get(image.id).properties["os_glance_import_task"] == winner.id  # type: ignore[attr-defined]
+    claimed = services.runner.claim_next("host:2/200")
+    assert claimed is not None and claimed.id == winner.id  # type: ignore[attr-defined]
+    assert services.runner.claim_next("host:2/200") is None
+    services.runner.run(claimed)
+    shown = services.images.get(ADMIN, image.id)
+    assert sorted(services.images.store_ids(shown)) == ["a", "b"]
+    assert _data(services, image.id) == data
