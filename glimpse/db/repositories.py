@@ -95,7 +95,6 @@ def _children_of(count: int) -> tuple[CompoundSelect[Any], tuple[str, ...]]:
 # Built once: SQLAlchemy then finds their compiled form in its cache without constructing them per request.
 LIVE_IMAGES = select(*IMAGE_COLUMNS).where(IMAGES.c.deleted == false())
 LIVE_IMAGE = LIVE_IMAGES.where(IMAGES.c.id == bindparam("id"))
-ANY_IMAGE = select(IMAGES.c.id).where(IMAGES.c.id == bindparam("id"))
 
 
 def _records(conn: Connection, stmt: Select[Any], params: dict[str, Any] | None = None) -> builtins.list[Image]:
@@ -370,15 +369,14 @@ class ImageRepository(ImageDataWrites):
     # --- writes ------------------------------------------------------------------------------
     def add(self, image: Image, max_images: int | None = None) -> Image:
         """Insert the image; with max_images, only while its project owns fewer images than that. Plain
-        INSERTs, and the new image read back in the same transaction: one commit, no ORM unit of work."""
+        INSERTs, and the new row read back in the same transaction: one commit, no ORM unit of work. An id in
+        use, a deleted image's too (its tombstone keeps the row), fails the INSERT on the primary key: 409."""
         now = utcnow()
         row = {f: getattr(image, f) for f in COLUMN_FIELDS}
         row.update(id=image.id, created_at=now, updated_at=now, deleted=False, revision=0)
+        tags = list(dict.fromkeys(image.tags))
         try:
             with self._tx() as s:
-                conn = s.connection()
-                if conn.execute(ANY_IMAGE, {"id": image.id}).first() is not None:  # tombstones too: ids stay used
-                    raise Conflict(f"Image ID {image.id} already exists!")
                 if max_images is not None and image.owner is not None:
                     lock_project(s, image.owner)
                     if count_images(s, image.owner) >= max_images:
@@ -389,11 +387,19 @@ class ImageRepository(ImageDataWrites):
                 if image.properties:
                     props = [{"image_id": image.id, "name": k, "value": v} for k, v in image.properties.items()]
                     s.execute(insert(PROPERTIES), props)
-                if image.tags:
-                    s.execute(insert(TAGS), [{"image_id": image.id, "value": t} for t in dict.fromkeys(image.tags)])
-                return _records(s.connection(), LIVE_IMAGE, {"id": image.id})[0]
+                if tags:
+                    s.execute(insert(TAGS), [{"image_id": image.id, "value": t} for t in tags])
+                stored = s.connection().execute(LIVE_IMAGE, {"id": image.id}).one()
         except IntegrityError as exc:
             raise Conflict(f"Image ID {image.id} already exists!") from exc
+        # The row as the database keeps it; its properties and tags as written just now (a new image has no
+        # locations), in the order a read gives them: properties by name, tags as added.
+        return Image(
+            **dict(zip(IMAGE_FIELDS, stored, strict=True)),
+            tags=tags,
+            properties=dict(sorted(image.properties.items())),
+            locations=[],
+        )
 
     def save(self, image: Image) -> Image:
         """Write every mutable field, only if nobody saved the image since it was read (else 409)."""
