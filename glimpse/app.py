@@ -258,7 +258,10 @@ def create_app(
     # api/deps.read says why; services given without their engine (tests) keep the thread
     on_sqlite = services.engine is not None and services.engine.dialect.name == "sqlite"
     app.state.inline_reads = (read_briefly, LockedOut) if on_sqlite else None
-    app.state.inline_writes = (write_briefly, LockedOut) if on_sqlite else None
+    # A create asks Keystone for the project's limits when it uses unified limits (every 30 s a project): a remote
+    # call, which must not hold the event loop.
+    local_limits = services.quotas.external_limits is None
+    app.state.inline_writes = (write_briefly, LockedOut) if on_sqlite and local_limits else None
     app.state.members = services.members
     app.state.quotas = services.quotas
     app.state.imports = services.imports

@@ -45,15 +45,7 @@ async def read(request: Request, func: Callable[P, T], *args: P.args, **kwargs: 
     thread: its round trip and its pool can wait.
 
     app.state.inline_reads is None or db.session's read_briefly with its LockedOut, set by the app."""
-    inline = request.app.state.inline_reads
-    if inline is not None:
-        read_briefly, locked_out = inline
-        try:
-            result: T = read_briefly(func, *args, **kwargs)
-            return result
-        except locked_out:
-            pass
-    return await run_in_threadpool(func, *args, **kwargs)
+    return await _here_or_in_thread(request.app.state.inline_reads, func, *args, **kwargs)
 
 
 async def write(request: Request, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -65,12 +57,18 @@ async def write(request: Request, func: Callable[P, T], *args: P.args, **kwargs:
     connections, 36 on the loop). A write that would wait longer, or that SQLite's lock keeps out, starts again in a
     thread before anything of it committed (db.session.write_briefly).
 
-    app.state.inline_writes is None or db.session's write_briefly with its LockedOut, set by the app."""
-    inline = request.app.state.inline_writes
+    app.state.inline_writes is None or db.session's write_briefly with its LockedOut, set by the app: None also when
+    the project limits come from Keystone, which a create may have to ask."""
+    return await _here_or_in_thread(request.app.state.inline_writes, func, *args, **kwargs)
+
+
+async def _here_or_in_thread(inline: Any, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """func through inline's runner on the event loop, or in a thread when inline is None or the runner raised
+    its LockedOut (inline: the app's (runner, LockedOut) pair)."""
     if inline is not None:
-        write_briefly, locked_out = inline
+        run_briefly, locked_out = inline
         try:
-            result: T = write_briefly(func, *args, **kwargs)
+            result: T = run_briefly(func, *args, **kwargs)
             return result
         except locked_out:
             pass

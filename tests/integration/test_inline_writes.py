@@ -15,9 +15,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import make_url, text
+from starlette.testclient import TestClient
 
 from glimpse.api import deps
+from glimpse.app import build_services, create_app
 from glimpse.db.session import LockedOut, SerializedSessions, make_engine, make_sessionmaker, write_briefly
+from glimpse.domain.entities import LIMIT_NAMES, ProjectLimits
 from tests.integration.inprocess import app_client, settings_for
 
 IMAGE = {"name": "x", "disk_format": "raw", "container_format": "bare"}
@@ -178,3 +181,21 @@ def test_a_create_waits_for_the_other_worker_and_stores_one_image(tmp_path: Path
         assert client.post("/v2/images", json=IMAGE).status_code == 201  # the queue is free: on the loop
         listed = [i["id"] for i in client.get("/v2/images").json()["images"]]
         assert len(listed) == 2 and created.json()["id"] in listed  # the create waited, was not stored twice
+
+
+def test_a_create_that_may_ask_keystone_for_limits_keeps_the_thread(tmp_path: Path) -> None:
+    """With unified limits a create may ask Keystone (a remote call on a cache miss): never on the event loop."""
+    settings = settings_for(tmp_path, None)
+    services = build_services(settings)
+    asked_from: list[str] = []
+
+    def keystone_limits(project_id: str) -> ProjectLimits:
+        asked_from.append(threading.current_thread().name)
+        return ProjectLimits(**dict.fromkeys(LIMIT_NAMES))
+
+    services.quotas.external_limits = keystone_limits
+    with TestClient(create_app(settings, services)) as client:
+        assert client.app.state.inline_writes is None  # type: ignore[attr-defined]
+        loop_thread = client.portal.call(lambda: threading.current_thread().name)  # type: ignore[union-attr]
+        assert client.post("/v2/images", json=IMAGE, headers={"X-Project-Id": "p1"}).status_code == 201
+    assert asked_from and loop_thread not in asked_from
