@@ -5,7 +5,6 @@ keyboard alone."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from tests.browser.axe import blocking
 from tests.browser.keyboard import is_focused, tab_to
 from tests.browser.pages import flash, image_id_of, log_in
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.server import GlimpseServer
 
 ROLES = ("admin", "member", "reader")
@@ -67,7 +67,7 @@ def _image(client: httpx.Client, name: str, **extra: object) -> str:
     body = {"name": name, "disk_format": "raw", "container_format": "bare", "os_family": LONG_WORD, **extra}
     image_id: str = client.post("/v2/images", json=body).json()["id"]
     data = {"Content-Type": "application/octet-stream"}
-    assert client.put(f"/v2/images/{image_id}/file", content=os.urandom(70_000), headers=data).status_code == 204
+    assert client.put(f"/v2/images/{image_id}/file", content=raw_disk_bytes(70_000), headers=data).status_code == 204
     return image_id
 
 

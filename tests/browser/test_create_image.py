@@ -4,7 +4,6 @@ once it cannot do anything; a reader told plainly they may not create images; th
 
 from __future__ import annotations
 
-import os
 import subprocess
 import uuid
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.pages import api, csrf_token, flash, log_in, throttle_uploads
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.server import GlimpseServer
 
 MIB = 1024 * 1024
@@ -65,25 +65,25 @@ def test_the_format_is_detected_from_the_file(
     expect(disk_format).to_have_value("iso")
 
     plain = tmp_path / "disk.raw"
-    plain.write_bytes(os.urandom(MIB))
+    plain.write_bytes(raw_disk_bytes(MIB))
     _choose(page, plain)
     expect(note).to_have_text("Detected raw from the file's name. You can choose another format.")
     expect(disk_format).to_have_value("raw")
 
     # A name the content contradicts loses: no qcow2 header, so not qcow2.
     fake = tmp_path / "fake.qcow2"
-    fake.write_bytes(os.urandom(MIB))
+    fake.write_bytes(raw_disk_bytes(MIB))
     _choose(page, fake)
     expect(note).to_have_text("Detected raw from the file's content. You can choose another format.")
     expect(disk_format).to_have_value("raw")
 
     # An appliance sets its container; the next file puts it back.
     appliance = tmp_path / "appliance.ova"
-    appliance.write_bytes(os.urandom(4096))
+    appliance.write_bytes(raw_disk_bytes(4096))
     _choose(page, appliance)
     expect(container).to_have_value("ova")
     ploop = tmp_path / "disk.ploop"
-    ploop.write_bytes(os.urandom(4096))
+    ploop.write_bytes(raw_disk_bytes(4096))
     _choose(page, ploop)
     expect(note).to_have_text("Detected ploop from the file's name. You can choose another format.")
     expect(container).to_have_value("bare")
@@ -126,7 +126,7 @@ def test_cancel_goes_once_the_upload_is_cancelled(page: Page, glimpse: GlimpseSe
     page.goto(f"{glimpse.url}/dashboard/images/new")
     page.get_by_label("Name").fill("cancelled")
     source = tmp_path / "big.img"
-    source.write_bytes(os.urandom(16 * MIB))
+    source.write_bytes(raw_disk_bytes(16 * MIB))
     _choose(page, source)
     expect(page.get_by_label("Format", exact=True)).to_have_value("raw")
     throttle_uploads(page, 1 * MIB)
@@ -174,7 +174,7 @@ def test_the_probe_wants_a_session_its_token_and_only_a_head(page: Page, glimpse
     refused = page.request.post(probe, data=b"x", headers=octets)
     assert refused.status == 403 and "did not come from this dashboard" in refused.json()["error"]
     signed = {**octets, "X-CSRF-Token": csrf_token(page)}
-    too_long = page.request.post(probe, data=os.urandom(64 * 1024 + 1), headers=signed)
+    too_long = page.request.post(probe, data=raw_disk_bytes(64 * 1024 + 1), headers=signed)
     assert too_long.status == 413
     answer = page.request.post(probe, data=b"QFI\xfb" + bytes(508), headers=signed)  # qcow2's magic and header
     assert answer.status == 200

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from pathlib import Path
@@ -20,6 +19,7 @@ from tests.browser.pages import (
     open_image,
     throttle_uploads,
 )
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.http_server import FileServer
 from tests.functional.server import GlimpseServer
 
@@ -34,7 +34,7 @@ def _api(server: GlimpseServer, project: str, role: str = "member") -> httpx.Cli
 def test_image_lifecycle_as_member(page: Page, glimpse: GlimpseServer, tmp_path: Path, shots: Path) -> None:
     owner, other = f"prj-a-{uuid.uuid4().hex[:6]}", f"prj-b-{uuid.uuid4().hex[:6]}"
     source = tmp_path / "disk.img"
-    source.write_bytes(os.urandom(6 * MIB))
+    source.write_bytes(raw_disk_bytes(6 * MIB))
     name = f"cirros-{uuid.uuid4().hex[:6]}"
 
     # A browser asking for the service's root is sent to the dashboard; API clients still get versions.
@@ -128,7 +128,7 @@ def _slow_upload_under_way(page: Page, glimpse: GlimpseServer, tmp_path: Path, n
     """A new project's member creating image `name` with 16 MiB sent at 1 MiB/s, some of it already sent."""
     project = f"prj-{name[:4]}-{uuid.uuid4().hex[:6]}"
     source = tmp_path / "big.img"
-    source.write_bytes(os.urandom(16 * MIB))
+    source.write_bytes(raw_disk_bytes(16 * MIB))
     log_in(page, glimpse.url, project, "member")
     fill_create_form(page, name, source)
     throttle_uploads(page, 1 * MIB)
@@ -228,7 +228,7 @@ def test_create_from_a_url(page: Page, tmp_path: Path, shots: Path) -> None:
     """With web-download enabled (and loopback allowed for the test), the Create form imports from a URL."""
     root = tmp_path / "web"
     root.mkdir()
-    data = os.urandom(2 * MIB)
+    data = raw_disk_bytes(2 * MIB)
     (root / "disk.raw").write_bytes(data)
     with FileServer(root) as files:
         conf = f"[import_filtering_opts]\nallow_private_addresses = true\nallowed_ports = {files.port}\n"

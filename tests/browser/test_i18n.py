@@ -3,7 +3,6 @@ dates in the browser's own time zone (which static/zone.js reports)."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -15,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.pages import csrf_token, log_in
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.server import GlimpseServer
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -35,7 +35,7 @@ def _family_image(server: GlimpseServer, project: str, family: str) -> datetime:
     headers = {"X-Project-Id": project, "X-Roles": "member,reader"}
     body = {"name": f"{family}-1", "disk_format": "raw", "container_format": "bare", "os_family": family}
     image = httpx.post(f"{server.url}/v2/images", json=body, headers=headers).json()
-    put = httpx.put(f"{server.url}/v2/images/{image['id']}/file", content=os.urandom(4096),
+    put = httpx.put(f"{server.url}/v2/images/{image['id']}/file", content=raw_disk_bytes(4096),
                     headers={**headers, "Content-Type": "application/octet-stream"})  # fmt: skip
     assert put.status_code == 204
     return datetime.fromisoformat(image["created_at"])

@@ -4,7 +4,6 @@ screens, and refusals in plain words."""
 from __future__ import annotations
 
 import html
-import os
 import re
 import uuid
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.pages import csrf_token, flash, log_in, log_out, open_image
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.http_server import FileServer
 from tests.functional.server import GlimpseServer
 
@@ -150,7 +150,7 @@ def test_refused_upload_leaves_a_queued_image_that_is_retried_from_its_page(
 ) -> None:
     project = _project("up")
     data = tmp_path / "disk.raw"
-    data.write_bytes(os.urandom(256 * 1024))
+    data.write_bytes(raw_disk_bytes(256 * 1024))
     with _api(glimpse, project) as api:
         image = _image(api, name="retry-me", disk_format="qcow2")
         log_in(page, glimpse.url, project, "member")
@@ -250,7 +250,7 @@ def test_detail_page_fits_the_screen(page: Page, glimpse: GlimpseServer, width: 
 def test_retry_import_from_a_url_on_a_queued_image(page: Page, tmp_path: Path) -> None:
     root = tmp_path / "web"
     root.mkdir()
-    data = os.urandom(512 * 1024)
+    data = raw_disk_bytes(512 * 1024)
     (root / "disk.raw").write_bytes(data)
     with FileServer(root) as files:
         conf = f"[import_filtering_opts]\nallow_private_addresses = true\nallowed_ports = {files.port}\n"

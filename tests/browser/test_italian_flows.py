@@ -5,7 +5,6 @@ it (visible text and the aria-labels, titles, placeholders and data-labels a scr
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from glimpse.dashboard.i18n import LOCALE_DIR
 from tests.browser.pages import api, image_id_of, log_in
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.server import GlimpseServer
 
 # API values and attribute names a page shows as they are (the overview's keys), though the catalog has the
@@ -100,7 +100,7 @@ def test_the_main_flows_speak_italian(italian: Page, glimpse: GlimpseServer, tmp
     assert_no_english(page)
     page.get_by_label("Nome", exact=True).fill(name)
     data = tmp_path / "disk.raw"
-    data.write_bytes(os.urandom(300_000))
+    data.write_bytes(raw_disk_bytes(300_000))
     page.get_by_label("File dell’immagine").set_input_files(str(data))
     expect(page.locator("#format-detected")).to_contain_text("Rilevato raw")  # the script's own sentence
     page.get_by_role("button", name="Crea immagine").click()

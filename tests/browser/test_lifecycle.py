@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.pages import flash, log_in, open_image
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.server import GlimpseServer
 
 PATCH = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
@@ -31,7 +31,7 @@ def _image(server: GlimpseServer, headers: dict[str, str], name: str) -> str:
     body = {"name": name, "disk_format": "raw", "container_format": "bare", "os_family": "browser-os"}
     image_id: str = httpx.post(f"{server.url}/v2/images", json=body, headers=headers).json()["id"]
     # Data of its own: identical data is stored once, under the first image's name (deduplication).
-    put = httpx.put(f"{server.url}/v2/images/{image_id}/file", content=os.urandom(70_000),
+    put = httpx.put(f"{server.url}/v2/images/{image_id}/file", content=raw_disk_bytes(70_000),
                     headers={**headers, "Content-Type": "application/octet-stream"})  # fmt: skip
     assert put.status_code == 204
     return image_id

@@ -4,7 +4,6 @@ connection both go on from the server's offset, into the same image."""
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import time
 import uuid
@@ -14,6 +13,7 @@ import httpx
 from playwright.sync_api import Browser, Page, Request, Route, expect
 
 from tests.browser.pages import fill_create_form, image_id_of, log_in, throttle_uploads
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.server import GlimpseServer
 
 MIB = 1024 * 1024
@@ -59,7 +59,7 @@ def _assert_active(api: httpx.Client, image_id: str, source: Path) -> None:
 def test_a_reload_mid_way_resumes_from_the_servers_offset(page: Page, glimpse: GlimpseServer, tmp_path: Path) -> None:
     project = f"prj-rl-{uuid.uuid4().hex[:6]}"
     source = tmp_path / "reloaded.img"
-    source.write_bytes(os.urandom(20 * MIB))
+    source.write_bytes(raw_disk_bytes(20 * MIB))
     uploads = Uploads(page)
     log_in(page, glimpse.url, project, "member")
     fill_create_form(page, "reloaded", source)
@@ -97,7 +97,7 @@ def test_a_reload_mid_way_resumes_from_the_servers_offset(page: Page, glimpse: G
 def test_a_dropped_connection_resumes_by_itself(page: Page, glimpse: GlimpseServer, tmp_path: Path) -> None:
     project = f"prj-dc-{uuid.uuid4().hex[:6]}"
     source = tmp_path / "dropped.img"
-    source.write_bytes(os.urandom(2 * CHUNK + 3 * MIB))
+    source.write_bytes(raw_disk_bytes(2 * CHUNK + 3 * MIB))
     uploads = Uploads(page)
     patches: list[int] = []
 
@@ -128,7 +128,7 @@ def test_without_javascript_the_form_still_uploads_the_file(
 ) -> None:
     project = f"prj-nj-{uuid.uuid4().hex[:6]}"
     source = tmp_path / "plain.img"
-    source.write_bytes(os.urandom(3 * MIB + 5))
+    source.write_bytes(raw_disk_bytes(3 * MIB + 5))
     context = browser.new_context(java_script_enabled=False)
     try:
         page = context.new_page()

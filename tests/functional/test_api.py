@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import uuid
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.server import GlimpseServer
 
 PATCH = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
@@ -121,7 +121,7 @@ def test_upload_download_ranges(api: httpx.Client) -> None:
     image = _create(api, name="ranges")
     url = f"/v2/images/{image['id']}"
     assert api.get(f"{url}/file").status_code == 204  # no data yet
-    data = os.urandom(100_000)
+    data = raw_disk_bytes(100_000)
     upload = api.put(f"{url}/file", content=data, headers={"Content-Type": "application/octet-stream"})
     assert upload.status_code == 204, upload.text
     shown = api.get(url).json()

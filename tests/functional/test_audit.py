@@ -3,7 +3,6 @@ for every change in an image's life, and 403 for whoever is no administrator."""
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.clients import Clients
 from tests.functional.server import GlimpseServer
 from tests.keystone.server import KeystoneServer
@@ -66,7 +66,7 @@ def test_who_changed_what_through_the_openstack_client(
 
     owner, member = as_user("Prj1-member"), as_user("Prj2-member")
     source = tmp_path / "disk.img"
-    source.write_bytes(os.urandom(64 * 1024))
+    source.write_bytes(raw_disk_bytes(64 * 1024))
     image = owner.openstack_json(
         "image", "create", "--disk-format", "raw", "--container-format", "bare", "--shared", "--file", str(source),
         "--property", "os_family=ubuntu", f"audit-{uuid.uuid4().hex[:6]}",

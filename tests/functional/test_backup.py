@@ -3,7 +3,6 @@ kill -9, not), `glimpse store verify` after a restore, and `glimpse db purge` on
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import threading
@@ -14,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.databases import fresh_database
 from tests.functional.server import GLIMPSE, GlimpseServer
 
@@ -24,7 +24,7 @@ def _image(server: GlimpseServer, **props: object) -> str:
     body = {"disk_format": "raw", "container_format": "bare", **props}
     image_id: str = httpx.post(f"{server.url}/v2/images", json=body, timeout=30).json()["id"]
     # Data of its own: identical data would be stored once (deduplication), and these tests follow each copy.
-    put = httpx.put(f"{server.url}/v2/images/{image_id}/file", content=os.urandom(2048), headers=OCTETS, timeout=30)
+    put = httpx.put(f"{server.url}/v2/images/{image_id}/file", content=raw_disk_bytes(2048), headers=OCTETS, timeout=30)
     assert put.status_code == 204
     return image_id
 

@@ -6,7 +6,6 @@ migrate` into and out of Cinder, and a node killed -9 mid-upload whose volume is
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ import pytest
 
 from tests.contract.cinder import CinderServices
 from tests.contract.fixtures import ceph_cluster, cinder_services  # noqa: F401  (real servers, once per run)
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.clients import Clients
 from tests.functional.server import GlimpseServer
 from tests.keystone.fixtures import keystone_projects, keystone_server  # noqa: F401  (cinder's Keystone)
@@ -106,7 +106,7 @@ def test_openstack_image_create_into_cinder_download_and_ranges(
     tmp_path: Path,
 ) -> None:
     clients = Clients(server.url, tmp_path / "home")
-    data = os.urandom(9 * MIB + 321)
+    data = raw_disk_bytes(9 * MIB + 321)
     source = tmp_path / "disk.raw"
     source.write_bytes(data)
     created = clients.openstack_json("image", "create", "--disk-format", "raw", "--container-format", "bare",
@@ -133,7 +133,7 @@ def test_openstack_image_create_into_cinder_download_and_ranges(
 
 
 def test_copy_image_between_file_and_cinder(api: httpx.Client, cinder_services: CinderServices) -> None:  # noqa: F811
-    data = os.urandom(2 * MIB + 1)
+    data = raw_disk_bytes(2 * MIB + 1)
     to_cinder = _upload(api, data, "fast")
     response = api.post(f"/v2/images/{to_cinder}/import", json={"method": {"name": "copy-image"}, "stores": ["vol"]})
     assert response.status_code == 202, response.text
@@ -160,7 +160,7 @@ def test_store_migrate_into_and_out_of_cinder(
     api: httpx.Client,
     cinder_services: CinderServices,  # noqa: F811
 ) -> None:
-    payloads = {_upload(api, payload, "fast"): payload for payload in (b"", b"a", os.urandom(5 * MIB + 7))}
+    payloads = {_upload(api, payload, "fast"): payload for payload in (b"", b"a", raw_disk_bytes(5 * MIB + 7))}
     moved = server.command("store", "migrate", "--from", "fast", "--to", "vol", "--verify", "--delete-source")
     assert moved.returncode == 0 and " 0 failed" in moved.stdout, moved.stdout + moved.stderr
     for image_id, payload in payloads.items():
@@ -189,7 +189,7 @@ def test_node_killed_mid_upload_leaves_no_volume(
     sock.sendall(
         f"PUT /v2/images/{image_id}/file HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Image-Meta-Store: vol\r\n"
         f"Content-Type: application/octet-stream\r\nContent-Length: {50 * MIB}\r\n\r\n".encode()
-        + os.urandom(6 * MIB)
+        + raw_disk_bytes(6 * MIB)
     )
     try:
         # The node is writing: its volume exists and is attached to it.

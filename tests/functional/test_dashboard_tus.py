@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.dashboard_session import DashboardSession
 from tests.functional.server import GlimpseServer
 
@@ -36,7 +37,7 @@ def test_the_sessions_user_uploads_over_tus(
     sqlite_server: GlimpseServer, owner: tuple[DashboardSession, str, str]
 ) -> None:
     session, uploads, csrf = owner
-    data = os.urandom(300_001)
+    data = raw_disk_bytes(300_001)
     with_token = {**TUS, "X-CSRF-Token": csrf}
     options = session.send("OPTIONS", uploads, headers=with_token)
     assert options.status_code == 204 and "concatenation" in options.headers["tus-extension"]

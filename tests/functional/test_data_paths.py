@@ -31,6 +31,7 @@ import pytest
 from glimpse.logs import DEFAULT_LOG_LEVELS
 from tests.contract.fixtures import web_server  # noqa: F401  (a real web server for the http store)
 from tests.contract.servers import WebServer
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.logfiles import wait_for
 from tests.functional.server import GlimpseServer, GranianServer
 from tests.functional.test_image_cache import cached_ids
@@ -123,7 +124,7 @@ def _sent_by_the_kernel(server: GlimpseServer, offset: int, count: int) -> None:
 
 
 def test_file_store_download_answers_and_counts(server: GlimpseServer) -> None:
-    data = os.urandom(SIZE)
+    data = raw_disk_bytes(SIZE)
     image_id = _uploaded(server, data)
     before = get(scrape(server.url), "glimpse_image_download_bytes_total")
     whole = httpx.get(f"{server.url}/v2/images/{image_id}/file", timeout=60)
@@ -146,7 +147,7 @@ def test_file_store_download_answers_and_counts(server: GlimpseServer) -> None:
 
 
 def test_cached_copy_serves_the_same_answers(server: GlimpseServer) -> None:
-    data = os.urandom(SIZE)
+    data = raw_disk_bytes(SIZE)
     image_id = _uploaded(server, data)
     assert httpx.get(f"{server.url}/v2/images/{image_id}/file", timeout=60).content == data  # fills the cache
     wait_until(lambda: image_id in cached_ids(server), "the node caches the image it served")
@@ -162,7 +163,7 @@ def _cache_hits(server: GlimpseServer, image_id: str) -> int:
 
 
 def test_a_non_file_store_streams_as_before(server: GlimpseServer, web_server: WebServer) -> None:  # noqa: F811
-    data = os.urandom(SIZE)
+    data = raw_disk_bytes(SIZE)
     url = web_server.publish(f"{uuid.uuid4().hex}.img", data)
     image_id = _create(server)
     validation = {"os_hash_algo": "sha512", "os_hash_value": hashlib.sha512(data).hexdigest()}
@@ -207,7 +208,7 @@ def _descriptors(pids: list[int]) -> Counter[str]:
 @pytest.mark.parametrize("wanted", ["", "bytes=1-"])
 def test_a_client_that_goes_away_leaves_no_open_file(server: GlimpseServer, wanted: str) -> None:
     """Whole: streamed (the app fills the node cache with it); a Range: sent by the server from the file."""
-    data = os.urandom(48 * MIB)  # more than the socket buffers hold
+    data = raw_disk_bytes(48 * MIB)  # more than the socket buffers hold
     image_id = _uploaded(server, data)
     counted = get(scrape(server.url), "glimpse_image_download_bytes_total")
     descriptors = _descriptors(_server_pids(server))
@@ -250,7 +251,7 @@ def _cpu_seconds(pids: list[int]) -> float:
 
 
 def test_a_slow_reader_is_waited_for_without_spinning(server: GlimpseServer) -> None:
-    data = os.urandom(24 * MIB)
+    data = raw_disk_bytes(24 * MIB)
     image_id = _uploaded(server, data)
     pids = _server_pids(server)
     with socket.socket() as sock:

@@ -9,7 +9,6 @@ import base64
 import hashlib
 import itertools
 import json
-import os
 import threading
 import time
 import uuid
@@ -20,10 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.server import GlimpseServer
 
 MIB = 1024 * 1024
-DATA = os.urandom(2 * MIB + 123)
+DATA = raw_disk_bytes(2 * MIB + 123)
 OCTETS = {"Content-Type": "application/octet-stream"}
 ADMIN = {"X-Project-Id": "admins", "X-Roles": "admin,member,reader"}
 # Chosen explicitly: with direct_url shown, deduplication is otherwise off (only administrators see it while on).
@@ -131,7 +131,7 @@ def test_one_copy_for_every_project_and_every_deletion_order(glimpse: GlimpseSer
 
 
 def test_projects_get_the_same_answers_and_see_no_shared_location(api: httpx.Client) -> None:
-    data = os.urandom(300_000)
+    data = raw_disk_bytes(300_000)
     first, second = project(f"first-{uuid.uuid4().hex[:6]}"), project(f"second-{uuid.uuid4().hex[:6]}")
     alone = upload(api, first, data)
     twin = upload(api, second, data)
@@ -152,7 +152,7 @@ def test_projects_get_the_same_answers_and_see_no_shared_location(api: httpx.Cli
 
 
 def test_an_upload_of_data_the_project_has_writes_nothing(api: httpx.Client) -> None:
-    data = os.urandom(4 * MIB)
+    data = raw_disk_bytes(4 * MIB)
     who = project(f"hit-{uuid.uuid4().hex[:6]}")
     first = upload(api, who, data)
     folder = store_dir(api, first)
@@ -189,7 +189,7 @@ def test_an_upload_of_data_the_project_has_writes_nothing(api: httpx.Client) -> 
 
 
 def test_a_lying_hit_upload_keeps_the_shared_data(api: httpx.Client) -> None:
-    data = os.urandom(1 * MIB)
+    data = raw_disk_bytes(1 * MIB)
     who = project(f"liar-{uuid.uuid4().hex[:6]}")
     first = upload(api, who, data)
     folder = store_dir(api, first)
@@ -207,7 +207,7 @@ def test_a_lying_hit_upload_keeps_the_shared_data(api: httpx.Client) -> None:
 
 
 def test_a_private_twin_of_another_project_is_not_taken_without_writing(api: httpx.Client) -> None:
-    data = os.urandom(3 * MIB)
+    data = raw_disk_bytes(3 * MIB)
     owner, other = project(f"own-{uuid.uuid4().hex[:6]}"), project(f"oth-{uuid.uuid4().hex[:6]}")
     first = upload(api, owner, data)
     folder = store_dir(api, first)
@@ -229,7 +229,7 @@ def test_a_private_twin_of_another_project_is_not_taken_without_writing(api: htt
 
 def test_gc_takes_only_unreferenced_data(glimpse: GlimpseServer, api: httpx.Client) -> None:
     who = project(f"gc-{uuid.uuid4().hex[:6]}")
-    kept = upload(api, who, os.urandom(100_000))
+    kept = upload(api, who, raw_disk_bytes(100_000))
     folder = store_dir(api, kept)
     orphan = folder / str(uuid.uuid4())
     orphan.write_bytes(b"left behind by a database restore")
@@ -255,7 +255,7 @@ def test_a_server_killed_during_a_no_write_upload_leaks_no_reference(tmp_path: P
     server = GlimpseServer(tmp_path / "killed", extra_conf=CONF).start()
     try:
         with httpx.Client(base_url=server.url, timeout=120) as api:
-            data = os.urandom(2 * MIB)
+            data = raw_disk_bytes(2 * MIB)
             who = project("killed")
             first = upload(api, who, data)
             folder = store_dir(api, first)
@@ -301,7 +301,7 @@ def test_copies_store_deletes_and_migration_share_per_store(tmp_path: Path) -> N
     server = GlimpseServer(tmp_path / "srv", extra_conf=conf).start()
     try:
         with httpx.Client(base_url=server.url, timeout=120) as api:
-            data = os.urandom(1 * MIB + 5)
+            data = raw_disk_bytes(1 * MIB + 5)
             owners = [project("copy-a"), project("copy-b"), project("copy-c")]
             first, second, third = (upload(api, who, data) for who in owners)
 

@@ -6,7 +6,6 @@ unreferenced objects planted before."""
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import time
 import uuid
@@ -19,6 +18,7 @@ import pytest
 
 from tests.contract.fixtures import s3_server  # noqa: F401  (a real S3-compatible server)
 from tests.contract.servers import S3Server
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.databases import fresh_database
 from tests.functional.server import GlimpseServer
 from tests.functional.test_scale_out import node_conf
@@ -105,7 +105,7 @@ def together(*steps: Callable[[], Any]) -> list[BaseException]:
 
 def test_twins_published_at_once_on_two_nodes_are_stored_once(cluster: Cluster) -> None:
     for _ in range(4):
-        data = os.urandom(1024 * 1024 + 17)
+        data = raw_disk_bytes(1024 * 1024 + 17)
         owners = [project(f"twin-{uuid.uuid4().hex[:6]}") for _ in range(4)]
         nodes = [cluster.nodes[i % 2] for i in range(4)]
         images = [create(node, who) for node, who in zip(nodes, owners, strict=True)]
@@ -127,7 +127,7 @@ def test_twins_published_at_once_on_two_nodes_are_stored_once(cluster: Cluster) 
 
 def test_a_delete_racing_a_twin_publish_keeps_the_data_once(cluster: Cluster) -> None:
     for _ in range(5):
-        data = os.urandom(300_000)
+        data = raw_disk_bytes(300_000)
         first_owner, second_owner = project(f"a-{uuid.uuid4().hex[:6]}"), project(f"b-{uuid.uuid4().hex[:6]}")
         first = create(cluster.nodes[0], first_owner)
         assert put(cluster.nodes[0], first, first_owner, data).status_code == 204
@@ -160,7 +160,7 @@ def test_gc_racing_uploads_on_two_nodes(cluster: Cluster, tmp_path: Path) -> Non
     orphans = [str(uuid.uuid4()) for _ in range(3)]
     for key in orphans:
         client.put_object(Bucket=cluster.bucket, Key=key, Body=b"nobody's data")
-    shared = os.urandom(256 * 1024)
+    shared = raw_disk_bytes(256 * 1024)
     uploaded: list[tuple[GlimpseServer, str, dict[str, str], bytes]] = []
     failures: list[str] = []
     lock = threading.Lock()
@@ -175,7 +175,7 @@ def test_gc_racing_uploads_on_two_nodes(cluster: Cluster, tmp_path: Path) -> Non
     def uploader(node: GlimpseServer, n: int) -> None:
         who = project(f"up-{uuid.uuid4().hex[:6]}")
         for i in range(n):
-            data = shared if i % 2 else os.urandom(256 * 1024)  # twins and unique data
+            data = shared if i % 2 else raw_disk_bytes(256 * 1024)  # twins and unique data
             image_id = create(node, who)
             response = put(node, image_id, who, slowly(data))
             with lock:

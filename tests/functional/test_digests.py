@@ -14,9 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.server import GlimpseServer
 
-DATA = os.urandom(200_000)
+DATA = raw_disk_bytes(200_000)
 # One image fits the quota, two do not: a reservation a refused upload left behind would make the next one fail.
 CONF = "user_storage_quota = 300000\n"
 

@@ -4,7 +4,6 @@ removal puts it back, while a real client (openstacksdk) downloads through the b
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.clients import Clients
 from tests.functional.databases import fresh_database
 from tests.functional.loadbalancer import HAProxy
@@ -83,7 +83,7 @@ def test_disable_file_drains_a_node_and_its_removal_restores_it(
     pair: tuple[list[GlimpseServer], HAProxy, list[Path]], tmp_path: Path
 ) -> None:
     nodes, lb, flags = pair
-    data = os.urandom(2 * 1024 * 1024)
+    data = raw_disk_bytes(2 * 1024 * 1024)
     image = httpx.post(f"{lb.url}/v2/images", json={"disk_format": "raw", "container_format": "bare"}).json()["id"]
     assert httpx.put(f"{lb.url}/v2/images/{image}/file", content=data, headers=OCTETS, timeout=60).status_code == 204
     stop = tmp_path / "stop"

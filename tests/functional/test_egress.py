@@ -7,7 +7,6 @@ dripping a byte at a time keeping an import or a location request forever."""
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,12 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.http_server import FileServer
 from tests.functional.server import GlimpseServer
 
 MEMBER = {"X-Project-Id": "project-a", "X-Roles": "member,reader"}
 OTHER = {"X-Project-Id": "project-b", "X-Roles": "member,reader"}
-DATA = os.urandom(300_000)
+DATA = raw_disk_bytes(300_000)
 STORES = """enabled_backends = local:file, web:http
 enabled_import_methods = glance-direct,web-download
 [glance_store]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional import images
 from tests.functional.server import GlimpseServer
 
@@ -22,7 +22,7 @@ def disks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     made = {fmt: images.make_image(d, qemu_fmt, "32M") for fmt, qemu_fmt in
             [("qcow2", "qcow2"), ("vmdk", "vmdk"), ("vhdx", "vhdx"), ("vdi", "vdi"), ("vhd", "vpc")]}  # fmt: skip
     raw = d / "disk.raw"
-    raw.write_bytes(os.urandom(2 * MIB))
+    raw.write_bytes(raw_disk_bytes(2 * MIB))
     made["raw"] = raw
     iso_dir = d / "iso-content"
     iso_dir.mkdir()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import uuid
 from pathlib import Path
 
 import httpx
 
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.clients import Clients
 
 
@@ -24,7 +24,7 @@ def _json_table(output: str) -> dict[str, str]:
 
 
 def test_glance_image_lifecycle(clients: Clients, tmp_path: Path) -> None:
-    data = os.urandom(2 * 1024 * 1024 + 5)
+    data = raw_disk_bytes(2 * 1024 * 1024 + 5)
     source = tmp_path / "disk.img"
     source.write_bytes(data)
     name = f"glance-{uuid.uuid4().hex[:8]}"

@@ -8,7 +8,6 @@ and Glance's own image folder, and must answer as Glance does.
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import httpx
 import pytest
 from sqlalchemy import MetaData, Table, create_engine
 
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.databases import fresh_database
 from tests.functional.server import GlimpseServer
 
@@ -87,7 +87,7 @@ def _fill(glance: GlanceServer) -> tuple[dict[str, str], dict[str, bytes]]:
     ids["queued"] = _create(api, name="no-data-yet", owner=OTHER)
     for key, size in (("public", 300_000), ("shared", 70_001), ("community", 5_000), ("deactivated", 4_096),
                       ("deleted", 1_000), ("protected", 12_345)):  # fmt: skip
-        data[key] = os.urandom(size)
+        data[key] = raw_disk_bytes(size)
         _upload(api, ids[key], data[key])
     for member in (FRIEND, OTHER):
         added = api.post(f"/v2/images/{ids['shared']}/members", json={"member": member})

@@ -8,7 +8,6 @@ The tests run in order; the last one stops the S3 server and downloads what the 
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 import threading
 import time
@@ -20,6 +19,7 @@ import httpx
 import pytest
 
 from tests.contract.servers import S3Server
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.clients import Clients
 from tests.functional.databases import fresh_database
 from tests.functional.server import GlimpseServer
@@ -118,7 +118,7 @@ def test_the_versions_document_offers_the_cache_api(cluster: Cluster) -> None:
 
 
 def test_downloads_fill_each_nodes_own_cache_and_count(cluster: Cluster) -> None:
-    data = os.urandom(3 * 1024 * 1024 + 5)
+    data = raw_disk_bytes(3 * 1024 * 1024 + 5)
     image_id = upload(cluster.a, data)
     before = counters(cluster, cluster.a)
     first = download(cluster.a, image_id)
@@ -142,7 +142,7 @@ def test_downloads_fill_each_nodes_own_cache_and_count(cluster: Cluster) -> None
 
 
 def test_workers_racing_to_fill_one_image_keep_it_whole(cluster: Cluster) -> None:
-    data = os.urandom(2 * 1024 * 1024)
+    data = raw_disk_bytes(2 * 1024 * 1024)
     image_id = upload(cluster.a, data)
     bodies: list[bytes] = []
 
@@ -161,7 +161,7 @@ def test_workers_racing_to_fill_one_image_keep_it_whole(cluster: Cluster) -> Non
 
 
 def test_a_damaged_or_partial_copy_is_never_served(cluster: Cluster) -> None:
-    data = os.urandom(1024 * 1024)
+    data = raw_disk_bytes(1024 * 1024)
     image_id = upload(cluster.b, data)
     assert download(cluster.b, image_id).content == data
     wait_for(lambda: image_id in cached_ids(cluster.b), "node B caches the image")
@@ -179,7 +179,7 @@ def test_a_damaged_or_partial_copy_is_never_served(cluster: Cluster) -> None:
     wait_for(lambda: image_id in cached_ids(cluster.b), "the download from the store cached a good copy again")
     assert copy.read_bytes() == data
     # A partial copy (a download cut short, a writer killed) sits in incomplete/ and is never served.
-    other = os.urandom(100_000)
+    other = raw_disk_bytes(100_000)
     partial_id = upload(cluster.b, other)
     (cluster.cache_dir(cluster.b) / "incomplete" / partial_id).write_bytes(other[:50_000])
     (cluster.cache_dir(cluster.b) / partial_id).write_bytes(other[:50_000])  # and a file no record vouches for
@@ -188,7 +188,7 @@ def test_a_damaged_or_partial_copy_is_never_served(cluster: Cluster) -> None:
 
 def test_the_real_glance_client_drives_the_cache_api(cluster: Cluster, tmp_path: Path) -> None:
     glance = Clients(cluster.b.url, tmp_path / "home")
-    data = os.urandom(500_000)
+    data = raw_disk_bytes(500_000)
     image_id = upload(cluster.a, data)
     glance.run("glance", "cache-queue", image_id)
     wait_for(lambda: image_id in cached_ids(cluster.b), "the prefetcher caches the queued image at once")
@@ -214,7 +214,7 @@ def test_the_real_glance_client_drives_the_cache_api(cluster: Cluster, tmp_path:
 
 
 def test_openstacksdk_cache_calls(cluster: Cluster, tmp_path: Path) -> None:
-    data = os.urandom(200_000)
+    data = raw_disk_bytes(200_000)
     image_id = upload(cluster.a, data)
     sdk = Clients(cluster.a.url, tmp_path / "home")
     sdk.sdk(f"conn.image.queue_image({image_id!r})")
@@ -249,7 +249,7 @@ def test_cache_api_statuses_and_policies(cluster: Cluster) -> None:
     bad = httpx.request("DELETE", f"{url}/v2/cache", headers={"x-image-cache-clear-target": "invalid"}, timeout=10)
     assert bad.status_code == 400 and "x-image-cache-clear-target" in bad.text
     assert httpx.post(f"{url}/v2/cache", timeout=10).status_code == 405
-    image_id = upload(cluster.a, os.urandom(1000))
+    image_id = upload(cluster.a, raw_disk_bytes(1000))
     # A member who sees the image is refused by policy (403), one who does not sees nothing (404).
     public = httpx.patch(
         f"{url}/v2/images/{image_id}",
@@ -263,7 +263,7 @@ def test_cache_api_statuses_and_policies(cluster: Cluster) -> None:
 
 
 def test_deactivated_and_deleted_images_leave_every_cache(cluster: Cluster) -> None:
-    data = os.urandom(400_000)
+    data = raw_disk_bytes(400_000)
     kept, deactivated, deleted = (upload(cluster.a, data) for _ in range(3))
     for node in (cluster.a, cluster.b):
         for image_id in (kept, deactivated, deleted):
@@ -291,7 +291,7 @@ def nodes_caching(node: GlimpseServer, image_id: str) -> list[str]:
 
 def test_the_database_records_which_nodes_cache_an_image(cluster: Cluster, tmp_path: Path) -> None:
     a, b = cluster.a, cluster.b
-    data = os.urandom(300_000)
+    data = raw_disk_bytes(300_000)
     image_id = upload(a, data)
     assert nodes_caching(b, image_id) == []
     for node in (a, b):
@@ -315,9 +315,9 @@ def test_the_database_records_which_nodes_cache_an_image(cluster: Cluster, tmp_p
 
 
 def test_cached_images_are_served_with_the_store_stopped(cluster: Cluster) -> None:
-    data = os.urandom(2 * 1024 * 1024 + 1)
+    data = raw_disk_bytes(2 * 1024 * 1024 + 1)
     image_id = upload(cluster.a, data)
-    uncached = upload(cluster.a, os.urandom(1000))
+    uncached = upload(cluster.a, raw_disk_bytes(1000))
     for node in (cluster.a, cluster.b):
         assert download(node, image_id).content == data
         wait_for(lambda n=node: image_id in cached_ids(n), "each node caches the image")

@@ -4,7 +4,6 @@ cancels its import, and glance-download pinned to the process holding the caller
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 import uuid
@@ -15,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional import images
 from tests.functional.databases import fresh_database
 from tests.functional.http_server import FileServer
@@ -30,8 +30,8 @@ FAST_BEATS = "task_heartbeat_interval = 0.5\ntask_stale_after = 3\n"
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FileServer]:
     root = tmp_path_factory.mktemp("web")
-    (root / "disk.raw").write_bytes(os.urandom(3 * MIB))
-    (root / "big.raw").write_bytes(os.urandom(6 * MIB))
+    (root / "disk.raw").write_bytes(raw_disk_bytes(3 * MIB))
+    (root / "big.raw").write_bytes(raw_disk_bytes(6 * MIB))
     with FileServer(root) as server:
         yield server
 
@@ -103,7 +103,7 @@ def test_deleting_a_staged_image_frees_its_file_and_quota(files: FileServer, tmp
     try:
         assert httpx.put(f"{server.url}/v2/quotas/p1", json={"image_size_total": 2}).status_code == 200
         staged = _image(server, MEMBER)
-        data = os.urandom(1536 * 1024)
+        data = raw_disk_bytes(1536 * 1024)
         stage = httpx.put(f"{server.url}/v2/images/{staged}/stage", content=data, headers={**MEMBER, **OCTETS})
         assert stage.status_code == 204
         assert (server.data_dir / "staging" / staged).exists()
@@ -133,7 +133,7 @@ def test_a_restart_sweeps_a_leaked_reservation(files: FileServer, tmp_path: Path
         server.start()
         assert _usage(server)["image_size_total"]["usage"] == before
         image_id = _image(server, MEMBER)
-        put = httpx.put(f"{server.url}/v2/images/{image_id}/file", content=os.urandom(3 * MIB),
+        put = httpx.put(f"{server.url}/v2/images/{image_id}/file", content=raw_disk_bytes(3 * MIB),
                         headers={**MEMBER, **OCTETS})  # fmt: skip
         assert put.status_code == 204, put.text
     finally:
@@ -179,7 +179,7 @@ def test_glance_download_runs_only_where_the_token_is(files: FileServer, tmp_pat
         a.start()
         try:
             source = _image(remote)
-            data = os.urandom(MIB)
+            data = raw_disk_bytes(MIB)
             httpx.put(f"{remote.url}/v2/images/{source}/file", content=data, headers=OCTETS)
             slow = _image(a)
             _web(a, slow, f"{files.url}/slow/big.raw")  # keeps node a's only worker busy
@@ -220,7 +220,7 @@ def test_each_copy_and_the_converted_size_count(files: FileServer, tmp_path: Pat
     try:
         assert httpx.put(f"{server.url}/v2/quotas/p1", json={"image_size_total": 3}).status_code == 200
         image_id = _image(server, MEMBER)
-        data = os.urandom(2 * MIB)
+        data = raw_disk_bytes(2 * MIB)
         put = httpx.put(f"{server.url}/v2/images/{image_id}/file", content=data, headers={**MEMBER, **OCTETS})
         assert put.status_code == 204
         copy = {"method": {"name": "copy-image"}, "stores": ["slow"]}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional import images
 from tests.functional.clients import Clients
 from tests.functional.http_server import FileServer
@@ -28,8 +28,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FileServer]:
     root = tmp_path_factory.mktemp("web")
     qcow2 = images.make_image(root, "qcow2", "48M")
     (root / "disk.qcow2").write_bytes(qcow2.read_bytes())
-    (root / "disk.raw").write_bytes(os.urandom(3 * MIB))
-    (root / "big.raw").write_bytes(os.urandom(6 * MIB))
+    (root / "disk.raw").write_bytes(raw_disk_bytes(3 * MIB))
+    (root / "big.raw").write_bytes(raw_disk_bytes(6 * MIB))
     (root / "disk.raw.gz").write_bytes(gzip.compress((root / "disk.raw").read_bytes()))
     with FileServer(root) as server:
         yield server
@@ -219,7 +219,7 @@ def test_injected_metadata_and_stage_rules(files: FileServer, tmp_path: Path) ->
         assert (
             httpx.post(f"{url}/import", json={"method": {"name": "glance-direct"}}, headers=member).status_code == 409
         )
-        data = os.urandom(MIB)
+        data = raw_disk_bytes(MIB)
         staged = httpx.put(f"{url}/stage", content=data, headers={**member, "Content-Type": "application/octet-stream"})
         assert staged.status_code == 204
         assert httpx.get(url, headers=member).json()["status"] == "uploading"
@@ -292,7 +292,7 @@ def test_copy_image_to_another_store(tmp_path: Path) -> None:
     server = GlimpseServer(tmp_path / "srv", extra_conf=conf).start()
     try:
         image = _create(server)
-        data = os.urandom(2 * MIB)
+        data = raw_disk_bytes(2 * MIB)
         url = f"{server.url}/v2/images/{image['id']}"
         assert (
             httpx.put(f"{url}/file", content=data, headers={"Content-Type": "application/octet-stream"}).status_code

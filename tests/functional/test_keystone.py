@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import pytest
 import redis
 
 from glimpse.auth.token_cache import cache_key
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.clients import Clients
 from tests.functional.server import GlimpseServer, free_port
 from tests.keystone.server import KeystoneServer
@@ -49,7 +49,7 @@ def test_seed_sharing_flow_with_real_clients(
 
     prj1, prj2, prj3 = as_user("Prj1-member"), as_user("Prj2-member"), as_user("Prj3-member")
     source = tmp_path / "cirros.img"
-    source.write_bytes(os.urandom(256 * 1024))
+    source.write_bytes(raw_disk_bytes(256 * 1024))
     name = f"shared-{uuid.uuid4().hex[:6]}"
     image = prj1.openstack_json(
         "image", "create", "--disk-format", "raw", "--container-format", "bare", "--shared", "--file", str(source), name

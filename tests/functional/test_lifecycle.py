@@ -6,7 +6,6 @@ nodes restoring and purging at once)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 import uuid
@@ -20,6 +19,7 @@ import pytest
 
 from tests.contract.fixtures import s3_server  # noqa: F401  (a real S3-compatible server)
 from tests.contract.servers import S3Server
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.clients import Clients
 from tests.functional.databases import fresh_database
 from tests.functional.server import GLIMPSE, GlimpseServer
@@ -103,7 +103,7 @@ def test_a_fleets_month(node: GlimpseServer, tmp_path: Path) -> None:
     builds: list[str] = []
 
     def build(week: int) -> str:
-        disk.write_bytes(os.urandom(50_000))
+        disk.write_bytes(raw_disk_bytes(50_000))
         image_id: str = clients.openstack_json(
             "image", "create", "--file", str(disk), "--disk-format", "raw", "--container-format", "bare",
             "--public", "--property", f"os_family={family}", f"{family}-week{week}",
@@ -167,7 +167,7 @@ def test_a_fleets_month(node: GlimpseServer, tmp_path: Path) -> None:
 def test_deleted_by_mistake_and_restored_with_its_members(node: GlimpseServer, tmp_path: Path) -> None:
     clients = Clients(node.url, tmp_path / "home")
     owner, friend = _project(), _project()
-    data = os.urandom(200_000)
+    data = raw_disk_bytes(200_000)
     # The owner project uploads it (the keystone-less openstack client cannot name a project), shares it with a
     # friend; an administrator then deletes it by mistake with the openstack client.
     image_id = _upload(node.url, _member(owner), data, name="precious", os_distro="debian", tags=["golden"])
@@ -280,7 +280,7 @@ def test_bin_on_a_shared_s3_store_and_postgresql(cluster: tuple[list[GlimpseServ
     headers = _member(project)
     put = httpx.put(f"{nodes[0].url}/v2/recycle-bin/retention/{project}", json={"retention_period": 3})
     assert put.status_code == 200
-    image_id = _upload(nodes[0].url, headers, os.urandom(300_000))
+    image_id = _upload(nodes[0].url, headers, raw_disk_bytes(300_000))
     assert any(image_id in key for key in _objects(s3, bucket))
     assert httpx.delete(f"{nodes[0].url}/v2/images/{image_id}", headers=headers).status_code == 204
     assert _in_bin(nodes[1].url, image_id, project)  # the other node sees the same bin
@@ -295,7 +295,7 @@ def test_two_nodes_restoring_and_purging_at_once(cluster: tuple[list[GlimpseServ
     nodes, s3, bucket = cluster
     project = _project()
     headers = _member(project)
-    ids = [_upload(nodes[0].url, headers, os.urandom(20_000)) for _ in range(6)]
+    ids = [_upload(nodes[0].url, headers, raw_disk_bytes(20_000)) for _ in range(6)]
     for image_id in ids:
         assert httpx.delete(f"{nodes[0].url}/v2/images/{image_id}", headers=headers).status_code == 204
     outcomes: dict[str, dict[str, int]] = {image_id: {} for image_id in ids}

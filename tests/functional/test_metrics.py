@@ -19,6 +19,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.clients import Clients
 from tests.functional.dashboard_session import DashboardSession
 from tests.functional.http_server import FileServer
@@ -26,7 +27,7 @@ from tests.functional.server import GLIMPSE, GlimpseServer
 from tests.functional.waiting import until
 
 OCTETS = {"Content-Type": "application/octet-stream"}
-UPLOADS = [os.urandom(300_000 + 7 * i) for i in range(4)]  # N uploads of different sizes
+UPLOADS = [raw_disk_bytes(300_000 + 7 * i) for i in range(4)]  # N uploads of different sizes
 DOWNLOADS = 6  # M downloads, spread over the images
 
 CLIENT = """
@@ -167,7 +168,7 @@ def test_glimpse_status_shows_the_node(node: GlimpseServer) -> None:
 def test_bytes_fetched_by_the_node_and_uploaded_through_the_dashboard(tmp_path: Path) -> None:
     root = tmp_path / "web"
     root.mkdir()
-    web = os.urandom(1_000_003)
+    web = raw_disk_bytes(1_000_003)
     (root / "web.raw").write_bytes(web)
     with FileServer(root) as files, ExitStack() as stack:
         remote = GlimpseServer(tmp_path / "region-two").start()  # another region, for glance-download
@@ -209,14 +210,14 @@ def test_bytes_fetched_by_the_node_and_uploaded_through_the_dashboard(tmp_path: 
 
             browser = DashboardSession(server.url)
             browser.login()
-            in_form = os.urandom(300_017)
+            in_form = raw_disk_bytes(300_017)
             form = {"csrf_token": browser.csrf("/dashboard/images/new"), "name": "form", "disk_format": "raw"}
             posted = browser.send("POST", "/dashboard/images/new", data=form,
                                   files={"file": ("disk.raw", in_form, "application/octet-stream")})  # fmt: skip
             # No error message on the page the form lands on (the page's script texts mention failures: not shown).
             assert posted.status_code == 303 and 'class="flash error"' not in browser.send("GET", posted.headers[
                 "location"]).text  # fmt: skip
-            put = os.urandom(200_009)
+            put = raw_disk_bytes(200_009)
             created = browser.send("POST", "/dashboard/images/new", headers={"Accept": "application/json"},
                                    data={"csrf_token": form["csrf_token"], "name": "put", "disk_format": "raw"})
             assert created.status_code == 201, created.text

@@ -5,7 +5,6 @@ uploads to each store with the real glance client and X-Image-Meta-Store, discov
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import time
 import uuid
@@ -18,6 +17,7 @@ import pytest
 
 from tests.contract.fixtures import s3_server, web_server  # noqa: F401  (real servers, once per run)
 from tests.contract.servers import ACCESS_KEY, SECRET_KEY, S3Server, WebServer
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.clients import Clients
 from tests.functional.server import GlimpseServer
 
@@ -131,7 +131,7 @@ def test_glance_cli_uploads_to_each_store(
     tmp_path: Path,
 ) -> None:
     for store, size in (("objects", 6 * MIB + 7), ("local", 1 * MIB + 3)):  # multipart for s3
-        data = os.urandom(size)
+        data = raw_disk_bytes(size)
         source = tmp_path / f"{store}.img"
         source.write_bytes(data)
         created = _table(
@@ -251,7 +251,7 @@ def test_image_registered_by_http_location(
     multi: tuple[GlimpseServer, str],
     web_server: WebServer,  # noqa: F811
 ) -> None:
-    data = os.urandom(3 * MIB + 9)
+    data = raw_disk_bytes(3 * MIB + 9)
     url = web_server.publish(f"{uuid.uuid4().hex}.img", data)
     image_id = _create(api, name="from the web").json()["id"]
     bad = api.post(
@@ -288,4 +288,4 @@ def test_image_registered_by_http_location(
 
 
 def _payloads() -> list[bytes]:
-    return [os.urandom(n) for n in (0, 1, 64 * 1024, 2 * MIB + 5, 7 * MIB + 11)]
+    return [raw_disk_bytes(n) for n in (0, 1, 64 * 1024, 2 * MIB + 5, 7 * MIB + 11)]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import uuid
 from pathlib import Path
 
 import httpx
 
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.clients import Clients
 from tests.functional.images import make_image
 from tests.functional.server import GlimpseServer
@@ -16,7 +16,7 @@ from tests.functional.server import GlimpseServer
 
 def _image_file(tmp_path: Path, size: int = 3 * 1024 * 1024 + 17) -> Path:
     path = tmp_path / "disk.raw"
-    path.write_bytes(os.urandom(size))
+    path.write_bytes(raw_disk_bytes(size))
     return path
 
 

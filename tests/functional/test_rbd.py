@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import pytest
 
 from tests.contract.ceph import CephCluster
 from tests.contract.fixtures import ceph_cluster  # noqa: F401  (a real Ceph, once per run)
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.server import GlimpseServer
 
 MIB = 1024 * 1024
@@ -96,7 +96,7 @@ def test_no_unknown_options_and_the_store_is_listed(server: GlimpseServer, api: 
 
 
 def test_upload_download_and_delete_on_rbd(api: httpx.Client, ceph_cluster: CephCluster) -> None:  # noqa: F811
-    data = os.urandom(9 * MIB + 123)  # three 4 MiB chunks, the last one short
+    data = raw_disk_bytes(9 * MIB + 123)  # three 4 MiB chunks, the last one short
     image_id = _upload(api, data, "fast")
     shown = api.get(f"/v2/images/{image_id}").json()
     assert (shown["status"], shown["stores"], shown["size"]) == ("active", "fast", len(data))
@@ -121,7 +121,7 @@ def test_upload_download_and_delete_on_rbd(api: httpx.Client, ceph_cluster: Ceph
 
 
 def test_copy_image_from_file_to_rbd_then_drop_the_rbd_copy(api: httpx.Client, ceph_cluster: CephCluster) -> None:  # noqa: F811
-    data = os.urandom(2 * MIB + 1)
+    data = raw_disk_bytes(2 * MIB + 1)
     image_id = _upload(api, data, None)  # the default store: local
     assert api.get(f"/v2/images/{image_id}").json()["stores"] == "local"
     response = api.post(f"/v2/images/{image_id}/import", json={"method": {"name": "copy-image"}, "stores": ["fast"]})
@@ -152,7 +152,7 @@ def test_deleting_an_image_with_clones_never_breaks_the_clone(
     api: httpx.Client,
     ceph_cluster: CephCluster,  # noqa: F811
 ) -> None:
-    data = os.urandom(MIB)
+    data = raw_disk_bytes(MIB)
     image_id = _upload(api, data, "fast")
     child = f"volume-{image_id[:8]}"
     ceph_cluster.rbd("clone", f"images/{image_id}@snap", f"images/{child}")  # as Cinder makes a volume

@@ -23,6 +23,7 @@ import pytest
 
 from tests.contract.fixtures import s3_server  # noqa: F401  (a real S3 server, once per run)
 from tests.contract.servers import ACCESS_KEY, SECRET_KEY, S3Server
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.clients import CLIENTS_VENV
 from tests.functional.databases import fresh_database
 from tests.functional.readme import ROOT, Block, Result, Shell, ini_block_after, one_block, sh_blocks, stop, wait_for
@@ -352,7 +353,7 @@ def test_the_database_and_store_blocks_as_printed(s3_server: S3Server, tmp_path:
         server = shell.start(serve, log)
         try:
             wait_for(url, server, log)
-            data = os.urandom(3 * 1024 * 1024)
+            data = raw_disk_bytes(3 * 1024 * 1024)
             with httpx.Client(base_url=url, timeout=60) as client:
                 body = {"name": "to-migrate", "disk_format": "raw", "container_format": "bare"}
                 image = client.post("/v2/images", json=body).json()["id"]

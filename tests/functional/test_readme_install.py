@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.disk_bytes import raw_disk_bytes
+
 ROOT = Path(__file__).resolve().parents[2]
 PORT = 9292  # the README's default
 
@@ -63,7 +65,7 @@ def test_the_first_command_installs_the_lock_and_serves(tmp_path: Path) -> None:
         with httpx.Client(base_url=f"http://127.0.0.1:{PORT}", timeout=30) as client:
             body = {"name": "readme", "disk_format": "raw", "container_format": "bare"}
             image = client.post("/v2/images", json=body).json()["id"]
-            data = os.urandom(256 * 1024)
+            data = raw_disk_bytes(256 * 1024)
             put = client.put(
                 f"/v2/images/{image}/file", content=data, headers={"Content-Type": "application/octet-stream"}
             )

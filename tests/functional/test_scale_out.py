@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import time
 import uuid
@@ -16,6 +15,7 @@ import pytest
 
 from tests.contract.fixtures import s3_server  # noqa: F401  (a real S3-compatible server)
 from tests.contract.servers import ACCESS_KEY, SECRET_KEY, S3Server
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.databases import fresh_database
 from tests.functional.loadbalancer import HAProxy
 from tests.functional.server import GlimpseServer
@@ -72,7 +72,7 @@ def _new(url: str) -> str:
 
 def test_data_and_imports_cross_nodes(cluster: tuple[list[GlimpseServer], HAProxy, str]) -> None:
     nodes, _, _ = cluster
-    data = os.urandom(7 * 1024 * 1024)  # more than one 5 MiB part: a multipart upload
+    data = raw_disk_bytes(7 * 1024 * 1024)  # more than one 5 MiB part: a multipart upload
     image_id = _new(nodes[0].url)
     assert (
         httpx.put(f"{nodes[0].url}/v2/images/{image_id}/file", content=data, headers=OCTETS, timeout=60).status_code
@@ -144,7 +144,7 @@ def test_killing_a_node_during_traffic(cluster: tuple[list[GlimpseServer], HAPro
     def client(n: int) -> None:
         with httpx.Client(base_url=lb.url, timeout=30) as http:
             while not stop.is_set():
-                data = os.urandom(6 * 1024 * 1024 + n)
+                data = raw_disk_bytes(6 * 1024 * 1024 + n)
                 try:
                     image_id = _retry(
                         lambda: http.post("/v2/images", json={"disk_format": "raw", "container_format": "bare"}), 201

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.clients import Clients
 from tests.functional.databases import fresh_database
 from tests.functional.server import GLIMPSE, GlimpseServer
@@ -39,7 +40,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 def _image(server: GlimpseServer, data: bytes | None = None, **props: str) -> str:
     """An image with data of its own (identical data would be shared: deduplication is on by default)."""
-    data = os.urandom(4096) if data is None else data
+    data = raw_disk_bytes(4096) if data is None else data
     body = {"disk_format": "raw", "container_format": "bare", **props}
     image_id: str = httpx.post(f"{server.url}/v2/images", json=body).json()["id"]
     assert httpx.put(f"{server.url}/v2/images/{image_id}/file", content=data, headers=OCTETS).status_code == 204
@@ -91,7 +92,7 @@ def test_delete_keeps_data_restore_brings_it_back_scrub_removes_it(
     server: GlimpseServer, tmp_path: Path
 ) -> None:
     clients = Clients(server.url, tmp_path / "home")
-    data = os.urandom(100_000)
+    data = raw_disk_bytes(100_000)
     source = tmp_path / "image.raw"
     source.write_bytes(data)
     image_id = clients.openstack_json(
@@ -286,7 +287,7 @@ def test_the_daemon_scrubs_after_scrub_time_keeps_running_and_stops_cleanly(serv
         )  # fmt: skip
     try:
         for _ in range(2):  # two images, scrubbed by two different runs of the same daemon
-            image_id = _image(server, os.urandom(5000))
+            image_id = _image(server, raw_disk_bytes(5000))
             assert httpx.delete(f"{server.url}/v2/images/{image_id}").status_code == 204
             deleted = time.monotonic()
             time.sleep(1.5)  # the daemon woke up meanwhile: not due before scrub_time

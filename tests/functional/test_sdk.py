@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.clients import Clients
 
 
 def test_sdk_create_upload_find_update_download_delete(clients: Clients, tmp_path: Path) -> None:
-    data = os.urandom(1024 * 1024 + 3)
+    data = raw_disk_bytes(1024 * 1024 + 3)
     source = tmp_path / "snap.raw"
     source.write_bytes(data)
     result = clients.sdk(

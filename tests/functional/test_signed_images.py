@@ -31,6 +31,7 @@ from oslo_context.context import RequestContext
 
 from tests.barbican.fixtures import barbican_server  # noqa: F401  (a real Barbican)
 from tests.barbican.server import BarbicanServer
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.clients import Clients
 from tests.functional.server import GlimpseServer
 from tests.keystone.server import KeystoneServer
@@ -118,7 +119,7 @@ def _openssl_sign(key: PrivateKey, digest: str, data: Path, pss: bool) -> str:
 
 def _disk(tmp_path: Path, name: str = "disk.raw", size: int = 512 * 1024 + 3) -> Path:
     path = tmp_path / name
-    path.write_bytes(os.urandom(size))
+    path.write_bytes(raw_disk_bytes(size))
     return path
 
 
@@ -257,7 +258,7 @@ def test_unknown_certificate_refused_before_any_data(member: User, glimpse_signi
     signature = base64.b64encode(os.urandom(256)).decode()
     image_id = _create(member, _properties(signature, "SHA-256", "RSA-PSS", missing))
     files_before = _stored_files(glimpse_signing)
-    response = _put(member, image_id, os.urandom(4096))
+    response = _put(member, image_id, raw_disk_bytes(4096))
     assert response.status_code == 400
     assert f"Certificate not found with ID: {missing}" in response.text
     _assert_nothing_kept(member, glimpse_signing, image_id, files_before)
@@ -300,7 +301,7 @@ def test_bad_signature_properties_refused_with_glances_reasons(member: User, tmp
 
 def test_incomplete_signature_properties_are_not_verified_as_in_glance(member: User, tmp_path: Path) -> None:
     image_id = _create(member, {"img_signature": "AAAA", "img_signature_hash_method": "SHA-256"})
-    assert _put(member, image_id, os.urandom(1024)).status_code == 204
+    assert _put(member, image_id, raw_disk_bytes(1024)).status_code == 204
     assert member.http.get(f"/v2/images/{image_id}").json()["status"] == "active"
 
 

@@ -8,7 +8,6 @@ the bytes as they arrive, before any store is written. A refusal fails the task 
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, rsa
 
 from tests.barbican.fixtures import barbican_server  # noqa: F401  (a real Barbican)
 from tests.barbican.server import BarbicanServer
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.http_server import FileServer
 from tests.functional.server import GlimpseServer
 from tests.functional.test_signed_images import (
@@ -98,7 +98,7 @@ def _signed_file(
     key = make_key()
     cert_id = user.store_certificate(_certificate(key))
     source = web.root / f"{uuid.uuid4().hex}.raw"
-    source.write_bytes(os.urandom(700 * 1024 + 5))
+    source.write_bytes(raw_disk_bytes(700 * 1024 + 5))
     signature = _openssl_sign(key, "sha256", source, pss=key_type == "RSA-PSS")
     return source, _properties(signature, "SHA-256", key_type, cert_id)
 

@@ -5,7 +5,6 @@ compare, and `glimpse store migrate --from local --to cold --verify` moving imag
 from __future__ import annotations
 
 import hashlib
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 from tests.contract.fixtures import swift_server  # noqa: F401  (a real Swift, once per run)
 from tests.contract.servers import SwiftServer
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.clients import Clients
 from tests.functional.server import GlimpseServer
 
@@ -88,7 +88,7 @@ def test_glance_cli_to_swift_then_migrate_into_swift(
     assert swift_server.key not in str(detail)
 
     clients = Clients(server.url, tmp_path / "home")
-    data = os.urandom(7 * MIB + 13)  # above swift_store_large_object_size: segments and a manifest
+    data = raw_disk_bytes(7 * MIB + 13)  # above swift_store_large_object_size: segments and a manifest
     source = tmp_path / "big.img"
     source.write_bytes(data)
     created = _table(
@@ -111,7 +111,7 @@ def test_glance_cli_to_swift_then_migrate_into_swift(
     assert ranged.status_code == 206 and ranged.content == data[2097100:2097200]
 
     # Images in the file store move into Swift: copied, hash-checked, read back, the file copy dropped.
-    payloads = [os.urandom(n) for n in (0, 1, 64 * 1024, 6 * MIB + 1)]
+    payloads = [raw_disk_bytes(n) for n in (0, 1, 64 * 1024, 6 * MIB + 1)]
     local = {}
     for n, payload in enumerate(payloads):
         path = tmp_path / f"local-{n}.img"

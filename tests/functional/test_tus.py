@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import httpx
 import pytest
 from tusclient import client as tus_client
 
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional import images
 from tests.functional.server import GlimpseServer
 
@@ -99,7 +99,7 @@ def test_tuspy_uploads_in_chunks_with_checksums_and_the_image_is_published(
     glimpse: GlimpseServer, tmp_path: Path
 ) -> None:
     image_id = new_image(glimpse)
-    data = os.urandom(3 * MIB + 17)
+    data = raw_disk_bytes(3 * MIB + 17)
     path = tmp_path / "disk.raw"
     path.write_bytes(data)
     tus = tus_client.TusClient(f"{glimpse.url}/v2/images/{image_id}/uploads")
@@ -150,7 +150,7 @@ def test_protocol_errors_are_4xx_with_tus_resumable(glimpse: GlimpseServer) -> N
 
 def test_a_forged_upload_checksum_is_460_and_the_offset_stays(glimpse: GlimpseServer) -> None:
     image_id = new_image(glimpse)
-    data = os.urandom(200_000)
+    data = raw_disk_bytes(200_000)
     url = created(glimpse, image_id, len(data))
     forged = base64.b64encode(hashlib.sha1(b"something else").digest()).decode()
     response = send(url, 0, data[:100_000], **{"Upload-Checksum": f"sha1 {forged}"})
@@ -207,7 +207,7 @@ def test_a_connection_dropped_mid_patch_several_times_then_tuspy_resumes(
     glimpse: GlimpseServer, tmp_path: Path
 ) -> None:
     image_id = new_image(glimpse)
-    data = os.urandom(8 * MIB + 3)
+    data = raw_disk_bytes(8 * MIB + 3)
     url = created(glimpse, image_id, len(data))
     at = 0
     for cut in (MIB, 2 * MIB + 7, 3 * MIB):  # three cuts, each after part of a PATCH of everything left
@@ -242,7 +242,7 @@ print("done", flush=True)
 
 def test_the_client_process_killed_mid_upload_resumes_in_a_new_process(glimpse: GlimpseServer, tmp_path: Path) -> None:
     image_id = new_image(glimpse)
-    data = os.urandom(24 * MIB)  # room for three runs of a few MiB each, however late each kill comes
+    data = raw_disk_bytes(24 * MIB)  # room for three runs of a few MiB each, however late each kill comes
     path = tmp_path / "disk.raw"
     path.write_bytes(data)
     url = created(glimpse, image_id, len(data))
@@ -270,7 +270,7 @@ def test_the_client_process_killed_mid_upload_resumes_in_a_new_process(glimpse: 
 
 def test_racing_patches_one_wins_the_other_is_409(glimpse: GlimpseServer) -> None:
     image_id = new_image(glimpse)
-    data = os.urandom(4 * MIB)
+    data = raw_disk_bytes(4 * MIB)
     url = created(glimpse, image_id, len(data))
     path = url[len(glimpse.url) :]
     # The first PATCH sends part of its body and keeps its connection open: it holds the upload.
@@ -292,7 +292,7 @@ def test_racing_patches_one_wins_the_other_is_409(glimpse: GlimpseServer) -> Non
 
 def test_concatenation_of_three_partial_uploads_sent_in_parallel(glimpse: GlimpseServer) -> None:
     image_id = new_image(glimpse)
-    parts = [os.urandom(n) for n in (3 * MIB, 2 * MIB + 5, 1000)]
+    parts = [raw_disk_bytes(n) for n in (3 * MIB, 2 * MIB + 5, 1000)]
     with ThreadPoolExecutor(3) as pool:  # created at once: one takes the image out of queued, the others join it
         urls = list(pool.map(lambda p: created(glimpse, image_id, len(p), **{"Upload-Concat": "partial"}), parts))
     assert httpx.head(urls[0], headers=TUS).headers["upload-concat"] == "partial"
@@ -329,7 +329,7 @@ def _repr_digest(data: bytes) -> str:
 
 
 def test_repr_digest_on_the_post_or_the_last_patch_is_honoured(glimpse: GlimpseServer) -> None:
-    data = os.urandom(300_000)
+    data = raw_disk_bytes(300_000)
     lying = new_image(glimpse)
     url = created(glimpse, lying, len(data), **{"Repr-Digest": _repr_digest(b"other data")})
     assert send(url, 0, data[:1000]).status_code == 204

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.server import GlimpseServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,7 +48,7 @@ def test_tus_js_client_stops_and_resumes_into_the_same_image(
     api = httpx.Client(base_url=sqlite_server.url, headers={"X-Project-Id": project, "X-Roles": "member"})
     image = api.post("/v2/images", json={"name": "tus-js", "disk_format": "raw", "container_format": "bare"}).json()
     source = tmp_path / "disk.raw"
-    source.write_bytes(os.urandom(5 * MIB + 4321))
+    source.write_bytes(raw_disk_bytes(5 * MIB + 4321))
     endpoint = f"{sqlite_server.url}/v2/images/{image['id']}/uploads"
     storage = str(tmp_path / "tus-urls.json")
 

@@ -5,7 +5,6 @@ once the dead one's claim goes stale; partial uploads sent to both nodes are joi
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 import time
 import uuid
@@ -19,6 +18,7 @@ from tusclient import client as tus_client
 from tests.contract.fixtures import s3_server  # noqa: F401  (a real S3-compatible server)
 from tests.contract.leftovers import incomplete_uploads
 from tests.contract.servers import ACCESS_KEY, SECRET_KEY, S3Server
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.databases import fresh_database
 from tests.functional.server import GlimpseServer
 
@@ -112,7 +112,7 @@ def test_cut_on_one_node_resumed_on_the_other_with_tuspy(
 ) -> None:
     (a, b), _, _ = cluster
     image_id = new_image(a.url)
-    data = os.urandom(13 * MIB + 11)  # several 5 MiB parts, and short ends staged between PATCHes
+    data = raw_disk_bytes(13 * MIB + 11)  # several 5 MiB parts, and short ends staged between PATCHes
     created = httpx.post(f"{a.url}/v2/images/{image_id}/uploads", headers={**TUS, "Upload-Length": str(len(data))})
     assert created.status_code == 201
     url = created.headers["location"]
@@ -135,7 +135,7 @@ def test_the_writing_node_killed_the_next_patch_takes_over_on_the_other(
 ) -> None:
     (a, b), _, _ = cluster
     image_id = new_image(a.url)
-    data = os.urandom(6 * MIB)
+    data = raw_disk_bytes(6 * MIB)
     created = httpx.post(f"{a.url}/v2/images/{image_id}/uploads", headers={**TUS, "Upload-Length": str(len(data))})
     url = created.headers["location"]
     assert httpx.patch(url, content=data[:MIB], headers={**CHUNK, "Upload-Offset": "0"}).status_code == 204
@@ -167,7 +167,7 @@ def test_the_writing_node_killed_the_next_patch_takes_over_on_the_other(
 def test_partial_uploads_on_both_nodes_are_joined(cluster: tuple[list[GlimpseServer], S3Server, str]) -> None:
     (a, b), s3, bucket = cluster
     image_id = new_image(a.url)
-    parts = [os.urandom(n) for n in (6 * MIB + 1, 2 * MIB, 7)]
+    parts = [raw_disk_bytes(n) for n in (6 * MIB + 1, 2 * MIB, 7)]
     urls = []
     for node, part in zip((a, b, a), parts, strict=True):
         created = httpx.post(
@@ -194,7 +194,7 @@ def test_an_expired_upload_is_swept_by_a_node(cluster: tuple[list[GlimpseServer]
     image_id = new_image(a.url)
     created = httpx.post(f"{a.url}/v2/images/{image_id}/uploads", headers={**TUS, "Upload-Length": str(8 * MIB)})
     url = created.headers["location"]
-    assert httpx.patch(url, content=os.urandom(6 * MIB), headers={**CHUNK, "Upload-Offset": "0"}).status_code == 204
+    assert httpx.patch(url, content=raw_disk_bytes(6 * MIB), headers={**CHUNK, "Upload-Offset": "0"}).status_code == 204
     deadline = time.monotonic() + 60  # expiry is 7.2 s here; the nodes sweep every second
     status = "saving"
     while status == "saving" and time.monotonic() < deadline:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional import images
 from tests.functional.http_server import FileServer
 from tests.functional.server import GlimpseServer
@@ -23,7 +23,7 @@ OCTETS = {"Content-Type": "application/octet-stream"}
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FileServer]:
     root = tmp_path_factory.mktemp("web")
-    (root / "disk.raw").write_bytes(os.urandom(RAW_SIZE))
+    (root / "disk.raw").write_bytes(raw_disk_bytes(RAW_SIZE))
     (root / "disk.qcow2").write_bytes(images.make_image(root, "qcow2", "40M").read_bytes())
     with FileServer(root) as server:
         yield server

@@ -7,7 +7,6 @@ vCenter that is down."""
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 import time
 import uuid
@@ -21,6 +20,7 @@ import pytest
 from tests.contract.fixtures import vcsim_server  # noqa: F401  (vcsim, once per run)
 from tests.contract.servers import free_port
 from tests.contract.vcsim import VcsimServer
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.clients import Clients
 from tests.functional.server import GlimpseServer
 
@@ -113,7 +113,7 @@ def test_openstack_client_ranges_copy_image_and_migrate(
     # The real client uploads into the default store, the datastores (LocalDS_0, the heaviest), and reads it
     # back (its --store option is the Images v1 one it refuses).
     clients = Clients(server.url, tmp_path / "home")
-    data = os.urandom(5 * MIB + 7)
+    data = raw_disk_bytes(5 * MIB + 7)
     source = tmp_path / "disk.raw"
     source.write_bytes(data)
     created = clients.openstack_json(
@@ -147,7 +147,8 @@ def test_openstack_client_ranges_copy_image_and_migrate(
     assert httpx.get(f"{server.url}/v2/images/{image_id}/file").content == data
 
     # glimpse store migrate: file store -> datastores, checked and read back, then back again.
-    payloads = {_upload(server, p, "fast"): p for p in (b"", b"x", os.urandom(64 * 1024), os.urandom(3 * MIB + 1))}
+    contents = (b"", b"x", raw_disk_bytes(64 * 1024), raw_disk_bytes(3 * MIB + 1))
+    payloads = {_upload(server, p, "fast"): p for p in contents}
     moved = server.command("store", "migrate", "--from", "fast", "--to", "ds", "--verify", "--delete-source")
     assert moved.returncode == 0 and " 0 failed" in moved.stdout, moved.stdout + moved.stderr
     assert _held(vcsim, image_dir) == sorted([image_id, *payloads])

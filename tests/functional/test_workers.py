@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.logfiles import children, image_with_data
 from tests.functional.server import GlimpseServer
 
@@ -44,7 +45,7 @@ def test_workers_are_forked_share_the_code_and_a_killed_one_is_replaced(tmp_path
             # A spawned worker would run `python -c 'from multiprocessing.spawn import ...'` and share no code.
             assert _command_line(pid) == _command_line(supervisor)
             assert _shared_mib(pid) > 40, _shared_mib(pid)  # spawned: about 24 MiB (libraries), forked: 55
-        data = os.urandom(3 * 1024 * 1024)
+        data = raw_disk_bytes(3 * 1024 * 1024)
         image_id = image_with_data(server, data)
 
         killed = min(workers)

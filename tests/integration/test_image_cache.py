@@ -4,13 +4,13 @@ the node that did not deactivate an image still never serves its copy."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from starlette.testclient import TestClient
 
+from tests.disk_bytes import raw_disk_bytes
 from tests.integration.inprocess import app_client, settings_for
 
 MEMBER = {"X-Roles": "member,reader", "X-Project-Id": "p1", "X-User-Id": "u1"}
@@ -52,7 +52,7 @@ def test_without_image_cache_dir_the_api_answers_as_glance(tmp_path: Path) -> No
 def test_the_api_and_prefetcher_without_the_cache_pipeline(tmp_path: Path) -> None:
     conf = f"[DEFAULT]\nimage_cache_dir = {tmp_path / 'cache'}\n"
     with app_client(settings_for(tmp_path, None, conf)) as client:
-        data = os.urandom(50_000)
+        data = raw_disk_bytes(50_000)
         image_id = _upload(client, data)
         assert client.put(f"/v2/cache/{image_id}").status_code == 202
         _wait(lambda: image_id in _cached(client))
@@ -75,7 +75,7 @@ def test_a_node_never_serves_its_copy_of_an_image_deactivated_elsewhere(tmp_path
         (tmp_path / name).mkdir()
     one = settings_for(tmp_path / "one", f"sqlite:///{tmp_path / 'shared.db'}", node("cache-one"))
     two = settings_for(tmp_path / "two", f"sqlite:///{tmp_path / 'shared.db'}", node("cache-two"))
-    data = os.urandom(80_000)
+    data = raw_disk_bytes(80_000)
     with app_client(one) as first, app_client(two) as second:
         image_id = _upload(first, data)
         queued = _upload(first, data)
@@ -111,7 +111,7 @@ def test_the_nodes_call_lists_the_nodes_caching_an_image(tmp_path: Path) -> None
     one = settings_for(tmp_path / "one", shared, node("one", "centralized_db"))
     two = settings_for(tmp_path / "two", shared, node("two", "centralized_db"))
     three = settings_for(tmp_path / "three", shared, node("three", "sqlite"))
-    data = os.urandom(60_000)
+    data = raw_disk_bytes(60_000)
     with app_client(one) as first, app_client(two) as second, app_client(three) as third:
         image_id = _upload(first, data)
         assert first.get(f"/v2/cache/nodes/{image_id}").json() == []

@@ -11,6 +11,7 @@ import pytest
 from glimpse.cli.tus_client import Backoff, belongs_to
 from glimpse.cli.upload import guess_disk_format, split
 from glimpse.cli.upload_state import FileIdentity, Part, StateFiles, UploadState
+from tests.disk_bytes import raw_disk_bytes
 
 IMAGE = "0b1c2d3e-0000-4000-8000-000000000001"
 
@@ -37,7 +38,7 @@ def test_the_disk_format_comes_from_the_content_then_the_name(tmp_path: Path) ->
     vmdk = tmp_path / "disk.bin"
     subprocess.run(["qemu-img", "create", "-q", "-f", "vmdk", str(vmdk), "64M"], check=True)
     assert guess_disk_format(vmdk) == "vmdk"
-    noise = os.urandom(300_000)
+    noise = raw_disk_bytes(300_000)
     for name, expected in (("a.iso", "iso"), ("a.vhdx", "vhdx"), ("a.raw", "raw"), ("a.unknown", "raw")):
         (tmp_path / name).write_bytes(noise)  # nothing in the content: the extension decides
         assert guess_disk_format(tmp_path / name) == expected

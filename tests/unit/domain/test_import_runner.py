@@ -4,7 +4,6 @@ a real web server on loopback. Two claimants of one task are played in one proce
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from glimpse.app import Services, build_services
 from glimpse.auth.context import RequestContext
 from glimpse.config import Settings, load_settings
 from glimpse.errors import Conflict
+from tests.disk_bytes import raw_disk_bytes
 from tests.functional.http_server import FileServer
 
 ADMIN = RequestContext(project_id="p1", user_id="u1", roles=frozenset({"admin"}), is_admin=True)
@@ -25,7 +25,7 @@ MIB = 1024 * 1024
 def files(tmp_path: Path) -> Iterator[FileServer]:
     root = tmp_path / "web"
     root.mkdir()
-    (root / "disk.raw").write_bytes(os.urandom(2 * MIB))
+    (root / "disk.raw").write_bytes(raw_disk_bytes(2 * MIB))
     with FileServer(root) as server:
         yield server
 
@@ -109,7 +109,7 @@ def test_a_failing_loser_gives_back_nothing_it_does_not_own(
 
 def _staged(services: Services) -> str:
     image = services.images.create(ADMIN, {"name": "staged", "disk_format": "raw", "container_format": "bare"})
-    services.imports.stage(ADMIN, image.id, [os.urandom(MIB)], MIB)
+    services.imports.stage(ADMIN, image.id, [raw_disk_bytes(MIB)], MIB)
     return image.id
 
 
@@ -233,7 +233,7 @@ def test_two_copies_of_one_image_started_at_once_run_one_task(tmp_path: Path, mo
     conf.write_text("[DEFAULT]\nenabled_backends = a:file, b:file\n[glance_store]\ndefault_backend = a\n")
     services = build_services(load_settings([str(conf)], overrides={"data_dir": str(tmp_path / "d")}))
     image = services.images.create(ADMIN, {"name": "c", "disk_format": "raw", "container_format": "bare"})
-    data = os.urandom(MIB)
+    data = raw_disk_bytes(MIB)
     services.images.upload(ADMIN, image.id, [data], MIB)
     copy = {"method": {"name": "copy-image"}, "stores": ["b"]}
     repo = services.imports.repo

@@ -4,7 +4,6 @@ store: claims and offsets, checksums, cut chunks, quotas, termination, expiry, c
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from glimpse.auth.context import RequestContext
 from glimpse.config import Settings
 from glimpse.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
 from glimpse.tus import Checksum, ChecksumMismatch, Concat
+from tests.disk_bytes import raw_disk_bytes
 
 MEMBER = RequestContext(project_id="p1", user_id="u1", roles=frozenset({"member", "reader"}))
 READER = RequestContext(project_id="p1", user_id="u2", roles=frozenset({"reader"}))
@@ -51,7 +51,7 @@ def used(services: Services) -> int:
 
 def test_an_upload_in_three_chunks_publishes_the_image(services: Services, tmp_path: Path) -> None:
     image_id = new_image(services)
-    data = os.urandom(300_000)
+    data = raw_disk_bytes(300_000)
     upload = services.resumable.create(MEMBER, image_id, len(data), None, {"filename": "d"})
     assert status(services, image_id) == "saving"
     assert used(services) == len(data)  # reserved ahead, for the whole Upload-Length
@@ -220,7 +220,7 @@ def test_the_abandoned_upload_sweep_leaves_a_waiting_tus_upload_alone(tmp_path: 
 
 def test_partial_uploads_publish_nothing_until_the_final_one(services: Services) -> None:
     image_id = new_image(services)
-    parts = [os.urandom(n) for n in (1000, 70_000, 5)]
+    parts = [raw_disk_bytes(n) for n in (1000, 70_000, 5)]
     uploads = [services.resumable.create(MEMBER, image_id, len(p), Concat(final=False), {}) for p in parts]
     assert used(services) == sum(map(len, parts))  # each part reserves its own bytes
     with pytest.raises(BadRequest):  # not every part is complete yet
@@ -238,7 +238,7 @@ def test_partial_uploads_publish_nothing_until_the_final_one(services: Services)
 
 def test_a_final_upload_joins_the_named_parts_in_order(services: Services, tmp_path: Path) -> None:
     image_id = new_image(services)
-    parts = [os.urandom(n) for n in (1000, 70_000, 5)]
+    parts = [raw_disk_bytes(n) for n in (1000, 70_000, 5)]
     uploads = [services.resumable.create(MEMBER, image_id, len(p), Concat(final=False), {}) for p in parts]
     for upload, part in zip(uploads, parts, strict=True):
         services.resumable.append(MEMBER, image_id, upload.id, 0, None, [part])

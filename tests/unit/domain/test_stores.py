@@ -4,7 +4,6 @@ composition (build_services) with two file stores and a SQLite database."""
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from glimpse.config import Settings
 from glimpse.domain.entities import Image
 from glimpse.errors import BadRequest, Conflict, Forbidden, NotFound
 from glimpse.store.options import BackendConfig
+from tests.disk_bytes import raw_disk_bytes
 
 ADMIN = RequestContext(project_id="p1", user_id="u1", roles=frozenset({"admin"}), is_admin=True)
 MEMBER = RequestContext(project_id="p1", user_id="u2", roles=frozenset({"member", "reader"}))
@@ -67,7 +67,7 @@ class Recorder:
 
 
 def test_migrate_copies_records_and_is_resumable(services: Services, tmp_path: Path) -> None:
-    data = [os.urandom(n) for n in (0, 10, 3 * 1024 * 1024 + 1)]
+    data = [raw_disk_bytes(n) for n in (0, 10, 3 * 1024 * 1024 + 1)]
     images = [upload(services, d) for d in data]
     on_new = upload(services, b"already new", "new")
     recorder = Recorder()
@@ -85,7 +85,7 @@ def test_migrate_copies_records_and_is_resumable(services: Services, tmp_path: P
 
 
 def test_migrate_with_delete_source(services: Services, tmp_path: Path) -> None:
-    data = os.urandom(100_000)
+    data = raw_disk_bytes(100_000)
     image = upload(services, data)
     services.stores.migrate("old", "new", delete_source=True)
     current = services.images.get(ADMIN, image.id)
@@ -116,7 +116,7 @@ def test_corrupt_source_is_not_copied(services: Services, tmp_path: Path) -> Non
 
 
 def test_image_deleted_during_the_copy_gets_no_location(services: Services, tmp_path: Path) -> None:
-    image = upload(services, os.urandom(3 * 1024 * 1024))
+    image = upload(services, raw_disk_bytes(3 * 1024 * 1024))
     recorder = Recorder()
     recorder.on_advance = lambda: services.images.delete(ADMIN, image.id) if recorder.events[-2][0] == "start" else None
     outcomes = services.stores.migrate("old", "new", progress=recorder)

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from glimpse.formats.detection import HEAD_BYTES, Guess, guess_formats
+from tests.disk_bytes import raw_disk_bytes
 
 
 def _head(tmp_path: Path, fmt: str) -> bytes:
@@ -30,7 +30,7 @@ def test_an_iso_is_seen_in_its_content(tmp_path: Path) -> None:
 
 
 def test_plain_content_goes_by_the_name_only_for_formats_content_cannot_show() -> None:
-    noise = os.urandom(300_000)
+    noise = raw_disk_bytes(300_000)
     assert guess_formats(noise, "disk.ploop") == Guess("ploop", None, "extension")
     assert guess_formats(noise, "KERNEL.AKI") == Guess("aki", "aki", "extension")
     assert guess_formats(noise, "disk.img") == Guess("raw", None, "extension")
