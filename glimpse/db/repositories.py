@@ -97,6 +97,52 @@ LIVE_IMAGES = select(*IMAGE_COLUMNS).where(IMAGES.c.deleted == false())
 LIVE_IMAGE = LIVE_IMAGES.where(IMAGES.c.id == bindparam("id"))
 
 
+def _whole_image() -> Select[Any]:
+    """One live image with its properties, tags and active locations in one statement: the image's columns, then a
+    child's kind and two values (none for an image without children), one row per child. A show's second round trip
+    through SQLAlchemy cost more than repeating the image's columns on each of its few children."""
+    image_id: BindParameter[str] = bindparam("id")
+    children = union_all(
+        select(literal_column("'p'").label("kind"), _P.name.label("first"), _P.value.label("second"),
+               _P.name.label("sort_key"), _P.id.label("child_id")).where(_P.image_id == image_id),
+        select(literal_column("'t'"), _T.value, null(), literal_column("''"), _T.id).where(_T.image_id == image_id),
+        select(literal_column("'l'"), _L.url, _L.meta, literal_column("''"), _L.id).where(
+            _L.image_id == image_id, _L.status == "active"
+        ),
+    ).subquery("children")
+    c = children.c
+    return (
+        select(*IMAGE_COLUMNS, c.kind, c.first, c.second)
+        .select_from(IMAGES.outerjoin(children, true()))
+        .where(IMAGES.c.id == image_id, IMAGES.c.deleted == false())
+        .order_by(c.kind, c.sort_key, c.child_id)
+    )  # fmt: skip
+
+
+WHOLE_IMAGE = _whole_image()
+
+
+def _whole(conn: Connection, image_id: str) -> Image | None:
+    """The live image `image_id` with its children (WHOLE_IMAGE), or None."""
+    rows = conn.execute(WHOLE_IMAGE, {"id": image_id}).all()
+    if not rows:
+        return None
+    properties: dict[str, str] = {}
+    tags: builtins.list[str] = []
+    locations: builtins.list[Location] = []
+    width = len(IMAGE_FIELDS)
+    for row in rows:
+        kind, first, second = row[width:]
+        if kind == "p":
+            properties[first] = second
+        elif kind == "t":
+            tags.append(first)
+        elif kind == "l":
+            locations.append(Location(url=first, metadata=json.loads(second)))
+    fields = dict(zip(IMAGE_FIELDS, rows[0][:width], strict=True))
+    return Image(**fields, tags=tags, properties=properties, locations=locations)
+
+
 def _records(conn: Connection, stmt: Select[Any], params: dict[str, Any] | None = None) -> builtins.list[Image]:
     """The images `stmt` (a select of IMAGE_COLUMNS) finds, in its order, with their properties, tags and
     locations: plain rows from two queries (the relationships' selectin loading would issue four) and no
@@ -184,10 +230,10 @@ class ImageRepository(ImageDataWrites):
     # --- reads -----------------------------------------------------------------------------
     def get(self, image_id: str) -> Image:
         with self._read() as conn:
-            found = _records(conn, LIVE_IMAGE, {"id": image_id})
-        if not found:
+            found = _whole(conn, image_id)
+        if found is None:
             raise NotFound(f"No image found with ID {image_id}")
-        return found[0]
+        return found
 
     def members(self, image_id: str) -> list[Member]:
         with self._read() as conn:
