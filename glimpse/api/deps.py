@@ -45,7 +45,7 @@ async def read(request: Request, func: Callable[P, T], *args: P.args, **kwargs: 
     thread: its round trip and its pool can wait.
 
     app.state.inline_reads is None or db.session's read_briefly with its LockedOut, set by the app."""
-    return await _here_or_in_thread(request.app.state.inline_reads, func, *args, **kwargs)
+    return await _here_or_in_thread(request, request.app.state.inline_reads, func, *args, **kwargs)
 
 
 async def write(request: Request, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -59,13 +59,24 @@ async def write(request: Request, func: Callable[P, T], *args: P.args, **kwargs:
 
     app.state.inline_writes is None or db.session's write_briefly with its LockedOut, set by the app: None also when
     the project limits come from Keystone, which a create may have to ask."""
-    return await _here_or_in_thread(request.app.state.inline_writes, func, *args, **kwargs)
+    return await _here_or_in_thread(request, request.app.state.inline_writes, func, *args, **kwargs)
 
 
-async def _here_or_in_thread(inline: Any, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """func through inline's runner on the event loop, or in a thread when inline is None or the runner raised
-    its LockedOut (inline: the app's (runner, LockedOut) pair)."""
-    if inline is not None:
+async def checked(request: Request, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """func, which checks the policy and nothing slower, here on the event loop; in a thread when a policy rule may
+    ask a server (an http: check)."""
+    if request.app.state.policy.calls_out:
+        return await run_in_threadpool(func, *args, **kwargs)
+    return func(*args, **kwargs)
+
+
+async def _here_or_in_thread(
+    request: Request, inline: Any, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """func through inline's runner on the event loop, or in a thread when inline is None, when a policy rule may
+    ask a server (an http: check), or when the runner raised its LockedOut (inline: the app's (runner, LockedOut)
+    pair)."""
+    if inline is not None and not request.app.state.policy.calls_out:
         run_briefly, locked_out = inline
         try:
             result: T = run_briefly(func, *args, **kwargs)

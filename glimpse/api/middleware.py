@@ -102,6 +102,13 @@ class CrossSiteGuard:
         return origin.split("://", 1)[-1].rstrip("/") != host
 
 
+async def with_admin(policy: Policy, ctx: RequestContext) -> RequestContext:
+    """The context with the policy's context_is_admin answer: in a thread when a rule may ask a server."""
+    if policy.calls_out:
+        return dataclasses.replace(ctx, is_admin=await anyio.to_thread.run_sync(policy.is_admin, ctx))
+    return dataclasses.replace(ctx, is_admin=policy.is_admin(ctx))
+
+
 class NoAuthContextMiddleware:
     """No-authentication mode: the context comes from X-Project-Id, X-User-Id and X-Roles headers.
 
@@ -126,7 +133,7 @@ class NoAuthContextMiddleware:
                 project_id=project, user_id=user, roles=roles, request_id=scope.get("request_id", ""),
                 remote_address=_client(scope),
             )  # fmt: skip
-            scope["context"] = dataclasses.replace(ctx, is_admin=self.policy.is_admin(ctx))
+            scope["context"] = await with_admin(self.policy, ctx)
         await self.app(scope, receive, send)
 
 
@@ -175,7 +182,7 @@ class KeystoneAuthMiddleware:
             project_domain_id=info.project_domain_id,
             remote_address=_client(scope),
         )
-        scope["context"] = dataclasses.replace(ctx, is_admin=self.policy.is_admin(ctx))
+        scope["context"] = await with_admin(self.policy, ctx)
         await self.app(scope, receive, send)
 
     def _unauthorized(self, message: str) -> Response:

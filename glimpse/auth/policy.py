@@ -152,6 +152,19 @@ def _target_keys(check: _checks.BaseCheck, rules: Mapping[str, _checks.BaseCheck
     return keys
 
 
+# The checks oslo.policy answers from the caller's credentials and the target alone, in this process.
+_LOCAL_CHECKS = (*_PURE_CHECKS, _checks.TrueCheck, _checks.FalseCheck, _checks.RoleCheck, _checks.GenericCheck)
+
+
+def _calls_out(check: object) -> bool:
+    """Whether a rule holds a check of another kind: http:/https: (a request to a server, which blocks until it
+    answers) or a plugin's, which may do anything. A rule it names is one of the rules, looked at on its own."""
+    if type(check) not in _LOCAL_CHECKS:
+        return True
+    children = getattr(check, "rules", None) or [getattr(check, "rule", None)]
+    return any(_calls_out(child) for child in children if child is not None)
+
+
 @functools.lru_cache(maxsize=1024)
 def _credentials(
     user_id: str | None,
@@ -196,6 +209,19 @@ class Policy:
         self._generation = -1
         self._reads: dict[str, Any] = {}
         self._answers: dict[tuple[Any, ...], bool] = {}
+        self._calls_out = (-1, False)  # (the rules' generation, the answer)
+
+    @property
+    def calls_out(self) -> bool:
+        """Whether a check may wait on something outside this process (an http: rule asks a server), so that it
+        must not run on the event loop, where every other request of the worker would wait with it."""
+        enforcer = self._enforcer
+        enforcer.load_rules()
+        generation, answer = self._calls_out
+        if generation != enforcer.generation:
+            answer = any(_calls_out(check) for check in enforcer.rules.values())
+            self._calls_out = (enforcer.generation, answer)
+        return answer
 
     def reload(self) -> str | None:
         """Read the policy file again now (SIGHUP); oslo.policy also does when the file's mtime changes.

@@ -46,7 +46,9 @@ async def stores_info(request: Request) -> Response:
 
 async def stores_detail(request: Request) -> Response:
     ctx = deps.context(request)
-    deps.images(request).policy.enforce(ctx, "stores_info_detail", {"project_id": ctx.project_id})
+    await deps.checked(
+        request, deps.images(request).policy.enforce, ctx, "stores_info_detail", {"project_id": ctx.project_id}
+    )
     return JSONResponse({"stores": _stores(request, detail=True)})
 
 

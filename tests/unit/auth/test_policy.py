@@ -291,3 +291,19 @@ def test_a_match_formatted_with_the_whole_target_is_not_remembered() -> None:
     cycle = _checks.RuleCheck("rule", "a")
     assert _target_keys(cycle, {"a": cycle}, frozenset()) is None
     assert _target_keys(_checks.RuleCheck("rule", "missing"), rules, frozenset()) == frozenset()
+
+
+def test_a_policy_calls_out_while_a_rule_hands_a_check_to_a_server(tmp_path: Path) -> None:
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text('"get_images": "role:reader or (role:member and not role:observer)"\n')
+    policy = Policy(str(policy_file))
+    assert not policy.calls_out  # the defaults and the file's own rules are answered here
+    policy_file.write_text('"get_images": "role:reader or (role:member and not http://127.0.0.1:9/check)"\n')
+    policy.reload()
+    assert policy.calls_out  # however deep in a rule
+    policy_file.write_text('"helper": "https://127.0.0.1:9/check"\n"get_images": "rule:helper"\n')
+    policy.reload()
+    assert policy.calls_out
+    policy_file.write_text("{}\n")
+    policy.reload()
+    assert not policy.calls_out

@@ -1,0 +1,103 @@
+"""A Glance policy.yaml may hand a rule to a remote server (oslo.policy's http: check, which blocks until the server
+answers). While one request waits on it, the worker's other requests are still answered: a rule that may call out
+keeps the checks off the event loop."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+
+from tests.functional.server import GlimpseServer
+
+
+class PolicyServer:
+    """Answers oslo.policy's http: checks ("True", or "False" once refusing), each only once the test releases it."""
+
+    def __init__(self) -> None:
+        self.refusing = False
+        self.asked = threading.Event()
+        self.release = threading.Event()
+        self.targets: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                outer.targets.append(parse_qs(body).get("target", [""])[0])
+                outer.asked.set()
+                released = outer.release.wait(60)
+                answer = b"True" if released and not outer.refusing else b"False"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/check"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.release.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def policy_server() -> Iterator[PolicyServer]:
+    server = PolicyServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def glimpse(tmp_path: Path, policy_server: PolicyServer) -> Iterator[GlimpseServer]:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f'"get_image": "{policy_server.url}"\n')
+    server = GlimpseServer(tmp_path, extra_conf=f"[oslo_policy]\npolicy_file = {policy}\n").start("--workers", "1")
+    yield server
+    server.stop()
+
+
+def test_a_request_waiting_on_a_remote_policy_check_holds_up_no_other(
+    glimpse: GlimpseServer, policy_server: PolicyServer
+) -> None:
+    body = {"name": "remote-checked", "disk_format": "raw", "container_format": "bare"}
+    created = httpx.post(f"{glimpse.url}/v2/images", json=body, timeout=30)
+    assert created.status_code == 201, created.text
+    image_id = created.json()["id"]
+    with ThreadPoolExecutor(1) as pool:
+        show = pool.submit(httpx.get, f"{glimpse.url}/v2/images/{image_id}", timeout=60)
+        assert policy_server.asked.wait(30), "the show never asked the policy server"
+        # The only worker is still waiting for the policy server's answer to the show; it answers the rest.
+        assert httpx.get(f"{glimpse.url}/versions", timeout=10).status_code == 200
+        listed = httpx.get(f"{glimpse.url}/v2/images", timeout=10)
+        assert listed.status_code == 200 and [i["id"] for i in listed.json()["images"]] == [image_id]
+        assert not show.done()
+        policy_server.release.set()
+        shown = show.result(timeout=30)
+    assert shown.status_code == 200 and shown.json()["id"] == image_id
+    assert image_id in policy_server.targets[0]  # the server was asked about this image
+
+
+def test_what_the_remote_policy_server_refuses_is_not_found(
+    glimpse: GlimpseServer, policy_server: PolicyServer
+) -> None:
+    body = {"name": "refused", "disk_format": "raw", "container_format": "bare"}
+    image_id = httpx.post(f"{glimpse.url}/v2/images", json=body, timeout=30).json()["id"]
+    policy_server.refusing = True
+    policy_server.release.set()
+    answer = httpx.get(f"{glimpse.url}/v2/images/{image_id}", timeout=30)
+    assert answer.status_code == 404 and policy_server.targets, answer.text  # Glance too hides what get_image refuses
+    policy_server.refusing = False
+    assert httpx.get(f"{glimpse.url}/v2/images/{image_id}", timeout=30).status_code == 200
