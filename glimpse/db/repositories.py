@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import functools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,8 +56,9 @@ from glimpse.db.tasks import hold_claim
 from glimpse.domain.entities import Comparison, Fence, Image, ImageQuery, Location, Member
 from glimpse.errors import BadRequest, Conflict, ImageProtected, NotFound, TooLarge
 
+# In Image's order, as IMAGE_FIELDS is: _image builds an Image from a row by position.
 COLUMN_FIELDS = (
-    "name", "status", "visibility", "protected", "os_hidden", "owner", "checksum", "os_hash_algo",
+    "owner", "name", "status", "visibility", "protected", "os_hidden", "checksum", "os_hash_algo",
     "os_hash_value", "size", "virtual_size", "container_format", "disk_format", "min_disk", "min_ram",
 )  # fmt: skip
 NULLABLE_SORT = {"name": "", "size": -1, "container_format": "", "disk_format": ""}
@@ -122,6 +123,17 @@ def _whole_image() -> Select[Any]:
 WHOLE_IMAGE = _whole_image()
 
 
+def _image(
+    row: Sequence[Any],
+    tags: builtins.list[str],
+    properties: dict[str, str],
+    locations: builtins.list[Location],
+) -> Image:
+    """An Image from a row of IMAGE_COLUMNS, whose columns are Image's fields in its order up to updated_at, then
+    revision: by position, a third of the cost of naming each field (twenty times a page)."""
+    return Image(*row[:-1], tags=tags, properties=properties, locations=locations, revision=row[-1])  # type: ignore[misc]
+
+
 def _whole(conn: Connection, image_id: str) -> Image | None:
     """The live image `image_id` with its children (WHOLE_IMAGE), or None."""
     rows = conn.execute(WHOLE_IMAGE, {"id": image_id}).all()
@@ -139,8 +151,7 @@ def _whole(conn: Connection, image_id: str) -> Image | None:
             tags.append(first)
         elif kind == "l":
             locations.append(Location(url=first, metadata=json.loads(second)))
-    fields = dict(zip(IMAGE_FIELDS, rows[0][:width], strict=True))
-    return Image(**fields, tags=tags, properties=properties, locations=locations)
+    return _image(rows[0][:width], tags, properties, locations)
 
 
 def _records(conn: Connection, stmt: Select[Any], params: dict[str, Any] | None = None) -> builtins.list[Image]:
@@ -163,15 +174,7 @@ def _records(conn: Connection, stmt: Select[Any], params: dict[str, Any] | None 
             tags[image_id].append(first)
         else:
             locations[image_id].append(Location(url=first, metadata=json.loads(second)))
-    return [
-        Image(
-            **dict(zip(IMAGE_FIELDS, row, strict=True)),
-            tags=tags[row.id],
-            properties=properties[row.id],
-            locations=locations[row.id],
-        )
-        for row in rows
-    ]
+    return [_image(row, tags[row.id], properties[row.id], locations[row.id]) for row in rows]
 
 
 PAGES_KEPT = 256
@@ -440,12 +443,7 @@ class ImageRepository(ImageDataWrites):
             raise Conflict(f"Image ID {image.id} already exists!") from exc
         # The row as the database keeps it; its properties and tags as written just now (a new image has no
         # locations), in the order a read gives them: properties by name, tags as added.
-        return Image(
-            **dict(zip(IMAGE_FIELDS, stored, strict=True)),
-            tags=tags,
-            properties=dict(sorted(image.properties.items())),
-            locations=[],
-        )
+        return _image(stored, tags, dict(sorted(image.properties.items())), [])
 
     def save(self, image: Image) -> Image:
         """Write every mutable field, only if nobody saved the image since it was read (else 409)."""

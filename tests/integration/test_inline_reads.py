@@ -18,6 +18,7 @@ from glimpse.db.session import LockedOut, make_engine, read_briefly
 from tests.integration.inprocess import app_client, database, settings_for
 
 IMAGE = {"name": "x", "disk_format": "raw", "container_format": "bare", "os_distro": "ubuntu"}
+NO_REMOTE_CHECKS = SimpleNamespace(calls_out=False)  # a policy without http: rules
 
 
 def test_reads_answer_while_a_writer_holds_the_database(tmp_path: Path) -> None:
@@ -83,7 +84,8 @@ def test_a_database_locked_to_readers_stalls_only_the_reads_that_need_it(tmp_pat
         read_briefly(value)
     assert time.monotonic() - started < 2
 
-    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(inline_reads=(read_briefly, LockedOut))))
+    state = SimpleNamespace(inline_reads=(read_briefly, LockedOut), policy=NO_REMOTE_CHECKS)
+    request = SimpleNamespace(app=SimpleNamespace(state=state))
 
     async def read_while_the_loop_ticks() -> tuple[int, int]:
         ticks = 0

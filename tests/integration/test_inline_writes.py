@@ -24,7 +24,10 @@ from glimpse.domain.entities import LIMIT_NAMES, ProjectLimits
 from tests.integration.inprocess import app_client, settings_for
 
 IMAGE = {"name": "x", "disk_format": "raw", "container_format": "bare"}
-REQUEST = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(inline_writes=(write_briefly, LockedOut))))
+NO_REMOTE_CHECKS = SimpleNamespace(calls_out=False)  # a policy without http: rules
+REQUEST = SimpleNamespace(
+    app=SimpleNamespace(state=SimpleNamespace(inline_writes=(write_briefly, LockedOut), policy=NO_REMOTE_CHECKS))
+)
 
 
 def _sessions(path: Path) -> SerializedSessions:

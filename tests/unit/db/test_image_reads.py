@@ -3,6 +3,7 @@ image rows, then their children in a second statement) are the same image, on ev
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ from sqlalchemy import Engine, insert
 
 from glimpse.db.migrate import upgrade
 from glimpse.db.models import LocationRow
-from glimpse.db.repositories import ImageRepository
+from glimpse.db.repositories import IMAGE_FIELDS, ImageRepository
 from glimpse.db.session import make_engine, make_sessionmaker
 from glimpse.domain.entities import Image, Location
 from glimpse.errors import NotFound
@@ -57,8 +58,14 @@ def _locate(engine: Engine, image_id: str, url: str, status: str = "active", met
 
 
 def _in_a_page(repo: ImageRepository, image_id: str) -> Image:
-    after = image_id[:-1] + chr(ord(image_id[-1]) - 1)  # just before it: the page starts with it
-    return next(i for i in repo.with_data(after=after, limit=5) if i.id == image_id)
+    """The image as a page of images reads it (the pages in the database's own order of ids)."""
+    after = None
+    while page := repo.with_data(after=after, limit=50):
+        found = [i for i in page if i.id == image_id]
+        if found:
+            return found[0]
+        after = page[-1].id
+    raise AssertionError(f"{image_id} is in no page")
 
 
 def test_an_image_without_children_is_read_whole(repo: ImageRepository) -> None:
@@ -95,3 +102,10 @@ def test_a_deleted_image_is_not_found_though_its_children_remain(repo: ImageRepo
     repo.delete(image.id)
     with pytest.raises(NotFound):
         repo.get(image.id)
+
+
+def test_a_row_is_images_fields_in_its_order() -> None:
+    """Rows become Images by position: a column out of Image's order would put one field's value in another."""
+    names = tuple(f.name for f in dataclasses.fields(Image))
+    assert IMAGE_FIELDS[:-1] == names[: len(IMAGE_FIELDS) - 1] and IMAGE_FIELDS[-1] == "revision"
+    assert set(names) - set(IMAGE_FIELDS) == {"tags", "properties", "locations"}
