@@ -120,7 +120,7 @@ def build_services(
     engine = current_engine(settings, migrate_embedded=migrate_embedded)
     if metrics is not None:
         instrument_pool(engine, metrics)
-    policy = policy or Policy(settings.policy_file)
+    policy = policy or Policy(settings.policy_file, settings.policy_options)
     sessions = make_sessionmaker(engine)
     events = with_outbox(events, webhook_events(settings, sessions))
     node = node_name(settings)
@@ -214,7 +214,7 @@ def create_app(
     """The ASGI app; services built here are measured (stores, pool) when metrics are on, given ones are not."""
     logsafe.install()  # no log line carries a location's or a URL's credentials
     logs.install_context()
-    policy = policy or Policy(settings.policy_file)
+    policy = policy or Policy(settings.policy_file, settings.policy_options)
     auth = auth_middleware(settings, policy)
     metrics = Metrics() if settings.metrics.enabled else None
     events = events or build_events(settings)

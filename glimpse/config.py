@@ -18,7 +18,14 @@ from oslo_config import cfg
 from oslo_policy import opts as policy_opts
 
 from glimpse.audit_options import AUDIT_OPTS, RETENTION_OPTS, AuditSettings, audit_settings
-from glimpse.auth.options import AUTHTOKEN_OPTS, PASTE_OPTS, find_policy_file, find_protection_file, split_flavor
+from glimpse.auth.options import (
+    AUTHTOKEN_OPTS,
+    PASTE_OPTS,
+    find_policy_file,
+    find_protection_file,
+    policy_options,
+    split_flavor,
+)
 from glimpse.cache.options import CACHE_OPTS, CacheSettings, cache_settings
 from glimpse.db.options import DATABASE_OPTS, database_url
 from glimpse.default_options import DEFAULT_OPTS, TIB, parse_size
@@ -131,6 +138,8 @@ class Settings:
     enabled_import_methods: tuple[str, ...] = ("glance-direct", "web-download", "copy-image")
     public_endpoint: str | None = None
     policy_file: str | None = None
+    # The rest of [oslo_policy] (remote_timeout, policy_dirs, enforce_new_defaults, ...), for the enforcer.
+    policy_options: dict[str, object] = field(default_factory=dict)
     property_protection_file: str | None = None  # found (absolute), or None when protections are off
     property_protection_rule_format: str = "roles"
     keystone: dict[str, object] = field(default_factory=dict)
@@ -282,6 +291,7 @@ def load_settings(
             enabled_import_methods=tuple(conf.enabled_import_methods),
             public_endpoint=conf.public_endpoint,
             policy_file=find_policy_file(conf.oslo_policy.policy_file, files),
+            policy_options=policy_options(conf, files),
             property_protection_file=find_protection_file(conf.property_protection_file, files),
             property_protection_rule_format=conf.property_protection_rule_format,
             keystone={opt.dest: conf.keystone_authtoken[opt.dest] for opt in AUTHTOKEN_OPTS},

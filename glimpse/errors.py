@@ -118,6 +118,12 @@ class ConfigError(GlimpseError):
     pass
 
 
+class PolicyUnavailable(GlimpseError):
+    """A policy rule asks a server (an http: check) that did not answer: nobody can say whether the caller may."""
+
+    http_status = 503
+
+
 class KeyManagerUnavailable(GlimpseError):
     """The key manager holding the certificates of signed images (Barbican) cannot be reached."""
 

@@ -15,6 +15,7 @@ from glimpse.api.errors import error_response
 from glimpse.auth.context import RequestContext
 from glimpse.auth.keystone import IdentityUnavailable, InvalidToken, KeystoneValidator
 from glimpse.auth.policy import Policy
+from glimpse.errors import PolicyUnavailable
 
 # Keystone's default role implications, applied here as a token would carry them.
 IMPLIED_ROLES = {"admin": {"member", "reader"}, "member": {"reader"}}
@@ -109,6 +110,19 @@ async def with_admin(policy: Policy, ctx: RequestContext) -> RequestContext:
     return dataclasses.replace(ctx, is_admin=policy.is_admin(ctx))
 
 
+async def _call_with(
+    app: ASGIApp, policy: Policy, ctx: RequestContext, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """The app, called with the caller's context; a 503 instead when the policy's server cannot say whether the
+    caller is an administrator."""
+    try:
+        scope["context"] = await with_admin(policy, ctx)
+    except PolicyUnavailable as exc:
+        await error_response(Request(scope), exc.http_status, exc.message)(scope, receive, send)
+        return
+    await app(scope, receive, send)
+
+
 class NoAuthContextMiddleware:
     """No-authentication mode: the context comes from X-Project-Id, X-User-Id and X-Roles headers.
 
@@ -120,7 +134,8 @@ class NoAuthContextMiddleware:
         self.policy = policy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        # Version discovery needs no caller, and answers while a policy server is away.
+        if scope["type"] == "http" and scope["path"] not in KeystoneAuthMiddleware.PUBLIC:
             project = _header(scope, b"x-project-id") or _header(scope, b"x-tenant-id")
             user = _header(scope, b"x-user-id")
             roles_header = _header(scope, b"x-roles")
@@ -133,7 +148,8 @@ class NoAuthContextMiddleware:
                 project_id=project, user_id=user, roles=roles, request_id=scope.get("request_id", ""),
                 remote_address=_client(scope),
             )  # fmt: skip
-            scope["context"] = await with_admin(self.policy, ctx)
+            await _call_with(self.app, self.policy, ctx, scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
 
@@ -182,8 +198,7 @@ class KeystoneAuthMiddleware:
             project_domain_id=info.project_domain_id,
             remote_address=_client(scope),
         )
-        scope["context"] = await with_admin(self.policy, ctx)
-        await self.app(scope, receive, send)
+        await _call_with(self.app, self.policy, ctx, scope, receive, send)
 
     def _unauthorized(self, message: str) -> Response:
         body = {"error": {"code": 401, "title": "Unauthorized", "message": message}}

@@ -70,4 +70,5 @@ def webhook_sender(settings: Settings, sessions: SessionFactory) -> WebhookSende
 def build_webhook_tools(settings: Settings) -> tuple[WebhookService, Deliverer]:
     """`glimpse webhook ...`: the webhooks of the configured database, and a sender for `deliver --once`."""
     sessions = make_sessionmaker(current_engine(settings))
-    return webhook_service(settings, sessions, Policy(settings.policy_file)), deliverer(settings, sessions)
+    policy = Policy(settings.policy_file, settings.policy_options)
+    return webhook_service(settings, sessions, policy), deliverer(settings, sessions)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from oslo_config import cfg
+from oslo_policy import opts as policy_opts
 
 from glimpse.errors import ConfigError
 
@@ -92,6 +93,24 @@ def find_policy_file(name: str, config_files: list[str]) -> str | None:
     if found is None and name != "policy.yaml":
         raise ConfigError(f"Policy file {name} not found.")
     return found
+
+
+def find_policy_dirs(names: list[str], config_files: list[str]) -> list[str]:
+    """[oslo_policy] policy_dirs, a relative one found beside a configuration file as Glance finds it
+    (/etc/glance/policy.d); one found nowhere stays as named (oslo.policy skips a folder it cannot find)."""
+    found = []
+    for name in names:
+        candidates = [Path(name)] + [Path(f).parent / name for f in config_files]
+        found.append(next((str(c.absolute()) for c in candidates if c.is_dir()), name))
+    return found
+
+
+def policy_options(conf: cfg.ConfigOpts, config_files: list[str]) -> dict[str, object]:
+    """[oslo_policy] but policy_file (found by find_policy_file), as oslo.policy's enforcer reads them."""
+    group = conf.oslo_policy
+    values: dict[str, object] = {opt.dest: group[opt.dest] for opt in policy_opts._options if opt.dest != "policy_file"}
+    values["policy_dirs"] = find_policy_dirs(list(group.policy_dirs), config_files)
+    return values
 
 
 def find_protection_file(name: str | None, config_files: list[str]) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -16,7 +17,9 @@ from oslo_policy import _checks, opts, policy
 
 from glimpse.auth.context import RequestContext
 from glimpse.auth.defaults import list_rules
-from glimpse.errors import PolicyRefused
+from glimpse.errors import PolicyRefused, PolicyUnavailable
+
+log = logging.getLogger(__name__)
 
 # oslo.policy formats %(project_id)s with str(), so an absent owner would read "None" and equal a caller
 # without a project ("None" too). Absent values become two different markers that match nothing.
@@ -26,12 +29,14 @@ ABSENT_IN_CREDENTIALS = "<absent:caller>"
 IDENTITY_KEYS = ("user_id", "user_domain_id", "project_id", "project_domain_id")
 
 
-def _conf(policy_file: str | None) -> cfg.ConfigOpts:
+def _conf(policy_file: str | None, options: Mapping[str, object] | None = None) -> cfg.ConfigOpts:
+    """The enforcer's own [oslo_policy]: the service's values (config.Settings.policy_options) as overrides on
+    this ConfigOpts only, since opts.set_defaults would change the option objects every enforcer shares."""
     conf = cfg.ConfigOpts()
     conf([], project="glimpse", default_config_files=[], default_config_dirs=[])
-    # An override on this ConfigOpts only: opts.set_defaults would change the option objects every
-    # enforcer in the process shares.
     conf.register_opts(opts._options, group="oslo_policy")
+    for name, value in (options or {}).items():
+        conf.set_override(name, value, group="oslo_policy")
     conf.set_override("policy_file", policy_file or "policy.yaml", group="oslo_policy")
     return conf
 
@@ -199,8 +204,9 @@ ANSWERS_KEPT = 4096
 
 
 class Policy:
-    def __init__(self, policy_file: str | None = None) -> None:
-        self._enforcer = _Enforcer(_conf(policy_file))
+    def __init__(self, policy_file: str | None = None, options: Mapping[str, object] | None = None) -> None:
+        """policy_file: the operator's, found (None: the defaults alone); options: the rest of [oslo_policy]."""
+        self._enforcer = _Enforcer(_conf(policy_file, options))
         self._enforcer.register_defaults(list_rules())
         self._enforcer.load_rules()
         # A named rule's answer per caller and the values of the target keys it reads: oslo.policy's walk of
@@ -291,7 +297,7 @@ class Policy:
                 pass
             except TypeError:  # a value that cannot be a key (a list): asked every time
                 key = None
-        answer = bool(enforcer.enforce(rule, self.target(target), self.credentials(ctx)))
+        answer = self._enforce(rule, self.target(target), self.credentials(ctx))
         if key is not None:
             if len(self._answers) >= ANSWERS_KEPT:
                 self._answers.clear()
@@ -301,7 +307,7 @@ class Policy:
     def check_roles(self, roles: frozenset[str], project_id: str | None, rule: str) -> bool:
         """A rule that depends on the caller only, such as context_is_admin."""
         ctx = RequestContext(project_id=project_id, user_id=None, roles=roles)
-        return bool(self._enforcer.enforce(rule, self.target({"project_id": project_id}), self.credentials(ctx)))
+        return self._enforce(rule, self.target({"project_id": project_id}), self.credentials(ctx))
 
     def check_rule(self, ctx: RequestContext, rule: str) -> bool:
         """Whether the named rule holds for the caller alone: the property protection file's policies format
@@ -310,7 +316,19 @@ class Policy:
         if not self.defines(rule):
             return False
         check = policy.Rules.from_dict({"property": f"rule:{rule}"})["property"]
-        return bool(self._enforcer.enforce(check, {}, self.credentials(ctx)))
+        return self._enforce(check, {}, self.credentials(ctx))
+
+    def _enforce(self, rule: str | _checks.BaseCheck, target: dict[str, Any], creds: dict[str, Any]) -> bool:
+        """oslo.policy's answer. A remote check's server that fails to answer (refused, timed out, a 5xx) makes
+        oslo.policy raise whatever its HTTP client raised: that is PolicyUnavailable (503), not a refusal nor a
+        crash, and the operator sees why in the log."""
+        try:
+            return bool(self._enforcer.enforce(rule, target, creds))
+        except Exception as exc:
+            if not self.calls_out:
+                raise
+            log.warning("Policy check %s could not be answered: %s", getattr(rule, "match", rule), exc)
+            raise PolicyUnavailable("The policy server could not be reached; try again later.") from exc
 
     def defines(self, rule: str) -> bool:
         """Whether the defaults or the operator's policy file name this rule."""

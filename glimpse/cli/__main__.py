@@ -184,7 +184,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             "[DEFAULT] allow_insecure_noauth_bind = true."
         )
     hold_database(settings, "serve")
-    policy = Policy(settings.policy_file)
+    policy = Policy(settings.policy_file, settings.policy_options)
     events = build_events(settings)
     services = build_services(settings, policy, events=events)
     recovered = services.images.recover()

@@ -4,7 +4,9 @@ keeps the checks off the event loop."""
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -101,3 +103,64 @@ def test_what_the_remote_policy_server_refuses_is_not_found(
     assert answer.status_code == 404 and policy_server.targets, answer.text  # Glance too hides what get_image refuses
     policy_server.refusing = False
     assert httpx.get(f"{glimpse.url}/v2/images/{image_id}", timeout=30).status_code == 200
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that takes connections (the kernel's backlog) and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield listener.getsockname()[1]
+
+
+def _remote_policy(tmp_path: Path, rules: str, options: str = "") -> GlimpseServer:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(rules)
+    conf = f"[oslo_policy]\npolicy_file = {policy}\n{options}"
+    return GlimpseServer(tmp_path, extra_conf=conf).start("--workers", "1")
+
+
+def _assert_unavailable(answer: httpx.Response) -> None:
+    assert answer.status_code == 503 and "policy server could not be reached" in answer.text, answer.text
+
+
+def test_a_policy_server_that_cannot_be_reached_is_a_503_and_nothing_else_breaks(tmp_path: Path) -> None:
+    """Nothing listens on the discard port: oslo.policy's HTTP client raises, which is neither a refusal (a 404
+    here would tell the user the image is gone) nor a crash (500)."""
+    glimpse = _remote_policy(tmp_path, '"get_image": "http://127.0.0.1:9/check"\n')
+    try:
+        body = {"name": "kept", "disk_format": "raw", "container_format": "bare"}
+        image_id = httpx.post(f"{glimpse.url}/v2/images", json=body, timeout=30).json()["id"]
+        _assert_unavailable(httpx.get(f"{glimpse.url}/v2/images/{image_id}", timeout=30))
+        as_json = httpx.get(f"{glimpse.url}/v2/images/{image_id}", headers={"Accept": "application/json"}, timeout=30)
+        assert as_json.status_code == 503 and as_json.json()["title"] == "Service Unavailable", as_json.text
+        listed = httpx.get(f"{glimpse.url}/v2/images", timeout=30)  # get_images is still answered locally
+        assert listed.status_code == 200 and [i["id"] for i in listed.json()["images"]] == [image_id]
+    finally:
+        glimpse.stop()
+
+
+def test_remote_timeout_from_the_config_bounds_the_wait(tmp_path: Path, silent_port: int) -> None:
+    """[oslo_policy] remote_timeout, as in glance-api.conf: a server that never answers costs that long, then
+    503 (oslo.policy's default would be a minute)."""
+    glimpse = _remote_policy(
+        tmp_path, f'"get_images": "http://127.0.0.1:{silent_port}/check"\n', "remote_timeout = 1\n"
+    )
+    try:
+        started = time.monotonic()
+        _assert_unavailable(httpx.get(f"{glimpse.url}/v2/images", timeout=50))
+        assert time.monotonic() - started < 30  # a minute's default would fail this
+    finally:
+        glimpse.stop()
+
+
+def test_an_administrator_rule_that_cannot_be_answered_is_a_503_but_versions_answer(tmp_path: Path) -> None:
+    """context_is_admin is asked of every request before any route: a 503 from the auth layer, in the API's error
+    format; version discovery needs no caller and still answers."""
+    glimpse = _remote_policy(tmp_path, '"context_is_admin": "http://127.0.0.1:9/check"\n')
+    try:
+        _assert_unavailable(httpx.get(f"{glimpse.url}/v2/images", timeout=30))
+        assert httpx.get(f"{glimpse.url}/versions", timeout=30).status_code == 200
+    finally:
+        glimpse.stop()

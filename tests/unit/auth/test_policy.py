@@ -307,3 +307,52 @@ def test_a_policy_calls_out_while_a_rule_hands_a_check_to_a_server(tmp_path: Pat
     policy_file.write_text("{}\n")
     policy.reload()
     assert not policy.calls_out
+
+
+def test_oslo_policy_options_of_a_glance_api_conf_reach_the_enforcer(tmp_path: Path) -> None:
+    """[oslo_policy] as glance-api.conf writes it: policy_dirs is found beside the configuration file (as
+    /etc/glance/policy.d is), and the other options are the enforcer's, not oslo.policy's defaults."""
+    from glimpse.config import load_settings
+
+    etc = tmp_path / "etc"
+    (etc / "policy.d").mkdir(parents=True)
+    (etc / "policy.d" / "10-images.yaml").write_text('"get_images": "role:auditor"\n')
+    conf = etc / "glance-api.conf"
+    conf.write_text(
+        "[oslo_policy]\npolicy_dirs = policy.d\nenforce_new_defaults = false\nremote_timeout = 2.5\n"
+        "remote_ssl_verify_server_crt = true\n"
+    )
+    settings = load_settings([str(conf)], overrides={"data_dir": str(tmp_path / "data")})
+    assert settings.policy_options["policy_dirs"] == [str(etc / "policy.d")]
+    assert settings.policy_options["remote_timeout"] == 2.5
+    policy = Policy(settings.policy_file, settings.policy_options)
+    target = {"project_id": "p1"}
+    assert not policy.check(ctx("p1", "reader", "member"), "get_images", target)  # the folder's rule
+    assert policy.check(ctx("p1", "auditor"), "get_images", target)
+    values = policy._enforcer.conf.oslo_policy
+    assert (values.enforce_new_defaults, values.remote_timeout, values.remote_ssl_verify_server_crt) == (
+        False,
+        2.5,
+        True,
+    )
+    assert (Policy().check(ctx("p1", "reader"), "get_images", target)) is True  # without the folder
+
+
+def test_a_remote_check_that_raises_is_unavailable_a_local_bug_is_not_hidden(tmp_path: Path) -> None:
+    """oslo.policy's HTTP client raises when its server is away: PolicyUnavailable (503) for every kind of check."""
+    from glimpse.errors import PolicyUnavailable
+
+    (tmp_path / "policy.yaml").write_text('"get_image": "http://127.0.0.1:9/check"\n')
+    policy = Policy(str(tmp_path / "policy.yaml"), {"remote_timeout": 1})
+    with pytest.raises(PolicyUnavailable):
+        policy.check(ctx("p1", "reader"), "get_image", {"project_id": "p1"})
+    with pytest.raises(PolicyUnavailable):
+        policy.check_rule(ctx("p1", "reader"), "get_image")
+    local = Policy()
+
+    def broken(*args: object, **kwargs: object) -> bool:
+        raise RuntimeError("a bug")
+
+    local._enforcer.enforce = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):  # no policy server involved: a bug stays a bug, not a 503
+        local.check(ctx("p1", "reader"), "get_image", {"project_id": "p1"})
