@@ -13,10 +13,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Literal, TypedDict
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from glimpse import logs, logsafe
 from glimpse.auth.context import RequestContext
@@ -26,8 +23,23 @@ from glimpse.default_options import parse_size
 from glimpse.errors import BadRequest, ConfigError, Forbidden, NotFound
 from glimpse.logsafe import redact
 
-console = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
 log = logging.getLogger("glimpse")
+
+
+def _console(**options: Any) -> Console:
+    """A rich console, rich being imported on first use: `serve` never needs it, and whatever the supervisor
+    imports stays in every worker it forks."""
+    from rich.console import Console
+
+    return Console(**options)
+
+
+def _errors() -> Console:
+    return _console(stderr=True)
 
 
 def _config_args(parser: argparse.ArgumentParser) -> None:
@@ -240,13 +252,13 @@ def db(args: argparse.Namespace) -> int:
 
         return glance_import_cli.run(args, build_glance_import(settings, args.source))
     if args.db_command in database_cli.COMMANDS:
-        return database_cli.run(args, settings, Console())
+        return database_cli.run(args, settings, _console())
     if args.db_command in metadefs_cli.COMMANDS:
         from glimpse.assembly.operations import build_metadef_files
 
-        return metadefs_cli.run(args, build_metadef_files(settings), console)
+        return metadefs_cli.run(args, build_metadef_files(settings), _errors())
     if args.db_command == "sync":
-        console.print(f"Database schema is at revision {sync_database(settings)} (head).")
+        _errors().print(f"Database schema is at revision {sync_database(settings)} (head).")
     else:
         print(database_revision(settings) or "none")
     return 0
@@ -257,6 +269,8 @@ def _admin() -> RequestContext:
 
 
 def _quota_table(title: str, usage: dict[str, dict[str, int]]) -> Table:
+    from rich.table import Table
+
     table = Table(title=title)
     for column in ("limit", "in use", "of"):
         table.add_column(column, justify="right" if column != "of" else "left")
@@ -271,8 +285,10 @@ def quota(args: argparse.Namespace) -> int:
     from glimpse.app import build_services
 
     quotas = build_services(_settings(args)).quotas
-    out = Console()
+    out = _console()
     if args.quota_command == "list":
+        from rich.table import Table
+
         table = Table(title="Per-project quotas")
         table.add_column("project")
         for name in QUOTA_NAMES.values():
@@ -311,7 +327,7 @@ def store(args: argparse.Namespace) -> int:
 def status(args: argparse.Namespace) -> int:
     from glimpse.cli import status as status_cli
 
-    return status_cli.run(args, _settings(args), console)
+    return status_cli.run(args, _settings(args), _errors())
 
 
 def cache(args: argparse.Namespace) -> int:
@@ -327,7 +343,7 @@ def scrub(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     hold_database(settings, "scrub")
-    return scrub_cli.run(args, build_scrubber(settings), settings.wakeup_time, Console())
+    return scrub_cli.run(args, build_scrubber(settings), settings.wakeup_time, _console())
 
 
 def audit(args: argparse.Namespace) -> int:
@@ -345,7 +361,7 @@ def retention(args: argparse.Namespace) -> int:
     try:
         return audit_cli.run_retention(args, build_services(_settings(args)).retention, _admin())
     except (NotFound, Forbidden) as exc:
-        console.print(f"[red]glimpse: {exc.message}[/red]")
+        _errors().print(f"[red]glimpse: {exc.message}[/red]")
         return 1
 
 
@@ -354,21 +370,21 @@ def webhook(args: argparse.Namespace) -> int:
     from glimpse.cli import webhook as webhook_cli
 
     service, deliverer = build_webhook_tools(_settings(args))
-    return webhook_cli.run(args, service, deliverer, _admin(), Console())
+    return webhook_cli.run(args, service, deliverer, _admin(), _console())
 
 
 def dashboard(args: argparse.Namespace) -> int:
     from glimpse.app import build_services
     from glimpse.cli import dashboard_sessions as dashboard_cli
 
-    return dashboard_cli.run(args, build_services(_settings(args)).dashboard_sessions, Console(width=200))
+    return dashboard_cli.run(args, build_services(_settings(args)).dashboard_sessions, _console(width=200))
 
 
 def recycle_bin(args: argparse.Namespace) -> int:
     from glimpse.app import build_services
     from glimpse.cli import lifecycle as lifecycle_cli
 
-    return lifecycle_cli.run_bin(args, build_services(_settings(args)), _admin(), Console())
+    return lifecycle_cli.run_bin(args, build_services(_settings(args)), _admin(), _console())
 
 
 def image(args: argparse.Namespace) -> int:
@@ -377,10 +393,10 @@ def image(args: argparse.Namespace) -> int:
     if args.image_command == "upload":  # a client of a running service: no configuration of its own
         from glimpse.cli import upload as upload_cli
 
-        return upload_cli.run(args, console)
+        return upload_cli.run(args, _errors())
     from glimpse.app import build_services
 
-    return lifecycle_cli.run_image(args, build_services(_settings(args)), _admin(), Console())
+    return lifecycle_cli.run_image(args, build_services(_settings(args)), _admin(), _console())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -398,7 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         }  # fmt: skip
         return commands[args.command](args)
     except (ConfigError, BadRequest, ValueError) as exc:
-        console.print(f"[red]glimpse: {redact(str(getattr(exc, 'message', exc)))}[/red]")
+        _errors().print(f"[red]glimpse: {redact(str(getattr(exc, 'message', exc)))}[/red]")
         return 2
 
 

@@ -1,11 +1,14 @@
 """Run and inspect Alembic migrations programmatically (no alembic.ini needed).
 
 Checking the revision needs no Alembic: a serving process reads the version table with plain SQL
-against HEAD below, and loads Alembic (about 9 MiB) only when it migrates.
+against HEAD below, and loads Alembic (about 9 MiB) only when it migrates. A server migrates in a
+child process (upgrade_apart), so that it never holds Alembic at all.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,3 +55,27 @@ def upgrade(engine: Engine, target: str = "head") -> None:
 
 def is_current(engine: Engine) -> bool:
     return current_revision(engine) == HEAD
+
+
+def upgrade_apart(url: str) -> str:
+    """upgrade() to head in a child process, whose output is returned: Alembic, its templates and the migration
+    modules (13 MiB) would otherwise stay in the server that migrates its embedded database on its first start,
+    and in every worker forked from it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "glimpse.db.migrate", url], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise MigrationFailed(
+            done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+        )
+    return done.stdout
+
+
+class MigrationFailed(Exception):
+    """The child process migrating the database failed; the message is its last line of error output."""
+
+
+if __name__ == "__main__":
+    from glimpse.db.session import make_engine
+
+    upgrade(make_engine(sys.argv[1]))

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 from multiprocessing.context import SpawnProcess
+from pathlib import Path
 
 import uvicorn
 
@@ -53,3 +54,21 @@ def test_what_every_worker_imports_as_it_starts_is_imported_before_the_fork() ->
         "assert single_threaded()\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_serve_command_leaves_the_other_commands_tools_out_of_the_workers(tmp_path: Path) -> None:
+    """What `glimpse serve` imports before it forks stays in every worker: rich (the other commands' tables) and
+    Alembic (the embedded database's first migration, run in a child process) must not be among it. The
+    supervisor's run is stopped just before it forks, in a fresh interpreter."""
+    code = (
+        "import sys\nimport glimpse.cli.supervisor as supervisor\n"
+        "def stop(self):\n"
+        "    print(sorted({n.split('.')[0] for n in sys.modules} & {'rich', 'alembic', 'mako'}))\n"
+        "    raise SystemExit(0)\n"
+        "supervisor.Supervisor.run = stop\n"
+        "from glimpse.cli.__main__ import main\n"
+        f"main(['serve', '--data-dir', {str(tmp_path / 'data')!r}, '--workers', '2', '--port', '0'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
+    assert (tmp_path / "data").is_dir()  # the embedded database was made and migrated first
