@@ -337,8 +337,11 @@ def main() -> int:
     args = parser.parse_args()
     size = args.size * MIB
     kinds = {"uvicorn": UvicornGlimpse, "granian": GranianGlimpse}
-    print(f"Data path on {os.cpu_count()} cores: {args.size} MiB image, {args.rounds} rounds of {DOWNLOAD_TURNS} "
-          f"download turns, best tries, {args.workers} workers per server, curl as the client", flush=True)
+    print(
+        f"Data path on {os.cpu_count()} cores: {args.size} MiB image, {args.rounds} rounds of {DOWNLOAD_TURNS} "
+        f"download turns, best tries, {args.workers} workers per server, curl as the client",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(dir=ROOT / "benchmarks") as tmp:
         workdir = Path(tmp)
         workdir.chmod(0o755)  # nginx's workers run as an unprivileged user

@@ -31,8 +31,9 @@ def bench_metrics_overhead(run: ModuleType, workdir: Path, requests: int, client
         for label, server in servers.items():
             with httpx.Client(base_url=server.url) as client:
                 ids[label] = [
-                    client.post("/v2/images", json={"name": f"m{i}", "disk_format": "raw", "container_format": "bare"})
-                    .json()["id"]
+                    client.post(
+                        "/v2/images", json={"name": f"m{i}", "disk_format": "raw", "container_format": "bare"}
+                    ).json()["id"]
                     for i in range(50)
                 ]
         cases: dict[str, Callable[[list[str]], Callable[[int], tuple[str, str, None]]]] = {

@@ -104,8 +104,13 @@ def _whole_image() -> Select[Any]:
     through SQLAlchemy cost more than repeating the image's columns on each of its few children."""
     image_id: BindParameter[str] = bindparam("id")
     children = union_all(
-        select(literal_column("'p'").label("kind"), _P.name.label("first"), _P.value.label("second"),
-               _P.name.label("sort_key"), _P.id.label("child_id")).where(_P.image_id == image_id),
+        select(
+            literal_column("'p'").label("kind"),
+            _P.name.label("first"),
+            _P.value.label("second"),
+            _P.name.label("sort_key"),
+            _P.id.label("child_id"),
+        ).where(_P.image_id == image_id),
         select(literal_column("'t'"), _T.value, null(), literal_column("''"), _T.id).where(_T.image_id == image_id),
         select(literal_column("'l'"), _L.url, _L.meta, literal_column("''"), _L.id).where(
             _L.image_id == image_id, _L.status == "active"

@@ -240,6 +240,7 @@ def build_registry(
     unknown = [b.type for b in backends if b.type not in DRIVERS]
     if unknown:
         raise ConfigError(f"Store types {', '.join(unknown)} are not available; this build has {', '.join(DRIVERS)}.")
+
     def build(b: BackendConfig) -> Store:
         if b.type == "http":
             return _http(b, node, egress)

@@ -185,5 +185,3 @@ def _rows(engine: Engine, image_id: str) -> dict[str, int]:
                 text(f"SELECT count(*) FROM {table} WHERE {key} = :i"), {"i": image_id}
             ).scalar()
     return counts
-
-

@@ -28,8 +28,7 @@ OCTETS = {"Content-Type": "application/octet-stream"}
 ADMIN = {"X-Project-Id": "admins", "X-Roles": "admin,member,reader"}
 # Chosen explicitly: with direct_url shown, deduplication is otherwise off (only administrators see it while on).
 CONF = (
-    "show_image_direct_url = true\ndeduplicate_image_data = true\n"
-    "enabled_import_methods = glance-direct,copy-image\n"
+    "show_image_direct_url = true\ndeduplicate_image_data = true\nenabled_import_methods = glance-direct,copy-image\n"
 )
 
 

@@ -139,9 +139,7 @@ def test_every_worker_logs_to_the_same_file(tmp_path: Path) -> None:
         while len(pids) < 2 and time.monotonic() < deadline:
             with httpx.Client(timeout=10) as fresh:  # a new connection each time: the kernel spreads them
                 fresh.get(f"{server.url}/v2/images", headers={"connection": "close"})
-            pids = {
-                line.split()[2] for line in log.read_text().splitlines() if " glimpse.access [" in line
-            }
+            pids = {line.split()[2] for line in log.read_text().splitlines() if " glimpse.access [" in line}
     finally:
         server.stop()
     assert len(pids) == 2, pids

@@ -194,6 +194,7 @@ def test_bytes_fetched_by_the_node_and_uploaded_through_the_dashboard(tmp_path: 
             def imported(image_id: str, method: dict[str, object], **more: object) -> None:
                 started = api.post(f"/v2/images/{image_id}/import", json={"method": method, **more})
                 assert started.status_code == 202, started.text
+
                 def done() -> bool:
                     shown = api.get(f"/v2/images/{image_id}").json()
                     return bool(shown["status"] == "active" and shown.get("os_glance_importing_to_stores") == "")
@@ -218,8 +219,12 @@ def test_bytes_fetched_by_the_node_and_uploaded_through_the_dashboard(tmp_path: 
             assert posted.status_code == 303 and 'class="flash error"' not in browser.send("GET", posted.headers[
                 "location"]).text  # fmt: skip
             put = raw_disk_bytes(200_009)
-            created = browser.send("POST", "/dashboard/images/new", headers={"Accept": "application/json"},
-                                   data={"csrf_token": form["csrf_token"], "name": "put", "disk_format": "raw"})
+            created = browser.send(
+                "POST",
+                "/dashboard/images/new",
+                headers={"Accept": "application/json"},
+                data={"csrf_token": form["csrf_token"], "name": "put", "disk_format": "raw"},
+            )
             assert created.status_code == 201, created.text
             sent = browser.send("PUT", created.json()["upload"], content=put,
                                 headers={"x-csrf-token": form["csrf_token"], **OCTETS})  # fmt: skip

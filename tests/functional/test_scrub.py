@@ -88,9 +88,7 @@ def _usage(server: GlimpseServer, project: str) -> dict[str, int]:
     return {k: v["usage"] for k, v in usage.items()}
 
 
-def test_delete_keeps_data_restore_brings_it_back_scrub_removes_it(
-    server: GlimpseServer, tmp_path: Path
-) -> None:
+def test_delete_keeps_data_restore_brings_it_back_scrub_removes_it(server: GlimpseServer, tmp_path: Path) -> None:
     clients = Clients(server.url, tmp_path / "home")
     data = raw_disk_bytes(100_000)
     source = tmp_path / "image.raw"
@@ -273,7 +271,6 @@ def test_per_store_delete_is_delayed_too(tmp_path: Path) -> None:
         assert not (tmp_path / "multi" / "fast" / image_id).exists()
     finally:
         srv.stop()
-
 
 
 def test_the_daemon_scrubs_after_scrub_time_keeps_running_and_stops_cleanly(server: GlimpseServer) -> None:

@@ -333,7 +333,11 @@ max_password_length = 72
             log.flush()
             self.proc = subprocess.Popen(
                 gunicorn_argv(
-                    self._bin("gunicorn"), self.port, self.workdir, "keystone_wsgi:application", self.workers,
+                    self._bin("gunicorn"),
+                    self.port,
+                    self.workdir,
+                    "keystone_wsgi:application",
+                    self.workers,
                     self.threads,
                 ),
                 stdout=log,

@@ -111,7 +111,10 @@ def test_logging_options_take_effect_and_leave_the_no_effect_report(tmp_path: Pa
     logging = settings.logging
     # an absolute log_file ignores log_dir, as os.path.join (and oslo.log) has it
     assert (logging.debug, logging.path, logging.use_json, logging.use_stderr) == (
-        True, "/var/log/glance/api.log", True, True
+        True,
+        "/var/log/glance/api.log",
+        True,
+        True,
     )
     assert logging.default_log_levels == ("sqlalchemy=WARN", "glimpse.access=ERROR")
     assert logging.log_date_format == "%H:%M"

@@ -158,9 +158,7 @@ def test_restore_and_purge_racing_on_two_connections_one_wins(db: Db) -> None:
         assert (db.repo.get(image_id).status == "active") if restored else (db.bin.binned("p", 100) == [])
 
 
-def test_a_purged_image_is_out_of_the_bin_for_a_node_whose_clock_lags(
-    db: Db, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_purged_image_is_out_of_the_bin_for_a_node_whose_clock_lags(db: Db, monkeypatch: pytest.MonkeyPatch) -> None:
     """The purge ran on one node; the restore runs on another whose clock is a few seconds behind (or read its
     clock before waiting on the purge's row lock): it must still find the image gone, not bring it back while
     the purge goes on to delete its data."""
