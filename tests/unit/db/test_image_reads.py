@@ -5,41 +5,21 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Engine, insert
 
-from glimpse.db.migrate import upgrade
 from glimpse.db.models import LocationRow
 from glimpse.db.repositories import IMAGE_FIELDS, ImageRepository
-from glimpse.db.session import make_engine, make_sessionmaker
+from glimpse.db.session import make_sessionmaker
 from glimpse.domain.entities import Image, Location
 from glimpse.errors import NotFound
-from tests.functional.databases import fresh_database
 
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        "sqlite",
-        pytest.param("postgresql", marks=pytest.mark.postgresql),
-        pytest.param("mysql", marks=pytest.mark.mysql),
-    ],
-)
-def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('reads')}/glimpse.db")
-        upgrade(engine)
-        yield engine
-        engine.dispose()
-        return
-    with fresh_database(request.param) as url:
-        engine = make_engine(url)
-        upgrade(engine)
-        yield engine
-        engine.dispose()
+@pytest.fixture(scope="module")
+def engine(every_engine: Engine) -> Engine:
+    return every_engine
 
 
 @pytest.fixture

@@ -8,46 +8,27 @@ import hashlib
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
 
-from glimpse.db.migrate import upgrade
 from glimpse.db.models import SharedDataPinRow, SharedDataRow
 from glimpse.db.repositories import ImageRepository
 from glimpse.db.scrub_queue import ScrubQueue
-from glimpse.db.session import make_engine, make_sessionmaker
+from glimpse.db.session import make_sessionmaker
 from glimpse.db.shared_data import SharedData
 from glimpse.domain.entities import DataKey, Image, Location
 from glimpse.errors import Conflict
-from tests.functional.databases import fresh_database
 
 STORE = "s1"
 
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        "sqlite",
-        pytest.param("postgresql", marks=pytest.mark.postgresql),
-        pytest.param("mysql", marks=pytest.mark.mysql),
-    ],
-)
-def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('shared')}/glimpse.db")
-        upgrade(engine)
-        yield engine
-        engine.dispose()
-        return
-    with fresh_database(request.param) as url:
-        engine = make_engine(url)
-        upgrade(engine)
-        yield engine
-        engine.dispose()
+@pytest.fixture(scope="module")
+def engine(every_engine: Engine) -> Engine:
+    return every_engine
 
 
 class World:
