@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 from sqlalchemy import create_engine, text
 
 # The servers every machine of this project runs on loopback (see the README).
@@ -14,6 +15,13 @@ ADMIN_URLS = {
     "mysql": os.environ.get("GLIMPSE_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
     "postgresql": os.environ.get("GLIMPSE_TEST_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/test"),
 }
+
+# The parameters of a fixture run on each database in turn (the markers let a run pick some).
+EVERY_DATABASE = [
+    "sqlite",
+    pytest.param("postgresql", marks=pytest.mark.postgresql),
+    pytest.param("mysql", marks=pytest.mark.mysql),
+]
 
 
 @contextmanager

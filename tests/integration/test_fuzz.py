@@ -25,6 +25,7 @@ from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from glimpse.db.session import make_engine
+from tests.functional.databases import EVERY_DATABASE
 from tests.integration.fuzz_requests import IMAGE, Req, api_request, dashboard_request
 from tests.integration.inprocess import app_client, database, settings_for
 
@@ -75,14 +76,7 @@ def _serve(data_dir: Path, backend: str) -> Iterator[Service]:
         engine.dispose()
 
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        "sqlite",
-        pytest.param("postgresql", marks=pytest.mark.postgresql),
-        pytest.param("mysql", marks=pytest.mark.mysql),
-    ],
-)
+@pytest.fixture(scope="module", params=EVERY_DATABASE)
 def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     yield from _serve(tmp_path_factory.mktemp(f"fuzz-{request.param}"), request.param)
 

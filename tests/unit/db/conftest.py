@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from glimpse.db.migrate import upgrade
 from glimpse.db.session import make_engine
-from tests.functional.databases import fresh_database
+from tests.functional.databases import EVERY_DATABASE, fresh_database
 
 
 @pytest.fixture
@@ -20,14 +20,7 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        "sqlite",
-        pytest.param("postgresql", marks=pytest.mark.postgresql),
-        pytest.param("mysql", marks=pytest.mark.mysql),
-    ],
-)
+@pytest.fixture(scope="module", params=EVERY_DATABASE)
 def every_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """A fresh database at head on SQLite, PostgreSQL and MariaDB in turn, shared by the module's tests."""
     if request.param == "sqlite":
