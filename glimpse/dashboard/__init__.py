@@ -61,18 +61,18 @@ async def home(request: Request) -> Response:
 
 
 async def need_login(request: Request, exc: Exception) -> Response:
-    return Page(request).redirect(f"{BASE}/login")
+    return await (await Page.open(request)).redirect(f"{BASE}/login")
 
 
 async def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GlimpseError)
-    page = Page(request)
-    return page.render("error.html", status_code=status_for(exc), message=message_for(exc, page._))
+    page = await Page.open(request)
+    return await page.render("error.html", status_code=status_for(exc), message=message_for(exc, page._))
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
-    page = Page(request)
-    return page.render("error.html", status_code=404, message=page._("No such dashboard page."))
+    page = await Page.open(request)
+    return await page.render("error.html", status_code=404, message=page._("No such dashboard page."))
 
 
 def build_dashboard(settings: Settings, dash: Dash) -> Starlette:

@@ -17,10 +17,10 @@ from glimpse.errors import GlimpseError
 LOOPBACK = ("127.", "localhost", "[::1]")
 
 
-def _login_page(page: Page, error: str | None = None, values: dict[str, str] | None = None) -> Response:
+async def _login_page(page: Page, error: str | None = None, values: dict[str, str] | None = None) -> Response:
     host = page.request.url.hostname or ""
     insecure = page.request.url.scheme != "https" and not host.startswith(LOOPBACK) and host != "::1"
-    return page.render(
+    return await page.render(
         "login.html",
         status_code=400 if error else 200,
         login_error=error,
@@ -31,14 +31,14 @@ def _login_page(page: Page, error: str | None = None, values: dict[str, str] | N
 
 
 async def login_form(request: Request) -> Response:
-    page = Page(request)
+    page = await Page.open(request)
     if page.identity is not None:
-        return page.redirect(f"{BASE}/images")
-    return _login_page(page)
+        return await page.redirect(f"{BASE}/images")
+    return await _login_page(page)
 
 
 async def login(request: Request) -> Response:
-    page = Page(request)
+    page = await Page.open(request)
     values: dict[str, str] = {}
     try:
         form = await page.form()
@@ -61,11 +61,13 @@ async def login(request: Request) -> Response:
                 max_age,
             )
     except GlimpseError as exc:
-        return _login_page(page, message_for(exc, page._), values)
+        return await _login_page(page, message_for(exc, page._), values)
     # A new session (new id, new CSRF token), nothing kept from before the login.
     projects = await _projects(keystone, identity) if keystone is not None else []
-    _start_session(page, identity, projects)
-    return page.redirect(f"{BASE}/images", page._("Logged in to project %(project)s.", project=identity.project_name))
+    await run_in_threadpool(_start_session, page, identity, projects)
+    return await page.redirect(
+        f"{BASE}/images", page._("Logged in to project %(project)s.", project=identity.project_name)
+    )
 
 
 async def _projects(keystone: KeystoneLogin, identity: Identity) -> list[dict[str, str]]:
@@ -78,7 +80,8 @@ async def _projects(keystone: KeystoneLogin, identity: Identity) -> list[dict[st
 
 
 def _start_session(page: Page, identity: Identity, projects: list[dict[str, str]]) -> None:
-    """A new session (new id and CSRF token) for the identity; the one it replaces ends everywhere."""
+    """A new session (new id and CSRF token) for the identity; the one it replaces ends everywhere. Blocking (the
+    session store, the policy)."""
     data: dict[str, Any] = {**identity.to_session(), "projects": projects}
     if identity.token:
         data["keystone_token"] = page.dash.sessions.seal(identity.token)
@@ -88,16 +91,16 @@ def _start_session(page: Page, identity: Identity, projects: list[dict[str, str]
 
 
 async def logout(request: Request) -> Response:
-    page = Page(request)
+    page = await Page.open(request)
     await page.form()
-    page.session = page.dash.sessions.end(page.session)
+    page.session = await run_in_threadpool(page.dash.sessions.end, page.session)
     page.identity = None
-    return page.redirect(f"{BASE}/login", page._("You are logged out."))
+    return await page.redirect(f"{BASE}/login", page._("You are logged out."))
 
 
 async def switch_project(request: Request) -> Response:
     """Re-scope the Keystone login to another of the user's projects, with the token the session holds."""
-    page = Page(request)
+    page = await Page.open(request)
     page.require_login()
     form = await page.form()
     keystone = page.dash.keystone
@@ -108,34 +111,36 @@ async def switch_project(request: Request) -> Response:
         raise Refused(N_("Switching project needs a Keystone login."))
     known = {p["id"] for p in page.session.get("projects") or []}
     if not isinstance(project_id, str) or project_id not in known:
-        return page.redirect(f"{BASE}/images", page._("Choose one of your projects."), error=True)
+        return await page.redirect(f"{BASE}/images", page._("Choose one of your projects."), error=True)
     try:
         identity = await run_in_threadpool(
             keystone.rescope, token, project_id, page.identity.user_name, page.dash.sessions.max_age
         )
     except LoginFailed as exc:
-        return page.redirect(f"{BASE}/images", message_for(exc, page._), error=True)
-    _start_session(page, identity, page.session.get("projects") or [])
-    return page.redirect(f"{BASE}/images", page._("Switched to project %(project)s.", project=identity.project_name))
+        return await page.redirect(f"{BASE}/images", message_for(exc, page._), error=True)
+    await run_in_threadpool(_start_session, page, identity, page.session.get("projects") or [])
+    return await page.redirect(
+        f"{BASE}/images", page._("Switched to project %(project)s.", project=identity.project_name)
+    )
 
 
-def _admin_page(request: Request) -> Page:
-    page = Page(request)
+async def _admin_page(request: Request) -> Page:
+    page = await Page.open(request)
     if not page.ctx.is_admin:
         raise Refused(N_("Only an administrator may list and revoke dashboard sessions."))
     return page
 
 
 async def sessions_index(request: Request) -> Response:
-    page = _admin_page(request)
+    page = await _admin_page(request)
     active = await run_in_threadpool(page.dash.sessions.store.active)
-    return page.render("sessions.html", sessions=active)
+    return await page.render("sessions.html", sessions=active)
 
 
 async def revoke_session(request: Request) -> Response:
-    page = _admin_page(request)
+    page = await _admin_page(request)
     await page.form()
     key = request.path_params["key"]
     if not await run_in_threadpool(page.dash.sessions.store.delete, key):
         raise Missing(N_("No such active session."))
-    return page.redirect(f"{BASE}/sessions", page._("The session is revoked."))
+    return await page.redirect(f"{BASE}/sessions", page._("The session is revoked."))

@@ -66,21 +66,21 @@ async def _delete(page: Page, image: Image, name: str) -> str | None:
 
 
 async def delete_selected(request: Request) -> Response:
-    page = Page(request)
+    page = await Page.open(request)
     page.require_login()
     form = await page.form()
     back_to = _list_url(form.get("back_to"))
     ids = list(dict.fromkeys(v for v in form.getlist("id") if isinstance(v, str) and v))
     if not ids:
-        return page.redirect(back_to, page._("Select the images to delete first."), error=True)
+        return await page.redirect(back_to, page._("Select the images to delete first."), error=True)
     if len(ids) > MAX_SELECTED:
-        return page.redirect(
+        return await page.redirect(
             back_to, page._("Select at most %(most)s images at a time.", most=MAX_SELECTED), error=True
         )
     images, missing = await _load(page, ids)
     named = labels(images)
     if form.get("confirmed") != "yes":
-        return page.render("delete_selected.html", images=images, named=named, missing=missing, back_to=back_to)
+        return await page.render("delete_selected.html", images=images, named=named, missing=missing, back_to=back_to)
     deleted: list[str] = []
     refused: list[str] = []
     for image in images:
@@ -105,4 +105,4 @@ async def delete_selected(request: Request) -> Response:
         )
         parts.append(said % {"count": missing})
     message = " ".join(parts) or page._("Nothing was deleted.")
-    return page.redirect(back_to, message, error=bool(refused or not deleted))
+    return await page.redirect(back_to, message, error=bool(refused or not deleted))

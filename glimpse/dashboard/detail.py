@@ -48,12 +48,12 @@ def permissions(page: Page, image: Image, mine: Member | None) -> dict[str, bool
 
 
 async def show(request: Request) -> Response:
-    page = Page(request)
+    page = await Page.open(request)
     image_id = request.path_params["image_id"]
     try:
         image = await page.call(page.dash.images.get, image_id)
     except NotFound as exc:
-        return page.redirect(f"{BASE}/images", message_for(exc, page._), error=True)
+        return await page.redirect(f"{BASE}/images", message_for(exc, page._), error=True)
     members: list[Member] = []
     members_error = None
     try:
@@ -61,13 +61,13 @@ async def show(request: Request) -> Response:
     except GlimpseError as exc:
         members_error = message_for(exc, page._)
     mine = next((m for m in members if m.member_id == page.ctx.project_id and image.owner != m.member_id), None)
-    can = permissions(page, image, mine)
+    can = await page.checked(permissions, page, image, mine)
     # Property protections: the image comes without what the caller may not read; what it may not change is locked.
-    props_can = page.dash.images.property_permissions(page.ctx, image.properties)
+    props_can = await page.checked(page.dash.images.property_permissions, page.ctx, image.properties)
     stores = sorted({loc.metadata.get("store", "") for loc in image.locations} - {""})
     tabs = {k: v for k, v in TABS.items() if k != "locations" or stores or can["get_image_location"]}
     tab = request.query_params.get("tab", "overview")
-    return page.render(
+    return await page.render(
         "image.html",
         image=image,
         attributes=[(key, getattr(image, key)) for key in ATTRIBUTES],
@@ -90,24 +90,24 @@ async def show(request: Request) -> Response:
 
 async def confirm_delete(request: Request) -> Response:
     """The delete confirmation; a protected image's offers to unprotect it instead (to those who may)."""
-    page = Page(request)
+    page = await Page.open(request)
     image = await page.call(page.dash.images.get, request.path_params["image_id"])
     kept = page.dash.bin.keep_for(image.owner) if page.dash.bin is not None else None
-    may_unprotect = page.dash.policy.check(page.ctx, "modify_image", image_target(image))
-    return page.render(
+    may_unprotect = await page.checked(page.dash.policy.check, page.ctx, "modify_image", image_target(image))
+    return await page.render(
         "delete.html", image=image, kept_for=page.speech.duration(kept) if kept else None, may_unprotect=may_unprotect
     )
 
 
 async def download(request: Request) -> Response:
-    page = Page(request)
+    page = await Page.open(request)
     image_id = request.path_params["image_id"]
     try:
         result = await page.call(page.dash.images.download, image_id, None)
     except GlimpseError as exc:
-        return page.redirect(_back(image_id), message_for(exc, page._), error=True)
+        return await page.redirect(_back(image_id), message_for(exc, page._), error=True)
     if not result.image.has_data:
-        return page.redirect(_back(image_id), page._("This image has no data to download."), error=True)
+        return await page.redirect(_back(image_id), page._("This image has no data to download."), error=True)
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", result.image.name or image_id)
     headers = {
         "Content-Length": str(result.length),
@@ -204,12 +204,12 @@ ACTIONS: dict[str, Action] = {
 
 
 async def act(request: Request) -> Response:
-    page = Page(request)
+    page = await Page.open(request)
     page.require_login()
     image_id, name = request.path_params["image_id"], request.path_params["action"]
     action = ACTIONS.get(name)
     if action is None:
-        return page.redirect(_back(image_id), page._("Unknown action %(action)s.", action=name), error=True)
+        return await page.redirect(_back(image_id), page._("Unknown action %(action)s.", action=name), error=True)
     # The upload script asks for JSON, to tell the user whether its clean-up (a delete) really happened.
     wants_json = "application/json" in request.headers.get("accept", "")
     tab = ACTION_TABS.get(name, "overview")
@@ -222,12 +222,12 @@ async def act(request: Request) -> Response:
         if wants_json:
             return JSONResponse({"error": message_for(exc, page._)}, status_code=status_for(exc))
         if image is None:
-            return page.redirect(f"{BASE}/images", message_for(exc, page._), error=True)
-        return page.redirect(_back(image_id, tab), explain(exc, image, page._), error=True)
+            return await page.redirect(f"{BASE}/images", message_for(exc, page._), error=True)
+        return await page.redirect(_back(image_id, tab), explain(exc, image, page._), error=True)
     if wants_json:
         return JSONResponse({"message": message})
     if name == "delete":
-        return page.redirect(f"{BASE}/images", message)
+        return await page.redirect(f"{BASE}/images", message)
     if form.get("then") == "delete":  # unprotected from the delete page: back there
-        return page.redirect(f"{_back(image_id)}/delete", message)
-    return page.redirect(_back(image_id, tab), message)
+        return await page.redirect(f"{_back(image_id)}/delete", message)
+    return await page.redirect(_back(image_id, tab), message)

@@ -27,7 +27,7 @@ LISTED_STATUSES = ("queued", "saving", "importing", "active", "deactivated", "ki
 
 
 async def index(request: Request) -> Response:
-    page = Page(request)
+    page = await Page.open(request)
     wanted = ListRequest.from_query(request.query_params, page.ctx)
     found: list[Image] = []
     next_marker, truncated, error = None, False, None
@@ -35,16 +35,17 @@ async def index(request: Request) -> Response:
         found, next_marker, truncated = await page.call(search, page.dash.images, wanted)
     except GlimpseError as exc:
         error = message_for(exc, page._)
+    rows, may_create = await page.checked(lambda: (row_actions(page, found), can_create(page)))
     usage: dict[str, Any] | None = None
     usage_error = None
     try:
         usage = await page.call(page.dash.quotas.usage)
     except GlimpseError as exc:
         usage_error = message_for(exc, page._)
-    return page.render(
+    return await page.render(
         "images.html",
-        rows=row_actions(page, found),
-        can_create=can_create(page),
+        rows=rows,
+        can_create=may_create,
         wanted=wanted,
         this_url=wanted.url(),
         next_url=wanted.next_url(next_marker) if next_marker else None,
@@ -63,8 +64,8 @@ async def index(request: Request) -> Response:
     )
 
 
-def _form_page(page: Page, values: dict[str, Any], error: str | None = None) -> Response:
-    return page.render(
+async def _form_page(page: Page, values: dict[str, Any], error: str | None = None) -> Response:
+    return await page.render(
         "create.html",
         status_code=400 if error else 200,
         values=values,
@@ -81,11 +82,11 @@ def _form_page(page: Page, values: dict[str, Any], error: str | None = None) -> 
 async def new(request: Request) -> Response:
     """The form, or for a caller whose role may not create images (a reader) a page that says so. The disk
     format is left to choose: the page's script fills it in from the file chosen."""
-    page = Page(request)
+    page = await Page.open(request)
     ctx = page.ctx
-    if not page.dash.policy.check(ctx, "add_image", new_image_target(ctx.project_id, "shared")):
-        return page.render("create.html", status_code=403, refused=refusal("add_image", page._))
-    return _form_page(page, {"visibility": "shared", "container_format": "bare"})
+    if not await page.checked(page.dash.policy.check, ctx, "add_image", new_image_target(ctx.project_id, "shared")):
+        return await page.render("create.html", status_code=403, refused=refusal("add_image", page._))
+    return await _form_page(page, {"visibility": "shared", "container_format": "bare"})
 
 
 def _upload_refused(page: Page, image: Image, reason: str) -> str:
@@ -97,7 +98,7 @@ def _upload_refused(page: Page, image: Image, reason: str) -> str:
 async def create(request: Request) -> Response:
     """Create the image; the script then PUTs the file. Without the script the file comes last in the form,
     streamed into the upload once the fields before it have created the image."""
-    page = Page(request)
+    page = await Page.open(request)
     page.require_login()
     streamed: StreamedForm | None = None
     form: Mapping[str, Any]
@@ -112,7 +113,7 @@ async def create(request: Request) -> Response:
     except GlimpseError as exc:
         if wants_json:
             return JSONResponse({"error": message_for(exc, page._)}, status_code=status_for(exc))
-        return _form_page(page, {k: v for k, v in form.items() if isinstance(v, str)}, message_for(exc, page._))
+        return await _form_page(page, {k: v for k, v in form.items() if isinstance(v, str)}, message_for(exc, page._))
     detail = f"{BASE}/images/{image.id}"
     if wants_json:
         body = {
@@ -128,26 +129,30 @@ async def create(request: Request) -> Response:
         try:
             await page.call(page.dash.imports.start, image.id, {"method": {"name": "web-download", "uri": url.strip()}})
         except GlimpseError as exc:
-            return page.redirect(
+            return await page.redirect(
                 detail,
                 page._("The image was created but its import was refused: %(reason)s", reason=message_for(exc, page._)),
                 error=True,
             )
-        return page.redirect(detail, page._(IMPORT_STARTED))
+        return await page.redirect(detail, page._(IMPORT_STARTED))
     if streamed is None or not streamed.filename:
-        return page.redirect(detail, page._("Image created without data; it stays queued until data is uploaded."))
+        return await page.redirect(
+            detail, page._("Image created without data; it stays queued until data is uploaded.")
+        )
     try:
         await page.upload(image.id, streamed.file_chunks(), None)
     except ClientDisconnect:
         return Response(status_code=400)  # cancelled: the image is back in queued
     except GlimpseError as exc:
-        return page.redirect(f"{detail}#upload", _upload_refused(page, image, message_for(exc, page._)), error=True)
-    return page.redirect(detail, page._("Image created and uploaded."))
+        return await page.redirect(
+            f"{detail}#upload", _upload_refused(page, image, message_for(exc, page._)), error=True
+        )
+    return await page.redirect(detail, page._("Image created and uploaded."))
 
 
 async def upload(request: Request) -> Response:
     """The body streams straight into ImageService.upload; the session's CSRF token comes as a header."""
-    page = Page(request)
+    page = await Page.open(request)
     if page.identity is None:
         return JSONResponse({"error": page._(SESSION_ENDED)}, status_code=401)
     image_id = request.path_params["image_id"]

@@ -24,12 +24,12 @@ def back_to(target: str) -> str:
 
 
 async def choose(request: Request) -> Response:
-    page = Page(request)
+    page = await Page.open(request)
     form = await page.form()  # the CSRF token
     language = str(form.get("language") or "")
     if language not in LANGUAGES:
         raise BadRequest(page._("No such language: %(language)s.", language=language[:20]))
-    response = page.redirect(back_to(str(form.get("next") or "")))
+    response = await page.redirect(back_to(str(form.get("next") or "")))
     secure = request.url.scheme == "https"
     response.set_cookie(LANG_COOKIE, language, max_age=YEAR, path=PATH, secure=secure, httponly=True, samesite="lax")
     return response

@@ -26,7 +26,7 @@ def _families(page: Page) -> Families:
 
 
 async def bin_index(request: Request) -> Response:
-    page = Page(request)
+    page = await Page.open(request)
     found: list[BinnedImage] = []
     error = None
     marker = request.query_params.get("marker")
@@ -36,11 +36,11 @@ async def bin_index(request: Request) -> Response:
     except GlimpseError as exc:
         error, more = message_for(exc, page._), False
     next_url = f"{BASE}/bin?marker={found[-1].image.id}" if more and found else None
-    return page.render("bin.html", binned=found, list_error=error, next_url=next_url)
+    return await page.render("bin.html", binned=found, list_error=error, next_url=next_url)
 
 
 async def bin_act(request: Request) -> Response:
-    page = Page(request)
+    page = await Page.open(request)
     page.require_login()
     image_id, action = request.path_params["image_id"], request.path_params["action"]
     await page.form()  # the CSRF token
@@ -48,7 +48,7 @@ async def bin_act(request: Request) -> Response:
         if action == "restore":
             image = await page.call(_bin(page).restore, image_id)
             restored = page._("Image restored: it is %(status)s again.", status=page.speech.status(image.status))
-            return page.redirect(f"{BASE}/images/{image.id}", restored)
+            return await page.redirect(f"{BASE}/images/{image.id}", restored)
         if action == "purge":
             done = await page.call(_bin(page).purge, image_id)
             removed = (
@@ -56,18 +56,18 @@ async def bin_act(request: Request) -> Response:
                 if done
                 else page._("Image %(id)s removed for good. Its data goes at the next scrub.", id=image_id)
             )
-            return page.redirect(f"{BASE}/bin", removed)
+            return await page.redirect(f"{BASE}/bin", removed)
     except GlimpseError as exc:
-        return page.redirect(f"{BASE}/bin", message_for(exc, page._), error=True)
-    return page.redirect(f"{BASE}/bin", page._("Unknown action %(action)s.", action=action), error=True)
+        return await page.redirect(f"{BASE}/bin", message_for(exc, page._), error=True)
+    return await page.redirect(f"{BASE}/bin", page._("Unknown action %(action)s.", action=action), error=True)
 
 
 async def families(request: Request) -> Response:
-    page = Page(request)
+    page = await Page.open(request)
     found: list[Family] = []
     error = None
     try:
         found = await page.call(_families(page).list, request.query_params.get("marker"))
     except GlimpseError as exc:
         error = message_for(exc, page._)
-    return page.render("families.html", families=found, list_error=error)
+    return await page.render("families.html", families=found, list_error=error)

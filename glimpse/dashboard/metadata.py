@@ -32,7 +32,7 @@ def _back(image_id: str) -> str:
 
 
 async def show(request: Request) -> Response:
-    page = Page(request)
+    page = await Page.open(request)
     image_id = request.path_params["image_id"]
     image = await page.call(page.dash.images.get, image_id)
     namespaces: list[CatalogNamespace] = []
@@ -45,8 +45,10 @@ async def show(request: Request) -> Response:
         except GlimpseError as exc:
             error = message_for(exc, page._)
     keys = {prop.key for ns in namespaces for prop in ns.properties}
-    props_can = page.dash.images.property_permissions(page.ctx, keys)  # protected properties are locked
-    return page.render("metadata.html", image=image, namespaces=namespaces, catalog_error=error, props_can=props_can)
+    props_can = await page.checked(page.dash.images.property_permissions, page.ctx, keys)  # protected ones are locked
+    return await page.render(
+        "metadata.html", image=image, namespaces=namespaces, catalog_error=error, props_can=props_can
+    )
 
 
 def changes(form: Any, namespace: CatalogNamespace, current: dict[str, str]) -> list[dict[str, Any]]:
@@ -63,22 +65,24 @@ def changes(form: Any, namespace: CatalogNamespace, current: dict[str, str]) -> 
 
 
 async def update(request: Request) -> Response:
-    page = Page(request)
+    page = await Page.open(request)
     page.require_login()
     image_id = request.path_params["image_id"]
     try:
         form = await page.form()
         if page.dash.metadefs is None:
-            return page.redirect(_back(image_id), page._(CATALOG_MISSING), error=True)
+            return await page.redirect(_back(image_id), page._(CATALOG_MISSING), error=True)
         name = str(form.get("namespace", ""))
         found = await page.call(_catalog(page, name))
         if not found:
-            return page.redirect(_back(image_id), page._("%(name)s defines no image metadata.", name=name), error=True)
+            return await page.redirect(
+                _back(image_id), page._("%(name)s defines no image metadata.", name=name), error=True
+            )
         image = await page.call(page.dash.images.get, image_id)
         ops = changes(form, found[0], image.properties)
         if not ops:
-            return page.redirect(_back(image_id), page._(NOTHING_CHANGED))
+            return await page.redirect(_back(image_id), page._(NOTHING_CHANGED))
         await page.call(page.dash.images.update, image_id, ops, MEDIA_V21)
     except GlimpseError as exc:
-        return page.redirect(_back(image_id), message_for(exc, page._), error=True)
-    return page.redirect(_back(image_id), page._("Metadata from %(name)s saved.", name=found[0].display_name))
+        return await page.redirect(_back(image_id), message_for(exc, page._), error=True)
+    return await page.redirect(_back(image_id), page._("Metadata from %(name)s saved.", name=found[0].display_name))

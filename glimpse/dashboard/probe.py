@@ -26,7 +26,7 @@ async def _head(request: Request) -> bytes | None:
 
 
 async def probe(request: Request) -> Response:
-    page = Page(request)
+    page = await Page.open(request)
     if page.identity is None:
         return JSONResponse({"error": page._(SESSION_ENDED)}, status_code=401)
     try:

@@ -31,8 +31,8 @@ def _location(request: Request, image_id: str, upload_id: str) -> str:
 class _Caller:
     """The session's page and the uploads service; 401 without a session, 403 without the CSRF token."""
 
-    def __init__(self, request: Request) -> None:
-        self.page = Page(request)
+    def __init__(self, page: Page) -> None:
+        self.page = page
         if self.page.identity is None:
             raise _SessionEnded
         self.page.check_csrf_header()
@@ -64,14 +64,14 @@ def _answers(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Req
 
 @_answers
 async def discover(request: Request) -> Response:
-    caller = _Caller(request)
+    caller = _Caller(await Page.open(request))
     max_size = await caller.page.call(caller.uploads.max_size, request.path_params["image_id"])
     return Response(status_code=204, headers=tus.discovery_headers(max_size))
 
 
 @_answers
 async def create(request: Request) -> Response:
-    caller = _Caller(request)
+    caller = _Caller(await Page.open(request))
     image_id = request.path_params["image_id"]
 
     def upload_id_of(url: str) -> str | None:
@@ -88,7 +88,7 @@ async def create(request: Request) -> Response:
 @_answers
 async def head(request: Request) -> Response:
     tus.check_version(request.headers)
-    caller = _Caller(request)
+    caller = _Caller(await Page.open(request))
     image_id = request.path_params["image_id"]
     upload = await caller.page.call(caller.uploads.get, image_id, request.path_params["upload_id"])
     return Response(
@@ -99,7 +99,7 @@ async def head(request: Request) -> Response:
 @_answers
 async def patch(request: Request) -> Response:
     chunk = tus.parse_chunk(request.headers)
-    caller = _Caller(request)
+    caller = _Caller(await Page.open(request))
     dash = caller.page.dash
     body = counted(dash.transfers.reader(until_disconnect(request.stream())), dash.meter, "dashboard")
     upload = await caller.page.transfer(
@@ -116,7 +116,7 @@ async def patch(request: Request) -> Response:
 @_answers
 async def terminate(request: Request) -> Response:
     tus.check_version(request.headers)
-    caller = _Caller(request)
+    caller = _Caller(await Page.open(request))
     await caller.page.transfer(
         caller.uploads.terminate, request.path_params["image_id"], request.path_params["upload_id"]
     )

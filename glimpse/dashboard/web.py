@@ -78,14 +78,35 @@ class NeedLogin(Exception):
 
 
 class Page:
-    """One dashboard request: its session, its caller and its responses."""
+    """One dashboard request: its session, its caller and its responses.
+
+    What may wait (the session store, a database or Redis; a policy rule that asks a server) runs off the event
+    loop, where the worker's other requests would wait with it: open() reads the session and settles the caller
+    in a thread, render() and redirect() store the session in one, checked() runs policy checks in one when a
+    rule may ask a server."""
 
     def __init__(self, request: Request) -> None:
+        """Blocking: handlers use `await Page.open(request)`."""
         self.request = request
         self.dash: Dash = request.app.state.dash
         self.session = self.dash.sessions.read(request)
         self.identity = Identity.from_session(self.session)
         self.speech = Speech.of(request)
+
+    @classmethod
+    async def open(cls, request: Request) -> Page:
+        return await run_in_threadpool(cls, request)
+
+    @property
+    def identity(self) -> Identity | None:
+        return self._identity
+
+    @identity.setter
+    def identity(self, identity: Identity | None) -> None:
+        """The caller, and its context (the policy's context_is_admin answer: blocking)."""
+        self._identity = identity
+        request_id = self.request.scope.get("request_id", "")
+        self._ctx = None if identity is None else identity.context(self.dash.policy, request_id)
 
     def _(self, message: str, **values: Any) -> str:
         """message in the caller's language, its %(name)s placeholders filled from values."""
@@ -93,9 +114,9 @@ class Page:
 
     @property
     def ctx(self) -> RequestContext:
-        if self.identity is None:
+        if self._ctx is None:
             raise NeedLogin()
-        return self.identity.context(self.dash.policy, self.request.scope.get("request_id", ""))
+        return self._ctx
 
     def require_login(self) -> None:
         self.ctx  # noqa: B018  (raises NeedLogin for a caller without a session)
@@ -103,6 +124,13 @@ class Page:
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """A domain use case, run in a worker thread with the caller's context."""
         return await run_in_threadpool(fn, self.ctx, *args)
+
+    async def checked(self, fn: Callable[..., T], *args: Any) -> T:
+        """fn(*args), which checks the policy and does nothing slower: here, or in a thread while a policy rule may
+        ask a server (an http: check)."""
+        if self.dash.policy.calls_out:
+            return await run_in_threadpool(fn, *args)
+        return fn(*args)
 
     async def transfer(self, fn: Callable[..., T], *args: Any) -> T:
         """An upload, in the threads kept for image data (streaming.Transfers)."""
@@ -134,7 +162,7 @@ class Page:
     def flash(self, message: str, *, error: bool = False) -> None:
         self.session["flash"] = {"text": message, "error": error}
 
-    def render(self, template: str, status_code: int = 200, **values: Any) -> Response:
+    async def render(self, template: str, status_code: int = 200, **values: Any) -> Response:
         values.update(
             identity=self.identity,
             csrf_token=self.session[CSRF_FIELD],
@@ -148,12 +176,12 @@ class Page:
         )
         with speaking(self.speech):
             response = page_templates().TemplateResponse(self.request, template, values, status_code=status_code)
-        self.dash.sessions.write(response, self.session)
+        await run_in_threadpool(self.dash.sessions.write, response, self.session)
         return response
 
-    def redirect(self, url: str, message: str | None = None, *, error: bool = False) -> Response:
+    async def redirect(self, url: str, message: str | None = None, *, error: bool = False) -> Response:
         if message:
             self.flash(message, error=error)
         response = RedirectResponse(url, status_code=303)
-        self.dash.sessions.write(response, self.session)
+        await run_in_threadpool(self.dash.sessions.write, response, self.session)
         return response

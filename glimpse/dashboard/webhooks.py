@@ -23,19 +23,19 @@ def _service(page: Page) -> WebhookService:
 
 
 async def index(request: Request) -> Response:
-    page = Page(request)
+    page = await Page.open(request)
     service = _service(page)
     ctx = page.ctx
     hooks = [w for w in await page.call(service.list) if w.project_id == ctx.project_id or w.project_id is None]
     chosen = request.query_params.get("show")
     shown = next((w for w in hooks if w.id == chosen), None)
     deliveries = await page.call(service.deliveries, shown.id, 25) if shown is not None else []
-    return page.render("webhooks.html", hooks=hooks, shown=shown, deliveries=deliveries, groups=GROUPS,
+    return await page.render("webhooks.html", hooks=hooks, shown=shown, deliveries=deliveries, groups=GROUPS,
                        event_types=EVENT_TYPES)  # fmt: skip
 
 
 async def create(request: Request) -> Response:
-    page = Page(request)
+    page = await Page.open(request)
     service = _service(page)
     form = await page.form()
     body: dict[str, object] = {
@@ -51,22 +51,22 @@ async def create(request: Request) -> Response:
     try:
         created = await page.call(service.create, body)
     except GlimpseError as exc:
-        return page.redirect(HOME, message_for(exc, page._), error=True)
-    return page.redirect(f"{HOME}?show={created.id}", page._("Webhook added: %(url)s", url=created.url))
+        return await page.redirect(HOME, message_for(exc, page._), error=True)
+    return await page.redirect(f"{HOME}?show={created.id}", page._("Webhook added: %(url)s", url=created.url))
 
 
 async def act(request: Request) -> Response:
-    page = Page(request)
+    page = await Page.open(request)
     service = _service(page)
     webhook_id, action = request.path_params["webhook_id"], request.path_params["action"]
     await page.form()
     try:
         if action == "delete":
             await page.call(service.delete, webhook_id)
-            return page.redirect(HOME, page._("Webhook deleted."))
+            return await page.redirect(HOME, page._("Webhook deleted."))
         if action == "test":
             event_id = await page.call(service.send_test, webhook_id)
-            return page.redirect(f"{HOME}?show={webhook_id}", page._("Test event %(id)s queued.", id=event_id))
+            return await page.redirect(f"{HOME}?show={webhook_id}", page._("Test event %(id)s queued.", id=event_id))
     except GlimpseError as exc:
-        return page.redirect(HOME, message_for(exc, page._), error=True)
-    return page.redirect(HOME, page._("Unknown action %(action)s.", action=action), error=True)
+        return await page.redirect(HOME, message_for(exc, page._), error=True)
+    return await page.redirect(HOME, page._("Unknown action %(action)s.", action=action), error=True)
