@@ -167,6 +167,18 @@ def test_an_administrator_rule_that_cannot_be_answered_is_a_503_but_versions_ans
         glimpse.stop()
 
 
+MEMBER = {"X-Project-Id": "prj", "X-Roles": "member"}
+
+
+def _image_and_browser(glimpse: GlimpseServer, name: str) -> tuple[str, DashboardSession]:
+    """An image of project prj, and a browser logged in to the dashboard as one of its members."""
+    body = {"name": name, "disk_format": "raw", "container_format": "bare"}
+    image_id = httpx.post(f"{glimpse.url}/v2/images", json=body, headers=MEMBER, timeout=30).json()["id"]
+    browser = DashboardSession(glimpse.url)
+    browser.login("prj", "member")
+    return image_id, browser
+
+
 def test_a_dashboard_page_waiting_on_a_remote_policy_check_holds_up_no_other(
     tmp_path: Path, policy_server: PolicyServer
 ) -> None:
@@ -174,16 +186,12 @@ def test_a_dashboard_page_waiting_on_a_remote_policy_check_holds_up_no_other(
     session store's reads and writes) run off the event loop too."""
     glimpse = _remote_policy(tmp_path, f'"modify_image": "{policy_server.url}"\n')
     try:
-        body = {"name": "shown-on-the-dashboard", "disk_format": "raw", "container_format": "bare"}
-        headers = {"X-Project-Id": "prj", "X-Roles": "member"}
-        image_id = httpx.post(f"{glimpse.url}/v2/images", json=body, headers=headers, timeout=30).json()["id"]
-        browser = DashboardSession(glimpse.url)
-        browser.login("prj", "member")
+        image_id, browser = _image_and_browser(glimpse, "shown-on-the-dashboard")
         with ThreadPoolExecutor(1) as pool:
             page = pool.submit(browser.send, "GET", f"/dashboard/images/{image_id}")
             assert policy_server.asked.wait(30), "the page never asked the policy server"
             assert httpx.get(f"{glimpse.url}/versions", timeout=10).status_code == 200
-            listed = httpx.get(f"{glimpse.url}/v2/images", headers=headers, timeout=10)
+            listed = httpx.get(f"{glimpse.url}/v2/images", headers=MEMBER, timeout=10)
             assert listed.status_code == 200 and [i["id"] for i in listed.json()["images"]] == [image_id]
             assert not page.done()
             policy_server.release.set()
@@ -196,14 +204,10 @@ def test_a_dashboard_page_waiting_on_a_remote_policy_check_holds_up_no_other(
 def test_a_dashboard_page_whose_policy_server_is_away_says_so(tmp_path: Path) -> None:
     glimpse = _remote_policy(tmp_path, '"modify_image": "http://127.0.0.1:9/check"\n')
     try:
-        body = {"name": "kept", "disk_format": "raw", "container_format": "bare"}
-        headers = {"X-Project-Id": "prj", "X-Roles": "member"}
-        image_id = httpx.post(f"{glimpse.url}/v2/images", json=body, headers=headers, timeout=30).json()["id"]
-        browser = DashboardSession(glimpse.url)
-        browser.login("prj", "member")
+        image_id, browser = _image_and_browser(glimpse, "kept")
         page = browser.send("GET", f"/dashboard/images/{image_id}")
         assert page.status_code == 503 and "policy server could not be reached" in page.text, page.text[:500]
-        shown = httpx.get(f"{glimpse.url}/v2/images/{image_id}", headers=headers, timeout=30)
+        shown = httpx.get(f"{glimpse.url}/v2/images/{image_id}", headers=MEMBER, timeout=30)
         assert shown.status_code == 200  # the rules answered here still are
     finally:
         glimpse.stop()
