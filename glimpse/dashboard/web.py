@@ -31,6 +31,7 @@ from glimpse.domain.recycle_bin import RecycleBin
 from glimpse.domain.resumable import ResumableUploads
 from glimpse.domain.service import ImageService
 from glimpse.domain.webhooks import WebhookService
+from glimpse.errors import PolicyUnavailable
 from glimpse.streaming import Transfers
 
 if TYPE_CHECKING:
@@ -103,10 +104,16 @@ class Page:
 
     @identity.setter
     def identity(self, identity: Identity | None) -> None:
-        """The caller, and its context (the policy's context_is_admin answer: blocking)."""
+        """The caller, and its context (the policy's context_is_admin answer: blocking). When a policy server cannot
+        give that answer, the page still opens (an error page needs none); asking for the context raises."""
         self._identity = identity
-        request_id = self.request.scope.get("request_id", "")
-        self._ctx = None if identity is None else identity.context(self.dash.policy, request_id)
+        self._unsettled: PolicyUnavailable | None = None
+        self._ctx: RequestContext | None = None
+        if identity is not None:
+            try:
+                self._ctx = identity.context(self.dash.policy, self.request.scope.get("request_id", ""))
+            except PolicyUnavailable as exc:
+                self._unsettled = exc
 
     def _(self, message: str, **values: Any) -> str:
         """message in the caller's language, its %(name)s placeholders filled from values."""
@@ -114,6 +121,8 @@ class Page:
 
     @property
     def ctx(self) -> RequestContext:
+        if self._unsettled is not None:
+            raise PolicyUnavailable(self._unsettled.message)
         if self._ctx is None:
             raise NeedLogin()
         return self._ctx
@@ -168,7 +177,7 @@ class Page:
             csrf_token=self.session[CSRF_FIELD],
             flash=self.session.pop("flash", None),
             base=BASE,
-            is_admin=self.identity is not None and self.ctx.is_admin,
+            is_admin=self._ctx is not None and self._ctx.is_admin,
             keystone=self.dash.keystone is not None,
             has_bin=self.dash.bin is not None,
             speech=self.speech,

@@ -211,3 +211,27 @@ def test_a_dashboard_page_whose_policy_server_is_away_says_so(tmp_path: Path) ->
         assert shown.status_code == 200  # the rules answered here still are
     finally:
         glimpse.stop()
+
+
+def test_a_dashboard_session_whose_administrator_rule_cannot_be_answered_gets_an_error_page(tmp_path: Path) -> None:
+    """context_is_admin settles every dashboard page's caller. Once its server is away, a page is the dashboard's
+    503 page (the error page itself needs no answer)."""
+    server = PolicyServer()
+    server.release.set()
+    glimpse = _remote_policy(tmp_path, f'"context_is_admin": "{server.url}"\n')
+    try:
+        browser = DashboardSession(glimpse.url)
+        browser.login("prj", "member")
+        assert browser.send("GET", "/dashboard/images").status_code == 200
+        server.close()
+        page = browser.send("GET", "/dashboard/images")
+        assert page.status_code == 503 and "policy server could not be reached" in page.text, page.text[:500]
+        assert "<title>Error" in page.text  # the dashboard's own page, not a bare server error
+        again = DashboardSession(glimpse.url)
+        form = {"csrf_token": again.csrf("/dashboard/login"), "project": "prj", "role": "member"}
+        # The session keeps who logged in, not their answer: the login completes, its first page cannot.
+        assert again.send("POST", "/dashboard/login", data=form).status_code == 303
+        first = again.send("GET", "/dashboard/images")
+        assert first.status_code == 503 and "policy server could not be reached" in first.text
+    finally:
+        glimpse.stop()
