@@ -30,15 +30,9 @@ from uvicorn.config import Config
 from uvicorn.supervisors import multiprocess
 from uvicorn.supervisors.multiprocess import SIGNALS, Multiprocess
 
+from glimpse.forking import single_threaded
+
 log = logging.getLogger("glimpse")
-
-
-def single_threaded() -> bool:
-    """No other thread, native ones included, runs in this process (so a fork copies no lock in use)."""
-    try:
-        return len(os.listdir("/proc/self/task")) == 1
-    except OSError:  # no /proc: be safe
-        return False
 
 
 def _forked_worker(config: Config, target: Callable[..., None], sockets: list[socket]) -> None:

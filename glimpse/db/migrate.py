@@ -2,17 +2,19 @@
 
 Checking the revision needs no Alembic: a serving process reads the version table with plain SQL
 against HEAD below, and loads Alembic (about 9 MiB) only when it migrates. A server migrates in a
-child process (upgrade_apart), so that it never holds Alembic at all.
+forked child process (upgrade_apart), so that it never holds Alembic at all.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, inspect, text
+
+from glimpse.db.session import make_engine
+from glimpse.forking import single_threaded
 
 if TYPE_CHECKING:  # Alembic is imported only to migrate (see above)
     from alembic.config import Config
@@ -57,25 +59,39 @@ def is_current(engine: Engine) -> bool:
     return current_revision(engine) == HEAD
 
 
-def upgrade_apart(url: str) -> str:
-    """upgrade() to head in a child process, whose output is returned: Alembic, its templates and the migration
-    modules (13 MiB) would otherwise stay in the server that migrates its embedded database on its first start,
-    and in every worker forked from it."""
-    done = subprocess.run(
-        [sys.executable, "-m", "glimpse.db.migrate", url], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise MigrationFailed(
-            done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
-        )
-    return done.stdout
+def upgrade_apart(url: str) -> None:
+    """upgrade() to head without this process importing Alembic, its templates and the migration modules (13 MiB
+    that would stay in a server migrating its embedded database on its first start, and in every worker it forks):
+    in a forked child, when no other thread runs here. Otherwise (a fork would copy locks other threads may hold)
+    here, as upgrade() does. MigrationFailed either way, with the reason."""
+    if not single_threaded():
+        try:
+            upgrade(make_engine(url))
+        except Exception as exc:
+            raise MigrationFailed(f"{type(exc).__name__}: {exc}") from exc
+        return
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: migrate, say why not if it fails, and leave without the parent's exit handlers
+        os.close(reader)
+        code = 0
+        try:
+            engine = make_engine(url)
+            upgrade(engine)
+            engine.dispose()
+        except BaseException as exc:
+            os.write(writer, f"{type(exc).__name__}: {exc}".encode(errors="replace")[:4096])
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        reason = pipe.read().decode(errors="replace")
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise MigrationFailed(reason or f"the migrating process ended with status {code}")
 
 
 class MigrationFailed(Exception):
-    """The child process migrating the database failed; the message is its last line of error output."""
-
-
-if __name__ == "__main__":
-    from glimpse.db.session import make_engine
-
-    upgrade(make_engine(sys.argv[1]))
+    """Migrating the database failed; the message says why."""
