@@ -6,7 +6,6 @@ from sqlalchemy import Engine
 
 from glimpse.config import Settings
 from glimpse.db import migrate
-from glimpse.db.embedded import sqlite_path
 from glimpse.db.session import make_engine
 from glimpse.errors import ConfigError
 
@@ -27,11 +26,9 @@ def current_engine(settings: Settings, *, migrate_embedded: bool = True) -> Engi
     """The engine of the configured database, whose schema must be at head (the embedded one is upgraded)."""
     engine = make_engine(settings.database_url)
     if not migrate.is_current(engine):
-        if settings.embedded_database and migrate_embedded and sqlite_path(settings.database_url) is None:
-            migrate.upgrade(engine)  # in memory: no other process can reach it
-        elif settings.embedded_database and migrate_embedded:
+        if settings.embedded_database and migrate_embedded:
             try:
-                migrate.upgrade_apart(settings.database_url)
+                migrate.upgrade_apart(engine)
             except migrate.MigrationFailed as exc:
                 raise ConfigError(f"The embedded database could not be migrated to {migrate.HEAD}: {exc}") from exc
         else:

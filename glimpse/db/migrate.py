@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, inspect, text
 
-from glimpse.db.session import make_engine
 from glimpse.forking import single_threaded
 
 if TYPE_CHECKING:  # Alembic is imported only to migrate (see above)
@@ -59,14 +58,15 @@ def is_current(engine: Engine) -> bool:
     return current_revision(engine) == HEAD
 
 
-def upgrade_apart(url: str) -> None:
+def upgrade_apart(engine: Engine) -> None:
     """upgrade() to head without this process importing Alembic, its templates and the migration modules (13 MiB
     that would stay in a server migrating its embedded database on its first start, and in every worker it forks):
-    in a forked child, when no other thread runs here. Otherwise (a fork would copy locks other threads may hold)
-    here, as upgrade() does. MigrationFailed either way, with the reason."""
-    if not single_threaded():
+    in a forked child, when no other thread runs here. Otherwise (a fork would copy locks other threads may hold,
+    and a child cannot reach an in-memory database) here, as upgrade() does. MigrationFailed either way, with the
+    reason."""
+    if _in_memory(engine) or not single_threaded():
         try:
-            upgrade(make_engine(url))
+            upgrade(engine)
         except Exception as exc:
             raise MigrationFailed(f"{type(exc).__name__}: {exc}") from exc
         return
@@ -76,7 +76,7 @@ def upgrade_apart(url: str) -> None:
         os.close(reader)
         code = 0
         try:
-            engine = make_engine(url)
+            engine.dispose(close=False)  # the parent's pooled connections stay the parent's: the child opens its own
             upgrade(engine)
             engine.dispose()
         except BaseException as exc:
@@ -91,6 +91,10 @@ def upgrade_apart(url: str) -> None:
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise MigrationFailed(reason or f"the migrating process ended with status {code}")
+
+
+def _in_memory(engine: Engine) -> bool:
+    return engine.url.get_backend_name() == "sqlite" and engine.url.database in (None, "", ":memory:")
 
 
 class MigrationFailed(Exception):
