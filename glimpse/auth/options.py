@@ -7,6 +7,7 @@ Also where the files that say who may do what are found: [oslo_policy] policy_fi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from oslo_config import cfg
@@ -79,10 +80,11 @@ def split_flavor(flavor: str | None) -> tuple[str, tuple[str, ...]]:
     return "+".join(p for p in parts if p not in _CACHE_FLAVORS), cache
 
 
-def _beside(name: str, config_files: list[str]) -> str | None:
-    """The file as named, or beside a configuration file (as oslo.policy and oslo.config's find_file look)."""
+def _beside(name: str, config_files: list[str], is_kind: Callable[[Path], bool] = Path.is_file) -> str | None:
+    """The file (or folder) as named, or beside a configuration file (as oslo.policy and oslo.config's find_file
+    look)."""
     for candidate in [Path(name)] + [Path(f).parent / name for f in config_files]:
-        if candidate.is_file():
+        if is_kind(candidate):
             return str(candidate.absolute())
     return None
 
@@ -98,11 +100,7 @@ def find_policy_file(name: str, config_files: list[str]) -> str | None:
 def find_policy_dirs(names: list[str], config_files: list[str]) -> list[str]:
     """[oslo_policy] policy_dirs, a relative one found beside a configuration file as Glance finds it
     (/etc/glance/policy.d); one found nowhere stays as named (oslo.policy skips a folder it cannot find)."""
-    found = []
-    for name in names:
-        candidates = [Path(name)] + [Path(f).parent / name for f in config_files]
-        found.append(next((str(c.absolute()) for c in candidates if c.is_dir()), name))
-    return found
+    return [_beside(name, config_files, Path.is_dir) or name for name in names]
 
 
 def policy_options(conf: cfg.ConfigOpts, config_files: list[str]) -> dict[str, object]:
