@@ -23,7 +23,9 @@ import logging.handlers
 import os
 import socket
 import sys
-from collections.abc import Iterator, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
@@ -92,6 +94,29 @@ def bound(values: Mapping[str, Any]) -> Iterator[None]:
         yield
     finally:
         _current.reset(token)
+
+
+class Occasional:
+    """A warning that may repeat on every request (a server away), logged at most once per interval per key; the
+    repeats in between are counted and told with the next line, so an outage neither floods the log nor hides."""
+
+    def __init__(self, logger: logging.Logger, every: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        self._log, self._every, self._clock = logger, every, clock
+        self._lock = threading.Lock()
+        self._quiet_until: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def warning(self, key: str, message: str, *args: object) -> None:
+        with self._lock:
+            now = self._clock()
+            if now < self._quiet_until.get(key, now):
+                self._held[key] = self._held.get(key, 0) + 1
+                return
+            self._quiet_until[key] = now + self._every
+            held = self._held.pop(key, 0)
+        if held:
+            message, args = message + " (and %d time(s) since the last such line)", (*args, held)
+        self._log.warning(message, *args)
 
 
 def _identity(values: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:

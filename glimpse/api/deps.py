@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from glimpse.auth.context import RequestContext
+from glimpse.auth.policy import Policy
 from glimpse.config import Settings
 from glimpse.domain.inputs import check_document, parse_count
 from glimpse.domain.service import ImageService
@@ -63,11 +64,9 @@ async def write(request: Request, func: Callable[P, T], *args: P.args, **kwargs:
 
 
 async def checked(request: Request, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """func, which checks the policy and nothing slower, here on the event loop; in a thread when a policy rule may
-    ask a server (an http: check)."""
-    if request.app.state.policy.calls_out:
-        return await run_in_threadpool(func, *args, **kwargs)
-    return func(*args, **kwargs)
+    """func, which checks the policy and nothing slower (Policy.run_check)."""
+    policy: Policy = request.app.state.policy
+    return await policy.run_check(func, *args, **kwargs)
 
 
 async def _here_or_in_thread(

@@ -105,9 +105,7 @@ class CrossSiteGuard:
 
 async def with_admin(policy: Policy, ctx: RequestContext) -> RequestContext:
     """The context with the policy's context_is_admin answer: in a thread when a rule may ask a server."""
-    if policy.calls_out:
-        return dataclasses.replace(ctx, is_admin=await anyio.to_thread.run_sync(policy.is_admin, ctx))
-    return dataclasses.replace(ctx, is_admin=policy.is_admin(ctx))
+    return dataclasses.replace(ctx, is_admin=await policy.run_check(policy.is_admin, ctx))
 
 
 async def _call_with(

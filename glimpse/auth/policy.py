@@ -9,8 +9,9 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
+import anyio.to_thread
 from oslo_config import cfg
 from oslo_context import context as oslo_context
 from oslo_policy import _checks, opts, policy
@@ -18,6 +19,10 @@ from oslo_policy import _checks, opts, policy
 from glimpse.auth.context import RequestContext
 from glimpse.auth.defaults import list_rules
 from glimpse.errors import PolicyRefused, PolicyUnavailable
+from glimpse.logs import Occasional
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +221,7 @@ class Policy:
         self._reads: dict[str, Any] = {}
         self._answers: dict[tuple[Any, ...], bool] = {}
         self._calls_out = (-1, False)  # (the rules' generation, the answer)
+        self._unanswered = Occasional(log)  # a policy server away fails every request that asks it
 
     @property
     def calls_out(self) -> bool:
@@ -228,6 +234,13 @@ class Policy:
             answer = any(_calls_out(check) for check in enforcer.rules.values())
             self._calls_out = (enforcer.generation, answer)
         return answer
+
+    async def run_check(self, check: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """check(*args), which asks this policy and does nothing slower: here on the event loop, or in a thread while
+        a rule may ask a server (calls_out), so that a slow policy server holds only the request waiting on it."""
+        if self.calls_out:
+            return await anyio.to_thread.run_sync(functools.partial(check, *args, **kwargs))
+        return check(*args, **kwargs)
 
     def reload(self) -> str | None:
         """Read the policy file again now (SIGHUP); oslo.policy also does when the file's mtime changes.
@@ -327,7 +340,8 @@ class Policy:
         except Exception as exc:
             if not self.calls_out:
                 raise
-            log.warning("Policy check %s could not be answered: %s", getattr(rule, "match", rule), exc)
+            name = str(getattr(rule, "match", rule))
+            self._unanswered.warning(name, "Policy check %s could not be answered: %s", name, exc)
             raise PolicyUnavailable("The policy server could not be reached; try again later.") from exc
 
     def defines(self, rule: str) -> bool:

@@ -135,11 +135,8 @@ class Page:
         return await run_in_threadpool(fn, self.ctx, *args)
 
     async def checked(self, fn: Callable[..., T], *args: Any) -> T:
-        """fn(*args), which checks the policy and does nothing slower: here, or in a thread while a policy rule may
-        ask a server (an http: check)."""
-        if self.dash.policy.calls_out:
-            return await run_in_threadpool(fn, *args)
-        return fn(*args)
+        """fn(*args), which checks the policy and does nothing slower (Policy.run_check)."""
+        return await self.dash.policy.run_check(fn, *args)
 
     async def transfer(self, fn: Callable[..., T], *args: Any) -> T:
         """An upload, in the threads kept for image data (streaming.Transfers)."""

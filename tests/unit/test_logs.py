@@ -169,3 +169,24 @@ def test_destination_in_words() -> None:
     assert logs.LogSettings().destination() == "standard error (text)"
     both = logs.LogSettings(log_dir="/var/log/glimpse", use_stderr=True, use_json=True, debug=True)
     assert both.destination() == "/var/log/glimpse/glimpse.log and standard error (JSON, debug)"
+
+
+def test_an_occasional_warning_is_logged_once_an_interval_with_the_repeats_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [100.0]
+    occasional = logs.Occasional(logging.getLogger("glimpse.test"), every=60, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="glimpse.test"):
+        for _ in range(4):
+            occasional.warning("a", "server %s away", "x")
+        occasional.warning("b", "server %s away", "y")  # another key has its own interval
+        now[0] += 59.9
+        occasional.warning("a", "server %s away", "x")
+        now[0] += 0.2
+        occasional.warning("a", "server %s away", "x")
+        occasional.warning("a", "server %s away", "x")
+    assert [r.getMessage() for r in caplog.records] == [
+        "server x away",
+        "server y away",
+        "server x away (and 4 time(s) since the last such line)",
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -336,6 +337,42 @@ def test_oslo_policy_options_of_a_glance_api_conf_reach_the_enforcer(tmp_path: P
         True,
     )
     assert (Policy().check(ctx("p1", "reader"), "get_images", target)) is True  # without the folder
+
+
+def test_a_policy_server_away_is_logged_once_a_minute_not_once_a_request(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from glimpse.errors import PolicyUnavailable
+
+    (tmp_path / "policy.yaml").write_text('"get_image": "http://127.0.0.1:9/check"\n')
+    policy = Policy(str(tmp_path / "policy.yaml"), {"remote_timeout": 1})
+    with caplog.at_level(logging.WARNING, logger="glimpse.auth.policy"):
+        for _ in range(3):
+            with pytest.raises(PolicyUnavailable):
+                policy.check(ctx("p1", "reader"), "get_image", {"project_id": "p1"})
+    lines = [r.getMessage() for r in caplog.records if "could not be answered" in r.getMessage()]
+    assert len(lines) == 1 and "get_image" in lines[0], lines
+
+
+def test_a_bad_oslo_policy_value_stops_the_start_a_missing_policy_dir_is_skipped(tmp_path: Path) -> None:
+    """A value oslo.policy could not read is refused with the option's name; a policy_dirs folder found nowhere is
+    skipped, as oslo.policy skips it for Glance: the defaults and the policy file still apply."""
+    from glimpse.config import load_settings
+    from glimpse.errors import ConfigError
+
+    conf = tmp_path / "glance-api.conf"
+    conf.write_text("[oslo_policy]\nremote_timeout = abc\n")
+    with pytest.raises(ConfigError, match=r"remote_timeout.*not valid"):
+        load_settings([str(conf)], overrides={"data_dir": str(tmp_path / "data")})
+    conf.write_text("[oslo_policy]\npolicy_dirs = nowhere.d\npolicy_dirs = /no/such/policy.d\n")
+    (tmp_path / "policy.yaml").write_text('"delete_image": "role:admin"\n')
+    settings = load_settings([str(conf)], overrides={"data_dir": str(tmp_path / "data")})
+    assert settings.policy_options["policy_dirs"] == ["nowhere.d", "/no/such/policy.d"]
+    policy = Policy(settings.policy_file, settings.policy_options)
+    target = {"project_id": "p1"}
+    assert policy.check(ctx("p1", "reader"), "get_images", target)  # a default
+    assert not policy.check(ctx("p1", "member"), "delete_image", target)  # the file beside the configuration
+    assert policy.check(ctx("p1", "admin"), "delete_image", target)
 
 
 def test_a_remote_check_that_raises_is_unavailable_a_local_bug_is_not_hidden(tmp_path: Path) -> None:
