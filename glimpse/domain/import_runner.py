@@ -16,10 +16,12 @@ queued (with os_glance_failed_import), no reservation and no partial data.
 
 from __future__ import annotations
 
+import errno
 import logging
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,7 @@ from glimpse.domain.notifications import Events, import_lists
 from glimpse.domain.ports import DataMeter, ImageRepository, Store, StoreRegistry, TaskRepository
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.signatures import Signatures, guarded
-from glimpse.errors import BadRequest, ClaimLost, Conflict, GlimpseError, NotFound, TooLarge
+from glimpse.errors import BadRequest, ClaimLost, Conflict, GlimpseError, NotFound, StoreFull, TooLarge
 from glimpse.formats import conversion
 from glimpse.formats.inspection import FormatGuard, FormatRules
 
@@ -179,8 +181,7 @@ class ImportRunner:
             raise ImportStopped(f"Image {image.id} is {image.status}, no longer importing.")
         method = task.input["method"]
         targets = task.input.get("stores") or [self.stores.default]
-        with tempfile.TemporaryDirectory(dir=self._workdir()) as tmp:
-            work = Path(tmp)
+        with self._work_area() as work:
             local = work / "source"
             with claim.step("download"):
                 verifier = self.signatures.verifier_for_task(image, task.input.get(SIGNING))
@@ -315,8 +316,8 @@ class ImportRunner:
             raise ImportStopped(f"Image {image.id} is {image.status}: copying stopped.")
         self.quotas.ensure(image.id, image.owner, (image.size or 0) * len(task.input["stores"]))
         copied, failed = [], []
-        with tempfile.TemporaryDirectory(dir=self._workdir()) as tmp:
-            local = Path(tmp) / "source"
+        with self._work_area() as work:
+            local = work / "source"
             with claim.step("download"):
                 # As Glance does, a signed image's data is verified again on every copy.
                 verifier = self.signatures.verifier_for_task(image, task.input.get(SIGNING))
@@ -409,13 +410,25 @@ class ImportRunner:
         self.staging.recover(self.node)
         self.sweep_staging()
         self.quotas.sweep()
-        shutil.rmtree(self._workdir(), ignore_errors=True)
+        shutil.rmtree(self.scratch, ignore_errors=True)
         return released
 
-    def _workdir(self) -> Path:
-        """This node's scratch folder (cleared when the node starts)."""
+    @contextmanager
+    def _work_area(self) -> Iterator[Path]:
+        """A folder of its own for one attempt, in this node's scratch folder (cleared when the node starts), gone
+        after it. Running out of room there (the data is written once before it is stored) says so, where the
+        bare OSError would have been an unexplained failure with a traceback in the log."""
         self.scratch.mkdir(parents=True, exist_ok=True)
-        return self.scratch
+        try:
+            with tempfile.TemporaryDirectory(dir=self.scratch) as tmp:
+                yield Path(tmp)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise StoreFull(
+                "This node's import work area (in node_staging_uri) is full: the image's data could not be "
+                "prepared there. Try again when there is room."
+            ) from exc
 
 
 def attempt_name(image_id: str, task: Task) -> str:
