@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from glimpse.domain.webhook_delivery import Deliverer
 from glimpse.domain.webhook_entities import Claim
+from glimpse.worker import turn_failed
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,8 @@ class WebhookSender:
                     next_purge = now.timestamp() + self.purge_every
                     self._purge(now)
                 busy = self._claim_while_free()
-            except Exception:  # the database may be away for a moment: keep the sender alive
-                log.exception("The webhook sender failed")
+            except Exception as exc:  # the database may be away for a moment: keep the sender alive
+                turn_failed(log, "The webhook sender failed", exc)
             self._stop.wait(0.02 if busy else self.poll)
 
     def _purge(self, now: datetime) -> None:

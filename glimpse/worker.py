@@ -14,12 +14,24 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
 from glimpse import logs
+from glimpse.db.session import unreachable
 from glimpse.domain.entities import Task
 from glimpse.domain.image_cache import CacheService
 from glimpse.domain.import_claim import process_name
 from glimpse.domain.import_runner import ImportRunner
 
 log = logging.getLogger(__name__)
+_database_away = logs.Occasional(log)
+
+
+def turn_failed(logger: logging.Logger, what: str, exc: BaseException) -> None:
+    """A background loop's turn failed; the next turn tries again. A database away fails every turn alike (about one
+    a second): a line a minute says so. Any other failure is logged with its traceback."""
+    if unreachable(exc):
+        reason = str(exc).split("\n")[0]
+        _database_away.warning(what, "%s: the database cannot be reached (%s); trying again.", what, reason)
+    else:
+        logger.exception("%s", what)
 
 
 class TaskWorker:
@@ -67,8 +79,8 @@ class TaskWorker:
                     if swept:
                         log.warning("Recovered %d upload(s) whose process had died", swept)
                 busy = self._claim_while_free()
-            except Exception:  # the database may be away for a moment: keep the worker alive
-                log.exception("The task worker failed")
+            except Exception as exc:  # the database may be away for a moment: keep the worker alive
+                turn_failed(log, "The task worker failed", exc)
             self._stop.wait(0.05 if busy else self.poll)
 
     def _claim_while_free(self) -> bool:
@@ -130,8 +142,8 @@ class CachePrefetcher:
                     self.cache.sweep()
                 else:
                     self.cache.prefetch_queued()
-            except Exception:  # the database or the store may be away for a moment: keep the thread alive
-                log.exception("The image cache's prefetcher failed")
+            except Exception as exc:  # the database or the store may be away for a moment: keep the thread alive
+                turn_failed(log, "The image cache's prefetcher failed", exc)
             self._wake.wait(max(0.0, next_sweep - time.monotonic()))
             self._wake.clear()
 
@@ -157,5 +169,5 @@ class RetentionScheduler:
         while not self._stop.wait(self.interval):
             try:
                 self.run()
-            except Exception:  # the database may be away for a moment: the next turn tries again
-                log.exception("The scheduled retention run failed")
+            except Exception as exc:  # the database may be away for a moment: the next turn tries again
+                turn_failed(log, "The scheduled retention run failed", exc)

@@ -38,6 +38,7 @@ from glimpse.api.v2 import (
 from glimpse.assembly import log
 from glimpse.config import Settings
 from glimpse.dashboard.web import BASE as DASHBOARD_BASE
+from glimpse.db.session import unreachable
 from glimpse.errors import GlimpseError
 
 ROUTES: list[Route] = [
@@ -71,14 +72,21 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     """Starlette calls this outside every middleware: the line names the request itself, and the response
-    gets its request id header here."""
+    gets its request id header here. A database server away is a 503 (clients retry those), logged in one line
+    at most once a minute, not a 500 with a traceback per request."""
     request_id = request.scope.get("request_id", "")
+    headers = {"x-openstack-request-id": request_id} if request_id else None
+    logs.mark_logged(exc)  # uvicorn's "Exception in ASGI application" would repeat the traceback
+    if unreachable(exc):
+        with logs.bound(request.scope):
+            _database_away.warning("database", "The database cannot be reached: %s", str(exc).split("\n")[0])
+        return error_response(request, 503, "The image service's database cannot be reached; try again later.", headers)
     with logs.bound(request.scope):
         log.exception("Unexpected error on %s %s (%s)", request.method, request.url.path, request_id or "-")
-    logs.mark_logged(exc)  # uvicorn's "Exception in ASGI application" would repeat the traceback
-    headers = {"x-openstack-request-id": request_id} if request_id else None
     return error_response(request, 500, "The server failed to complete the request; see its log.", headers)
 
+
+_database_away = logs.Occasional(log)
 
 EXCEPTION_HANDLERS: Mapping[Any, ExceptionHandler] = {
     GlimpseError: domain_error,

@@ -14,7 +14,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from glimpse.db import audit_hook
@@ -128,6 +128,9 @@ def _sqlite_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
     _set_busy_wait(dbapi_conn, record)
 
 
+CONNECT_TIMEOUT = 10  # seconds to open a connection to a database server
+
+
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -144,11 +147,31 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "checkout", _sqlite_checkout)
         event.listen(engine, "commit", _note_commit)
         return engine
+    # A server that accepts connections and never answers (hung, or a network cut half-way) must not hold every
+    # request for ever: libpq waits for ever by default, and PyMySQL bounds the TCP connect but not the handshake
+    # that follows (its read timeout, None by default, which is put back once connected: queries may be long).
+    connect: dict[str, int] = {}
+    bounded_handshake = False
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        connect["connect_timeout"] = CONNECT_TIMEOUT
+    if parsed.get_driver_name() == "pymysql" and "read_timeout" not in parsed.query:
+        connect["read_timeout"] = CONNECT_TIMEOUT
+        bounded_handshake = True
     try:
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_recycle=3600)
+        engine = create_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_recycle=3600, connect_args=connect
+        )
     except ImportError as exc:  # the URL's driver is an extra of the glimpse package
         module = (exc.name or "").split(".")[0]
         raise ConfigError(missing_message(module, f"[database] connection = {parsed.drivername}://...")) from exc
+    if bounded_handshake:
+        event.listen(engine, "connect", _unbounded_reads)
+    return engine
+
+
+def _unbounded_reads(dbapi_connection: Any, record: object) -> None:
+    """PyMySQL, once connected: reads wait as long as the query takes again (the handshake had CONNECT_TIMEOUT)."""
+    dbapi_connection._read_timeout = None
 
 
 class SessionFactory(Protocol):
@@ -322,6 +345,17 @@ def rowcount(result: Result[Any]) -> int:
 # deadlock_detected and serialization_failure.
 _TRANSIENT_MYSQL = {1205, 1213, 1305}
 _TRANSIENT_PG = {"40P01", "40001"}
+
+
+def unreachable(exc: BaseException) -> bool:
+    """A database server that cannot be reached or dropped the connection (stopped, restarting, failing over, a
+    network cut): nothing is wrong with the request, which may succeed once the server is back (pool_pre_ping then
+    replaces the dead connections). SQLite's own errors are not this: its file is always there."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError) and not isinstance(exc.orig, sqlite3.Error)
 
 
 def transient(exc: DBAPIError) -> bool:

@@ -11,10 +11,11 @@ from tests.functional.server import free_port
 
 
 class TcpProxy:
-    def __init__(self, target_port: int, rate: float | None = None) -> None:
-        """rate: bytes per second from client to server (None: as fast as they come)."""
+    def __init__(self, target_port: int, rate: float | None = None, port: int | None = None) -> None:
+        """rate: bytes per second from client to server (None: as fast as they come); port: where to listen (a
+        proxy stopped earlier comes back on its port), a free one by default."""
         self.target = ("127.0.0.1", target_port)
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.rate = rate
         self.bytes_up = 0  # client -> server, over every connection
@@ -31,7 +32,7 @@ class TcpProxy:
 
     def __exit__(self, *exc: object) -> None:
         self._closed = True
-        self._listener.close()
+        _close(self._listener)  # the shutdown wakes the thread waiting in accept(), which close() alone does not
         with self._lock:
             for sock in list(self._open):
                 _close(sock)
