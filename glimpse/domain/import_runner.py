@@ -39,6 +39,7 @@ from glimpse.domain.ports import DataMeter, ImageRepository, Store, StoreRegistr
 from glimpse.domain.quotas import QuotaService
 from glimpse.domain.signatures import Signatures, guarded
 from glimpse.errors import BadRequest, ClaimLost, Conflict, GlimpseError, NotFound, StoreFull, TooLarge
+from glimpse.filespan import FileSpan
 from glimpse.formats import conversion
 from glimpse.formats.inspection import FormatGuard, FormatRules
 
@@ -185,12 +186,17 @@ class ImportRunner:
             local = work / "source"
             with claim.step("download"):
                 verifier = self.signatures.verifier_for_task(image, task.input.get(SIGNING))
-                chunks: Iterable[bytes] = claim.watch(self.sources.open(image, method, task.id), "Received")
-                if method["name"] != "glance-direct":  # staged data was counted when it was staged
-                    chunks = counted(chunks, self.meter, method["name"])
-                    chunks = self.quotas.metered_import(image.id, image.owner, chunks)
-                # The signature covers the bytes as they come in, before any conversion.
-                self._write(guarded(chunks, verifier), local)
+                source = self.sources.open(image, method, task.id)
+                staged = self._staged_file(source) if verifier is None else None
+                if staged is not None:
+                    local = staged
+                else:
+                    chunks: Iterable[bytes] = claim.watch(source, "Received")
+                    if method["name"] != "glance-direct":  # staged data was counted when it was staged
+                        chunks = counted(chunks, self.meter, method["name"])
+                        chunks = self.quotas.metered_import(image.id, image.owner, chunks)
+                    # The signature covers the bytes as they come in, before any conversion.
+                    self._write(guarded(chunks, verifier), local)
             with claim.step("conversion"):
                 disk_format, container_format, local = self._prepare(image, local, work, claim, len(targets))
             # What is finally stored is what counts: every copy of the (converted) data, before writing it.
@@ -263,6 +269,17 @@ class ImportRunner:
             store.delete(stored.url)
             claim.check()
         return stored, guard.verdict.virtual_size if guard.verdict else None
+
+    def _staged_file(self, source: Iterable[bytes]) -> Path | None:
+        """The staged data itself, when it is a whole file here: read from where it is rather than copied to the
+        work area first (which wrote every byte once more and needed the room twice). Nothing writes to it while
+        the image imports (staging is refused then); conversions write their own files. None otherwise."""
+        if not isinstance(source, FileSpan) or source.path is None or not source.whole_file:
+            return None
+        source.close()
+        if source.size > self.limits.image_size_cap:
+            raise TooLarge(f"The imported image exceeds the size limit of {self.limits.image_size_cap} bytes.")
+        return Path(source.path)
 
     def _write(self, chunks: Iterable[bytes], path: Path) -> None:
         written = 0

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.functional.http_server import FileServer
 from tests.functional.server import GlimpseServer
 
 MiB = 1024 * 1024
@@ -31,7 +32,14 @@ def _small_file_system(path: Path, mib: int) -> None:
 
 
 @pytest.fixture
-def full_server(tmp_path: Path) -> Iterator[GlimpseServer]:
+def files(tmp_path: Path) -> Iterator[FileServer]:
+    (tmp_path / "files").mkdir()
+    with FileServer(tmp_path / "files") as server:
+        yield server
+
+
+@pytest.fixture
+def full_server(tmp_path: Path, files: FileServer) -> Iterator[GlimpseServer]:
     """The file store on 8 MiB, the staging area on 24 MiB."""
     store, staging = tmp_path / "store", tmp_path / "staging"
     _small_file_system(store, 8)
@@ -41,7 +49,8 @@ def full_server(tmp_path: Path) -> Iterator[GlimpseServer]:
             tmp_path,
             extra_conf=f"node_staging_uri = file://{staging}\n"
             "enabled_import_methods = glance-direct,web-download,copy-image\n"
-            f"[glance_store]\nfilesystem_store_datadir = {store}\n",
+            f"[glance_store]\nfilesystem_store_datadir = {store}\n"
+            f"[import_filtering_opts]\nallow_private_addresses = true\nallowed_ports = {files.port}\n",
         ).start()
         try:
             yield server
@@ -147,14 +156,40 @@ def test_an_import_into_a_full_store_fails_saying_so(full_server: GlimpseServer,
     _intact(server, kept, first)
 
 
-def test_an_import_whose_work_area_fills_up_fails_saying_so(full_server: GlimpseServer, tmp_path: Path) -> None:
-    """The staged data fits the staging area, its working copy there does not."""
-    server, store, staging = full_server, tmp_path / "store", tmp_path / "staging"
+def test_a_staged_image_is_imported_from_where_it_was_staged(full_server: GlimpseServer, tmp_path: Path) -> None:
+    """The staged data is read where it is, not copied to the work area first: 14 MiB staged in 24 MiB of staging
+    import into a store with room for them (a copy would not have fitted beside it)."""
+    server, staging = full_server, tmp_path / "staging"
     image_id = _new_image(server)
-    staged = httpx.put(f"{server.url}/v2/images/{image_id}/stage", content=os.urandom(13 * MiB), headers=OCTETS)
+    data = os.urandom(7 * MiB)
+    staged = httpx.put(f"{server.url}/v2/images/{image_id}/stage", content=data, headers=OCTETS)
     assert staged.status_code == 204
+    filler = staging / "filler"  # leaves less room than a second copy of the staged data needs
+    filler.write_bytes(b"\0" * (_free(staging) - 2 * MiB))
+    try:
+        started = httpx.post(
+            f"{server.url}/v2/images/{image_id}/import", json={"method": {"name": "glance-direct"}}, headers=JSON
+        )
+        assert started.status_code == 202, started.text
+        assert _task_of(server, image_id)["status"] == "success"
+    finally:
+        filler.unlink()
+    _intact(server, image_id, data)
+    assert _files(staging) == []
+
+
+def test_an_import_whose_work_area_fills_up_fails_saying_so(
+    full_server: GlimpseServer, files: FileServer, tmp_path: Path
+) -> None:
+    """web-download writes what it fetches to the work area in node_staging_uri before storing it: 30 MiB do
+    not fit in 24."""
+    server, store, staging = full_server, tmp_path / "store", tmp_path / "staging"
+    (files.root / "big.raw").write_bytes(os.urandom(30 * MiB))
+    image_id = _new_image(server)
     started = httpx.post(
-        f"{server.url}/v2/images/{image_id}/import", json={"method": {"name": "glance-direct"}}, headers=JSON
+        f"{server.url}/v2/images/{image_id}/import",
+        json={"method": {"name": "web-download", "uri": f"{files.url}/files/big.raw"}},
+        headers=JSON,
     )
     assert started.status_code == 202, started.text
     task = _task_of(server, image_id)
