@@ -19,6 +19,11 @@ class GlimpseError(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def public_message(self) -> str:
+        """What a caller is told; `message`, complete, goes to the server's log."""
+        return self.message
+
 
 class BadRequest(GlimpseError):
     http_status = 400
@@ -105,6 +110,19 @@ class StoreFull(TooLarge):
 
 
 class StoreUnavailable(GlimpseError):
+    """A store's backend cannot be reached. Its message names the backend's insides (endpoints, buckets, pools,
+    datastore paths): those are for the operator's log; a caller learns only that it may try again."""
+
+    http_status = 503
+
+    @property
+    def public_message(self) -> str:
+        return "The store holding the image data cannot be reached; try again later."
+
+
+class LimitsUnavailable(GlimpseError):
+    """Keystone's unified limits could not be read: no quota can be checked, so nothing that needs one is done."""
+
     http_status = 503
 
 

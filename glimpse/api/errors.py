@@ -138,4 +138,4 @@ async def domain_error(request: Request, exc: Exception) -> Response:
     headers = {}
     if isinstance(exc, RangeNotSatisfiable):
         headers["Content-Range"] = f"bytes */{exc.size}"
-    return error_response(request, status, exc.message, headers)
+    return error_response(request, status, exc.public_message, headers)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from oslo_config import cfg
 
 from glimpse.domain.entities import LIMIT_NAMES, ProjectLimits
-from glimpse.errors import StoreUnavailable
+from glimpse.errors import LimitsUnavailable
 
 MIB = 1024 * 1024
 BYTE_LIMITS = ("image_size_total", "image_stage_total")
@@ -49,7 +49,7 @@ class KeystoneLimits:
         try:
             pairs = dict(self._enforcer.get_project_limits(project_id, list(LIMIT_NAMES)))
         except Exception as exc:  # oslo.limit surfaces openstacksdk and keystoneauth errors unwrapped
-            raise StoreUnavailable(f"Keystone's unified limits could not be read: {exc}") from exc
+            raise LimitsUnavailable(f"Keystone's unified limits could not be read: {exc}") from exc
         values: dict[str, int | None] = {}
         for name in LIMIT_NAMES:
             value = int(pairs.get(name, 0))

@@ -98,4 +98,4 @@ def message_for(exc: GlimpseError, _: Translate = english) -> str:
     if isinstance(exc, Phrased):
         return _(exc.phrase, **exc.values)
     match = _POLICY_REFUSAL.fullmatch(exc.message)
-    return refusal(match["rule"], _) if match else exc.message
+    return refusal(match["rule"], _) if match else exc.public_message

@@ -28,11 +28,21 @@ def store_ids(stores: StoreRegistry, image: Image) -> list[str]:
 
 
 def purge(stores: StoreRegistry, location: Location) -> None:
-    """Remove data nobody references any more; a store that fails leaves it for the scrubber (logged)."""
+    """Remove data nobody references any more, after the database no longer does. A store that fails or cannot
+    be reached leaves the data where it is (logged): what the caller asked for is done (as in Glance, whose
+    delete succeeds too), and `glimpse store gc` finds and removes such data in the stores that can list theirs."""
     try:
         stores.for_location(location.url, location.metadata).delete(location.url)
+    except StoreUnavailable as exc:
+        log.warning(
+            "Could not delete image data at %s (%s); it is left in its store: `glimpse store gc` removes it.",
+            redact_url(location.url), exc.message,
+        )  # fmt: skip
     except StoreError:
-        log.exception("Could not delete image data at %s; it is left for the scrubber.", redact_url(location.url))
+        log.exception(
+            "Could not delete image data at %s; it is left in its store: `glimpse store gc` removes it.",
+            redact_url(location.url),
+        )
 
 
 class ImageLocations:

@@ -112,7 +112,7 @@ class ImportRunner:
                 log.warning("Task %s: claim lost (another process runs it now); this attempt stopped", task.id)
             else:
                 log.warning("Import task %s of image %s failed: %s", task.id, task.image_id, exc.message)
-                self._fail(task, fence, exc.message)
+                self._fail(task, fence, exc.public_message)
         except Exception as exc:  # a task must end, whatever happened inside it
             log.exception("Import task %s failed", task.id)
             self._fail(task, fence, f"Import failed: {exc}")

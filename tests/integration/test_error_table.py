@@ -45,8 +45,27 @@ def test_api_and_dashboard_answer_a_domain_error_alike(
     api = client.get(f"/v2/images/{IMAGE_ID}", headers={**MEMBER, "Accept": "application/json"})
     page = client.get(f"/dashboard/images/{IMAGE_ID}")
     assert (api.status_code, page.status_code) == (status, status)
-    assert error.message in api.json()["message"]
-    assert error.message in page.text
+    assert error.public_message in api.json()["message"]
+    assert error.public_message in page.text
+
+
+def test_a_store_outage_tells_the_caller_to_retry_and_keeps_the_stores_insides_for_the_log(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    inside = "S3 could not be reached for s3+http://10.0.0.7:9000/images-bucket/x: Could not connect"
+
+    def failing_get(self: ImageService, ctx: RequestContext, image_id: str) -> Image:
+        raise StoreUnavailable(inside)
+
+    monkeypatch.setattr(ImageService, "get", failing_get)
+    with caplog.at_level("ERROR"):
+        api = client.get(f"/v2/images/{IMAGE_ID}", headers={**MEMBER, "Accept": "application/json"})
+        page = client.get(f"/dashboard/images/{IMAGE_ID}")
+    assert (api.status_code, page.status_code) == (503, 503)
+    for body in (api.text, page.text):
+        assert "10.0.0.7" not in body and "images-bucket" not in body
+        assert "try again later" in body
+    assert inside in caplog.text  # the operator's log has it all
 
 
 def test_a_missing_image_is_still_404_on_the_api(client: TestClient) -> None:
