@@ -355,7 +355,21 @@ def unreachable(exc: BaseException) -> bool:
         return False
     if exc.connection_invalidated:
         return True
-    return isinstance(exc, OperationalError) and not isinstance(exc.orig, sqlite3.Error)
+    if not isinstance(exc, OperationalError) or isinstance(exc.orig, sqlite3.Error):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is not None:  # PostgreSQL: a connection exception (class 08), shutting down, too many clients
+        return bool(sqlstate[:2] == "08" or sqlstate in _AWAY_PG)
+    code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+    if isinstance(code, int):  # MariaDB's number: a deadlock or a lock wait is no outage
+        return code in _AWAY_MYSQL
+    return True  # no server's code at all: the connection itself failed (psycopg's connect errors)
+
+
+# MariaDB: too many connections, shutting down, cannot connect (socket, TCP), gone away, lost during a query, lost
+# reading the handshake. PostgreSQL: shutting down (admin, crash), cannot connect now, too many connections.
+_AWAY_MYSQL = {1040, 1053, 2002, 2003, 2006, 2013, 2055}
+_AWAY_PG = {"57P01", "57P02", "57P03", "53300"}
 
 
 def transient(exc: DBAPIError) -> bool:

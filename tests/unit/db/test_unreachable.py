@@ -54,6 +54,16 @@ def test_once_connected_a_mariadb_query_may_take_longer_than_the_connection(monk
         engine.dispose()
 
 
+def test_a_deadlock_or_a_lock_wait_is_no_outage_a_lost_connection_is() -> None:
+    import pymysql
+
+    def mariadb(code: int) -> OperationalError:
+        return OperationalError("SELECT 1", {}, pymysql.err.OperationalError(code, "..."))
+
+    assert not unreachable(mariadb(1213)) and not unreachable(mariadb(1205))  # deadlock, lock wait timeout
+    assert unreachable(mariadb(2013)) and unreachable(mariadb(2006)) and unreachable(mariadb(1053))
+
+
 def test_sqlite_errors_and_other_failures_are_not() -> None:
     with make_engine("sqlite://").connect() as conn, pytest.raises(OperationalError) as missing:
         conn.execute(text("SELECT * FROM no_such_table"))
