@@ -187,7 +187,7 @@ class ImportRunner:
             with claim.step("download"):
                 verifier = self.signatures.verifier_for_task(image, task.input.get(SIGNING))
                 source = self.sources.open(image, method, task.id)
-                staged = self._staged_file(source) if verifier is None else None
+                staged = self._whole_local_file(source) if verifier is None else None
                 if staged is not None:
                     local = staged
                 else:
@@ -270,10 +270,11 @@ class ImportRunner:
             claim.check()
         return stored, guard.verdict.virtual_size if guard.verdict else None
 
-    def _staged_file(self, source: Iterable[bytes]) -> Path | None:
-        """The staged data itself, when it is a whole file here: read from where it is rather than copied to the
-        work area first (which wrote every byte once more and needed the room twice). Nothing writes to it while
-        the image imports (staging is refused then); conversions write their own files. None otherwise."""
+    def _whole_local_file(self, source: Iterable[bytes]) -> Path | None:
+        """The source's file itself when it is a whole file here (staged data, a file store's copy): read from
+        where it is rather than copied to the work area first, which wrote every byte once more and needed the
+        room twice. Nothing writes to it meanwhile: staging is refused while the image imports, and a file
+        store's data never changes once written; conversions write their own files. None otherwise."""
         if not isinstance(source, FileSpan) or source.path is None or not source.whole_file:
             return None
         source.close()
@@ -338,8 +339,15 @@ class ImportRunner:
             with claim.step("download"):
                 # As Glance does, a signed image's data is verified again on every copy.
                 verifier = self.signatures.verifier_for_task(image, task.input.get(SIGNING))
-                read = counted(self._current_data(image), self.meter, "copy-image")
-                self._write(guarded(claim.watch(read, "Read"), verifier), local)
+                source = self._current_data(image)
+                in_place = self._whole_local_file(source) if verifier is None else None
+                if in_place is not None:  # a file store's data: read where it is, as glance-direct's
+                    local = in_place
+                    if self.meter is not None:
+                        self.meter.received("copy-image", local.stat().st_size)
+                else:
+                    read = counted(source, self.meter, "copy-image")
+                    self._write(guarded(claim.watch(read, "Read"), verifier), local)
             for name in task.input["stores"]:
                 store = self.stores.writable(name)
                 try:

@@ -198,3 +198,35 @@ def test_an_import_whose_work_area_fills_up_fails_saying_so(
     assert _image(server, image_id)["status"] == "queued"
     assert _files(store) == [] and _files(staging) == []
     assert "Traceback" not in server.log.read_text()  # an operator's problem, said in one line, not a crash
+
+
+def test_a_copy_from_a_file_store_is_read_where_it_is(tmp_path: Path) -> None:
+    """copy-image reads a file store's data in place: 6 MiB copy to another store with 4 MiB of staging room."""
+    staging = tmp_path / "staging"
+    _small_file_system(staging, 4)
+    try:
+        server = GlimpseServer(
+            tmp_path,
+            extra_conf=f"node_staging_uri = file://{staging}\nenabled_import_methods = copy-image\n"
+            "enabled_backends = local:file, other:file\n[glance_store]\ndefault_backend = local\n"
+            f"[local]\nfilesystem_store_datadir = {tmp_path / 'local'}\n"
+            f"[other]\nfilesystem_store_datadir = {tmp_path / 'other'}\n",
+        ).start()
+        try:
+            data = os.urandom(6 * MiB)
+            image_id = _stored(server, data)
+            started = httpx.post(
+                f"{server.url}/v2/images/{image_id}/import",
+                json={"method": {"name": "copy-image"}, "stores": ["other"]},
+                headers=JSON,
+            )
+            assert started.status_code == 202, started.text
+            assert _task_of(server, image_id)["status"] == "success"
+            copies = _files(tmp_path / "other")  # named for the copy's attempt
+            assert len(copies) == 1 and copies[0].startswith(image_id) and _files(staging) == []
+            assert sorted(_image(server, image_id)["stores"].split(",")) == ["local", "other"]  # type: ignore[union-attr]
+            _intact(server, image_id, data)
+        finally:
+            server.stop()
+    finally:
+        subprocess.run(["umount", "--lazy", str(staging)], capture_output=True)
