@@ -279,7 +279,7 @@ class ImportRunner:
             return None
         source.close()
         if source.size > self.limits.image_size_cap:
-            raise TooLarge(f"The imported image exceeds the size limit of {self.limits.image_size_cap} bytes.")
+            raise _too_large(self.limits.image_size_cap)
         return Path(source.path)
 
     def _write(self, chunks: Iterable[bytes], path: Path) -> None:
@@ -289,7 +289,7 @@ class ImportRunner:
             for chunk in chunks:
                 written += len(chunk)
                 if written > cap:
-                    raise TooLarge(f"The imported image exceeds the size limit of {cap} bytes.")
+                    raise _too_large(cap)
                 out.write(chunk)
 
     def _prepare(self, image: Image, local: Path, work: Path, claim: Claim, copies: int) -> tuple[str, str, Path]:
@@ -454,6 +454,10 @@ class ImportRunner:
                 "This node's import work area (in node_staging_uri) is full: the image's data could not be "
                 "prepared there. Try again when there is room."
             ) from exc
+
+
+def _too_large(cap: int) -> TooLarge:
+    return TooLarge(f"The imported image exceeds the size limit of {cap} bytes.")
 
 
 def attempt_name(image_id: str, task: Task) -> str:

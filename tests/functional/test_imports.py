@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -199,6 +200,36 @@ def test_import_survives_a_killed_server(files: FileServer, tmp_path: Path) -> N
         assert done["checksum"] == hashlib.md5((files.root / "big.raw").read_bytes()).hexdigest()
         tasks = _finished_tasks(server.url, image["id"])
         assert tasks[0]["status"] == "success"
+    finally:
+        server.stop()
+
+
+def test_a_glance_direct_import_killed_while_storing_resumes_from_the_staged_file(
+    files: FileServer, tmp_path: Path
+) -> None:
+    """The import stores the staged file where it is: a kill -9 half-way leaves it untouched, the restarted server
+    stores it again from the start, and it goes once the image is active."""
+    server = _importer(tmp_path / "srv", files)
+    try:
+        image = _create(server)
+        data = os.urandom(384 * MIB)  # long enough to be stored while the server is killed
+        put = httpx.put(
+            f"{server.url}/v2/images/{image['id']}/stage", content=data,
+            headers={"Content-Type": "application/octet-stream"}, timeout=120,
+        )  # fmt: skip
+        assert put.status_code == 204
+        assert _import(server, image["id"], {"name": "glance-direct"}).status_code == 202
+        time.sleep(0.3)
+        server.kill()
+        staging = server.data_dir / "staging"
+        assert (staging / image["id"]).stat().st_size == len(data)  # the staged data, whole
+        server.start()
+        done = _wait_status(server, image["id"], "active", "queued", timeout=120)
+        assert done["status"] == "active" and done["size"] == len(data)
+        assert done["checksum"] == hashlib.md5(data).hexdigest()
+        assert not (staging / image["id"]).exists()
+        stored = [p.name for p in (server.data_dir / "images").iterdir()]
+        assert len(stored) == 1 and stored[0].startswith(image["id"]), stored  # the killed attempt's part is gone
     finally:
         server.stop()
 
