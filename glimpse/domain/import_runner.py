@@ -110,17 +110,31 @@ class ImportRunner:
         except GlimpseError as exc:
             if isinstance(exc, ClaimLost) or claim.lost:
                 log.warning("Task %s: claim lost (another process runs it now); this attempt stopped", task.id)
-            else:
+            elif not self._stopped(task, fence, exc.message):
                 log.warning("Import task %s of image %s failed: %s", task.id, task.image_id, exc.message)
                 self._fail(task, fence, exc.public_message)
         except Exception as exc:  # a task must end, whatever happened inside it
-            log.exception("Import task %s failed", task.id)
-            self._fail(task, fence, f"Import failed: {exc}")
+            if not self._stopped(task, fence, str(exc)):
+                log.exception("Import task %s failed", task.id)
+                self._fail(task, fence, f"Import failed: {exc}")
         else:
             if self.tasks.finish(fence, "success", "Import complete", result):
                 self._ended(task, "task.success")
         finally:
             self.sources.tokens.forget(task.id)
+
+    def _stopped(self, task: Task, fence: Fence, error: str) -> bool:
+        """After a failure: when the image no longer wants the task (deleted or changed meanwhile), the task ends
+        saying that, not the error it caused (a deletion removes the staged file an import reads where it is)."""
+        try:
+            why = self._unwanted(task)
+        except Exception:  # the database cannot say either: the error is all there is
+            return False
+        if why is None:
+            return False
+        log.warning("Import task %s of image %s stopped: %s (%s)", task.id, task.image_id, why, error)
+        self._fail(task, fence, why)
+        return True
 
     def _unwanted(self, task: Task) -> str | None:
         """Why the task's image no longer wants it (asked at every heartbeat), or None."""

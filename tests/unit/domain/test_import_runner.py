@@ -263,3 +263,29 @@ def test_two_copies_of_one_image_started_at_once_run_one_task(tmp_path: Path, mo
     shown = services.images.get(ADMIN, image.id)
     assert sorted(services.images.store_ids(shown)) == ["a", "b"]
     assert _data(services, image.id) == data
+
+
+def test_an_image_deleted_while_imported_in_place_ends_its_task_saying_so(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The delete removes the staged file the import reads where it is: the task says the image was deleted,
+    not the file error that caused, and the log has no traceback."""
+    image_id = _staged(services)
+    task = services.imports.start(ADMIN, image_id, {"method": {"name": "glance-direct"}})
+    runner = services.runner
+    store = runner._store
+
+    def deleted_first(*args: object) -> object:
+        services.images.delete(ADMIN, image_id)  # the staged file goes with it
+        return store(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "_store", deleted_first)
+    claimed = runner.claim_next("host:2/200")
+    assert claimed is not None and claimed.id == task.id
+    runner.run(claimed)
+    ended = services.imports.get_task(ADMIN, task.id)
+    assert ended.status == "failure"
+    assert f"Image {image_id} was deleted" in ended.message and "Errno" not in ended.message
+    assert not [r for r in caplog.records if r.exc_info], "no traceback for a deletion"
+    assert services.imports.staging.stored_ids() == []
+    assert [p for p in (tmp_path / "images").rglob("*") if p.is_file()] == []  # no partial copy left
