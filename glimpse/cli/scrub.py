@@ -22,8 +22,8 @@ def add_parser(
         "scrub",
         help="remove the data of images deleted under delayed_delete or out of the recycle bin",
         description="Removes the data of images pending_delete for longer than scrub_time, of images whose "
-        "recycle-bin period ended (and of store copies deleted under delayed_delete) and marks the images deleted. "
-        "Several scrubbers may run at once.",
+        "recycle-bin period ended (and of store copies deleted under delayed_delete) and marks the images deleted; "
+        "also the data an image's deletion could not remove (a store down). Several scrubbers may run at once.",
     )
     scrub.add_argument("-D", "--daemon", action="store_true", help="run every wakeup_time seconds until stopped")
     scrub.add_argument(
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace, scrubber: Scrubber, wakeup_time: int, out: Con
 
 def _summary(report: ScrubReport, out: Console) -> int:
     for image_id, why in sorted(report.failed.items()):
-        out.print(f"[red]still pending_delete[/red] {image_id}: {redact(why)}", soft_wrap=True)
+        out.print(f"[red]left for the next run[/red] {image_id}: {redact(why)}", soft_wrap=True)
     out.print(
         f"Scrubbed: {len(report.deleted)} image(s) deleted, {report.copies} cop{'y' if report.copies == 1 else 'ies'} "
         f"of data removed, {len(report.failed)} left for the next run, {report.busy} held by another scrubber.",

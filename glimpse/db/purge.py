@@ -1,9 +1,10 @@
 """`glimpse db purge`: rows of things deleted long ago, removed in small batches, as glance-manage db purge.
 
 What goes: the properties, tags, members and locations of images deleted (status deleted, so scrubbed)
-more than N days ago, and tasks that expired more than N days ago. What stays: each deleted image's own
-row, the tombstone that keeps its id from ever being used again (Glance's OSSN-0075). Each batch is its
-own short transaction, so the service keeps running while it purges.
+more than N days ago, but not a location whose data is still to remove (`deleting`, for `glimpse scrub`),
+and tasks that expired more than N days ago. What stays: each deleted image's own row, the tombstone that
+keeps its id from ever being used again (Glance's OSSN-0075). Each batch is its own short transaction, so
+the service keeps running while it purges.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ def purge(sessions: SessionFactory, age_in_days: int, max_rows: int) -> dict[str
     removed: dict[str, int] = {}
     for child in CHILDREN:
         table = table_of(child)
-        removed[table.name] = _batches(sessions, table, select(table.c.id).where(table.c.image_id.in_(gone)), max_rows)
+        query = select(table.c.id).where(table.c.image_id.in_(gone))
+        if child is LocationRow:  # a copy whose data a deletion could not remove stays, for `glimpse scrub`
+            query = query.where(table.c.status == "deleted")
+        removed[table.name] = _batches(sessions, table, query, max_rows)
     tasks = table_of(TaskRow)
     expired = select(tasks.c.id).where(tasks.c.expires_at < cutoff, tasks.c.status.in_(("success", "failure")))
     removed[tasks.name] = _batches(sessions, tasks, expired, max_rows)

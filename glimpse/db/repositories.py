@@ -624,15 +624,32 @@ class ImageRepository(ImageDataWrites):
                     .values(status="pending_delete")
                 )
                 return []
-            # Shared data another image still uses stays: only the last reference hands it back to purge.
-            locations = [
-                Location(url=loc.url, metadata=json.loads(loc.meta)) for loc in row.locations if unlink(s, loc.url)
-            ]
+            # Shared data another image still uses stays: only the last reference hands it back to purge. The
+            # copies to remove stay recorded, `deleting`, until their data is gone (`data_removed`): a store that
+            # fails, or a process killed before it got there, leaves them to `glimpse scrub`, never unrecorded.
+            copies = s.execute(
+                select(LocationRow.id, LocationRow.url, LocationRow.meta).where(
+                    LocationRow.image_id == image_id, LocationRow.status == "active"
+                )
+            ).all()
+            doomed = [(c.id, Location(url=c.url, metadata=json.loads(c.meta))) for c in copies if unlink(s, c.url)]
+            if doomed:
+                ids = [i for i, _ in doomed]
+                s.execute(update(LocationRow).where(LocationRow.id.in_(ids)).values(status="deleting"))
+            s.execute(LOCATIONS.delete().where(LocationRow.image_id == image_id, LocationRow.status == "active"))
             row.properties.clear()
             row.tags.clear()
-            row.locations.clear()
             s.execute(table_of(MemberRow).delete().where(MemberRow.image_id == image_id))
-            return locations
+            return [location for _, location in doomed]
+
+    def data_removed(self, image_id: str, url: str) -> None:
+        """A deleted image's copy at url is gone from its store: no scrubber needs to look for it any more."""
+        with self._tx() as s:
+            s.execute(
+                update(LocationRow)
+                .where(LocationRow.image_id == image_id, LocationRow.url == url, LocationRow.status == "deleting")
+                .values(status="deleted")
+            )
 
 
 def _deprecation_in(states: tuple[str, ...], at: datetime) -> ColumnElement[bool]:

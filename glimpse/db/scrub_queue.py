@@ -1,10 +1,11 @@
 """ScrubQueue: the data delayed delete keeps, claimed by one scrubber at a time, and restore.
 
-An image with data waiting (status pending_delete, or a live image whose copy in one store was deleted)
-is claimed through its own row: the claim token, the scrubber's name and a heartbeat go in the columns an
-upload uses (an image waiting for the scrubber has no upload). Another scrubber takes the image over only
-once that heartbeat is older than `stale_after`, and every write of a scrubber checks its token in the
-same transaction, locking the image row; `restore` takes the same row lock, so the two never interleave.
+An image with data waiting (status pending_delete, a live image whose copy in one store was deleted, or a
+deleted image whose data its deletion could not remove) is claimed through its own row: the claim token, the
+scrubber's name and a heartbeat go in the columns an upload uses (an image waiting for the scrubber has no
+upload). Another scrubber takes the image over only once that heartbeat is older than `stale_after`, and every
+write of a scrubber checks its token in the same transaction, locking the image row; `restore` takes the same
+row lock, so the two never interleave.
 
 Before removing any data a scrubber marks the copies `deleting` (under its claim): from then on they
 count as gone, and an image with such a copy can no longer be restored.
@@ -17,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true, union, update
+from sqlalchemy import ColumnElement, and_, exists, or_, select, true, union, update
 from sqlalchemy.orm import Session
 
 from glimpse.db.models import NEXT_REVISION, ImageRow, LocationRow, MemberRow, PropertyRow, TagRow, table_of, utcnow
@@ -52,8 +53,8 @@ class ScrubQueue:
         self._sessions = sessions
 
     def due(self, older_than: timedelta, limit: int = 1000) -> list[str]:
-        """Ids of the images to scrub: deleted (pending_delete) longer than `older_than` ago, or live with a
-        copy waiting (a store's copy deleted under delayed_delete: no scrub_time for those)."""
+        """Ids of the images to scrub: deleted (pending_delete) longer than `older_than` ago, or with a copy
+        waiting that has no scrub_time (a store's copy deleted under delayed_delete; data a deletion left)."""
         # Two searches, each on its own index (ix_images_status; ix_image_locations_status_image_id for the few
         # waiting copies), rather than one OR that makes the database read every image.
         now = utcnow()
@@ -65,9 +66,13 @@ class ScrubQueue:
                 ImageRow.bin_expires_at <= now,
             ),
         )
+        # Copies waiting without a scrub_time: a store's copy deleted under delayed_delete (a live image), and the
+        # data a deletion could not remove (a deleted image, its copies left `deleting`).
         waiting = select(LocationRow.image_id).where(LocationRow.status.in_(WAITING))
-        live = select(ImageRow.id, ImageRow.deleted_at).where(ImageRow.deleted == false(), ImageRow.id.in_(waiting))
-        both = union(pending, live).subquery()
+        left = select(ImageRow.id, ImageRow.deleted_at).where(
+            ImageRow.status != "pending_delete", ImageRow.id.in_(waiting)
+        )
+        both = union(pending, left).subquery()
         with self._sessions.begin() as s:
             query = select(both.c.id).order_by(both.c.deleted_at, both.c.id).limit(limit)
             return list(s.scalars(query))
@@ -81,7 +86,7 @@ class ScrubQueue:
                 update(ImageRow)
                 .where(
                     ImageRow.id == image_id,
-                    or_(ImageRow.status == "pending_delete", (ImageRow.deleted == false()) & _waiting_copy()),
+                    or_(ImageRow.status == "pending_delete", _waiting_copy()),
                     or_(ImageRow.upload_claim.is_(None), ImageRow.upload_heartbeat_at < now - stale_after),
                 )
                 .values(upload_claim=token, upload_node=node, upload_heartbeat_at=now)

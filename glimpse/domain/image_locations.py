@@ -27,22 +27,25 @@ def store_ids(stores: StoreRegistry, image: Image) -> list[str]:
     return list(dict.fromkeys(i for i in ids if i is not None))
 
 
-def purge(stores: StoreRegistry, location: Location) -> None:
-    """Remove data nobody references any more, after the database no longer does. A store that fails or cannot
-    be reached leaves the data where it is (logged): what the caller asked for is done (as in Glance, whose
-    delete succeeds too), and `glimpse store gc` finds and removes such data in the stores that can list theirs."""
+def purge(stores: StoreRegistry, location: Location, left_to: str = "`glimpse store gc`") -> bool:
+    """Remove data nobody references any more, after the database no longer does; True once it is gone. A store
+    that fails or cannot be reached leaves the data where it is (logged, naming `left_to`, what removes it later):
+    what the caller asked for is done, as in Glance, whose delete succeeds too."""
     try:
         stores.for_location(location.url, location.metadata).delete(location.url)
     except StoreUnavailable as exc:
         log.warning(
-            "Could not delete image data at %s (%s); it is left in its store: `glimpse store gc` removes it.",
-            redact_url(location.url), exc.message,
+            "Could not delete image data at %s (%s); it is left in its store: %s removes it.",
+            redact_url(location.url), exc.message, left_to,
         )  # fmt: skip
+        return False
     except StoreError:
         log.exception(
-            "Could not delete image data at %s; it is left in its store: `glimpse store gc` removes it.",
-            redact_url(location.url),
-        )
+            "Could not delete image data at %s; it is left in its store: %s removes it.",
+            redact_url(location.url), left_to,
+        )  # fmt: skip
+        return False
+    return True
 
 
 class ImageLocations:

@@ -111,6 +111,10 @@ class ImageRepository(Protocol):
         keep_for: the recycle bin keeps any image (record, members, tags, properties, data) that long."""
         ...
 
+    def data_removed(self, image_id: str, url: str) -> None:
+        """A deleted image's copy at url is gone from its store (until then `glimpse scrub` would remove it)."""
+        ...
+
     def begin_upload(
         self, image_id: str, owner: str | None, node: str, max_uploading: int | None, to_status: str = "saving"
     ) -> str:

@@ -1,4 +1,5 @@
-"""The scrubber: removes the data of images deleted under delayed_delete, as glance-scrubber does.
+"""The scrubber: removes the data of images deleted under delayed_delete, as glance-scrubber does, and the data
+an immediate deletion left (its store failed or was away, or its process died before removing it).
 
 Each image is claimed (ScrubQueue.claim) before its data is touched, so several scrubbers (processes or
 nodes on one database) share the work and never delete the same copy at once; a thread beats the claim

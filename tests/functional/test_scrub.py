@@ -172,7 +172,7 @@ def test_a_failing_store_leaves_the_image_pending_for_the_next_run(server: Glimp
     (path / "busy").write_bytes(b"1")
     failed = _scrub(server)
     assert failed.returncode == 1
-    assert f"still pending_delete {image_id}" in failed.stdout.replace("\n", " ")
+    assert f"left for the next run {image_id}" in failed.stdout.replace("\n", " ")
     assert _status(server, image_id) == "pending_delete"
     (path / "busy").unlink()
     path.rmdir()

@@ -3,8 +3,9 @@ through a TCP proxy the test stops and starts again).
 
 Meanwhile: a download or an upload is a 503 telling the caller to retry, without the backend's endpoint or bucket
 (those go to the log); an upload leaves its image queued; a delete is done as asked (the image is gone: telling the
-client 503 would have it retry a delete that happened), its data left in the bucket and logged. Once the backend is
-back, the same server uploads and serves again, and `glimpse store gc --apply` removes the data the delete left.
+client 503 would have it retry a delete that happened), its data left in the bucket, logged, and recorded as still to
+remove. Once the backend is back, the same server uploads and serves again, and `glimpse scrub` removes the data the
+delete left (`glimpse store gc` leaves it alone: it is recorded, not unknown).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def test_an_s3_outage_is_a_503_without_its_insides_and_a_delete_still_deletes(
     assert httpx.get(f"{server.url}/v2/images/{first}").status_code == 404
     log = server.log.read_text()
     assert f"127.0.0.1:{proxy.port}" in log  # the operator sees where
-    assert "it is left in its store: `glimpse store gc` removes it" in log
+    assert "it is left in its store: `glimpse scrub` removes it" in log
 
     proxy = TcpProxy(proxy.target[1], port=proxy.port).__enter__()  # back, at the same address
     try:
@@ -91,6 +92,13 @@ def test_an_s3_outage_is_a_503_without_its_insides_and_a_delete_still_deletes(
         assert _objects(s3_server, bucket) == sorted([first, second])  # the deleted image's data, left behind
         collected = server.command("store", "gc", "--apply")
         assert collected.returncode == 0, collected.stdout + collected.stderr
+        assert _objects(s3_server, bucket) == sorted([first, second])  # recorded for the scrubber: not gc's
+        scrubbed = server.command("scrub")
+        assert scrubbed.returncode == 0, scrubbed.stdout + scrubbed.stderr
+        assert "1 cop" in scrubbed.stdout, scrubbed.stdout
         assert _objects(s3_server, bucket) == [second]
+        again = server.command("scrub")
+        assert again.returncode == 0 and "0 cop" in again.stdout, again.stdout + again.stderr  # nothing left to do
+        assert httpx.get(f"{server.url}/v2/images/{first}").status_code == 404
     finally:
         proxy.__exit__()

@@ -10,15 +10,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from glimpse.db.migrate import upgrade
-from glimpse.db.models import LocationRow, PropertyRow
+from glimpse.db.models import ImageRow, LocationRow, PropertyRow, utcnow
+from glimpse.db.purge import purge
 from glimpse.db.repositories import ImageRepository
 from glimpse.db.scrub_queue import ScrubQueue
 from glimpse.db.session import SessionFactory, make_engine, make_sessionmaker
 from glimpse.domain.entities import Image, Location
-from glimpse.errors import ClaimLost, Conflict
+from glimpse.errors import ClaimLost, Conflict, NotFound
 
 STALE = timedelta(seconds=0.3)
 
@@ -144,3 +145,33 @@ def test_a_store_copy_deleted_under_delayed_delete_waits_for_the_scrubber(db: Db
     assert db.queue.finish(claim) is None  # the image itself stays active
     assert db.statuses(image_id) == ["active"]
     assert db.repo.get(image_id).status == "active"
+
+
+def test_an_immediate_delete_records_its_copies_until_their_data_is_gone(db: Db) -> None:
+    # A process killed right after the delete commits, or a store that fails, leaves the copies for the scrubber.
+    image_id = db.image(copies=2, delayed=False)
+    assert db.statuses(image_id) == ["deleting", "deleting"]
+    assert db.queue.due(timedelta(hours=1)) == [image_id]  # no scrub_time: the image is already deleted
+    db.repo.data_removed(image_id, f"file:///s0/{image_id}")  # the deleting request removed this one
+    assert sorted(db.statuses(image_id)) == ["deleted", "deleting"]
+    claim = db.queue.claim(image_id, "node-a/1", STALE)
+    assert claim is not None
+    [(location_id, location)] = db.queue.start_deleting(claim)
+    assert location.url == f"file:///s1/{image_id}"
+    db.queue.copy_deleted(claim, location_id)
+    assert db.queue.finish(claim) is None  # it was deleted already: no status change
+    assert db.statuses(image_id) == ["deleted", "deleted"]
+    assert db.queue.due(timedelta(0)) == []
+    assert db.repo.referenced_urls() == set()  # `glimpse store gc` would now see the data as unknown
+    with pytest.raises(NotFound):
+        db.repo.get(image_id)
+
+
+def test_db_purge_keeps_a_copy_whose_data_is_still_to_remove(db: Db) -> None:
+    image_id = db.image(copies=2, delayed=False)
+    db.repo.data_removed(image_id, f"file:///s0/{image_id}")
+    with db.sessions.begin() as s:
+        s.execute(update(ImageRow).where(ImageRow.id == image_id).values(deleted_at=utcnow() - timedelta(days=40)))
+    assert purge(db.sessions, 30, -1)["image_locations"] == 1  # only the copy whose data is gone
+    assert db.statuses(image_id) == ["deleting"]
+    assert db.queue.due(timedelta(0)) == [image_id]  # still the scrubber's to remove

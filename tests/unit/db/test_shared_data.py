@@ -94,6 +94,8 @@ def test_the_data_stays_until_its_last_image_goes(world: World) -> None:
     assert row is not None and row.refs == 1
     assert [loc.url for loc in world.repo.delete(images[1])] == [shared_url]
     assert world.row() is None
+    assert shared_url in world.repo.referenced_urls()  # recorded until its data is gone (or for `glimpse scrub`)
+    world.repo.data_removed(images[1], shared_url)
     assert shared_url not in world.repo.referenced_urls()
 
 
