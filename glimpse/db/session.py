@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import socket
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -129,6 +130,13 @@ def _sqlite_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
 
 
 CONNECT_TIMEOUT = 10  # seconds to open a connection to a database server
+# A connection whose server vanished without closing it (its host gone, a failover moving the address, a network cut)
+# is given up after about DEAD_PEER seconds: by default the kernel resends a query for 15 minutes, and checks an idle
+# connection after 2 hours, holding the request (and pool_pre_ping's check) all that time. TCP keepalives find a
+# silent peer (a live server answers them even while a query runs long); TCP_USER_TIMEOUT ends a send nobody
+# acknowledges.
+DEAD_PEER = 30
+_KEEPALIVE = {"keepalives_idle": DEAD_PEER // 3, "keepalives_interval": DEAD_PEER // 6, "keepalives_count": 4}
 
 
 def make_engine(url: str) -> Engine:
@@ -152,8 +160,11 @@ def make_engine(url: str) -> Engine:
     # that follows (its read timeout, None by default, which is put back once connected: queries may be long).
     connect: dict[str, int] = {}
     bounded_handshake = False
-    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
-        connect["connect_timeout"] = CONNECT_TIMEOUT
+    if parsed.get_backend_name() == "postgresql":
+        # libpq's own parameters; any of them in the URL's query takes precedence
+        libpq = {"connect_timeout": CONNECT_TIMEOUT, "keepalives": 1, **_KEEPALIVE}
+        libpq["tcp_user_timeout"] = DEAD_PEER * 1000  # milliseconds
+        connect.update({k: v for k, v in libpq.items() if k not in parsed.query})
     if parsed.get_driver_name() == "pymysql" and "read_timeout" not in parsed.query:
         connect["read_timeout"] = CONNECT_TIMEOUT
         bounded_handshake = True
@@ -166,12 +177,27 @@ def make_engine(url: str) -> Engine:
         raise ConfigError(missing_message(module, f"[database] connection = {parsed.drivername}://...")) from exc
     if bounded_handshake:
         event.listen(engine, "connect", _unbounded_reads)
+    if parsed.get_driver_name() == "pymysql":
+        event.listen(engine, "connect", _dead_peer_found)
     return engine
 
 
 def _unbounded_reads(dbapi_connection: Any, record: object) -> None:
     """PyMySQL, once connected: reads wait as long as the query takes again (the handshake had CONNECT_TIMEOUT)."""
     dbapi_connection._read_timeout = None
+
+
+def _dead_peer_found(dbapi_connection: Any, record: object) -> None:
+    """PyMySQL turns keepalives on but leaves their timing (and TCP_USER_TIMEOUT) to the kernel's defaults: set
+    on its socket what libpq's parameters set for PostgreSQL. Not for a Unix socket, which has no peer to lose."""
+    sock = getattr(dbapi_connection, "_sock", None)
+    if not isinstance(sock, socket.socket) or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, _KEEPALIVE["keepalives_idle"])
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, _KEEPALIVE["keepalives_interval"])
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, _KEEPALIVE["keepalives_count"])
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, DEAD_PEER * 1000)
 
 
 class SessionFactory(Protocol):
