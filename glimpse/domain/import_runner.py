@@ -198,7 +198,7 @@ class ImportRunner:
         targets = task.input.get("stores") or [self.stores.default]
         with self._work_area() as work:
             local = work / "source"
-            with claim.step("download"):
+            with claim.step("download"), self._filling():
                 verifier = self.signatures.verifier_for_task(image, task.input.get(SIGNING))
                 source = self.sources.open(image, method, task.id)
                 staged = self._whole_local_file(source) if verifier is None else None
@@ -211,7 +211,7 @@ class ImportRunner:
                         chunks = self.quotas.metered_import(image.id, image.owner, chunks)
                     # The signature covers the bytes as they come in, before any conversion.
                     self._write(guarded(chunks, verifier), local)
-            with claim.step("conversion"):
+            with claim.step("conversion"), self._filling():
                 disk_format, container_format, local = self._prepare(image, local, work, claim, len(targets))
             # What is finally stored is what counts: every copy of the (converted) data, before writing it.
             self.quotas.ensure(image.id, image.owner, local.stat().st_size * len(targets))
@@ -350,7 +350,7 @@ class ImportRunner:
         copied, failed = [], []
         with self._work_area() as work:
             local = work / "source"
-            with claim.step("download"):
+            with claim.step("download"), self._filling():
                 # As Glance does, a signed image's data is verified again on every copy.
                 verifier = self.signatures.verifier_for_task(image, task.input.get(SIGNING))
                 source = self._current_data(image)
@@ -455,12 +455,22 @@ class ImportRunner:
     @contextmanager
     def _work_area(self) -> Iterator[Path]:
         """A folder of its own for one attempt, in this node's scratch folder (cleared when the node starts), gone
-        after it. Running out of room there (the data is written once before it is stored) says so, where the
-        bare OSError would have been an unexplained failure with a traceback in the log."""
-        self.scratch.mkdir(parents=True, exist_ok=True)
+        after it."""
+        with self._filling():
+            self.scratch.mkdir(parents=True, exist_ok=True)
+            folder = tempfile.mkdtemp(dir=self.scratch)
         try:
-            with tempfile.TemporaryDirectory(dir=self.scratch) as tmp:
-                yield Path(tmp)
+            yield Path(folder)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    @contextmanager
+    def _filling(self) -> Iterator[None]:
+        """Writing to the work area (the data is written there once before it is stored, and converted there):
+        running out of room says so, where the bare OSError would have been an unexplained failure with a traceback
+        in the log. Only around those writes: a store's own full disk is the store's to report."""
+        try:
+            yield
         except OSError as exc:
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise

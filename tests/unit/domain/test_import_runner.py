@@ -3,6 +3,7 @@ a real web server on loopback. Two claimants of one task are played in one proce
 
 from __future__ import annotations
 
+import errno
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -289,3 +290,24 @@ def test_an_image_deleted_while_imported_in_place_ends_its_task_saying_so(
     assert not [r for r in caplog.records if r.exc_info], "no traceback for a deletion"
     assert services.imports.staging.stored_ids() == []
     assert [p for p in (tmp_path / "images").rglob("*") if p.is_file()] == []  # no partial copy left
+
+
+def test_a_full_disk_in_a_store_is_not_called_a_full_work_area(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only writes to the work area say the work area is full; an ENOSPC from a store's own code is not that."""
+    image_id = _staged(services)
+    store = services.runner.stores.writable(None)
+
+    def full(*args: object, **kwargs: object) -> object:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store, "add", full)
+    task = services.imports.start(ADMIN, image_id, {"method": {"name": "glance-direct"}})
+    claimed = services.runner.claim_next("host:2/200")
+    assert claimed is not None and claimed.id == task.id
+    services.runner.run(claimed)
+    ended = services.imports.get_task(ADMIN, task.id)
+    assert ended.status == "failure" and "No space left" in ended.message
+    assert "work area" not in ended.message
+    assert services.images.get(ADMIN, image_id).status == "queued"
