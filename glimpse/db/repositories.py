@@ -542,7 +542,8 @@ class ImageRepository(ImageDataWrites):
         """Forget one copy of the data; Conflict when it is the image's last one, NotFound when absent.
         True when its data is to be removed now: nothing else refers to it (shared data stays while used).
 
-        delayed: the copy's row stays, pending_delete, for the scrubber to remove its data."""
+        delayed: the copy's row stays, pending_delete, for the scrubber to remove its data. Otherwise a copy whose data
+        is to be removed stays recorded (`deleting`) until it is gone (`data_removed`), or for `glimpse scrub`."""
         with self._tx() as s:
             row = s.get(ImageRow, image_id, with_for_update=True)
             if row is None or row.deleted:
@@ -555,13 +556,13 @@ class ImageRepository(ImageDataWrites):
                     "Cannot delete image data from the only store containing it. Consider deleting the image instead."
                 )
             row.updated_at = utcnow()
-            if delayed:
-                found[0].status = "pending_delete"
-                s.flush()
-                s.expire(row, ["locations"])
+            if not delayed and not unlink(s, url):  # shared data another image still uses: only this reference goes
+                row.locations.remove(found[0])
                 return False
-            row.locations.remove(found[0])
-            return unlink(s, url)
+            found[0].status = "pending_delete" if delayed else "deleting"
+            s.flush()
+            s.expire(row, ["locations"])
+            return not delayed
 
     def delete(
         self, image_id: str, revision: int | None = None, delayed: bool = False, keep_for: timedelta | None = None
@@ -643,13 +644,14 @@ class ImageRepository(ImageDataWrites):
             return [location for _, location in doomed]
 
     def data_removed(self, image_id: str, url: str) -> None:
-        """A deleted image's copy at url is gone from its store: no scrubber needs to look for it any more."""
+        """The copy at url, being deleted, is gone from its store: no scrubber needs to look for it any more. A deleted
+        image keeps the row, marked deleted, until `glimpse db purge`; a live one forgets it."""
         with self._tx() as s:
-            s.execute(
-                update(LocationRow)
-                .where(LocationRow.image_id == image_id, LocationRow.url == url, LocationRow.status == "deleting")
-                .values(status="deleted")
-            )
+            copy = (LocationRow.image_id == image_id) & (LocationRow.url == url) & (LocationRow.status == "deleting")
+            if s.scalar(select(ImageRow.deleted).where(ImageRow.id == image_id)):
+                s.execute(update(LocationRow).where(copy).values(status="deleted"))
+            else:
+                s.execute(LOCATIONS.delete().where(copy))
 
 
 def _deprecation_in(states: tuple[str, ...], at: datetime) -> ColumnElement[bool]:

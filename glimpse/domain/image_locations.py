@@ -48,6 +48,19 @@ def purge(stores: StoreRegistry, location: Location, left_to: str = "`glimpse st
     return True
 
 
+def purge_recorded(stores: StoreRegistry, repo: ImageRepository, image_id: str, location: Location) -> None:
+    """Remove the data of a copy recorded as being deleted, then the record. The caller's deletion is done either way:
+    data a store kept, or a record the database did not take, is left to `glimpse scrub` (which deletes the already
+    missing data again, harmlessly, and records it then)."""
+    if not purge(stores, location, left_to="`glimpse scrub`"):
+        return
+    try:
+        repo.data_removed(image_id, location.url)
+    except Exception:
+        log.warning("Image %s: could not record that its data at %s is gone", image_id, redact_url(location.url),
+                    exc_info=True)  # fmt: skip
+
+
 class ImageLocations:
     def __init__(
         self,
@@ -144,5 +157,5 @@ class ImageLocations:
                 location=[audit.location_value(location), None],
             ):  # fmt: skip
                 unused = self.repo.remove_location(image_id, location.url, delayed=self.delayed_delete)
-            if unused:
-                purge(self.stores, location)  # nothing refers to the data any more
+            if unused:  # nothing refers to the data any more
+                purge_recorded(self.stores, self.repo, image_id, location)

@@ -96,8 +96,8 @@ class ImageRepository(Protocol):
 
     def remove_location(self, image_id: str, url: str, delayed: bool = False) -> bool:
         """Forget one copy of the data; Conflict when it is the image's last one, NotFound when absent.
-        True when the data is to be removed now (shared data another image still uses stays).
-        delayed: the copy stays, pending_delete, for the scrubber."""
+        True when the data is to be removed now (shared data another image still uses stays): the copy stays
+        recorded until `data_removed`. delayed: the copy stays, pending_delete, for the scrubber."""
         ...
 
     def delete(
@@ -112,7 +112,7 @@ class ImageRepository(Protocol):
         ...
 
     def data_removed(self, image_id: str, url: str) -> None:
-        """A deleted image's copy at url is gone from its store (until then `glimpse scrub` would remove it)."""
+        """The copy at url, being deleted, is gone from its store (until then `glimpse scrub` would remove it)."""
         ...
 
     def begin_upload(

@@ -23,7 +23,7 @@ from glimpse.domain.authorization import Authorizer, image_target, new_image_tar
 from glimpse.domain.digests import Digest
 from glimpse.domain.entities import Image, Location
 from glimpse.domain.image_data import Download, ImageData, resolve_range
-from glimpse.domain.image_locations import ImageLocations, purge, store_ids
+from glimpse.domain.image_locations import ImageLocations, purge_recorded, store_ids
 from glimpse.domain.inputs import INT32_MAX, check_int, check_properties, check_text
 from glimpse.domain.limits import Limits
 from glimpse.domain.notifications import Events
@@ -40,7 +40,6 @@ from glimpse.errors import (
     PolicyRefused,
     TooLarge,
 )
-from glimpse.logsafe import redact_url
 from glimpse.store.base import check_deletable
 
 __all__ = ["Download", "ImageService", "Limits", "resolve_range"]
@@ -234,8 +233,7 @@ class ImageService:
     def delete(self, ctx: RequestContext, image_id: str) -> None:
         image, purged, binned = self._delete_current(ctx, image_id)
         for location in purged:
-            if purge(self.stores, location, left_to="`glimpse scrub`"):
-                self._data_removed(image_id, location)
+            purge_recorded(self.stores, self.repo, image_id, location)
         # Glance: pending_delete when delayed delete keeps the data, deleted when there was none to keep; the
         # recycle bin keeps every image, queued ones too.
         kept = binned or (self.delayed_delete and image.status != "queued")
@@ -243,15 +241,6 @@ class ImageService:
         if self.staging is not None:  # staged (or being staged): nothing will import it now
             self.staging.delete(self.staging.url_for(image_id))
         self._data.forget_cached(image_id)
-
-    def _data_removed(self, image_id: str, location: Location) -> None:
-        """The copy's record says its data is gone. The delete is done either way: should the database not take
-        this, `glimpse scrub` deletes the (already missing) data again and records it then."""
-        try:
-            self.repo.data_removed(image_id, location.url)
-        except Exception:
-            log.warning("Image %s: could not record that its data at %s is gone", image_id, redact_url(location.url),
-                        exc_info=True)  # fmt: skip
 
     def _delete_current(self, ctx: RequestContext, image_id: str) -> tuple[Image, builtins.list[Location], bool]:
         """Delete the image as it is now: checked, then deleted only if unchanged since (a compare-and-swap).

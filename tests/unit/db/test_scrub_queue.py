@@ -147,6 +147,28 @@ def test_a_store_copy_deleted_under_delayed_delete_waits_for_the_scrubber(db: Db
     assert db.repo.get(image_id).status == "active"
 
 
+def test_a_store_copy_deleted_at_once_stays_recorded_until_its_data_is_gone(db: Db) -> None:
+    image_id = str(uuid.uuid4())
+    db.repo.add(Image(id=image_id, owner="p"))
+    db.repo.transition(image_id, "queued", "saving")
+    a, b, c = (Location(url=f"file:///{n}/{image_id}", metadata={"store": n}) for n in ("a", "b", "c"))
+    db.repo.activate(image_id, "saving", a, extra=[b, c], size=3, checksum="x")
+    assert db.repo.remove_location(image_id, b.url) is True  # its data is to be removed now
+    assert db.repo.remove_location(image_id, c.url) is True
+    assert [loc.url for loc in db.repo.get(image_id).locations] == [a.url]
+    assert sorted(db.statuses(image_id)) == ["active", "deleting", "deleting"]
+    db.repo.data_removed(image_id, b.url)  # the request removed b's data; c's store failed
+    assert sorted(db.statuses(image_id)) == ["active", "deleting"]  # a live image forgets a removed copy
+    assert db.queue.due(timedelta(hours=1)) == [image_id]
+    claim = db.queue.claim(image_id, "n/1", STALE)
+    assert claim is not None
+    ((loc_id, loc),) = db.queue.start_deleting(claim)
+    assert loc.url == c.url
+    db.queue.copy_deleted(claim, loc_id)
+    assert db.queue.finish(claim) is None
+    assert db.statuses(image_id) == ["active"] and db.repo.get(image_id).status == "active"
+
+
 def test_an_immediate_delete_records_its_copies_until_their_data_is_gone(db: Db) -> None:
     # A process killed right after the delete commits, or a store that fails, leaves the copies for the scrubber.
     image_id = db.image(copies=2, delayed=False)
