@@ -250,10 +250,14 @@ class ImageDataWrites:
             if rowcount(result) != 1:
                 raise Conflict(f"Image {image_id} was deleted or its data changed; the copy is not recorded.")
             known = s.scalar(
-                select(LocationRow.id).where(LocationRow.image_id == image_id, LocationRow.url == location.url)
+                select(LocationRow.status).where(
+                    LocationRow.image_id == image_id, LocationRow.url == location.url, LocationRow.status != "deleted"
+                )
             )
-            if known is not None:
+            if known == "active":
                 return location.url
+            if known is not None:  # data waiting for the scrubber there: it would remove this copy's bytes too
+                raise Conflict(f"Image {image_id} has a copy at that location still being deleted; not recorded.")
             image = s.get(ImageRow, image_id)
             assert image is not None
             url = _linked(s, image_id, location, size, image.os_hash_algo, image.os_hash_value, shared)

@@ -643,6 +643,16 @@ class ImageRepository(ImageDataWrites):
             s.execute(table_of(MemberRow).delete().where(MemberRow.image_id == image_id))
             return [location for _, location in doomed]
 
+    def waiting_copies(self, image_id: str) -> builtins.list[Location]:
+        """The image's copies whose data is still to be removed (pending_delete or deleting), for the scrubber."""
+        with self._tx() as s:
+            rows = s.execute(
+                select(LocationRow.url, LocationRow.meta).where(
+                    LocationRow.image_id == image_id, LocationRow.status.in_(("pending_delete", "deleting"))
+                )
+            ).all()
+            return [Location(url=url, metadata=json.loads(meta)) for url, meta in rows]
+
     def data_removed(self, image_id: str, url: str) -> None:
         """The copy at url, being deleted, is gone from its store: no scrubber needs to look for it any more. A deleted
         image keeps the row, marked deleted, until `glimpse db purge`; a live one forgets it."""

@@ -111,6 +111,10 @@ class ImageRepository(Protocol):
         keep_for: the recycle bin keeps any image (record, members, tags, properties, data) that long."""
         ...
 
+    def waiting_copies(self, image_id: str) -> builtins.list[Location]:
+        """The image's copies whose data is still to be removed (pending_delete or deleting), for the scrubber."""
+        ...
+
     def data_removed(self, image_id: str, url: str) -> None:
         """The copy at url, being deleted, is gone from its store (until then `glimpse scrub` would remove it)."""
         ...

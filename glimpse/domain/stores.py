@@ -110,6 +110,10 @@ class StoreMaintenance:
     def _held_in(self, image: Image, store_id: str) -> list[Location]:
         return [loc for loc in image.locations if self.stores.store_id(loc.url, loc.metadata) == store_id]
 
+    def _held_in_waiting(self, image_id: str, store_id: str) -> bool:
+        waiting = self.repo.waiting_copies(image_id)
+        return any(self.stores.store_id(loc.url, loc.metadata) == store_id for loc in waiting)
+
     # --- migrate -------------------------------------------------------------------------------------
     def check_migration(self, source: str, target: str) -> None:
         for name in (source, target):
@@ -162,6 +166,11 @@ class StoreMaintenance:
                     return Outcome(image.id, "failed", f"the copy in {target} is {problem.problem}: {problem.detail}")
         elif not old:
             return Outcome(image.id, "skipped", f"not in {source}")
+        elif self._held_in_waiting(image.id, target):
+            # Its data waits for the scrubber under the very name this copy would be written to.
+            return Outcome(
+                image.id, "failed", f"its earlier copy in {target} is still being deleted: run `glimpse scrub` first"
+            )
         else:
             copied = self._copy(image, old[0], target, verify, progress)
             if copied is None:

@@ -12,7 +12,7 @@ from glimpse.app import Services, build_services
 from glimpse.auth.context import RequestContext
 from glimpse.config import Settings
 from glimpse.domain.entities import Image
-from glimpse.errors import BadRequest, Conflict, Forbidden, NotFound
+from glimpse.errors import BadRequest, Conflict, Forbidden, NotFound, StoreError
 from glimpse.store.options import BackendConfig
 from tests.disk_bytes import raw_disk_bytes
 
@@ -179,3 +179,32 @@ def test_download_reads_the_heaviest_store_and_falls_back(services: Services, tm
     (tmp_path / "old" / image.id).unlink()
     with pytest.raises(NotFound):
         services.images.download(ADMIN, image.id, None)
+
+
+def test_no_migration_into_a_store_whose_copy_is_still_being_deleted(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy's data waits for `glimpse scrub` under the name a migration would write: writing there would have
+    the scrubber remove the migrated data later (and the copy would not even be recorded). The migration refuses
+    that image, saying why, until the scrubber is done; then it copies."""
+    image = upload(services, b"data")
+    services.stores.migrate("old", "new")
+    new = services.stores.stores.stores["new"]
+
+    def failing(url: str) -> None:
+        raise StoreError("the new disks failed")
+
+    monkeypatch.setattr(new, "delete", failing)
+    services.images.delete_from_store(ADMIN, "new", image.id)  # done, its data left in the store
+    monkeypatch.undo()
+    assert files(tmp_path, "new") == [image.id]
+    [outcome] = services.stores.migrate("old", "new")
+    assert outcome.action == "failed" and "still being deleted" in outcome.detail, outcome
+    assert services.images.store_ids(services.images.get(ADMIN, image.id)) == ["old"]
+    report = services.bin.scrubber.run()
+    assert report.copies == 1 and files(tmp_path, "new") == []
+    [outcome] = services.stores.migrate("old", "new")
+    assert outcome.action == "copied"
+    assert services.images.store_ids(services.images.get(ADMIN, image.id)) == ["old", "new"]
+    assert services.bin.scrubber.run().copies == 0 and files(tmp_path, "new") == [image.id]
+    assert read(services, image.id) == b"data"
