@@ -12,6 +12,7 @@ import signal
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import Engine
 from starlette.applications import Starlette
@@ -80,7 +81,7 @@ from glimpse.sources.key_manager import CastellanCertificates
 from glimpse.sources.web import download
 from glimpse.streaming import Transfers
 from glimpse.webhook_worker import WebhookSender
-from glimpse.worker import CachePrefetcher, RetentionScheduler, TaskWorker
+from glimpse.worker import CachePrefetcher, Periodic, TaskWorker
 
 SETTINGS_ENV = "GLIMPSE_SERVE_ARGS"
 
@@ -228,9 +229,18 @@ def create_app(
     if settings.image_cache is not None:
         prefetcher = CachePrefetcher(services.cache, settings.image_cache.prefetcher_interval)
     transfers = Transfers(settings.data_transfer_threads)
-    retention = None
+    # Data a delete could not remove (its store away) is retried every wakeup_time seconds, once it has waited that
+    # long: the deleting request is done with it by then. Delayed delete's own data stays `glimpse scrub`'s.
+    every = max(settings.wakeup_time, 1)
+    periodic = [
+        Periodic(lambda: services.bin.scrubber.run_leftovers(timedelta(seconds=every)), every, "leftovers",
+                 "Removing the data earlier deletes left")
+    ]  # fmt: skip
     if settings.audit.run_interval:
-        retention = RetentionScheduler(services.retention.run_policies, settings.audit.run_interval)
+        periodic.append(
+            Periodic(services.retention.run_policies, settings.audit.run_interval, "retention",
+                     "The scheduled retention run")
+        )  # fmt: skip
 
     import_methods = list(services.imports.options.methods)
     cors = web.cors_rules(settings)
@@ -245,7 +255,7 @@ def create_app(
     measuring = observability.measuring(settings, metrics, routes, services.engine, services.cache)
     app = Starlette(
         lifespan=lifecycle.lifespan(
-            settings, policy, worker, prefetcher, transfers, notifier, retention, services.webhook_sender
+            settings, policy, worker, prefetcher, transfers, notifier, periodic, services.webhook_sender
         ),
         routes=routes,
         middleware=web.middleware(settings, cors, dashboard, auth, measuring),

@@ -131,7 +131,13 @@ DEFAULT_OPTS: list[cfg.Opt] = [
     ),
     cfg.IntOpt("scrub_time", default=0, min=0, help="Seconds an image stays pending_delete before it is scrubbed."),
     cfg.IntOpt("scrub_pool_size", default=1, min=1, help="Images one scrubber scrubs at once."),
-    cfg.IntOpt("wakeup_time", default=300, min=0, help="Seconds between the runs of `glimpse scrub --daemon`."),
+    cfg.IntOpt(
+        "wakeup_time",
+        default=300,
+        min=0,
+        help="Seconds between the runs of `glimpse scrub --daemon`, and between the server's own retries of the data "
+        "a delete could not remove (its store away), each removed once it has waited that long.",
+    ),
     cfg.BoolOpt(
         "use_keystone_limits",
         default=False,

@@ -148,15 +148,16 @@ class CachePrefetcher:
             self._wake.clear()
 
 
-class RetentionScheduler:
-    """Runs the retention policies every `interval` seconds in each API process; the database lease lets one
-    process of the whole cluster act at a time, the others find it held and wait for the next turn."""
+class Periodic:
+    """Runs `run` every `interval` seconds in a thread of each API process, for work the database shares out among
+    them (a lease, claims): the scheduled retention runs, the server's retries of data a delete left."""
 
-    def __init__(self, run: Callable[[], object], interval: float) -> None:
+    def __init__(self, run: Callable[[], object], interval: float, name: str, what: str) -> None:
         self.run = run
         self.interval = interval
+        self.what = what
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="glimpse-retention", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=f"glimpse-{name}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -170,4 +171,4 @@ class RetentionScheduler:
             try:
                 self.run()
             except Exception as exc:  # the database may be away for a moment: the next turn tries again
-                turn_failed(log, "The scheduled retention run failed", exc)
+                turn_failed(log, f"{self.what} failed", exc)

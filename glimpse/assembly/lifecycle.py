@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from starlette.applications import Starlette
@@ -18,7 +18,7 @@ from glimpse.log_options import read_log_settings
 from glimpse.messaging.queue import QueuedNotifier
 from glimpse.streaming import Transfers
 from glimpse.webhook_worker import WebhookSender
-from glimpse.worker import CachePrefetcher, RetentionScheduler, TaskWorker
+from glimpse.worker import CachePrefetcher, Periodic, TaskWorker
 
 # Seconds past graceful_shutdown_timeout for stopped uploads to clean up (uvicorn's deadline is this later).
 SHUTDOWN_MARGIN = 10
@@ -45,7 +45,7 @@ def lifespan(
     prefetcher: CachePrefetcher | None,
     transfers: Transfers,
     notifier: QueuedNotifier | None,
-    retention: RetentionScheduler | None = None,
+    periodic: Sequence[Periodic] = (),
     webhooks: WebhookSender | None = None,
 ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     """Start the background work and the signal handlers; at the end, drain the transfers and stop it all."""
@@ -55,8 +55,8 @@ def lifespan(
         worker.start()
         if prefetcher is not None:
             prefetcher.start()
-        if retention is not None:
-            retention.start()
+        for job in periodic:
+            job.start()
         if webhooks is not None:
             webhooks.start()
         _on_sighup(reloader(settings, policy))
@@ -71,8 +71,8 @@ def lifespan(
         worker.stop()
         if prefetcher is not None:
             prefetcher.stop()
-        if retention is not None:
-            retention.stop()
+        for job in periodic:
+            job.stop()
         if webhooks is not None:
             webhooks.stop()
         if notifier is not None:

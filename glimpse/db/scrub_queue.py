@@ -77,6 +77,24 @@ class ScrubQueue:
             query = select(both.c.id).order_by(both.c.deleted_at, both.c.id).limit(limit)
             return list(s.scalars(query))
 
+    def leftovers(self, older_than: timedelta, limit: int = 1000) -> list[str]:
+        """Ids of the images (deleted or live, never pending_delete: delayed delete is the scrubber's alone) with a
+        copy a deletion could not remove, left `deleting` since longer than `older_than` ago (the deleting request,
+        or a scrubber, is done with it by then)."""
+        deleting = select(LocationRow.image_id).where(LocationRow.status == "deleting")
+        with self._sessions.begin() as s:
+            query = (
+                select(ImageRow.id)
+                .where(
+                    ImageRow.status != "pending_delete",
+                    ImageRow.id.in_(deleting),
+                    ImageRow.updated_at <= utcnow() - older_than,
+                )
+                .order_by(ImageRow.updated_at, ImageRow.id)
+                .limit(limit)
+            )
+            return list(s.scalars(query))
+
     def claim(self, image_id: str, node: str, stale_after: timedelta) -> ScrubClaim | None:
         """Take the image for this scrubber, unless another holds it with a fresh heartbeat."""
         now = utcnow()

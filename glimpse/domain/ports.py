@@ -592,10 +592,15 @@ class CacheNodeRecords(Protocol):
 
 
 class ScrubQueue(Protocol):
-    """The data delayed delete keeps, claimed one image at a time (db/scrub_queue.py has the details)."""
+    """The data delayed delete keeps, and the data deletions could not remove, claimed one image at a time
+    (db/scrub_queue.py has the details)."""
 
     def due(self, older_than: timedelta, limit: int = 1000) -> builtins.list[str]:
         """Images deleted (pending_delete) longer ago than older_than, and live images with a copy waiting."""
+        ...
+
+    def leftovers(self, older_than: timedelta, limit: int = 1000) -> builtins.list[str]:
+        """Images (never pending_delete) with a copy a deletion could not remove, left longer than older_than."""
         ...
 
     def claim(self, image_id: str, node: str, stale_after: timedelta) -> ScrubClaim | None:

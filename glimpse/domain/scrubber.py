@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -53,16 +53,32 @@ class Scrubber:
     def run(self, stop: threading.Event | None = None) -> ScrubReport:
         """One pass over every image due now. Once `stop` is set, the images being scrubbed finish and no other
         is claimed: the rest waits, untouched, for the next run."""
+        return self._pass(lambda: self.queue.due(timedelta(seconds=self.timing.scrub_time)), stop)
+
+    def run_leftovers(self, older_than: timedelta) -> ScrubReport:
+        """One pass over only the data deletions could not remove (their store away or failing, their process
+        killed), left longer than `older_than`: what `glimpse serve` retries by itself, delayed delete aside."""
+        report = self._pass(lambda: self.queue.leftovers(older_than), None, quiet=True)
+        if report.copies or report.failed:  # one line a pass, not one per image while a store stays away
+            examples = "".join(f"; {image_id}: {why}" for image_id, why in list(report.failed.items())[:3])
+            log.log(
+                logging.WARNING if report.failed else logging.INFO,
+                "Data earlier deletes left: %d copies removed, %d image(s) still waiting for their store%s",
+                report.copies, len(report.failed), examples,
+            )  # fmt: skip
+        return report
+
+    def _pass(self, due_now: Callable[[], list[str]], stop: threading.Event | None, quiet: bool = False) -> ScrubReport:
         stop = stop or threading.Event()
         report = ScrubReport()
         seen: set[str] = set()
         while not stop.is_set():
-            due = [i for i in self.queue.due(timedelta(seconds=self.timing.scrub_time)) if i not in seen]
+            due = [i for i in due_now() if i not in seen]
             if not due:
                 break
             seen.update(due)
             with ThreadPoolExecutor(self.timing.pool_size, thread_name_prefix="glimpse-scrub") as pool:
-                list(pool.map(lambda image_id: None if stop.is_set() else self._scrub(image_id, report), due))
+                list(pool.map(lambda i: None if stop.is_set() else self._scrub(i, report, quiet), due))
         return report
 
     def restore(self, image_id: str, *, from_bin: bool = False, max_images: int | None = None) -> str:
@@ -93,7 +109,8 @@ class Scrubber:
         self._scrub(image_id, report)
         return image_id in report.deleted
 
-    def _scrub(self, image_id: str, report: ScrubReport) -> None:
+    def _scrub(self, image_id: str, report: ScrubReport, quiet: bool = False) -> None:
+        """quiet: a store's failure is only in the report (the caller logs a summary)."""
         claim = self.queue.claim(image_id, self.name, self.timing.stale_after)
         if claim is None:
             with self._lock:
@@ -108,7 +125,8 @@ class Scrubber:
                     try:
                         self.stores.for_location(location.url, location.metadata).delete(location.url)
                     except GlimpseError as exc:
-                        log.warning("Scrub of image %s: %s not deleted: %s", image_id, redact_url(location.url), exc)
+                        log.log(logging.DEBUG if quiet else logging.WARNING, "Scrub of image %s: %s not deleted: %s",
+                                image_id, redact_url(location.url), exc)  # fmt: skip
                         problems.append(f"{redact_url(location.url)}: {exc.message}")
                         continue
                     self.queue.copy_deleted(claim, location_id)

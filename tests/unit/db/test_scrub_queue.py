@@ -197,3 +197,16 @@ def test_db_purge_keeps_a_copy_whose_data_is_still_to_remove(db: Db) -> None:
     assert purge(db.sessions, 30, -1)["image_locations"] == 1  # only the copy whose data is gone
     assert db.statuses(image_id) == ["deleting"]
     assert db.queue.due(timedelta(0)) == [image_id]  # still the scrubber's to remove
+
+
+def test_leftovers_are_the_copies_deletes_left_never_delayed_deletes_data(db: Db) -> None:
+    left = db.image(copies=1, delayed=False)  # its store failed: still `deleting`
+    waiting = db.image(copies=1, delayed=True)  # delayed delete: `glimpse scrub`'s, after scrub_time
+    done = db.image(copies=1, delayed=False)
+    db.repo.data_removed(done, f"file:///s0/{done}")
+    assert db.queue.leftovers(timedelta(hours=1)) == []  # too recent: the deleting request may still be at it
+    with db.sessions.begin() as s:
+        long_ago = utcnow() - timedelta(hours=2)
+        s.execute(update(ImageRow).where(ImageRow.id.in_([left, waiting, done])).values(updated_at=long_ago))
+    assert db.queue.leftovers(timedelta(hours=1)) == [left]
+    assert sorted(db.queue.due(timedelta(0))) == sorted([left, waiting])  # a scrubber takes both
