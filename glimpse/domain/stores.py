@@ -215,8 +215,9 @@ class StoreMaintenance:
     def _drop(self, image_id: str, locations: list[Location]) -> None:
         for location in locations:
             # Conflict for the last location: never happens here; shared data another image uses stays.
-            if self.repo.remove_location(image_id, location.url):
+            if self.repo.remove_location(image_id, location.url):  # recorded as deleting until its data is gone
                 self.stores.for_location(location.url, location.metadata).delete(location.url)
+                self.repo.data_removed(image_id, location.url)
 
     # --- verify --------------------------------------------------------------------------------------
     def verify(

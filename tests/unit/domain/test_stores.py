@@ -93,6 +93,11 @@ def test_migrate_with_delete_source(services: Services, tmp_path: Path) -> None:
     assert files(tmp_path, "old") == []
     assert read(services, image.id) == data
     assert current.checksum == hashlib.md5(data).hexdigest()
+    assert services.images.repo.waiting_copies(image.id) == []  # the source's record goes with its data
+    [back] = services.stores.migrate("new", "old", delete_source=True)  # and the image can come back
+    assert back.action == "copied" and back.source_deleted, back
+    assert services.images.store_ids(services.images.get(ADMIN, image.id)) == ["old"]
+    assert read(services, image.id) == data
 
 
 def test_interrupted_delete_source_is_finished_by_a_rerun(services: Services, tmp_path: Path) -> None:
