@@ -164,6 +164,10 @@ class TagRow(Base):
     )
 
 
+# The statuses of a copy whose data still waits to be removed from its store.
+WAITING = ("pending_delete", "deleting")
+
+
 class LocationRow(Base):
     __tablename__ = "image_locations"
 

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 from glimpse.db.image_data import ImageDataWrites
 from glimpse.db.models import (
     NEXT_REVISION,
+    WAITING,
     ImageRow,
     LocationRow,
     MemberRow,
@@ -648,7 +649,7 @@ class ImageRepository(ImageDataWrites):
         with self._tx() as s:
             rows = s.execute(
                 select(LocationRow.url, LocationRow.meta).where(
-                    LocationRow.image_id == image_id, LocationRow.status.in_(("pending_delete", "deleting"))
+                    LocationRow.image_id == image_id, LocationRow.status.in_(WAITING)
                 )
             ).all()
             return [Location(url=url, metadata=json.loads(meta)) for url, meta in rows]

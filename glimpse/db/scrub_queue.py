@@ -21,14 +21,23 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, exists, or_, select, true, union, update
 from sqlalchemy.orm import Session
 
-from glimpse.db.models import NEXT_REVISION, ImageRow, LocationRow, MemberRow, PropertyRow, TagRow, table_of, utcnow
+from glimpse.db.models import (
+    NEXT_REVISION,
+    WAITING,
+    ImageRow,
+    LocationRow,
+    MemberRow,
+    PropertyRow,
+    TagRow,
+    table_of,
+    utcnow,
+)
 from glimpse.db.quotas import count_images, lock_project
 from glimpse.db.session import SessionFactory, rowcount
 from glimpse.db.shared_data import unlink
 from glimpse.domain.entities import Location, ScrubClaim
 from glimpse.errors import ClaimLost, Conflict, NotFound, TooLarge
 
-WAITING = ("pending_delete", "deleting")
 WITH_DATA = ("active", "deactivated")
 
 

@@ -24,6 +24,7 @@ import logging
 import posixpath
 import ssl
 from collections.abc import Iterable, Iterator
+from itertools import chain
 from typing import Any
 
 import httpx
@@ -39,6 +40,13 @@ from glimpse.store.vmware_api import VsphereApi, manager, search_spec
 from glimpse.store.vmware_locations import Datastore, DatastoreFile, Server, parse_location
 
 log = logging.getLogger(__name__)
+
+
+def _first_drawn(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The chunks with the first one already taken: a source failing before its first byte fails here, before
+    any PUT. The datastore may create the file of a PUT aborted at once only after our delete of it has run."""
+    first = next(chunks, None)
+    return iter(()) if first is None else chain((first,), chunks)
 
 
 class VmwareStore:
@@ -93,7 +101,7 @@ class VmwareStore:
         partial = self._file(ds, partial_name(image_id, self.node))
         meter = HashingMeter(max_size, hash_algo)
         try:
-            self._put(partial, metered(chunks, meter))
+            self._put(partial, _first_drawn(metered(chunks, meter)))
             meter.check_expected(expected_size)
             stored = self._size(partial)
             if stored != meter.size:

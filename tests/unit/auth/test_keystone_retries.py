@@ -18,13 +18,13 @@ import pytest
 from glimpse.auth.keystone import IdentityUnavailable, KeystoneSettings, KeystoneValidator
 from glimpse.auth.token_cache import InProcessCache
 
-EXPIRES = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
-
 
 def _token_body(user: str, project: str) -> bytes:
+    # Stamped when answered, not when collected: a long test run must not see its tokens expire.
+    now = datetime.now(UTC)
     token = {
-        "expires_at": EXPIRES,
-        "issued_at": EXPIRES,
+        "expires_at": (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
+        "issued_at": now.strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
         "methods": ["password"],
         "user": {"id": user, "name": user, "domain": {"id": "default", "name": "Default"}},
         "project": {"id": project, "name": project, "domain": {"id": "default", "name": "Default"}},
